@@ -1,0 +1,1 @@
+//! # api — HTTP, auth, dashboard and the `dealtrail` binary

@@ -1,0 +1,156 @@
+//! # eventlog — the append-only event log
+//!
+//! One trait, [`EventStore`], that every backend implements (sled now, PostgreSQL later);
+//! no backend type appears in its signatures.
+//!
+//! Layout (planned):
+//! - `lib.rs`: the trait, its request/response types and errors.
+//! - `sled_store`: the embedded default backend (group commit, hash chain, subscriptions).
+//! - `memory`: an in-memory backend for fast tests.
+//!
+//! Place in the whole: `api` and the CLI append through this crate after the domain has
+//! checked the batch (via [`AppendValidator`]); `projections` read and subscribe.
+
+use async_trait::async_trait;
+pub use domain::{ExpectedVersion, ProposedEvent, RecordedEvent, Rejection};
+
+/// Which events of the global log a read or subscription wants.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Only these types (empty = all).
+    pub types: Vec<String>,
+    /// Only streams whose name starts with this.
+    pub stream_prefix: Option<String>,
+}
+
+impl Filter {
+    pub fn matches(&self, ev: &RecordedEvent) -> bool {
+        (self.types.is_empty() || self.types.iter().any(|t| *t == ev.event_type))
+            && self
+                .stream_prefix
+                .as_deref()
+                .is_none_or(|p| ev.stream.starts_with(p))
+    }
+}
+
+/// The result of a successful append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct AppendOutcome {
+    pub first_position: u64,
+    pub last_position: u64,
+    /// The version of the stream's last event after the append.
+    pub next_expected_version: u64,
+}
+
+/// Why an append or read failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// `expected_version` did not match; nothing was written.
+    #[error(
+        "wrong expected version for stream {stream}: expected {expected:?}, actual {actual:?}"
+    )]
+    WrongExpectedVersion {
+        stream: String,
+        expected: ExpectedVersion,
+        /// The stream's last version, `None` if the stream does not exist.
+        actual: Option<u64>,
+    },
+    /// An event id already in the log with other content; nothing was written.
+    #[error("event id {id} is already in the log with other content (at position {position})")]
+    IdConflict { id: uuid::Uuid, position: u64 },
+    /// The domain refused the batch; nothing was written.
+    #[error("{0}")]
+    Rejected(Rejection),
+    /// The request itself is malformed (empty batch, bad stream name, ...).
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// The data directory is held by another process.
+    #[error("the data directory {0} is in use by another dealtrail process")]
+    Locked(String),
+    /// Damage found on disk.
+    #[error("corrupt log at position {position}: {reason}")]
+    Corrupt { position: u64, reason: String },
+    /// Anything else from the backend (I/O, ...).
+    #[error("storage error: {0}")]
+    Backend(String),
+}
+
+/// A read-only view of the committed log that a validator may consult while an append is
+/// being decided. Appends are serialised while the validator runs, so what it sees is
+/// exactly the state the batch will be appended to (including earlier, not yet flushed,
+/// appends of the same group commit).
+pub trait LogView {
+    /// All events of one stream, oldest first.
+    fn stream(&self, stream: &str) -> Result<Vec<RecordedEvent>, StoreError>;
+    /// All events of every stream whose name starts with `prefix`, in log order.
+    fn streams_with_prefix(&self, prefix: &str) -> Result<Vec<RecordedEvent>, StoreError>;
+}
+
+/// Decides whether a batch may be appended (the domain's rules plug in here).
+pub trait AppendValidator: Send + Sync + 'static {
+    /// `batch` has ids, versions, positions and times assigned as they will be written.
+    fn validate(
+        &self,
+        view: &dyn LogView,
+        stream: &str,
+        batch: &[RecordedEvent],
+    ) -> Result<(), Rejection>;
+    /// Called, in log order, with every batch that passed and was written (for caches).
+    fn applied(&self, _batch: &[RecordedEvent]) {}
+}
+
+/// A validator that accepts every well-formed envelope.
+pub struct EnvelopeOnly;
+
+impl AppendValidator for EnvelopeOnly {
+    fn validate(
+        &self,
+        _view: &dyn LogView,
+        _stream: &str,
+        _batch: &[RecordedEvent],
+    ) -> Result<(), Rejection> {
+        Ok(())
+    }
+}
+
+/// The append-only event log.
+#[async_trait]
+pub trait EventStore: Send + Sync + 'static {
+    /// Appends a batch to one stream, atomically, and returns once it is durable.
+    async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: Vec<ProposedEvent>,
+    ) -> Result<AppendOutcome, StoreError>;
+
+    /// A stream's events from `from_version`, at most `limit`.
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// The global log from `from_position` (inclusive; 0 and 1 both mean the start), filtered, at most `limit`.
+    async fn read_all(
+        &self,
+        from_position: u64,
+        limit: usize,
+        filter: &Filter,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// The position of the last durable event (0 for an empty log).
+    async fn last_position(&self) -> Result<u64, StoreError>;
+
+    /// The version of a stream's last event, `None` if it does not exist.
+    async fn stream_version(&self, stream: &str) -> Result<Option<u64>, StoreError>;
+
+    /// Events from `from_position` (inclusive) on: catch-up from disk, then live, without gap
+    /// or duplicate. A slow subscriber never blocks appends.
+    fn subscribe(
+        &self,
+        from_position: u64,
+        filter: Filter,
+    ) -> futures::stream::BoxStream<'static, Result<RecordedEvent, StoreError>>;
+}

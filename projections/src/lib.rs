@@ -1,0 +1,1 @@
+//! # projections — read models and reports (SPEC §2)
