@@ -1,1 +1,3 @@
 //! # api — HTTP, auth, dashboard and the `dealtrail` binary
+
+pub mod cli;

@@ -1,0 +1,76 @@
+//! `dealtrail export`: the log as canonical NDJSON (or CSV) on stdout.
+
+use std::io::Write;
+use std::path::Path;
+
+use eventlog::{EventStore, Filter};
+
+use super::{open_existing_store, progress, CliError, ExportFormat};
+
+const PAGE: usize = 10_000;
+
+pub async fn run(data: &Path, from_position: u64, format: ExportFormat) -> Result<(), CliError> {
+    let store = open_existing_store(data)?;
+    let last = store.last_position().await?;
+    let bar = progress::bar(Some(last.saturating_sub(from_position.max(1)) + 1), "exporting");
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    if format == ExportFormat::Csv {
+        writeln!(out, "position,id,stream,type,version,occurred_at,recorded_at,actor,data,metadata")?;
+    }
+    let mut next = from_position.max(1);
+    loop {
+        let page = store.read_all(next, PAGE, &Filter::default()).await?;
+        let Some(last_ev) = page.last() else { break };
+        next = last_ev.position + 1;
+        for ev in &page {
+            match format {
+                ExportFormat::Ndjson => {
+                    serde_json::to_writer(&mut out, ev).map_err(|e| CliError::failure(e.to_string()))?;
+                    out.write_all(b"\n")?;
+                }
+                ExportFormat::Csv => write_csv(&mut out, ev)?,
+            }
+        }
+        bar.inc(page.len() as u64);
+    }
+    out.flush()?;
+    bar.finish_and_clear();
+    Ok(())
+}
+
+fn write_csv(out: &mut impl Write, ev: &domain::RecordedEvent) -> std::io::Result<()> {
+    let fields = [
+        ev.position.to_string(),
+        ev.id.to_string(),
+        ev.stream.clone(),
+        ev.event_type.clone(),
+        ev.version.to_string(),
+        domain::envelope::format_time(&ev.occurred_at),
+        domain::envelope::format_time(&ev.recorded_at),
+        ev.actor.clone(),
+        ev.data.to_string(),
+        serde_json::Value::Object(ev.metadata.clone()).to_string(),
+    ];
+    let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+    writeln!(out, "{}", line.join(","))
+}
+
+/// RFC 4180 quoting: a field with a comma, quote or line break is quoted, quotes doubled.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn csv_quotes_only_when_needed() {
+        assert_eq!(super::csv_field("plain"), "plain");
+        assert_eq!(super::csv_field(r#"{"a":1,"b":"x"}"#), r#""{""a"":1,""b"":""x""}""#);
+        assert_eq!(super::csv_field("two\nlines"), "\"two\nlines\"");
+    }
+}

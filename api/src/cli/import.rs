@@ -1,0 +1,165 @@
+//! `dealtrail import FILE…`: canonical NDJSON into the log.
+//!
+//! Every line is parsed before anything is written, so a malformed line refuses the whole
+//! import. Then the lines are appended in order, in atomic chunks (one stream batch per line,
+//! so each line is deduplicated by its id on its own): positions follow the file's order, a
+//! re-run adds nothing twice, and a run killed half-way leaves a prefix of the file that the
+//! next run completes. `version` and `position` in the file are not trusted: the store assigns
+//! them (they are checked to be numbers if present).
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use domain::envelope::rfc3339_opt;
+use domain::ProposedEvent;
+use eventlog::{EventStore, ExpectedVersion, StreamBatch};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::{open_store, progress, CliError};
+
+/// How many lines go into one atomic, durable append.
+const CHUNK_LINES: usize = 1000;
+
+/// One NDJSON line: the canonical envelope; `id` is required (it is the idempotency key).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportLine {
+    id: Uuid,
+    stream: String,
+    #[serde(rename = "type")]
+    event_type: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    version: Option<u64>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    position: Option<u64>,
+    #[serde(default, with = "rfc3339_opt")]
+    occurred_at: Option<DateTime<Utc>>,
+    #[serde(default, with = "rfc3339_opt")]
+    recorded_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    actor: Option<String>,
+    data: Value,
+    #[serde(default)]
+    metadata: Option<Map<String, Value>>,
+}
+
+/// A parsed line with where it came from.
+struct Line {
+    source: String,
+    number: usize,
+    event: ImportLine,
+}
+
+pub async fn run(data: &Path, files: &[PathBuf]) -> Result<(), CliError> {
+    let mut lines = Vec::new();
+    for file in files {
+        read_file(file, &mut lines)?;
+    }
+    let store = open_store(data)?;
+    let before = store.last_position().await?;
+    let bar = progress::bar(Some(lines.len() as u64), "importing");
+    for chunk in lines.chunks(CHUNK_LINES) {
+        let batches = chunk
+            .iter()
+            .map(|l| StreamBatch {
+                stream: l.event.stream.clone(),
+                expected: ExpectedVersion::Any,
+                events: vec![proposed(&l.event)],
+            })
+            .collect();
+        if let Err((index, err)) = store.append_multi(batches).await {
+            let line = &chunk[index.min(chunk.len() - 1)];
+            let mut e = CliError::from(err);
+            e.message = format!("{}: line {}: {}", line.source, line.number, e.message);
+            return Err(e);
+        }
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    let after = store.last_position().await?;
+    eprintln!(
+        "imported {} lines: {} new events (positions {}..={}), {} already in the log",
+        lines.len(),
+        after - before,
+        before + 1,
+        after,
+        lines.len() as u64 - (after - before)
+    );
+    Ok(())
+}
+
+fn proposed(l: &ImportLine) -> ProposedEvent {
+    ProposedEvent {
+        id: Some(l.id),
+        event_type: l.event_type.clone(),
+        occurred_at: l.occurred_at,
+        actor: l.actor.clone(),
+        data: l.data.clone(),
+        metadata: l.metadata.clone(),
+        recorded_at: l.recorded_at,
+    }
+}
+
+fn read_file(file: &Path, out: &mut Vec<Line>) -> Result<(), CliError> {
+    let (source, reader): (String, Box<dyn Read>) = if file.as_os_str() == "-" {
+        ("<stdin>".to_string(), Box::new(std::io::stdin()))
+    } else {
+        let f = std::fs::File::open(file)
+            .map_err(|e| CliError::failure(format!("cannot open {}: {e}", file.display())))?;
+        (file.display().to_string(), Box::new(f))
+    };
+    for (i, line) in BufReader::new(reader).lines().enumerate() {
+        let number = i + 1;
+        let line = line.map_err(|e| CliError::refused(format!("{source}: line {number}: cannot read: {e}")))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let event = parse_line(&line).map_err(|e| CliError::refused(format!("{source}: line {number}: {e}")))?;
+        out.push(Line {
+            source: source.clone(),
+            number,
+            event,
+        });
+    }
+    Ok(())
+}
+
+fn parse_line(line: &str) -> Result<ImportLine, String> {
+    let mut de = serde_json::Deserializer::from_str(line);
+    let parsed: ImportLine = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            format!("not a canonical event: {}", e.into_inner())
+        } else {
+            format!("field `{path}`: {}", e.into_inner())
+        }
+    })?;
+    de.end().map_err(|e| format!("trailing characters after the event: {e}"))?;
+    Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_name_the_bad_field() {
+        let ok = r#"{"id":"0192f4c2-6b1e-7c3a-9d2e-1f00c0ffee00","stream":"deal-D-1","type":"DealWon","occurred_at":"2026-06-03T09:30:00Z","data":{"amount":1}}"#;
+        assert!(parse_line(ok).is_ok());
+        let e = parse_line(&ok.replace("0192f4c2", "zzzz")).unwrap_err();
+        assert!(e.contains("field `id`"), "{e}");
+        let e = parse_line(&ok.replace("2026-06-03T09:30:00Z", "yesterday")).unwrap_err();
+        assert!(e.contains("occurred_at"), "{e}");
+        let e = parse_line(&ok.replace("\"data\"", "\"dta\"")).unwrap_err();
+        assert!(e.contains("dta"), "{e}");
+        let e = parse_line("{not json").unwrap_err();
+        assert!(e.contains("not a canonical event"), "{e}");
+        let e = parse_line(&format!("{ok} x")).unwrap_err();
+        assert!(e.contains("trailing"), "{e}");
+    }
+}

@@ -1,0 +1,154 @@
+//! The `dealtrail` command line (SPEC §4): one module per command.
+//!
+//! Exit codes (stable, for scripts): see [`ExitCode`].
+
+mod export;
+mod import;
+mod progress;
+mod verify;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Exit codes of `dealtrail`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// Done.
+    Ok = 0,
+    /// An error not covered below (I/O, storage).
+    Failure = 1,
+    /// Bad command line (clap's own code).
+    Usage = 2,
+    /// The data directory is held by another dealtrail process (e.g. `serve`).
+    Locked = 3,
+    /// `verify` found damage in the log.
+    Corrupt = 4,
+    /// Input refused: a bad import line, an unknown deal, an invalid report parameter.
+    Refused = 5,
+}
+
+/// A command's failure: what to print and which exit code to use.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: ExitCode,
+    pub message: String,
+}
+
+impl CliError {
+    pub fn new(code: ExitCode, message: impl Into<String>) -> CliError {
+        CliError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn failure(message: impl Into<String>) -> CliError {
+        CliError::new(ExitCode::Failure, message)
+    }
+
+    pub fn refused(message: impl Into<String>) -> CliError {
+        CliError::new(ExitCode::Refused, message)
+    }
+}
+
+impl From<eventlog::StoreError> for CliError {
+    fn from(e: eventlog::StoreError) -> CliError {
+        use eventlog::StoreError as E;
+        let code = match &e {
+            E::Locked(_) => ExitCode::Locked,
+            E::Corrupt { .. } => ExitCode::Corrupt,
+            E::Rejected(_) | E::Invalid(_) | E::IdConflict { .. } | E::WrongExpectedVersion { .. } => ExitCode::Refused,
+            _ => ExitCode::Failure,
+        };
+        let mut message = e.to_string();
+        if code == ExitCode::Locked {
+            message.push_str(
+                "\nwhile `dealtrail serve` holds a data directory, use its HTTP API instead \
+                 (e.g. GET /v1/events for export, GET /v1/reports/... for reports), or stop the server first",
+            );
+        }
+        CliError { code, message }
+    }
+}
+
+impl From<std::io::Error> for CliError {
+    fn from(e: std::io::Error) -> CliError {
+        CliError::failure(e.to_string())
+    }
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dealtrail",
+    version,
+    about = "An event-sourced CRM: an append-only, hash-chained log of every sales action, and the reports built from it.",
+    after_help = "Exit codes: 0 ok, 1 failure, 2 usage, 3 data directory in use by another process, \
+                  4 log damaged (verify), 5 input refused (bad import line, unknown deal, bad parameter)."
+)]
+pub struct Cli {
+    /// The data directory of the embedded store.
+    #[arg(long, global = true, default_value = "./dealtrail-data", env = "DEALTRAIL_DATA")]
+    pub data: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Import canonical NDJSON events (one per line; `-` reads stdin). Idempotent by event id:
+    /// re-running an import adds nothing twice, and completes an interrupted one. Every line is
+    /// checked against the domain's rules; a refused line is named by file and line number.
+    Import {
+        /// Files to import, in order (`-` for stdin).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Export the log (canonical NDJSON, or CSV) to stdout.
+    Export {
+        /// First position to export (inclusive).
+        #[arg(long, default_value_t = 1)]
+        from_position: u64,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Ndjson)]
+        format: ExportFormat,
+    },
+    /// Walk the whole log checking every record's checksum and the hash chain. Exit code 4
+    /// names the first damaged position.
+    Verify,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Ndjson,
+    Csv,
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Import { files } => import::run(&cli.data, &files).await,
+        Command::Export { from_position, format } => export::run(&cli.data, from_position, format).await,
+        Command::Verify => verify::run(&cli.data),
+    }
+}
+
+/// Opens the embedded store with the domain's rules in front of every append.
+pub fn open_store(data: &Path) -> Result<Arc<eventlog::SledStore>, CliError> {
+    std::fs::create_dir_all(data)
+        .map_err(|e| CliError::failure(format!("cannot create data directory {}: {e}", data.display())))?;
+    let store = eventlog::SledStore::open(data, Arc::new(eventlog::EnvelopeOnly))?;
+    Ok(Arc::new(store))
+}
+
+/// Opens an existing store for reading; refuses a directory that holds no store.
+pub fn open_existing_store(data: &Path) -> Result<Arc<eventlog::SledStore>, CliError> {
+    if !data.exists() {
+        return Err(CliError::failure(format!(
+            "no data directory at {} (use --data DIR, or `dealtrail import` / `dealtrail demo` first)",
+            data.display()
+        )));
+    }
+    open_store(data)
+}
