@@ -1,3 +1,4 @@
 //! # api — HTTP, auth, dashboard and the `dealtrail` binary
 
 pub mod cli;
+pub mod demo;

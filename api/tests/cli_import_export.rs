@@ -29,9 +29,15 @@ fn canonical_log(customers: usize, per: usize) -> String {
         for v in 0..=per {
             position += 1;
             let (ty, data) = if v == 0 {
-                ("CustomerRegistered", json!({"name": format!("Customer {c}"), "industry": "retail", "tags": ["a, \"b\""]}))
+                (
+                    "CustomerRegistered",
+                    json!({"name": format!("Customer {c}"), "industry": "retail", "tags": ["a, \"b\""]}),
+                )
             } else {
-                ("ActivityLogged", json!({"kind": "call", "rep": "wukong", "duration_s": 60 + v, "summary": "talked \u{4e2d}\u{6587}"}))
+                (
+                    "ActivityLogged",
+                    json!({"kind": "call", "rep": "wukong", "duration_s": 60 + v, "summary": "talked \u{4e2d}\u{6587}"}),
+                )
             };
             let minute = (position % 60) as u32;
             let ev = json!({
@@ -74,7 +80,11 @@ fn import_then_export_reproduces_the_file_and_reimport_adds_nothing() {
 
     let again = dealtrail(&data, &["import", file.to_str().unwrap()]);
     assert!(again.status.success(), "{}", stderr(&again));
-    assert!(stderr(&again).contains("0 new events"), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("0 new events"),
+        "{}",
+        stderr(&again)
+    );
     let exported = dealtrail(&data, &["export"]);
     assert_eq!(String::from_utf8(exported.stdout).unwrap(), log);
 
@@ -95,7 +105,12 @@ fn import_from_stdin_and_export_from_a_position() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(log.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(log.as_bytes())
+        .unwrap();
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let tail = dealtrail(&data, &["export", "--from-position", "4"]);
@@ -122,14 +137,23 @@ fn export_csv_has_a_header_and_one_row_per_event() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let file = write(tmp.path(), "log.ndjson", &canonical_log(2, 1));
-    assert!(dealtrail(&data, &["import", file.to_str().unwrap()]).status.success());
+    assert!(dealtrail(&data, &["import", file.to_str().unwrap()])
+        .status
+        .success());
     let o = dealtrail(&data, &["export", "--format", "csv"]);
     let text = String::from_utf8(o.stdout).unwrap();
     let rows: Vec<&str> = text.lines().collect();
-    assert_eq!(rows[0], "position,id,stream,type,version,occurred_at,recorded_at,actor,data,metadata");
+    assert_eq!(
+        rows[0],
+        "position,id,stream,type,version,occurred_at,recorded_at,actor,data,metadata"
+    );
     assert_eq!(rows.len(), 5);
     assert!(rows[1].starts_with("1,"), "{}", rows[1]);
-    assert!(rows[1].contains(",customer-C-0,CustomerRegistered,0,"), "{}", rows[1]);
+    assert!(
+        rows[1].contains(",customer-C-0,CustomerRegistered,0,"),
+        "{}",
+        rows[1]
+    );
 }
 
 /// `kill -9` in the middle of an import leaves a prefix of the file that passes verify, and
@@ -153,11 +177,19 @@ fn killed_import_leaves_a_prefix_and_rerun_completes_it() {
         let _ = child.kill(); // SIGKILL; the import may also have finished already
         let _ = child.wait();
         let v = dealtrail(&data, &["verify"]);
-        assert!(v.status.success(), "round {round}: verify failed: {}", stderr(&v));
+        assert!(
+            v.status.success(),
+            "round {round}: verify failed: {}",
+            stderr(&v)
+        );
         let exported = String::from_utf8(dealtrail(&data, &["export"]).stdout).unwrap();
         let got: Vec<&str> = exported.lines().collect();
         assert!(got.len() <= all.len());
-        assert_eq!(got[..], all[..got.len()], "round {round}: the log is not a prefix of the file");
+        assert_eq!(
+            got[..],
+            all[..got.len()],
+            "round {round}: the log is not a prefix of the file"
+        );
     }
     let o = dealtrail(&data, &["import", file.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));

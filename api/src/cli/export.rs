@@ -12,11 +12,17 @@ const PAGE: usize = 10_000;
 pub async fn run(data: &Path, from_position: u64, format: ExportFormat) -> Result<(), CliError> {
     let store = open_existing_store(data)?;
     let last = store.last_position().await?;
-    let bar = progress::bar(Some(last.saturating_sub(from_position.max(1)) + 1), "exporting");
+    let bar = progress::bar(
+        Some(last.saturating_sub(from_position.max(1)) + 1),
+        "exporting",
+    );
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     if format == ExportFormat::Csv {
-        writeln!(out, "position,id,stream,type,version,occurred_at,recorded_at,actor,data,metadata")?;
+        writeln!(
+            out,
+            "position,id,stream,type,version,occurred_at,recorded_at,actor,data,metadata"
+        )?;
     }
     let mut next = from_position.max(1);
     loop {
@@ -26,7 +32,8 @@ pub async fn run(data: &Path, from_position: u64, format: ExportFormat) -> Resul
         for ev in &page {
             match format {
                 ExportFormat::Ndjson => {
-                    serde_json::to_writer(&mut out, ev).map_err(|e| CliError::failure(e.to_string()))?;
+                    serde_json::to_writer(&mut out, ev)
+                        .map_err(|e| CliError::failure(e.to_string()))?;
                     out.write_all(b"\n")?;
                 }
                 ExportFormat::Csv => write_csv(&mut out, ev)?,
@@ -70,7 +77,10 @@ mod tests {
     #[test]
     fn csv_quotes_only_when_needed() {
         assert_eq!(super::csv_field("plain"), "plain");
-        assert_eq!(super::csv_field(r#"{"a":1,"b":"x"}"#), r#""{""a"":1,""b"":""x""}""#);
+        assert_eq!(
+            super::csv_field(r#"{"a":1,"b":"x"}"#),
+            r#""{""a"":1,""b"":""x""}""#
+        );
         assert_eq!(super::csv_field("two\nlines"), "\"two\nlines\"");
     }
 }

@@ -115,11 +115,13 @@ fn read_file(file: &Path, out: &mut Vec<Line>) -> Result<(), CliError> {
     };
     for (i, line) in BufReader::new(reader).lines().enumerate() {
         let number = i + 1;
-        let line = line.map_err(|e| CliError::refused(format!("{source}: line {number}: cannot read: {e}")))?;
+        let line = line
+            .map_err(|e| CliError::refused(format!("{source}: line {number}: cannot read: {e}")))?;
         if line.trim().is_empty() {
             continue;
         }
-        let event = parse_line(&line).map_err(|e| CliError::refused(format!("{source}: line {number}: {e}")))?;
+        let event = parse_line(&line)
+            .map_err(|e| CliError::refused(format!("{source}: line {number}: {e}")))?;
         out.push(Line {
             source: source.clone(),
             number,
@@ -139,7 +141,8 @@ fn parse_line(line: &str) -> Result<ImportLine, String> {
             format!("field `{path}`: {}", e.into_inner())
         }
     })?;
-    de.end().map_err(|e| format!("trailing characters after the event: {e}"))?;
+    de.end()
+        .map_err(|e| format!("trailing characters after the event: {e}"))?;
     Ok(parsed)
 }
 

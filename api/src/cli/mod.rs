@@ -59,7 +59,10 @@ impl From<eventlog::StoreError> for CliError {
         let code = match &e {
             E::Locked(_) => ExitCode::Locked,
             E::Corrupt { .. } => ExitCode::Corrupt,
-            E::Rejected(_) | E::Invalid(_) | E::IdConflict { .. } | E::WrongExpectedVersion { .. } => ExitCode::Refused,
+            E::Rejected(_)
+            | E::Invalid(_)
+            | E::IdConflict { .. }
+            | E::WrongExpectedVersion { .. } => ExitCode::Refused,
             _ => ExitCode::Failure,
         };
         let mut message = e.to_string();
@@ -89,7 +92,12 @@ impl From<std::io::Error> for CliError {
 )]
 pub struct Cli {
     /// The data directory of the embedded store.
-    #[arg(long, global = true, default_value = "./dealtrail-data", env = "DEALTRAIL_DATA")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "./dealtrail-data",
+        env = "DEALTRAIL_DATA"
+    )]
     pub data: PathBuf,
 
     #[command(subcommand)]
@@ -129,15 +137,22 @@ pub enum ExportFormat {
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Import { files } => import::run(&cli.data, &files).await,
-        Command::Export { from_position, format } => export::run(&cli.data, from_position, format).await,
+        Command::Export {
+            from_position,
+            format,
+        } => export::run(&cli.data, from_position, format).await,
         Command::Verify => verify::run(&cli.data),
     }
 }
 
 /// Opens the embedded store with the domain's rules in front of every append.
 pub fn open_store(data: &Path) -> Result<Arc<eventlog::SledStore>, CliError> {
-    std::fs::create_dir_all(data)
-        .map_err(|e| CliError::failure(format!("cannot create data directory {}: {e}", data.display())))?;
+    std::fs::create_dir_all(data).map_err(|e| {
+        CliError::failure(format!(
+            "cannot create data directory {}: {e}",
+            data.display()
+        ))
+    })?;
     let store = eventlog::SledStore::open(data, Arc::new(eventlog::EnvelopeOnly))?;
     Ok(Arc::new(store))
 }

@@ -16,6 +16,9 @@ pub fn run(data: &Path) -> Result<(), CliError> {
     });
     bar.finish_and_clear();
     let report = report?;
-    println!("ok: {} events verified, hash chain intact (last position {seen})", report.events);
+    println!(
+        "ok: {} events verified, hash chain intact (last position {seen})",
+        report.events
+    );
     Ok(())
 }
