@@ -2,6 +2,7 @@
 //!
 //! Exit codes (stable, for scripts): see [`ExitCode`].
 
+mod demo;
 mod export;
 mod import;
 mod progress;
@@ -122,6 +123,9 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ExportFormat::Ndjson)]
         format: ExportFormat,
     },
+    /// Write a realistic sample organisation (8 reps in 2 teams, 12 months, 2,000+ deals,
+    /// leads, pool, payments) into the store. Running it again the same day adds nothing.
+    Demo,
     /// Walk the whole log checking every record's checksum and the hash chain. Exit code 4
     /// names the first damaged position.
     Verify,
@@ -141,6 +145,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             from_position,
             format,
         } => export::run(&cli.data, from_position, format).await,
+        Command::Demo => demo::run(&cli.data).await,
         Command::Verify => verify::run(&cli.data),
     }
 }
