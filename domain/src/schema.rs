@@ -101,12 +101,31 @@ pub fn parse(event_type: &str, data: &Value) -> Result<Event, Rejection> {
             format!("unknown event type {event_type:?}"),
         ));
     }
+    // serde would also read a struct from an array of its fields in order: refuse that.
+    if !data.is_object() {
+        return Err(rules::DATA_SHAPE.reject(
+            "data",
+            rules::json_text(data),
+            format!("data of {event_type} must be a JSON object"),
+        ));
+    }
+    // The same for the one nested struct of the vocabulary, a pipeline's stages.
+    if let Some(stages) = data.get("stages").and_then(Value::as_array) {
+        if let Some((i, s)) = stages.iter().enumerate().find(|(_, s)| !s.is_object()) {
+            return Err(rules::DATA_SHAPE.reject(
+                format!("data.stages[{i}]"),
+                rules::json_text(s),
+                "a stage must be a JSON object {id, name, probability}",
+            ));
+        }
+    }
     Event::from_parts(event_type, data).map_err(|e| {
         let (field, value) = if e.field == "data" {
             ("data".to_string(), data)
         } else {
             let value = value_at(data, &e.field).unwrap_or(data);
-            (format!("data.{}", e.field), value)
+            let sep = if e.field.starts_with('[') { "" } else { "." };
+            (format!("data{sep}{}", e.field), value)
         };
         rules::DATA_SHAPE.reject(field, rules::json_text(value), e.message)
     })
@@ -264,7 +283,9 @@ mod tests {
         assert_eq!(err.rule, "event.data");
         assert_eq!(err.field, "data.stages[0].probability");
         assert_eq!(err.value, "\"high\"");
-        let err = typed(&recorded("DealStageChanged", 0, json!([1]))).unwrap_err();
-        assert_eq!((err.field.as_str(), err.value.as_str()), ("data", "[1]"));
+        // An array of the fields in order is not an object, though serde would accept it.
+        let err = typed(&recorded("DealStageChanged", 0, json!(["a", "b"]))).unwrap_err();
+        assert_eq!(err.rule, "event.data");
+        assert_eq!((err.field.as_str(), err.value.as_str()), ("data", "[\"a\",\"b\"]"));
     }
 }
