@@ -286,6 +286,9 @@ mod tests {
         // An array of the fields in order is not an object, though serde would accept it.
         let err = typed(&recorded("DealStageChanged", 0, json!(["a", "b"]))).unwrap_err();
         assert_eq!(err.rule, "event.data");
-        assert_eq!((err.field.as_str(), err.value.as_str()), ("data", "[\"a\",\"b\"]"));
+        assert_eq!(
+            (err.field.as_str(), err.value.as_str()),
+            ("data", "[\"a\",\"b\"]")
+        );
     }
 }
