@@ -37,6 +37,7 @@ fn after_call(log: &mut Log, stream: &str, event_type: &str, data: Value) -> Vec
     vec![first, log.ev(stream, event_type, data)]
 }
 
+#[allow(clippy::too_many_arguments)] // one row of the table, read left to right
 fn case(
     name: &'static str,
     rule: &'static str,

@@ -53,32 +53,26 @@ pub(super) fn check(org: &OrgState, state: &StreamState, event: &Event) -> Resul
             rep_active(org, "rep", &c.rep)?;
         }
         Event::CustomerAssigned(a) => rep_active(org, "rep", &a.rep)?,
-        Event::CustomerReleased(_) => {
-            if customer.owner.is_none() {
-                return Err(CUSTOMER_RELEASE_OWNED.reject(
-                    "type",
-                    json_text("CustomerReleased"),
-                    format!("customer {} is already in the pool", customer.customer_id),
-                ));
-            }
+        Event::CustomerReleased(_) if customer.owner.is_none() => {
+            return Err(CUSTOMER_RELEASE_OWNED.reject(
+                "type",
+                json_text("CustomerReleased"),
+                format!("customer {} is already in the pool", customer.customer_id),
+            ));
         }
-        Event::ComplaintFiled(c) => {
-            if customer.open_complaints.contains(&c.complaint_id) {
-                return Err(COMPLAINT_UNIQUE.reject(
-                    "data.complaint_id",
-                    json_text(&c.complaint_id),
-                    "a complaint with this id is already open",
-                ));
-            }
+        Event::ComplaintFiled(c) if customer.open_complaints.contains(&c.complaint_id) => {
+            return Err(COMPLAINT_UNIQUE.reject(
+                "data.complaint_id",
+                json_text(&c.complaint_id),
+                "a complaint with this id is already open",
+            ));
         }
-        Event::ComplaintResolved(c) => {
-            if !customer.open_complaints.contains(&c.complaint_id) {
-                return Err(COMPLAINT_OPEN.reject(
-                    "data.complaint_id",
-                    json_text(&c.complaint_id),
-                    "no open complaint has this id",
-                ));
-            }
+        Event::ComplaintResolved(c) if !customer.open_complaints.contains(&c.complaint_id) => {
+            return Err(COMPLAINT_OPEN.reject(
+                "data.complaint_id",
+                json_text(&c.complaint_id),
+                "no open complaint has this id",
+            ));
         }
         _ => {}
     }

@@ -64,14 +64,12 @@ pub(super) fn check(org: &OrgState, event: &Event) -> Result<(), Rejection> {
                 }
             }
         }
-        Event::RepLeft(r) => {
-            if !org.reps.get(&r.rep).is_some_and(|rep| rep.active) {
-                return Err(REP_LEAVE_ACTIVE.reject(
-                    "data.rep",
-                    json_text(&r.rep),
-                    format!("rep {:?} is not an active member of the org", r.rep),
-                ));
-            }
+        Event::RepLeft(r) if !org.reps.get(&r.rep).is_some_and(|rep| rep.active) => {
+            return Err(REP_LEAVE_ACTIVE.reject(
+                "data.rep",
+                json_text(&r.rep),
+                format!("rep {:?} is not an active member of the org", r.rep),
+            ));
         }
         Event::TargetSet(t) => {
             if let (Some(_), Some(team)) = (&t.rep, &t.team) {
