@@ -3,16 +3,61 @@
 //! One trait, [`EventStore`], that every backend implements (sled now, PostgreSQL later);
 //! no backend type appears in its signatures.
 //!
-//! Layout (planned):
+//! Layout:
 //! - `lib.rs`: the trait, its request/response types and errors.
-//! - `sled_store`: the embedded default backend (group commit, hash chain, subscriptions).
-//! - `memory`: an in-memory backend for fast tests.
+//! - [`record`]: the on-disk encoding of one event (format byte + bincode, JSON text inside).
+//! - `sled_store`: the embedded default backend [`SledStore`]:
+//!   - `keys`: the single-tree key layout (log, stream index, id index);
+//!   - `frame`: checksum and hash chain around an encoded record;
+//!   - `prepare`: envelope checks, idempotency, id/version/position assignment;
+//!   - `writer`: the one writer thread that group-commits appends (one fsync per group);
+//!   - `view`: the [`LogView`] the validator sees while a batch is decided;
+//!   - `read`: durable-only reads; `subscribe`: catch-up then live; `verify`: integrity walk.
 //!
 //! Place in the whole: `api` and the CLI append through this crate after the domain has
 //! checked the batch (via [`AppendValidator`]); `projections` read and subscribe.
 
 use async_trait::async_trait;
 pub use domain::{ExpectedVersion, ProposedEvent, RecordedEvent, Rejection};
+
+pub mod record;
+mod sled_store;
+
+pub use sled_store::{SledStore, VerifyReport};
+
+/// The actor recorded when a proposed event names none.
+pub const DEFAULT_ACTOR: &str = "system";
+
+/// One stream's part of a multi-stream append ([`EventStore::append_multi`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamBatch {
+    pub stream: String,
+    pub expected: ExpectedVersion,
+    pub events: Vec<ProposedEvent>,
+}
+
+/// Why a multi-stream append failed; nothing of it was written.
+#[derive(Debug, thiserror::Error)]
+#[error("{}{error}", index.map(|i| format!("batch {i}: ")).unwrap_or_default())]
+pub struct MultiAppendError {
+    /// Index of the failing batch, `None` when the failure concerns no batch in particular
+    /// (I/O, a poisoned store).
+    pub index: Option<usize>,
+    pub error: StoreError,
+}
+
+impl MultiAppendError {
+    pub fn at(index: usize, error: StoreError) -> MultiAppendError {
+        MultiAppendError {
+            index: Some(index),
+            error,
+        }
+    }
+
+    pub fn general(error: StoreError) -> MultiAppendError {
+        MultiAppendError { index: None, error }
+    }
+}
 
 /// Which events of the global log a read or subscription wants.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -117,12 +162,26 @@ impl AppendValidator for EnvelopeOnly {
 #[async_trait]
 pub trait EventStore: Send + Sync + 'static {
     /// Appends a batch to one stream, atomically, and returns once it is durable.
+    ///
+    /// Idempotent by event id: if every event of the batch is already in the log with the
+    /// same stream, type, data, metadata (and `occurred_at`, when the client gave one), the
+    /// original positions are returned, nothing is written and `expected` is not checked.
+    /// An id already in the log with other content is [`StoreError::IdConflict`].
     async fn append(
         &self,
         stream: &str,
         expected: ExpectedVersion,
         events: Vec<ProposedEvent>,
     ) -> Result<AppendOutcome, StoreError>;
+
+    /// Appends several batches (each to one stream, with its own expected version) as one
+    /// atomic unit, in the given order, and returns once all of it is durable. Each batch is
+    /// deduplicated by event id on its own (see [`EventStore::append`]). On error nothing of
+    /// any batch was written.
+    async fn append_multi(
+        &self,
+        batches: Vec<StreamBatch>,
+    ) -> Result<Vec<AppendOutcome>, MultiAppendError>;
 
     /// A stream's events from `from_version`, at most `limit`.
     async fn read_stream(

@@ -1,0 +1,145 @@
+//! Rules on the envelope: stream, actor, metadata, times, type, data shape, opening events.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::catalog::*;
+use crate::envelope::{
+    format_time, Category, RecordedEvent, StreamName, MAX_FUTURE_SKEW_SECS, MAX_METADATA_BYTES,
+};
+use crate::events::{categories_of, Event};
+use crate::rejection::Rejection;
+use crate::state::StreamState;
+
+const MAX_ACTOR_CHARS: usize = 128;
+
+pub(super) fn check_envelope(
+    now: DateTime<Utc>,
+    name: &StreamName,
+    ev: &RecordedEvent,
+) -> Result<(), Rejection> {
+    if ev.stream != name.to_string() {
+        return Err(STREAM_MATCH.reject(
+            "stream",
+            json_text(&ev.stream),
+            format!(
+                "the event names stream {:?} but is appended to {name}",
+                ev.stream
+            ),
+        ));
+    }
+    if ev.actor.trim().is_empty() || ev.actor.chars().count() > MAX_ACTOR_CHARS {
+        return Err(ACTOR.reject(
+            "actor",
+            json_text(&ev.actor),
+            "actor must be a non-blank name of at most 128 characters (a rep id, `system`, a service)",
+        ));
+    }
+    let meta_bytes = serde_json::to_string(&ev.metadata).map_or(usize::MAX, |s| s.len());
+    if meta_bytes > MAX_METADATA_BYTES {
+        return Err(METADATA_SIZE.reject(
+            "metadata",
+            meta_bytes,
+            format!("metadata is {meta_bytes} bytes serialised; at most {MAX_METADATA_BYTES}"),
+        ));
+    }
+    let skew = Duration::seconds(MAX_FUTURE_SKEW_SECS);
+    if ev.recorded_at > now + skew {
+        return Err(RECORDED_IN_FUTURE.reject(
+            "recorded_at",
+            json_text(&format_time(&ev.recorded_at)),
+            format!(
+                "recorded_at is later than now ({}) + 5 minutes",
+                format_time(&now)
+            ),
+        ));
+    }
+    if ev.occurred_at > ev.recorded_at + skew {
+        return Err(OCCURRED_AFTER_RECORDED.reject(
+            "occurred_at",
+            json_text(&format_time(&ev.occurred_at)),
+            format!(
+                "occurred_at is more than 5 minutes after recorded_at ({})",
+                format_time(&ev.recorded_at)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Upcasts, checks the type against the stream's category, and parses `data`.
+pub(super) fn check_type_and_data(
+    name: &StreamName,
+    ev: &RecordedEvent,
+) -> Result<Event, Rejection> {
+    let ev = crate::schema::upcast(ev.clone());
+    let Some(categories) = categories_of(&ev.event_type) else {
+        return Err(TYPE_KNOWN.reject(
+            "type",
+            json_text(&ev.event_type),
+            format!("unknown event type {:?}", ev.event_type),
+        ));
+    };
+    if !categories.contains(&name.category) {
+        let allowed: Vec<&str> = categories.iter().map(|c| c.as_str()).collect();
+        return Err(TYPE_CATEGORY.reject(
+            "type",
+            json_text(&ev.event_type),
+            format!(
+                "{} belongs to {} streams, not to {}",
+                ev.event_type,
+                allowed.join("/"),
+                name.category.as_str()
+            ),
+        ));
+    }
+    crate::schema::parse(&ev.event_type, &ev.data)
+}
+
+fn opening_type(category: Category) -> Option<&'static str> {
+    match category {
+        Category::Deal => Some("DealOpened"),
+        Category::Customer => Some("CustomerRegistered"),
+        Category::Lead => Some("LeadCaptured"),
+        Category::Channel | Category::Org => None,
+    }
+}
+
+pub(super) fn check_opening(
+    state: &StreamState,
+    name: &StreamName,
+    event: &Event,
+    ev: &RecordedEvent,
+) -> Result<(), Rejection> {
+    let Some(opening) = opening_type(name.category) else {
+        return Ok(());
+    };
+    let is_opening = event.type_name() == opening;
+    let exists = !matches!(state, StreamState::Empty);
+    if !exists && !is_opening {
+        return Err(OPENING_FIRST.reject(
+            "type",
+            json_text(event.type_name()),
+            format!("{name} does not exist yet: its first event must be {opening}"),
+        ));
+    }
+    if exists && is_opening {
+        return Err(OPENING_ONCE.reject(
+            "type",
+            json_text(event.type_name()),
+            format!("{name} already exists: {opening} may only be its first event"),
+        ));
+    }
+    if let Some(opened_at) = state.opened_at() {
+        if ev.occurred_at < opened_at {
+            return Err(BEFORE_OPENING.reject(
+                "occurred_at",
+                json_text(&format_time(&ev.occurred_at)),
+                format!(
+                    "occurred_at is before {name} was opened ({})",
+                    format_time(&opened_at)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,87 @@
+//! The rules of SPEC §1.3 (and a few more a careful user expects), as pure functions.
+//!
+//! Decide and apply are separate: each event is checked against the state left by the
+//! events before it ([`crate::state`] folds), and the whole batch passes or nothing does.
+//! Files: `catalog` (the rule codes), `envelope` (stream, actor, metadata, times, type,
+//! opening events), `values` (field values), `deal`, `customer`, `lead`, `org`.
+
+mod catalog;
+mod customer;
+mod deal;
+mod envelope;
+mod lead;
+mod org;
+mod values;
+
+use std::borrow::Cow;
+
+use chrono::{DateTime, Utc};
+
+pub use catalog::*;
+
+use crate::envelope::{Category, RecordedEvent, StreamName};
+use crate::events::Event;
+use crate::rejection::Rejection;
+use crate::state::{OrgState, StreamState};
+
+/// What the rules need besides the stream itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The organisation in force: pipeline, reps, targets.
+    pub org: &'a OrgState,
+    /// The validator's current time; `recorded_at` may not be later than this + 5 minutes.
+    pub now: DateTime<Utc>,
+}
+
+/// Checks a batch about to be appended to `stream`, whose state before the batch is `state`.
+/// Each event is checked against the state left by the previous ones; on success the state
+/// after the whole batch is returned. On failure the rejection's `index` is the position of
+/// the offending event in the batch (`None` when the stream name itself is refused) and the
+/// caller must write nothing. Events are upcast to the current schema before checking.
+pub fn check_batch(
+    ctx: &Context,
+    state: &StreamState,
+    stream: &str,
+    batch: &[RecordedEvent],
+) -> Result<StreamState, Rejection> {
+    let name = StreamName::parse(stream)
+        .map_err(|e| STREAM_NAME.reject("stream", json_text(stream), e.to_string()))?;
+    let mut state = state.clone();
+    let mut org = Cow::Borrowed(ctx.org);
+    for (i, ev) in batch.iter().enumerate() {
+        let event = check_event(&org, ctx.now, &state, &name, ev).map_err(|r| r.at(i))?;
+        if name.category == Category::Org {
+            org.to_mut().apply_event(&event, ev.occurred_at);
+        }
+        state.apply_event(&name, &event, ev.occurred_at);
+    }
+    Ok(state)
+}
+
+/// Checks one event against the state before it; gives the typed event.
+fn check_event(
+    org: &OrgState,
+    now: DateTime<Utc>,
+    state: &StreamState,
+    name: &StreamName,
+    ev: &RecordedEvent,
+) -> Result<Event, Rejection> {
+    envelope::check_envelope(now, name, ev)?;
+    let event = envelope::check_type_and_data(name, ev)?;
+    envelope::check_opening(state, name, &event, ev)?;
+    values::check_values(&event)?;
+    match &event {
+        Event::RepJoined(_)
+        | Event::RepLeft(_)
+        | Event::TargetSet(_)
+        | Event::PipelineDefined(_) => org::check(org, &event)?,
+        _ => {}
+    }
+    match name.category {
+        Category::Deal => deal::check(org, state, &event)?,
+        Category::Customer => customer::check(org, state, &event)?,
+        Category::Lead => lead::check(org, state, &event)?,
+        Category::Org | Category::Channel => {}
+    }
+    Ok(event)
+}

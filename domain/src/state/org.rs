@@ -1,0 +1,151 @@
+//! The organisation: the pipeline in force, the reps and the targets (the `org` stream).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::envelope::RecordedEvent;
+use crate::events::{Event, Month, StageDef};
+use crate::money::Money;
+
+/// The ordered stages a deal moves through. Won and lost are not stages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pipeline {
+    pub stages: Vec<StageDef>,
+}
+
+impl Default for Pipeline {
+    /// The default pipeline of SPEC §1.2, in force until a `PipelineDefined`.
+    fn default() -> Pipeline {
+        let stage = |id: &str, name: &str, probability: f64| StageDef {
+            id: id.into(),
+            name: name.into(),
+            probability,
+        };
+        Pipeline {
+            stages: vec![
+                stage("qualified", "Qualified", 0.10),
+                stage("presentation", "Presentation", 0.25),
+                stage("quote", "Quote", 0.50),
+                stage("negotiation", "Negotiation", 0.70),
+                stage("contract", "Contract", 0.90),
+            ],
+        }
+    }
+}
+
+impl Pipeline {
+    /// Position of a stage in the pipeline (0 = first), `None` if it is not a stage.
+    pub fn index_of(&self, stage: &str) -> Option<usize> {
+        self.stages.iter().position(|s| s.id == stage)
+    }
+
+    pub fn contains(&self, stage: &str) -> bool {
+        self.index_of(stage).is_some()
+    }
+
+    /// Win probability of a stage; 0 for a stage not in the pipeline.
+    pub fn probability(&self, stage: &str) -> f64 {
+        self.stages
+            .iter()
+            .find(|s| s.id == stage)
+            .map_or(0.0, |s| s.probability)
+    }
+
+    pub fn stage_ids(&self) -> impl Iterator<Item = &str> {
+        self.stages.iter().map(|s| s.id.as_str())
+    }
+}
+
+/// A sales rep as known from `RepJoined` / `RepLeft`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rep {
+    pub rep: String,
+    pub name: String,
+    pub team: String,
+    pub manager: Option<String>,
+    pub active: bool,
+    pub joined_at: DateTime<Utc>,
+    pub left_at: Option<DateTime<Utc>>,
+}
+
+/// Whom a sales target is for.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TargetScope {
+    /// The whole organisation (`TargetSet` with neither `rep` nor `team`).
+    Org,
+    Team(String),
+    Rep(String),
+}
+
+/// The state of the `org` stream. The rules read it as "the organisation in force".
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OrgState {
+    /// The pipeline in force: the latest `PipelineDefined`, or the default one.
+    pub pipeline: Pipeline,
+    /// When the pipeline in force was defined (`None` = the default pipeline).
+    pub pipeline_defined_at: Option<DateTime<Utc>>,
+    /// Reps by rep id, including those who left (`active == false`).
+    pub reps: BTreeMap<String, Rep>,
+    /// The latest target per scope and month.
+    pub targets: BTreeMap<(TargetScope, Month), Money>,
+}
+
+impl OrgState {
+    /// Folds one event of the `org` stream. Total: anything else (or unparsable) is ignored.
+    pub fn apply(&mut self, ev: &RecordedEvent) {
+        if let Ok(event) = crate::schema::typed(ev) {
+            self.apply_event(&event, ev.occurred_at);
+        }
+    }
+
+    /// Folds one typed event; `at` is its `occurred_at`.
+    pub fn apply_event(&mut self, event: &Event, at: DateTime<Utc>) {
+        match event {
+            Event::PipelineDefined(p) => {
+                self.pipeline = Pipeline {
+                    stages: p.stages.clone(),
+                };
+                self.pipeline_defined_at = Some(at);
+            }
+            Event::RepJoined(r) => {
+                self.reps.insert(
+                    r.rep.clone(),
+                    Rep {
+                        rep: r.rep.clone(),
+                        name: r.name.clone(),
+                        team: r.team.clone(),
+                        manager: r.manager.clone(),
+                        active: true,
+                        joined_at: at,
+                        left_at: None,
+                    },
+                );
+            }
+            Event::RepLeft(r) => {
+                if let Some(rep) = self.reps.get_mut(&r.rep) {
+                    rep.active = false;
+                    rep.left_at = Some(at);
+                }
+            }
+            Event::TargetSet(t) => {
+                let scope = match (&t.rep, &t.team) {
+                    (Some(rep), _) => TargetScope::Rep(rep.clone()),
+                    (None, Some(team)) => TargetScope::Team(team.clone()),
+                    (None, None) => TargetScope::Org,
+                };
+                self.targets.insert((scope, t.month), t.amount);
+            }
+            _ => {}
+        }
+    }
+
+    /// True when the rep joined and has since left. Unknown reps are not "gone".
+    pub fn rep_has_left(&self, rep: &str) -> bool {
+        self.reps.get(rep).is_some_and(|r| !r.active)
+    }
+
+    pub fn target(&self, scope: &TargetScope, month: Month) -> Option<Money> {
+        self.targets.get(&(scope.clone(), month)).copied()
+    }
+}

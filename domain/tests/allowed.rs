@@ -1,0 +1,248 @@
+//! The other side of the rules: what must pass, including the edges of each limit.
+
+mod common;
+
+use chrono::Duration;
+use common::{at, Log};
+use serde_json::json;
+
+#[test]
+fn time_limits_are_inclusive_at_five_minutes() {
+    let mut log = Log::new();
+    let s = log.open_deal("D-1", "qualified");
+    let mut e = log.ev(
+        &s,
+        "ActivityLogged",
+        json!({"kind": "note", "rep": "wukong"}),
+    );
+    e.recorded_at = at("2026-06-02T10:00:00Z");
+    e.occurred_at = at("2026-06-02T10:05:00Z");
+    log.append(&s, vec![e.clone()]).unwrap();
+
+    // recorded_at up to now + 5 minutes is accepted; one second more is not.
+    let mut e = log.ev(
+        &s,
+        "ActivityLogged",
+        json!({"kind": "note", "rep": "wukong"}),
+    );
+    e.recorded_at = log.now + Duration::minutes(5);
+    e.occurred_at = e.recorded_at;
+    log.append(&s, vec![e.clone()]).unwrap();
+    e.recorded_at += Duration::seconds(1);
+    assert_eq!(
+        log.check(&s, &[e]).unwrap_err().rule,
+        "time.recorded_in_future"
+    );
+}
+
+#[test]
+fn late_entries_may_go_back_to_the_opening_but_not_before() {
+    let mut log = Log::new();
+    let s = log.open_deal("D-1", "qualified"); // occurred 2026-06-01T10:00:00Z
+    for _ in 0..3 {
+        log.ok(
+            &s,
+            "ActivityLogged",
+            json!({"kind": "call", "rep": "wukong"}),
+        );
+    }
+    let mut e = log.ev(
+        &s,
+        "ActivityLogged",
+        json!({"kind": "visit", "rep": "wukong"}),
+    );
+    e.occurred_at = at("2026-06-01T10:00:00Z");
+    log.append(&s, vec![e]).unwrap();
+}
+
+#[test]
+fn metadata_of_exactly_4_kib_is_accepted() {
+    let mut log = Log::new();
+    let s = log.open_deal("D-1", "qualified");
+    let mut e = log.ev(
+        &s,
+        "ActivityLogged",
+        json!({"kind": "note", "rep": "wukong"}),
+    );
+    // {"blob":"…"} is 11 bytes around the string.
+    e.metadata
+        .insert("blob".into(), json!("x".repeat(4096 - 11)));
+    log.append(&s, vec![e]).unwrap();
+}
+
+#[test]
+fn a_closed_deal_takes_activities_payments_and_a_reopening() {
+    let mut log = Log::new();
+    let s = log.open_deal("D-1", "contract");
+    log.ok(
+        &s,
+        "DealWon",
+        json!({"amount": 1000.0, "reason": "relationship"}),
+    );
+    log.ok(
+        &s,
+        "ActivityLogged",
+        json!({"kind": "visit", "rep": "wukong"}),
+    );
+    log.ok(
+        &s,
+        "PaymentScheduled",
+        json!({"installment_id": "I1", "amount": 600.0, "due": "2026-07-01"}),
+    );
+    log.ok(
+        &s,
+        "PaymentReceived",
+        json!({"installment_id": "I1", "amount": 600.0}),
+    );
+    log.ok(&s, "PaymentReceived", json!({"amount": 400.0})); // exactly the won amount in total
+    log.ok(&s, "DealReopened", json!({"stage": "negotiation"}));
+    // Reopened: stage changes are allowed again, from the reopening stage.
+    log.ok(
+        &s,
+        "DealStageChanged",
+        json!({"from": "negotiation", "to": "contract"}),
+    );
+    log.ok(&s, "DealLost", json!({"reason": "budget cut"}));
+    log.ok(&s, "DealReopened", json!({"stage": "qualified"}));
+}
+
+#[test]
+fn moving_back_a_stage_and_skipping_stages_are_allowed() {
+    let mut log = Log::new();
+    let s = log.open_deal("D-1", "qualified");
+    log.ok(
+        &s,
+        "DealStageChanged",
+        json!({"from": "qualified", "to": "negotiation"}),
+    );
+    log.ok(
+        &s,
+        "DealStageChanged",
+        json!({"from": "negotiation", "to": "presentation"}),
+    );
+    log.ok(
+        &s,
+        "DealReassigned",
+        json!({"from": "wukong", "to": "bajie"}),
+    );
+    log.ok(
+        &s,
+        "DealReassigned",
+        json!({"from": "bajie", "to": "wukong"}),
+    );
+}
+
+#[test]
+fn a_defined_pipeline_replaces_the_default_one() {
+    let mut log = Log::new();
+    log.ok(
+        "org-acme",
+        "PipelineDefined",
+        json!({"stages": [
+        {"id": "lead", "name": "Lead", "probability": 0.0},
+        {"id": "demo", "name": "Demo", "probability": 1.0}]}),
+    );
+    log.ok("deal-D-1", "DealOpened", json!({"customer_id": "C-1", "owner": "wukong", "title": "t", "amount": 0.0, "stage": "lead"}));
+    log.ok(
+        "deal-D-1",
+        "DealStageChanged",
+        json!({"from": "lead", "to": "demo"}),
+    );
+}
+
+#[test]
+fn pool_claims_releases_and_assignments() {
+    let mut log = Log::new();
+    let s = log.register_customer("C-1", None);
+    log.ok(&s, "CustomerClaimed", json!({"rep": "wukong"}));
+    log.ok(
+        &s,
+        "CustomerAssigned",
+        json!({"rep": "bajie", "by": "tangseng"}),
+    );
+    log.ok(&s, "CustomerReleased", json!({"reason": "no_follow_up"}));
+    log.ok(&s, "CustomerAssigned", json!({"rep": "wukong"}));
+    log.ok(&s, "CustomerReleased", json!({"reason": "moved"}));
+    log.ok(&s, "CustomerClaimed", json!({"rep": "bajie"}));
+    log.ok(
+        &s,
+        "CustomerUpdated",
+        json!({"industry": "manufacturing", "tags": ["vip"]}),
+    );
+    log.ok(&s, "ComplaintFiled", json!({"complaint_id": "K1"}));
+    log.ok(&s, "ComplaintResolved", json!({"complaint_id": "K1"}));
+    log.ok(
+        &s,
+        "ComplaintFiled",
+        json!({"complaint_id": "K1", "summary": "again"}),
+    );
+    log.ok(&s, "NpsRecorded", json!({"score": 0}));
+    log.ok(&s, "NpsRecorded", json!({"score": 10}));
+    log.ok(&s, "CustomerChurned", json!({}));
+}
+
+#[test]
+fn a_disqualified_lead_can_be_qualified_again_and_converted() {
+    let mut log = Log::new();
+    log.ok(
+        "lead-L-1",
+        "LeadCaptured",
+        json!({"channel": "baidu", "name": "Tang", "campaign": "spring"}),
+    );
+    log.ok(
+        "lead-L-1",
+        "LeadDisqualified",
+        json!({"reason": "no budget"}),
+    );
+    log.ok(
+        "lead-L-1",
+        "LeadQualified",
+        json!({"rep": "wukong", "fit_score": 0, "intent_score": 100}),
+    );
+    log.ok(
+        "lead-L-1",
+        "LeadConverted",
+        json!({"customer_id": "C-1", "deal_id": "D-1"}),
+    );
+}
+
+#[test]
+fn reps_unknown_to_the_org_may_work_and_a_rep_who_rejoins_is_active() {
+    let mut log = Log::new();
+    let s = log.open_deal("D-1", "qualified"); // wukong never joined: allowed
+    log.ok(
+        "org-acme",
+        "RepJoined",
+        json!({"rep": "bajie", "name": "Zhu Bajie", "team": "east"}),
+    );
+    log.ok("org-acme", "RepLeft", json!({"rep": "bajie"}));
+    log.ok(
+        "org-acme",
+        "RepJoined",
+        json!({"rep": "bajie", "name": "Zhu Bajie", "team": "west", "manager": "tangseng"}),
+    );
+    log.ok(
+        &s,
+        "DealReassigned",
+        json!({"from": "wukong", "to": "bajie"}),
+    );
+    log.ok(
+        "org-acme",
+        "TargetSet",
+        json!({"team": "west", "month": "2026-06", "amount": 500000.0}),
+    );
+    log.ok(
+        "org-acme",
+        "TargetSet",
+        json!({"month": "2026-06", "amount": 900000.0}),
+    );
+    assert_eq!(log.org.reps["bajie"].team, "west");
+    assert!(log.org.reps["bajie"].active);
+}
+
+#[test]
+fn an_empty_batch_changes_nothing() {
+    let mut log = Log::new();
+    let s = log.open_deal("D-1", "qualified");
+    assert_eq!(log.check(&s, &[]).unwrap(), log.state(&s));
+}

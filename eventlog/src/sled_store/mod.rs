@@ -1,0 +1,213 @@
+//! The embedded backend: one sled tree, one writer thread, durable-only reads.
+
+mod frame;
+mod keys;
+mod prepare;
+mod read;
+mod subscribe;
+mod verify;
+mod view;
+mod writer;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use tokio::sync::{oneshot, watch};
+
+use crate::{
+    AppendOutcome, AppendValidator, EventStore, ExpectedVersion, Filter, MultiAppendError,
+    ProposedEvent, RecordedEvent, StoreError, StreamBatch,
+};
+
+pub use verify::VerifyReport;
+
+/// The name of the sled tree that holds the log and its indexes.
+const TREE: &str = "log";
+
+/// State shared by the store handle, its writer thread and its subscribers.
+pub(crate) struct Shared {
+    db: sled::Db,
+    tree: sled::Tree,
+    /// The last position known to be on disk. Readers never look past it.
+    durable: AtomicU64,
+    /// Carries `durable` to subscribers; never blocks the writer.
+    durable_tx: watch::Sender<u64>,
+    /// Set when a flush failed: nothing more is acknowledged until a restart.
+    poisoned: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn durable(&self) -> u64 {
+        self.durable.load(Ordering::Acquire)
+    }
+
+    fn publish_durable(&self, position: u64) {
+        self.durable.store(position, Ordering::Release);
+        self.durable_tx.send_replace(position);
+    }
+}
+
+pub(crate) fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+/// The sled-backed [`EventStore`]. Dropping it stops the writer and releases the directory
+/// (once every subscription made from it has been dropped too).
+pub struct SledStore {
+    shared: Arc<Shared>,
+    requests: Option<mpsc::Sender<writer::Request>>,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `dir`. `StoreError::Locked` if another process holds it.
+    pub fn open(dir: &Path, validator: Arc<dyn AppendValidator>) -> Result<SledStore, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| backend(format!("cannot create {}: {e}", dir.display())))?;
+        let db = sled::Config::new()
+            .path(dir)
+            .open()
+            .map_err(|e| open_error(dir, e))?;
+        let tree = db.open_tree(TREE).map_err(backend)?;
+        // What sled recovered may only be in the OS cache (the last process was killed
+        // before its flush): make it durable before anyone reads it.
+        db.flush().map_err(backend)?;
+        let tail = read::tail(&tree)?;
+        let (durable_tx, _) = watch::channel(tail.position);
+        let shared = Arc::new(Shared {
+            db,
+            tree,
+            durable: AtomicU64::new(tail.position),
+            durable_tx,
+            poisoned: AtomicBool::new(false),
+        });
+        let (tx, rx) = mpsc::channel();
+        let w = writer::Writer::new(shared.clone(), validator, tail);
+        let handle = std::thread::Builder::new()
+            .name("eventlog-writer".into())
+            .spawn(move || w.run(rx))
+            .map_err(|e| backend(format!("cannot start the writer thread: {e}")))?;
+        Ok(SledStore {
+            shared,
+            requests: Some(tx),
+            writer: Some(handle),
+        })
+    }
+
+    /// Walks the whole durable log and checks every record: checksum, hash chain, decoding,
+    /// gap-free positions and versions, and both indexes. `progress` is called now and then
+    /// with the position reached. On damage: `StoreError::Corrupt` naming the first damaged
+    /// position.
+    pub fn verify(&self, progress: &mut dyn FnMut(u64)) -> Result<VerifyReport, StoreError> {
+        verify::verify(&self.shared, progress)
+    }
+
+    async fn submit(
+        &self,
+        batches: Vec<StreamBatch>,
+    ) -> Result<Vec<AppendOutcome>, MultiAppendError> {
+        let stopped = || MultiAppendError::general(backend("the store's writer has stopped"));
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .as_ref()
+            .ok_or_else(stopped)?
+            .send(writer::Request { batches, reply })
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+fn open_error(dir: &Path, e: sled::Error) -> StoreError {
+    let text = e.to_string();
+    if text.contains("could not acquire lock") {
+        StoreError::Locked(dir.display().to_string())
+    } else {
+        backend(format!(
+            "cannot open the store in {}: {text}",
+            dir.display()
+        ))
+    }
+}
+
+impl Drop for SledStore {
+    fn drop(&mut self) {
+        self.requests.take();
+        if let Some(h) = self.writer.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+#[async_trait]
+impl EventStore for SledStore {
+    async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: Vec<ProposedEvent>,
+    ) -> Result<AppendOutcome, StoreError> {
+        let batch = StreamBatch {
+            stream: stream.to_string(),
+            expected,
+            events,
+        };
+        let mut outcomes = self.submit(vec![batch]).await.map_err(|e| e.error)?;
+        outcomes
+            .pop()
+            .ok_or_else(|| backend("the writer returned no outcome"))
+    }
+
+    async fn append_multi(
+        &self,
+        batches: Vec<StreamBatch>,
+    ) -> Result<Vec<AppendOutcome>, MultiAppendError> {
+        if batches.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.submit(batches).await
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        read::read_stream(&self.shared, stream, from_version, limit)
+    }
+
+    async fn read_all(
+        &self,
+        from_position: u64,
+        limit: usize,
+        filter: &Filter,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        read::read_all(&self.shared, from_position, limit, filter)
+    }
+
+    async fn last_position(&self) -> Result<u64, StoreError> {
+        Ok(self.shared.durable())
+    }
+
+    async fn stream_version(&self, stream: &str) -> Result<Option<u64>, StoreError> {
+        read::stream_version(&self.shared, stream)
+    }
+
+    fn subscribe(
+        &self,
+        from_position: u64,
+        filter: Filter,
+    ) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
+        subscribe::subscribe(self.shared.clone(), from_position, filter)
+    }
+}
+
+/// Where the log ends: the writer continues from here.
+pub(crate) struct Tail {
+    pub position: u64,
+    pub hash: [u8; frame::HASH_LEN],
+}

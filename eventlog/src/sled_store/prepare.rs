@@ -1,0 +1,125 @@
+//! What happens to a batch before the validator sees it: envelope checks, the idempotency
+//! comparison, and the assignment of id, version, position, times and actor.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use domain::envelope::MAX_METADATA_BYTES;
+use domain::StreamName;
+use uuid::Uuid;
+
+use crate::{
+    ExpectedVersion, ProposedEvent, RecordedEvent, StoreError, StreamBatch, DEFAULT_ACTOR,
+};
+
+/// The recording time of an append: now, to the microsecond.
+pub(crate) fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// The checks that need no log: stream name, non-empty batch, types, actors, metadata size,
+/// ids unique within the batch.
+pub(crate) fn check_envelope(batch: &StreamBatch) -> Result<(), StoreError> {
+    let invalid = |m: String| Err(StoreError::Invalid(m));
+    if let Err(e) = StreamName::parse(&batch.stream) {
+        return invalid(format!("stream: {e}"));
+    }
+    if batch.events.is_empty() {
+        return invalid(format!(
+            "the batch for stream {} has no events: send at least one",
+            batch.stream
+        ));
+    }
+    let mut ids = HashSet::new();
+    for (k, ev) in batch.events.iter().enumerate() {
+        if ev.event_type.trim().is_empty() {
+            return invalid(format!("event {k}: `type` must not be empty"));
+        }
+        if ev.actor.as_deref().is_some_and(|a| a.trim().is_empty()) {
+            return invalid(format!(
+                "event {k}: `actor` must not be empty (omit it for {DEFAULT_ACTOR:?})"
+            ));
+        }
+        if let Some(m) = &ev.metadata {
+            let size = serde_json::to_string(m).map_or(usize::MAX, |s| s.len());
+            if size > MAX_METADATA_BYTES {
+                return invalid(format!(
+                    "event {k}: `metadata` is {size} bytes serialised, at most {MAX_METADATA_BYTES} allowed"
+                ));
+            }
+        }
+        if let Some(id) = ev.id {
+            if !ids.insert(id) {
+                return invalid(format!("event {k}: id {id} appears twice in the batch"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `Ok` if a stream at version `current` (`None`: no stream) satisfies `expected`.
+pub(crate) fn check_expected(
+    stream: &str,
+    expected: ExpectedVersion,
+    current: Option<u64>,
+) -> Result<(), StoreError> {
+    let ok = match expected {
+        ExpectedVersion::Any => true,
+        ExpectedVersion::NoStream => current.is_none(),
+        ExpectedVersion::Exact(n) => current == Some(n),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::WrongExpectedVersion {
+            stream: stream.to_string(),
+            expected,
+            actual: current,
+        })
+    }
+}
+
+/// Whether `proposed` (for `stream`) is the same event as the already recorded `existing`:
+/// same stream, type, data and metadata, and the same `occurred_at` when the client gave one.
+pub(crate) fn same_content(
+    stream: &str,
+    proposed: &ProposedEvent,
+    existing: &RecordedEvent,
+) -> bool {
+    existing.stream == stream
+        && existing.event_type == proposed.event_type
+        && existing.data == proposed.data
+        && proposed
+            .metadata
+            .as_ref()
+            .map_or(existing.metadata.is_empty(), |m| *m == existing.metadata)
+        && proposed
+            .occurred_at
+            .is_none_or(|t| t == existing.occurred_at)
+}
+
+/// The event as it will be written. `recorded_at` is `now` unless the proposal carries one
+/// (import); `occurred_at` defaults to `recorded_at`; `actor` to [`DEFAULT_ACTOR`]; the id to
+/// a fresh UUIDv7.
+pub(crate) fn assign(
+    stream: &str,
+    ev: ProposedEvent,
+    version: u64,
+    position: u64,
+    now: DateTime<Utc>,
+) -> RecordedEvent {
+    let recorded_at = ev.recorded_at.unwrap_or(now);
+    RecordedEvent {
+        id: ev.id.unwrap_or_else(Uuid::now_v7),
+        stream: stream.to_string(),
+        event_type: ev.event_type,
+        version,
+        position,
+        occurred_at: ev.occurred_at.unwrap_or(recorded_at),
+        recorded_at,
+        actor: ev.actor.unwrap_or_else(|| DEFAULT_ACTOR.to_string()),
+        data: ev.data,
+        metadata: ev.metadata.unwrap_or_default(),
+        schema_version: 0,
+    }
+}

@@ -1,0 +1,481 @@
+//! Appends: expected versions, idempotency, validation, atomicity, locking, persistence.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use common::{note, note_with_id, open, open_with};
+use eventlog::{
+    AppendValidator, EventStore, ExpectedVersion, Filter, LogView, RecordedEvent, Rejection,
+    StoreError, StreamBatch,
+};
+use serde_json::json;
+
+async fn all(store: &impl EventStore) -> Vec<RecordedEvent> {
+    store
+        .read_all(0, usize::MAX, &Filter::default())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn appends_assign_versions_positions_and_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let mut unnamed = note(1);
+    unnamed.actor = None;
+    let out = store
+        .append(
+            "deal-D-1",
+            ExpectedVersion::NoStream,
+            vec![unnamed, note(2)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            out.first_position,
+            out.last_position,
+            out.next_expected_version
+        ),
+        (1, 2, 1)
+    );
+    let out = store
+        .append("lead-L-1", ExpectedVersion::Any, vec![note(3)])
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            out.first_position,
+            out.last_position,
+            out.next_expected_version
+        ),
+        (3, 3, 0)
+    );
+    let out = store
+        .append("deal-D-1", ExpectedVersion::Exact(1), vec![note(4)])
+        .await
+        .unwrap();
+    assert_eq!((out.first_position, out.next_expected_version), (4, 2));
+
+    let evs = all(&store).await;
+    assert_eq!(
+        evs.iter().map(|e| e.position).collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
+    assert_eq!(evs[0].actor, eventlog::DEFAULT_ACTOR);
+    assert_eq!(evs[1].actor, "wukong");
+    assert_eq!(evs[0].occurred_at, evs[0].recorded_at);
+    assert_eq!(evs[0].id.get_version_num(), 7);
+    let d1 = store.read_stream("deal-D-1", 0, 100).await.unwrap();
+    assert_eq!(
+        d1.iter()
+            .map(|e| (e.version, e.position))
+            .collect::<Vec<_>>(),
+        [(0, 1), (1, 2), (2, 4)]
+    );
+    assert_eq!(
+        store.read_stream("deal-D-1", 2, 100).await.unwrap().len(),
+        1
+    );
+    assert_eq!(store.stream_version("deal-D-1").await.unwrap(), Some(2));
+    assert_eq!(store.stream_version("deal-D-2").await.unwrap(), None);
+    assert_eq!(store.last_position().await.unwrap(), 4);
+
+    let only_leads = Filter {
+        types: vec![],
+        stream_prefix: Some("lead-".into()),
+    };
+    assert_eq!(
+        store.read_all(0, 10, &only_leads).await.unwrap()[0].position,
+        3
+    );
+    assert_eq!(
+        store.read_all(3, 1, &Filter::default()).await.unwrap()[0].position,
+        3
+    );
+}
+
+#[tokio::test]
+async fn imported_times_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let t = domain::envelope::parse_time("2026-06-03T09:30:02.118Z").unwrap();
+    let o = domain::envelope::parse_time("2026-06-01T08:00:00Z").unwrap();
+    let mut ev = note(1);
+    ev.recorded_at = Some(t);
+    let mut ev2 = note(2);
+    ev2.recorded_at = Some(t);
+    ev2.occurred_at = Some(o);
+    store
+        .append("deal-D-1", ExpectedVersion::Any, vec![ev, ev2])
+        .await
+        .unwrap();
+    let evs = all(&store).await;
+    assert_eq!((evs[0].recorded_at, evs[0].occurred_at), (t, t));
+    assert_eq!((evs[1].recorded_at, evs[1].occurred_at), (t, o));
+}
+
+#[tokio::test]
+async fn wrong_expected_versions_are_typed_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let e = store
+        .append("deal-D-1", ExpectedVersion::Exact(0), vec![note(1)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            StoreError::WrongExpectedVersion {
+                expected: ExpectedVersion::Exact(0),
+                actual: None,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    store
+        .append("deal-D-1", ExpectedVersion::NoStream, vec![note(1)])
+        .await
+        .unwrap();
+    let e = store
+        .append("deal-D-1", ExpectedVersion::NoStream, vec![note(2)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            StoreError::WrongExpectedVersion {
+                actual: Some(0),
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(store.last_position().await.unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_exact_appends_let_exactly_one_per_version_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(dir.path()));
+    const TASKS: u64 = 16;
+    const ROUNDS: u64 = 10;
+    let wins = Arc::new(AtomicUsize::new(0));
+    let mut handles = Vec::new();
+    for t in 0..TASKS {
+        let (store, wins) = (store.clone(), wins.clone());
+        handles.push(tokio::spawn(async move {
+            // Every task tries to write version v for v in 0..ROUNDS; conflicts are expected.
+            for v in 0..ROUNDS {
+                let expected = if v == 0 {
+                    ExpectedVersion::NoStream
+                } else {
+                    ExpectedVersion::Exact(v - 1)
+                };
+                match store
+                    .append("deal-race", expected, vec![note(t * 1000 + v)])
+                    .await
+                {
+                    Ok(out) => {
+                        assert_eq!(out.next_expected_version, v);
+                        wins.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Err(StoreError::WrongExpectedVersion {
+                        expected: e,
+                        actual,
+                        ..
+                    }) => {
+                        assert_eq!(e, expected);
+                        assert!(
+                            actual.is_some_and(|a| Some(a) != v.checked_sub(1)),
+                            "actual {actual:?} for v {v}"
+                        );
+                    }
+                    Err(other) => panic!("unexpected error: {other}"),
+                }
+            }
+        }));
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+    // Each version was won exactly once.
+    assert_eq!(wins.load(Ordering::SeqCst), ROUNDS as usize);
+    let evs = store.read_stream("deal-race", 0, 1000).await.unwrap();
+    assert_eq!(
+        evs.iter().map(|e| e.version).collect::<Vec<_>>(),
+        (0..ROUNDS).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        evs.iter().map(|e| e.position).collect::<Vec<_>>(),
+        (1..=ROUNDS).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn retrying_a_batch_returns_the_original_positions_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store
+        .append("deal-D-0", ExpectedVersion::Any, vec![note(0)])
+        .await
+        .unwrap();
+    let batch = vec![note_with_id(1), note_with_id(2)];
+    let first = store
+        .append("deal-D-1", ExpectedVersion::NoStream, batch.clone())
+        .await
+        .unwrap();
+    store
+        .append("deal-D-1", ExpectedVersion::Any, vec![note(3)])
+        .await
+        .unwrap();
+    let before = all(&store).await;
+    // Same batch again: the stale expected version is not checked.
+    let again = store
+        .append("deal-D-1", ExpectedVersion::NoStream, batch.clone())
+        .await
+        .unwrap();
+    assert_eq!(again, first);
+    assert_eq!(all(&store).await, before);
+
+    // Same id, other content: a conflict naming the original position.
+    let mut changed = batch[1].clone();
+    changed.data = json!({ "kind": "note", "n": 99 });
+    match store
+        .append("deal-D-1", ExpectedVersion::Any, vec![changed])
+        .await
+    {
+        Err(StoreError::IdConflict { id, position }) => {
+            assert_eq!((id, position), (batch[1].id.unwrap(), 3));
+        }
+        other => panic!("expected IdConflict, got {other:?}"),
+    }
+    // Same id and content but another stream is a conflict too.
+    let e = store
+        .append("deal-D-9", ExpectedVersion::Any, vec![batch[0].clone()])
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::IdConflict { .. }), "{e}");
+    // Part of a batch already written: refused, nothing written.
+    let e = store
+        .append(
+            "deal-D-1",
+            ExpectedVersion::Any,
+            vec![batch[0].clone(), note_with_id(5)],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Invalid(_)), "{e}");
+    assert_eq!(all(&store).await, before);
+}
+
+#[tokio::test]
+async fn envelope_errors_are_precise() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let msg = |e: StoreError| match e {
+        StoreError::Invalid(m) => m,
+        other => panic!("expected Invalid, got {other}"),
+    };
+    let m = msg(store
+        .append("deals-1", ExpectedVersion::Any, vec![note(1)])
+        .await
+        .unwrap_err());
+    assert!(m.contains("unknown stream category"), "{m}");
+    let m = msg(store
+        .append("deal-1", ExpectedVersion::Any, vec![])
+        .await
+        .unwrap_err());
+    assert!(m.contains("no events"), "{m}");
+    let mut big = note(2);
+    big.metadata = Some(serde_json::Map::from_iter([(
+        "x".to_string(),
+        json!("y".repeat(5000)),
+    )]));
+    let m = msg(store
+        .append("deal-1", ExpectedVersion::Any, vec![note(1), big])
+        .await
+        .unwrap_err());
+    assert!(m.starts_with("event 1: `metadata`"), "{m}");
+    let twice = note_with_id(3);
+    let m = msg(store
+        .append("deal-1", ExpectedVersion::Any, vec![twice.clone(), twice])
+        .await
+        .unwrap_err());
+    assert!(m.contains("appears twice"), "{m}");
+    assert_eq!(store.last_position().await.unwrap(), 0);
+}
+
+/// Rejects any event whose data has `"bad": true`, and checks what it is shown.
+struct Picky {
+    applied: AtomicUsize,
+}
+
+impl AppendValidator for Picky {
+    fn validate(
+        &self,
+        view: &dyn LogView,
+        stream: &str,
+        batch: &[RecordedEvent],
+    ) -> Result<(), Rejection> {
+        // The view holds everything before the batch, including earlier batches of a
+        // multi-stream append.
+        let before = view.stream(stream).unwrap();
+        let first = batch[0].version;
+        assert_eq!(
+            before.len() as u64,
+            first,
+            "view of {stream} is not the state the batch lands on"
+        );
+        for (i, ev) in batch.iter().enumerate() {
+            if ev.data.get("bad") == Some(&json!(true)) {
+                return Err(Rejection::new(
+                    "test.bad",
+                    "data.bad",
+                    "true",
+                    "bad events are refused",
+                )
+                .at(i));
+            }
+        }
+        Ok(())
+    }
+
+    fn applied(&self, batch: &[RecordedEvent]) {
+        self.applied.fetch_add(batch.len(), Ordering::SeqCst);
+    }
+}
+
+fn bad() -> eventlog::ProposedEvent {
+    let mut e = note(0);
+    e.data = json!({ "bad": true });
+    e
+}
+
+#[tokio::test]
+async fn a_rejected_batch_writes_nothing_and_names_the_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let picky = Arc::new(Picky {
+        applied: AtomicUsize::new(0),
+    });
+    let store = open_with(dir.path(), picky.clone());
+    store
+        .append("deal-D-1", ExpectedVersion::Any, vec![note(1)])
+        .await
+        .unwrap();
+    match store
+        .append(
+            "deal-D-1",
+            ExpectedVersion::Any,
+            vec![note(2), bad(), note(3)],
+        )
+        .await
+    {
+        Err(StoreError::Rejected(r)) => {
+            assert_eq!((r.index, r.rule), (Some(1), "test.bad"));
+        }
+        other => panic!("expected Rejected, got {other:?}"),
+    }
+    assert_eq!(store.last_position().await.unwrap(), 1);
+    assert_eq!(picky.applied.load(Ordering::SeqCst), 1);
+    // The next append lands right after, with no gap.
+    let out = store
+        .append("deal-D-1", ExpectedVersion::Exact(0), vec![note(4)])
+        .await
+        .unwrap();
+    assert_eq!((out.first_position, out.next_expected_version), (2, 1));
+}
+
+#[tokio::test]
+async fn multi_stream_appends_are_ordered_and_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let picky = Arc::new(Picky {
+        applied: AtomicUsize::new(0),
+    });
+    let store = open_with(dir.path(), picky.clone());
+    let b = |stream: &str, expected, events| StreamBatch {
+        stream: stream.into(),
+        expected,
+        events,
+    };
+    let dup = note_with_id(7);
+    let outs = store
+        .append_multi(vec![
+            b("deal-A", ExpectedVersion::NoStream, vec![note(1), note(2)]),
+            b("deal-B", ExpectedVersion::Any, vec![note(3)]),
+            // Sees deal-A's first batch although it is not written yet.
+            b(
+                "deal-A",
+                ExpectedVersion::Exact(1),
+                vec![note(4), dup.clone()],
+            ),
+        ])
+        .await
+        .unwrap();
+    let firsts: Vec<_> = outs
+        .iter()
+        .map(|o| (o.first_position, o.last_position, o.next_expected_version))
+        .collect();
+    assert_eq!(firsts, [(1, 2, 1), (3, 3, 0), (4, 5, 3)]);
+
+    // A failing batch anywhere means nothing at all is written.
+    let err = store
+        .append_multi(vec![
+            b("deal-C", ExpectedVersion::Any, vec![note(5)]),
+            b("deal-A", ExpectedVersion::Exact(3), vec![bad()]),
+        ])
+        .await
+        .unwrap_err();
+    assert_eq!(err.index, Some(1));
+    assert!(matches!(err.error, StoreError::Rejected(_)), "{err}");
+    let err = store
+        .append_multi(vec![
+            b("deal-C", ExpectedVersion::Any, vec![note(5)]),
+            b("deal-A", ExpectedVersion::Exact(0), vec![note(6)]),
+        ])
+        .await
+        .unwrap_err();
+    assert_eq!(err.index, Some(1));
+    assert_eq!(store.last_position().await.unwrap(), 5);
+    assert_eq!(store.stream_version("deal-C").await.unwrap(), None);
+
+    // Each batch is deduplicated on its own: a repeated line is a no-op, the rest is written.
+    let outs = store
+        .append_multi(vec![
+            b("deal-A", ExpectedVersion::Exact(0), vec![dup]),
+            b("deal-C", ExpectedVersion::NoStream, vec![note(8)]),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(outs[0].first_position, 5);
+    assert_eq!(outs[1].first_position, 6);
+}
+
+#[tokio::test]
+async fn the_log_survives_a_reopen_and_a_held_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store
+        .append("deal-D-1", ExpectedVersion::Any, vec![note(1), note(2)])
+        .await
+        .unwrap();
+    match eventlog::SledStore::open(dir.path(), Arc::new(eventlog::EnvelopeOnly)) {
+        Err(StoreError::Locked(d)) => assert!(d.contains(&dir.path().display().to_string())),
+        Err(other) => panic!("expected Locked, got {other}"),
+        Ok(_) => panic!("a held directory was opened twice"),
+    }
+    let before = all(&store).await;
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(all(&store).await, before);
+    let out = store
+        .append("deal-D-1", ExpectedVersion::Exact(1), vec![note(3)])
+        .await
+        .unwrap();
+    assert_eq!(out.first_position, 3);
+    let report = store.verify(&mut |_| {}).unwrap();
+    assert_eq!((report.events, report.streams), (3, 1));
+}
