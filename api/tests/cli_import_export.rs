@@ -40,23 +40,39 @@ fn canonical_log(customers: usize, per: usize) -> String {
                 )
             };
             let minute = (position % 60) as u32;
-            let ev = json!({
-                "id": uuid::Uuid::from_u128(0x0192_f4c2_0000_7000_8000_0000_0000_0000 + position as u128).to_string(),
-                "stream": format!("customer-C-{c}"),
-                "type": ty,
-                "version": v,
-                "position": position,
-                "occurred_at": format!("2026-03-{:02}T09:{minute:02}:00Z", 1 + (c % 27) as u32 + if v > 0 { 1 } else { 0 }),
-                "recorded_at": format!("2026-03-{:02}T09:{minute:02}:02.118Z", 1 + (c % 27) as u32 + if v > 0 { 1 } else { 0 }),
-                "actor": "wukong",
-                "data": data,
-                "metadata": {"correlation_id": format!("corr-{position}")},
-            });
+            let day = 1 + (c % 27) as u32 + if v > 0 { 1 } else { 0 };
+            let time = |s: String| domain::envelope::parse_time(&s).unwrap();
+            let mut metadata = serde_json::Map::new();
+            metadata.insert("correlation_id".into(), json!(format!("corr-{position}")));
+            let ev = domain::RecordedEvent {
+                id: uuid::Uuid::from_u128(
+                    0x0192_f4c2_0000_7000_8000_0000_0000_0000 + position as u128,
+                ),
+                stream: format!("customer-C-{c}"),
+                event_type: ty.to_string(),
+                version: v as u64,
+                position,
+                occurred_at: time(format!("2026-03-{day:02}T09:{minute:02}:00Z")),
+                recorded_at: time(format!("2026-03-{day:02}T09:{minute:02}:02.118Z")),
+                actor: "wukong".into(),
+                data,
+                metadata,
+                schema_version: 0,
+            };
             out.push_str(&serde_json::to_string(&ev).unwrap());
             out.push('\n');
         }
     }
     out
+}
+
+/// Compares two NDJSON texts line by line, reporting the first difference only.
+fn assert_same(got: &str, want: &str) {
+    let (g, w): (Vec<&str>, Vec<&str>) = (got.lines().collect(), want.lines().collect());
+    if let Some(i) = (0..g.len().min(w.len())).find(|&i| g[i] != w[i]) {
+        panic!("line {} differs:\n got: {}\nwant: {}", i + 1, g[i], w[i]);
+    }
+    assert_eq!(g.len(), w.len(), "line counts differ");
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
@@ -76,7 +92,7 @@ fn import_then_export_reproduces_the_file_and_reimport_adds_nothing() {
     assert!(o.status.success(), "{}", stderr(&o));
     let exported = dealtrail(&data, &["export"]);
     assert!(exported.status.success(), "{}", stderr(&exported));
-    assert_eq!(String::from_utf8(exported.stdout).unwrap(), log);
+    assert_same(&String::from_utf8(exported.stdout).unwrap(), &log);
 
     let again = dealtrail(&data, &["import", file.to_str().unwrap()]);
     assert!(again.status.success(), "{}", stderr(&again));
@@ -86,7 +102,7 @@ fn import_then_export_reproduces_the_file_and_reimport_adds_nothing() {
         stderr(&again)
     );
     let exported = dealtrail(&data, &["export"]);
-    assert_eq!(String::from_utf8(exported.stdout).unwrap(), log);
+    assert_same(&String::from_utf8(exported.stdout).unwrap(), &log);
 
     let v = dealtrail(&data, &["verify"]);
     assert!(v.status.success(), "{}", stderr(&v));
@@ -115,7 +131,7 @@ fn import_from_stdin_and_export_from_a_position() {
     assert!(o.status.success(), "{}", stderr(&o));
     let tail = dealtrail(&data, &["export", "--from-position", "4"]);
     let expected: String = log.lines().skip(3).map(|l| format!("{l}\n")).collect();
-    assert_eq!(String::from_utf8(tail.stdout).unwrap(), expected);
+    assert_same(&String::from_utf8(tail.stdout).unwrap(), &expected);
 }
 
 #[test]
@@ -165,7 +181,8 @@ fn killed_import_leaves_a_prefix_and_rerun_completes_it() {
     let log = canonical_log(2000, 9); // 20,000 events
     let file = write(tmp.path(), "big.ndjson", &log);
     let all: Vec<&str> = log.lines().collect();
-    for (round, delay_ms) in [150u64, 400, 800].into_iter().enumerate() {
+    let mut interrupted = 0;
+    for (round, delay_ms) in [20u64, 120, 300, 600].into_iter().enumerate() {
         let mut child = Command::new(env!("CARGO_BIN_EXE_dealtrail"))
             .arg("--data")
             .arg(&data)
@@ -173,6 +190,11 @@ fn killed_import_leaves_a_prefix_and_rerun_completes_it() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        // Let the child get as far as opening the store, then kill it a little later.
+        let t0 = std::time::Instant::now();
+        while !data.join("db").exists() && t0.elapsed() < std::time::Duration::from_secs(20) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
         let _ = child.kill(); // SIGKILL; the import may also have finished already
         let _ = child.wait();
@@ -185,15 +207,23 @@ fn killed_import_leaves_a_prefix_and_rerun_completes_it() {
         let exported = String::from_utf8(dealtrail(&data, &["export"]).stdout).unwrap();
         let got: Vec<&str> = exported.lines().collect();
         assert!(got.len() <= all.len());
-        assert_eq!(
-            got[..],
-            all[..got.len()],
+        assert!(
+            got[..] == all[..got.len()],
             "round {round}: the log is not a prefix of the file"
         );
+        if got.len() < all.len() {
+            interrupted += 1;
+        }
+        eprintln!(
+            "round {round}: {} of {} events in the log after the kill",
+            got.len(),
+            all.len()
+        );
     }
+    eprintln!("{interrupted} of 4 imports were killed before they finished");
     let o = dealtrail(&data, &["import", file.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let exported = String::from_utf8(dealtrail(&data, &["export"]).stdout).unwrap();
-    assert_eq!(exported, log);
+    assert_same(&exported, &log);
     assert!(dealtrail(&data, &["verify"]).status.success());
 }

@@ -21,6 +21,7 @@ use async_trait::async_trait;
 pub use domain::{ExpectedVersion, ProposedEvent, RecordedEvent, Rejection};
 
 pub mod record;
+pub mod rules;
 mod sled_store;
 
 pub use sled_store::{SledStore, VerifyReport};

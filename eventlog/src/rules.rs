@@ -52,12 +52,24 @@ impl DomainRules {
 }
 
 fn storage(e: crate::StoreError) -> Rejection {
-    Rejection::new("storage.read", "stream", "", format!("could not read the stream to validate it: {e}"))
+    Rejection::new(
+        "storage.read",
+        "stream",
+        "",
+        format!("could not read the stream to validate it: {e}"),
+    )
 }
 
 impl AppendValidator for DomainRules {
-    fn validate(&self, view: &dyn LogView, stream: &str, batch: &[RecordedEvent]) -> Result<(), Rejection> {
-        let Some(first) = batch.first() else { return Ok(()) };
+    fn validate(
+        &self,
+        view: &dyn LogView,
+        stream: &str,
+        batch: &[RecordedEvent],
+    ) -> Result<(), Rejection> {
+        let Some(first) = batch.first() else {
+            return Ok(());
+        };
         let mut cache = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if cache.org.is_none() {
             let mut org = OrgState::default();

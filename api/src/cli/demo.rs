@@ -32,13 +32,13 @@ pub async fn write_demo(store: &dyn EventStore) -> Result<u64, CliError> {
                 events: vec![e.event.clone()],
             })
             .collect();
-        store.append_multi(batches).await.map_err(|(i, e)| {
-            CliError::failure(format!(
-                "demo event {} ({} on {}) refused: {e}",
-                i,
-                chunk[i.min(chunk.len() - 1)].event.event_type,
-                chunk[i.min(chunk.len() - 1)].stream
-            ))
+        store.append_multi(batches).await.map_err(|e| {
+            let at = e
+                .index
+                .and_then(|i| chunk.get(i))
+                .map(|d| format!(" ({} on {})", d.event.event_type, d.stream))
+                .unwrap_or_default();
+            CliError::failure(format!("demo event refused{at}: {}", e.error))
         })?;
         bar.inc(chunk.len() as u64);
     }

@@ -72,10 +72,11 @@ pub async fn run(data: &Path, files: &[PathBuf]) -> Result<(), CliError> {
                 events: vec![proposed(&l.event)],
             })
             .collect();
-        if let Err((index, err)) = store.append_multi(batches).await {
-            let line = &chunk[index.min(chunk.len() - 1)];
-            let mut e = CliError::from(err);
-            e.message = format!("{}: line {}: {}", line.source, line.number, e.message);
+        if let Err(err) = store.append_multi(batches).await {
+            let mut e = CliError::from(err.error);
+            if let Some(line) = err.index.and_then(|i| chunk.get(i)) {
+                e.message = format!("{}: line {}: {}", line.source, line.number, e.message);
+            }
             return Err(e);
         }
         bar.inc(chunk.len() as u64);
@@ -135,10 +136,13 @@ fn parse_line(line: &str) -> Result<ImportLine, String> {
     let mut de = serde_json::Deserializer::from_str(line);
     let parsed: ImportLine = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        if path == "." {
-            format!("not a canonical event: {}", e.into_inner())
-        } else {
-            format!("field `{path}`: {}", e.into_inner())
+        let inner = e.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                format!("malformed JSON: {inner}")
+            }
+            _ if path == "." || path == "?" => format!("not a canonical event: {inner}"),
+            _ => format!("field `{path}`: {inner}"),
         }
     })?;
     de.end()
@@ -161,6 +165,8 @@ mod tests {
         let e = parse_line(&ok.replace("\"data\"", "\"dta\"")).unwrap_err();
         assert!(e.contains("dta"), "{e}");
         let e = parse_line("{not json").unwrap_err();
+        assert!(e.contains("malformed JSON"), "{e}");
+        let e = parse_line("\"hello\"").unwrap_err();
         assert!(e.contains("not a canonical event"), "{e}");
         let e = parse_line(&format!("{ok} x")).unwrap_err();
         assert!(e.contains("trailing"), "{e}");

@@ -158,7 +158,7 @@ pub fn open_store(data: &Path) -> Result<Arc<eventlog::SledStore>, CliError> {
             data.display()
         ))
     })?;
-    let store = eventlog::SledStore::open(data, Arc::new(eventlog::EnvelopeOnly))?;
+    let store = eventlog::SledStore::open(data, Arc::new(eventlog::rules::DomainRules::default()))?;
     Ok(Arc::new(store))
 }
 
