@@ -20,7 +20,7 @@ use rand::{RngExt, SeedableRng};
 use serde_json::{json, Value};
 
 /// The demo's fixed seed.
-pub const SEED: u64 = 0x00de_a1_7a11;
+pub const SEED: u64 = 0xdea1_7a11;
 
 const STAGES: [(&str, &str, f64); 5] = [
     ("qualified", "Qualified", 0.10),
