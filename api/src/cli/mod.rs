@@ -6,6 +6,7 @@ mod demo;
 mod export;
 mod import;
 mod progress;
+mod report;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -126,6 +127,25 @@ pub enum Command {
     /// Write a realistic sample organisation (8 reps in 2 teams, 12 months, 2,000+ deals,
     /// leads, pool, payments) into the store. Running it again the same day adds nothing.
     Demo,
+    /// Compute a report (SPEC §2) offline from the data directory. `--json` prints exactly
+    /// the body of `GET /v1/reports/NAME` with the same parameters; without it, indented JSON.
+    Report {
+        /// funnel, reps, pipeline, channels, win-loss, l2c, activity or pool.
+        name: String,
+        /// Compact JSON, byte for byte the HTTP body.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        flags: report::ReportFlags,
+    },
+    /// Replay one deal: every step with the deal's state after it, then the loss analysis.
+    Replay {
+        /// The deal id (the part of the stream name after `deal-`).
+        deal_id: String,
+        /// Print exactly the body of `GET /v1/deals/{id}/replay`.
+        #[arg(long)]
+        json: bool,
+    },
     /// Walk the whole log checking every record's checksum and the hash chain. Exit code 4
     /// names the first damaged position.
     Verify,
@@ -145,6 +165,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             from_position,
             format,
         } => export::run(&cli.data, from_position, format).await,
+        Command::Report { name, json, flags } => report::run_report(&cli.data, &name, &flags, json).await,
+        Command::Replay { deal_id, json } => report::run_replay(&cli.data, &deal_id, json).await,
         Command::Demo => demo::run(&cli.data).await,
         Command::Verify => verify::run(&cli.data),
     }

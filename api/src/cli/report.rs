@@ -1,0 +1,164 @@
+//! `dealtrail report NAME` and `dealtrail replay DEAL_ID`: reports computed offline from the
+//! data directory, through the same functions and parameter parsing as the HTTP API.
+
+use std::path::Path;
+
+use chrono::Utc;
+use eventlog::{EventStore, Filter};
+use projections::ReadModel;
+use serde_json::Value;
+
+use super::{open_existing_store, progress, CliError};
+use crate::reports::{self, ReportError};
+
+/// The report parameters as flags, named like the HTTP query parameters (`--as-of` = `as_of`).
+#[derive(Debug, Default, clap::Args)]
+pub struct ReportFlags {
+    /// Start of the period (RFC 3339), inclusive.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// End of the period (RFC 3339), exclusive.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Only events with occurred_at ≤ this time count (RFC 3339).
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// funnel: none, rep, source or industry.
+    #[arg(long)]
+    pub group_by: Option<String>,
+    /// reps: how many months.
+    #[arg(long)]
+    pub months: Option<String>,
+    /// reps: the last month ("2026-06").
+    #[arg(long)]
+    pub end: Option<String>,
+    /// reps: the metric the trend classifies.
+    #[arg(long)]
+    pub metric: Option<String>,
+    /// reps: how many months the trend looks at.
+    #[arg(long)]
+    pub window: Option<String>,
+    /// reps: the amount from which a lost deal is big.
+    #[arg(long)]
+    pub big_deal_amount: Option<String>,
+    /// pipeline: days without an event after which an open deal is stale.
+    #[arg(long)]
+    pub stale_days: Option<String>,
+    /// pipeline: days in one stage after which an open deal is stuck.
+    #[arg(long)]
+    pub stuck_days: Option<String>,
+}
+
+impl ReportFlags {
+    /// The flags as the query string the HTTP API would receive.
+    pub fn query(&self) -> String {
+        let pairs = [
+            ("from", &self.from),
+            ("to", &self.to),
+            ("as_of", &self.as_of),
+            ("group_by", &self.group_by),
+            ("months", &self.months),
+            ("end", &self.end),
+            ("metric", &self.metric),
+            ("window", &self.window),
+            ("big_deal_amount", &self.big_deal_amount),
+            ("stale_days", &self.stale_days),
+            ("stuck_days", &self.stuck_days),
+        ];
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in pairs {
+            if let Some(v) = v {
+                q.append_pair(k, v);
+            }
+        }
+        q.finish()
+    }
+}
+
+/// Builds the read model from the whole log.
+pub async fn load_model(store: &dyn EventStore) -> Result<ReadModel, CliError> {
+    let last = store.last_position().await?;
+    let bar = progress::bar(Some(last), "reading the log");
+    let mut model = ReadModel::new();
+    let mut next = 1;
+    loop {
+        let page = store.read_all(next, 10_000, &Filter::default()).await?;
+        let Some(last_ev) = page.last() else { break };
+        next = last_ev.position + 1;
+        for ev in &page {
+            model.apply(ev);
+        }
+        bar.inc(page.len() as u64);
+    }
+    bar.finish_and_clear();
+    Ok(model)
+}
+
+fn print(v: &Value, compact: bool) -> Result<(), CliError> {
+    let text = if compact {
+        serde_json::to_string(v)
+    } else {
+        serde_json::to_string_pretty(v)
+    }
+    .map_err(|e| CliError::failure(e.to_string()))?;
+    println!("{text}");
+    Ok(())
+}
+
+fn refused(e: ReportError) -> CliError {
+    CliError::refused(e.to_string())
+}
+
+pub async fn run_report(data: &Path, name: &str, flags: &ReportFlags, json: bool) -> Result<(), CliError> {
+    if !reports::REPORTS.contains(&name) {
+        return Err(refused(ReportError::UnknownReport(name.to_string())));
+    }
+    // Check the parameters before reading the whole log.
+    reports::run(&ReadModel::new(), name, &flags.query(), Utc::now()).map_err(refused)?;
+    let store = open_existing_store(data)?;
+    let model = load_model(store.as_ref()).await?;
+    let body = reports::run(&model, name, &flags.query(), Utc::now()).map_err(refused)?;
+    print(&body, json)
+}
+
+pub async fn run_replay(data: &Path, deal_id: &str, json: bool) -> Result<(), CliError> {
+    let store = open_existing_store(data)?;
+    let model = load_model(store.as_ref()).await?;
+    let replay = reports::replay(&model, deal_id, Utc::now())
+        .ok_or_else(|| CliError::refused(format!("no deal {deal_id:?} in the log")))?;
+    let body = serde_json::to_value(&replay).map_err(|e| CliError::failure(e.to_string()))?;
+    if json {
+        return print(&body, true);
+    }
+    print!("{}", story(&body));
+    Ok(())
+}
+
+/// The deal's story for a person: one line a step, then the analysis.
+pub fn story(replay: &Value) -> String {
+    let mut out = format!("Deal {}\n", replay["deal_id"].as_str().unwrap_or("?"));
+    for step in replay["steps"].as_array().into_iter().flatten() {
+        let s = &step["state"];
+        out.push_str(&format!(
+            "{:<20}  #{:<8} {:<10} {:<55}  [{} · {} · {}]\n",
+            step["occurred_at"].as_str().unwrap_or("").replace('T', " ").trim_end_matches('Z'),
+            step["position"],
+            step["actor"].as_str().unwrap_or(""),
+            step["summary"].as_str().unwrap_or(""),
+            s["status"].as_str().unwrap_or(""),
+            s["stage"].as_str().unwrap_or(""),
+            s["amount"],
+        ));
+    }
+    out.push_str("\nAnalysis\n");
+    if let Some(a) = replay["analysis"].as_object() {
+        for (k, v) in a {
+            let v = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            out.push_str(&format!("  {k:<32} {v}\n"));
+        }
+    }
+    out
+}
