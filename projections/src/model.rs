@@ -308,6 +308,22 @@ impl ReadModel {
         }
     }
 
+    /// The latest `occurred_at` of any event with `occurred_at ≤ as_of`.
+    pub fn latest_at(&self, as_of: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+        let latest = self.latest_occurred_at?;
+        let Some(t) = as_of else { return Some(latest) };
+        if latest <= t {
+            return Some(latest);
+        }
+        let last = |v: &[Entry]| prefix(v, as_of).last().map(Entry::at);
+        let lists = std::iter::once(self.org.as_slice())
+            .chain(self.customers.values().map(|c| c.entries.as_slice()))
+            .chain(self.deals.values().map(|d| d.entries.as_slice()))
+            .chain(self.leads.values().map(|l| l.entries.as_slice()))
+            .chain(self.spend.values().map(Vec::as_slice));
+        lists.filter_map(last).max()
+    }
+
     /// The deal as of `as_of` (all events when `None`); `None` if it did not exist then.
     pub fn deal_view(&self, id: &str, as_of: Option<DateTime<Utc>>) -> Option<Cow<'_, DealView>> {
         let rec = self.deals.get(id)?;
