@@ -130,7 +130,10 @@ impl DealView {
     }
 
     /// Folds the events (already in business order); `None` if the first is not `DealOpened`.
-    pub fn fold<'a>(deal_id: &str, entries: impl IntoIterator<Item = &'a Entry>) -> Option<DealView> {
+    pub fn fold<'a>(
+        deal_id: &str,
+        entries: impl IntoIterator<Item = &'a Entry>,
+    ) -> Option<DealView> {
         let mut it = entries.into_iter();
         let mut view = DealView::open(deal_id, it.next()?)?;
         for e in it {

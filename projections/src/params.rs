@@ -34,7 +34,10 @@ pub struct Period {
 
 impl Period {
     /// Checks `from < to` when both are given.
-    pub fn new(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<Period, ParamError> {
+    pub fn new(
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Period, ParamError> {
         if let (Some(f), Some(t)) = (from, to) {
             if f >= t {
                 return Err(ParamError::new(
@@ -52,5 +55,31 @@ impl Period {
 
     pub fn contains(&self, t: DateTime<Utc>) -> bool {
         self.from.is_none_or(|f| t >= f) && self.to.is_none_or(|e| t < e)
+    }
+}
+
+/// Parameters of the period reports (channels, win/loss, lead-to-cash, activity):
+/// `from`, `to` (half-open, either may be omitted) and `as_of`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeriodParams {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub as_of: Option<DateTime<Utc>>,
+}
+
+/// Checked [`PeriodParams`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PeriodQuery {
+    pub period: Period,
+    pub as_of: Option<DateTime<Utc>>,
+}
+
+impl PeriodParams {
+    pub fn validate(&self) -> Result<PeriodQuery, ParamError> {
+        Ok(PeriodQuery {
+            period: Period::new(self.from, self.to)?,
+            as_of: self.as_of,
+        })
     }
 }

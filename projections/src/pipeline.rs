@@ -228,9 +228,19 @@ pub fn pipeline(model: &ReadModel, q: &PipelineQuery, now: DateTime<Utc>) -> Pip
         })
         .collect();
     let forecast = round2(stages.iter().map(|r| r.weighted).sum());
-    stale.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.deal_id.cmp(&b.1.deal_id)));
-    stuck.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.deal_id.cmp(&b.1.deal_id)));
-    top.sort_by(|a, b| b.amount.cmp(&a.amount).then_with(|| a.deal_id.cmp(&b.deal_id)));
+    stale.sort_by(|a, b| {
+        b.0.total_cmp(&a.0)
+            .then_with(|| a.1.deal_id.cmp(&b.1.deal_id))
+    });
+    stuck.sort_by(|a, b| {
+        b.0.total_cmp(&a.0)
+            .then_with(|| a.1.deal_id.cmp(&b.1.deal_id))
+    });
+    top.sort_by(|a, b| {
+        b.amount
+            .cmp(&a.amount)
+            .then_with(|| a.deal_id.cmp(&b.deal_id))
+    });
     top.truncate(10);
     let mut leaderboard: Vec<LeaderRow> = board.into_values().collect();
     leaderboard.sort_by(|a, b| {

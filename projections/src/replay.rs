@@ -38,7 +38,11 @@ impl DealStateParams {
 }
 
 /// The deal folded over its events with `occurred_at ≤ as_of`; `None` if it did not exist.
-pub fn deal_state(model: &ReadModel, deal_id: &str, as_of: Option<DateTime<Utc>>) -> Option<DealState> {
+pub fn deal_state(
+    model: &ReadModel,
+    deal_id: &str,
+    as_of: Option<DateTime<Utc>>,
+) -> Option<DealState> {
     model.deal_view(deal_id, as_of).map(|v| v.state.clone())
 }
 
@@ -198,8 +202,14 @@ pub fn replay(model: &ReadModel, deal_id: &str, now: DateTime<Utc>) -> Option<Re
 
     let analysis = Analysis {
         outcome: view.state.status,
-        lost_reason: close.as_ref().filter(|c| !c.won).and_then(|c| c.reason.clone()),
-        competitor: close.as_ref().filter(|c| !c.won).and_then(|c| c.competitor.clone()),
+        lost_reason: close
+            .as_ref()
+            .filter(|c| !c.won)
+            .and_then(|c| c.reason.clone()),
+        competitor: close
+            .as_ref()
+            .filter(|c| !c.won)
+            .and_then(|c| c.competitor.clone()),
         stage_at_close: close.as_ref().map(|c| c.stage.clone()),
         days_open: round1(view.days_open(now)),
         days_in_stage,

@@ -79,7 +79,10 @@ impl RepsParams {
             Some(m) => METRICS.iter().copied().find(|x| x == m).ok_or_else(|| {
                 ParamError::new(
                     "metric",
-                    format!("unknown metric {m:?}: expected one of {}", METRICS.join(", ")),
+                    format!(
+                        "unknown metric {m:?}: expected one of {}",
+                        METRICS.join(", ")
+                    ),
                 )
             })?,
         };
