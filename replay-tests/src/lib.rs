@@ -1,3 +1,74 @@
-//! # replay-tests — recorded event logs and the tests that replay them
+//! # replay-tests — event logs built by hand, and the tests that replay them
 //!
-//! The logs live in `logs/`; the tests in `tests/`.
+//! Layout:
+//! - this file: [`LogBuilder`], which writes canonical events the way the store would
+//!   (positions, per-stream versions, ids, `recorded_at` never going backwards, so an
+//!   `occurred_at` earlier than the previous event's is a late entry).
+//! - `tests/org_*.rs`: small organisations whose report figures are worked out by hand in
+//!   the comments and compared with every report.
+//! - `tests/model_props.rs`: property tests over random valid logs (incremental with
+//!   restarts == rebuild, as-of == fold of the earlier events, determinism).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use domain::RecordedEvent;
+use serde_json::Value;
+
+/// Parses an RFC 3339 time; panics on a typo (tests only).
+pub fn t(s: &str) -> DateTime<Utc> {
+    domain::envelope::parse_time(s).unwrap_or_else(|e| panic!("bad time {s:?}: {e}"))
+}
+
+/// Appends canonical events as the store would number them.
+#[derive(Debug, Default, Clone)]
+pub struct LogBuilder {
+    events: Vec<RecordedEvent>,
+    versions: HashMap<String, u64>,
+}
+
+impl LogBuilder {
+    pub fn new() -> LogBuilder {
+        LogBuilder::default()
+    }
+
+    /// Appends one event that occurred at `at`; returns its position.
+    pub fn ev(&mut self, at: &str, stream: &str, ty: &str, actor: &str, data: Value) -> u64 {
+        self.ev_at(t(at), stream, ty, actor, data)
+    }
+
+    pub fn ev_at(
+        &mut self,
+        occurred_at: DateTime<Utc>,
+        stream: &str,
+        ty: &str,
+        actor: &str,
+        data: Value,
+    ) -> u64 {
+        let position = self.events.len() as u64 + 1;
+        let version = self.versions.entry(stream.to_string()).or_insert(0);
+        let recorded_at = self
+            .events
+            .last()
+            .map_or(occurred_at, |l| l.recorded_at.max(occurred_at));
+        self.events.push(RecordedEvent {
+            id: uuid::Uuid::from_u128(u128::from(position)),
+            stream: stream.to_string(),
+            event_type: ty.to_string(),
+            version: *version,
+            position,
+            occurred_at,
+            recorded_at,
+            actor: actor.to_string(),
+            data,
+            metadata: Default::default(),
+            schema_version: 0,
+        });
+        *version += 1;
+        position
+    }
+
+    pub fn events(&self) -> &[RecordedEvent] {
+        &self.events
+    }
+}

@@ -1,0 +1,239 @@
+//! One deal folded over its events: the SPEC §2.2 state plus the history reports need.
+//!
+//! SEAM: [`DealState`] mirrors the state of SPEC §2.2 that `domain::state::DealState` is
+//! being written to hold. At merge time, `DealView::state` can become the domain's type and
+//! [`DealView::apply`] can delegate the state part to the domain's fold; the history kept
+//! here (visits, closes, activity kinds) stays in this crate.
+//!
+//! Order: a deal's events are folded in business order, (`occurred_at`, `position`), so a
+//! call logged late lands where it happened. The fold only ever *sets* fields from each
+//! event (e.g. the stage from `DealStageChanged.to`), so it is total for any order.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use domain::envelope::rfc3339;
+use domain::events::ActivityKind;
+use domain::{Event, Money};
+use serde::{Deserialize, Serialize};
+
+use crate::model::Entry;
+
+/// open / won / lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DealStatus {
+    Open,
+    Won,
+    Lost,
+}
+
+/// The deal state of SPEC §2.2 (`GET /v1/deals/{id}?as_of=`); JSON is exactly that shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DealState {
+    pub deal_id: String,
+    pub customer_id: String,
+    pub owner: String,
+    /// The current stage; for a closed deal, the stage it closed in.
+    pub stage: String,
+    pub amount: Money,
+    pub status: DealStatus,
+    #[serde(with = "rfc3339")]
+    pub opened_at: DateTime<Utc>,
+    #[serde(with = "rfc3339")]
+    pub stage_entered_at: DateTime<Utc>,
+    /// Number of `QuoteIssued`.
+    pub quotes: u32,
+    /// Competitors noted (`CompetitorNoted`, and `DealLost.competitor`), first-noted order, distinct.
+    pub competitors: Vec<String>,
+    /// Number of `ActivityLogged` on the deal.
+    pub activities: u32,
+    /// Latest `occurred_at` of any event of the deal.
+    #[serde(with = "rfc3339")]
+    pub last_touch_at: DateTime<Utc>,
+    /// Sum of `PaymentReceived`.
+    pub paid: Money,
+}
+
+/// One stay in a stage: from entering (open, stage change, reopen) to leaving (stage change,
+/// won, lost); `exited` is `None` while the deal is still in it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Visit {
+    pub stage: String,
+    pub entered: DateTime<Utc>,
+    pub exited: Option<DateTime<Utc>>,
+}
+
+/// A `DealWon` or `DealLost`, with who owned the deal then and what it was worth.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Close {
+    pub at: DateTime<Utc>,
+    pub won: bool,
+    pub owner: String,
+    /// Won amount for a win; the deal's amount at the time for a loss.
+    pub amount: Money,
+    pub stage: String,
+    pub reason: Option<String>,
+    pub competitor: Option<String>,
+}
+
+/// A deal folded over a prefix (in business order) of its events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DealView {
+    pub state: DealState,
+    pub title: String,
+    pub source_lead: Option<String>,
+    /// The owner named in `DealOpened`.
+    pub opened_by: String,
+    pub visits: Vec<Visit>,
+    pub closes: Vec<Close>,
+    pub activities_by_kind: BTreeMap<ActivityKind, u32>,
+    /// `occurred_at` of each `ActivityLogged`, in business order.
+    pub activity_times: Vec<DateTime<Utc>>,
+}
+
+impl DealView {
+    /// Starts a deal from its opening event; `None` for any other event.
+    pub fn open(deal_id: &str, entry: &Entry) -> Option<DealView> {
+        let Event::DealOpened(o) = &entry.event else {
+            return None;
+        };
+        let at = entry.at();
+        Some(DealView {
+            state: DealState {
+                deal_id: deal_id.to_string(),
+                customer_id: o.customer_id.clone(),
+                owner: o.owner.clone(),
+                stage: o.stage.clone(),
+                amount: o.amount,
+                status: DealStatus::Open,
+                opened_at: at,
+                stage_entered_at: at,
+                quotes: 0,
+                competitors: Vec::new(),
+                activities: 0,
+                last_touch_at: at,
+                paid: Money::ZERO,
+            },
+            title: o.title.clone(),
+            source_lead: o.source_lead.clone(),
+            opened_by: o.owner.clone(),
+            visits: vec![Visit {
+                stage: o.stage.clone(),
+                entered: at,
+                exited: None,
+            }],
+            closes: Vec::new(),
+            activities_by_kind: BTreeMap::new(),
+            activity_times: Vec::new(),
+        })
+    }
+
+    /// Folds the events (already in business order); `None` if the first is not `DealOpened`.
+    pub fn fold<'a>(
+        deal_id: &str,
+        entries: impl IntoIterator<Item = &'a Entry>,
+    ) -> Option<DealView> {
+        let mut it = entries.into_iter();
+        let mut view = DealView::open(deal_id, it.next()?)?;
+        for e in it {
+            view.apply(e);
+        }
+        Some(view)
+    }
+
+    fn enter(&mut self, stage: &str, at: DateTime<Utc>) {
+        self.leave(at);
+        self.visits.push(Visit {
+            stage: stage.to_string(),
+            entered: at,
+            exited: None,
+        });
+        self.state.stage = stage.to_string();
+        self.state.stage_entered_at = at;
+    }
+
+    fn leave(&mut self, at: DateTime<Utc>) {
+        if let Some(v) = self.visits.last_mut() {
+            if v.exited.is_none() {
+                v.exited = Some(at);
+            }
+        }
+    }
+
+    fn note_competitor(&mut self, c: &str) {
+        if !self.state.competitors.iter().any(|x| x == c) {
+            self.state.competitors.push(c.to_string());
+        }
+    }
+
+    /// Applies the next event (in business order). Events of other types are ignored.
+    pub fn apply(&mut self, entry: &Entry) {
+        let at = entry.at();
+        if at > self.state.last_touch_at {
+            self.state.last_touch_at = at;
+        }
+        match &entry.event {
+            Event::DealStageChanged(c) => self.enter(&c.to, at),
+            Event::DealReopened(r) => {
+                self.state.status = DealStatus::Open;
+                self.enter(&r.stage, at);
+            }
+            Event::DealAmountChanged(a) => self.state.amount = a.amount,
+            Event::DealReassigned(r) => self.state.owner = r.to.clone(),
+            Event::QuoteIssued(_) => self.state.quotes += 1,
+            Event::CompetitorNoted(c) => self.note_competitor(&c.competitor),
+            Event::ActivityLogged(a) => {
+                self.state.activities += 1;
+                *self.activities_by_kind.entry(a.kind).or_default() += 1;
+                self.activity_times.push(at);
+            }
+            Event::DealWon(w) => {
+                self.leave(at);
+                self.state.status = DealStatus::Won;
+                self.state.amount = w.amount;
+                self.closes.push(Close {
+                    at,
+                    won: true,
+                    owner: self.state.owner.clone(),
+                    amount: w.amount,
+                    stage: self.state.stage.clone(),
+                    reason: w.reason.clone(),
+                    competitor: None,
+                });
+            }
+            Event::DealLost(l) => {
+                self.leave(at);
+                self.state.status = DealStatus::Lost;
+                if let Some(c) = &l.competitor {
+                    self.note_competitor(c);
+                }
+                self.closes.push(Close {
+                    at,
+                    won: false,
+                    owner: self.state.owner.clone(),
+                    amount: self.state.amount,
+                    stage: self.state.stage.clone(),
+                    reason: Some(l.reason.clone()),
+                    competitor: l.competitor.clone(),
+                });
+            }
+            Event::PaymentReceived(p) => self.state.paid += p.amount,
+            _ => {}
+        }
+    }
+
+    /// The last close (`DealWon`/`DealLost`) if the deal is closed now.
+    pub fn final_close(&self) -> Option<&Close> {
+        match self.state.status {
+            DealStatus::Open => None,
+            _ => self.closes.last(),
+        }
+    }
+
+    /// Days from opening to the final close (or to `now` for an open deal), unrounded.
+    pub fn days_open(&self, now: DateTime<Utc>) -> f64 {
+        let end = self.final_close().map_or(now, |c| c.at);
+        crate::num::days_between(self.state.opened_at, end)
+    }
+}

@@ -1,0 +1,192 @@
+//! Funnel — `GET /v1/reports/funnel?from&to&group_by&as_of` (SPEC §2.3).
+//!
+//! Cohort: deals whose `DealOpened.occurred_at` is in `[from, to)` (an open end is
+//! unbounded), folded as of `as_of`. Choices: `group_by=source` uses the `channel` of the
+//! `source_lead` (`"direct"` without one, `"unknown"` when the lead is not in the log);
+//! `group_by=industry` uses the customer's industry as of `as_of` (`"unknown"` when none);
+//! groups are sorted by key; with `group_by=none` there is always one group `"all"`.
+//! Visits to stages outside the pipeline in force are ignored.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use domain::envelope::rfc3339_opt;
+use serde::{Deserialize, Serialize};
+
+use crate::deal::{DealStatus, DealView};
+use crate::model::ReadModel;
+use crate::num::{days_between, median, p90, ratio, round1};
+use crate::params::{ParamError, Period};
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunnelParams {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    /// `none` (default), `rep`, `source`, `industry`.
+    pub group_by: Option<String>,
+    pub as_of: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    None,
+    Rep,
+    Source,
+    Industry,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunnelQuery {
+    pub period: Period,
+    pub group_by: GroupBy,
+    pub as_of: Option<DateTime<Utc>>,
+}
+
+impl FunnelParams {
+    pub fn validate(&self) -> Result<FunnelQuery, ParamError> {
+        let group_by = match self.group_by.as_deref().unwrap_or("none") {
+            "none" => GroupBy::None,
+            "rep" => GroupBy::Rep,
+            "source" => GroupBy::Source,
+            "industry" => GroupBy::Industry,
+            other => {
+                return Err(ParamError::new(
+                    "group_by",
+                    format!("unknown value {other:?}: expected none, rep, source or industry"),
+                ))
+            }
+        };
+        Ok(FunnelQuery {
+            period: Period::new(self.from, self.to)?,
+            group_by,
+            as_of: self.as_of,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FunnelStage {
+    pub stage: String,
+    pub reached: u32,
+    pub conversion_to_next: Option<f64>,
+    pub median_days_in_stage: Option<f64>,
+    pub p90_days_in_stage: Option<f64>,
+    pub lost_here: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FunnelGroup {
+    pub key: String,
+    pub opened: u32,
+    pub won: u32,
+    pub lost: u32,
+    pub open: u32,
+    pub win_rate: Option<f64>,
+    pub stages: Vec<FunnelStage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Funnel {
+    #[serde(with = "rfc3339_opt")]
+    pub from: Option<DateTime<Utc>>,
+    #[serde(with = "rfc3339_opt")]
+    pub to: Option<DateTime<Utc>>,
+    pub groups: Vec<FunnelGroup>,
+}
+
+pub fn funnel(model: &ReadModel, q: &FunnelQuery) -> Funnel {
+    let stages = model.pipeline(q.as_of);
+    let idx = |s: &str| stages.iter().position(|d| d.id == s);
+    let mut groups: BTreeMap<String, Vec<std::borrow::Cow<'_, DealView>>> = BTreeMap::new();
+    if q.group_by == GroupBy::None {
+        groups.insert("all".into(), Vec::new());
+    }
+    for d in model.deal_views(q.as_of) {
+        if !q.period.contains(d.state.opened_at) {
+            continue;
+        }
+        let key = match q.group_by {
+            GroupBy::None => "all".to_string(),
+            GroupBy::Rep => d.state.owner.clone(),
+            GroupBy::Source => match &d.source_lead {
+                None => "direct".to_string(),
+                Some(l) => model
+                    .lead_view(l, q.as_of)
+                    .map_or_else(|| "unknown".to_string(), |l| l.channel),
+            },
+            GroupBy::Industry => model
+                .customer_view(&d.state.customer_id, q.as_of)
+                .and_then(|c| c.industry)
+                .unwrap_or_else(|| "unknown".to_string()),
+        };
+        groups.entry(key).or_default().push(d);
+    }
+
+    let groups = groups
+        .into_iter()
+        .map(|(key, deals)| {
+            let n = stages.len();
+            let mut reached = vec![0u32; n];
+            let mut lost_here = vec![0u32; n];
+            let mut durations: Vec<Vec<f64>> = vec![Vec::new(); n];
+            let (mut won, mut lost, mut open) = (0, 0, 0);
+            for d in &deals {
+                match d.state.status {
+                    DealStatus::Won => won += 1,
+                    DealStatus::Lost => lost += 1,
+                    DealStatus::Open => open += 1,
+                }
+                let furthest = if d.state.status == DealStatus::Won {
+                    n.checked_sub(1)
+                } else {
+                    d.visits.iter().filter_map(|v| idx(&v.stage)).max()
+                };
+                if let Some(f) = furthest {
+                    for r in reached.iter_mut().take(f + 1) {
+                        *r += 1;
+                    }
+                }
+                if let Some(c) = d.final_close().filter(|c| !c.won) {
+                    if let Some(i) = idx(&c.stage) {
+                        lost_here[i] += 1;
+                    }
+                }
+                for v in &d.visits {
+                    if let (Some(i), Some(x)) = (idx(&v.stage), v.exited) {
+                        durations[i].push(days_between(v.entered, x));
+                    }
+                }
+            }
+            let stages = stages
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let next = if i + 1 < n { reached[i + 1] } else { won };
+                    FunnelStage {
+                        stage: s.id.clone(),
+                        reached: reached[i],
+                        conversion_to_next: ratio(f64::from(next), f64::from(reached[i])),
+                        median_days_in_stage: median(&durations[i]).map(round1),
+                        p90_days_in_stage: p90(&durations[i]).map(round1),
+                        lost_here: lost_here[i],
+                    }
+                })
+                .collect();
+            FunnelGroup {
+                key,
+                opened: deals.len() as u32,
+                won,
+                lost,
+                open,
+                win_rate: ratio(f64::from(won), f64::from(won + lost)),
+                stages,
+            }
+        })
+        .collect();
+    Funnel {
+        from: q.period.from,
+        to: q.period.to,
+        groups,
+    }
+}

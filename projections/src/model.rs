@@ -1,0 +1,476 @@
+//! The read model: every event, typed, filed under its entity in business order, plus the
+//! current fold of every deal. Updated one event at a time by [`ReadModel::apply`]; built
+//! from scratch by [`ReadModel::rebuild`], which is nothing but `apply` in a loop, so
+//! "rebuild == incremental" holds by construction (and `replay-tests` checks it).
+//!
+//! Cost per event: a binary search and a `Vec` insert into the entity's own list (an append
+//! at the end unless the event was logged late), one deal-fold step; a late deal event
+//! refolds only that deal. Nothing global is re-sorted.
+//!
+//! Business order: each entity's events are kept sorted by (`occurred_at`, `position`), so
+//! "as of T" is always a prefix of each list.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use domain::envelope::{Category, StreamName};
+use domain::events::{StageDef, TargetSet};
+use domain::{Event, Money, Month, RecordedEvent};
+use serde::{Deserialize, Serialize};
+
+use crate::deal::DealView;
+use crate::typed::typed;
+
+/// One recorded event and its typed form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub rec: RecordedEvent,
+    pub event: Event,
+}
+
+impl Entry {
+    pub fn at(&self) -> DateTime<Utc> {
+        self.rec.occurred_at
+    }
+    pub fn position(&self) -> u64 {
+        self.rec.position
+    }
+    fn key(&self) -> (DateTime<Utc>, u64) {
+        (self.rec.occurred_at, self.rec.position)
+    }
+}
+
+/// Inserts in (occurred_at, position) order; returns true when it went at the end.
+fn insert_sorted(v: &mut Vec<Entry>, e: Entry) -> bool {
+    let k = e.key();
+    let idx = v.partition_point(|x| x.key() <= k);
+    let at_end = idx == v.len();
+    v.insert(idx, e);
+    at_end
+}
+
+/// The entries with `occurred_at ≤ as_of` (all when `as_of` is `None`): a prefix.
+pub fn prefix(entries: &[Entry], as_of: Option<DateTime<Utc>>) -> &[Entry] {
+    match as_of {
+        None => entries,
+        Some(t) => &entries[..entries.partition_point(|x| x.at() <= t)],
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CustomerRecord {
+    pub entries: Vec<Entry>,
+    /// Deals whose `DealOpened.customer_id` is this customer.
+    pub deals: BTreeSet<String>,
+    /// Leads converted into this customer.
+    pub leads: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DealRecord {
+    pub entries: Vec<Entry>,
+    /// The fold of all `entries`.
+    pub current: Option<DealView>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LeadRecord {
+    pub entries: Vec<Entry>,
+}
+
+/// Every projection's source, kept current one event at a time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReadModel {
+    /// Position of the last event applied (0 = none).
+    pub last_position: u64,
+    /// Latest `occurred_at` of any event applied.
+    pub latest_occurred_at: Option<DateTime<Utc>>,
+    /// `org` stream events (pipeline, reps, targets), business order.
+    pub org: Vec<Entry>,
+    pub customers: BTreeMap<String, CustomerRecord>,
+    pub deals: BTreeMap<String, DealRecord>,
+    pub leads: BTreeMap<String, LeadRecord>,
+    /// `SpendRecorded` per channel (the channel stream's entity id), business order.
+    pub spend: BTreeMap<String, Vec<Entry>>,
+}
+
+/// The default pipeline of SPEC §1.2.
+pub fn default_pipeline() -> Vec<StageDef> {
+    [
+        ("qualified", "Qualified", 0.10),
+        ("presentation", "Presentation", 0.25),
+        ("quote", "Quote", 0.50),
+        ("negotiation", "Negotiation", 0.70),
+        ("contract", "Contract", 0.90),
+    ]
+    .into_iter()
+    .map(|(id, name, p)| StageDef {
+        id: id.into(),
+        name: name.into(),
+        probability: p,
+    })
+    .collect()
+}
+
+/// A rep as known from `RepJoined` / `RepLeft`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RepInfo {
+    pub name: String,
+    pub team: String,
+    pub left: bool,
+}
+
+/// A customer folded over its stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerView {
+    pub customer_id: String,
+    pub name: String,
+    pub industry: Option<String>,
+    pub owner: Option<String>,
+    pub registered_at: DateTime<Utc>,
+    /// When the customer last entered the pool (registration without owner, or release).
+    pub pool_since: Option<DateTime<Utc>>,
+    /// When the current owner got it (registration, claim, assignment, update).
+    pub owned_since: Option<DateTime<Utc>>,
+    pub churned: bool,
+    /// Latest `ActivityLogged` on the customer's own stream.
+    pub last_activity_at: Option<DateTime<Utc>>,
+}
+
+impl CustomerView {
+    pub fn fold(customer_id: &str, entries: &[Entry]) -> Option<CustomerView> {
+        let mut it = entries.iter();
+        let first = it.next()?;
+        let Event::CustomerRegistered(r) = &first.event else {
+            return None;
+        };
+        let at = first.at();
+        let mut c = CustomerView {
+            customer_id: customer_id.to_string(),
+            name: r.name.clone(),
+            industry: r.industry.clone(),
+            owner: r.owner.clone(),
+            registered_at: at,
+            pool_since: if r.owner.is_none() { Some(at) } else { None },
+            owned_since: r.owner.as_ref().map(|_| at),
+            churned: false,
+            last_activity_at: None,
+        };
+        for e in it {
+            let at = e.at();
+            match &e.event {
+                Event::CustomerUpdated(u) => {
+                    if let Some(n) = &u.name {
+                        c.name = n.clone();
+                    }
+                    if u.industry.is_some() {
+                        c.industry = u.industry.clone();
+                    }
+                    if let Some(o) = &u.owner {
+                        c.take(o, at);
+                    }
+                }
+                Event::CustomerClaimed(x) => c.take(&x.rep, at),
+                Event::CustomerAssigned(x) => c.take(&x.rep, at),
+                Event::CustomerReleased(_) => {
+                    c.owner = None;
+                    c.owned_since = None;
+                    c.pool_since = Some(at);
+                }
+                Event::CustomerChurned(_) => c.churned = true,
+                Event::ActivityLogged(_) => c.last_activity_at = Some(at),
+                _ => {}
+            }
+        }
+        Some(c)
+    }
+
+    fn take(&mut self, rep: &str, at: DateTime<Utc>) {
+        if self.owner.as_deref() != Some(rep) {
+            self.owned_since = Some(at);
+        }
+        self.owner = Some(rep.to_string());
+        self.pool_since = None;
+    }
+}
+
+/// A lead folded over its stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeadView {
+    pub lead_id: String,
+    pub channel: String,
+    pub captured_at: DateTime<Utc>,
+    pub qualified: bool,
+    pub disqualified: bool,
+    pub converted_into: Option<String>,
+    pub converted_deal: Option<String>,
+}
+
+impl LeadView {
+    pub fn fold(lead_id: &str, entries: &[Entry]) -> Option<LeadView> {
+        let mut it = entries.iter();
+        let first = it.next()?;
+        let Event::LeadCaptured(c) = &first.event else {
+            return None;
+        };
+        let mut l = LeadView {
+            lead_id: lead_id.to_string(),
+            channel: c.channel.clone(),
+            captured_at: first.at(),
+            qualified: false,
+            disqualified: false,
+            converted_into: None,
+            converted_deal: None,
+        };
+        for e in it {
+            match &e.event {
+                Event::LeadQualified(_) => l.qualified = true,
+                Event::LeadDisqualified(_) => l.disqualified = true,
+                Event::LeadConverted(c) => {
+                    l.converted_into = Some(c.customer_id.clone());
+                    l.converted_deal = c.deal_id.clone();
+                }
+                _ => {}
+            }
+        }
+        Some(l)
+    }
+}
+
+impl ReadModel {
+    pub fn new() -> ReadModel {
+        ReadModel::default()
+    }
+
+    /// Builds the model from scratch: `apply` over every event, in log order.
+    pub fn rebuild<'a>(events: impl IntoIterator<Item = &'a RecordedEvent>) -> ReadModel {
+        let mut m = ReadModel::new();
+        for ev in events {
+            m.apply(ev);
+        }
+        m
+    }
+
+    /// Applies one event of the log. Events at or before `last_position` (re-delivery after a
+    /// restart) and events that do not parse are ignored; never panics.
+    pub fn apply(&mut self, ev: &RecordedEvent) {
+        if ev.position <= self.last_position {
+            return;
+        }
+        self.last_position = ev.position;
+        let Some(event) = typed(ev) else { return };
+        let Ok(stream) = StreamName::parse(&ev.stream) else {
+            return;
+        };
+        if self.latest_occurred_at.is_none_or(|t| ev.occurred_at > t) {
+            self.latest_occurred_at = Some(ev.occurred_at);
+        }
+        let id = stream.entity;
+        let entry = Entry {
+            rec: ev.clone(),
+            event,
+        };
+        match stream.category {
+            Category::Org => {
+                insert_sorted(&mut self.org, entry);
+            }
+            Category::Channel => {
+                insert_sorted(self.spend.entry(id).or_default(), entry);
+            }
+            Category::Customer => {
+                insert_sorted(&mut self.customers.entry(id).or_default().entries, entry);
+            }
+            Category::Lead => {
+                if let Event::LeadConverted(c) = &entry.event {
+                    let cust = self.customers.entry(c.customer_id.clone()).or_default();
+                    cust.leads.insert(id.clone());
+                }
+                insert_sorted(&mut self.leads.entry(id).or_default().entries, entry);
+            }
+            Category::Deal => {
+                if let Event::DealOpened(o) = &entry.event {
+                    let cust = self.customers.entry(o.customer_id.clone()).or_default();
+                    cust.deals.insert(id.clone());
+                }
+                let rec = self.deals.entry(id.clone()).or_default();
+                let cheap = rec.current.is_some();
+                let at_end = insert_sorted(&mut rec.entries, entry);
+                match (&mut rec.current, at_end && cheap) {
+                    (Some(view), true) => {
+                        if let Some(last) = rec.entries.last() {
+                            view.apply(last);
+                        }
+                    }
+                    _ => rec.current = DealView::fold(&id, &rec.entries),
+                }
+            }
+        }
+    }
+
+    /// The latest `occurred_at` of any event with `occurred_at ≤ as_of`.
+    pub fn latest_at(&self, as_of: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+        let latest = self.latest_occurred_at?;
+        let Some(t) = as_of else { return Some(latest) };
+        if latest <= t {
+            return Some(latest);
+        }
+        let last = |v: &[Entry]| prefix(v, as_of).last().map(Entry::at);
+        let lists = std::iter::once(self.org.as_slice())
+            .chain(self.customers.values().map(|c| c.entries.as_slice()))
+            .chain(self.deals.values().map(|d| d.entries.as_slice()))
+            .chain(self.leads.values().map(|l| l.entries.as_slice()))
+            .chain(self.spend.values().map(Vec::as_slice));
+        lists.filter_map(last).max()
+    }
+
+    /// The deal as of `as_of` (all events when `None`); `None` if it did not exist then.
+    pub fn deal_view(&self, id: &str, as_of: Option<DateTime<Utc>>) -> Option<Cow<'_, DealView>> {
+        let rec = self.deals.get(id)?;
+        let all = match (as_of, rec.entries.last()) {
+            (None, _) => true,
+            (Some(t), Some(last)) => last.at() <= t,
+            (Some(_), None) => true,
+        };
+        if all {
+            rec.current.as_ref().map(Cow::Borrowed)
+        } else {
+            DealView::fold(id, prefix(&rec.entries, as_of)).map(Cow::Owned)
+        }
+    }
+
+    /// Every deal that existed as of `as_of`, by id.
+    pub fn deal_views(
+        &self,
+        as_of: Option<DateTime<Utc>>,
+    ) -> impl Iterator<Item = Cow<'_, DealView>> + '_ {
+        self.deals
+            .keys()
+            .filter_map(move |id| self.deal_view(id, as_of))
+    }
+
+    pub fn customer_view(&self, id: &str, as_of: Option<DateTime<Utc>>) -> Option<CustomerView> {
+        CustomerView::fold(id, prefix(&self.customers.get(id)?.entries, as_of))
+    }
+
+    pub fn lead_view(&self, id: &str, as_of: Option<DateTime<Utc>>) -> Option<LeadView> {
+        LeadView::fold(id, prefix(&self.leads.get(id)?.entries, as_of))
+    }
+
+    pub fn lead_views(&self, as_of: Option<DateTime<Utc>>) -> impl Iterator<Item = LeadView> + '_ {
+        self.leads
+            .keys()
+            .filter_map(move |id| self.lead_view(id, as_of))
+    }
+
+    /// The pipeline in force as of `as_of`: the latest `PipelineDefined`, else the default.
+    pub fn pipeline(&self, as_of: Option<DateTime<Utc>>) -> Vec<StageDef> {
+        prefix(&self.org, as_of)
+            .iter()
+            .rev()
+            .find_map(|e| match &e.event {
+                Event::PipelineDefined(p) => Some(p.stages.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(default_pipeline)
+    }
+
+    /// Reps known from `RepJoined` (name, team) and `RepLeft`, as of `as_of`.
+    pub fn reps(&self, as_of: Option<DateTime<Utc>>) -> BTreeMap<String, RepInfo> {
+        let mut reps = BTreeMap::new();
+        for e in prefix(&self.org, as_of) {
+            match &e.event {
+                Event::RepJoined(j) => {
+                    reps.insert(
+                        j.rep.clone(),
+                        RepInfo {
+                            name: j.name.clone(),
+                            team: j.team.clone(),
+                            left: false,
+                        },
+                    );
+                }
+                Event::RepLeft(l) => {
+                    if let Some(r) = reps.get_mut(&l.rep) {
+                        r.left = true;
+                    }
+                }
+                _ => {}
+            }
+        }
+        reps
+    }
+
+    /// The target for `month` as of `as_of`: the latest org-wide `TargetSet` (neither `rep`
+    /// nor `team`); else the sum of the latest per-team targets; else of the per-rep ones.
+    pub fn target(&self, month: Month, as_of: Option<DateTime<Utc>>) -> Option<Money> {
+        let mut org: Option<Money> = None;
+        let mut teams: BTreeMap<String, Money> = BTreeMap::new();
+        let mut reps: BTreeMap<String, Money> = BTreeMap::new();
+        for e in prefix(&self.org, as_of) {
+            if let Event::TargetSet(TargetSet {
+                rep,
+                team,
+                month: m,
+                amount,
+            }) = &e.event
+            {
+                if *m != month {
+                    continue;
+                }
+                match (rep, team) {
+                    (Some(r), _) => {
+                        reps.insert(r.clone(), *amount);
+                    }
+                    (None, Some(t)) => {
+                        teams.insert(t.clone(), *amount);
+                    }
+                    (None, None) => org = Some(*amount),
+                }
+            }
+        }
+        org.or_else(|| (!teams.is_empty()).then(|| teams.values().copied().sum()))
+            .or_else(|| (!reps.is_empty()).then(|| reps.values().copied().sum()))
+    }
+
+    /// Every `ActivityLogged` (customer and deal streams) with `occurred_at ≤ as_of`, with the
+    /// customer it concerns (the deal's customer for deal activities).
+    pub fn activities(&self, as_of: Option<DateTime<Utc>>) -> Vec<ActivityRef<'_>> {
+        let mut out = Vec::new();
+        for (cid, c) in &self.customers {
+            for e in prefix(&c.entries, as_of) {
+                if let Event::ActivityLogged(a) = &e.event {
+                    out.push(ActivityRef {
+                        entry: e,
+                        activity: a,
+                        customer_id: cid.as_str(),
+                        deal_id: None,
+                    });
+                }
+            }
+        }
+        for (did, d) in &self.deals {
+            let Some(view) = &d.current else { continue };
+            for e in prefix(&d.entries, as_of) {
+                if let Event::ActivityLogged(a) = &e.event {
+                    out.push(ActivityRef {
+                        entry: e,
+                        activity: a,
+                        customer_id: view.state.customer_id.as_str(),
+                        deal_id: Some(did.as_str()),
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+/// An `ActivityLogged` and where it was logged.
+#[derive(Debug, Clone, Copy)]
+pub struct ActivityRef<'a> {
+    pub entry: &'a Entry,
+    pub activity: &'a domain::events::ActivityLogged,
+    pub customer_id: &'a str,
+    pub deal_id: Option<&'a str>,
+}

@@ -1,0 +1,269 @@
+//! Pipeline — `GET /v1/reports/pipeline?as_of&stale_days=14&stuck_days=30` (SPEC §2.5).
+//!
+//! Choices:
+//! - `weighted` per stage = stage amount × probability, rounded to the cent; `forecast` is
+//!   the sum of the stage rows as written. Open deals in a stage outside the pipeline in
+//!   force get a row after the pipeline's stages, weighted 0.
+//! - `won_this_month` / leaderboard `won_amount`, `deals_won`: `DealWon`s from the start of
+//!   `as_of`'s month up to `as_of`, credited to the owner at the win.
+//! - `coverage` = open amount ÷ the month's target (see [`ReadModel::target`]); `null` if none.
+//! - `stale`: `as_of − last_touch_at > stale_days`; `stuck`: `as_of − stage_entered_at >
+//!   stuck_days` (strictly more); both sorted by days descending, then deal id.
+//! - `top`: 10 largest open deals, ties by deal id. Leaderboard: reps with a win this month or
+//!   an open deal, by won amount, deals won, open amount (descending), then rep.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use domain::envelope::rfc3339;
+use domain::{Money, Month};
+use serde::{Deserialize, Serialize};
+
+use crate::deal::DealStatus;
+use crate::model::ReadModel;
+use crate::num::{days_between, ratio, round1, round2};
+use crate::params::ParamError;
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineParams {
+    pub as_of: Option<DateTime<Utc>>,
+    pub stale_days: Option<u32>,
+    pub stuck_days: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PipelineQuery {
+    pub as_of: Option<DateTime<Utc>>,
+    pub stale_days: u32,
+    pub stuck_days: u32,
+}
+
+impl PipelineParams {
+    pub fn validate(&self) -> Result<PipelineQuery, ParamError> {
+        let stale_days = self.stale_days.unwrap_or(14);
+        let stuck_days = self.stuck_days.unwrap_or(30);
+        if stale_days > 3650 {
+            return Err(ParamError::new("stale_days", "must be at most 3650"));
+        }
+        if stuck_days > 3650 {
+            return Err(ParamError::new("stuck_days", "must be at most 3650"));
+        }
+        Ok(PipelineQuery {
+            as_of: self.as_of,
+            stale_days,
+            stuck_days,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StageRow {
+    pub stage: String,
+    pub count: u32,
+    pub amount: Money,
+    pub weighted: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StaleDeal {
+    pub deal_id: String,
+    pub owner: String,
+    pub stage: String,
+    pub amount: Money,
+    #[serde(with = "rfc3339")]
+    pub last_touch_at: DateTime<Utc>,
+    pub days_since_touch: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StuckDeal {
+    pub deal_id: String,
+    pub owner: String,
+    pub stage: String,
+    pub days_in_stage: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TopDeal {
+    pub deal_id: String,
+    pub owner: String,
+    pub stage: String,
+    pub amount: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LeaderRow {
+    pub rep: String,
+    pub won_amount: Money,
+    pub deals_won: u32,
+    pub open_amount: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Pipeline {
+    #[serde(with = "rfc3339")]
+    pub as_of: DateTime<Utc>,
+    pub open_count: u32,
+    pub open_amount: Money,
+    pub forecast: f64,
+    pub won_this_month: Money,
+    pub coverage: Option<f64>,
+    pub stages: Vec<StageRow>,
+    pub stale: Vec<StaleDeal>,
+    pub stuck: Vec<StuckDeal>,
+    pub top: Vec<TopDeal>,
+    pub leaderboard: Vec<LeaderRow>,
+}
+
+pub fn pipeline(model: &ReadModel, q: &PipelineQuery, now: DateTime<Utc>) -> Pipeline {
+    let as_of = q.as_of.unwrap_or(now);
+    let month = Month::of(&as_of);
+    let month_start = month.start();
+    let defs = model.pipeline(Some(as_of));
+    let mut stages: Vec<(StageRow, f64)> = defs
+        .iter()
+        .map(|s| {
+            let row = StageRow {
+                stage: s.id.clone(),
+                count: 0,
+                amount: Money::ZERO,
+                weighted: 0.0,
+            };
+            (row, s.probability)
+        })
+        .collect();
+    let mut open_count = 0;
+    let mut open_amount = Money::ZERO;
+    let mut won_this_month = Money::ZERO;
+    let (mut stale, mut stuck, mut top) = (Vec::new(), Vec::new(), Vec::new());
+    let mut board: BTreeMap<String, LeaderRow> = BTreeMap::new();
+    let row = |board: &mut BTreeMap<String, LeaderRow>, rep: &str| {
+        if !board.contains_key(rep) {
+            board.insert(
+                rep.to_string(),
+                LeaderRow {
+                    rep: rep.to_string(),
+                    won_amount: Money::ZERO,
+                    deals_won: 0,
+                    open_amount: Money::ZERO,
+                },
+            );
+        }
+    };
+
+    for d in model.deal_views(Some(as_of)) {
+        for c in d.closes.iter().filter(|c| c.won && c.at >= month_start) {
+            won_this_month += c.amount;
+            row(&mut board, &c.owner);
+            if let Some(r) = board.get_mut(&c.owner) {
+                r.won_amount += c.amount;
+                r.deals_won += 1;
+            }
+        }
+        if d.state.status != DealStatus::Open {
+            continue;
+        }
+        let s = &d.state;
+        open_count += 1;
+        open_amount += s.amount;
+        row(&mut board, &s.owner);
+        if let Some(r) = board.get_mut(&s.owner) {
+            r.open_amount += s.amount;
+        }
+        match stages.iter_mut().find(|(r, _)| r.stage == s.stage) {
+            Some((r, _)) => {
+                r.count += 1;
+                r.amount += s.amount;
+            }
+            None => stages.push((
+                StageRow {
+                    stage: s.stage.clone(),
+                    count: 1,
+                    amount: s.amount,
+                    weighted: 0.0,
+                },
+                0.0,
+            )),
+        }
+        let since_touch = days_between(s.last_touch_at, as_of);
+        if since_touch > f64::from(q.stale_days) {
+            stale.push((
+                since_touch,
+                StaleDeal {
+                    deal_id: s.deal_id.clone(),
+                    owner: s.owner.clone(),
+                    stage: s.stage.clone(),
+                    amount: s.amount,
+                    last_touch_at: s.last_touch_at,
+                    days_since_touch: round1(since_touch),
+                },
+            ));
+        }
+        let in_stage = days_between(s.stage_entered_at, as_of);
+        if in_stage > f64::from(q.stuck_days) {
+            stuck.push((
+                in_stage,
+                StuckDeal {
+                    deal_id: s.deal_id.clone(),
+                    owner: s.owner.clone(),
+                    stage: s.stage.clone(),
+                    days_in_stage: round1(in_stage),
+                },
+            ));
+        }
+        top.push(TopDeal {
+            deal_id: s.deal_id.clone(),
+            owner: s.owner.clone(),
+            stage: s.stage.clone(),
+            amount: s.amount,
+        });
+    }
+
+    let stages: Vec<StageRow> = stages
+        .into_iter()
+        .map(|(mut r, p)| {
+            r.weighted = round2(r.amount.as_f64() * p);
+            r
+        })
+        .collect();
+    let forecast = round2(stages.iter().map(|r| r.weighted).sum());
+    stale.sort_by(|a, b| {
+        b.0.total_cmp(&a.0)
+            .then_with(|| a.1.deal_id.cmp(&b.1.deal_id))
+    });
+    stuck.sort_by(|a, b| {
+        b.0.total_cmp(&a.0)
+            .then_with(|| a.1.deal_id.cmp(&b.1.deal_id))
+    });
+    top.sort_by(|a, b| {
+        b.amount
+            .cmp(&a.amount)
+            .then_with(|| a.deal_id.cmp(&b.deal_id))
+    });
+    top.truncate(10);
+    let mut leaderboard: Vec<LeaderRow> = board.into_values().collect();
+    leaderboard.sort_by(|a, b| {
+        b.won_amount
+            .cmp(&a.won_amount)
+            .then(b.deals_won.cmp(&a.deals_won))
+            .then(b.open_amount.cmp(&a.open_amount))
+            .then_with(|| a.rep.cmp(&b.rep))
+    });
+    let coverage = model
+        .target(month, Some(as_of))
+        .and_then(|t| ratio(open_amount.as_f64(), t.as_f64()));
+    Pipeline {
+        as_of,
+        open_count,
+        open_amount,
+        forecast,
+        won_this_month,
+        coverage,
+        stages,
+        stale: stale.into_iter().map(|x| x.1).collect(),
+        stuck: stuck.into_iter().map(|x| x.1).collect(),
+        top,
+        leaderboard,
+    }
+}

@@ -1,0 +1,299 @@
+//! Rep trends — `GET /v1/reports/reps?months&end&metric&window&big_deal_amount&as_of` (SPEC §2.4).
+//!
+//! Choices:
+//! - `months` defaults to 6 (1..=120); `window` to 3 (1..=`months`); `metric` to `deals_won`;
+//!   `end` to the month of the latest event (≤ `as_of`), or the month of `as_of` if none.
+//! - `deals_opened` is credited to the owner named in `DealOpened`, in the month it opened.
+//! - Every `DealWon` / `DealLost` counts in the month it occurred, for the owner at that time
+//!   (a deal lost, reopened and won counts once lost and once won); `big_deals_lost` compares
+//!   the deal's amount at the loss with `big_deal_amount` (≥); `median_cycle_days` is
+//!   opening → `DealWon` of the wins of the month.
+//! - `activities` lists only kinds with a count; `active_customers` counts customers reached
+//!   by the rep's activities on customer streams and on their deals' streams.
+//! - `metric` may be any numeric series field or `activities` (the total); the trend uses
+//!   the values as written in the series (rounded), nulls skipped.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use domain::events::ActivityKind;
+use domain::{Money, Month};
+use serde::{Deserialize, Serialize};
+
+use crate::model::ReadModel;
+use crate::num::{median_days, money_div, ratio};
+use crate::params::ParamError;
+
+pub const METRICS: [&str; 10] = [
+    "deals_opened",
+    "deals_won",
+    "won_amount",
+    "deals_lost",
+    "big_deals_lost",
+    "active_customers",
+    "activities",
+    "win_rate",
+    "avg_won_amount",
+    "median_cycle_days",
+];
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepsParams {
+    pub months: Option<u32>,
+    pub end: Option<Month>,
+    pub metric: Option<String>,
+    pub window: Option<u32>,
+    pub big_deal_amount: Option<Money>,
+    pub as_of: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RepsQuery {
+    pub months: u32,
+    pub end: Option<Month>,
+    pub metric: &'static str,
+    pub window: u32,
+    pub big_deal_amount: Money,
+    pub as_of: Option<DateTime<Utc>>,
+}
+
+impl RepsParams {
+    pub fn validate(&self) -> Result<RepsQuery, ParamError> {
+        let months = self.months.unwrap_or(6);
+        if !(1..=120).contains(&months) {
+            return Err(ParamError::new(
+                "months",
+                format!("must be between 1 and 120, got {months}"),
+            ));
+        }
+        let window = self.window.unwrap_or(3);
+        if window == 0 || window > months {
+            return Err(ParamError::new(
+                "window",
+                format!("must be between 1 and `months` ({months}), got {window}"),
+            ));
+        }
+        let metric = match &self.metric {
+            None => "deals_won",
+            Some(m) => METRICS.iter().copied().find(|x| x == m).ok_or_else(|| {
+                ParamError::new(
+                    "metric",
+                    format!(
+                        "unknown metric {m:?}: expected one of {}",
+                        METRICS.join(", ")
+                    ),
+                )
+            })?,
+        };
+        let big_deal_amount = self.big_deal_amount.unwrap_or(Money(10_000_000));
+        if big_deal_amount < Money::ZERO {
+            return Err(ParamError::new("big_deal_amount", "must not be negative"));
+        }
+        Ok(RepsQuery {
+            months,
+            end: self.end,
+            metric,
+            window,
+            big_deal_amount,
+            as_of: self.as_of,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trend {
+    Stable,
+    Improving,
+    Declining,
+    Volatile,
+    InsufficientData,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RepMonth {
+    pub month: Month,
+    pub deals_opened: u32,
+    pub deals_won: u32,
+    pub won_amount: Money,
+    pub deals_lost: u32,
+    pub big_deals_lost: u32,
+    pub active_customers: u32,
+    pub activities: BTreeMap<ActivityKind, u32>,
+    pub win_rate: Option<f64>,
+    pub avg_won_amount: Option<Money>,
+    pub median_cycle_days: Option<f64>,
+}
+
+impl RepMonth {
+    /// The value of a metric as written in the series.
+    pub fn metric(&self, metric: &str) -> Option<f64> {
+        match metric {
+            "deals_opened" => Some(f64::from(self.deals_opened)),
+            "deals_won" => Some(f64::from(self.deals_won)),
+            "won_amount" => Some(self.won_amount.as_f64()),
+            "deals_lost" => Some(f64::from(self.deals_lost)),
+            "big_deals_lost" => Some(f64::from(self.big_deals_lost)),
+            "active_customers" => Some(f64::from(self.active_customers)),
+            "activities" => Some(f64::from(self.activities.values().sum::<u32>())),
+            "win_rate" => self.win_rate,
+            "avg_won_amount" => self.avg_won_amount.map(Money::as_f64),
+            "median_cycle_days" => self.median_cycle_days,
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RepTrend {
+    pub rep: String,
+    pub name: Option<String>,
+    pub team: Option<String>,
+    pub trend: Trend,
+    pub series: Vec<RepMonth>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Reps {
+    pub end: Month,
+    pub months: Vec<Month>,
+    pub metric: &'static str,
+    pub window: u32,
+    pub reps: Vec<RepTrend>,
+}
+
+/// Classifies values (nulls already skipped) per SPEC §2.4.
+pub fn classify(values: &[f64]) -> Trend {
+    let k = values.len();
+    if k < 2 {
+        return Trend::InsufficientData;
+    }
+    let sum: f64 = values.iter().sum();
+    // |vᵢ − m| ≤ 0.10·m  ⇔  10·|k·vᵢ − Σ| ≤ Σ  (exact for integer-valued metrics).
+    let kf = k as f64;
+    if sum == 0.0 || values.iter().all(|v| 10.0 * (kf * v - sum).abs() <= sum) {
+        return Trend::Stable;
+    }
+    if values.windows(2).all(|w| w[0] < w[1]) {
+        Trend::Improving
+    } else if values.windows(2).all(|w| w[0] > w[1]) {
+        Trend::Declining
+    } else {
+        Trend::Volatile
+    }
+}
+
+#[derive(Default)]
+struct Bucket {
+    opened: u32,
+    won: u32,
+    won_amount: Money,
+    lost: u32,
+    big_lost: u32,
+    cycles: Vec<f64>,
+    customers: BTreeSet<String>,
+    kinds: BTreeMap<ActivityKind, u32>,
+}
+
+pub fn reps(model: &ReadModel, q: &RepsQuery) -> Reps {
+    let end = q.end.unwrap_or_else(|| {
+        let latest = model
+            .latest_at(q.as_of)
+            .or(q.as_of)
+            .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
+        Month::of(&latest)
+    });
+    let mut months = vec![end];
+    while months.len() < q.months as usize {
+        let first = months[0];
+        months.insert(0, first.prev());
+    }
+    let known = model.reps(q.as_of);
+    let mut all: BTreeSet<String> = known.keys().cloned().collect();
+    let mut buckets: BTreeMap<(String, Month), Bucket> = BTreeMap::new();
+    let in_range = |m: Month| m >= months[0] && m <= end;
+
+    for d in model.deal_views(q.as_of) {
+        all.insert(d.opened_by.clone());
+        all.insert(d.state.owner.clone());
+        let m = Month::of(&d.state.opened_at);
+        if in_range(m) {
+            buckets.entry((d.opened_by.clone(), m)).or_default().opened += 1;
+        }
+        for c in &d.closes {
+            all.insert(c.owner.clone());
+            let m = Month::of(&c.at);
+            if !in_range(m) {
+                continue;
+            }
+            let b = buckets.entry((c.owner.clone(), m)).or_default();
+            if c.won {
+                b.won += 1;
+                b.won_amount += c.amount;
+                b.cycles
+                    .push(crate::num::days_between(d.state.opened_at, c.at));
+            } else {
+                b.lost += 1;
+                if c.amount >= q.big_deal_amount {
+                    b.big_lost += 1;
+                }
+            }
+        }
+    }
+    for a in model.activities(q.as_of) {
+        all.insert(a.activity.rep.clone());
+        let m = Month::of(&a.entry.at());
+        if !in_range(m) {
+            continue;
+        }
+        let b = buckets.entry((a.activity.rep.clone(), m)).or_default();
+        b.customers.insert(a.customer_id.to_string());
+        *b.kinds.entry(a.activity.kind).or_default() += 1;
+    }
+
+    let window_start = months.len() - q.window as usize;
+    let reps = all
+        .into_iter()
+        .map(|rep| {
+            let series: Vec<RepMonth> = months
+                .iter()
+                .map(|&m| {
+                    let b = buckets.remove(&(rep.clone(), m)).unwrap_or_default();
+                    RepMonth {
+                        month: m,
+                        deals_opened: b.opened,
+                        deals_won: b.won,
+                        won_amount: b.won_amount,
+                        deals_lost: b.lost,
+                        big_deals_lost: b.big_lost,
+                        active_customers: b.customers.len() as u32,
+                        activities: b.kinds,
+                        win_rate: ratio(f64::from(b.won), f64::from(b.won + b.lost)),
+                        avg_won_amount: money_div(b.won_amount, u64::from(b.won)),
+                        median_cycle_days: median_days(&b.cycles),
+                    }
+                })
+                .collect();
+            let values: Vec<f64> = series[window_start..]
+                .iter()
+                .filter_map(|s| s.metric(q.metric))
+                .collect();
+            let info = known.get(&rep);
+            RepTrend {
+                name: info.map(|i| i.name.clone()),
+                team: info.map(|i| i.team.clone()),
+                rep,
+                trend: classify(&values),
+                series,
+            }
+        })
+        .collect();
+    Reps {
+        end,
+        months,
+        metric: q.metric,
+        window: q.window,
+        reps,
+    }
+}

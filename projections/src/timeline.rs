@@ -1,0 +1,142 @@
+//! Customer timeline — `GET /v1/customers/{id}/timeline?limit&before&types&kinds&as_of` (SPEC §2.1).
+//!
+//! Every event of the customer's stream, of its deals (`DealOpened.customer_id`), and of the
+//! leads converted into it, newest first by (`occurred_at`, `position`). Paging: `limit`
+//! (default 50, 1..=1000) and `before` = the position of the last event of the previous
+//! page (the page continues strictly after it in this order; `next_before` gives it).
+//! Filters: `types` (comma-separated event types) and `kinds` (comma-separated activity
+//! kinds: keeps only `ActivityLogged` of those kinds); both apply when both are given.
+
+use chrono::{DateTime, Utc};
+use domain::events::{categories_of, ActivityKind};
+use domain::{Event, RecordedEvent};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{prefix, Entry, ReadModel};
+use crate::params::ParamError;
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimelineParams {
+    pub limit: Option<u32>,
+    pub before: Option<u64>,
+    pub types: Option<String>,
+    pub kinds: Option<String>,
+    pub as_of: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TimelineQuery {
+    pub limit: usize,
+    pub before: Option<u64>,
+    pub types: Vec<String>,
+    pub kinds: Vec<ActivityKind>,
+    pub as_of: Option<DateTime<Utc>>,
+}
+
+fn list(s: &Option<String>) -> impl Iterator<Item = &str> {
+    s.as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+}
+
+impl TimelineParams {
+    pub fn validate(&self) -> Result<TimelineQuery, ParamError> {
+        let limit = self.limit.unwrap_or(50);
+        if !(1..=1000).contains(&limit) {
+            return Err(ParamError::new(
+                "limit",
+                format!("must be between 1 and 1000, got {limit}"),
+            ));
+        }
+        let mut types = Vec::new();
+        for t in list(&self.types) {
+            if categories_of(t).is_none() {
+                return Err(ParamError::new(
+                    "types",
+                    format!("unknown event type {t:?}"),
+                ));
+            }
+            types.push(t.to_string());
+        }
+        let mut kinds = Vec::new();
+        for k in list(&self.kinds) {
+            let kind = ActivityKind::ALL
+                .into_iter()
+                .find(|x| x.as_str() == k)
+                .ok_or_else(|| {
+                    ParamError::new(
+                        "kinds",
+                        format!("unknown activity kind {k:?}: expected call, email, sms, meeting, visit or note"),
+                    )
+                })?;
+            kinds.push(kind);
+        }
+        Ok(TimelineQuery {
+            limit: limit as usize,
+            before: self.before,
+            types,
+            kinds,
+            as_of: self.as_of,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Timeline {
+    pub customer_id: String,
+    pub events: Vec<RecordedEvent>,
+    /// Pass as `before` to get the next page; `null` on the last page.
+    pub next_before: Option<u64>,
+}
+
+/// The customer's timeline; `Ok(None)` for an unknown customer, `Err` for a `before` that
+/// is not an event of this timeline.
+pub fn timeline(
+    model: &ReadModel,
+    customer_id: &str,
+    q: &TimelineQuery,
+) -> Result<Option<Timeline>, ParamError> {
+    let Some(c) = model.customers.get(customer_id) else {
+        return Ok(None);
+    };
+    let mut all: Vec<&Entry> = prefix(&c.entries, q.as_of).iter().collect();
+    for d in &c.deals {
+        if let Some(r) = model.deals.get(d) {
+            all.extend(prefix(&r.entries, q.as_of));
+        }
+    }
+    for l in &c.leads {
+        if let Some(r) = model.leads.get(l) {
+            all.extend(prefix(&r.entries, q.as_of));
+        }
+    }
+    all.sort_by(|a, b| (b.at(), b.position()).cmp(&(a.at(), a.position())));
+    let start = match q.before {
+        None => 0,
+        Some(p) => {
+            all.iter().position(|e| e.position() == p).ok_or_else(|| {
+                ParamError::new("before", format!("position {p} is not in this timeline"))
+            })? + 1
+        }
+    };
+    let keep = |e: &&Entry| {
+        (q.types.is_empty() || q.types.iter().any(|t| *t == e.rec.event_type))
+            && (q.kinds.is_empty()
+                || matches!(&e.event, Event::ActivityLogged(a) if q.kinds.contains(&a.kind)))
+    };
+    let mut page = all[start..].iter().copied().filter(keep);
+    let events: Vec<RecordedEvent> = page.by_ref().take(q.limit).map(|e| e.rec.clone()).collect();
+    let next_before = if page.next().is_some() {
+        events.last().map(|e| e.position)
+    } else {
+        None
+    };
+    Ok(Some(Timeline {
+        customer_id: customer_id.to_string(),
+        events,
+        next_before,
+    }))
+}
