@@ -54,7 +54,7 @@ struct Rep {
     team: &'static str,
     manager: &'static str,
     initial_customers: usize,
-    deals_per_month: usize,
+    deals_per_month: fn(usize) -> usize,
     /// Win probability by month index 0..12.
     win: fn(usize) -> f64,
 }
@@ -66,8 +66,8 @@ const REPS: [Rep; 8] = [
         team: "east",
         manager: "tangseng",
         initial_customers: 70,
-        deals_per_month: 30,
-        win: |m| 0.62 - 0.045 * m as f64,
+        deals_per_month: |_| 30,
+        win: |m| (0.66 - 0.06 * m as f64).max(0.04),
     },
     Rep {
         id: "bajie",
@@ -75,7 +75,7 @@ const REPS: [Rep; 8] = [
         team: "east",
         manager: "tangseng",
         initial_customers: 25,
-        deals_per_month: 22,
+        deals_per_month: |_| 22,
         win: |_| 0.33,
     },
     Rep {
@@ -84,7 +84,7 @@ const REPS: [Rep; 8] = [
         team: "east",
         manager: "tangseng",
         initial_customers: 22,
-        deals_per_month: 20,
+        deals_per_month: |_| 20,
         win: |m| 0.36 + if m % 2 == 0 { 0.05 } else { -0.05 },
     },
     Rep {
@@ -93,7 +93,7 @@ const REPS: [Rep; 8] = [
         team: "east",
         manager: "tangseng",
         initial_customers: 20,
-        deals_per_month: 18,
+        deals_per_month: |_| 18,
         win: |_| 0.3,
     },
     Rep {
@@ -102,8 +102,8 @@ const REPS: [Rep; 8] = [
         team: "west",
         manager: "guanyin",
         initial_customers: 22,
-        deals_per_month: 22,
-        win: |m| 0.12 + 0.045 * m as f64,
+        deals_per_month: |m| 12 + 3 * m,
+        win: |m| 0.12 + 0.05 * m as f64,
     },
     Rep {
         id: "erlang",
@@ -111,7 +111,7 @@ const REPS: [Rep; 8] = [
         team: "west",
         manager: "guanyin",
         initial_customers: 25,
-        deals_per_month: 22,
+        deals_per_month: |_| 22,
         win: |_| 0.38,
     },
     Rep {
@@ -120,7 +120,7 @@ const REPS: [Rep; 8] = [
         team: "west",
         manager: "guanyin",
         initial_customers: 20,
-        deals_per_month: 18,
+        deals_per_month: |_| 18,
         win: |_| 0.34,
     },
     Rep {
@@ -129,7 +129,7 @@ const REPS: [Rep; 8] = [
         team: "west",
         manager: "guanyin",
         initial_customers: 20,
-        deals_per_month: 18,
+        deals_per_month: |_| 18,
         win: |_| 0.28,
     },
 ];
@@ -246,33 +246,25 @@ impl Gen {
             let data = json!({"rep": r.id, "name": r.name, "team": r.team, "manager": r.manager});
             self.emit("org-main".into(), "RepJoined", at, "admin", data, false);
         }
-        for m in 0..12 {
-            let at = month_start(start, m) + Duration::hours(2);
-            for r in REPS
-                .iter()
-                .filter(|r| r.id != "taibai" || m < TAIBAI_LEAVES)
-            {
-                let month = month_label(month_start(start, m) + Duration::days(2));
-                self.emit(
-                    "org-main".into(),
-                    "TargetSet",
-                    at,
-                    r.manager,
-                    json!({"rep": r.id, "month": month, "amount": 600000}),
-                    false,
-                );
+        // Targets for every calendar month the year touches, set on its first day.
+        let mut month = domain::Month::of(&start);
+        let last = domain::Month::of(&self.end);
+        while month <= last {
+            let at = month.start().max(start - Duration::days(1)) + Duration::hours(2);
+            let at = at.min(self.end - Duration::hours(1));
+            let label = month.to_string();
+            let taibai_gone = at >= month_start(start, TAIBAI_LEAVES);
+            for r in REPS.iter().filter(|r| r.id != "taibai" || !taibai_gone) {
+                let data = json!({"rep": r.id, "month": label, "amount": 600000});
+                self.emit("org-main".into(), "TargetSet", at, r.manager, data, false);
             }
             for team in ["east", "west"] {
-                let month = month_label(month_start(start, m) + Duration::days(2));
-                self.emit(
-                    "org-main".into(),
-                    "TargetSet",
-                    at,
-                    "admin",
-                    json!({"team": team, "month": month, "amount": 2400000}),
-                    false,
-                );
+                let data = json!({"team": team, "month": label, "amount": 2400000});
+                self.emit("org-main".into(), "TargetSet", at, "admin", data, false);
             }
+            let data = json!({"month": label, "amount": 4800000});
+            self.emit("org-main".into(), "TargetSet", at, "admin", data, false);
+            month = month.next();
         }
     }
 
@@ -461,7 +453,7 @@ impl Gen {
                 if rep.id == "taibai" && m >= TAIBAI_LEAVES {
                     continue;
                 }
-                for _ in 0..rep.deals_per_month {
+                for _ in 0..(rep.deals_per_month)(m) {
                     let mine = &customers[ri];
                     let customer = mine[self.rng.random_range(0..mine.len())].clone();
                     let at = month_start(start, m) + self.days(0.2, 29.0);
@@ -515,7 +507,9 @@ impl Gen {
         let mut activities_until = at;
         let mut alive = true;
         let mut regressed = false;
-        while stage < close_stage && alive {
+        // Some deals stall: one step forward, then nothing — stale and stuck in the pipeline.
+        let stall = self.rng.random_bool(0.07);
+        while stage < close_stage && alive && !(stall && stage != first_stage) {
             t += self.days(1.0, 12.0);
             let mut next = stage + 1;
             if next < close_stage && self.rng.random_bool(0.15) {
@@ -577,6 +571,10 @@ impl Gen {
                     false,
                 );
             }
+        }
+        if stall && alive {
+            self.activities(&stream, rep.id, at, t);
+            return true;
         }
         let cycle_end = t + self.days(1.0, 20.0);
         if alive {

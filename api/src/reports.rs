@@ -8,7 +8,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// The report names, as in `GET /v1/reports/{name}` and `dealtrail report NAME`.
-pub const REPORTS: [&str; 8] = ["funnel", "reps", "pipeline", "channels", "win-loss", "l2c", "activity", "pool"];
+pub const REPORTS: [&str; 8] = [
+    "funnel", "reps", "pipeline", "channels", "win-loss", "l2c", "activity", "pool",
+];
 
 /// Why a report could not be computed: always the client's mistake.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -35,8 +37,15 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ReportError> {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
         // serde names an unknown parameter in the message itself.
-        let param = if path == "." || path == "?" { "query".to_string() } else { path };
-        ReportError::BadParameter { param, message: inner }
+        let param = if path == "." || path == "?" {
+            "query".to_string()
+        } else {
+            path
+        };
+        ReportError::BadParameter {
+            param,
+            message: inner,
+        }
     })
 }
 
@@ -45,7 +54,12 @@ fn json<T: serde::Serialize>(v: T) -> Value {
 }
 
 /// Computes report `name` with the parameters in `query`; `now` is the service's clock.
-pub fn run(model: &ReadModel, name: &str, query: &str, now: DateTime<Utc>) -> Result<Value, ReportError> {
+pub fn run(
+    model: &ReadModel,
+    name: &str,
+    query: &str,
+    now: DateTime<Utc>,
+) -> Result<Value, ReportError> {
     use projections::*;
     Ok(match name {
         "funnel" => {
@@ -60,10 +74,22 @@ pub fn run(model: &ReadModel, name: &str, query: &str, now: DateTime<Utc>) -> Re
             let q = parse_query::<pipeline::PipelineParams>(query)?.validate()?;
             json(pipeline::pipeline(model, &q, now))
         }
-        "channels" => json(channels::channels(model, &parse_query::<params::PeriodParams>(query)?.validate()?)),
-        "win-loss" => json(winloss::win_loss(model, &parse_query::<params::PeriodParams>(query)?.validate()?)),
-        "l2c" => json(l2c::lead_to_cash(model, &parse_query::<params::PeriodParams>(query)?.validate()?)),
-        "activity" => json(activity::activity(model, &parse_query::<params::PeriodParams>(query)?.validate()?)),
+        "channels" => json(channels::channels(
+            model,
+            &parse_query::<params::PeriodParams>(query)?.validate()?,
+        )),
+        "win-loss" => json(winloss::win_loss(
+            model,
+            &parse_query::<params::PeriodParams>(query)?.validate()?,
+        )),
+        "l2c" => json(l2c::lead_to_cash(
+            model,
+            &parse_query::<params::PeriodParams>(query)?.validate()?,
+        )),
+        "activity" => json(activity::activity(
+            model,
+            &parse_query::<params::PeriodParams>(query)?.validate()?,
+        )),
         "pool" => {
             let as_of = parse_query::<pool::PoolParams>(query)?.validate()?;
             json(pool::pool(model, as_of, now))
@@ -73,13 +99,21 @@ pub fn run(model: &ReadModel, name: &str, query: &str, now: DateTime<Utc>) -> Re
 }
 
 /// `GET /v1/deals/{id}?as_of=`: the deal's state, `Ok(None)` for an unknown deal.
-pub fn deal_state(model: &ReadModel, deal_id: &str, query: &str) -> Result<Option<Value>, ReportError> {
+pub fn deal_state(
+    model: &ReadModel,
+    deal_id: &str,
+    query: &str,
+) -> Result<Option<Value>, ReportError> {
     let as_of = parse_query::<projections::replay::DealStateParams>(query)?.validate()?;
     Ok(projections::replay::deal_state(model, deal_id, as_of).map(json))
 }
 
 /// `GET /v1/deals/{id}/replay`: `None` for an unknown deal.
-pub fn replay(model: &ReadModel, deal_id: &str, now: DateTime<Utc>) -> Option<projections::replay::Replay> {
+pub fn replay(
+    model: &ReadModel,
+    deal_id: &str,
+    now: DateTime<Utc>,
+) -> Option<projections::replay::Replay> {
     projections::replay::replay(model, deal_id, now)
 }
 
@@ -96,10 +130,15 @@ mod tests {
             other => panic!("{other:?}"),
         }
         match run(&m, "funnel", "colour=red", now) {
-            Err(ReportError::BadParameter { message, .. }) => assert!(message.contains("colour"), "{message}"),
+            Err(ReportError::BadParameter { message, .. }) => {
+                assert!(message.contains("colour"), "{message}")
+            }
             other => panic!("{other:?}"),
         }
-        assert_eq!(run(&m, "nope", "", now), Err(ReportError::UnknownReport("nope".into())));
+        assert_eq!(
+            run(&m, "nope", "", now),
+            Err(ReportError::UnknownReport("nope".into()))
+        );
         for name in REPORTS {
             assert!(run(&m, name, "", now).is_ok(), "{name} on an empty model");
         }

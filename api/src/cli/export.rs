@@ -10,6 +10,14 @@ use super::{open_existing_store, progress, CliError, ExportFormat};
 const PAGE: usize = 10_000;
 
 pub async fn run(data: &Path, from_position: u64, format: ExportFormat) -> Result<(), CliError> {
+    match export(data, from_position, format).await {
+        // `dealtrail export | head` closes the pipe early: that is not a failure.
+        Err(e) if e.message.contains("Broken pipe") => Ok(()),
+        other => other,
+    }
+}
+
+async fn export(data: &Path, from_position: u64, format: ExportFormat) -> Result<(), CliError> {
     let store = open_existing_store(data)?;
     let last = store.last_position().await?;
     let bar = progress::bar(

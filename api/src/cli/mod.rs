@@ -165,7 +165,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             from_position,
             format,
         } => export::run(&cli.data, from_position, format).await,
-        Command::Report { name, json, flags } => report::run_report(&cli.data, &name, &flags, json).await,
+        Command::Report { name, json, flags } => {
+            report::run_report(&cli.data, &name, &flags, json).await
+        }
         Command::Replay { deal_id, json } => report::run_replay(&cli.data, &deal_id, json).await,
         Command::Demo => demo::run(&cli.data).await,
         Command::Verify => verify::run(&cli.data),

@@ -101,15 +101,29 @@ fn print(v: &Value, compact: bool) -> Result<(), CliError> {
         serde_json::to_string_pretty(v)
     }
     .map_err(|e| CliError::failure(e.to_string()))?;
-    println!("{text}");
-    Ok(())
+    write_stdout(&format!("{text}\n"))
+}
+
+/// Writes to stdout; a closed pipe (`| head`) ends the output quietly.
+fn write_stdout(text: &str) -> Result<(), CliError> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 fn refused(e: ReportError) -> CliError {
     CliError::refused(e.to_string())
 }
 
-pub async fn run_report(data: &Path, name: &str, flags: &ReportFlags, json: bool) -> Result<(), CliError> {
+pub async fn run_report(
+    data: &Path,
+    name: &str,
+    flags: &ReportFlags,
+    json: bool,
+) -> Result<(), CliError> {
     if !reports::REPORTS.contains(&name) {
         return Err(refused(ReportError::UnknownReport(name.to_string())));
     }
@@ -130,8 +144,7 @@ pub async fn run_replay(data: &Path, deal_id: &str, json: bool) -> Result<(), Cl
     if json {
         return print(&body, true);
     }
-    print!("{}", story(&body));
-    Ok(())
+    write_stdout(&story(&body))
 }
 
 /// The deal's story for a person: one line a step, then the analysis.
@@ -141,7 +154,11 @@ pub fn story(replay: &Value) -> String {
         let s = &step["state"];
         out.push_str(&format!(
             "{:<20}  #{:<8} {:<10} {:<55}  [{} · {} · {}]\n",
-            step["occurred_at"].as_str().unwrap_or("").replace('T', " ").trim_end_matches('Z'),
+            step["occurred_at"]
+                .as_str()
+                .unwrap_or("")
+                .replace('T', " ")
+                .trim_end_matches('Z'),
             step["position"],
             step["actor"].as_str().unwrap_or(""),
             step["summary"].as_str().unwrap_or(""),
