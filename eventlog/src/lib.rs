@@ -206,6 +206,9 @@ pub trait EventStore: Send + Sync + 'static {
     /// The version of a stream's last event, `None` if it does not exist.
     async fn stream_version(&self, stream: &str) -> Result<Option<u64>, StoreError>;
 
+    /// The durable event with this id, `None` if there is none (import's idempotency check).
+    async fn event_by_id(&self, id: uuid::Uuid) -> Result<Option<RecordedEvent>, StoreError>;
+
     /// Events from `from_position` (inclusive) on: catch-up from disk, then live, without gap
     /// or duplicate. A slow subscriber never blocks appends.
     fn subscribe(

@@ -1,7 +1,7 @@
 //! `dealtrail import FILE…`: canonical NDJSON into the log.
 //!
-//! Every line is parsed before anything is written, so a malformed line refuses the whole
-//! import. Then the lines are appended in order, in atomic chunks (one stream batch per line,
+//! Every line is parsed and checked against the domain's rules (see `import_check`) before
+//! anything is written, so a malformed or refused line refuses the whole import. Then the lines are appended in order, in atomic chunks (one stream batch per line,
 //! so each line is deduplicated by its id on its own): positions follow the file's order, a
 //! re-run adds nothing twice, and a run killed half-way leaves a prefix of the file that the
 //! next run completes. `version` and `position` in the file are not trusted: the store assigns
@@ -26,11 +26,11 @@ const CHUNK_LINES: usize = 1000;
 /// One NDJSON line: the canonical envelope; `id` is required (it is the idempotency key).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ImportLine {
-    id: Uuid,
-    stream: String,
+pub(super) struct ImportLine {
+    pub(super) id: Uuid,
+    pub(super) stream: String,
     #[serde(rename = "type")]
-    event_type: String,
+    pub(super) event_type: String,
     #[serde(default)]
     #[allow(dead_code)]
     version: Option<u64>,
@@ -38,21 +38,32 @@ struct ImportLine {
     #[allow(dead_code)]
     position: Option<u64>,
     #[serde(default, with = "rfc3339_opt")]
-    occurred_at: Option<DateTime<Utc>>,
+    pub(super) occurred_at: Option<DateTime<Utc>>,
     #[serde(default, with = "rfc3339_opt")]
-    recorded_at: Option<DateTime<Utc>>,
+    pub(super) recorded_at: Option<DateTime<Utc>>,
     #[serde(default)]
-    actor: Option<String>,
-    data: Value,
+    pub(super) actor: Option<String>,
+    pub(super) data: Value,
     #[serde(default)]
-    metadata: Option<Map<String, Value>>,
+    pub(super) metadata: Option<Map<String, Value>>,
+}
+
+impl ImportLine {
+    /// Same event for idempotency: same stream, type, data and metadata (and times when given).
+    pub(super) fn same_content(&self, other: &ImportLine) -> bool {
+        self.stream == other.stream
+            && self.event_type == other.event_type
+            && self.data == other.data
+            && self.metadata == other.metadata
+            && self.occurred_at == other.occurred_at
+    }
 }
 
 /// A parsed line with where it came from.
-struct Line {
-    source: String,
-    number: usize,
-    event: ImportLine,
+pub(super) struct Line {
+    pub(super) source: String,
+    pub(super) number: usize,
+    pub(super) event: ImportLine,
 }
 
 pub async fn run(data: &Path, files: &[PathBuf]) -> Result<(), CliError> {
@@ -61,6 +72,14 @@ pub async fn run(data: &Path, files: &[PathBuf]) -> Result<(), CliError> {
         read_file(file, &mut lines)?;
     }
     let store = open_store(data)?;
+    let checked = super::import_check::check(store.as_ref(), &lines, chrono::Utc::now()).await?;
+    if checked.already_present == lines.len() {
+        eprintln!(
+            "imported {} lines: 0 new events, all already in the log",
+            lines.len()
+        );
+        return Ok(());
+    }
     let before = store.last_position().await?;
     let bar = progress::bar(Some(lines.len() as u64), "importing");
     for chunk in lines.chunks(CHUNK_LINES) {

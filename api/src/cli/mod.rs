@@ -5,6 +5,7 @@
 mod demo;
 mod export;
 mod import;
+mod import_check;
 mod progress;
 mod report;
 mod verify;

@@ -197,6 +197,10 @@ impl EventStore for SledStore {
         read::stream_version(&self.shared, stream)
     }
 
+    async fn event_by_id(&self, id: uuid::Uuid) -> Result<Option<RecordedEvent>, StoreError> {
+        read::event_by_id(&self.shared, &id)
+    }
+
     fn subscribe(
         &self,
         from_position: u64,

@@ -140,3 +140,18 @@ pub(crate) fn index_position(v: &[u8]) -> Result<u64, StoreError> {
         reason: format!("malformed index value of {} bytes", v.len()),
     })
 }
+
+/// The durable event with this id, if any (the id index points at its position).
+pub(crate) fn event_by_id(
+    shared: &Shared,
+    id: &uuid::Uuid,
+) -> Result<Option<RecordedEvent>, StoreError> {
+    let Some(v) = shared.tree.get(keys::id_key(id)).map_err(backend)? else {
+        return Ok(None);
+    };
+    let position = index_position(&v)?;
+    if position > shared.durable() {
+        return Ok(None);
+    }
+    record_at(&shared.tree, position).map(Some)
+}

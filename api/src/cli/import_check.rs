@@ -1,0 +1,114 @@
+//! The dry run of `import`: every line checked against the domain's rules, against the store's
+//! current state plus the lines before it, before anything is written. A refused line refuses
+//! the whole import: nothing of the file is written.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use domain::rules::{check_batch, Context};
+use domain::state::{fold_stream, OrgState, StreamState};
+use domain::RecordedEvent;
+use eventlog::{EventStore, Filter, DEFAULT_ACTOR};
+use uuid::Uuid;
+
+use super::import::Line;
+use super::CliError;
+
+/// What the dry run found: how many lines are already in the log (they will be skipped).
+pub struct Checked {
+    pub already_present: usize,
+}
+
+/// Checks every line; the error names the file, the line and the rule.
+pub async fn check(
+    store: &dyn EventStore,
+    lines: &[Line],
+    now: DateTime<Utc>,
+) -> Result<Checked, CliError> {
+    let mut org = OrgState::default();
+    let mut next = 1;
+    let org_only = Filter {
+        types: Vec::new(),
+        stream_prefix: Some("org-".into()),
+    };
+    loop {
+        let page = store.read_all(next, 10_000, &org_only).await?;
+        let Some(last) = page.last() else { break };
+        next = last.position + 1;
+        for ev in &page {
+            org.apply(ev);
+        }
+    }
+    // stream → (version of its last event, state after it); `None` version = no events yet.
+    let mut streams: HashMap<String, (Option<u64>, StreamState)> = HashMap::new();
+    let mut seen: HashMap<Uuid, usize> = HashMap::new();
+    let mut already_present = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let l = &line.event;
+        let at = |msg: String| {
+            CliError::refused(format!("{}: line {}: {msg}", line.source, line.number))
+        };
+        if let Some(&first) = seen.get(&l.id) {
+            let same = lines[first].event.same_content(l);
+            if !same {
+                return Err(at(format!(
+                    "event id {} already appears on line {} with other content",
+                    l.id, lines[first].number
+                )));
+            }
+            already_present += 1;
+            continue;
+        }
+        seen.insert(l.id, i);
+        if let Some(existing) = store.event_by_id(l.id).await? {
+            if existing.stream != l.stream
+                || existing.event_type != l.event_type
+                || existing.data != l.data
+            {
+                return Err(at(format!(
+                    "event id {} is already in the log (position {}) with other content",
+                    l.id, existing.position
+                )));
+            }
+            already_present += 1;
+            continue;
+        }
+        if !streams.contains_key(&l.stream) {
+            let events = store.read_stream(&l.stream, 0, usize::MAX).await?;
+            let version = events.last().map(|e| e.version);
+            streams.insert(l.stream.clone(), (version, fold_stream(&l.stream, &events)));
+        }
+        let Some((version, state)) = streams.get_mut(&l.stream) else {
+            continue;
+        };
+        let recorded_at = l.recorded_at.unwrap_or(now);
+        let ev = RecordedEvent {
+            id: l.id,
+            stream: l.stream.clone(),
+            event_type: l.event_type.clone(),
+            version: version.map_or(0, |v| v + 1),
+            position: 0,
+            occurred_at: l.occurred_at.unwrap_or(recorded_at),
+            recorded_at,
+            actor: l.actor.clone().unwrap_or_else(|| DEFAULT_ACTOR.to_string()),
+            data: l.data.clone(),
+            metadata: l.metadata.clone().unwrap_or_default(),
+            schema_version: domain::schema::current_schema_version(&l.event_type),
+        };
+        let ctx = Context { org: &org, now };
+        match check_batch(&ctx, state, &l.stream, std::slice::from_ref(&ev)) {
+            Ok(next_state) => {
+                *state = next_state;
+                *version = Some(ev.version);
+                if l.stream.starts_with("org-") {
+                    org.apply(&ev);
+                }
+            }
+            Err(mut r) => {
+                r.index = None;
+                return Err(at(r.to_string()));
+            }
+        }
+    }
+    Ok(Checked { already_present })
+}

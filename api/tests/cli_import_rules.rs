@@ -1,0 +1,197 @@
+//! `dealtrail import` refuses a file with one bad line, naming the line and the rule, and
+//! writes nothing of it.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn dealtrail(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dealtrail"))
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .output()
+        .expect("run dealtrail")
+}
+
+/// A line of canonical NDJSON; `n` makes the id unique.
+fn line(n: u32, stream: &str, ty: &str, at: &str, data: &str) -> String {
+    format!(
+        r#"{{"id":"00000000-0000-7000-8000-{n:012}","stream":"{stream}","type":"{ty}","occurred_at":"{at}","recorded_at":"{at}","actor":"wukong","data":{data}}}"#
+    )
+}
+
+/// A valid story: a customer owned by wukong, a deal opened and moved to presentation.
+fn good() -> Vec<String> {
+    vec![
+        line(
+            1,
+            "customer-C-1",
+            "CustomerRegistered",
+            "2026-03-01T09:00:00Z",
+            r#"{"name":"Acme","owner":"wukong"}"#,
+        ),
+        line(
+            2,
+            "deal-D-1",
+            "DealOpened",
+            "2026-03-02T09:00:00Z",
+            r#"{"customer_id":"C-1","owner":"wukong","title":"ERP","amount":1000,"stage":"qualified"}"#,
+        ),
+        line(
+            3,
+            "deal-D-1",
+            "DealStageChanged",
+            "2026-03-03T09:00:00Z",
+            r#"{"from":"qualified","to":"presentation"}"#,
+        ),
+        line(
+            4,
+            "customer-C-2",
+            "CustomerRegistered",
+            "2026-03-04T09:00:00Z",
+            r#"{"name":"Pool Co"}"#,
+        ),
+    ]
+}
+
+#[test]
+fn one_bad_line_refuses_the_whole_file() {
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("malformed JSON", "{\"id\": ".to_string(), "malformed JSON"),
+        (
+            "unknown type",
+            line(9, "deal-D-1", "DealExploded", "2026-03-05T09:00:00Z", "{}"),
+            "DealExploded",
+        ),
+        (
+            "stage from is not the current stage",
+            line(
+                9,
+                "deal-D-1",
+                "DealStageChanged",
+                "2026-03-05T09:00:00Z",
+                r#"{"from":"qualified","to":"quote"}"#,
+            ),
+            "data.from",
+        ),
+        (
+            "unknown stage",
+            line(
+                9,
+                "deal-D-1",
+                "DealStageChanged",
+                "2026-03-05T09:00:00Z",
+                r#"{"from":"presentation","to":"celebration"}"#,
+            ),
+            "celebration",
+        ),
+        (
+            "payment on an open deal",
+            line(
+                9,
+                "deal-D-1",
+                "PaymentReceived",
+                "2026-03-05T09:00:00Z",
+                r#"{"amount":10}"#,
+            ),
+            "PaymentReceived",
+        ),
+        (
+            "claim of an owned customer",
+            line(
+                9,
+                "customer-C-1",
+                "CustomerClaimed",
+                "2026-03-05T09:00:00Z",
+                r#"{"rep":"bajie"}"#,
+            ),
+            "customer",
+        ),
+        (
+            "far-future time",
+            line(
+                9,
+                "customer-C-2",
+                "CustomerClaimed",
+                "2999-01-01T00:00:00Z",
+                r#"{"rep":"bajie"}"#,
+            ),
+            "2999",
+        ),
+        (
+            "event before the stream's opening",
+            line(
+                9,
+                "deal-D-1",
+                "ActivityLogged",
+                "2026-01-01T09:00:00Z",
+                r#"{"kind":"call","rep":"wukong"}"#,
+            ),
+            "occurred_at",
+        ),
+        (
+            "stream not opened",
+            line(
+                9,
+                "deal-D-9",
+                "DealWon",
+                "2026-03-05T09:00:00Z",
+                r#"{"amount":10}"#,
+            ),
+            "deal-D-9",
+        ),
+        (
+            "negative amount",
+            line(
+                9,
+                "deal-D-1",
+                "DealAmountChanged",
+                "2026-03-05T09:00:00Z",
+                r#"{"amount":-5}"#,
+            ),
+            "amount",
+        ),
+        (
+            "unknown stream category",
+            line(
+                9,
+                "ticket-T-1",
+                "CustomerRegistered",
+                "2026-03-05T09:00:00Z",
+                r#"{"name":"x"}"#,
+            ),
+            "ticket",
+        ),
+    ];
+    for (what, bad, needle) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        let mut lines = good();
+        lines.insert(3, bad); // line 4 of the file
+        let file = tmp.path().join("in.ndjson");
+        std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+        let o = dealtrail(&data, &["import", file.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(5), "{what}: {err}");
+        assert!(err.contains("line 4"), "{what}: no line number in {err}");
+        assert!(err.contains(needle), "{what}: {needle:?} not in {err}");
+        if data.exists() {
+            let out = dealtrail(&data, &["export"]);
+            assert!(out.stdout.is_empty(), "{what}: something was written");
+        }
+    }
+}
+
+#[test]
+fn a_valid_file_imports_and_a_rerun_is_a_no_op() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let file = tmp.path().join("in.ndjson");
+    std::fs::write(&file, good().join("\n") + "\n").unwrap();
+    for _ in 0..2 {
+        let o = dealtrail(&data, &["import", file.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let out = dealtrail(&data, &["export"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 4);
+}
