@@ -147,6 +147,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Rebuild the read models from the whole log (with progress) and save them with the
+    /// position they reflect; `serve` and `report` then resume from there.
+    Rebuild,
     /// Walk the whole log checking every record's checksum and the hash chain. Exit code 4
     /// names the first damaged position.
     Verify,
@@ -170,6 +173,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             report::run_report(&cli.data, &name, &flags, json).await
         }
         Command::Replay { deal_id, json } => report::run_replay(&cli.data, &deal_id, json).await,
+        Command::Rebuild => report::run_rebuild(&cli.data).await,
         Command::Demo => demo::run(&cli.data).await,
         Command::Verify => verify::run(&cli.data),
     }

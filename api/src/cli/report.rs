@@ -9,6 +9,7 @@ use projections::ReadModel;
 use serde_json::Value;
 
 use super::{open_existing_store, progress, CliError};
+use crate::projector::Projector;
 use crate::reports::{self, ReportError};
 
 /// The report parameters as flags, named like the HTTP query parameters (`--as-of` = `as_of`).
@@ -75,10 +76,17 @@ impl ReportFlags {
     }
 }
 
-/// Builds the read model from the whole log.
-pub async fn load_model(store: &dyn EventStore) -> Result<ReadModel, CliError> {
+/// The read model of a data directory: its snapshot, caught up with the log.
+pub async fn load_model(data: &Path, store: &dyn EventStore) -> Result<Projector, CliError> {
+    Ok(Projector::open(data, store).await?)
+}
+
+/// `dealtrail rebuild`: the read model from scratch, saved with the position it reflects.
+pub async fn run_rebuild(data: &Path) -> Result<(), CliError> {
+    let store = open_existing_store(data)?;
     let last = store.last_position().await?;
-    let bar = progress::bar(Some(last), "reading the log");
+    let bar = progress::bar(Some(last), "rebuilding");
+    let started = std::time::Instant::now();
     let mut model = ReadModel::new();
     let mut next = 1;
     loop {
@@ -91,7 +99,14 @@ pub async fn load_model(store: &dyn EventStore) -> Result<ReadModel, CliError> {
         bar.inc(page.len() as u64);
     }
     bar.finish_and_clear();
-    Ok(model)
+    let secs = started.elapsed().as_secs_f64();
+    let position = model.last_position;
+    Projector::with_model(data, model).save()?;
+    eprintln!(
+        "rebuilt the read model from {position} events in {secs:.2} s ({:.0} events/s)",
+        position as f64 / secs.max(1e-9)
+    );
+    Ok(())
 }
 
 fn print(v: &Value, compact: bool) -> Result<(), CliError> {
@@ -130,15 +145,16 @@ pub async fn run_report(
     // Check the parameters before reading the whole log.
     reports::run(&ReadModel::new(), name, &flags.query(), Utc::now()).map_err(refused)?;
     let store = open_existing_store(data)?;
-    let model = load_model(store.as_ref()).await?;
-    let body = reports::run(&model, name, &flags.query(), Utc::now()).map_err(refused)?;
+    let projector = load_model(data, store.as_ref()).await?;
+    let body =
+        reports::run(&projector.read(), name, &flags.query(), Utc::now()).map_err(refused)?;
     print(&body, json)
 }
 
 pub async fn run_replay(data: &Path, deal_id: &str, json: bool) -> Result<(), CliError> {
     let store = open_existing_store(data)?;
-    let model = load_model(store.as_ref()).await?;
-    let replay = reports::replay(&model, deal_id, Utc::now())
+    let projector = load_model(data, store.as_ref()).await?;
+    let replay = reports::replay(&projector.read(), deal_id, Utc::now())
         .ok_or_else(|| CliError::refused(format!("no deal {deal_id:?} in the log")))?;
     let body = serde_json::to_value(&replay).map_err(|e| CliError::failure(e.to_string()))?;
     if json {

@@ -1,0 +1,199 @@
+//! Keeps the projections' read model current inside the service, persists it with the log
+//! position it reflects, and rebuilds it beside the live one.
+//!
+//! - Start: load the snapshot (`<data>/projections/readmodel.json`: the model and, inside it,
+//!   `last_position`, written to a temp file, fsynced, then renamed, so data and position are
+//!   always saved together), then catch up from `last_position + 1`. A snapshot ahead of the
+//!   log (the log was replaced) is ignored and the model rebuilt.
+//! - Live: a task follows the store's subscription and applies events in small batches under
+//!   the write lock; readers take the read lock and never see half an event applied.
+//! - Rebuild: a new model is built from the log without any lock, caught up under the write
+//!   lock, and swapped in; readers see the old model until the swap, then the new one.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+use eventlog::{EventStore, Filter, StoreError};
+use futures::StreamExt;
+use projections::ReadModel;
+
+/// The service's read model.
+pub struct Projector {
+    model: RwLock<ReadModel>,
+    snapshot: Option<PathBuf>,
+}
+
+const PAGE: usize = 10_000;
+
+/// Applies every durable event after the model's position.
+async fn catch_up(store: &dyn EventStore, model: &mut ReadModel) -> Result<u64, StoreError> {
+    let mut applied = 0;
+    loop {
+        let page = store
+            .read_all(model.last_position + 1, PAGE, &Filter::default())
+            .await?;
+        if page.is_empty() {
+            return Ok(applied);
+        }
+        for ev in &page {
+            model.apply(ev);
+        }
+        applied += page.len() as u64;
+    }
+}
+
+impl Projector {
+    /// A projector without persistence (tests, offline reports).
+    pub fn in_memory() -> Projector {
+        Projector {
+            model: RwLock::new(ReadModel::new()),
+            snapshot: None,
+        }
+    }
+
+    /// A projector for `data` holding `model` (e.g. just rebuilt), not yet saved.
+    pub fn with_model(data: &Path, model: ReadModel) -> Projector {
+        Projector {
+            model: RwLock::new(model),
+            snapshot: Some(snapshot_path(data)),
+        }
+    }
+
+    /// Opens the projector of a data directory: snapshot if any, then catch-up from the log.
+    pub async fn open(data: &Path, store: &dyn EventStore) -> Result<Projector, StoreError> {
+        let path = snapshot_path(data);
+        let last = store.last_position().await?;
+        let mut model = match load(&path) {
+            Some(m) if m.last_position <= last => m,
+            Some(_) => {
+                tracing::warn!("read model snapshot is ahead of the log; rebuilding");
+                ReadModel::new()
+            }
+            None => ReadModel::new(),
+        };
+        let from = model.last_position;
+        let applied = catch_up(store, &mut model).await?;
+        tracing::info!(from, applied, "read model ready");
+        Ok(Projector {
+            model: RwLock::new(model),
+            snapshot: Some(path),
+        })
+    }
+
+    /// Read access to the model (held briefly: one report).
+    pub fn read(&self) -> RwLockReadGuard<'_, ReadModel> {
+        self.model.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The log position the model reflects.
+    pub fn position(&self) -> u64 {
+        self.read().last_position
+    }
+
+    /// Applies what is new in the log now (used after appends when a caller wants its own
+    /// writes reflected, and by the live task).
+    pub async fn refresh(&self, store: &dyn EventStore) -> Result<u64, StoreError> {
+        let from = self.position() + 1;
+        let page = store.read_all(from, PAGE, &Filter::default()).await?;
+        let mut model = self.model.write().unwrap_or_else(|p| p.into_inner());
+        for ev in &page {
+            model.apply(ev);
+        }
+        Ok(page.len() as u64)
+    }
+
+    /// Follows the log until `shutdown` resolves; saves a snapshot every `snapshot_every`
+    /// events and at the end.
+    pub async fn follow(
+        self: Arc<Self>,
+        store: Arc<dyn EventStore>,
+        snapshot_every: u64,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        let mut events = store.subscribe(self.position() + 1, Filter::default());
+        let mut since_save = 0u64;
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                next = events.next() => match next {
+                    Some(Ok(ev)) => {
+                        let mut model = self.model.write().unwrap_or_else(|p| p.into_inner());
+                        model.apply(&ev);
+                        since_save += 1;
+                    }
+                    Some(Err(e)) => {
+                        tracing::error!(error = %e, "read model subscription failed; resubscribing");
+                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                        events = store.subscribe(self.position() + 1, Filter::default());
+                    }
+                    None => break,
+                },
+            }
+            if since_save >= snapshot_every {
+                since_save = 0;
+                let me = self.clone();
+                let _ = tokio::task::spawn_blocking(move || me.save()).await;
+            }
+        }
+        let _ = tokio::task::spawn_blocking(move || self.save()).await;
+    }
+
+    /// Rebuilds the model from the log beside the live one and swaps it in atomically.
+    pub async fn rebuild(&self, store: &dyn EventStore) -> Result<u64, StoreError> {
+        let mut fresh = ReadModel::new();
+        catch_up(store, &mut fresh).await?;
+        // Whatever arrived meanwhile is applied under the lock, then the swap.
+        let tail = store
+            .read_all(fresh.last_position + 1, usize::MAX, &Filter::default())
+            .await?;
+        let mut model = self.model.write().unwrap_or_else(|p| p.into_inner());
+        for ev in &tail {
+            fresh.apply(ev);
+        }
+        *model = fresh;
+        Ok(model.last_position)
+    }
+
+    /// Writes the snapshot atomically (temp file, fsync, rename, fsync the directory).
+    pub fn save(&self) -> std::io::Result<()> {
+        let Some(path) = &self.snapshot else {
+            return Ok(());
+        };
+        let text = {
+            let model = self.read();
+            serde_json::to_vec(&*model).map_err(std::io::Error::other)?
+        };
+        write_atomically(path, &text)
+    }
+}
+
+fn snapshot_path(data: &Path) -> PathBuf {
+    data.join("projections").join("readmodel.json")
+}
+
+fn load(path: &Path) -> Option<ReadModel> {
+    let bytes = std::fs::read(path).ok()?;
+    match serde_json::from_slice(&bytes) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::warn!(error = %e, path = %path.display(), "unreadable read model snapshot; rebuilding");
+            None
+        }
+    }
+}
+
+/// Replaces `path` with `bytes` so that a crash leaves either the old or the new file.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
+}
