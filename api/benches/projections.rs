@@ -1,0 +1,260 @@
+//! Read-model benchmark (issue: projections). Prints figures; asserts nothing.
+//!
+//!     cargo bench -p api --bench projections            # 10M events / 1M deals
+//!     BENCH_DEALS=100000 cargo bench -p api --bench projections
+//!
+//! A synthetic log (10 events a deal: opened, stage changes, a quote, activities, won or
+//! lost; customers; reps) is generated on the fly and applied to a fresh `ReadModel`, so the
+//! measured memory is the model's own. Then: rebuild rate, query latency p50/p99 for funnel,
+//! rep trends, pipeline and a 1,000-event deal replay, an `as_of` pipeline a year back, and
+//! peak memory (VmHWM).
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeZone, Utc};
+use domain::RecordedEvent;
+use projections::ReadModel;
+use serde_json::{json, Value};
+
+const REPS: usize = 40;
+const INDUSTRIES: [&str; 3] = ["retail", "finance", "education"];
+const STAGES: [&str; 5] = [
+    "qualified",
+    "presentation",
+    "quote",
+    "negotiation",
+    "contract",
+];
+
+struct Log {
+    position: u64,
+    versions: std::collections::HashMap<String, u64>,
+}
+
+impl Log {
+    fn event(
+        &mut self,
+        stream: &str,
+        ty: &str,
+        at: DateTime<Utc>,
+        actor: &str,
+        data: Value,
+    ) -> RecordedEvent {
+        self.position += 1;
+        let v = self.versions.entry(stream.to_string()).or_insert(0);
+        let version = *v;
+        *v += 1;
+        RecordedEvent {
+            id: uuid::Uuid::from_u128(self.position as u128),
+            stream: stream.to_string(),
+            event_type: ty.to_string(),
+            version,
+            position: self.position,
+            occurred_at: at,
+            recorded_at: at,
+            actor: actor.to_string(),
+            data,
+            metadata: Default::default(),
+            schema_version: 1,
+        }
+    }
+}
+
+/// A tiny deterministic generator (xorshift); the figures do not depend on its quality.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn time_query(name: &str, runs: usize, mut f: impl FnMut()) {
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        f();
+        times.push(t.elapsed());
+    }
+    times.sort();
+    println!(
+        "  {name:<34} p50 {:>9.2} ms   p99 {:>9.2} ms   ({runs} runs)",
+        percentile(&times, 0.5).as_secs_f64() * 1e3,
+        percentile(&times, 0.99).as_secs_f64() * 1e3
+    );
+}
+
+fn main() {
+    let deals: u64 = std::env::var("BENCH_DEALS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let start = Utc
+        .with_ymd_and_hms(2024, 1, 1, 0, 0, 0)
+        .single()
+        .unwrap_or_default();
+    let span_secs = 2 * 365 * 86_400u64;
+    let mut log = Log {
+        position: 0,
+        versions: Default::default(),
+    };
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut model = ReadModel::new();
+    let mut apply_time = Duration::ZERO;
+    let mut apply = |model: &mut ReadModel, ev: RecordedEvent| {
+        let t = Instant::now();
+        model.apply(&ev);
+        apply_time += t.elapsed();
+    };
+
+    let generated = Instant::now();
+    for r in 0..REPS {
+        let ev = log.event("org-main", "RepJoined", start, "admin", json!({"rep": format!("rep{r}"), "name": format!("Rep {r}"), "team": if r % 2 == 0 { "east" } else { "west" }}));
+        apply(&mut model, ev);
+    }
+    let customers = deals / 5;
+    for c in 0..customers {
+        let at = start + chrono::Duration::seconds((c * span_secs / customers / 4) as i64);
+        let ev = log.event(&format!("customer-C{c}"), "CustomerRegistered", at, "admin", json!({"name": format!("Customer {c}"), "industry": INDUSTRIES[(c % 3) as usize], "owner": format!("rep{}", c % REPS as u64)}));
+        apply(&mut model, ev);
+    }
+    // Deals open in time order over two years; each deal's ~10 events follow within weeks.
+    for d in 0..deals {
+        let rep = format!("rep{}", rng.below(REPS as u64));
+        let stream = format!("deal-D{d}");
+        let mut t = start + chrono::Duration::seconds((d * span_secs / deals) as i64);
+        let amount = (rng.below(200) + 1) * 1000;
+        let ev = log.event(&stream, "DealOpened", t, &rep, json!({"customer_id": format!("C{}", rng.below(customers)), "owner": rep, "title": "Deal", "amount": amount, "stage": "qualified"}));
+        apply(&mut model, ev);
+        let last_stage = 1 + rng.below(4) as usize;
+        for s in 1..=last_stage {
+            t += chrono::Duration::hours(24 + rng.below(240) as i64);
+            let ev = log.event(
+                &stream,
+                "DealStageChanged",
+                t,
+                &rep,
+                json!({"from": STAGES[s - 1], "to": STAGES[s]}),
+            );
+            apply(&mut model, ev);
+            if s == 2 {
+                let ev = log.event(
+                    &stream,
+                    "QuoteIssued",
+                    t,
+                    &rep,
+                    json!({"quote_id": "Q1", "amount": amount}),
+                );
+                apply(&mut model, ev);
+            }
+        }
+        for _ in 0..(8 - last_stage.min(7)) {
+            t += chrono::Duration::hours(1 + rng.below(48) as i64);
+            let ev = log.event(
+                &stream,
+                "ActivityLogged",
+                t,
+                &rep,
+                json!({"kind": "call", "rep": rep}),
+            );
+            apply(&mut model, ev);
+        }
+        t += chrono::Duration::hours(24);
+        if d % 10 != 0 {
+            let ev = if rng.below(3) == 0 {
+                log.event(&stream, "DealWon", t, &rep, json!({"amount": amount}))
+            } else {
+                log.event(
+                    &stream,
+                    "DealLost",
+                    t,
+                    &rep,
+                    json!({"reason": "price", "competitor": "Acme"}),
+                )
+            };
+            apply(&mut model, ev);
+        }
+    }
+    // One long deal: 1,000 events, for the replay latency.
+    let long_open = start + chrono::Duration::days(30);
+    let ev = log.event("deal-LONG", "DealOpened", long_open, "rep0", json!({"customer_id": "C0", "owner": "rep0", "title": "Long", "amount": 500000, "stage": "qualified"}));
+    apply(&mut model, ev);
+    for i in 1..999 {
+        let ev = log.event(
+            "deal-LONG",
+            "ActivityLogged",
+            long_open + chrono::Duration::hours(i),
+            "rep0",
+            json!({"kind": "email", "rep": "rep0"}),
+        );
+        apply(&mut model, ev);
+    }
+    let ev = log.event(
+        "deal-LONG",
+        "DealLost",
+        long_open + chrono::Duration::hours(1000),
+        "rep0",
+        json!({"reason": "price"}),
+    );
+    apply(&mut model, ev);
+    let total_events = log.position;
+    drop(log);
+    let wall = generated.elapsed();
+
+    println!(
+        "projections benchmark: {total_events} events, {} deals (machine: {} cores, shared)",
+        deals + 1,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!(
+        "  rebuild (apply only)               {:>10.0} events/s   ({:.1} s; generation included: {:.1} s)",
+        total_events as f64 / apply_time.as_secs_f64(),
+        apply_time.as_secs_f64(),
+        wall.as_secs_f64()
+    );
+    let now = start + chrono::Duration::days(2 * 365 + 30);
+    let runs = 20;
+    time_query("funnel", runs, || {
+        let _ = api::reports::run(&model, "funnel", "", now);
+    });
+    time_query("funnel group_by=rep", runs, || {
+        let _ = api::reports::run(&model, "funnel", "group_by=rep", now);
+    });
+    time_query("reps (12 months)", runs, || {
+        let _ = api::reports::run(&model, "reps", "months=12", now);
+    });
+    time_query("pipeline", runs, || {
+        let _ = api::reports::run(&model, "pipeline", "", now);
+    });
+    let year_back = domain::envelope::format_time(&(now - chrono::Duration::days(365)));
+    time_query("pipeline as_of one year back", 5, || {
+        let _ = api::reports::run(&model, "pipeline", &format!("as_of={year_back}"), now);
+    });
+    time_query("deal replay (1,000 events)", runs, || {
+        let _ = api::reports::replay(&model, "LONG", now);
+    });
+    println!(
+        "  peak memory (VmHWM)                {:>10.0} MiB",
+        peak_rss_mib()
+    );
+}
