@@ -6,6 +6,8 @@
 //! page (the page continues strictly after it in this order; `next_before` gives it).
 //! Filters: `types` (comma-separated event types) and `kinds` (comma-separated activity
 //! kinds: keeps only `ActivityLogged` of those kinds); both apply when both are given.
+//! With `as_of`, only events with `occurred_at ≤ as_of`, and a lead's events only if it had
+//! been converted into the customer by then.
 
 use chrono::{DateTime, Utc};
 use domain::events::{categories_of, ActivityKind};
@@ -92,7 +94,7 @@ pub struct Timeline {
     pub next_before: Option<u64>,
 }
 
-/// The customer's timeline; `Ok(None)` for an unknown customer, `Err` for a `before` that
+/// The customer's timeline; `Ok(None)` for a customer not registered (as of `as_of`), `Err` for a `before` that
 /// is not an event of this timeline.
 pub fn timeline(
     model: &ReadModel,
@@ -102,6 +104,9 @@ pub fn timeline(
     let Some(c) = model.customers.get(customer_id) else {
         return Ok(None);
     };
+    if model.customer_view(customer_id, q.as_of).is_none() {
+        return Ok(None); // not registered (yet)
+    }
     let mut all: Vec<&Entry> = prefix(&c.entries, q.as_of).iter().collect();
     for d in &c.deals {
         if let Some(r) = model.deals.get(d) {
@@ -109,7 +114,12 @@ pub fn timeline(
         }
     }
     for l in &c.leads {
-        if let Some(r) = model.leads.get(l) {
+        // As of a time before the conversion, the lead is not (yet) the customer's.
+        let converted = q.as_of.is_none()
+            || model
+                .lead_view(l, q.as_of)
+                .is_some_and(|v| v.converted_into.as_deref() == Some(customer_id));
+        if let (true, Some(r)) = (converted, model.leads.get(l)) {
             all.extend(prefix(&r.entries, q.as_of));
         }
     }
