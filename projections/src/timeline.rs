@@ -123,7 +123,7 @@ pub fn timeline(
             all.extend(prefix(&r.entries, q.as_of));
         }
     }
-    all.sort_by(|a, b| (b.at(), b.position()).cmp(&(a.at(), a.position())));
+    all.sort_by_key(|e| std::cmp::Reverse((e.at(), e.position())));
     let start = match q.before {
         None => 0,
         Some(p) => {
@@ -133,7 +133,7 @@ pub fn timeline(
         }
     };
     let keep = |e: &&Entry| {
-        (q.types.is_empty() || q.types.iter().any(|t| *t == e.rec.event_type))
+        (q.types.is_empty() || q.types.contains(&e.rec.event_type))
             && (q.kinds.is_empty()
                 || matches!(&e.event, Event::ActivityLogged(a) if q.kinds.contains(&a.kind)))
     };

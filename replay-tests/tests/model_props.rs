@@ -108,12 +108,12 @@ impl Sim {
                 if !self.reps.contains(&r) {
                     self.reps.push(r);
                     self.log.ev(&at, "org-main", "RepJoined", "admin",
-                        json!({"rep": r, "name": r.to_uppercase(), "team": if a % 2 == 0 { "east" } else { "west" }}));
+                        json!({"rep": r, "name": r.to_uppercase(), "team": if a & 1 == 0 { "east" } else { "west" }}));
                 }
             }
             1 => {
                 let id = format!("C{}", self.customers.len() + 1);
-                let owner = (b % 3 != 0).then(|| self.rep(a));
+                let owner = matches!(b % 3, 1 | 2).then(|| self.rep(a));
                 let mut data = json!({"name": format!("Customer {id}"), "industry": (["retail", "energy"][b as usize % 2])});
                 if let Some(o) = owner {
                     data["owner"] = json!(o);
@@ -160,7 +160,7 @@ impl Sim {
                 };
                 let lead = self.leads[i].0.clone();
                 let deal = format!("D{}", self.deals.len() + 1);
-                let with_deal = b % 2 == 0;
+                let with_deal = b & 1 == 0;
                 let mut data = json!({"customer_id": c.0});
                 if with_deal {
                     data["deal_id"] = json!(deal);
@@ -195,7 +195,7 @@ impl Sim {
             11 => self.on_open(a, |d| {
                 d.status = DealStatus::Lost;
                 let mut data = json!({"reason": (["price", "timing", "no_budget"][b as usize % 3])});
-                if b % 2 == 0 {
+                if b & 1 == 0 {
                     data["competitor"] = json!(["Acme", "Globex"][b as usize % 4 / 2]);
                 }
                 ("DealLost", data)

@@ -767,7 +767,7 @@ fn pool_and_release_policy() {
 }
 
 /// C1's timeline: its stream (3, 32) + D5 (6 7 8) + D1 (9 11 12 16 17 19 21 25 26 28 29 30)
-/// + D2 (10 13 15 20 22) = 22 events, newest first by (occurred_at, position):
+/// and D2 (10 13 15 20 22) = 22 events, newest first by (occurred_at, position):
 /// 06-21 32, 06-20 30, 06-15 29, 06-13 28, 06-12 26, 06-11 25, 06-10 22 then 21, 06-09 20,
 /// 06-08 19, 06-06T12 17, 06-06 16, 06-05 15, 06-04 13 then 12, 06-03 11, 06-02 10,
 /// 06-01 9, 05-30 8, 05-25 7, 05-20 6, 05-02 3.

@@ -285,6 +285,8 @@ fn q<T: serde::de::DeserializeOwned>(s: &str) -> T {
     serde_urlencoded::from_str(s).unwrap_or_else(|e| panic!("{s}: {e}"))
 }
 
+/// One row of a rep's series, in the SPEC's field order (a table row, hence the arity).
+#[allow(clippy::too_many_arguments)]
 fn month(
     m: &str,
     opened: u32,
