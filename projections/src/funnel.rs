@@ -21,10 +21,13 @@ use crate::params::{ParamError, Period};
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FunnelParams {
+    #[serde(default, deserialize_with = "crate::params::query_time::deserialize")]
     pub from: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "crate::params::query_time::deserialize")]
     pub to: Option<DateTime<Utc>>,
     /// `none` (default), `rep`, `source`, `industry`.
     pub group_by: Option<String>,
+    #[serde(default, deserialize_with = "crate::params::query_time::deserialize")]
     pub as_of: Option<DateTime<Utc>>,
 }
 

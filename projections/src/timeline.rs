@@ -24,6 +24,7 @@ pub struct TimelineParams {
     pub before: Option<u64>,
     pub types: Option<String>,
     pub kinds: Option<String>,
+    #[serde(default, deserialize_with = "crate::params::query_time::deserialize")]
     pub as_of: Option<DateTime<Utc>>,
 }
 

@@ -560,3 +560,71 @@ fn the_generator_covers_the_vocabulary() {
     }
     assert!(late > 5, "only {late} late events");
 }
+
+#[test]
+fn events_a_validated_log_cannot_hold_are_ignored_without_panic() {
+    // Unparseable data, an unknown type, a bad stream name, and a deal event dated before its
+    // opening: the model neither panics nor lets them break rebuild == incremental.
+    let mut b = LogBuilder::new();
+    b.ev("2026-03-01T00:00:00Z", "deal-D1", "DealOpened", "w",
+        json!({"customer_id": "C1", "owner": "w", "title": "x", "amount": 10.0, "stage": "qualified"}));
+    b.ev(
+        "2026-03-02T00:00:00Z",
+        "deal-D1",
+        "DealWon",
+        "w",
+        json!({"amount": "lots"}),
+    );
+    b.ev(
+        "2026-03-02T00:00:00Z",
+        "deal-D1",
+        "DealTeleported",
+        "w",
+        json!({}),
+    );
+    b.ev(
+        "2026-03-02T00:00:00Z",
+        "nonsense",
+        "RepLeft",
+        "w",
+        json!({"rep": "w"}),
+    );
+    b.ev(
+        "2026-02-01T00:00:00Z",
+        "deal-D1",
+        "ActivityLogged",
+        "w",
+        json!({"kind": "call", "rep": "w"}),
+    );
+    b.ev(
+        "2026-03-03T00:00:00Z",
+        "deal-D1",
+        "DealStageChanged",
+        "w",
+        json!({"from": "qualified", "to": "quote"}),
+    );
+    b.ev(
+        "2026-01-01T00:00:00Z",
+        "deal-D2",
+        "DealStageChanged",
+        "w",
+        json!({"from": "qualified", "to": "quote"}),
+    );
+    let events = b.events();
+    let full = ReadModel::rebuild(events);
+    let mut m = ReadModel::new();
+    for e in events {
+        m.apply(e);
+    }
+    assert_eq!(bytes(&m), bytes(&full));
+    assert_eq!(m.last_position, 7);
+    let s = replay::deal_state(&m, "D1", None).unwrap();
+    assert_eq!(
+        (s.stage.as_str(), s.status, s.activities),
+        ("quote", DealStatus::Open, 0)
+    );
+    assert!(replay::deal_state(&m, "D2", None).is_none());
+    let r = replay::replay(&m, "D1", t("2026-04-01T00:00:00Z")).unwrap();
+    assert_eq!(r.steps.len(), 2);
+    let _ = reports(&m, &m, None, t("2026-04-01T00:00:00Z"));
+}

@@ -384,6 +384,17 @@ fn funnel_params_are_checked() {
         .unwrap_err();
     assert_eq!(e.param, "from");
     assert!(serde_urlencoded::from_str::<FunnelParams>("grup_by=rep").is_err());
+    // Bare dates mean midnight UTC; an empty value is absent; anything else is refused.
+    let m = model();
+    let dates: FunnelParams = q("from=2026-06-01&to=2026-07-01&as_of=");
+    let full: FunnelParams = q(JUNE);
+    assert_eq!(dates, full);
+    assert_eq!(
+        v(&funnel(&m, &dates.validate().unwrap())),
+        v(&funnel(&m, &full.validate().unwrap()))
+    );
+    let e = serde_urlencoded::from_str::<FunnelParams>("from=June").unwrap_err();
+    assert!(e.to_string().contains("invalid time \"June\""), "{e}");
 }
 
 /// D1 replay: 12 steps in business order = positions 9 11 12 16 17 19 21 25 26 28 29 30.
