@@ -445,6 +445,27 @@ proptest! {
         let sim = Sim::run(&acts);
         let m = ReadModel::rebuild(sim.log.events());
         prop_assert_eq!(m.deals.len(), sim.deals.len());
+        // The cached fold (cheap appends, refolds on late events) equals a fold from scratch.
+        for (id, rec) in &m.deals {
+            prop_assert_eq!(&rec.current, &projections::DealView::fold(id, &rec.entries));
+        }
+        // Funnel totals over everything agree with the plain model's statuses.
+        let f = funnel::funnel(&m, &funnel::FunnelParams::default().validate().unwrap());
+        let g = &f.groups[0];
+        let count = |st: DealStatus| sim.deals.values().filter(|d| d.status == st).count() as u32;
+        prop_assert_eq!((g.opened, g.won, g.lost, g.open),
+            (sim.deals.len() as u32, count(DealStatus::Won), count(DealStatus::Lost), count(DealStatus::Open)));
+        // The pool holds exactly the plain model's unowned customers; owners add up.
+        let now = sim.now.unwrap();
+        let p = pool::pool(&m, None, now);
+        let in_pool: Vec<&str> = sim.customers.iter().filter(|c| c.1.is_none()).map(|c| c.0.as_str()).collect();
+        let mut got: Vec<&str> = p.customers.iter().map(|c| c.customer_id.as_str()).collect();
+        let mut want = in_pool.clone();
+        got.sort_unstable();
+        want.sort_unstable();
+        prop_assert_eq!(got, want);
+        let owned: u32 = p.customers_per_rep.iter().map(|r| r.customers).sum();
+        prop_assert_eq!(owned as usize, sim.customers.len() - in_pool.len());
         for (id, d) in &sim.deals {
             let s = replay::deal_state(&m, id, None).unwrap();
             prop_assert_eq!(&s.customer_id, &d.customer);
