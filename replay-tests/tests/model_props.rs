@@ -649,3 +649,56 @@ fn events_a_validated_log_cannot_hold_are_ignored_without_panic() {
     assert_eq!(r.steps.len(), 2);
     let _ = reports(&m, &m, None, t("2026-04-01T00:00:00Z"));
 }
+
+#[test]
+fn funnel_counts_a_reopened_win_as_having_passed_every_stage() {
+    // Opened at qualified 03-01, won 03-03, reopened at quote 03-04 (open now).
+    // reached 1 everywhere ("or were won"); status open → won 0, open 1; conversions 1/1 up to
+    // negotiation → contract, then won/reached[last] = 0/1 = 0.0. Ended visits: qualified
+    // 03-01→03 = 2.0; the quote visit since 03-04 is still open.
+    let mut b = LogBuilder::new();
+    b.ev("2026-03-01T00:00:00Z", "deal-D1", "DealOpened", "w",
+        json!({"customer_id": "C1", "owner": "w", "title": "x", "amount": 10.0, "stage": "qualified"}));
+    b.ev(
+        "2026-03-03T00:00:00Z",
+        "deal-D1",
+        "DealWon",
+        "w",
+        json!({"amount": 10.0}),
+    );
+    b.ev(
+        "2026-03-04T00:00:00Z",
+        "deal-D1",
+        "DealReopened",
+        "w",
+        json!({"stage": "quote"}),
+    );
+    let m = ReadModel::rebuild(b.events());
+    let f = funnel::funnel(&m, &funnel::FunnelParams::default().validate().unwrap());
+    let g = serde_json::to_value(&f.groups[0]).unwrap();
+    assert_eq!(
+        (
+            g["opened"].clone(),
+            g["won"].clone(),
+            g["open"].clone(),
+            g["win_rate"].clone()
+        ),
+        (json!(1), json!(0), json!(1), json!(null))
+    );
+    let reached: Vec<u64> = g["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["reached"].as_u64().unwrap())
+        .collect();
+    assert_eq!(reached, [1, 1, 1, 1, 1]);
+    let conv: Vec<f64> = g["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["conversion_to_next"].as_f64().unwrap())
+        .collect();
+    assert_eq!(conv, [1.0, 1.0, 1.0, 1.0, 0.0]);
+    assert_eq!(g["stages"][0]["median_days_in_stage"], json!(2.0));
+    assert_eq!(g["stages"][2]["median_days_in_stage"], json!(null));
+}
