@@ -129,12 +129,15 @@ impl DealView {
         })
     }
 
-    /// Folds the events (already in business order); `None` if the first is not `DealOpened`.
+    /// Folds the events (already in business order) from the `DealOpened` on; `None` without
+    /// one. Anything before it (impossible in a validated log) is ignored, never a panic.
     pub fn fold<'a>(
         deal_id: &str,
         entries: impl IntoIterator<Item = &'a Entry>,
     ) -> Option<DealView> {
-        let mut it = entries.into_iter();
+        let mut it = entries
+            .into_iter()
+            .skip_while(|e| !matches!(e.event, Event::DealOpened(_)));
         let mut view = DealView::open(deal_id, it.next()?)?;
         for e in it {
             view.apply(e);

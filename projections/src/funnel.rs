@@ -5,7 +5,9 @@
 //! `source_lead` (`"direct"` without one, `"unknown"` when the lead is not in the log);
 //! `group_by=industry` uses the customer's industry as of `as_of` (`"unknown"` when none);
 //! groups are sorted by key; with `group_by=none` there is always one group `"all"`.
-//! Visits to stages outside the pipeline in force are ignored.
+//! Visits to stages outside the pipeline in force are ignored. A deal counts as having
+//! passed every stage once it has been won, even if it was reopened since; `won`, `lost`,
+//! `open` and `lost_here` use its status as of `as_of`.
 
 use std::collections::BTreeMap;
 
@@ -21,10 +23,13 @@ use crate::params::{ParamError, Period};
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FunnelParams {
+    #[serde(default, deserialize_with = "crate::params::query_time::deserialize")]
     pub from: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "crate::params::query_time::deserialize")]
     pub to: Option<DateTime<Utc>>,
     /// `none` (default), `rep`, `source`, `industry`.
     pub group_by: Option<String>,
+    #[serde(default, deserialize_with = "crate::params::query_time::deserialize")]
     pub as_of: Option<DateTime<Utc>>,
 }
 
@@ -137,7 +142,8 @@ pub fn funnel(model: &ReadModel, q: &FunnelQuery) -> Funnel {
                     DealStatus::Lost => lost += 1,
                     DealStatus::Open => open += 1,
                 }
-                let furthest = if d.state.status == DealStatus::Won {
+                // "or were won": a deal won at any point (even if reopened since) passed all.
+                let furthest = if d.closes.iter().any(|c| c.won) {
                     n.checked_sub(1)
                 } else {
                     d.visits.iter().filter_map(|v| idx(&v.stage)).max()

@@ -21,6 +21,25 @@
 //! keeps only events with `occurred_at ≤ T`. Months and weeks are calendar periods of
 //! `occurred_at`, UTC.
 //!
+//! Numbers (see [`num`]): ratios to 4 decimals, `null` on a zero denominator; days as
+//! fractional days to 1 decimal (statistics on unrounded values); amounts as [`domain::Money`].
+//!
+//! Parameters: each report has a `…Params` struct (query-string names, `Deserialize`,
+//! all optional) whose `validate()` applies the defaults and returns the checked query or a
+//! [`ParamError`] naming the parameter. Times accept RFC 3339 or a bare date (midnight UTC).
+//!
+//! Seams for the `domain` crate (being written in parallel): [`typed::typed`] is the only
+//! place an envelope is parsed (→ `domain::schema::typed`); [`deal::DealState`] and the
+//! state part of [`deal::DealView::apply`] mirror `domain::state::DealState`.
+//!
+//! Designed for later: the whole [`ReadModel`] is `Serialize`/`Deserialize` and carries
+//! `last_position`, so persisting it as one blob records the position it reflects
+//! atomically; resuming means applying events after that position (re-delivered ones are
+//! ignored). "As of" keeps each entity's events sorted so a past state is a prefix fold;
+//! periodic per-deal snapshots can shorten those folds. Known costs to index away for the
+//! 10M-event benchmark: reports scan all deals per query; `replay`'s rep comparison scans
+//! all deals; each entry stores the envelope and the typed event.
+//!
 //! Place in the whole: reads `domain` types; `api` and the CLI call the report functions.
 
 pub mod activity;

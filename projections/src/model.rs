@@ -140,7 +140,9 @@ pub struct CustomerView {
 
 impl CustomerView {
     pub fn fold(customer_id: &str, entries: &[Entry]) -> Option<CustomerView> {
-        let mut it = entries.iter();
+        let mut it = entries
+            .iter()
+            .skip_while(|e| !matches!(e.event, Event::CustomerRegistered(_)));
         let first = it.next()?;
         let Event::CustomerRegistered(r) = &first.event else {
             return None;
@@ -209,7 +211,9 @@ pub struct LeadView {
 
 impl LeadView {
     pub fn fold(lead_id: &str, entries: &[Entry]) -> Option<LeadView> {
-        let mut it = entries.iter();
+        let mut it = entries
+            .iter()
+            .skip_while(|e| !matches!(e.event, Event::LeadCaptured(_)));
         let first = it.next()?;
         let Event::LeadCaptured(c) = &first.event else {
             return None;

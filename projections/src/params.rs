@@ -63,8 +63,11 @@ impl Period {
 #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PeriodParams {
+    #[serde(default, deserialize_with = "crate::params::query_time::deserialize")]
     pub from: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "crate::params::query_time::deserialize")]
     pub to: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "crate::params::query_time::deserialize")]
     pub as_of: Option<DateTime<Utc>>,
 }
 
@@ -81,5 +84,33 @@ impl PeriodParams {
             period: Period::new(self.from, self.to)?,
             as_of: self.as_of,
         })
+    }
+}
+
+/// `deserialize_with` for optional times in query strings: RFC 3339 (any offset, kept as
+/// UTC), or a bare date `2026-06-01` meaning its midnight UTC; an empty value is absent.
+pub mod query_time {
+    use chrono::{DateTime, NaiveDate, Utc};
+    use serde::{Deserialize, Deserializer};
+
+    pub fn parse(s: &str) -> Result<DateTime<Utc>, String> {
+        if let Ok(t) = domain::envelope::parse_time(s) {
+            return Ok(t);
+        }
+        NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| t.and_utc())
+            .ok_or_else(|| {
+                format!("invalid time {s:?}: expected RFC 3339 (2026-06-01T09:30:00Z) or a date (2026-06-01)")
+            })
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            None => Ok(None),
+            Some(s) if s.trim().is_empty() => Ok(None),
+            Some(s) => parse(s.trim()).map(Some).map_err(serde::de::Error::custom),
+        }
     }
 }

@@ -27,6 +27,7 @@ use crate::params::ParamError;
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineParams {
+    #[serde(default, deserialize_with = "crate::params::query_time::deserialize")]
     pub as_of: Option<DateTime<Utc>>,
     pub stale_days: Option<u32>,
     pub stuck_days: Option<u32>,

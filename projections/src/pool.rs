@@ -25,6 +25,7 @@ use crate::params::ParamError;
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PoolParams {
+    #[serde(default, deserialize_with = "crate::params::query_time::deserialize")]
     pub as_of: Option<DateTime<Utc>>,
 }
 

@@ -28,6 +28,7 @@ use crate::params::ParamError;
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DealStateParams {
+    #[serde(default, deserialize_with = "crate::params::query_time::deserialize")]
     pub as_of: Option<DateTime<Utc>>,
 }
 
@@ -125,7 +126,12 @@ pub fn summary(event: &Event) -> String {
 /// Replays a deal step by step, with the analysis; `now` ends open visits of an open deal.
 pub fn replay(model: &ReadModel, deal_id: &str, now: DateTime<Utc>) -> Option<Replay> {
     let rec = model.deals.get(deal_id)?;
-    let entries: &[Entry] = &rec.entries;
+    // From the opening event on (nothing can precede it in a validated log).
+    let start = rec
+        .entries
+        .iter()
+        .position(|e| matches!(e.event, Event::DealOpened(_)))?;
+    let entries: &[Entry] = &rec.entries[start..];
     let first = entries.first()?;
     let mut view = DealView::open(deal_id, first)?;
     let pipeline = model.pipeline(None);

@@ -45,6 +45,7 @@ pub struct RepsParams {
     pub metric: Option<String>,
     pub window: Option<u32>,
     pub big_deal_amount: Option<Money>,
+    #[serde(default, deserialize_with = "crate::params::query_time::deserialize")]
     pub as_of: Option<DateTime<Utc>>,
 }
 
@@ -252,7 +253,7 @@ pub fn reps(model: &ReadModel, q: &RepsQuery) -> Reps {
         *b.kinds.entry(a.activity.kind).or_default() += 1;
     }
 
-    let window_start = months.len() - q.window as usize;
+    let window_start = months.len().saturating_sub(q.window as usize);
     let reps = all
         .into_iter()
         .map(|rep| {
@@ -295,5 +296,26 @@ pub fn reps(model: &ReadModel, q: &RepsQuery) -> Reps {
         metric: q.metric,
         window: q.window,
         reps,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trend_classification() {
+        assert_eq!(classify(&[]), Trend::InsufficientData);
+        assert_eq!(classify(&[5.0]), Trend::InsufficientData);
+        assert_eq!(classify(&[0.0, 0.0, 0.0]), Trend::Stable);
+        // m = 10: deviations of exactly 1 = 0.10·m are still stable; 1.5 is not.
+        assert_eq!(classify(&[10.0, 11.0, 9.0]), Trend::Stable);
+        assert_eq!(classify(&[10.0, 11.5, 8.5]), Trend::Volatile);
+        assert_eq!(classify(&[1.0, 2.0, 3.0]), Trend::Improving);
+        assert_eq!(classify(&[3.0, 2.0, 1.0]), Trend::Declining);
+        assert_eq!(classify(&[1.0, 1.0, 3.0]), Trend::Volatile);
+        // m = 2/3 (not exact in binary): 10·|3·1 − 2| = 10 > 2.
+        assert_eq!(classify(&[1.0, 1.0, 0.0]), Trend::Volatile);
+        assert_eq!(classify(&[0.3, 0.31, 0.29]), Trend::Stable);
     }
 }

@@ -6,6 +6,8 @@
 //! page (the page continues strictly after it in this order; `next_before` gives it).
 //! Filters: `types` (comma-separated event types) and `kinds` (comma-separated activity
 //! kinds: keeps only `ActivityLogged` of those kinds); both apply when both are given.
+//! With `as_of`, only events with `occurred_at ≤ as_of`, and a lead's events only if it had
+//! been converted into the customer by then.
 
 use chrono::{DateTime, Utc};
 use domain::events::{categories_of, ActivityKind};
@@ -22,6 +24,7 @@ pub struct TimelineParams {
     pub before: Option<u64>,
     pub types: Option<String>,
     pub kinds: Option<String>,
+    #[serde(default, deserialize_with = "crate::params::query_time::deserialize")]
     pub as_of: Option<DateTime<Utc>>,
 }
 
@@ -92,7 +95,7 @@ pub struct Timeline {
     pub next_before: Option<u64>,
 }
 
-/// The customer's timeline; `Ok(None)` for an unknown customer, `Err` for a `before` that
+/// The customer's timeline; `Ok(None)` for a customer not registered (as of `as_of`), `Err` for a `before` that
 /// is not an event of this timeline.
 pub fn timeline(
     model: &ReadModel,
@@ -102,6 +105,9 @@ pub fn timeline(
     let Some(c) = model.customers.get(customer_id) else {
         return Ok(None);
     };
+    if model.customer_view(customer_id, q.as_of).is_none() {
+        return Ok(None); // not registered (yet)
+    }
     let mut all: Vec<&Entry> = prefix(&c.entries, q.as_of).iter().collect();
     for d in &c.deals {
         if let Some(r) = model.deals.get(d) {
@@ -109,11 +115,16 @@ pub fn timeline(
         }
     }
     for l in &c.leads {
-        if let Some(r) = model.leads.get(l) {
+        // As of a time before the conversion, the lead is not (yet) the customer's.
+        let converted = q.as_of.is_none()
+            || model
+                .lead_view(l, q.as_of)
+                .is_some_and(|v| v.converted_into.as_deref() == Some(customer_id));
+        if let (true, Some(r)) = (converted, model.leads.get(l)) {
             all.extend(prefix(&r.entries, q.as_of));
         }
     }
-    all.sort_by(|a, b| (b.at(), b.position()).cmp(&(a.at(), a.position())));
+    all.sort_by_key(|e| std::cmp::Reverse((e.at(), e.position())));
     let start = match q.before {
         None => 0,
         Some(p) => {
@@ -123,7 +134,7 @@ pub fn timeline(
         }
     };
     let keep = |e: &&Entry| {
-        (q.types.is_empty() || q.types.iter().any(|t| *t == e.rec.event_type))
+        (q.types.is_empty() || q.types.contains(&e.rec.event_type))
             && (q.kinds.is_empty()
                 || matches!(&e.event, Event::ActivityLogged(a) if q.kinds.contains(&a.kind)))
     };

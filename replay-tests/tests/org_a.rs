@@ -384,6 +384,17 @@ fn funnel_params_are_checked() {
         .unwrap_err();
     assert_eq!(e.param, "from");
     assert!(serde_urlencoded::from_str::<FunnelParams>("grup_by=rep").is_err());
+    // Bare dates mean midnight UTC; an empty value is absent; anything else is refused.
+    let m = model();
+    let dates: FunnelParams = q("from=2026-06-01&to=2026-07-01&as_of=");
+    let full: FunnelParams = q(JUNE);
+    assert_eq!(dates, full);
+    assert_eq!(
+        v(&funnel(&m, &dates.validate().unwrap())),
+        v(&funnel(&m, &full.validate().unwrap()))
+    );
+    let e = serde_urlencoded::from_str::<FunnelParams>("from=June").unwrap_err();
+    assert!(e.to_string().contains("invalid time \"June\""), "{e}");
 }
 
 /// D1 replay: 12 steps in business order = positions 9 11 12 16 17 19 21 25 26 28 29 30.
@@ -767,7 +778,7 @@ fn pool_and_release_policy() {
 }
 
 /// C1's timeline: its stream (3, 32) + D5 (6 7 8) + D1 (9 11 12 16 17 19 21 25 26 28 29 30)
-/// + D2 (10 13 15 20 22) = 22 events, newest first by (occurred_at, position):
+/// and D2 (10 13 15 20 22) = 22 events, newest first by (occurred_at, position):
 /// 06-21 32, 06-20 30, 06-15 29, 06-13 28, 06-12 26, 06-11 25, 06-10 22 then 21, 06-09 20,
 /// 06-08 19, 06-06T12 17, 06-06 16, 06-05 15, 06-04 13 then 12, 06-03 11, 06-02 10,
 /// 06-01 9, 05-30 8, 05-25 7, 05-20 6, 05-02 3.
