@@ -153,12 +153,12 @@ impl Model {
                 };
                 let mut data = json!({"customer_id": customer, "owner": owner, "title": format!("Deal {}", nd + 1),
                     "amount": money(cents), "stage": self.stages[stage]});
-                if n % 3 == 0 {
+                if n.is_multiple_of(3) {
                     data["currency"] = json!("USD");
                     data["expected_close"] = json!("2026-12-31");
                     data["products"] = json!(["erp", "crm"]);
                 }
-                if nl > 0 && n % 2 == 0 {
+                if nl > 0 && n.is_multiple_of(2) {
                     data["source_lead"] = json!(format!("L-{}", l + 1));
                 }
                 self.push(&stream, "DealOpened", data, None);
@@ -195,7 +195,7 @@ impl Model {
             5 if nd > 0 && self.deals[d].status == Status::Open => {
                 let mut data =
                     json!({"quote_id": format!("Q-{}", self.events.len()), "amount": money(cents)});
-                if b % 2 == 0 {
+                if b.is_multiple_of(2) {
                     data["discount_pct"] = json!(f64::from(b % 101));
                 }
                 let s = self.deals[d].stream.clone();
@@ -245,7 +245,7 @@ impl Model {
             11 if nd > 0 && self.deals[d].status == Status::Open => {
                 let s = self.deals[d].stream.clone();
                 let mut data = json!({"reason": "price"});
-                if b % 2 == 0 {
+                if b.is_multiple_of(2) {
                     data["competitor"] = json!(COMPETITORS[b as usize % 3]);
                 }
                 self.push(&s, "DealLost", data, None);
@@ -280,7 +280,7 @@ impl Model {
                 let deal = &self.deals[d];
                 let amount = (deal.amount - deal.paid).max(0) * i64::from(b % 101) / 100;
                 let mut data = json!({"amount": money(amount)});
-                if !deal.installments.is_empty() && n % 2 == 0 {
+                if !deal.installments.is_empty() && n.is_multiple_of(2) {
                     data["installment_id"] =
                         json!(deal.installments[n as usize % deal.installments.len()]);
                 }
@@ -299,7 +299,7 @@ impl Model {
             }
             18 => {
                 let stream = format!("customer-C-{}", nc + 1);
-                let owner = (b % 2 == 0).then(|| self.rep(a));
+                let owner = b.is_multiple_of(2).then(|| self.rep(a));
                 let mut data = json!({"name": format!("Customer {}", nc + 1), "industry": (["retail", "energy"][b as usize % 2]),
                     "size": "50-200", "region": "east", "source": "referral", "tags": ["a"]});
                 if let Some(o) = &owner {
@@ -377,7 +377,7 @@ impl Model {
                     Some(occurred),
                 );
             }
-            26 if nc > 0 && b % 4 == 0 => {
+            26 if nc > 0 && b.is_multiple_of(4) => {
                 let s = self.customers[c].stream.clone();
                 self.push(&s, "CustomerChurned", json!({"reason": "moved away"}), None);
             }
@@ -450,7 +450,11 @@ impl Model {
     }
 }
 
-fn actions() -> impl Strategy<Value = (Option<usize>, Vec<(u8, u8, u8, u32, u16)>)> {
+/// One action: (kind, a, b, n, minutes since the previous action). `kind` picks the action,
+/// `a`/`b`/`n` pick its target and figures; an action that does not apply is skipped.
+type Act = (u8, u8, u8, u32, u16);
+
+fn actions() -> impl Strategy<Value = (Option<usize>, Vec<Act>)> {
     (
         proptest::option::of(1usize..6),
         prop::collection::vec(
@@ -460,7 +464,7 @@ fn actions() -> impl Strategy<Value = (Option<usize>, Vec<(u8, u8, u8, u32, u16)
     )
 }
 
-fn build(pipeline: Option<usize>, acts: &[(u8, u8, u8, u32, u16)]) -> Vec<RecordedEvent> {
+fn build(pipeline: Option<usize>, acts: &[Act]) -> Vec<RecordedEvent> {
     let mut m = Model::new(pipeline);
     for &(k, a, b, n, gap) in acts {
         m.step(k, a, b, n, gap);
@@ -537,7 +541,7 @@ fn the_model_produces_every_event_type() {
         x ^= x << 17;
         x
     };
-    let acts: Vec<(u8, u8, u8, u32, u16)> = (0..3000)
+    let acts: Vec<Act> = (0..3000)
         .map(|_| {
             (
                 (next() % 35) as u8,
