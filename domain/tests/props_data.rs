@@ -402,10 +402,11 @@ proptest! {
 
     #[test]
     fn negative_amounts_are_refused_for_every_type_with_an_amount(
-        i in 0..SHAPES.len(), cents in 1i64..1_000_000_000
+        t in prop::sample::select(
+            SHAPES.iter().filter(|s| s.1.iter().any(|f| f.0 == "amount")).map(|s| s.0).collect::<Vec<_>>()
+        ),
+        cents in 1i64..1_000_000_000
     ) {
-        let (t, fields) = SHAPES[i];
-        prop_assume!(fields.iter().any(|f| f.0 == "amount"));
         // The other required fields of the type, valid, so that only the amount is wrong.
         let mut data = match t {
             "TargetSet" | "SpendRecorded" => json!({"month": "2026-06"}),
