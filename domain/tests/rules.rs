@@ -1320,3 +1320,15 @@ fn every_rule_of_the_catalogue_has_a_case() {
         assert!(!r.description.is_empty(), "{}", r.code);
     }
 }
+
+#[test]
+fn the_crate_docs_list_every_rule() {
+    let docs = include_str!("../src/lib.rs");
+    for r in RULES {
+        assert!(
+            docs.contains(&format!("`{}`", r.code)),
+            "{} missing from lib.rs docs",
+            r.code
+        );
+    }
+}
