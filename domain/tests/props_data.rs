@@ -484,6 +484,38 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Folding is total: after a valid opening, any mix of types and data (valid, invalid,
+    /// other categories', unknown) folds without panicking, and the fold ignores what does
+    /// not parse, exactly as if those events were absent.
+    #[test]
+    fn folding_any_sequence_never_panics(
+        tail in prop::collection::vec((prop::sample::select(
+            SHAPES.iter().map(|s| s.0).chain(["Nope", ""]).collect::<Vec<_>>()), arbitrary_json()), 0..20),
+        valid in prop::collection::vec(typed_data(), 0..10),
+    ) {
+        let mut log = Log::new();
+        let s = log.open_deal("D-1", "qualified");
+        let mut events = log.events.clone();
+        for (t, data) in tail {
+            events.push(envelope(&s, t, data));
+        }
+        for (i, data) in valid {
+            events.push(envelope(&s, SHAPES[i].0, data));
+        }
+        let folded = domain::state::fold_stream(&s, &events);
+        let parsable: Vec<RecordedEvent> = events.iter().filter(|e| typed(e).is_ok()).cloned().collect();
+        prop_assert_eq!(&folded, &domain::state::fold_stream(&s, &parsable));
+        prop_assert!(folded.as_deal().is_some());
+        let mut org = domain::state::OrgState::default();
+        for e in &events {
+            org.apply(e);
+        }
+    }
+}
+
 #[test]
 fn unknown_types_are_refused_by_name() {
     let r = typed(&envelope("deal-D-1", "DealWonBig", json!({}))).unwrap_err();
