@@ -765,6 +765,46 @@ fn org_cases() -> Vec<Case> {
         "data.rep",
         "\"bajie\"",
     ));
+
+    let mut log = Log::new();
+    left(&mut log);
+    let b = vec![log.ev(
+        "customer-C-1",
+        "CustomerRegistered",
+        json!({"name": "Huaguo", "owner": "bajie"}),
+    )];
+    v.push(case(
+        "register for a rep who left",
+        "rep.active",
+        log,
+        "customer-C-1",
+        b,
+        Some(0),
+        "data.owner",
+        "\"bajie\"",
+    ));
+
+    let mut log = Log::new();
+    left(&mut log);
+    log.ok(
+        "lead-L-1",
+        "LeadCaptured",
+        json!({"channel": "baidu", "name": "Tang"}),
+    );
+    let b = vec![
+        log.ev("lead-L-1", "LeadQualified", json!({"rep": "wukong"})),
+        log.ev("lead-L-1", "LeadQualified", json!({"rep": "bajie"})),
+    ];
+    v.push(case(
+        "lead to a rep who left",
+        "rep.active",
+        log,
+        "lead-L-1",
+        b,
+        Some(1),
+        "data.rep",
+        "\"bajie\"",
+    ));
     v
 }
 
