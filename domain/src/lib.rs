@@ -7,12 +7,92 @@
 //! - [`money`]: exact amounts (integer cents).
 //! - [`events`]: every event type of SPEC §1.2 as typed Rust.
 //! - [`schema`]: schema versions and upcasting; [`schema::typed`] = upcast + parse.
-//! - [`state`]: folding a stream into `DealState`/`CustomerState`/`LeadState`, and the org.
-//! - [`rules`]: [`rules::check_batch`] — the rules of SPEC §1.3, catalogued in [`rules::RULES`].
-//! - [`rejection`]: why an event was refused (rule, field, value).
+//! - [`state`]: folding a stream into `DealState`/`CustomerState`/`LeadState`, and the org
+//!   (`OrgState`: pipeline in force, reps, targets). `apply` is total.
+//! - [`rules`]: [`rules::check_batch`] — the rules of SPEC §1.3 and a few more, catalogued
+//!   in [`rules::RULES`]; one file per area (`catalog`, `envelope`, `values`, `deal`,
+//!   `customer`, `lead`, `org`).
+//! - [`rejection`]: why an event was refused (rule, field, value, index in the batch).
 //!
 //! Place in the whole: `eventlog` stores envelopes and asks this crate whether a batch may be
 //! appended; `projections` folds typed events into read models; `api` maps rejections to 4xx.
+//!
+//! ## Checking an append
+//! `check_batch(&Context { org, now }, &state_before, stream, &batch)` checks each event
+//! against the state left by the previous ones and returns the stream's state after the
+//! batch, or the first rejection (with `index`); the caller then writes nothing. The caller
+//! keeps the `OrgState` (fold the org stream with `OrgState::apply`) and each stream's
+//! `StreamState` (from `check_batch`, or `fold_stream`). Not checked here: ids, versions,
+//! positions and expected versions (the store assigns and checks them), and references to
+//! other streams' existence (a `DealOpened.customer_id` is only checked to be a valid id).
+//!
+//! ## Rules (codes are stable; `RULES` has a one-line description of each)
+//! From SPEC §1.3 / the brief:
+//! `stream.name`, `event.type_known`, `event.type_category`, `event.data` (field path and
+//! value in the rejection), `stream.opening_first`, `stream.opening_once`,
+//! `deal.stage_exists`, `deal.stage_from`, `deal.closed`, `deal.reopen_only_closed`,
+//! `deal.payment_only_won`, `customer.claim_from_pool`, `customer.release_owned`,
+//! `value.amount_non_negative`, `value.in_range`, `pipeline.non_empty`,
+//! `pipeline.unique_ids`, `time.before_opening`, `time.occurred_after_recorded`,
+//! `time.recorded_in_future`, `event.metadata_size`, `event.actor`.
+//!
+//! Added because a careful user expects them:
+//! - `stream.match`: an event naming another stream is not slipped into this one.
+//! - `value.non_empty`: names, ids, reasons, reps and titles are not blank.
+//! - `value.entity_id`: `customer_id`, `deal_id`, `source_lead` could name a stream.
+//! - `value.currency`: three upper-case letters.
+//! - `pipeline.reserved_ids`: `won`/`lost` are outcomes, not stages.
+//! - `rep.leave_active`: `RepLeft` only for a rep who is active.
+//! - `rep.active`: a rep who left is not made owner/assignee (`DealOpened.owner`,
+//!   `DealReassigned.to`, `CustomerRegistered.owner`, `CustomerClaimed.rep`,
+//!   `CustomerAssigned.rep`, `LeadQualified.rep`). Reps never announced by `RepJoined` are
+//!   allowed: an org need not list its reps.
+//! - `target.scope`: a target is for a rep, a team or the org, not a rep and a team.
+//! - `deal.stage_unchanged`: a stage change goes somewhere.
+//! - `deal.reassign_from`: `DealReassigned.from` is the current owner, `.to` someone else.
+//! - `payment.installment_unique`, `payment.installment_known`: installment ids are unique
+//!   per deal and a payment names a scheduled one (or none).
+//! - `payment.within_won`: payments never exceed the won amount, and a reopened deal with
+//!   payments is not won again for less than was paid.
+//! - `customer.update_owner`: **`CustomerUpdated` may not carry `owner`.** Ownership has its
+//!   own events (`CustomerClaimed` from the pool, `CustomerAssigned` by a manager,
+//!   `CustomerReleased` back to the pool) so that pool reports and "who owned it when" stay
+//!   exact; the rejection points there. The fold ignores `owner` in `CustomerUpdated`.
+//! - `customer.update_empty`: an update changes something.
+//! - `customer.complaint_unique`, `customer.complaint_open`: complaint ids are not reused
+//!   while open; only an open complaint is resolved.
+//! - `lead.converted_final`: nothing follows `LeadConverted`.
+//! - `lead.convert_disqualified`: a disqualified lead is qualified again before conversion
+//!   (re-qualifying a disqualified lead is allowed).
+//!
+//! Allowed on purpose: moving a deal back a stage or skipping stages; late entries
+//! (`occurred_at` in the past, down to the stream's opening); `ActivityLogged` and payments
+//! after a close; reopening a deal any number of times; `CustomerAssigned` of an owned
+//! customer (a manager's reassignment); claiming a churned customer from the pool.
+//!
+//! ## Evolving the schema without rewriting the log
+//! The log is never rewritten. Each event type has a schema version
+//! ([`schema::current_schema_version`], 1 for all today); an event is stored with the
+//! version it was written under, and [`schema::upcast`] brings old `data` to the current
+//! shape on every read (`typed`, the fold and the rules all go through it). Exports are
+//! always current.
+//! - **Add a field**: make it optional (`Option<T>` with `#[serde(default)]`) and no
+//!   version bump is needed: old events simply lack it. If it must be required, bump the
+//!   type's version in `schema::CURRENT.versions` and register an `UpcastStep` from the old
+//!   version that inserts the default value.
+//! - **Rename a field**: rename it in the payload struct, bump the version, and register a
+//!   step `{ event_type, from_version: old, upcast }` whose function moves the value from
+//!   the old key to the new one. Steps chain: v1→v2→v3.
+//! - **Retire an event type**: stop producing it (remove it from the HTTP docs and the
+//!   rules' accepted types for new appends) and register a step for its last version that
+//!   rewrites it into a current type (a step may change `event_type`); the old events then
+//!   read as their replacement. If no replacement fits, keep the variant readable and mark
+//!   it retired instead.
+//! - Record a new `replay-tests/logs/vN-….ndjson` whenever a version changes; old ones stay
+//!   and must keep passing `domain/tests/recorded_log.rs`-style tests.
+//!
+//! The schema tests (`schema.rs`) show a rename, a field addition and a type retirement on
+//! a hypothetical history, and check that the chain runs.
 
 pub mod envelope;
 pub mod events;

@@ -173,8 +173,7 @@ mod tests {
 
     // A hypothetical history, to exercise the machinery the way a real change would use it:
     // - CompetitorNoted v1 called the field `name`; v2 renamed it to `competitor`.
-    // - v2 then added `note`, optional, so v2 → v3 needs no step... but we register one
-    //   that fills a default to show a field addition with a default value.
+    // - v3 made `note` required: the v2 → v3 step fills a default for old events.
     // - `DealLostToCompetitor` (v1) was retired: it reads as `DealLost` v1 with reason "competitor".
     fn rename_name_to_competitor(_: &mut String, data: &mut Value) {
         if let Some(obj) = data.as_object_mut() {

@@ -246,3 +246,29 @@ fn an_empty_batch_changes_nothing() {
     let s = log.open_deal("D-1", "qualified");
     assert_eq!(log.check(&s, &[]).unwrap(), log.state(&s));
 }
+
+#[test]
+fn times_at_the_end_of_the_calendar_are_refused_without_panicking() {
+    let mut log = Log::new();
+    let s = log.open_deal("D-1", "qualified");
+    let mut e = log.ev(
+        &s,
+        "ActivityLogged",
+        json!({"kind": "note", "rep": "wukong"}),
+    );
+    e.recorded_at = chrono::DateTime::<chrono::Utc>::MAX_UTC;
+    e.occurred_at = chrono::DateTime::<chrono::Utc>::MAX_UTC;
+    assert_eq!(
+        log.check(&s, &[e]).unwrap_err().rule,
+        "time.recorded_in_future"
+    );
+    log.now = chrono::DateTime::<chrono::Utc>::MAX_UTC;
+    let mut e = log.ev(
+        &s,
+        "ActivityLogged",
+        json!({"kind": "note", "rep": "wukong"}),
+    );
+    e.recorded_at = chrono::DateTime::<chrono::Utc>::MAX_UTC;
+    e.occurred_at = chrono::DateTime::<chrono::Utc>::MAX_UTC;
+    assert!(log.check(&s, &[e]).is_ok());
+}

@@ -62,7 +62,7 @@ rules! {
     PAYMENT_ONLY_WON = "deal.payment_only_won": "PaymentScheduled and PaymentReceived only on a won deal";
     PAYMENT_INSTALLMENT_UNIQUE = "payment.installment_unique": "a PaymentScheduled installment_id is not already scheduled on the deal";
     PAYMENT_INSTALLMENT_KNOWN = "payment.installment_known": "a PaymentReceived installment_id names a scheduled installment of the deal";
-    PAYMENT_WITHIN_WON = "payment.within_won": "payments received in total do not exceed the won amount";
+    PAYMENT_WITHIN_WON = "payment.within_won": "payments received in total do not exceed the won amount (nor does a deal with payments get won again for less)";
     CUSTOMER_CLAIM_FROM_POOL = "customer.claim_from_pool": "CustomerClaimed only while the customer is in the public pool";
     CUSTOMER_RELEASE_OWNED = "customer.release_owned": "CustomerReleased only while the customer has an owner";
     CUSTOMER_UPDATE_OWNER = "customer.update_owner": "CustomerUpdated does not carry owner: ownership moves by CustomerClaimed/CustomerAssigned/CustomerReleased";

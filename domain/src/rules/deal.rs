@@ -82,6 +82,16 @@ pub(super) fn check(org: &OrgState, state: &StreamState, event: &Event) -> Resul
             }
             stage_exists(pipeline, "stage", &r.stage)?;
         }
+        Event::DealWon(w) if deal.paid > w.amount => {
+            return Err(PAYMENT_WITHIN_WON.reject(
+                "data.amount",
+                w.amount,
+                format!(
+                    "{} was already received on this deal: it cannot be won for less",
+                    deal.paid
+                ),
+            ));
+        }
         Event::PaymentScheduled(p) => {
             only_won(deal.status, event)?;
             if deal.installments.contains_key(&p.installment_id) {

@@ -43,7 +43,12 @@ pub(super) fn check_envelope(
         ));
     }
     let skew = Duration::seconds(MAX_FUTURE_SKEW_SECS);
-    if ev.recorded_at > now + skew {
+    // Checked: a time near the end of chrono's range must not panic.
+    let plus_skew = |t: DateTime<Utc>| {
+        t.checked_add_signed(skew)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    };
+    if ev.recorded_at > plus_skew(now) {
         return Err(RECORDED_IN_FUTURE.reject(
             "recorded_at",
             json_text(&format_time(&ev.recorded_at)),
@@ -53,7 +58,7 @@ pub(super) fn check_envelope(
             ),
         ));
     }
-    if ev.occurred_at > ev.recorded_at + skew {
+    if ev.occurred_at > plus_skew(ev.recorded_at) {
         return Err(OCCURRED_AFTER_RECORDED.reject(
             "occurred_at",
             json_text(&format_time(&ev.occurred_at)),

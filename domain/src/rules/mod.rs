@@ -38,6 +38,33 @@ pub struct Context<'a> {
 /// after the whole batch is returned. On failure the rejection's `index` is the position of
 /// the offending event in the batch (`None` when the stream name itself is refused) and the
 /// caller must write nothing. Events are upcast to the current schema before checking.
+///
+/// ```
+/// use domain::rules::{check_batch, Context};
+/// use domain::state::{OrgState, StreamState};
+/// use domain::RecordedEvent;
+///
+/// let line = |v: u64, t: &str, data: &str| -> RecordedEvent {
+///     serde_json::from_str(&format!(
+///         r#"{{"id":"0192f4c2-6b1e-7c3a-9d2e-1f00c0ffee0{v}","stream":"deal-D-1","type":"{t}","version":{v},
+///            "position":{v},"occurred_at":"2026-06-03T09:30:0{v}Z","recorded_at":"2026-06-03T09:30:0{v}Z",
+///            "actor":"wukong","data":{data}}}"#
+///     ))
+///     .unwrap()
+/// };
+/// let opened = line(0, "DealOpened",
+///     r#"{"customer_id":"C-77","owner":"wukong","title":"ERP","amount":120000.0,"stage":"qualified"}"#);
+/// let moved = line(1, "DealStageChanged", r#"{"from":"qualified","to":"quote"}"#);
+/// let bad = line(2, "DealStageChanged", r#"{"from":"qualified","to":"contract"}"#);
+///
+/// let org = OrgState::default();
+/// let ctx = Context { org: &org, now: domain::envelope::parse_time("2026-06-04T00:00:00Z").unwrap() };
+/// let state = check_batch(&ctx, &StreamState::Empty, "deal-D-1", &[opened.clone(), moved.clone()]).unwrap();
+/// assert_eq!(state.as_deal().unwrap().stage, "quote");
+///
+/// let refused = check_batch(&ctx, &StreamState::Empty, "deal-D-1", &[opened, moved, bad]).unwrap_err();
+/// assert_eq!((refused.index, refused.rule, refused.field.as_str()), (Some(2), "deal.stage_from", "data.from"));
+/// ```
 pub fn check_batch(
     ctx: &Context,
     state: &StreamState,

@@ -62,6 +62,27 @@ impl StreamState {
         }
     }
 
+    pub fn as_deal(&self) -> Option<&DealState> {
+        match self {
+            StreamState::Deal(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    pub fn as_customer(&self) -> Option<&CustomerState> {
+        match self {
+            StreamState::Customer(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    pub fn as_lead(&self) -> Option<&LeadState> {
+        match self {
+            StreamState::Lead(l) => Some(l),
+            _ => None,
+        }
+    }
+
     /// `occurred_at` of the stream's opening event, for deal, customer and lead streams.
     pub fn opened_at(&self) -> Option<DateTime<Utc>> {
         match self {

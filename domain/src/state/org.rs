@@ -3,13 +3,14 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 
 use crate::envelope::RecordedEvent;
 use crate::events::{Event, Month, StageDef};
 use crate::money::Money;
 
 /// The ordered stages a deal moves through. Won and lost are not stages.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Pipeline {
     pub stages: Vec<StageDef>,
 }
@@ -57,15 +58,17 @@ impl Pipeline {
     }
 }
 
-/// A sales rep as known from `RepJoined` / `RepLeft`.
-#[derive(Debug, Clone, PartialEq)]
+/// A sales rep as known from `RepJoined` / `RepLeft` (a later `RepJoined` updates it).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Rep {
     pub rep: String,
     pub name: String,
     pub team: String,
     pub manager: Option<String>,
     pub active: bool,
+    #[serde(with = "crate::envelope::rfc3339")]
     pub joined_at: DateTime<Utc>,
+    #[serde(with = "crate::envelope::rfc3339_opt")]
     pub left_at: Option<DateTime<Utc>>,
 }
 
