@@ -1,0 +1,115 @@
+//! `dealtrail serve`: the HTTP API and dashboard on the embedded store.
+//!
+//! Start-up: open the store (domain rules in front of every append), write the demo
+//! organisation if asked and the store is empty, load the read model (snapshot + catch-up),
+//! follow the log, and listen. SIGINT/SIGTERM: stop accepting, finish in-flight requests
+//! (appends are acknowledged only once durable, so nothing acknowledged is lost), end
+//! subscriptions, save the read model, close the store.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use eventlog::EventStore;
+use tokio::sync::watch;
+
+use super::{open_store, CliError};
+use crate::http::{admin_token_from_env, ApiConfig, AppState};
+use crate::projector::Projector;
+
+/// Options of `serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the address is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Write the demo organisation first when the store is empty.
+    #[arg(long)]
+    pub demo: bool,
+    /// Release owned customers with no activity for this many days back to the public pool
+    /// (appends `CustomerReleased { reason: "no_follow_up" }` by actor `system`). Off when absent.
+    #[arg(long, value_name = "DAYS")]
+    pub pool_release_after_days: Option<u32>,
+    /// Largest request body in bytes (413 beyond).
+    #[arg(long, default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Most events in one append (413 beyond).
+    #[arg(long, default_value_t = 1000)]
+    pub max_events_per_append: usize,
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+pub async fn run(data: &Path, args: ServeArgs) -> Result<(), CliError> {
+    crate::telemetry::init();
+    let store = open_store(data)?;
+    let dyn_store: Arc<dyn EventStore> = store.clone();
+    if args.demo && store.last_position().await? == 0 {
+        let written = super::demo::write_demo(dyn_store.as_ref()).await?;
+        eprintln!("demo organisation written: {written} events");
+    }
+    let projector = Arc::new(Projector::open(data, dyn_store.as_ref()).await?);
+    let config = ApiConfig {
+        max_body_bytes: args.max_body_bytes,
+        max_events_per_append: args.max_events_per_append,
+        ..ApiConfig::default()
+    };
+    let admin = admin_token_from_env();
+    let (state, boot) = AppState::open(dyn_store.clone(), data, config, admin.as_deref())
+        .map_err(|e| CliError::failure(format!("cannot open the API state in {}: {e}", data.display())))?;
+    let state = state.with_projector(projector.clone());
+
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .map_err(|e| CliError::failure(format!("cannot listen on {}: {e}", args.addr)))?;
+    let addr = listener.local_addr()?;
+    println!("dealtrail listening on http://{addr}  (dashboard: http://{addr}/)");
+    match boot.generated_admin_token {
+        Some(token) => println!("admin token (shown once, store it now): {token}"),
+        None if admin.is_some() => println!("admin token: from DEALTRAIL_ADMIN_TOKEN"),
+        None => println!("admin token: the one printed when this data directory was first served"),
+    }
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let follower = tokio::spawn(projector.clone().follow(dyn_store.clone(), 50_000, stopped(stop_rx.clone())));
+    let policy = args.pool_release_after_days.map(|days| {
+        tokio::spawn(crate::pool_policy::run(
+            dyn_store.clone(),
+            projector.clone(),
+            days,
+            stopped(stop_rx.clone()),
+        ))
+    });
+
+    crate::http::serve(listener, state, shutdown_signal()).await?;
+    let _ = stop_tx.send(true);
+    let _ = follower.await;
+    if let Some(p) = policy {
+        let _ = p.await;
+    }
+    eprintln!("dealtrail stopped: read model saved at position {}", projector.position());
+    Ok(())
+}
