@@ -2,5 +2,7 @@
 
 pub mod cli;
 pub mod demo;
+pub mod pool_policy;
 pub mod projector;
 pub mod reports;
+pub mod telemetry;
