@@ -128,3 +128,124 @@ fn check_no_stray_index_entries(shared: &Shared, durable: u64) -> Result<(), Sto
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use super::super::{frame, keys, SledStore, TREE};
+    use crate::record::{decode_record, encode_record};
+    use crate::{EnvelopeOnly, EventStore, ExpectedVersion, ProposedEvent, StoreError};
+
+    fn note(n: u64) -> ProposedEvent {
+        ProposedEvent {
+            id: None,
+            event_type: "ActivityLogged".into(),
+            occurred_at: None,
+            actor: None,
+            data: serde_json::json!({ "kind": "note", "n": n }),
+            metadata: None,
+            recorded_at: None,
+        }
+    }
+
+    /// A store of 5 events in two streams, closed again.
+    async fn five_events(dir: &Path) {
+        let store = SledStore::open(dir, Arc::new(EnvelopeOnly)).unwrap();
+        for i in 0..5 {
+            let stream = if i % 2 == 0 { "deal-A" } else { "deal-B" };
+            store
+                .append(stream, ExpectedVersion::Any, vec![note(i)])
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.verify(&mut |_| {}).unwrap().events, 5);
+    }
+
+    /// Changes the raw tree behind the store's back, as damage on disk would.
+    fn tamper(dir: &Path, f: impl FnOnce(&sled::Tree)) {
+        let db = sled::open(dir).unwrap();
+        let tree = db.open_tree(TREE).unwrap();
+        f(&tree);
+        db.flush().unwrap();
+    }
+
+    fn verify_error(dir: &Path) -> (u64, String) {
+        let store = SledStore::open(dir, Arc::new(EnvelopeOnly)).unwrap();
+        match store.verify(&mut |_| {}) {
+            Err(StoreError::Corrupt { position, reason }) => (position, reason),
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_flipped_byte_is_found_at_its_position() {
+        for (position, byte) in [(3u64, 5usize), (5, 1), (1, 0)] {
+            let dir = tempfile::tempdir().unwrap();
+            five_events(dir.path()).await;
+            tamper(dir.path(), |t| {
+                let key = keys::log_key(position);
+                let mut v = t.get(key).unwrap().unwrap().to_vec();
+                v[byte] ^= 0x40;
+                t.insert(key, v).unwrap();
+            });
+            let (at, reason) = verify_error(dir.path());
+            assert_eq!(at, position, "{reason}");
+            assert!(reason.contains("checksum"), "{reason}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_rewritten_record_with_a_fresh_checksum_breaks_the_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        five_events(dir.path()).await;
+        tamper(dir.path(), |t| {
+            let key = keys::log_key(2);
+            let old = t.get(key).unwrap().unwrap();
+            let f = frame::split(&old).unwrap();
+            let mut ev = decode_record(f.record).unwrap();
+            ev.data = serde_json::json!({ "kind": "note", "n": 1000 });
+            let record = encode_record(&ev);
+            let mut v = record.clone();
+            v.extend_from_slice(&crc32fast::hash(&record).to_le_bytes());
+            v.extend_from_slice(&f.hash);
+            t.insert(key, v).unwrap();
+        });
+        let (at, reason) = verify_error(dir.path());
+        assert_eq!(at, 2, "{reason}");
+        assert!(reason.contains("hash chain"), "{reason}");
+    }
+
+    #[tokio::test]
+    async fn index_damage_and_gaps_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        five_events(dir.path()).await;
+        // Position 4 is deal-B version 1.
+        tamper(dir.path(), |t| {
+            t.remove(keys::stream_key("deal-B", 1)).unwrap();
+        });
+        let (at, reason) = verify_error(dir.path());
+        assert_eq!(at, 4, "{reason}");
+        assert!(reason.contains("stream index"), "{reason}");
+
+        let dir = tempfile::tempdir().unwrap();
+        five_events(dir.path()).await;
+        tamper(dir.path(), |t| {
+            t.remove(keys::log_key(3)).unwrap();
+        });
+        let (at, reason) = verify_error(dir.path());
+        assert_eq!(at, 3, "{reason}");
+        assert!(reason.contains("gap"), "{reason}");
+
+        let dir = tempfile::tempdir().unwrap();
+        five_events(dir.path()).await;
+        tamper(dir.path(), |t| {
+            t.insert(keys::stream_key("deal-C", 0), &keys::position_value(2))
+                .unwrap();
+        });
+        let (at, reason) = verify_error(dir.path());
+        assert_eq!(at, 2, "{reason}");
+        assert!(reason.contains("stray"), "{reason}");
+    }
+}
