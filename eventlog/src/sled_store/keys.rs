@@ -3,11 +3,16 @@
 //! Everything lives in a single tree so that one `apply_batch` (atomic, also across a crash)
 //! writes a whole append: the records and both indexes.
 //!
-//! - `L` + position (u64 big-endian) → framed record (see `frame`). Big-endian keeps sled's
-//!   iteration order equal to log order.
-//! - `S` + stream name + `0x00` + version (u64 big-endian) → position (u64 big-endian).
-//!   Stream names never contain `0x00`, so a prefix scan of `S` + name + `0x00` is exactly
-//!   one stream, and a scan of `S` + prefix is every stream with that prefix.
+//! - `L` + position (u64 big-endian) → a chunk: the framed records (see `frame`) of
+//!   consecutive positions starting at that one. One chunk per group commit (split when it
+//!   grows large), so sled holds few big values rather than many small ones. Big-endian keeps
+//!   sled's iteration order equal to log order; the chunk holding position p is the last key
+//!   ≤ `L` + p.
+//! - `S` + stream name + `0x00` + version (u64 big-endian) → a run: position of that version
+//!   (u64 big-endian) + number of events (u32 big-endian). A run is one appended batch:
+//!   consecutive versions at consecutive positions. Stream names never contain `0x00`, so a
+//!   prefix scan of `S` + name + `0x00` is exactly one stream, and a scan of `S` + prefix is
+//!   every stream with that prefix.
 //! - `I` + event id (16 bytes) → position (u64 big-endian).
 
 use uuid::Uuid;
@@ -73,6 +78,55 @@ pub fn id_key(id: &Uuid) -> [u8; 17] {
     k[0] = ID;
     k[1..].copy_from_slice(id.as_bytes());
     k
+}
+
+/// One appended batch of a stream, as the stream index stores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Run {
+    pub first_version: u64,
+    pub first_position: u64,
+    pub len: u32,
+}
+
+impl Run {
+    pub fn last_version(&self) -> u64 {
+        self.first_version + u64::from(self.len) - 1
+    }
+
+    pub fn last_position(&self) -> u64 {
+        self.first_position + u64::from(self.len) - 1
+    }
+
+    /// `(version, position)` of every event of the run.
+    pub fn events(&self) -> impl Iterator<Item = (u64, u64)> {
+        let (v, p) = (self.first_version, self.first_position);
+        (0..u64::from(self.len)).map(move |k| (v + k, p + k))
+    }
+}
+
+pub fn run_value(first_position: u64, len: u32) -> [u8; 12] {
+    let mut v = [0u8; 12];
+    v[..8].copy_from_slice(&first_position.to_be_bytes());
+    v[8..].copy_from_slice(&len.to_be_bytes());
+    v
+}
+
+/// Decodes a stream index entry.
+pub fn parse_run(key: &[u8], value: &[u8]) -> Option<(String, Run)> {
+    let (stream, first_version) = parse_stream_key(key)?;
+    let value: &[u8; 12] = value.try_into().ok()?;
+    let len = u32::from_be_bytes(value[8..].try_into().ok()?);
+    if len == 0 {
+        return None;
+    }
+    Some((
+        stream.to_string(),
+        Run {
+            first_version,
+            first_position: u64::from_be_bytes(value[..8].try_into().ok()?),
+            len,
+        },
+    ))
 }
 
 pub fn position_value(position: u64) -> [u8; 8] {

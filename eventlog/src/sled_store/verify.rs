@@ -29,65 +29,71 @@ pub(crate) fn verify(
     let mut prev_hash = frame::GENESIS;
     let mut versions: HashMap<String, u64> = HashMap::new();
     let mut expected = 1u64;
-    for item in tree.range(keys::log_key(1)..=keys::log_key(durable)) {
-        let (k, v) = item.map_err(backend)?;
-        let corrupt = |reason: String| StoreError::Corrupt {
+    'chunks: for item in tree.range(keys::log_key(1)..=keys::log_key(durable)) {
+        let (k, chunk) = item.map_err(backend)?;
+        let first = keys::position_of_log_key(&k).ok_or_else(|| StoreError::Corrupt {
             position: expected,
-            reason,
-        };
-        let position =
-            keys::position_of_log_key(&k).ok_or_else(|| corrupt("malformed log key".into()))?;
-        if position != expected {
-            return Err(corrupt(format!(
-                "position gap: the next record is at position {position}"
-            )));
+            reason: "malformed log key".into(),
+        })?;
+        if first != expected {
+            return Err(StoreError::Corrupt {
+                position: expected,
+                reason: format!("position gap: the next chunk starts at position {first}"),
+            });
         }
-        let f = frame::split(&v).map_err(corrupt)?;
-        f.check_crc().map_err(corrupt)?;
-        let hash = frame::chain_hash(&prev_hash, f.record);
-        if hash != f.hash {
-            return Err(corrupt(
-                "hash chain broken: the stored hash does not follow from the previous record"
-                    .into(),
-            ));
-        }
-        let ev = decode_record(f.record).map_err(|e| corrupt(e.to_string()))?;
-        if ev.position != position {
-            return Err(corrupt(format!("record says position {}", ev.position)));
-        }
-        let want_version = versions.get(&ev.stream).map_or(0, |v| v + 1);
-        if ev.version != want_version {
-            return Err(corrupt(format!(
-                "stream {} has version {} here, expected {want_version}",
-                ev.stream, ev.version
-            )));
-        }
-        let indexed = |key: &[u8]| -> Result<Option<u64>, StoreError> {
-            tree.get(key)
+        for f in frame::frames(&chunk) {
+            if expected > durable {
+                break 'chunks;
+            }
+            let corrupt = |reason: String| StoreError::Corrupt {
+                position: expected,
+                reason,
+            };
+            let f = f.map_err(corrupt)?;
+            f.check_crc().map_err(corrupt)?;
+            let hash = frame::chain_hash(&prev_hash, f.record);
+            if hash != f.hash {
+                return Err(corrupt(
+                    "hash chain broken: the stored hash does not follow from the previous record"
+                        .into(),
+                ));
+            }
+            let ev = decode_record(f.record).map_err(|e| corrupt(e.to_string()))?;
+            if ev.position != expected {
+                return Err(corrupt(format!("record says position {}", ev.position)));
+            }
+            let want_version = versions.get(&ev.stream).map_or(0, |v| v + 1);
+            if ev.version != want_version {
+                return Err(corrupt(format!(
+                    "stream {} has version {} here, expected {want_version}",
+                    ev.stream, ev.version
+                )));
+            }
+            let by_stream = stream_index_position(tree, &ev.stream, ev.version)?;
+            if by_stream != Some(expected) {
+                return Err(corrupt(format!(
+                    "stream index mismatch: {}@{} points to {by_stream:?}",
+                    ev.stream, ev.version
+                )));
+            }
+            let by_id = tree
+                .get(keys::id_key(&ev.id))
                 .map_err(backend)?
                 .map(|v| read::index_position(&v))
-                .transpose()
-        };
-        let by_stream = indexed(&keys::stream_key(&ev.stream, ev.version))?;
-        if by_stream != Some(position) {
-            return Err(corrupt(format!(
-                "stream index mismatch: {}@{} points to {by_stream:?}",
-                ev.stream, ev.version
-            )));
+                .transpose()?;
+            if by_id != Some(expected) {
+                return Err(corrupt(format!(
+                    "id index mismatch: {} points to {by_id:?}",
+                    ev.id
+                )));
+            }
+            versions.insert(ev.stream, ev.version);
+            prev_hash = hash;
+            if expected % PROGRESS_EVERY == 0 {
+                progress(expected);
+            }
+            expected += 1;
         }
-        let by_id = indexed(&keys::id_key(&ev.id))?;
-        if by_id != Some(position) {
-            return Err(corrupt(format!(
-                "id index mismatch: {} points to {by_id:?}",
-                ev.id
-            )));
-        }
-        versions.insert(ev.stream, ev.version);
-        prev_hash = hash;
-        if position % PROGRESS_EVERY == 0 {
-            progress(position);
-        }
-        expected += 1;
     }
     if expected <= durable {
         return Err(StoreError::Corrupt {
@@ -104,26 +110,53 @@ pub(crate) fn verify(
     })
 }
 
+/// The position the stream index gives for `stream`@`version`.
+fn stream_index_position(
+    tree: &sled::Tree,
+    stream: &str,
+    version: u64,
+) -> Result<Option<u64>, StoreError> {
+    let prefix = keys::stream_prefix(stream);
+    let entry = tree
+        .range(prefix.clone()..=keys::stream_key(stream, version))
+        .next_back()
+        .transpose()
+        .map_err(backend)?;
+    Ok(entry
+        .and_then(|(k, v)| keys::parse_run(&k, &v))
+        .and_then(|(_, run)| run.events().find(|&(v, _)| v == version).map(|(_, p)| p)))
+}
+
 /// Every index entry must belong to a record (the walk checked the converse).
 fn check_no_stray_index_entries(shared: &Shared, durable: u64) -> Result<(), StoreError> {
-    for prefix in [keys::STREAM, keys::ID] {
-        for item in shared.tree.scan_prefix([prefix]) {
-            let (k, v) = item.map_err(backend)?;
-            let position = read::index_position(&v)?;
+    for (stream, run) in read::runs(&shared.tree, &[keys::STREAM])? {
+        for (version, position) in run.events() {
             if position > durable {
-                continue;
+                break;
             }
             let ev = read::record_at(&shared.tree, position)?;
-            let matches = match prefix {
-                keys::STREAM => keys::parse_stream_key(&k) == Some((&ev.stream, ev.version)),
-                _ => k[..] == keys::id_key(&ev.id)[..],
-            };
-            if !matches {
+            if ev.stream != stream || ev.version != version {
                 return Err(StoreError::Corrupt {
                     position,
-                    reason: format!("a stray index entry points to this position (key {k:?})"),
+                    reason: format!(
+                        "a stray stream index entry for {stream}@{version} points to this position"
+                    ),
                 });
             }
+        }
+    }
+    for item in shared.tree.scan_prefix([keys::ID]) {
+        let (k, v) = item.map_err(backend)?;
+        let position = read::index_position(&v)?;
+        if position > durable {
+            continue;
+        }
+        let ev = read::record_at(&shared.tree, position)?;
+        if k[..] != keys::id_key(&ev.id)[..] {
+            return Err(StoreError::Corrupt {
+                position,
+                reason: format!("a stray id index entry {k:?} points to this position"),
+            });
         }
     }
     Ok(())
@@ -185,9 +218,10 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             five_events(dir.path()).await;
             tamper(dir.path(), |t| {
+                // Each append of `five_events` is its own chunk; skip the length prefix.
                 let key = keys::log_key(position);
                 let mut v = t.get(key).unwrap().unwrap().to_vec();
-                v[byte] ^= 0x40;
+                v[frame::LEN_LEN + byte] ^= 0x40;
                 t.insert(key, v).unwrap();
             });
             let (at, reason) = verify_error(dir.path());
@@ -203,11 +237,14 @@ mod tests {
         tamper(dir.path(), |t| {
             let key = keys::log_key(2);
             let old = t.get(key).unwrap().unwrap();
-            let f = frame::split(&old).unwrap();
+            let f = frame::frames(&old).next().unwrap().unwrap();
             let mut ev = decode_record(f.record).unwrap();
             ev.data = serde_json::json!({ "kind": "note", "n": 1000 });
             let record = encode_record(&ev);
-            let mut v = record.clone();
+            // A fresh, valid checksum, but the old chain hash.
+            let mut v = Vec::new();
+            v.extend_from_slice(&(record.len() as u32).to_le_bytes());
+            v.extend_from_slice(&record);
             v.extend_from_slice(&crc32fast::hash(&record).to_le_bytes());
             v.extend_from_slice(&f.hash);
             t.insert(key, v).unwrap();
@@ -241,7 +278,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         five_events(dir.path()).await;
         tamper(dir.path(), |t| {
-            t.insert(keys::stream_key("deal-C", 0), &keys::position_value(2))
+            t.insert(keys::stream_key("deal-C", 0), &keys::run_value(2, 1))
                 .unwrap();
         });
         let (at, reason) = verify_error(dir.path());
