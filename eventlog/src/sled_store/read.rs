@@ -110,6 +110,25 @@ pub(crate) fn tail(tree: &sled::Tree) -> Result<Tail, StoreError> {
     Ok(tail)
 }
 
+/// The greatest id in the id runs (nil if there are none).
+pub(crate) fn last_id_run_id(tree: &sled::Tree) -> Result<uuid::Uuid, StoreError> {
+    let last = tree
+        .scan_prefix([keys::ID_RUN])
+        .next_back()
+        .transpose()
+        .map_err(backend)?;
+    let Some((_, v)) = last else {
+        return Ok(uuid::Uuid::nil());
+    };
+    keys::id_run_entries(&v)
+        .and_then(|mut e| e.next_back())
+        .map(|(id, _)| id)
+        .ok_or_else(|| StoreError::Corrupt {
+            position: 0,
+            reason: "malformed id run at the end of the id index".into(),
+        })
+}
+
 /// Records from `from` (inclusive) through `to` (inclusive) matching `filter`, at most
 /// `limit`. Returns them and the last position examined.
 pub(crate) fn scan(
@@ -182,6 +201,19 @@ pub(crate) fn stream_version(shared: &Shared, stream: &str) -> Result<Option<u64
         .rev()
         .find(|(_, run)| run.last_position() <= durable)
         .map(|(_, run)| run.last_version()))
+}
+
+/// Where the id index puts `id` (durable or not), `None` if it is not in the log.
+pub(crate) fn id_position(tree: &sled::Tree, id: &uuid::Uuid) -> Result<Option<u64>, StoreError> {
+    if let Some(v) = tree.get(keys::id_key(id)).map_err(backend)? {
+        return index_position(&v).map(Some);
+    }
+    let run = tree
+        .range(keys::id_run_key(&uuid::Uuid::nil())..=keys::id_run_key(id))
+        .next_back()
+        .transpose()
+        .map_err(backend)?;
+    Ok(run.and_then(|(_, v)| keys::id_run_lookup(&v, id)))
 }
 
 pub(crate) fn index_position(v: &[u8]) -> Result<u64, StoreError> {

@@ -76,11 +76,7 @@ pub(crate) fn verify(
                     ev.stream, ev.version
                 )));
             }
-            let by_id = tree
-                .get(keys::id_key(&ev.id))
-                .map_err(backend)?
-                .map(|v| read::index_position(&v))
-                .transpose()?;
+            let by_id = read::id_position(tree, &ev.id)?;
             if by_id != Some(expected) {
                 return Err(corrupt(format!(
                     "id index mismatch: {} points to {by_id:?}",
@@ -143,6 +139,24 @@ fn check_no_stray_index_entries(shared: &Shared, durable: u64) -> Result<(), Sto
                     ),
                 });
             }
+        }
+    }
+    for item in shared.tree.scan_prefix([keys::ID_RUN]) {
+        let (k, v) = item.map_err(backend)?;
+        let stray = |position: u64, what: String| StoreError::Corrupt {
+            position,
+            reason: format!("a stray id run entry ({what}) points to this position"),
+        };
+        let entries = keys::id_run_entries(&v).ok_or_else(|| stray(0, format!("{k:?}")))?;
+        let mut prev: Option<uuid::Uuid> = None;
+        for (i, (id, position)) in entries.enumerate() {
+            let in_order = prev.is_none_or(|p| p < id) && (i > 0 || k[1..] == id.as_bytes()[..]);
+            if position <= durable
+                && (!in_order || read::record_at(&shared.tree, position)?.id != id)
+            {
+                return Err(stray(position, id.to_string()));
+            }
+            prev = Some(id);
         }
     }
     for item in shared.tree.scan_prefix([keys::ID]) {

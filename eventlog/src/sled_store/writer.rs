@@ -42,6 +42,8 @@ struct Pending {
     versions: HashMap<String, u64>,
     /// One range of `events` per accepted batch.
     runs: Vec<Range<usize>>,
+    /// Ids the store generated (rather than the client supplied).
+    generated: std::collections::HashSet<Uuid>,
 }
 
 impl Pending {
@@ -60,6 +62,7 @@ impl Pending {
     }
 
     fn absorb(&mut self, other: Pending) {
+        self.generated.extend(other.generated);
         let mut events = other.events.into_iter();
         for run in other.runs {
             self.push_run(events.by_ref().take(run.len()).collect());
@@ -76,6 +79,8 @@ pub(crate) struct Writer {
     last_hash: [u8; frame::HASH_LEN],
     /// Last version of streams seen so far (authoritative once present).
     versions: HashMap<String, u64>,
+    /// The greatest id in the id runs (see `keys`).
+    last_run_id: Uuid,
 }
 
 fn poisoned_error() -> MultiAppendError {
@@ -89,8 +94,10 @@ impl Writer {
         shared: Arc<Shared>,
         validator: Arc<dyn AppendValidator>,
         tail: Tail,
+        last_run_id: Uuid,
     ) -> Writer {
         Writer {
+            last_run_id,
             shared,
             validator,
             next_position: tail.position + 1,
@@ -129,7 +136,8 @@ impl Writer {
         }
         if !group.events.is_empty() {
             match self.write(&group) {
-                Ok(hash) => {
+                Ok((hash, last_run_id)) => {
+                    self.last_run_id = last_run_id;
                     self.next_position += group.events.len() as u64;
                     self.last_hash = hash;
                     self.versions.extend(group.versions);
@@ -154,9 +162,13 @@ impl Writer {
         }
     }
 
-    /// Writes the group atomically and makes it durable; returns the new chain hash.
-    fn write(&self, group: &Pending) -> Result<[u8; frame::HASH_LEN], sled::Error> {
+    /// Writes the group atomically and makes it durable; returns the new chain hash and
+    /// greatest id-run id.
+    fn write(&self, group: &Pending) -> Result<([u8; frame::HASH_LEN], Uuid), sled::Error> {
         let mut batch = sled::Batch::default();
+        let mut last_run_id = self.last_run_id;
+        let mut id_run: Vec<u8> = Vec::new();
+        let mut id_run_first = Uuid::nil();
         let mut hash = self.last_hash;
         let mut chunk = Vec::with_capacity(CHUNK_BYTES + 1024);
         let mut chunk_start = self.next_position;
@@ -166,7 +178,24 @@ impl Writer {
                 chunk_start = ev.position;
             }
             hash = frame::seal_into(&mut chunk, &hash, &encode_record(ev));
-            batch.insert(&keys::id_key(&ev.id), &keys::position_value(ev.position));
+            if group.generated.contains(&ev.id) && ev.id > last_run_id {
+                if id_run.is_empty() {
+                    id_run_first = ev.id;
+                }
+                keys::push_id_run_entry(&mut id_run, &ev.id, ev.position);
+                last_run_id = ev.id;
+                if id_run.len() >= CHUNK_BYTES {
+                    batch.insert(
+                        &keys::id_run_key(&id_run_first),
+                        std::mem::take(&mut id_run),
+                    );
+                }
+            } else {
+                batch.insert(&keys::id_key(&ev.id), &keys::position_value(ev.position));
+            }
+        }
+        if !id_run.is_empty() {
+            batch.insert(&keys::id_run_key(&id_run_first), id_run);
         }
         batch.insert(&keys::log_key(chunk_start), chunk);
         for run in &group.runs {
@@ -178,7 +207,7 @@ impl Writer {
         }
         self.shared.tree.apply_batch(batch)?;
         self.shared.db.flush()?;
-        Ok(hash)
+        Ok((hash, last_run_id))
     }
 
     fn stream_version(&mut self, stream: &str) -> Result<Option<u64>, StoreError> {
@@ -207,8 +236,8 @@ impl Writer {
             let Some(id) = ev.id else { continue };
             let existing = match earlier.iter().find_map(|p| p.find(&id)) {
                 Some(e) => Some(e.clone()),
-                None => match tree.get(keys::id_key(&id)).map_err(backend)? {
-                    Some(v) => Some(read::record_at(tree, read::index_position(&v)?)?),
+                None => match read::id_position(tree, &id)? {
+                    Some(position) => Some(read::record_at(tree, position)?),
                     None => None,
                 },
             };
@@ -289,7 +318,11 @@ impl Writer {
                 .enumerate()
                 .map(|(k, ev)| {
                     let version = first_version + k as u64;
+                    let generated = ev.id.is_none();
                     let r = prepare::assign(&batch.stream, ev, version, position, now);
+                    if generated {
+                        mine.generated.insert(r.id);
+                    }
                     position += 1;
                     r
                 })
