@@ -97,7 +97,13 @@ pub(crate) fn verify(
             reason: format!("missing record (the log should reach position {durable})"),
         });
     }
-    check_no_stray_index_entries(shared, durable)?;
+    if index_entries(shared, durable)? != [durable, durable] {
+        check_no_stray_index_entries(shared, durable)?;
+        return Err(StoreError::Corrupt {
+            position: durable,
+            reason: "the indexes hold more entries than the log has events".into(),
+        });
+    }
     progress(durable);
     Ok(VerifyReport {
         events: durable,
@@ -123,7 +129,30 @@ fn stream_index_position(
         .and_then(|(_, run)| run.events().find(|&(v, _)| v == version).map(|(_, p)| p)))
 }
 
-/// Every index entry must belong to a record (the walk checked the converse).
+/// How many (stream index, id index) entries point at durable positions. The walk checked
+/// that every record is reachable through both indexes; if the counts equal the number of
+/// records there is no stray entry either.
+fn index_entries(shared: &Shared, durable: u64) -> Result<[u64; 2], StoreError> {
+    let mut counts = [0u64; 2];
+    for (_, run) in read::runs(&shared.tree, &[keys::STREAM])? {
+        counts[0] += run.events().filter(|&(_, p)| p <= durable).count() as u64;
+    }
+    for item in shared.tree.scan_prefix([keys::ID_RUN]) {
+        let (k, v) = item.map_err(backend)?;
+        let entries = keys::id_run_entries(&v).ok_or_else(|| StoreError::Corrupt {
+            position: 0,
+            reason: format!("malformed id run {k:?}"),
+        })?;
+        counts[1] += entries.filter(|&(_, p)| p <= durable).count() as u64;
+    }
+    for item in shared.tree.scan_prefix([keys::ID]) {
+        let (_, v) = item.map_err(backend)?;
+        counts[1] += u64::from(read::index_position(&v)? <= durable);
+    }
+    Ok(counts)
+}
+
+/// Finds the first stray index entry (slow: only once the counts disagree).
 fn check_no_stray_index_entries(shared: &Shared, durable: u64) -> Result<(), StoreError> {
     for (stream, run) in read::runs(&shared.tree, &[keys::STREAM])? {
         for (version, position) in run.events() {

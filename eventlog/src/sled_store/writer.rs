@@ -170,7 +170,7 @@ impl Writer {
         let mut id_run: Vec<u8> = Vec::new();
         let mut id_run_first = Uuid::nil();
         let mut hash = self.last_hash;
-        let mut chunk = Vec::with_capacity(CHUNK_BYTES + 1024);
+        let mut chunk = Vec::new();
         let mut chunk_start = self.next_position;
         for ev in &group.events {
             if chunk.len() >= CHUNK_BYTES {
