@@ -70,7 +70,7 @@ pub struct Filter {
 
 impl Filter {
     pub fn matches(&self, ev: &RecordedEvent) -> bool {
-        (self.types.is_empty() || self.types.iter().any(|t| *t == ev.event_type))
+        (self.types.is_empty() || self.types.contains(&ev.event_type))
             && self
                 .stream_prefix
                 .as_deref()

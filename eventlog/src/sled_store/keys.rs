@@ -152,7 +152,7 @@ pub fn push_id_run_entry(value: &mut Vec<u8>, id: &Uuid, position: u64) {
 
 /// The pairs of an id run value; `None` if its length is not a multiple of a pair.
 pub fn id_run_entries(value: &[u8]) -> Option<impl DoubleEndedIterator<Item = (Uuid, u64)> + '_> {
-    if value.is_empty() || value.len() % ID_RUN_ENTRY != 0 {
+    if value.is_empty() || !value.len().is_multiple_of(ID_RUN_ENTRY) {
         return None;
     }
     Some(value.chunks_exact(ID_RUN_ENTRY).map(|e| {
@@ -166,7 +166,7 @@ pub fn id_run_entries(value: &[u8]) -> Option<impl DoubleEndedIterator<Item = (U
 
 /// Binary search of an id run for `id`.
 pub fn id_run_lookup(value: &[u8], id: &Uuid) -> Option<u64> {
-    if value.len() % ID_RUN_ENTRY != 0 {
+    if !value.len().is_multiple_of(ID_RUN_ENTRY) {
         return None;
     }
     let n = value.len() / ID_RUN_ENTRY;

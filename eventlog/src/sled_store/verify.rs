@@ -85,7 +85,7 @@ pub(crate) fn verify(
             }
             versions.insert(ev.stream, ev.version);
             prev_hash = hash;
-            if expected % PROGRESS_EVERY == 0 {
+            if expected.is_multiple_of(PROGRESS_EVERY) {
                 progress(expected);
             }
             expected += 1;
