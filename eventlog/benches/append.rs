@@ -1,1 +1,140 @@
-fn main() {}
+//! Durable append and read throughput of the sled store. Plain timing, printed.
+//!
+//! `cargo bench -p eventlog` (optionally `-- --quick`). Every acknowledged append has been
+//! flushed to disk (group commit: one fsync per group of concurrent requests).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use eventlog::{EnvelopeOnly, EventStore, ExpectedVersion, Filter, ProposedEvent, SledStore};
+use serde_json::json;
+
+fn event(n: u64) -> ProposedEvent {
+    ProposedEvent {
+        id: None,
+        event_type: "ActivityLogged".into(),
+        occurred_at: None,
+        actor: Some("wukong".into()),
+        data: json!({
+            "kind": "call", "rep": "wukong", "direction": "outbound",
+            "duration_s": 320 + n % 60, "outcome": "interested",
+            "summary": "Discussed the quote; follow up next week"
+        }),
+        metadata: Some(serde_json::Map::from_iter([(
+            "correlation_id".to_string(),
+            json!(format!("c-{n}")),
+        )])),
+        recorded_at: None,
+    }
+}
+
+/// Appends for `duration` from `writers` tasks, `batch` events per append; returns
+/// (events, appends, elapsed).
+async fn run(
+    store: Arc<SledStore>,
+    writers: u64,
+    batch: u64,
+    duration: Duration,
+) -> (u64, u64, Duration) {
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..writers)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut appends = 0u64;
+                while start.elapsed() < duration {
+                    let events = (0..batch).map(|k| event(appends * batch + k)).collect();
+                    store
+                        .append(&format!("deal-B{w}"), ExpectedVersion::Any, events)
+                        .await
+                        .expect("append");
+                    appends += 1;
+                }
+                appends
+            })
+        })
+        .collect();
+    let mut appends = 0;
+    for t in tasks {
+        appends += t.await.unwrap();
+    }
+    (appends * batch, appends, start.elapsed())
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let duration = Duration::from_millis(if quick { 500 } else { 2000 });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    println!(
+        "eventlog append benchmark ({} cores available, {:?} per case)",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        duration
+    );
+    for writers in [1u64, 64] {
+        for batch in [1u64, 10, 100] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Arc::new(SledStore::open(dir.path(), Arc::new(EnvelopeOnly)).unwrap());
+            let (events, appends, elapsed) = rt.block_on(run(store, writers, batch, duration));
+            let secs = elapsed.as_secs_f64();
+            println!(
+                "durable append  writers {writers:>2}  batch {batch:>3}: {:>9.0} events/s  {:>8.0} appends/s  ({events} events)",
+                events as f64 / secs,
+                appends as f64 / secs
+            );
+        }
+    }
+
+    // Read + decode the whole log.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SledStore::open(dir.path(), Arc::new(EnvelopeOnly)).unwrap());
+    let target: u64 = if quick { 100_000 } else { 500_000 };
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..16u64)
+            .map(|w| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    for chunk in 0..target / 16 / 500 {
+                        let events = (0..500).map(|k| event(chunk * 500 + k)).collect();
+                        store
+                            .append(&format!("deal-R{w}"), ExpectedVersion::Any, events)
+                            .await
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    let total = rt.block_on(store.last_position()).unwrap();
+    for round in 0..3 {
+        let start = Instant::now();
+        let mut next = 1;
+        let mut read = 0u64;
+        while next <= total {
+            let evs = rt
+                .block_on(store.read_all(next, 10_000, &Filter::default()))
+                .unwrap();
+            read += evs.len() as u64;
+            next = evs.last().map_or(total + 1, |e| e.position + 1);
+        }
+        assert_eq!(read, total);
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "read + decode (pass {round}): {:>9.0} events/s  ({total} events in {secs:.2}s)",
+            total as f64 / secs
+        );
+    }
+    let start = Instant::now();
+    let report = store.verify(&mut |_| {}).unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "verify:              {:>9.0} events/s  ({} events in {secs:.2}s)",
+        report.events as f64 / secs,
+        report.events
+    );
+}

@@ -111,7 +111,10 @@ fn decode_v1(body: &[u8]) -> Result<RecordedEvent, RecordError> {
         recorded_at: time(rec.recorded_secs, rec.recorded_nanos, "recorded_at")?,
         actor: rec.actor.to_owned(),
         data: serde_json::from_str(rec.data).map_err(|e| bad(&e))?,
-        metadata: serde_json::from_str(rec.metadata).map_err(|e| bad(&e))?,
+        metadata: match rec.metadata {
+            "{}" => serde_json::Map::new(),
+            text => serde_json::from_str(text).map_err(|e| bad(&e))?,
+        },
         schema_version: rec.schema_version,
     })
 }

@@ -1,16 +1,17 @@
-//! The frame around an encoded record as stored under its log key:
-//! `record bytes || crc32(record bytes) (LE) || chain hash (32 bytes)`,
+//! Framing of encoded records inside a chunk (see `keys`). One frame is
+//! `len (u32 LE) || record bytes || crc32(record bytes) (LE) || chain hash (32 bytes)`,
 //! where `chain hash = blake3(previous chain hash || record bytes)` and the hash before
 //! position 1 is all zeros. The record bytes start with their format byte (see `record`).
+//! A chunk is frames back to back.
 
+pub const LEN_LEN: usize = 4;
 pub const CRC_LEN: usize = 4;
 pub const HASH_LEN: usize = 32;
-pub const TRAILER_LEN: usize = CRC_LEN + HASH_LEN;
 
 /// The hash "before" the first record.
 pub const GENESIS: [u8; HASH_LEN] = [0; HASH_LEN];
 
-/// A stored value split into its parts.
+/// One frame of a chunk, split into its parts.
 pub struct Frame<'a> {
     pub record: &'a [u8],
     pub crc: u32,
@@ -24,31 +25,69 @@ pub fn chain_hash(prev: &[u8; HASH_LEN], record: &[u8]) -> [u8; HASH_LEN] {
     *h.finalize().as_bytes()
 }
 
-/// Frames `record` after `prev`; returns the stored bytes and the new chain hash.
-pub fn seal(prev: &[u8; HASH_LEN], record: &[u8]) -> (Vec<u8>, [u8; HASH_LEN]) {
+/// Appends the frame of `record` (following `prev` in the chain) to `chunk`; returns the new
+/// chain hash.
+pub fn seal_into(chunk: &mut Vec<u8>, prev: &[u8; HASH_LEN], record: &[u8]) -> [u8; HASH_LEN] {
     let hash = chain_hash(prev, record);
-    let mut out = Vec::with_capacity(record.len() + TRAILER_LEN);
-    out.extend_from_slice(record);
-    out.extend_from_slice(&crc32fast::hash(record).to_le_bytes());
-    out.extend_from_slice(&hash);
-    (out, hash)
+    chunk.extend_from_slice(&(record.len() as u32).to_le_bytes());
+    chunk.extend_from_slice(record);
+    chunk.extend_from_slice(&crc32fast::hash(record).to_le_bytes());
+    chunk.extend_from_slice(&hash);
+    hash
 }
 
-/// Splits a stored value; `Err` if it is too short to hold a frame.
-pub fn split(value: &[u8]) -> Result<Frame<'_>, String> {
-    if value.len() <= TRAILER_LEN {
+/// Iterates over the frames of a chunk; an item is `Err` (and the last) where the chunk
+/// cannot be split further.
+pub fn frames(chunk: &[u8]) -> Frames<'_> {
+    Frames { rest: chunk }
+}
+
+pub struct Frames<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Frames<'a> {
+    type Item = Result<Frame<'a>, String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let r = split_one(self.rest);
+        match r {
+            Ok((frame, rest)) => {
+                self.rest = rest;
+                Some(Ok(frame))
+            }
+            Err(e) => {
+                self.rest = &[];
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+fn split_one(bytes: &[u8]) -> Result<(Frame<'_>, &[u8]), String> {
+    let short = || format!("truncated frame ({} bytes left in the chunk)", bytes.len());
+    let (len, rest) = bytes.split_first_chunk::<LEN_LEN>().ok_or_else(short)?;
+    let len = u32::from_le_bytes(*len) as usize;
+    if len == 0 || rest.len() < len + CRC_LEN + HASH_LEN {
         return Err(format!(
-            "stored value of {} bytes is too short",
-            value.len()
+            "frame length {len} does not fit the {} bytes left in the chunk",
+            rest.len()
         ));
     }
-    let (record, trailer) = value.split_at(value.len() - TRAILER_LEN);
-    let (crc, hash) = trailer.split_at(CRC_LEN);
-    Ok(Frame {
-        record,
-        crc: u32::from_le_bytes(crc.try_into().map_err(|_| "bad crc field".to_string())?),
-        hash: hash.try_into().map_err(|_| "bad hash field".to_string())?,
-    })
+    let (record, rest) = rest.split_at(len);
+    let (crc, rest) = rest.split_first_chunk::<CRC_LEN>().ok_or_else(short)?;
+    let (hash, rest) = rest.split_first_chunk::<HASH_LEN>().ok_or_else(short)?;
+    Ok((
+        Frame {
+            record,
+            crc: u32::from_le_bytes(*crc),
+            hash: *hash,
+        },
+        rest,
+    ))
 }
 
 impl Frame<'_> {

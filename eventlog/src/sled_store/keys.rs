@@ -3,18 +3,29 @@
 //! Everything lives in a single tree so that one `apply_batch` (atomic, also across a crash)
 //! writes a whole append: the records and both indexes.
 //!
-//! - `L` + position (u64 big-endian) → framed record (see `frame`). Big-endian keeps sled's
-//!   iteration order equal to log order.
-//! - `S` + stream name + `0x00` + version (u64 big-endian) → position (u64 big-endian).
-//!   Stream names never contain `0x00`, so a prefix scan of `S` + name + `0x00` is exactly
-//!   one stream, and a scan of `S` + prefix is every stream with that prefix.
-//! - `I` + event id (16 bytes) → position (u64 big-endian).
+//! - `L` + position (u64 big-endian) → a chunk: the framed records (see `frame`) of
+//!   consecutive positions starting at that one. One chunk per group commit (split when it
+//!   grows large), so sled holds few big values rather than many small ones. Big-endian keeps
+//!   sled's iteration order equal to log order; the chunk holding position p is the last key
+//!   ≤ `L` + p.
+//! - `S` + stream name + `0x00` + version (u64 big-endian) → a run: position of that version
+//!   (u64 big-endian) + number of events (u32 big-endian). A run is one appended batch:
+//!   consecutive versions at consecutive positions. Stream names never contain `0x00`, so a
+//!   prefix scan of `S` + name + `0x00` is exactly one stream, and a scan of `S` + prefix is
+//!   every stream with that prefix.
+//! - `I` + event id (16 bytes) → position (u64 big-endian), for ids the client supplied.
+//! - `J` + event id (16 bytes) → an id run: `(id (16 bytes), position (u64 big-endian))`
+//!   pairs in ascending id order, the first being the key's id. For ids the store generated:
+//!   UUIDv7s, increasing, so runs cover disjoint, increasing id ranges and the run that may
+//!   hold an id is the last key ≤ `J` + id. One insert per group commit instead of one per
+//!   event.
 
 use uuid::Uuid;
 
 pub const LOG: u8 = b'L';
 pub const STREAM: u8 = b'S';
 pub const ID: u8 = b'I';
+pub const ID_RUN: u8 = b'J';
 
 pub fn log_key(position: u64) -> [u8; 9] {
     let mut k = [0u8; 9];
@@ -75,6 +86,103 @@ pub fn id_key(id: &Uuid) -> [u8; 17] {
     k
 }
 
+/// One appended batch of a stream, as the stream index stores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Run {
+    pub first_version: u64,
+    pub first_position: u64,
+    pub len: u32,
+}
+
+impl Run {
+    pub fn last_version(&self) -> u64 {
+        self.first_version + u64::from(self.len) - 1
+    }
+
+    pub fn last_position(&self) -> u64 {
+        self.first_position + u64::from(self.len) - 1
+    }
+
+    /// `(version, position)` of every event of the run.
+    pub fn events(&self) -> impl Iterator<Item = (u64, u64)> {
+        let (v, p) = (self.first_version, self.first_position);
+        (0..u64::from(self.len)).map(move |k| (v + k, p + k))
+    }
+}
+
+pub fn run_value(first_position: u64, len: u32) -> [u8; 12] {
+    let mut v = [0u8; 12];
+    v[..8].copy_from_slice(&first_position.to_be_bytes());
+    v[8..].copy_from_slice(&len.to_be_bytes());
+    v
+}
+
+/// Decodes a stream index entry.
+pub fn parse_run(key: &[u8], value: &[u8]) -> Option<(String, Run)> {
+    let (stream, first_version) = parse_stream_key(key)?;
+    let value: &[u8; 12] = value.try_into().ok()?;
+    let len = u32::from_be_bytes(value[8..].try_into().ok()?);
+    if len == 0 {
+        return None;
+    }
+    Some((
+        stream.to_string(),
+        Run {
+            first_version,
+            first_position: u64::from_be_bytes(value[..8].try_into().ok()?),
+            len,
+        },
+    ))
+}
+
+pub fn id_run_key(first: &Uuid) -> [u8; 17] {
+    let mut k = [0u8; 17];
+    k[0] = ID_RUN;
+    k[1..].copy_from_slice(first.as_bytes());
+    k
+}
+
+/// Size of one `(id, position)` pair of an id run.
+pub const ID_RUN_ENTRY: usize = 24;
+
+pub fn push_id_run_entry(value: &mut Vec<u8>, id: &Uuid, position: u64) {
+    value.extend_from_slice(id.as_bytes());
+    value.extend_from_slice(&position.to_be_bytes());
+}
+
+/// The pairs of an id run value; `None` if its length is not a multiple of a pair.
+pub fn id_run_entries(value: &[u8]) -> Option<impl DoubleEndedIterator<Item = (Uuid, u64)> + '_> {
+    if value.is_empty() || !value.len().is_multiple_of(ID_RUN_ENTRY) {
+        return None;
+    }
+    Some(value.chunks_exact(ID_RUN_ENTRY).map(|e| {
+        let (id, pos) = e.split_at(16);
+        (
+            Uuid::from_slice(id).unwrap_or_default(),
+            u64::from_be_bytes(pos.try_into().unwrap_or_default()),
+        )
+    }))
+}
+
+/// Binary search of an id run for `id`.
+pub fn id_run_lookup(value: &[u8], id: &Uuid) -> Option<u64> {
+    if !value.len().is_multiple_of(ID_RUN_ENTRY) {
+        return None;
+    }
+    let n = value.len() / ID_RUN_ENTRY;
+    let at = |i: usize| &value[i * ID_RUN_ENTRY..(i + 1) * ID_RUN_ENTRY];
+    let (mut lo, mut hi) = (0, n);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        match at(mid)[..16].cmp(id.as_bytes()) {
+            std::cmp::Ordering::Less => lo = mid + 1,
+            std::cmp::Ordering::Greater => hi = mid,
+            std::cmp::Ordering::Equal => return parse_position_value(&at(mid)[16..]),
+        }
+    }
+    None
+}
+
 pub fn position_value(position: u64) -> [u8; 8] {
     position.to_be_bytes()
 }
@@ -99,5 +207,14 @@ mod tests {
         // A stream's entries do not mix with a stream whose name extends it.
         assert!(stream_key("deal-D-1", u64::MAX) < stream_key("deal-D-10", 0));
         assert!(!stream_key("deal-D-10", 0).starts_with(&stream_prefix("deal-D-1")));
+        let ids: Vec<Uuid> = (1..=5u128).map(|i| Uuid::from_u128(i * 10)).collect();
+        let mut run = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            push_id_run_entry(&mut run, id, 100 + i as u64);
+        }
+        assert_eq!(id_run_lookup(&run, &ids[0]), Some(100));
+        assert_eq!(id_run_lookup(&run, &ids[4]), Some(104));
+        assert_eq!(id_run_lookup(&run, &Uuid::from_u128(25)), None);
+        assert_eq!(id_run_entries(&run).unwrap().nth(2), Some((ids[2], 102)));
     }
 }

@@ -77,6 +77,7 @@ impl SledStore {
         // before its flush): make it durable before anyone reads it.
         db.flush().map_err(backend)?;
         let tail = read::tail(&tree)?;
+        let last_run_id = read::last_id_run_id(&tree)?;
         let (durable_tx, _) = watch::channel(tail.position);
         let shared = Arc::new(Shared {
             db,
@@ -86,7 +87,7 @@ impl SledStore {
             poisoned: AtomicBool::new(false),
         });
         let (tx, rx) = mpsc::channel();
-        let w = writer::Writer::new(shared.clone(), validator, tail);
+        let w = writer::Writer::new(shared.clone(), validator, tail, last_run_id);
         let handle = std::thread::Builder::new()
             .name("eventlog-writer".into())
             .spawn(move || w.run(rx))

@@ -1,14 +1,15 @@
-//! Reads. Everything here stops at the durable watermark: an event is visible only once it
+//! Reads. The public ones stop at the durable watermark: an event is visible only once it
 //! is on disk, so a crash can never take back an event somebody has seen.
 
-use super::{backend, frame, keys, Shared, Tail};
+use super::frame::{self, Frame};
+use super::keys::{self, Run};
+use super::{backend, Shared, Tail};
 use crate::record::decode_record;
 use crate::{Filter, RecordedEvent, StoreError};
 
-/// Decodes a stored log value, checking its checksum.
-pub(crate) fn decode_stored(position: u64, value: &[u8]) -> Result<RecordedEvent, StoreError> {
+/// Decodes the frame stored for `position`, checking its checksum.
+pub(crate) fn decode_frame(position: u64, f: &Frame<'_>) -> Result<RecordedEvent, StoreError> {
     let corrupt = |reason: String| StoreError::Corrupt { position, reason };
-    let f = frame::split(value).map_err(corrupt)?;
     f.check_crc().map_err(corrupt)?;
     let ev = decode_record(f.record).map_err(|e| corrupt(e.to_string()))?;
     if ev.position != position {
@@ -20,43 +21,116 @@ pub(crate) fn decode_stored(position: u64, value: &[u8]) -> Result<RecordedEvent
     Ok(ev)
 }
 
+/// Calls `visit` with the frame of every position from `from` through `to`, in order, until
+/// it returns `false`; durable or not (callers bound `to`). Returns the last position
+/// visited (`from - 1` if none).
+pub(crate) fn for_each_frame(
+    tree: &sled::Tree,
+    from: u64,
+    to: u64,
+    mut visit: impl FnMut(u64, Frame<'_>) -> Result<bool, StoreError>,
+) -> Result<u64, StoreError> {
+    let from = from.max(1);
+    let mut last = from - 1;
+    if from > to {
+        return Ok(last);
+    }
+    // The chunk holding `from` starts at the last key at or before it.
+    let start = match tree
+        .range(keys::log_key(0)..=keys::log_key(from))
+        .next_back()
+        .transpose()
+        .map_err(backend)?
+    {
+        Some((k, _)) => k.to_vec(),
+        None => keys::log_key(from).to_vec(),
+    };
+    for item in tree.range(start..=keys::log_key(to).to_vec()) {
+        let (k, chunk) = item.map_err(backend)?;
+        let first = keys::position_of_log_key(&k).ok_or_else(|| StoreError::Corrupt {
+            position: last + 1,
+            reason: "malformed log key".into(),
+        })?;
+        for (i, f) in frame::frames(&chunk).enumerate() {
+            let position = first + i as u64;
+            let f = f.map_err(|reason| StoreError::Corrupt { position, reason })?;
+            if position < from {
+                continue;
+            }
+            if position > to {
+                return Ok(last);
+            }
+            last = position;
+            if !visit(position, f)? {
+                return Ok(last);
+            }
+        }
+    }
+    Ok(last)
+}
+
 /// The record at `position`, whether or not it is durable yet (the writer's own view).
 pub(crate) fn record_at(tree: &sled::Tree, position: u64) -> Result<RecordedEvent, StoreError> {
-    match tree.get(keys::log_key(position)).map_err(backend)? {
-        Some(v) => decode_stored(position, &v),
-        None => Err(StoreError::Corrupt {
-            position,
-            reason: "an index points to this position but it holds no record".into(),
-        }),
-    }
+    let mut found = None;
+    for_each_frame(tree, position, position, |p, f| {
+        found = Some(decode_frame(p, &f)?);
+        Ok(false)
+    })?;
+    found.ok_or_else(|| StoreError::Corrupt {
+        position,
+        reason: "an index points to this position but the log holds no record there".into(),
+    })
 }
 
 /// The last record's position and chain hash (position 0 and the genesis hash if empty).
 pub(crate) fn tail(tree: &sled::Tree) -> Result<Tail, StoreError> {
+    let mut tail = Tail {
+        position: 0,
+        hash: frame::GENESIS,
+    };
     let last = tree
         .scan_prefix([keys::LOG])
         .next_back()
         .transpose()
         .map_err(backend)?;
-    let Some((k, v)) = last else {
-        return Ok(Tail {
+    if let Some((k, chunk)) = last {
+        let first = keys::position_of_log_key(&k).ok_or_else(|| StoreError::Corrupt {
             position: 0,
-            hash: frame::GENESIS,
-        });
-    };
-    let position = keys::position_of_log_key(&k).ok_or_else(|| StoreError::Corrupt {
-        position: 0,
-        reason: "malformed log key at the end of the log".into(),
-    })?;
-    let f = frame::split(&v).map_err(|reason| StoreError::Corrupt { position, reason })?;
-    Ok(Tail {
-        position,
-        hash: f.hash,
-    })
+            reason: "malformed log key at the end of the log".into(),
+        })?;
+        for (i, f) in frame::frames(&chunk).enumerate() {
+            let position = first + i as u64;
+            let f = f.map_err(|reason| StoreError::Corrupt { position, reason })?;
+            tail = Tail {
+                position,
+                hash: f.hash,
+            };
+        }
+    }
+    Ok(tail)
 }
 
-/// Durable records from `from` (inclusive) through `to` (inclusive) matching `filter`, at
-/// most `limit`. Returns them and the last position examined.
+/// The greatest id in the id runs (nil if there are none).
+pub(crate) fn last_id_run_id(tree: &sled::Tree) -> Result<uuid::Uuid, StoreError> {
+    let last = tree
+        .scan_prefix([keys::ID_RUN])
+        .next_back()
+        .transpose()
+        .map_err(backend)?;
+    let Some((_, v)) = last else {
+        return Ok(uuid::Uuid::nil());
+    };
+    keys::id_run_entries(&v)
+        .and_then(|mut e| e.next_back())
+        .map(|(id, _)| id)
+        .ok_or_else(|| StoreError::Corrupt {
+            position: 0,
+            reason: "malformed id run at the end of the id index".into(),
+        })
+}
+
+/// Records from `from` (inclusive) through `to` (inclusive) matching `filter`, at most
+/// `limit`. Returns them and the last position examined.
 pub(crate) fn scan(
     shared: &Shared,
     from: u64,
@@ -64,28 +138,18 @@ pub(crate) fn scan(
     limit: usize,
     filter: &Filter,
 ) -> Result<(Vec<RecordedEvent>, u64), StoreError> {
-    let from = from.max(1);
     let mut out = Vec::new();
-    let mut last_seen = from - 1;
-    if from > to || limit == 0 {
-        return Ok((out, last_seen));
+    if limit == 0 {
+        return Ok((out, from.max(1) - 1));
     }
-    for item in shared.tree.range(keys::log_key(from)..=keys::log_key(to)) {
-        let (k, v) = item.map_err(backend)?;
-        let position = keys::position_of_log_key(&k).ok_or_else(|| StoreError::Corrupt {
-            position: last_seen + 1,
-            reason: "malformed log key".into(),
-        })?;
-        let ev = decode_stored(position, &v)?;
-        last_seen = position;
+    let last = for_each_frame(&shared.tree, from, to, |position, f| {
+        let ev = decode_frame(position, &f)?;
         if filter.matches(&ev) {
             out.push(ev);
-            if out.len() >= limit {
-                break;
-            }
         }
-    }
-    Ok((out, last_seen))
+        Ok(out.len() < limit)
+    })?;
+    Ok((out, last))
 }
 
 pub(crate) fn read_all(
@@ -97,6 +161,19 @@ pub(crate) fn read_all(
     Ok(scan(shared, from_position, shared.durable(), limit, filter)?.0)
 }
 
+/// The runs of every stream under `prefix` (a `keys::stream_prefix` or `keys::streams_prefix`).
+pub(crate) fn runs(tree: &sled::Tree, prefix: &[u8]) -> Result<Vec<(String, Run)>, StoreError> {
+    tree.scan_prefix(prefix)
+        .map(|item| {
+            let (k, v) = item.map_err(backend)?;
+            keys::parse_run(&k, &v).ok_or_else(|| StoreError::Corrupt {
+                position: 0,
+                reason: format!("malformed stream index entry {k:?}"),
+            })
+        })
+        .collect()
+}
+
 pub(crate) fn read_stream(
     shared: &Shared,
     stream: &str,
@@ -104,34 +181,39 @@ pub(crate) fn read_stream(
     limit: usize,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
     let durable = shared.durable();
-    let prefix = keys::stream_prefix(stream);
-    let mut out = Vec::new();
-    for item in shared.tree.range(keys::stream_key(stream, from_version)..) {
-        if out.len() >= limit {
-            break;
-        }
-        let (k, v) = item.map_err(backend)?;
-        if !k.starts_with(&prefix) {
-            break;
-        }
-        let position = index_position(&v)?;
-        if position > durable {
-            break;
-        }
-        out.push(record_at(&shared.tree, position)?);
-    }
-    Ok(out)
+    let positions: Vec<u64> = runs(&shared.tree, &keys::stream_prefix(stream))?
+        .into_iter()
+        .flat_map(|(_, run)| run.events())
+        .filter(|&(v, p)| v >= from_version && p <= durable)
+        .map(|(_, p)| p)
+        .take(limit)
+        .collect();
+    positions
+        .into_iter()
+        .map(|p| record_at(&shared.tree, p))
+        .collect()
 }
 
 pub(crate) fn stream_version(shared: &Shared, stream: &str) -> Result<Option<u64>, StoreError> {
     let durable = shared.durable();
-    for item in shared.tree.scan_prefix(keys::stream_prefix(stream)).rev() {
-        let (k, v) = item.map_err(backend)?;
-        if index_position(&v)? <= durable {
-            return Ok(keys::parse_stream_key(&k).map(|(_, version)| version));
-        }
+    Ok(runs(&shared.tree, &keys::stream_prefix(stream))?
+        .into_iter()
+        .rev()
+        .find(|(_, run)| run.last_position() <= durable)
+        .map(|(_, run)| run.last_version()))
+}
+
+/// Where the id index puts `id` (durable or not), `None` if it is not in the log.
+pub(crate) fn id_position(tree: &sled::Tree, id: &uuid::Uuid) -> Result<Option<u64>, StoreError> {
+    if let Some(v) = tree.get(keys::id_key(id)).map_err(backend)? {
+        return index_position(&v).map(Some);
     }
-    Ok(None)
+    let run = tree
+        .range(keys::id_run_key(&uuid::Uuid::nil())..=keys::id_run_key(id))
+        .next_back()
+        .transpose()
+        .map_err(backend)?;
+    Ok(run.and_then(|(_, v)| keys::id_run_lookup(&v, id)))
 }
 
 pub(crate) fn index_position(v: &[u8]) -> Result<u64, StoreError> {

@@ -29,65 +29,67 @@ pub(crate) fn verify(
     let mut prev_hash = frame::GENESIS;
     let mut versions: HashMap<String, u64> = HashMap::new();
     let mut expected = 1u64;
-    for item in tree.range(keys::log_key(1)..=keys::log_key(durable)) {
-        let (k, v) = item.map_err(backend)?;
-        let corrupt = |reason: String| StoreError::Corrupt {
+    'chunks: for item in tree.range(keys::log_key(1)..=keys::log_key(durable)) {
+        let (k, chunk) = item.map_err(backend)?;
+        let first = keys::position_of_log_key(&k).ok_or_else(|| StoreError::Corrupt {
             position: expected,
-            reason,
-        };
-        let position =
-            keys::position_of_log_key(&k).ok_or_else(|| corrupt("malformed log key".into()))?;
-        if position != expected {
-            return Err(corrupt(format!(
-                "position gap: the next record is at position {position}"
-            )));
+            reason: "malformed log key".into(),
+        })?;
+        if first != expected {
+            return Err(StoreError::Corrupt {
+                position: expected,
+                reason: format!("position gap: the next chunk starts at position {first}"),
+            });
         }
-        let f = frame::split(&v).map_err(corrupt)?;
-        f.check_crc().map_err(corrupt)?;
-        let hash = frame::chain_hash(&prev_hash, f.record);
-        if hash != f.hash {
-            return Err(corrupt(
-                "hash chain broken: the stored hash does not follow from the previous record"
-                    .into(),
-            ));
+        for f in frame::frames(&chunk) {
+            if expected > durable {
+                break 'chunks;
+            }
+            let corrupt = |reason: String| StoreError::Corrupt {
+                position: expected,
+                reason,
+            };
+            let f = f.map_err(corrupt)?;
+            f.check_crc().map_err(corrupt)?;
+            let hash = frame::chain_hash(&prev_hash, f.record);
+            if hash != f.hash {
+                return Err(corrupt(
+                    "hash chain broken: the stored hash does not follow from the previous record"
+                        .into(),
+                ));
+            }
+            let ev = decode_record(f.record).map_err(|e| corrupt(e.to_string()))?;
+            if ev.position != expected {
+                return Err(corrupt(format!("record says position {}", ev.position)));
+            }
+            let want_version = versions.get(&ev.stream).map_or(0, |v| v + 1);
+            if ev.version != want_version {
+                return Err(corrupt(format!(
+                    "stream {} has version {} here, expected {want_version}",
+                    ev.stream, ev.version
+                )));
+            }
+            let by_stream = stream_index_position(tree, &ev.stream, ev.version)?;
+            if by_stream != Some(expected) {
+                return Err(corrupt(format!(
+                    "stream index mismatch: {}@{} points to {by_stream:?}",
+                    ev.stream, ev.version
+                )));
+            }
+            let by_id = read::id_position(tree, &ev.id)?;
+            if by_id != Some(expected) {
+                return Err(corrupt(format!(
+                    "id index mismatch: {} points to {by_id:?}",
+                    ev.id
+                )));
+            }
+            versions.insert(ev.stream, ev.version);
+            prev_hash = hash;
+            if expected.is_multiple_of(PROGRESS_EVERY) {
+                progress(expected);
+            }
+            expected += 1;
         }
-        let ev = decode_record(f.record).map_err(|e| corrupt(e.to_string()))?;
-        if ev.position != position {
-            return Err(corrupt(format!("record says position {}", ev.position)));
-        }
-        let want_version = versions.get(&ev.stream).map_or(0, |v| v + 1);
-        if ev.version != want_version {
-            return Err(corrupt(format!(
-                "stream {} has version {} here, expected {want_version}",
-                ev.stream, ev.version
-            )));
-        }
-        let indexed = |key: &[u8]| -> Result<Option<u64>, StoreError> {
-            tree.get(key)
-                .map_err(backend)?
-                .map(|v| read::index_position(&v))
-                .transpose()
-        };
-        let by_stream = indexed(&keys::stream_key(&ev.stream, ev.version))?;
-        if by_stream != Some(position) {
-            return Err(corrupt(format!(
-                "stream index mismatch: {}@{} points to {by_stream:?}",
-                ev.stream, ev.version
-            )));
-        }
-        let by_id = indexed(&keys::id_key(&ev.id))?;
-        if by_id != Some(position) {
-            return Err(corrupt(format!(
-                "id index mismatch: {} points to {by_id:?}",
-                ev.id
-            )));
-        }
-        versions.insert(ev.stream, ev.version);
-        prev_hash = hash;
-        if position % PROGRESS_EVERY == 0 {
-            progress(position);
-        }
-        expected += 1;
     }
     if expected <= durable {
         return Err(StoreError::Corrupt {
@@ -95,7 +97,13 @@ pub(crate) fn verify(
             reason: format!("missing record (the log should reach position {durable})"),
         });
     }
-    check_no_stray_index_entries(shared, durable)?;
+    if index_entries(shared, durable)? != [durable, durable] {
+        check_no_stray_index_entries(shared, durable)?;
+        return Err(StoreError::Corrupt {
+            position: durable,
+            reason: "the indexes hold more entries than the log has events".into(),
+        });
+    }
     progress(durable);
     Ok(VerifyReport {
         events: durable,
@@ -104,27 +112,220 @@ pub(crate) fn verify(
     })
 }
 
-/// Every index entry must belong to a record (the walk checked the converse).
+/// The position the stream index gives for `stream`@`version`.
+fn stream_index_position(
+    tree: &sled::Tree,
+    stream: &str,
+    version: u64,
+) -> Result<Option<u64>, StoreError> {
+    let prefix = keys::stream_prefix(stream);
+    let entry = tree
+        .range(prefix.clone()..=keys::stream_key(stream, version))
+        .next_back()
+        .transpose()
+        .map_err(backend)?;
+    Ok(entry
+        .and_then(|(k, v)| keys::parse_run(&k, &v))
+        .and_then(|(_, run)| run.events().find(|&(v, _)| v == version).map(|(_, p)| p)))
+}
+
+/// How many (stream index, id index) entries point at durable positions. The walk checked
+/// that every record is reachable through both indexes; if the counts equal the number of
+/// records there is no stray entry either.
+fn index_entries(shared: &Shared, durable: u64) -> Result<[u64; 2], StoreError> {
+    let mut counts = [0u64; 2];
+    for (_, run) in read::runs(&shared.tree, &[keys::STREAM])? {
+        counts[0] += run.events().filter(|&(_, p)| p <= durable).count() as u64;
+    }
+    for item in shared.tree.scan_prefix([keys::ID_RUN]) {
+        let (k, v) = item.map_err(backend)?;
+        let entries = keys::id_run_entries(&v).ok_or_else(|| StoreError::Corrupt {
+            position: 0,
+            reason: format!("malformed id run {k:?}"),
+        })?;
+        counts[1] += entries.filter(|&(_, p)| p <= durable).count() as u64;
+    }
+    for item in shared.tree.scan_prefix([keys::ID]) {
+        let (_, v) = item.map_err(backend)?;
+        counts[1] += u64::from(read::index_position(&v)? <= durable);
+    }
+    Ok(counts)
+}
+
+/// Finds the first stray index entry (slow: only once the counts disagree).
 fn check_no_stray_index_entries(shared: &Shared, durable: u64) -> Result<(), StoreError> {
-    for prefix in [keys::STREAM, keys::ID] {
-        for item in shared.tree.scan_prefix([prefix]) {
-            let (k, v) = item.map_err(backend)?;
-            let position = read::index_position(&v)?;
+    for (stream, run) in read::runs(&shared.tree, &[keys::STREAM])? {
+        for (version, position) in run.events() {
             if position > durable {
-                continue;
+                break;
             }
             let ev = read::record_at(&shared.tree, position)?;
-            let matches = match prefix {
-                keys::STREAM => keys::parse_stream_key(&k) == Some((&ev.stream, ev.version)),
-                _ => k[..] == keys::id_key(&ev.id)[..],
-            };
-            if !matches {
+            if ev.stream != stream || ev.version != version {
                 return Err(StoreError::Corrupt {
                     position,
-                    reason: format!("a stray index entry points to this position (key {k:?})"),
+                    reason: format!(
+                        "a stray stream index entry for {stream}@{version} points to this position"
+                    ),
                 });
             }
         }
     }
+    for item in shared.tree.scan_prefix([keys::ID_RUN]) {
+        let (k, v) = item.map_err(backend)?;
+        let stray = |position: u64, what: String| StoreError::Corrupt {
+            position,
+            reason: format!("a stray id run entry ({what}) points to this position"),
+        };
+        let entries = keys::id_run_entries(&v).ok_or_else(|| stray(0, format!("{k:?}")))?;
+        let mut prev: Option<uuid::Uuid> = None;
+        for (i, (id, position)) in entries.enumerate() {
+            let in_order = prev.is_none_or(|p| p < id) && (i > 0 || k[1..] == id.as_bytes()[..]);
+            if position <= durable
+                && (!in_order || read::record_at(&shared.tree, position)?.id != id)
+            {
+                return Err(stray(position, id.to_string()));
+            }
+            prev = Some(id);
+        }
+    }
+    for item in shared.tree.scan_prefix([keys::ID]) {
+        let (k, v) = item.map_err(backend)?;
+        let position = read::index_position(&v)?;
+        if position > durable {
+            continue;
+        }
+        let ev = read::record_at(&shared.tree, position)?;
+        if k[..] != keys::id_key(&ev.id)[..] {
+            return Err(StoreError::Corrupt {
+                position,
+                reason: format!("a stray id index entry {k:?} points to this position"),
+            });
+        }
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use super::super::{frame, keys, SledStore, TREE};
+    use crate::record::{decode_record, encode_record};
+    use crate::{EnvelopeOnly, EventStore, ExpectedVersion, ProposedEvent, StoreError};
+
+    fn note(n: u64) -> ProposedEvent {
+        ProposedEvent {
+            id: None,
+            event_type: "ActivityLogged".into(),
+            occurred_at: None,
+            actor: None,
+            data: serde_json::json!({ "kind": "note", "n": n }),
+            metadata: None,
+            recorded_at: None,
+        }
+    }
+
+    /// A store of 5 events in two streams, closed again.
+    async fn five_events(dir: &Path) {
+        let store = SledStore::open(dir, Arc::new(EnvelopeOnly)).unwrap();
+        for i in 0..5 {
+            let stream = if i % 2 == 0 { "deal-A" } else { "deal-B" };
+            store
+                .append(stream, ExpectedVersion::Any, vec![note(i)])
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.verify(&mut |_| {}).unwrap().events, 5);
+    }
+
+    /// Changes the raw tree behind the store's back, as damage on disk would.
+    fn tamper(dir: &Path, f: impl FnOnce(&sled::Tree)) {
+        let db = sled::open(dir).unwrap();
+        let tree = db.open_tree(TREE).unwrap();
+        f(&tree);
+        db.flush().unwrap();
+    }
+
+    fn verify_error(dir: &Path) -> (u64, String) {
+        let store = SledStore::open(dir, Arc::new(EnvelopeOnly)).unwrap();
+        match store.verify(&mut |_| {}) {
+            Err(StoreError::Corrupt { position, reason }) => (position, reason),
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_flipped_byte_is_found_at_its_position() {
+        for (position, byte) in [(3u64, 5usize), (5, 1), (1, 0)] {
+            let dir = tempfile::tempdir().unwrap();
+            five_events(dir.path()).await;
+            tamper(dir.path(), |t| {
+                // Each append of `five_events` is its own chunk; skip the length prefix.
+                let key = keys::log_key(position);
+                let mut v = t.get(key).unwrap().unwrap().to_vec();
+                v[frame::LEN_LEN + byte] ^= 0x40;
+                t.insert(key, v).unwrap();
+            });
+            let (at, reason) = verify_error(dir.path());
+            assert_eq!(at, position, "{reason}");
+            assert!(reason.contains("checksum"), "{reason}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_rewritten_record_with_a_fresh_checksum_breaks_the_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        five_events(dir.path()).await;
+        tamper(dir.path(), |t| {
+            let key = keys::log_key(2);
+            let old = t.get(key).unwrap().unwrap();
+            let f = frame::frames(&old).next().unwrap().unwrap();
+            let mut ev = decode_record(f.record).unwrap();
+            ev.data = serde_json::json!({ "kind": "note", "n": 1000 });
+            let record = encode_record(&ev);
+            // A fresh, valid checksum, but the old chain hash.
+            let mut v = Vec::new();
+            v.extend_from_slice(&(record.len() as u32).to_le_bytes());
+            v.extend_from_slice(&record);
+            v.extend_from_slice(&crc32fast::hash(&record).to_le_bytes());
+            v.extend_from_slice(&f.hash);
+            t.insert(key, v).unwrap();
+        });
+        let (at, reason) = verify_error(dir.path());
+        assert_eq!(at, 2, "{reason}");
+        assert!(reason.contains("hash chain"), "{reason}");
+    }
+
+    #[tokio::test]
+    async fn index_damage_and_gaps_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        five_events(dir.path()).await;
+        // Position 4 is deal-B version 1.
+        tamper(dir.path(), |t| {
+            t.remove(keys::stream_key("deal-B", 1)).unwrap();
+        });
+        let (at, reason) = verify_error(dir.path());
+        assert_eq!(at, 4, "{reason}");
+        assert!(reason.contains("stream index"), "{reason}");
+
+        let dir = tempfile::tempdir().unwrap();
+        five_events(dir.path()).await;
+        tamper(dir.path(), |t| {
+            t.remove(keys::log_key(3)).unwrap();
+        });
+        let (at, reason) = verify_error(dir.path());
+        assert_eq!(at, 3, "{reason}");
+        assert!(reason.contains("gap"), "{reason}");
+
+        let dir = tempfile::tempdir().unwrap();
+        five_events(dir.path()).await;
+        tamper(dir.path(), |t| {
+            t.insert(keys::stream_key("deal-C", 0), &keys::run_value(2, 1))
+                .unwrap();
+        });
+        let (at, reason) = verify_error(dir.path());
+        assert_eq!(at, 2, "{reason}");
+        assert!(reason.contains("stray"), "{reason}");
+    }
 }

@@ -1,7 +1,8 @@
-//! The single writer thread. It drains every queued request, decides and writes them one
-//! after the other (so each validator call sees exactly the state its batch lands on), then
-//! flushes once for the whole group and only then acknowledges. A failed flush poisons the
-//! store: nothing more is acknowledged until a restart.
+//! The single writer thread. It drains every queued request and decides them one after the
+//! other (so each validator call sees exactly the state its batch lands on, including what
+//! earlier requests of the same group were accepted with), then writes the whole group with
+//! one atomic `apply_batch`, flushes once, and only then acknowledges. A failed write or
+//! flush poisons the store: nothing more is acknowledged until a restart.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -21,12 +22,52 @@ use crate::{
 
 /// At most this many requests share one flush.
 const MAX_GROUP: usize = 4096;
+/// A chunk is closed once it holds this many bytes.
+const CHUNK_BYTES: usize = 64 * 1024;
 
 type Reply = Result<Vec<AppendOutcome>, MultiAppendError>;
 
 pub(crate) struct Request {
     pub batches: Vec<StreamBatch>,
     pub reply: oneshot::Sender<Reply>,
+}
+
+/// Events accepted into the current group commit, not written yet.
+#[derive(Default)]
+struct Pending {
+    events: Vec<RecordedEvent>,
+    /// Event id → index in `events`.
+    ids: HashMap<Uuid, usize>,
+    /// Stream → its last version after these events.
+    versions: HashMap<String, u64>,
+    /// One range of `events` per accepted batch.
+    runs: Vec<Range<usize>>,
+    /// Ids the store generated (rather than the client supplied).
+    generated: std::collections::HashSet<Uuid>,
+}
+
+impl Pending {
+    fn find(&self, id: &Uuid) -> Option<&RecordedEvent> {
+        self.ids.get(id).map(|&i| &self.events[i])
+    }
+
+    fn push_run(&mut self, events: Vec<RecordedEvent>) {
+        let start = self.events.len();
+        for ev in events {
+            self.ids.insert(ev.id, self.events.len());
+            self.versions.insert(ev.stream.clone(), ev.version);
+            self.events.push(ev);
+        }
+        self.runs.push(start..self.events.len());
+    }
+
+    fn absorb(&mut self, other: Pending) {
+        self.generated.extend(other.generated);
+        let mut events = other.events.into_iter();
+        for run in other.runs {
+            self.push_run(events.by_ref().take(run.len()).collect());
+        }
+    }
 }
 
 pub(crate) struct Writer {
@@ -38,11 +79,13 @@ pub(crate) struct Writer {
     last_hash: [u8; frame::HASH_LEN],
     /// Last version of streams seen so far (authoritative once present).
     versions: HashMap<String, u64>,
+    /// The greatest id in the id runs (see `keys`).
+    last_run_id: Uuid,
 }
 
 fn poisoned_error() -> MultiAppendError {
     MultiAppendError::general(backend(
-        "the store refuses appends after a failed disk flush; restart the service",
+        "the store refuses appends after a failed disk write; restart the service",
     ))
 }
 
@@ -51,8 +94,10 @@ impl Writer {
         shared: Arc<Shared>,
         validator: Arc<dyn AppendValidator>,
         tail: Tail,
+        last_run_id: Uuid,
     ) -> Writer {
         Writer {
+            last_run_id,
             shared,
             validator,
             next_position: tail.position + 1,
@@ -78,25 +123,28 @@ impl Writer {
         self.shared.poisoned.load(Ordering::Acquire)
     }
 
-    fn commit_group(&mut self, group: Vec<Request>) {
-        let mut answers = Vec::with_capacity(group.len());
-        let mut wrote = false;
-        for req in group {
+    fn commit_group(&mut self, requests: Vec<Request>) {
+        let mut group = Pending::default();
+        let mut answers = Vec::with_capacity(requests.len());
+        for req in requests {
             let answer = if self.poisoned() {
                 Err(poisoned_error())
             } else {
-                self.apply_request(req.batches).map(|(outcomes, w)| {
-                    wrote |= w;
-                    outcomes
-                })
+                self.accept(&mut group, req.batches)
             };
             answers.push((req.reply, answer));
         }
-        if wrote {
-            match self.shared.db.flush() {
-                Ok(_) => self.shared.publish_durable(self.next_position - 1),
+        if !group.events.is_empty() {
+            match self.write(&group) {
+                Ok((hash, last_run_id)) => {
+                    self.last_run_id = last_run_id;
+                    self.next_position += group.events.len() as u64;
+                    self.last_hash = hash;
+                    self.versions.extend(group.versions);
+                    self.shared.publish_durable(self.next_position - 1);
+                }
                 Err(e) => {
-                    tracing::error!(error = %e, "flushing the event log failed; refusing further appends");
+                    tracing::error!(error = %e, "writing the event log failed; refusing further appends");
                     self.shared.poisoned.store(true, Ordering::Release);
                     for (_, answer) in answers.iter_mut() {
                         if answer.is_ok() {
@@ -114,40 +162,82 @@ impl Writer {
         }
     }
 
+    /// Writes the group atomically and makes it durable; returns the new chain hash and
+    /// greatest id-run id.
+    fn write(&self, group: &Pending) -> Result<([u8; frame::HASH_LEN], Uuid), sled::Error> {
+        let mut batch = sled::Batch::default();
+        let mut last_run_id = self.last_run_id;
+        let mut id_run: Vec<u8> = Vec::new();
+        let mut id_run_first = Uuid::nil();
+        let mut hash = self.last_hash;
+        let mut chunk = Vec::new();
+        let mut chunk_start = self.next_position;
+        for ev in &group.events {
+            if chunk.len() >= CHUNK_BYTES {
+                batch.insert(&keys::log_key(chunk_start), std::mem::take(&mut chunk));
+                chunk_start = ev.position;
+            }
+            hash = frame::seal_into(&mut chunk, &hash, &encode_record(ev));
+            if group.generated.contains(&ev.id) && ev.id > last_run_id {
+                if id_run.is_empty() {
+                    id_run_first = ev.id;
+                }
+                keys::push_id_run_entry(&mut id_run, &ev.id, ev.position);
+                last_run_id = ev.id;
+                if id_run.len() >= CHUNK_BYTES {
+                    batch.insert(
+                        &keys::id_run_key(&id_run_first),
+                        std::mem::take(&mut id_run),
+                    );
+                }
+            } else {
+                batch.insert(&keys::id_key(&ev.id), &keys::position_value(ev.position));
+            }
+        }
+        if !id_run.is_empty() {
+            batch.insert(&keys::id_run_key(&id_run_first), id_run);
+        }
+        batch.insert(&keys::log_key(chunk_start), chunk);
+        for run in &group.runs {
+            let first = &group.events[run.start];
+            batch.insert(
+                keys::stream_key(&first.stream, first.version),
+                &keys::run_value(first.position, run.len() as u32),
+            );
+        }
+        self.shared.tree.apply_batch(batch)?;
+        self.shared.db.flush()?;
+        Ok((hash, last_run_id))
+    }
+
     fn stream_version(&mut self, stream: &str) -> Result<Option<u64>, StoreError> {
         if let Some(v) = self.versions.get(stream) {
             return Ok(Some(*v));
         }
-        let last = self
-            .shared
-            .tree
-            .scan_prefix(keys::stream_prefix(stream))
-            .next_back()
-            .transpose()
-            .map_err(backend)?;
-        let version = last.and_then(|(k, _)| keys::parse_stream_key(&k).map(|(_, v)| v));
+        let version = read::runs(&self.shared.tree, &keys::stream_prefix(stream))?
+            .last()
+            .map(|(_, run)| run.last_version());
         if let Some(v) = version {
             self.versions.insert(stream.to_string(), v);
         }
         Ok(version)
     }
 
-    /// If every event of the batch is already in the log (or earlier in this request) with
-    /// the same content, the original outcome. `None` if none of them is.
+    /// If every event of the batch is already in the log (or accepted earlier in this group)
+    /// with the same content, the original outcome. `None` if none of them is.
     fn deduplicate(
         &self,
         batch: &StreamBatch,
-        pending: &[RecordedEvent],
-        pending_ids: &HashMap<Uuid, usize>,
+        earlier: [&Pending; 2],
     ) -> Result<Option<AppendOutcome>, StoreError> {
         let tree = &self.shared.tree;
         let mut found = Vec::new();
         for (k, ev) in batch.events.iter().enumerate() {
             let Some(id) = ev.id else { continue };
-            let existing = match pending_ids.get(&id) {
-                Some(&j) => Some(pending[j].clone()),
-                None => match tree.get(keys::id_key(&id)).map_err(backend)? {
-                    Some(v) => Some(read::record_at(tree, read::index_position(&v)?)?),
+            let existing = match earlier.iter().find_map(|p| p.find(&id)) {
+                Some(e) => Some(e.clone()),
+                None => match read::id_position(tree, &id)? {
+                    Some(position) => Some(read::record_at(tree, position)?),
                     None => None,
                 },
             };
@@ -181,16 +271,12 @@ impl Writer {
 
     fn validate(
         &self,
+        view: &WriterView<'_>,
         stream: &str,
-        pending: &[RecordedEvent],
         batch: &[RecordedEvent],
     ) -> Result<(), StoreError> {
-        let view = WriterView {
-            tree: &self.shared.tree,
-            pending,
-        };
         let verdict = catch_unwind(AssertUnwindSafe(|| {
-            self.validator.validate(&view, stream, batch)
+            self.validator.validate(view, stream, batch)
         }))
         .map_err(|_| backend("the append validator panicked"))?;
         verdict.map_err(|mut r| {
@@ -201,30 +287,25 @@ impl Writer {
         })
     }
 
-    /// Decides and writes (without flushing) one request. Returns the outcomes and whether
-    /// anything was written. On error nothing of the request is written.
-    fn apply_request(
-        &mut self,
-        batches: Vec<StreamBatch>,
-    ) -> Result<(Vec<AppendOutcome>, bool), MultiAppendError> {
+    /// Decides one request against the log plus `group`; on success adds its events to
+    /// `group`. On error `group` is unchanged.
+    fn accept(&mut self, group: &mut Pending, batches: Vec<StreamBatch>) -> Reply {
         let now = prepare::now();
-        let mut pending: Vec<RecordedEvent> = Vec::new();
-        let mut pending_ids: HashMap<Uuid, usize> = HashMap::new();
-        let mut pending_versions: HashMap<String, u64> = HashMap::new();
-        let mut written: Vec<Range<usize>> = Vec::new();
+        let mut mine = Pending::default();
         let mut outcomes = Vec::with_capacity(batches.len());
-        let mut position = self.next_position;
+        let mut position = self.next_position + (group.events.len() as u64);
         for (i, batch) in batches.into_iter().enumerate() {
             let at = |e| MultiAppendError::at(i, e);
             prepare::check_envelope(&batch).map_err(at)?;
-            if let Some(outcome) = self
-                .deduplicate(&batch, &pending, &pending_ids)
-                .map_err(at)?
-            {
+            if let Some(outcome) = self.deduplicate(&batch, [group, &mine]).map_err(at)? {
                 outcomes.push(outcome);
                 continue;
             }
-            let current = match pending_versions.get(&batch.stream) {
+            let current = match mine
+                .versions
+                .get(&batch.stream)
+                .or_else(|| group.versions.get(&batch.stream))
+            {
                 Some(v) => Some(*v),
                 None => self.stream_version(&batch.stream).map_err(at)?,
             };
@@ -236,55 +317,37 @@ impl Writer {
                 .into_iter()
                 .enumerate()
                 .map(|(k, ev)| {
-                    let r =
-                        prepare::assign(&batch.stream, ev, first_version + k as u64, position, now);
+                    let version = first_version + k as u64;
+                    let generated = ev.id.is_none();
+                    let r = prepare::assign(&batch.stream, ev, version, position, now);
+                    if generated {
+                        mine.generated.insert(r.id);
+                    }
                     position += 1;
                     r
                 })
                 .collect();
-            self.validate(&batch.stream, &pending, &recorded)
-                .map_err(at)?;
+            let view = WriterView {
+                tree: &self.shared.tree,
+                group: &group.events,
+                request: &mine.events,
+            };
+            self.validate(&view, &batch.stream, &recorded).map_err(at)?;
             let last = recorded.len() as u64 - 1;
             outcomes.push(AppendOutcome {
                 first_position,
                 last_position: first_position + last,
                 next_expected_version: first_version + last,
             });
-            pending_versions.insert(batch.stream, first_version + last);
-            let start = pending.len();
-            for ev in recorded {
-                pending_ids.insert(ev.id, pending.len());
-                pending.push(ev);
-            }
-            written.push(start..pending.len());
+            mine.push_run(recorded);
         }
-        if pending.is_empty() {
-            return Ok((outcomes, false));
-        }
-        let mut hash = self.last_hash;
-        let mut sled_batch = sled::Batch::default();
-        for ev in &pending {
-            let (value, h) = frame::seal(&hash, &encode_record(ev));
-            hash = h;
-            let pos = keys::position_value(ev.position);
-            sled_batch.insert(&keys::log_key(ev.position), value);
-            sled_batch.insert(keys::stream_key(&ev.stream, ev.version), &pos);
-            sled_batch.insert(&keys::id_key(&ev.id), &pos);
-        }
-        if let Err(e) = self.shared.tree.apply_batch(sled_batch) {
-            tracing::error!(error = %e, "writing to the event log failed; refusing further appends");
-            self.shared.poisoned.store(true, Ordering::Release);
-            return Err(MultiAppendError::general(backend(e)));
-        }
-        self.next_position = position;
-        self.last_hash = hash;
-        self.versions.extend(pending_versions);
-        for range in written {
-            let batch = &pending[range];
+        for run in &mine.runs {
+            let batch = &mine.events[run.clone()];
             if catch_unwind(AssertUnwindSafe(|| self.validator.applied(batch))).is_err() {
                 tracing::error!("the append validator panicked in `applied`");
             }
         }
-        Ok((outcomes, true))
+        group.absorb(mine);
+        Ok(outcomes)
     }
 }

@@ -1,0 +1,145 @@
+//! Subscriptions: catch-up then live, no gap and no duplicate at the switch, slow readers.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{note, open};
+use eventlog::{EventStore, ExpectedVersion, Filter};
+use futures::StreamExt;
+
+const WRITERS: u64 = 8;
+const PER_WRITER: u64 = 60;
+
+/// Starts `WRITERS` tasks that each append `PER_WRITER` single-event batches to their own
+/// stream.
+fn spawn_writers(store: Arc<eventlog::SledStore>) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..WRITERS)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for i in 0..PER_WRITER {
+                    store
+                        .append(&format!("deal-W{w}"), ExpectedVersion::Any, vec![note(i)])
+                        .await
+                        .unwrap();
+                    if i % 7 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn switch_from_catch_up_to_live_loses_and_duplicates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(dir.path()));
+    // Some history to catch up on.
+    for i in 0..50 {
+        store
+            .append("org-main", ExpectedVersion::Any, vec![note(i)])
+            .await
+            .unwrap();
+    }
+    let writers = spawn_writers(store.clone());
+    let total = 50 + WRITERS * PER_WRITER;
+    // Several subscribers, started while the writers run.
+    let mut readers = Vec::new();
+    for from in [0, 1, 25] {
+        let sub = store.subscribe(from, Filter::default());
+        readers.push(tokio::spawn(async move {
+            sub.take((total - from.max(1) + 1) as usize)
+                .map(|r| r.unwrap().position)
+                .collect::<Vec<_>>()
+                .await
+        }));
+        tokio::task::yield_now().await;
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    for (from, reader) in [0u64, 1, 25].into_iter().zip(readers) {
+        let got = reader.await.unwrap();
+        assert_eq!(
+            got,
+            (from.max(1)..=total).collect::<Vec<_>>(),
+            "subscriber from {from}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn filtered_subscriptions_see_only_matching_events_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(dir.path()));
+    let filter = Filter {
+        types: vec![],
+        stream_prefix: Some("deal-W3".into()),
+    };
+    let sub = store.subscribe(1, filter);
+    let writers = spawn_writers(store.clone());
+    let got: Vec<_> = sub
+        .take(PER_WRITER as usize)
+        .map(|r| r.unwrap())
+        .collect()
+        .await;
+    for w in writers {
+        w.await.unwrap();
+    }
+    assert!(got.iter().all(|e| e.stream == "deal-W3"));
+    assert_eq!(
+        got.iter().map(|e| e.version).collect::<Vec<_>>(),
+        (0..PER_WRITER).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_subscriber_that_is_not_polled_blocks_nothing_and_still_gets_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(dir.path()));
+    let mut lazy = store.subscribe(1, Filter::default());
+    // Take one event live, then stop polling while many appends happen.
+    store
+        .append("org-main", ExpectedVersion::Any, vec![note(0)])
+        .await
+        .unwrap();
+    assert_eq!(lazy.next().await.unwrap().unwrap().position, 1);
+    for w in spawn_writers(store.clone()) {
+        // Completes although `lazy` is never polled meanwhile.
+        w.await.unwrap();
+    }
+    let total = 1 + WRITERS * PER_WRITER;
+    assert_eq!(store.last_position().await.unwrap(), total);
+    let rest: Vec<_> = lazy
+        .take((total - 1) as usize)
+        .map(|r| r.unwrap().position)
+        .collect()
+        .await;
+    assert_eq!(rest, (2..=total).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn a_subscription_from_beyond_the_end_waits_for_that_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(dir.path()));
+    store
+        .append("org-main", ExpectedVersion::Any, vec![note(0), note(1)])
+        .await
+        .unwrap();
+    let sub = store.subscribe(4, Filter::default());
+    let reader = tokio::spawn(async move {
+        sub.take(2)
+            .map(|r| r.unwrap().position)
+            .collect::<Vec<_>>()
+            .await
+    });
+    for i in 2..6 {
+        store
+            .append("org-main", ExpectedVersion::Any, vec![note(i)])
+            .await
+            .unwrap();
+    }
+    assert_eq!(reader.await.unwrap(), [4, 5]);
+}
