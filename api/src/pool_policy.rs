@@ -17,12 +17,18 @@ const EVERY: Duration = Duration::from_secs(3600);
 /// Releases the customers that are due now; returns how many were released. A customer
 /// touched between the look-up and the append is skipped (the expected version no longer
 /// matches), never released twice.
-pub async fn release_due(store: &dyn EventStore, projector: &Projector, days: u32) -> Result<usize, StoreError> {
+pub async fn release_due(
+    store: &dyn EventStore,
+    projector: &Projector,
+    days: u32,
+) -> Result<usize, StoreError> {
     let due = projections::pool::due_for_release(&projector.read(), days, Utc::now());
     let mut released = 0;
     for c in due {
         let stream = format!("customer-{}", c.customer_id);
-        let Some(version) = store.stream_version(&stream).await? else { continue };
+        let Some(version) = store.stream_version(&stream).await? else {
+            continue;
+        };
         let event = ProposedEvent {
             id: None,
             event_type: "CustomerReleased".into(),
@@ -32,7 +38,10 @@ pub async fn release_due(store: &dyn EventStore, projector: &Projector, days: u3
             metadata: None,
             recorded_at: None,
         };
-        match store.append(&stream, ExpectedVersion::Exact(version), vec![event]).await {
+        match store
+            .append(&stream, ExpectedVersion::Exact(version), vec![event])
+            .await
+        {
             Ok(_) => released += 1,
             Err(StoreError::WrongExpectedVersion { .. } | StoreError::Rejected(_)) => {}
             Err(e) => return Err(e),

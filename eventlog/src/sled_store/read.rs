@@ -228,10 +228,9 @@ pub(crate) fn event_by_id(
     shared: &Shared,
     id: &uuid::Uuid,
 ) -> Result<Option<RecordedEvent>, StoreError> {
-    let Some(v) = shared.tree.get(keys::id_key(id)).map_err(backend)? else {
+    let Some(position) = id_position(&shared.tree, id)? else {
         return Ok(None);
     };
-    let position = index_position(&v)?;
     if position > shared.durable() {
         return Ok(None);
     }
