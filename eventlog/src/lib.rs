@@ -140,7 +140,9 @@ pub trait AppendValidator: Send + Sync + 'static {
         stream: &str,
         batch: &[RecordedEvent],
     ) -> Result<(), Rejection>;
-    /// Called, in log order, with every batch that passed and was written (for caches).
+    /// Called, in log order, with every batch that passed (for caches), as soon as it is
+    /// accepted into the current group commit, so the next `validate` can rely on it. If
+    /// writing that group then fails, the store is poisoned and accepts no further append.
     fn applied(&self, _batch: &[RecordedEvent]) {}
 }
 
