@@ -28,6 +28,9 @@ pub use sled_store::{SledStore, VerifyReport};
 /// The actor recorded when a proposed event names none.
 pub const DEFAULT_ACTOR: &str = "system";
 
+/// The most events one batch (one stream's part of an append) may hold.
+pub const MAX_BATCH_EVENTS: usize = 10_000;
+
 /// One stream's part of a multi-stream append ([`EventStore::append_multi`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StreamBatch {

@@ -143,3 +143,21 @@ async fn a_subscription_from_beyond_the_end_waits_for_that_position() {
     }
     assert_eq!(reader.await.unwrap(), [4, 5]);
 }
+
+#[tokio::test]
+async fn dropping_the_store_ends_its_subscriptions_and_frees_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store
+        .append("org-main", ExpectedVersion::Any, vec![note(0), note(1)])
+        .await
+        .unwrap();
+    let sub = store.subscribe(1, Filter::default());
+    let reader =
+        tokio::spawn(async move { sub.map(|r| r.unwrap().position).collect::<Vec<_>>().await });
+    drop(store);
+    // The subscription delivers what was durable, then ends.
+    assert_eq!(reader.await.unwrap(), [1, 2]);
+    let store = open(dir.path());
+    assert_eq!(store.last_position().await.unwrap(), 2);
+}

@@ -38,6 +38,8 @@ pub(crate) struct Shared {
     durable_tx: watch::Sender<u64>,
     /// Set when a flush failed: nothing more is acknowledged until a restart.
     poisoned: AtomicBool,
+    /// Set when the store handle is dropped: subscriptions end once caught up.
+    closed: AtomicBool,
 }
 
 impl Shared {
@@ -55,8 +57,9 @@ pub(crate) fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
-/// The sled-backed [`EventStore`]. Dropping it stops the writer and releases the directory
-/// (once every subscription made from it has been dropped too).
+/// The sled-backed [`EventStore`]. Dropping it stops the writer and ends its subscriptions
+/// (after they have delivered every durable event); the directory is released once those
+/// are dropped or have ended.
 pub struct SledStore {
     shared: Arc<Shared>,
     requests: Option<mpsc::Sender<writer::Request>>,
@@ -85,6 +88,7 @@ impl SledStore {
             durable: AtomicU64::new(tail.position),
             durable_tx,
             poisoned: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
         });
         let (tx, rx) = mpsc::channel();
         let w = writer::Writer::new(shared.clone(), validator, tail, last_run_id);
@@ -140,6 +144,9 @@ impl Drop for SledStore {
         if let Some(h) = self.writer.take() {
             let _ = h.join();
         }
+        self.shared.closed.store(true, Ordering::Release);
+        // Wakes every subscription so it can see `closed`.
+        self.shared.durable_tx.send_modify(|_| {});
     }
 }
 

@@ -20,8 +20,10 @@ use crate::{
     AppendOutcome, AppendValidator, MultiAppendError, RecordedEvent, StoreError, StreamBatch,
 };
 
-/// At most this many requests share one flush.
+/// At most this many requests share one flush...
 const MAX_GROUP: usize = 4096;
+/// ...and no more requests join a group once it holds this many events.
+const MAX_GROUP_EVENTS: usize = 50_000;
 /// A chunk is closed once it holds this many bytes.
 const CHUNK_BYTES: usize = 64 * 1024;
 
@@ -108,10 +110,15 @@ impl Writer {
 
     pub(crate) fn run(mut self, requests: mpsc::Receiver<Request>) {
         while let Ok(first) = requests.recv() {
+            let count = |r: &Request| r.batches.iter().map(|b| b.events.len()).sum::<usize>();
+            let mut events = count(&first);
             let mut group = vec![first];
-            while group.len() < MAX_GROUP {
+            while group.len() < MAX_GROUP && events < MAX_GROUP_EVENTS {
                 match requests.try_recv() {
-                    Ok(r) => group.push(r),
+                    Ok(r) => {
+                        events += count(&r);
+                        group.push(r);
+                    }
                     Err(_) => break,
                 }
             }
