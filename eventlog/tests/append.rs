@@ -615,3 +615,24 @@ async fn the_validator_sees_earlier_appends_of_the_same_group_commit() {
     assert_eq!(picky.applied.load(Ordering::SeqCst), 192);
     assert_eq!(store.verify(&mut |_| {}).unwrap().events, 192);
 }
+
+#[tokio::test]
+async fn a_temporary_store_behaves_like_a_durable_one() {
+    let store = eventlog::SledStore::temporary(Arc::new(eventlog::EnvelopeOnly)).unwrap();
+    let batch = vec![note_with_id(1)];
+    let out = store
+        .append("deal-T", ExpectedVersion::NoStream, batch.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .append("deal-T", ExpectedVersion::NoStream, batch)
+            .await
+            .unwrap(),
+        out
+    );
+    assert_eq!(all(&store).await.len(), 1);
+    // Two temporary stores do not share anything.
+    let other = eventlog::SledStore::temporary(Arc::new(eventlog::EnvelopeOnly)).unwrap();
+    assert_eq!(other.last_position().await.unwrap(), 0);
+}

@@ -75,6 +75,20 @@ impl SledStore {
             .path(dir)
             .open()
             .map_err(|e| open_error(dir, e))?;
+        SledStore::start(db, validator)
+    }
+
+    /// A throw-away store (in `/dev/shm` on Linux, deleted when dropped) for fast tests: the
+    /// same code as [`SledStore::open`], so the same behaviour.
+    pub fn temporary(validator: Arc<dyn AppendValidator>) -> Result<SledStore, StoreError> {
+        let db = sled::Config::new()
+            .temporary(true)
+            .open()
+            .map_err(|e| backend(format!("cannot open a temporary store: {e}")))?;
+        SledStore::start(db, validator)
+    }
+
+    fn start(db: sled::Db, validator: Arc<dyn AppendValidator>) -> Result<SledStore, StoreError> {
         let tree = db.open_tree(TREE).map_err(backend)?;
         // What sled recovered may only be in the OS cache (the last process was killed
         // before its flush): make it durable before anyone reads it.
