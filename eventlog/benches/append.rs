@@ -65,7 +65,11 @@ async fn run(
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
-    let only = args.iter().position(|a| a == "--case").and_then(|i| args.get(i + 1)).cloned();
+    let only = args
+        .iter()
+        .position(|a| a == "--case")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
     let duration = Duration::from_millis(if quick { 500 } else { 2000 });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -78,7 +82,10 @@ fn main() {
     );
     for writers in [1u64, 64] {
         for batch in [1u64, 10, 100] {
-            if only.as_ref().is_some_and(|c| *c != format!("{writers}x{batch}")) {
+            if only
+                .as_ref()
+                .is_some_and(|c| *c != format!("{writers}x{batch}"))
+            {
                 continue;
             }
             let dir = tempfile::tempdir().unwrap();
