@@ -1,6 +1,7 @@
 //! Durable append and read throughput of the sled store. Plain timing, printed.
 //!
-//! `cargo bench -p eventlog` (optionally `-- --quick`). Every acknowledged append has been
+//! `cargo bench -p eventlog` (optionally `-- --quick`, or `-- --case 64x1` for one append
+//! case only). Every acknowledged append has been
 //! flushed to disk (group commit: one fsync per group of concurrent requests).
 
 use std::sync::Arc;
@@ -62,7 +63,13 @@ async fn run(
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let only = args
+        .iter()
+        .position(|a| a == "--case")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
     let duration = Duration::from_millis(if quick { 500 } else { 2000 });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -75,6 +82,12 @@ fn main() {
     );
     for writers in [1u64, 64] {
         for batch in [1u64, 10, 100] {
+            if only
+                .as_ref()
+                .is_some_and(|c| *c != format!("{writers}x{batch}"))
+            {
+                continue;
+            }
             let dir = tempfile::tempdir().unwrap();
             let store = Arc::new(SledStore::open(dir.path(), Arc::new(EnvelopeOnly)).unwrap());
             let (events, appends, elapsed) = rt.block_on(run(store, writers, batch, duration));
@@ -87,6 +100,9 @@ fn main() {
         }
     }
 
+    if only.is_some() {
+        return;
+    }
     // Read + decode the whole log.
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SledStore::open(dir.path(), Arc::new(EnvelopeOnly)).unwrap());

@@ -5,14 +5,19 @@
 //!
 //! Layout:
 //! - `lib.rs`: the trait, its request/response types and errors.
-//! - [`record`]: the on-disk encoding of one event (format byte + bincode, JSON text inside).
-//! - `sled_store`: the embedded default backend [`SledStore`]:
-//!   - `keys`: the single-tree key layout (log, stream index, id index);
-//!   - `frame`: checksum and hash chain around an encoded record;
-//!   - `prepare`: envelope checks, idempotency, id/version/position assignment;
-//!   - `writer`: the one writer thread that group-commits appends (one fsync per group);
-//!   - `view`: the [`LogView`] the validator sees while a batch is decided;
-//!   - `read`: durable-only reads; `subscribe`: catch-up then live; `verify`: integrity walk.
+//! - [`record`]: the encoding of one event (format byte + bincode; `data`/`metadata` as
+//!   JSON text, times as seconds + nanoseconds).
+//! - `sled_store`: the embedded default backend [`SledStore`] (also [`SledStore::temporary`],
+//!   a throw-away store for fast tests), one sled tree:
+//!   - `keys`: the key layout: log chunks by position, stream runs by stream + version,
+//!     client ids one by one, store-generated ids in id runs;
+//!   - `frame`: records framed in chunks with a crc32 and a blake3 hash chain;
+//!   - `prepare`: envelope checks, idempotency comparison, id/version/time assignment;
+//!   - `writer`: the one writer thread: decides queued requests in order, writes the group
+//!     with one atomic sled batch, one flush, then acknowledges (group commit);
+//!   - `view`: the [`LogView`] the validator sees (log + earlier, unwritten group members);
+//!   - `read`: reads, bounded by the durable watermark; `subscribe`: catch-up then live off
+//!     that watermark; `verify`: the integrity walk.
 //!
 //! Place in the whole: `api` and the CLI append through this crate after the domain has
 //! checked the batch (via [`AppendValidator`]); `projections` read and subscribe.
@@ -28,6 +33,9 @@ pub use sled_store::{SledStore, VerifyReport};
 
 /// The actor recorded when a proposed event names none.
 pub const DEFAULT_ACTOR: &str = "system";
+
+/// The most events one batch (one stream's part of an append) may hold.
+pub const MAX_BATCH_EVENTS: usize = 10_000;
 
 /// One stream's part of a multi-stream append ([`EventStore::append_multi`]).
 #[derive(Debug, Clone, PartialEq)]
@@ -141,7 +149,9 @@ pub trait AppendValidator: Send + Sync + 'static {
         stream: &str,
         batch: &[RecordedEvent],
     ) -> Result<(), Rejection>;
-    /// Called, in log order, with every batch that passed and was written (for caches).
+    /// Called, in log order, with every batch that passed (for caches), as soon as it is
+    /// accepted into the current group commit, so the next `validate` can rely on it. If
+    /// writing that group then fails, the store is poisoned and accepts no further append.
     fn applied(&self, _batch: &[RecordedEvent]) {}
 }
 

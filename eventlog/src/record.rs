@@ -1,6 +1,6 @@
 //! The encoding of one event as stored: a format-version byte, then the whole envelope.
 //!
-//! Format 1 is bincode 2 (standard config, through serde) of [`RecordV1`]. bincode cannot
+//! Format 1 is bincode 2 (standard config, through serde) of `RecordV1`. bincode cannot
 //! decode a `serde_json::Value`, so `data` and `metadata` travel as JSON text; times travel as
 //! whole seconds plus nanoseconds since the Unix epoch, which round-trips every
 //! `DateTime<Utc>` exactly (and so its canonical RFC 3339 form).

@@ -580,3 +580,59 @@ async fn reimporting_events_with_store_generated_ids_is_a_no_op() {
 async fn exported_len_check(store: &eventlog::SledStore, n: u64) {
     assert_eq!(store.last_position().await.unwrap(), n);
 }
+
+/// Concurrent appends land in shared group commits; every validator call must still see
+/// exactly the stream it extends (`Picky` asserts it; a failed assertion fails the append).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_validator_sees_earlier_appends_of_the_same_group_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let picky = Arc::new(Picky {
+        applied: AtomicUsize::new(0),
+    });
+    let store = Arc::new(open_with(dir.path(), picky.clone()));
+    let tasks: Vec<_> = (0..32u64)
+        .map(|t| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for i in 0..10 {
+                    let stream = format!("deal-G{}", t % 4);
+                    let events = if i % 3 == 0 {
+                        vec![note(i), bad()]
+                    } else {
+                        vec![note(i)]
+                    };
+                    let r = store.append(&stream, ExpectedVersion::Any, events).await;
+                    assert_eq!(r.is_err(), i % 3 == 0, "{r:?}");
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // 32 tasks × 6 accepted single-event appends.
+    assert_eq!(store.last_position().await.unwrap(), 192);
+    assert_eq!(picky.applied.load(Ordering::SeqCst), 192);
+    assert_eq!(store.verify(&mut |_| {}).unwrap().events, 192);
+}
+
+#[tokio::test]
+async fn a_temporary_store_behaves_like_a_durable_one() {
+    let store = eventlog::SledStore::temporary(Arc::new(eventlog::EnvelopeOnly)).unwrap();
+    let batch = vec![note_with_id(1)];
+    let out = store
+        .append("deal-T", ExpectedVersion::NoStream, batch.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .append("deal-T", ExpectedVersion::NoStream, batch)
+            .await
+            .unwrap(),
+        out
+    );
+    assert_eq!(all(&store).await.len(), 1);
+    // Two temporary stores do not share anything.
+    let other = eventlog::SledStore::temporary(Arc::new(eventlog::EnvelopeOnly)).unwrap();
+    assert_eq!(other.last_position().await.unwrap(), 0);
+}

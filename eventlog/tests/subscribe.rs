@@ -9,6 +9,14 @@ use eventlog::{EventStore, ExpectedVersion, Filter};
 use futures::StreamExt;
 
 const WRITERS: u64 = 8;
+/// A guard against hanging when an event is lost, not a timing assertion.
+const HANG_GUARD: std::time::Duration = std::time::Duration::from_secs(60);
+
+async fn within_guard<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(HANG_GUARD, f)
+        .await
+        .expect("the subscription stalled: an event was lost")
+}
 const PER_WRITER: u64 = 60;
 
 /// Starts `WRITERS` tasks that each append `PER_WRITER` single-event batches to their own
@@ -49,12 +57,12 @@ async fn switch_from_catch_up_to_live_loses_and_duplicates_nothing() {
     let mut readers = Vec::new();
     for from in [0, 1, 25] {
         let sub = store.subscribe(from, Filter::default());
-        readers.push(tokio::spawn(async move {
+        readers.push(tokio::spawn(within_guard(async move {
             sub.take((total - from.max(1) + 1) as usize)
                 .map(|r| r.unwrap().position)
                 .collect::<Vec<_>>()
                 .await
-        }));
+        })));
         tokio::task::yield_now().await;
     }
     for w in writers {
@@ -80,11 +88,8 @@ async fn filtered_subscriptions_see_only_matching_events_in_order() {
     };
     let sub = store.subscribe(1, filter);
     let writers = spawn_writers(store.clone());
-    let got: Vec<_> = sub
-        .take(PER_WRITER as usize)
-        .map(|r| r.unwrap())
-        .collect()
-        .await;
+    let got: Vec<_> =
+        within_guard(sub.take(PER_WRITER as usize).map(|r| r.unwrap()).collect()).await;
     for w in writers {
         w.await.unwrap();
     }
@@ -112,11 +117,12 @@ async fn a_subscriber_that_is_not_polled_blocks_nothing_and_still_gets_everythin
     }
     let total = 1 + WRITERS * PER_WRITER;
     assert_eq!(store.last_position().await.unwrap(), total);
-    let rest: Vec<_> = lazy
-        .take((total - 1) as usize)
-        .map(|r| r.unwrap().position)
-        .collect()
-        .await;
+    let rest: Vec<_> = within_guard(
+        lazy.take((total - 1) as usize)
+            .map(|r| r.unwrap().position)
+            .collect(),
+    )
+    .await;
     assert_eq!(rest, (2..=total).collect::<Vec<_>>());
 }
 
@@ -142,4 +148,22 @@ async fn a_subscription_from_beyond_the_end_waits_for_that_position() {
             .unwrap();
     }
     assert_eq!(reader.await.unwrap(), [4, 5]);
+}
+
+#[tokio::test]
+async fn dropping_the_store_ends_its_subscriptions_and_frees_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store
+        .append("org-main", ExpectedVersion::Any, vec![note(0), note(1)])
+        .await
+        .unwrap();
+    let sub = store.subscribe(1, Filter::default());
+    let reader =
+        tokio::spawn(async move { sub.map(|r| r.unwrap().position).collect::<Vec<_>>().await });
+    drop(store);
+    // The subscription delivers what was durable, then ends.
+    assert_eq!(reader.await.unwrap(), [1, 2]);
+    let store = open(dir.path());
+    assert_eq!(store.last_position().await.unwrap(), 2);
 }

@@ -38,6 +38,8 @@ pub(crate) struct Shared {
     durable_tx: watch::Sender<u64>,
     /// Set when a flush failed: nothing more is acknowledged until a restart.
     poisoned: AtomicBool,
+    /// Set when the store handle is dropped: subscriptions end once caught up.
+    closed: AtomicBool,
 }
 
 impl Shared {
@@ -55,8 +57,9 @@ pub(crate) fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
-/// The sled-backed [`EventStore`]. Dropping it stops the writer and releases the directory
-/// (once every subscription made from it has been dropped too).
+/// The sled-backed [`EventStore`]. Dropping it stops the writer and ends its subscriptions
+/// (after they have delivered every durable event); the directory is released once those
+/// are dropped or have ended.
 pub struct SledStore {
     shared: Arc<Shared>,
     requests: Option<mpsc::Sender<writer::Request>>,
@@ -72,6 +75,20 @@ impl SledStore {
             .path(dir)
             .open()
             .map_err(|e| open_error(dir, e))?;
+        SledStore::start(db, validator)
+    }
+
+    /// A throw-away store (in `/dev/shm` on Linux, deleted when dropped) for fast tests: the
+    /// same code as [`SledStore::open`], so the same behaviour.
+    pub fn temporary(validator: Arc<dyn AppendValidator>) -> Result<SledStore, StoreError> {
+        let db = sled::Config::new()
+            .temporary(true)
+            .open()
+            .map_err(|e| backend(format!("cannot open a temporary store: {e}")))?;
+        SledStore::start(db, validator)
+    }
+
+    fn start(db: sled::Db, validator: Arc<dyn AppendValidator>) -> Result<SledStore, StoreError> {
         let tree = db.open_tree(TREE).map_err(backend)?;
         // What sled recovered may only be in the OS cache (the last process was killed
         // before its flush): make it durable before anyone reads it.
@@ -85,6 +102,7 @@ impl SledStore {
             durable: AtomicU64::new(tail.position),
             durable_tx,
             poisoned: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
         });
         let (tx, rx) = mpsc::channel();
         let w = writer::Writer::new(shared.clone(), validator, tail, last_run_id);
@@ -140,6 +158,9 @@ impl Drop for SledStore {
         if let Some(h) = self.writer.take() {
             let _ = h.join();
         }
+        self.shared.closed.store(true, Ordering::Release);
+        // Wakes every subscription so it can see `closed`.
+        self.shared.durable_tx.send_modify(|_| {});
     }
 }
 

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::{
     ExpectedVersion, ProposedEvent, RecordedEvent, StoreError, StreamBatch, DEFAULT_ACTOR,
+    MAX_BATCH_EVENTS,
 };
 
 /// The recording time of an append: now, to the microsecond.
@@ -28,6 +29,13 @@ pub(crate) fn check_envelope(batch: &StreamBatch) -> Result<(), StoreError> {
         return invalid(format!(
             "the batch for stream {} has no events: send at least one",
             batch.stream
+        ));
+    }
+    if batch.events.len() > MAX_BATCH_EVENTS {
+        return invalid(format!(
+            "the batch for stream {} has {} events, at most {MAX_BATCH_EVENTS} allowed",
+            batch.stream,
+            batch.events.len()
         ));
     }
     let mut ids = HashSet::new();

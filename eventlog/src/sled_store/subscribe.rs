@@ -75,6 +75,9 @@ pub(crate) fn subscribe(
                 }
                 continue;
             }
+            if sub.shared.closed.load(std::sync::atomic::Ordering::Acquire) {
+                return None;
+            }
             if sub.durable.changed().await.is_err() {
                 return None;
             }

@@ -1,8 +1,12 @@
 //! The single writer thread. It drains every queued request and decides them one after the
 //! other (so each validator call sees exactly the state its batch lands on, including what
 //! earlier requests of the same group were accepted with), then writes the whole group with
-//! one atomic `apply_batch`, flushes once, and only then acknowledges. A failed write or
-//! flush poisons the store: nothing more is acknowledged until a restart.
+//! one atomic `apply_batch` and hands the answers to the flusher thread, which flushes once
+//! for everything handed to it so far and only then acknowledges and moves the durable
+//! watermark. So the writer decides group N+1 while group N is being fsynced. Answers travel
+//! through the flusher in order even when their group wrote nothing (a deduplicated retry
+//! may point at a group still being flushed). A failed write or flush poisons the store:
+//! nothing more is acknowledged until a restart.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -20,8 +24,10 @@ use crate::{
     AppendOutcome, AppendValidator, MultiAppendError, RecordedEvent, StoreError, StreamBatch,
 };
 
-/// At most this many requests share one flush.
+/// At most this many requests share one flush...
 const MAX_GROUP: usize = 4096;
+/// ...and no more requests join a group once it holds this many events.
+const MAX_GROUP_EVENTS: usize = 50_000;
 /// A chunk is closed once it holds this many bytes.
 const CHUNK_BYTES: usize = 64 * 1024;
 
@@ -70,6 +76,13 @@ impl Pending {
     }
 }
 
+/// A group's answers, on their way to the flusher.
+struct Written {
+    /// The last position the group wrote, `None` if it wrote nothing.
+    last_position: Option<u64>,
+    answers: Vec<(oneshot::Sender<Reply>, Reply)>,
+}
+
 pub(crate) struct Writer {
     shared: Arc<Shared>,
     validator: Arc<dyn AppendValidator>,
@@ -107,23 +120,51 @@ impl Writer {
     }
 
     pub(crate) fn run(mut self, requests: mpsc::Receiver<Request>) {
+        let (to_flusher, written) = mpsc::channel();
+        let shared = self.shared.clone();
+        let flusher = std::thread::Builder::new()
+            .name("eventlog-flush".into())
+            .spawn(move || flush_loop(&shared, written));
+        let flusher = match flusher {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the flusher thread; refusing appends");
+                self.shared.poisoned.store(true, Ordering::Release);
+                while let Ok(r) = requests.recv() {
+                    let _ = r.reply.send(Err(poisoned_error()));
+                }
+                return;
+            }
+        };
         while let Ok(first) = requests.recv() {
+            let count = |r: &Request| r.batches.iter().map(|b| b.events.len()).sum::<usize>();
+            let mut events = count(&first);
             let mut group = vec![first];
-            while group.len() < MAX_GROUP {
+            while group.len() < MAX_GROUP && events < MAX_GROUP_EVENTS {
                 match requests.try_recv() {
-                    Ok(r) => group.push(r),
+                    Ok(r) => {
+                        events += count(&r);
+                        group.push(r);
+                    }
                     Err(_) => break,
                 }
             }
-            self.commit_group(group);
+            let written = self.commit_group(group);
+            if let Err(mpsc::SendError(w)) = to_flusher.send(written) {
+                for (reply, _) in w.answers {
+                    let _ = reply.send(Err(poisoned_error()));
+                }
+            }
         }
+        drop(to_flusher);
+        let _ = flusher.join();
     }
 
     fn poisoned(&self) -> bool {
         self.shared.poisoned.load(Ordering::Acquire)
     }
 
-    fn commit_group(&mut self, requests: Vec<Request>) {
+    fn commit_group(&mut self, requests: Vec<Request>) -> Written {
         let mut group = Pending::default();
         let mut answers = Vec::with_capacity(requests.len());
         for req in requests {
@@ -134,35 +175,36 @@ impl Writer {
             };
             answers.push((req.reply, answer));
         }
-        if !group.events.is_empty() {
-            match self.write(&group) {
-                Ok((hash, last_run_id)) => {
-                    self.last_run_id = last_run_id;
-                    self.next_position += group.events.len() as u64;
-                    self.last_hash = hash;
-                    self.versions.extend(group.versions);
-                    self.shared.publish_durable(self.next_position - 1);
+        if group.events.is_empty() {
+            return Written {
+                last_position: None,
+                answers,
+            };
+        }
+        match self.write(&group) {
+            Ok((hash, last_run_id)) => {
+                self.last_run_id = last_run_id;
+                self.next_position += group.events.len() as u64;
+                self.last_hash = hash;
+                self.versions.extend(group.versions);
+                Written {
+                    last_position: Some(self.next_position - 1),
+                    answers,
                 }
-                Err(e) => {
-                    tracing::error!(error = %e, "writing the event log failed; refusing further appends");
-                    self.shared.poisoned.store(true, Ordering::Release);
-                    for (_, answer) in answers.iter_mut() {
-                        if answer.is_ok() {
-                            *answer = Err(MultiAppendError::general(backend(format!(
-                                "the append could not be made durable: {e}"
-                            ))));
-                        }
-                    }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "writing the event log failed; refusing further appends");
+                self.shared.poisoned.store(true, Ordering::Release);
+                fail_successes(&mut answers, &e);
+                Written {
+                    last_position: None,
+                    answers,
                 }
             }
         }
-        for (reply, answer) in answers {
-            // The caller may have gone away; its append stands regardless.
-            let _ = reply.send(answer);
-        }
     }
 
-    /// Writes the group atomically and makes it durable; returns the new chain hash and
+    /// Writes the group atomically (not yet flushed); returns the new chain hash and
     /// greatest id-run id.
     fn write(&self, group: &Pending) -> Result<([u8; frame::HASH_LEN], Uuid), sled::Error> {
         let mut batch = sled::Batch::default();
@@ -206,7 +248,6 @@ impl Writer {
             );
         }
         self.shared.tree.apply_batch(batch)?;
-        self.shared.db.flush()?;
         Ok((hash, last_run_id))
     }
 
@@ -349,5 +390,46 @@ impl Writer {
         }
         group.absorb(mine);
         Ok(outcomes)
+    }
+}
+
+fn fail_successes(answers: &mut [(oneshot::Sender<Reply>, Reply)], e: &dyn std::fmt::Display) {
+    for (_, answer) in answers.iter_mut() {
+        if answer.is_ok() {
+            *answer = Err(MultiAppendError::general(backend(format!(
+                "the append could not be made durable: {e}"
+            ))));
+        }
+    }
+}
+
+/// The flusher thread: one flush for everything written so far, then the answers, in order.
+fn flush_loop(shared: &Shared, written: mpsc::Receiver<Written>) {
+    while let Ok(first) = written.recv() {
+        let mut groups = vec![first];
+        groups.extend(written.try_iter());
+        let last = groups.iter().filter_map(|g| g.last_position).max();
+        let mut failure = None;
+        if shared.poisoned.load(Ordering::Acquire) {
+            failure = Some("the store is poisoned by an earlier failed write".to_string());
+        } else if let Some(last) = last {
+            match shared.db.flush() {
+                Ok(_) => shared.publish_durable(last),
+                Err(e) => {
+                    tracing::error!(error = %e, "flushing the event log failed; refusing further appends");
+                    shared.poisoned.store(true, Ordering::Release);
+                    failure = Some(e.to_string());
+                }
+            }
+        }
+        for mut group in groups {
+            if let Some(e) = &failure {
+                fail_successes(&mut group.answers, e);
+            }
+            for (reply, answer) in group.answers {
+                // The caller may have gone away; its append stands regardless.
+                let _ = reply.send(answer);
+            }
+        }
     }
 }
