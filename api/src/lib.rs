@@ -1,4 +1,18 @@
-//! # api — HTTP, auth, dashboard and the `dealtrail` binary
+//! # api — the `dealtrail` binary: command line, HTTP API, dashboard, projector
+//!
+//! Layout:
+//! - [`cli`]: the command line of SPEC §4, one module per command (`import`, `export`,
+//!   `report`/`replay`/`rebuild`, `demo`, `verify`, `serve`), and the exit codes scripts use.
+//! - [`reports`]: the one dispatcher from a report name and query string to a report body,
+//!   shared by HTTP and `dealtrail report --json`, so both print the same bytes.
+//! - [`projector`]: the service's read model — snapshot + catch-up at start, live updates
+//!   from the log's subscription, rebuild beside the live model.
+//! - [`pool_policy`]: the public pool's release policy, appending ordinary events.
+//! - [`demo`]: the deterministic demo organisation.
+//! - [`telemetry`]: structured logs.
+//!
+//! Place in the whole: data walks one way — HTTP/CLI → domain rules (inside the store's
+//! append) → `eventlog` → subscription → `projections` → HTTP/CLI reads.
 
 pub mod cli;
 pub mod demo;
