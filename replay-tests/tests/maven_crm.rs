@@ -98,10 +98,10 @@ fn list_prices() -> HashMap<String, i64> {
 }
 
 /// The data set as (stream, type, occurred_at, actor, data), in business-time order.
-fn events() -> (
-    Vec<(String, &'static str, DateTime<Utc>, String, Value)>,
-    usize,
-) {
+/// One event before it becomes part of a log: (stream, type, occurred_at, actor, data).
+type Raw = (String, &'static str, DateTime<Utc>, String, Value);
+
+fn events() -> (Vec<Raw>, usize) {
     let mut out = Vec::new();
     let t0 = day("2016-01-01", 0);
     for f in csv("sales_teams.csv") {

@@ -137,7 +137,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
         #[command(flatten)]
-        flags: report::ReportFlags,
+        flags: Box<report::ReportFlags>,
     },
     /// Replay one deal: every step with the deal's state after it, then the loss analysis.
     Replay {
