@@ -3,6 +3,8 @@
 //! Layout:
 //! - [`cli`]: the command line of SPEC §4, one module per command (`import`, `export`,
 //!   `report`/`replay`/`rebuild`, `demo`, `verify`, `serve`), and the exit codes scripts use.
+//! - [`http`]: the HTTP API of SPEC §3 — `router(state)`, `serve(listener, state, shutdown)`,
+//!   `AppState::open(store, data_dir, config, admin_token)`. See its module doc.
 //! - [`reports`]: the one dispatcher from a report name and query string to a report body,
 //!   shared by HTTP and `dealtrail report --json`, so both print the same bytes.
 //! - [`projector`]: the service's read model — snapshot + catch-up at start, live updates
@@ -16,6 +18,7 @@
 
 pub mod cli;
 pub mod demo;
+pub mod http;
 pub mod pool_policy;
 pub mod projector;
 pub mod reports;

@@ -23,6 +23,8 @@
 //! checked the batch (via [`AppendValidator`]); `projections` read and subscribe.
 
 use async_trait::async_trait;
+
+pub mod memory;
 pub use domain::{ExpectedVersion, ProposedEvent, RecordedEvent, Rejection};
 
 pub mod record;

@@ -1,0 +1,105 @@
+//! Durable consumer checkpoints in `<data dir>/http/consumers.json`, replaced atomically on
+//! every change so an acknowledged position survives a crash or restart.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::http::files;
+
+/// One consumer's checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Checkpoint {
+    pub name: String,
+    /// The last acknowledged position (0 = nothing yet); a subscription resumes after it.
+    pub position: u64,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: DateTime<Utc>,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: DateTime<Utc>,
+}
+
+pub struct Checkpoints {
+    path: PathBuf,
+    table: Mutex<BTreeMap<String, Checkpoint>>,
+}
+
+impl Checkpoints {
+    pub fn open(data_dir: &Path) -> std::io::Result<Checkpoints> {
+        let path = data_dir.join("http").join("consumers.json");
+        let table = files::load(&path)?;
+        Ok(Checkpoints {
+            path,
+            table: Mutex::new(table),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Checkpoint>> {
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn get(&self, name: &str) -> Option<Checkpoint> {
+        self.lock().get(name).cloned()
+    }
+
+    /// Creates the consumer at position 0 unless it exists; `true` if it was created.
+    pub fn create(&self, name: &str) -> std::io::Result<(Checkpoint, bool)> {
+        let mut table = self.lock();
+        if let Some(c) = table.get(name) {
+            return Ok((c.clone(), false));
+        }
+        let now = Utc::now();
+        let c = Checkpoint {
+            name: name.to_string(),
+            position: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        let mut next = table.clone();
+        next.insert(name.to_string(), c.clone());
+        files::store(&self.path, &next)?;
+        *table = next;
+        Ok((c, true))
+    }
+
+    /// Moves the checkpoint forward to `position` (never back: an older ack is a no-op, so
+    /// acks that arrive out of order are harmless). `None` if the consumer does not exist.
+    pub fn ack(&self, name: &str, position: u64) -> std::io::Result<Option<Checkpoint>> {
+        let mut table = self.lock();
+        let Some(current) = table.get(name) else {
+            return Ok(None);
+        };
+        if position <= current.position {
+            return Ok(Some(current.clone()));
+        }
+        let mut next = table.clone();
+        let c = next.get_mut(name).expect("checked above");
+        c.position = position;
+        c.updated_at = Utc::now();
+        let c = c.clone();
+        files::store(&self.path, &next)?;
+        *table = next;
+        Ok(Some(c))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acks_move_forward_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Checkpoints::open(dir.path()).unwrap();
+        assert!(c.create("billing").unwrap().1);
+        assert!(!c.create("billing").unwrap().1);
+        assert_eq!(c.ack("billing", 7).unwrap().unwrap().position, 7);
+        assert_eq!(c.ack("billing", 3).unwrap().unwrap().position, 7);
+        assert!(c.ack("nobody", 1).unwrap().is_none());
+        let again = Checkpoints::open(dir.path()).unwrap();
+        assert_eq!(again.get("billing").unwrap().position, 7);
+    }
+}

@@ -1,0 +1,108 @@
+//! The HTTP API (SPEC §3): [`router`] builds it, [`serve`] runs it.
+//!
+//! Layout:
+//! - [`state`]: [`AppState`] (store, limits, tokens, checkpoints, metrics) and its bootstrap.
+//! - [`problem`]: errors as `application/problem+json`.
+//! - [`extract`]: JSON body and query extractors whose rejections are problems.
+//! - [`auth`]: bearer tokens, roles, per-stream scope; `POST /v1/tokens`.
+//! - [`ownership`]: who owns a deal/customer, which team a rep is on.
+//! - [`streams`], [`events`], [`subscribe`], [`consumers`]: the log endpoints.
+//! - [`ops`], [`metrics`], [`openapi`]: `/healthz`, `/metrics`, `/openapi.json`.
+//! - [`files`], [`params`]: atomic state files; query-parameter helpers.
+
+pub mod auth;
+pub mod consumers;
+pub mod events;
+pub mod extract;
+pub mod files;
+pub mod metrics;
+pub mod openapi;
+pub mod ops;
+pub mod ownership;
+pub mod params;
+pub mod problem;
+pub mod state;
+pub mod streams;
+pub mod subscribe;
+
+use std::future::Future;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use state::{admin_token_from_env, ApiConfig, AppState, Bootstrap};
+
+/// The whole API as a router (tests drive it with `tower::ServiceExt::oneshot`).
+pub fn router(state: AppState) -> Router {
+    let config = state.config.clone();
+    let requests = Router::new()
+        .route("/v1/streams/{stream}/events", post(streams::append))
+        .route("/v1/streams/{stream}", get(streams::read_stream))
+        .route("/v1/events", get(events::read_log))
+        .route(
+            "/v1/consumers/{name}",
+            put(consumers::put_consumer).get(consumers::get_consumer),
+        )
+        .route("/v1/consumers/{name}/ack", post(consumers::ack))
+        .route("/v1/tokens", post(auth::routes::create_token))
+        // MERGE POINT (reports): `/v1/customers/{id}`, `/v1/customers/{id}/timeline`,
+        // `/v1/deals/{id}`, `/v1/deals/{id}/replay`, `/v1/reports/*`, `/v1/pool` and the
+        // dashboard `/` are added here, reading the projections from `AppState`.
+        .route("/healthz", get(ops::healthz))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(openapi::openapi_json))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            config.request_timeout,
+        ));
+    // Subscriptions are long-lived: no request timeout.
+    let long_lived = Router::new().route("/v1/subscribe", get(subscribe::subscribe));
+    let trace = TraceLayer::new_for_http().make_span_with(|req: &Request| {
+        let request_id = req
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let route = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or(req.uri().path(), |m| m.as_str());
+        tracing::info_span!("http", method = %req.method(), route, request_id)
+    });
+    requests
+        .merge(long_lived)
+        .fallback(problem::no_route)
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(axum::middleware::map_response(
+            problem::problem_for_bare_errors,
+        ))
+        .layer(CatchPanicLayer::custom(problem::panic_response))
+        .layer(trace)
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` resolves; then open subscriptions end,
+/// in-flight requests (appends included) finish, and the function returns.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let notify = state.shutdown.clone();
+    let app = router(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            let _ = notify.send(true);
+        })
+        .await
+}

@@ -1,0 +1,121 @@
+//! What every handler shares: the store, limits, tokens, consumer checkpoints, metrics.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use eventlog::EventStore;
+use tokio::sync::watch;
+
+use super::auth::tokens::TokenStore;
+use super::consumers::checkpoints::Checkpoints;
+use super::metrics::Metrics;
+use super::ownership::{LogOwnership, OwnershipResolver};
+
+/// Limits and timings of the HTTP API.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Largest accepted request body (413 beyond).
+    pub max_body_bytes: usize,
+    /// Most events in one append (413 beyond).
+    pub max_events_per_append: usize,
+    /// Largest `limit` of a read (400 beyond).
+    pub max_page_size: usize,
+    /// `limit` when a read gives none.
+    pub default_page_size: usize,
+    /// Time allowed for a request (not applied to subscriptions).
+    pub request_timeout: Duration,
+    /// Interval of SSE heartbeat comments.
+    pub heartbeat: Duration,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            max_body_bytes: 1024 * 1024,
+            max_events_per_append: 1000,
+            max_page_size: 1000,
+            default_page_size: 100,
+            request_timeout: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(15),
+        }
+    }
+}
+
+/// The handlers' shared state. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn EventStore>,
+    pub config: Arc<ApiConfig>,
+    pub tokens: Arc<TokenStore>,
+    pub consumers: Arc<Checkpoints>,
+    pub metrics: Arc<Metrics>,
+    pub ownership: Arc<dyn OwnershipResolver>,
+    // MERGE POINT (reports): the projections read model goes here, e.g.
+    // `pub reports: Arc<projections::ReadModel>`, fed by `store.subscribe(..)`; the
+    // `/v1/customers`, `/v1/deals`, `/v1/reports/*` and `/v1/pool` routes are added in
+    // `http::router` next to the marker there. Until then those routes answer 404.
+    /// Flips to `true` when the server starts shutting down; open subscriptions end then.
+    pub(crate) shutdown: Arc<watch::Sender<bool>>,
+}
+
+/// What starting the API produced that the binary must tell the operator.
+#[derive(Debug)]
+pub struct Bootstrap {
+    /// A freshly generated admin token: print it once, it is never shown again.
+    /// `None` when `DEALTRAIL_ADMIN_TOKEN` was given or an admin token already existed.
+    pub generated_admin_token: Option<String>,
+}
+
+impl AppState {
+    /// Opens the API's own state (tokens, consumer checkpoints) in `data_dir` and makes sure
+    /// an admin token exists: `admin_token` (from `DEALTRAIL_ADMIN_TOKEN`, see
+    /// [`admin_token_from_env`]) or a generated one returned in [`Bootstrap`].
+    pub fn open(
+        store: Arc<dyn EventStore>,
+        data_dir: &Path,
+        config: ApiConfig,
+        admin_token: Option<&str>,
+    ) -> std::io::Result<(AppState, Bootstrap)> {
+        let tokens = TokenStore::open(data_dir)?;
+        let generated_admin_token = tokens.bootstrap_admin(admin_token)?;
+        let consumers = Checkpoints::open(data_dir)?;
+        let ownership = Arc::new(LogOwnership::new(store.clone()));
+        let (shutdown, _) = watch::channel(false);
+        Ok((
+            AppState {
+                store,
+                config: Arc::new(config),
+                tokens: Arc::new(tokens),
+                consumers: Arc::new(consumers),
+                metrics: Arc::new(Metrics::default()),
+                ownership,
+                shutdown: Arc::new(shutdown),
+            },
+            Bootstrap {
+                generated_admin_token,
+            },
+        ))
+    }
+
+    /// Replaces the ownership resolver (e.g. with one over the projections read model).
+    pub fn with_ownership(mut self, ownership: Arc<dyn OwnershipResolver>) -> AppState {
+        self.ownership = ownership;
+        self
+    }
+
+    /// Resolves once the server has started shutting down.
+    pub(crate) fn shutting_down(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.shutdown.subscribe();
+        async move {
+            let _ = rx.wait_for(|down| *down).await;
+        }
+    }
+}
+
+/// `DEALTRAIL_ADMIN_TOKEN`, if set and not empty.
+pub fn admin_token_from_env() -> Option<String> {
+    std::env::var("DEALTRAIL_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+}

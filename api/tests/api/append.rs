@@ -1,0 +1,194 @@
+//! Appending and reading back, idempotency, conflicts, rule violations.
+
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::helpers::*;
+
+fn call(rep: &str) -> serde_json::Value {
+    json!({"type": "ActivityLogged", "data": {"kind": "call", "rep": rep}})
+}
+
+#[tokio::test]
+async fn append_then_read_the_stream_and_the_log() {
+    let app = TestApp::new();
+    let r = app
+        .append(
+            "deal-D1",
+            ADMIN,
+            json!({"expected_version": "no_stream", "events": [
+                {"type": "DealOpened", "actor": "wukong", "occurred_at": "2026-06-01T08:00:00Z",
+                 "data": {"customer_id": "C1", "owner": "wukong", "title": "t", "amount": 10, "stage": "qualified"},
+                 "metadata": {"correlation_id": "c-1"}},
+                call("wukong")
+            ]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(
+        r.json(),
+        json!({"first_position": 1, "last_position": 2, "next_expected_version": 1})
+    );
+
+    let s = app.get("/v1/streams/deal-D1", ADMIN).await;
+    assert_eq!(s.status, 200);
+    let page = s.json();
+    assert_eq!(page["version"], 1);
+    assert_eq!(page["next_version"], 2);
+    let evs = page["events"].as_array().unwrap();
+    assert_eq!(evs.len(), 2);
+    assert_eq!(evs[0]["type"], "DealOpened");
+    assert_eq!(evs[0]["occurred_at"], "2026-06-01T08:00:00Z");
+    assert_eq!(evs[0]["metadata"]["correlation_id"], "c-1");
+    assert_eq!(evs[1]["actor"], "admin", "actor defaults to the caller");
+    assert_eq!(evs[1]["version"], 1);
+
+    let one = app
+        .get("/v1/streams/deal-D1?from_version=1&limit=1", ADMIN)
+        .await
+        .json();
+    assert_eq!(one["events"][0]["position"], 2);
+
+    app.seed(
+        "customer-C1",
+        json!([{"type": "CustomerRegistered", "data": {"name": "x"}}]),
+    )
+    .await;
+    let log = app
+        .get("/v1/events?from_position=0&limit=2", ADMIN)
+        .await
+        .json();
+    assert_eq!(log["events"].as_array().unwrap().len(), 2);
+    assert_eq!(log["next_position"], 3);
+    let rest = app.get("/v1/events?from_position=3", ADMIN).await.json();
+    assert_eq!(rest["events"][0]["stream"], "customer-C1");
+    assert_eq!(rest["next_position"], 4);
+    let typed = app
+        .get(
+            "/v1/events?types=CustomerRegistered,DealOpened&stream_prefix=deal-",
+            ADMIN,
+        )
+        .await
+        .json();
+    let types: Vec<_> = typed["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].clone())
+        .collect();
+    assert_eq!(types, vec![json!("DealOpened")]);
+    assert_eq!(typed["next_position"], 4, "the whole log was considered");
+
+    app.get("/v1/streams/deal-NOPE", ADMIN).await.problem(404);
+}
+
+#[tokio::test]
+async fn an_id_already_in_the_log_returns_the_original_positions() {
+    let app = TestApp::new();
+    app.seed(
+        "customer-C1",
+        json!([{"type": "CustomerRegistered", "data": {"name": "x"}}]),
+    )
+    .await;
+    let id = Uuid::now_v7().to_string();
+    let body = json!({"events": [{"id": id, "type": "NpsRecorded", "data": {"score": 9}}]});
+    let first = app.append("customer-C1", ADMIN, body.clone()).await;
+    assert_eq!(first.status, 201);
+    app.seed(
+        "customer-C1",
+        json!([{"type": "NpsRecorded", "data": {"score": 3}}]),
+    )
+    .await;
+    let again = app.append("customer-C1", ADMIN, body).await;
+    assert_eq!(again.status, 201);
+    assert_eq!(again.json(), first.json());
+
+    let other = app
+        .append(
+            "customer-C1",
+            ADMIN,
+            json!({"events": [{"id": id, "type": "NpsRecorded", "data": {"score": 1}}]}),
+        )
+        .await
+        .problem(409);
+    assert_eq!(other["id"], id);
+    assert_eq!(other["position"], 2);
+}
+
+#[tokio::test]
+async fn a_stale_expected_version_is_a_409_naming_both_versions() {
+    let app = TestApp::new();
+    app.seed("deal-D1", json!([call("a"), call("a"), call("a")]))
+        .await;
+    let p = app
+        .append(
+            "deal-D1",
+            ADMIN,
+            json!({"expected_version": 1, "events": [call("a")]}),
+        )
+        .await
+        .problem(409);
+    assert_eq!(p["expected"], 1);
+    assert_eq!(p["actual"], 2);
+    assert_eq!(p["stream"], "deal-D1");
+    let p = app
+        .append(
+            "deal-D1",
+            ADMIN,
+            json!({"expected_version": "no_stream", "events": [call("a")]}),
+        )
+        .await
+        .problem(409);
+    assert_eq!(p["expected"], "no_stream");
+    let p = app
+        .append(
+            "deal-D9",
+            ADMIN,
+            json!({"expected_version": 0, "events": [call("a")]}),
+        )
+        .await
+        .problem(409);
+    assert_eq!(p["actual"], serde_json::Value::Null);
+    let ok = app
+        .append(
+            "deal-D1",
+            ADMIN,
+            json!({"expected_version": 2, "events": [call("a")]}),
+        )
+        .await;
+    assert_eq!(ok.json()["next_expected_version"], 3);
+}
+
+#[tokio::test]
+async fn a_broken_rule_is_a_422_with_rule_field_value_and_index_and_nothing_is_written() {
+    let app = TestApp::new();
+    let p = app
+        .append(
+            "deal-D1",
+            ADMIN,
+            json!({"events": [call("a"), {"type": "DealAmountChanged", "data": {"amount": -5}}]}),
+        )
+        .await
+        .problem(422);
+    assert_eq!(p["rule"], "amount.non_negative");
+    assert_eq!(p["field"], "data.amount");
+    assert_eq!(p["value"], "-5");
+    assert_eq!(p["index"], 1);
+    app.get("/v1/streams/deal-D1", ADMIN).await.problem(404);
+}
+
+#[tokio::test]
+async fn oversized_metadata_is_refused_by_the_store() {
+    let app = TestApp::new();
+    let big = "x".repeat(5000);
+    let p = app
+        .append(
+            "deal-D1",
+            ADMIN,
+            json!({"events": [{"type": "X", "data": {}, "metadata": {"m": big}}]}),
+        )
+        .await
+        .problem(422);
+    assert_eq!(p["field"], "metadata");
+    assert_eq!(p["index"], 0);
+}

@@ -1,0 +1,356 @@
+//! Test harness: a fresh temp data dir and `MemoryStore` per test, tokens per role, request
+//! helpers for the router, an SSE reader, and `spawn_app` for a real server on port 0.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use api::http::{router, serve, ApiConfig, AppState};
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::Router;
+use eventlog::memory::MemoryStore;
+use eventlog::{AppendValidator, EventStore, LogView, RecordedEvent, Rejection};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+pub const ADMIN: &str = "test-admin-token";
+/// Bounded wait for anything asynchronous a test expects.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A stand-in for the domain rules: amounts may not be negative.
+pub struct NonNegativeAmounts;
+
+impl AppendValidator for NonNegativeAmounts {
+    fn validate(&self, _: &dyn LogView, _: &str, batch: &[RecordedEvent]) -> Result<(), Rejection> {
+        for (i, ev) in batch.iter().enumerate() {
+            if let Some(a) = ev.data.get("amount").and_then(Value::as_f64) {
+                if a < 0.0 {
+                    return Err(Rejection::new(
+                        "amount.non_negative",
+                        "data.amount",
+                        a,
+                        "amounts may not be negative",
+                    )
+                    .at(i));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+pub struct TestApp {
+    pub state: AppState,
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// Asserts a problem+json answer with `status` and a detail; returns the body.
+    pub fn problem(&self, status: u16) -> Value {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        assert_eq!(self.content_type(), "application/problem+json");
+        let p = self.json();
+        assert_eq!(p["status"], status);
+        assert!(p["type"]
+            .as_str()
+            .unwrap()
+            .starts_with("urn:dealtrail:problem:"));
+        assert!(!p["title"].as_str().unwrap().is_empty());
+        assert!(!p["detail"].as_str().unwrap().is_empty(), "{p}");
+        p
+    }
+}
+
+pub fn test_config() -> ApiConfig {
+    ApiConfig {
+        heartbeat: Duration::from_millis(100),
+        ..ApiConfig::default()
+    }
+}
+
+impl TestApp {
+    pub fn new() -> TestApp {
+        let store = Arc::new(MemoryStore::with_validator(Arc::new(NonNegativeAmounts)));
+        TestApp::with_store(store, tempfile::tempdir().unwrap())
+    }
+
+    pub fn with_store(store: Arc<MemoryStore>, dir: tempfile::TempDir) -> TestApp {
+        let (state, boot) = AppState::open(store, dir.path(), test_config(), Some(ADMIN)).unwrap();
+        assert!(boot.generated_admin_token.is_none());
+        TestApp { state, dir }
+    }
+
+    pub fn router(&self) -> Router {
+        router(self.state.clone())
+    }
+
+    pub fn token(&self, role: &str, subject: &str) -> String {
+        let role = serde_json::from_value(Value::String(role.into())).unwrap();
+        self.state.tokens.issue(role, subject).unwrap()
+    }
+
+    pub async fn call(&self, req: Request<Body>) -> Reply {
+        let res = self.router().oneshot(req).await.unwrap();
+        let (parts, body) = res.into_parts();
+        let body = tokio::time::timeout(WAIT, body.collect())
+            .await
+            .expect("body in time")
+            .unwrap()
+            .to_bytes();
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.call(request(Method::GET, path, Some(token), None))
+            .await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &str) -> Reply {
+        self.call(request(
+            Method::POST,
+            path,
+            Some(token),
+            Some(body.to_string()),
+        ))
+        .await
+    }
+
+    pub async fn append(&self, stream: &str, token: &str, body: Value) -> Reply {
+        self.post(
+            &format!("/v1/streams/{stream}/events"),
+            token,
+            &body.to_string(),
+        )
+        .await
+    }
+
+    /// Appends as admin and insists on success.
+    pub async fn seed(&self, stream: &str, events: Value) -> Value {
+        let r = self
+            .append(stream, ADMIN, serde_json::json!({ "events": events }))
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&r.body)
+        );
+        r.json()
+    }
+}
+
+pub fn request(
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    json: Option<String>,
+) -> Request<Body> {
+    let mut b = Request::builder().method(method).uri(path);
+    if let Some(t) = token {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    match json {
+        Some(j) => b
+            .header("content-type", "application/json")
+            .body(Body::from(j))
+            .unwrap(),
+        None => b.body(Body::empty()).unwrap(),
+    }
+}
+
+/// One Server-Sent Event.
+#[derive(Debug, Clone, Default)]
+pub struct Sse {
+    pub id: Option<String>,
+    pub event: Option<String>,
+    pub data: String,
+    pub comment: Option<String>,
+}
+
+/// Reads SSE blocks from any HTTP body, with a bounded wait for each.
+pub struct SseReader<B> {
+    body: B,
+    buf: String,
+}
+
+impl<B> SseReader<B>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Debug,
+{
+    pub fn new(body: B) -> Self {
+        SseReader {
+            body,
+            buf: String::new(),
+        }
+    }
+
+    /// The next block (event or comment); panics after `WAIT`.
+    pub async fn next_block(&mut self) -> Sse {
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let mut sse = Sse::default();
+                for line in block.lines().filter(|l| !l.is_empty()) {
+                    let (field, value) = line.split_once(':').unwrap_or((line, ""));
+                    let value = value.strip_prefix(' ').unwrap_or(value).to_string();
+                    match field {
+                        "" => sse.comment = Some(value),
+                        "id" => sse.id = Some(value),
+                        "event" => sse.event = Some(value),
+                        "data" => sse.data.push_str(&value),
+                        _ => {}
+                    }
+                }
+                return sse;
+            }
+            let frame = tokio::time::timeout(WAIT, self.body.frame())
+                .await
+                .expect("an SSE frame in time")
+                .expect("the stream is still open")
+                .unwrap();
+            if let Ok(data) = frame.into_data() {
+                self.buf.push_str(std::str::from_utf8(&data).unwrap());
+            }
+        }
+    }
+
+    /// The next event, skipping heartbeat comments.
+    pub async fn next_event(&mut self) -> Sse {
+        loop {
+            let b = self.next_block().await;
+            if b.comment.is_none() {
+                return b;
+            }
+        }
+    }
+}
+
+/// A server on 127.0.0.1:0 over `store` and `dir`; stop it with `shutdown`.
+pub struct Running {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+pub async fn spawn_app(store: Arc<dyn EventStore>, dir: &std::path::Path) -> Running {
+    let (state, _) = AppState::open(store, dir, test_config(), Some(ADMIN)).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(serve(listener, state, async move {
+        let _ = stopped.await;
+    }));
+    Running {
+        addr,
+        stop: Some(stop),
+        task,
+    }
+}
+
+impl Running {
+    /// Stops the server and waits until it has finished.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(WAIT, self.task)
+            .await
+            .expect("server stops in time")
+            .unwrap()
+            .unwrap();
+    }
+
+    /// Sends one request over a fresh HTTP/1.1 connection.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        json: Option<String>,
+        extra: &[(&str, &str)],
+    ) -> hyper::Response<hyper::body::Incoming> {
+        send(self.addr, method, path, token, json, extra).await
+    }
+
+    /// `send` and collect the body as JSON.
+    pub async fn send_json(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        json: Option<String>,
+    ) -> (StatusCode, Value) {
+        let res = self.send(method, path, token, json, &[]).await;
+        let status = res.status();
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+}
+
+/// Sends one request to `addr` over a fresh HTTP/1.1 connection.
+pub async fn send(
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    json: Option<String>,
+    extra: &[(&str, &str)],
+) -> hyper::Response<hyper::body::Incoming> {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let mut b = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string());
+    if let Some(t) = token {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    for (k, v) in extra {
+        b = b.header(*k, *v);
+    }
+    let body = match json {
+        Some(j) => {
+            b = b.header("content-type", "application/json");
+            http_body_util::Full::new(Bytes::from(j))
+        }
+        None => http_body_util::Full::new(Bytes::new()),
+    };
+    tokio::time::timeout(WAIT, sender.send_request(b.body(body).unwrap()))
+        .await
+        .expect("response in time")
+        .unwrap()
+}

@@ -1,0 +1,10 @@
+//! The API's integration tests: one test binary (faster to link), one module per concern.
+//! Most drive `router(..)` with `oneshot`; `e2e` starts real servers on 127.0.0.1:0.
+
+mod append;
+mod auth;
+mod bad_inputs;
+mod e2e;
+mod helpers;
+mod ops;
+mod subscribe;
