@@ -8,6 +8,7 @@ mod import;
 mod import_check;
 mod progress;
 mod report;
+mod serve;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -109,6 +110,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the HTTP API (SPEC §3) on the embedded store. Prints the address and, the first
+    /// time, the admin token. SIGINT/SIGTERM finish in-flight appends before stopping.
+    Serve(serve::ServeArgs),
     /// Import canonical NDJSON events (one per line; `-` reads stdin). Idempotent by event id:
     /// re-running an import adds nothing twice, and completes an interrupted one. Every line is
     /// checked against the domain's rules; a refused line is named by file and line number.
@@ -164,6 +168,7 @@ pub enum ExportFormat {
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
+        Command::Serve(args) => serve::run(&cli.data, args).await,
         Command::Import { files } => import::run(&cli.data, &files).await,
         Command::Export {
             from_position,

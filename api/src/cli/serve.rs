@@ -75,8 +75,13 @@ pub async fn run(data: &Path, args: ServeArgs) -> Result<(), CliError> {
         ..ApiConfig::default()
     };
     let admin = admin_token_from_env();
-    let (state, boot) = AppState::open(dyn_store.clone(), data, config, admin.as_deref())
-        .map_err(|e| CliError::failure(format!("cannot open the API state in {}: {e}", data.display())))?;
+    let (state, boot) =
+        AppState::open(dyn_store.clone(), data, config, admin.as_deref()).map_err(|e| {
+            CliError::failure(format!(
+                "cannot open the API state in {}: {e}",
+                data.display()
+            ))
+        })?;
     let state = state.with_projector(projector.clone());
 
     let listener = tokio::net::TcpListener::bind(args.addr)
@@ -94,7 +99,11 @@ pub async fn run(data: &Path, args: ServeArgs) -> Result<(), CliError> {
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let follower = tokio::spawn(projector.clone().follow(dyn_store.clone(), 50_000, stopped(stop_rx.clone())));
+    let follower = tokio::spawn(projector.clone().follow(
+        dyn_store.clone(),
+        50_000,
+        stopped(stop_rx.clone()),
+    ));
     let policy = args.pool_release_after_days.map(|days| {
         tokio::spawn(crate::pool_policy::run(
             dyn_store.clone(),
@@ -110,6 +119,9 @@ pub async fn run(data: &Path, args: ServeArgs) -> Result<(), CliError> {
     if let Some(p) = policy {
         let _ = p.await;
     }
-    eprintln!("dealtrail stopped: read model saved at position {}", projector.position());
+    eprintln!(
+        "dealtrail stopped: read model saved at position {}",
+        projector.position()
+    );
     Ok(())
 }

@@ -21,6 +21,7 @@ pub mod ops;
 pub mod ownership;
 pub mod params;
 pub mod problem;
+pub mod reads;
 pub mod state;
 pub mod streams;
 pub mod subscribe;
@@ -51,9 +52,12 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/consumers/{name}/ack", post(consumers::ack))
         .route("/v1/tokens", post(auth::routes::create_token))
-        // MERGE POINT (reports): `/v1/customers/{id}`, `/v1/customers/{id}/timeline`,
-        // `/v1/deals/{id}`, `/v1/deals/{id}/replay`, `/v1/reports/*`, `/v1/pool` and the
-        // dashboard `/` are added here, reading the projections from `AppState`.
+        .route("/v1/reports/{name}", get(reads::report))
+        .route("/v1/pool", get(reads::pool))
+        .route("/v1/deals/{id}", get(reads::deal))
+        .route("/v1/deals/{id}/replay", get(reads::replay))
+        .route("/v1/customers/{id}", get(reads::customer))
+        .route("/v1/customers/{id}/timeline", get(reads::timeline))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(openapi::openapi_json))

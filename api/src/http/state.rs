@@ -51,10 +51,8 @@ pub struct AppState {
     pub consumers: Arc<Checkpoints>,
     pub metrics: Arc<Metrics>,
     pub ownership: Arc<dyn OwnershipResolver>,
-    // MERGE POINT (reports): the projections read model goes here, e.g.
-    // `pub reports: Arc<projections::ReadModel>`, fed by `store.subscribe(..)`; the
-    // `/v1/customers`, `/v1/deals`, `/v1/reports/*` and `/v1/pool` routes are added in
-    // `http::router` next to the marker there. Until then those routes answer 404.
+    /// The projections' read model (reports, deals, customers, pool).
+    pub projector: Arc<crate::projector::Projector>,
     /// Flips to `true` when the server starts shutting down; open subscriptions end then.
     pub(crate) shutdown: Arc<watch::Sender<bool>>,
 }
@@ -90,12 +88,19 @@ impl AppState {
                 consumers: Arc::new(consumers),
                 metrics: Arc::new(Metrics::default()),
                 ownership,
+                projector: Arc::new(crate::projector::Projector::in_memory()),
                 shutdown: Arc::new(shutdown),
             },
             Bootstrap {
                 generated_admin_token,
             },
         ))
+    }
+
+    /// Serves reports from `projector` (which the caller keeps following the log).
+    pub fn with_projector(mut self, projector: Arc<crate::projector::Projector>) -> AppState {
+        self.projector = projector;
+        self
     }
 
     /// Replaces the ownership resolver (e.g. with one over the projections read model).

@@ -1,0 +1,148 @@
+//! Reads of the projections (SPEC §2, §3): reports, the pool, deal state and replay,
+//! customer state and timeline. Report bodies come from [`crate::reports`], the same
+//! functions `dealtrail report --json` prints, so the two agree byte for byte.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::Json;
+use chrono::Utc;
+use domain::{Category, StreamName};
+use serde_json::Value;
+
+use super::auth::{Principal, Role};
+use super::problem::ApiError;
+use super::state::AppState;
+use crate::reports::{self, ReportError};
+
+/// Who may read organisation-wide reports.
+const REPORT_READERS: &[Role] = &[Role::Admin, Role::Manager, Role::Analyst];
+/// Who may see the public pool.
+const POOL_READERS: &[Role] = &[Role::Admin, Role::Manager, Role::Rep, Role::Analyst];
+
+impl From<ReportError> for ApiError {
+    fn from(e: ReportError) -> ApiError {
+        match e {
+            ReportError::UnknownReport(_) => ApiError::NotFound(e.to_string()),
+            ReportError::BadParameter { ref param, .. } => {
+                ApiError::bad_field(param.clone(), e.to_string())
+            }
+        }
+    }
+}
+
+fn entity(category: Category, id: &str) -> Result<StreamName, ApiError> {
+    StreamName::parse(&format!("{}-{id}", category.as_str()))
+        .map_err(|e| ApiError::bad_field("id", e.to_string()))
+}
+
+/// `GET /v1/reports/{name}`.
+pub async fn report(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    who.require(REPORT_READERS, "read organisation-wide reports")?;
+    let body = reports::run(
+        &state.projector.read(),
+        &name,
+        query.as_deref().unwrap_or(""),
+        Utc::now(),
+    )?;
+    Ok(Json(body))
+}
+
+/// `GET /v1/pool`.
+pub async fn pool(
+    State(state): State<AppState>,
+    who: Principal,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    who.require(POOL_READERS, "read the public pool")?;
+    let body = reports::run(
+        &state.projector.read(),
+        "pool",
+        query.as_deref().unwrap_or(""),
+        Utc::now(),
+    )?;
+    Ok(Json(body))
+}
+
+/// `GET /v1/deals/{id}?as_of=`: the deal's state (SPEC §2.2).
+pub async fn deal(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let stream = entity(Category::Deal, &id)?;
+    super::auth::scope::check_read(&state, &who, &stream).await?;
+    reports::deal_state(&state.projector.read(), &id, query.as_deref().unwrap_or(""))?
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("deal {id} not found")))
+}
+
+/// `GET /v1/deals/{id}/replay`.
+pub async fn replay(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let stream = entity(Category::Deal, &id)?;
+    super::auth::scope::check_read(&state, &who, &stream).await?;
+    let replay = reports::replay(&state.projector.read(), &id, Utc::now())
+        .ok_or_else(|| ApiError::NotFound(format!("deal {id} not found")))?;
+    Ok(Json(
+        serde_json::to_value(replay).map_err(|e| ApiError::Internal(e.to_string()))?,
+    ))
+}
+
+/// `GET /v1/customers/{id}?as_of=`: the customer folded over its stream.
+pub async fn customer(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let stream = entity(Category::Customer, &id)?;
+    super::auth::scope::check_read(&state, &who, &stream).await?;
+    let as_of = reports::parse_query::<projections::replay::DealStateParams>(
+        query.as_deref().unwrap_or(""),
+    )?
+    .as_of;
+    let events: Vec<_> = state
+        .store
+        .read_stream(&stream.to_string(), 0, usize::MAX)
+        .await?
+        .into_iter()
+        .filter(|e| as_of.is_none_or(|t| e.occurred_at <= t))
+        .collect();
+    match domain::state::fold_stream(&stream.to_string(), &events) {
+        domain::state::StreamState::Customer(c) => Ok(Json(
+            serde_json::to_value(c).map_err(|e| ApiError::Internal(e.to_string()))?,
+        )),
+        _ => Err(ApiError::NotFound(format!("customer {id} not found"))),
+    }
+}
+
+/// `GET /v1/customers/{id}/timeline?limit&before&types&kinds&as_of` (SPEC §2.1).
+pub async fn timeline(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let stream = entity(Category::Customer, &id)?;
+    super::auth::scope::check_read(&state, &who, &stream).await?;
+    let q = reports::parse_query::<projections::timeline::TimelineParams>(
+        query.as_deref().unwrap_or(""),
+    )?
+    .validate()
+    .map_err(ReportError::from)?;
+    let model = state.projector.read();
+    let t = projections::timeline::timeline(&model, &id, &q)
+        .map_err(ReportError::from)?
+        .ok_or_else(|| ApiError::NotFound(format!("customer {id} not found")))?;
+    Ok(Json(
+        serde_json::to_value(t).map_err(|e| ApiError::Internal(e.to_string()))?,
+    ))
+}

@@ -1,0 +1,131 @@
+//! `dealtrail serve --demo` as a real process: reports over HTTP equal `dealtrail report
+//! --json` on the same data directory, and SIGTERM stops the server cleanly (read model saved).
+
+use std::io::{BufRead, Read, Write};
+use std::process::{Command, Stdio};
+
+const TOKEN: &str = "e2e-admin-token-0123456789";
+
+/// A plain HTTP/1.1 GET; returns (status, body).
+fn get(addr: &str, path: &str) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").expect("a full response");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        !head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "unexpected chunked body"
+    );
+    (status, body.to_string())
+}
+
+#[test]
+fn http_reports_equal_the_offline_reports_and_sigterm_saves_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dealtrail"))
+        .arg("--data")
+        .arg(&data)
+        .args(["serve", "--demo", "--addr", "127.0.0.1:0"])
+        .env("DEALTRAIL_ADMIN_TOKEN", TOKEN)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("the server prints its address")
+            .unwrap();
+        if let Some(rest) = line.strip_prefix("dealtrail listening on http://") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    let queries = [
+        ("funnel", "group_by=rep", vec!["--group-by", "rep"]),
+        (
+            "reps",
+            "months=6&end=2026-10",
+            vec!["--months", "6", "--end", "2026-10"],
+        ),
+        (
+            "pipeline",
+            "as_of=2026-10-01T00:00:00Z&stale_days=10",
+            vec!["--as-of", "2026-10-01T00:00:00Z", "--stale-days", "10"],
+        ),
+        (
+            "win-loss",
+            "from=2026-01-01T00:00:00Z",
+            vec!["--from", "2026-01-01T00:00:00Z"],
+        ),
+        ("channels", "", vec![]),
+    ];
+    let mut bodies = Vec::new();
+    for (name, q, _) in &queries {
+        let (status, body) = get(&addr, &format!("/v1/reports/{name}?{q}"));
+        assert_eq!(status, 200, "{name}: {body}");
+        bodies.push(body);
+    }
+    let (status, body) = get(&addr, "/v1/reports/funnel?group_by=colour");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("group_by"), "{body}");
+
+    // While the server holds the directory, offline commands refuse it (exit 3), no panic.
+    let locked = Command::new(env!("CARGO_BIN_EXE_dealtrail"))
+        .arg("--data")
+        .arg(&data)
+        .args(["report", "funnel"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        locked.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&locked.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&locked.stderr).contains("HTTP"),
+        "points to the HTTP API"
+    );
+
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "serve exit: {:?}", out.status);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("read model saved"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    for ((name, _, flags), http_body) in queries.iter().zip(&bodies) {
+        let o = Command::new(env!("CARGO_BIN_EXE_dealtrail"))
+            .arg("--data")
+            .arg(&data)
+            .args(["report", name, "--json"])
+            .args(flags)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let offline = String::from_utf8(o.stdout).unwrap();
+        assert_eq!(
+            offline.trim_end(),
+            http_body,
+            "{name}: HTTP and offline bodies differ"
+        );
+    }
+}
