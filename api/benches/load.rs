@@ -1,0 +1,234 @@
+//! HTTP load test against a real `dealtrail serve` on loopback (issue: HTTP API). Prints
+//! figures; the only assertion is the durability check after SIGTERM.
+//!
+//!     cargo bench -p api --bench load
+//!     LOAD_SECONDS=5 LOAD_CLIENTS=64 cargo bench -p api --bench load
+//!
+//! Phases (each bounded in time and count; traffic only to 127.0.0.1):
+//! 1. single-event appends from `LOAD_CLIENTS` concurrent clients: appends/s, p50/p99;
+//! 2. 100-event batches: events/s, p50/p99 per request;
+//! 3. phase 1 again while 100 SSE subscribers follow the log: the slowdown;
+//! 4. SIGTERM mid-load: every append answered 201 must be in the log afterwards.
+
+use std::io::BufRead;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::json;
+
+type Http = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+const TOKEN: &str = "load-test-admin-token-0123456789";
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+fn start(data: &std::path::Path) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dealtrail"))
+        .arg("--data")
+        .arg(data)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .env("DEALTRAIL_ADMIN_TOKEN", TOKEN)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start dealtrail serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let base = loop {
+        let line = lines.next().expect("server printed its address").expect("read stdout");
+        if let Some(rest) = line.strip_prefix("dealtrail listening on ") {
+            break rest.split_whitespace().next().unwrap_or_default().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, base }
+}
+
+async fn post(client: &Http, url: &str, body: String) -> u16 {
+    let req = hyper::Request::post(url)
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .expect("request");
+    match client.request(req).await {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            let _ = resp.into_body().collect().await;
+            status
+        }
+        Err(_) => 0,
+    }
+}
+
+fn registration(n: u64) -> serde_json::Value {
+    json!({"type": "CustomerRegistered", "data": {"name": format!("Load {n}"), "owner": "wukong"}})
+}
+
+fn activity() -> serde_json::Value {
+    json!({"type": "ActivityLogged", "data": {"kind": "call", "rep": "wukong"}})
+}
+
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1].as_secs_f64() * 1e3
+}
+
+/// Runs `clients` loops for `secs` seconds (or `max` requests); each request appends `batch`
+/// events to the client's own stream. Returns (requests ok, events, latencies, errors).
+async fn phase(http: &Http, base: &str, tag: &str, clients: usize, batch: usize, secs: u64, max: u64) -> (u64, u64, Vec<Duration>, u64) {
+    let stop_at = Instant::now() + Duration::from_secs(secs);
+    let sent = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let (http, base, sent, tag) = (http.clone(), base.to_string(), sent.clone(), tag.to_string());
+        tasks.push(tokio::spawn(async move {
+            let url = format!("{base}/v1/streams/customer-{tag}-{c}/events");
+            let mut lat = Vec::new();
+            let (mut ok, mut errors, mut first) = (0u64, 0u64, true);
+            while Instant::now() < stop_at && sent.fetch_add(1, Ordering::Relaxed) < max {
+                let events: Vec<_> = (0..batch).map(|i| if first && i == 0 { registration(c as u64) } else { activity() }).collect();
+                let t = Instant::now();
+                let status = post(&http, &url, json!({ "events": events }).to_string()).await;
+                lat.push(t.elapsed());
+                if status == 201 {
+                    ok += 1;
+                    first = false;
+                } else {
+                    errors += 1;
+                }
+            }
+            (ok, lat, errors)
+        }));
+    }
+    let (mut ok, mut lat, mut errors) = (0, Vec::new(), 0);
+    for t in tasks {
+        if let Ok((o, l, e)) = t.await {
+            ok += o;
+            lat.extend(l);
+            errors += e;
+        }
+    }
+    lat.sort();
+    (ok, ok * batch as u64, lat, errors)
+}
+
+fn report(name: &str, started: Instant, (ok, events, lat, errors): &(u64, u64, Vec<Duration>, u64)) -> f64 {
+    let secs = started.elapsed().as_secs_f64();
+    let rate = *events as f64 / secs;
+    println!(
+        "  {name:<44} {ok:>7} requests ({errors} failed)  {rate:>9.0} events/s  p50 {:>6.2} ms  p99 {:>6.2} ms",
+        pct(lat, 0.5),
+        pct(lat, 0.99)
+    );
+    rate
+}
+
+#[tokio::main]
+async fn main() {
+    let secs: u64 = std::env::var("LOAD_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(8);
+    let clients: usize = std::env::var("LOAD_CLIENTS").ok().and_then(|s| s.parse().ok()).unwrap_or(64);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let mut server = start(&data);
+    let base = server.base.clone();
+    let http: Http = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(256).build_http();
+    println!("HTTP load test on {base} ({clients} clients, {secs} s a phase; machine: {} cores, shared; client and server on the same cores)", std::thread::available_parallelism().map_or(0, |n| n.get()));
+
+    let t = Instant::now();
+    let single = phase(&http, &base, "single", clients, 1, secs, 2_000_000).await;
+    let single_rate = report("single-event appends", t, &single);
+    let t = Instant::now();
+    let batches = phase(&http, &base, "batch", clients.min(16), 100, secs, 2_000_000).await;
+    report("100-event batches (events/s; latency per request)", t, &batches);
+
+    // 100 SSE subscribers from the current end of the log, reading until told to stop.
+    let end = single.1 + batches.1 + 1;
+    let stop = Arc::new(AtomicBool::new(false));
+    let delivered = Arc::new(AtomicU64::new(0));
+    let mut subs = Vec::new();
+    for _ in 0..100 {
+        let (base, stop, delivered) = (base.clone(), stop.clone(), delivered.clone());
+        let from = end;
+        subs.push(tokio::spawn(async move {
+            let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+            let req = hyper::Request::get(format!("{base}/v1/subscribe?from_position={from}"))
+                .header("authorization", format!("Bearer {TOKEN}"))
+                .body(Full::new(Bytes::new()))
+                .expect("request");
+            let Ok(resp) = client.request(req).await else { return };
+            let mut body = resp.into_body();
+            while !stop.load(Ordering::Relaxed) {
+                match tokio::time::timeout(Duration::from_millis(200), body.frame()).await {
+                    Ok(Some(Ok(f))) => {
+                        if let Some(d) = f.data_ref() {
+                            // One event = one `id:` line.
+                            let text = String::from_utf8_lossy(d);
+                            delivered.fetch_add(text.matches("id:").count() as u64, Ordering::Relaxed);
+                        }
+                    }
+                    Ok(_) => return,
+                    Err(_) => {}
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let t = Instant::now();
+    let with_sse = phase(&http, &base, "sse", clients, 1, secs, 2_000_000).await;
+    let sse_rate = report("single-event appends, 100 SSE subscribers", t, &with_sse);
+    stop.store(true, Ordering::Relaxed);
+    for s in subs {
+        let _ = s.await;
+    }
+    println!(
+        "  SSE: ~{} events delivered to subscribers; append rate {:+.1}% vs without subscribers",
+        delivered.load(Ordering::Relaxed),
+        (sse_rate / single_rate - 1.0) * 100.0
+    );
+
+    // SIGTERM mid-load: remember every id answered 201, then check them in the log.
+    let acked: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+    let mut writers = Vec::new();
+    for c in 0..clients {
+        let (http, base, acked) = (http.clone(), base.clone(), acked.clone());
+        writers.push(tokio::spawn(async move {
+            let url = format!("{base}/v1/streams/customer-term-{c}/events");
+            for i in 0u64.. {
+                let id = uuid::Uuid::now_v7().to_string();
+                let mut ev = if i == 0 { registration(c as u64) } else { activity() };
+                ev["id"] = json!(id);
+                match post(&http, &url, json!({ "events": [ev] }).to_string()).await {
+                    201 => acked.lock().unwrap_or_else(|p| p.into_inner()).push(id),
+                    0 => return,
+                    _ => {}
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let _ = Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status();
+    let exit = server.child.wait();
+    for w in writers {
+        let _ = w.await;
+    }
+    let acked = acked.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let export = Command::new(env!("CARGO_BIN_EXE_dealtrail")).arg("--data").arg(&data).arg("export").output().expect("export");
+    let log = String::from_utf8_lossy(&export.stdout);
+    let ids: std::collections::HashSet<&str> = log.lines().filter_map(|l| l.get(7..43)).collect();
+    let missing = acked.iter().filter(|id| !ids.contains(id.as_str())).count();
+    println!("  SIGTERM mid-load: server exit {exit:?}; {} appends acknowledged in the last phase, {missing} missing from the log", acked.len());
+    assert_eq!(missing, 0, "acknowledged appends lost after SIGTERM");
+}
