@@ -45,9 +45,16 @@ fn start(data: &std::path::Path) -> Server {
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = std::io::BufReader::new(stdout).lines();
     let base = loop {
-        let line = lines.next().expect("server printed its address").expect("read stdout");
+        let line = lines
+            .next()
+            .expect("server printed its address")
+            .expect("read stdout");
         if let Some(rest) = line.strip_prefix("dealtrail listening on ") {
-            break rest.split_whitespace().next().unwrap_or_default().to_string();
+            break rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string();
         }
     };
     std::thread::spawn(move || for _ in lines {});
@@ -88,18 +95,39 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 
 /// Runs `clients` loops for `secs` seconds (or `max` requests); each request appends `batch`
 /// events to the client's own stream. Returns (requests ok, events, latencies, errors).
-async fn phase(http: &Http, base: &str, tag: &str, clients: usize, batch: usize, secs: u64, max: u64) -> (u64, u64, Vec<Duration>, u64) {
+async fn phase(
+    http: &Http,
+    base: &str,
+    tag: &str,
+    clients: usize,
+    batch: usize,
+    secs: u64,
+    max: u64,
+) -> (u64, u64, Vec<Duration>, u64) {
     let stop_at = Instant::now() + Duration::from_secs(secs);
     let sent = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for c in 0..clients {
-        let (http, base, sent, tag) = (http.clone(), base.to_string(), sent.clone(), tag.to_string());
+        let (http, base, sent, tag) = (
+            http.clone(),
+            base.to_string(),
+            sent.clone(),
+            tag.to_string(),
+        );
         tasks.push(tokio::spawn(async move {
             let url = format!("{base}/v1/streams/customer-{tag}-{c}/events");
             let mut lat = Vec::new();
             let (mut ok, mut errors, mut first) = (0u64, 0u64, true);
             while Instant::now() < stop_at && sent.fetch_add(1, Ordering::Relaxed) < max {
-                let events: Vec<_> = (0..batch).map(|i| if first && i == 0 { registration(c as u64) } else { activity() }).collect();
+                let events: Vec<_> = (0..batch)
+                    .map(|i| {
+                        if first && i == 0 {
+                            registration(c as u64)
+                        } else {
+                            activity()
+                        }
+                    })
+                    .collect();
                 let t = Instant::now();
                 let status = post(&http, &url, json!({ "events": events }).to_string()).await;
                 lat.push(t.elapsed());
@@ -125,7 +153,11 @@ async fn phase(http: &Http, base: &str, tag: &str, clients: usize, batch: usize,
     (ok, ok * batch as u64, lat, errors)
 }
 
-fn report(name: &str, started: Instant, (ok, events, lat, errors): &(u64, u64, Vec<Duration>, u64)) -> f64 {
+fn report(
+    name: &str,
+    started: Instant,
+    (ok, events, lat, errors): &(u64, u64, Vec<Duration>, u64),
+) -> f64 {
     let secs = started.elapsed().as_secs_f64();
     let rate = *events as f64 / secs;
     println!(
@@ -138,13 +170,21 @@ fn report(name: &str, started: Instant, (ok, events, lat, errors): &(u64, u64, V
 
 #[tokio::main]
 async fn main() {
-    let secs: u64 = std::env::var("LOAD_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(8);
-    let clients: usize = std::env::var("LOAD_CLIENTS").ok().and_then(|s| s.parse().ok()).unwrap_or(64);
+    let secs: u64 = std::env::var("LOAD_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(8);
+    let clients: usize = std::env::var("LOAD_CLIENTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(64);
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
     let mut server = start(&data);
     let base = server.base.clone();
-    let http: Http = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(256).build_http();
+    let http: Http = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(256)
+        .build_http();
     println!("HTTP load test on {base} ({clients} clients, {secs} s a phase; machine: {} cores, shared; client and server on the same cores)", std::thread::available_parallelism().map_or(0, |n| n.get()));
 
     let t = Instant::now();
@@ -152,7 +192,11 @@ async fn main() {
     let single_rate = report("single-event appends", t, &single);
     let t = Instant::now();
     let batches = phase(&http, &base, "batch", clients.min(16), 100, secs, 2_000_000).await;
-    report("100-event batches (events/s; latency per request)", t, &batches);
+    report(
+        "100-event batches (events/s; latency per request)",
+        t,
+        &batches,
+    );
 
     // 100 SSE subscribers from the current end of the log, reading until told to stop.
     let end = single.1 + batches.1 + 1;
@@ -168,7 +212,9 @@ async fn main() {
                 .header("authorization", format!("Bearer {TOKEN}"))
                 .body(Full::new(Bytes::new()))
                 .expect("request");
-            let Ok(resp) = client.request(req).await else { return };
+            let Ok(resp) = client.request(req).await else {
+                return;
+            };
             let mut body = resp.into_body();
             while !stop.load(Ordering::Relaxed) {
                 match tokio::time::timeout(Duration::from_millis(200), body.frame()).await {
@@ -176,7 +222,8 @@ async fn main() {
                         if let Some(d) = f.data_ref() {
                             // One event = one `id:` line.
                             let text = String::from_utf8_lossy(d);
-                            delivered.fetch_add(text.matches("id:").count() as u64, Ordering::Relaxed);
+                            delivered
+                                .fetch_add(text.matches("id:").count() as u64, Ordering::Relaxed);
                         }
                     }
                     Ok(_) => return,
@@ -208,7 +255,11 @@ async fn main() {
             let url = format!("{base}/v1/streams/customer-term-{c}/events");
             for i in 0u64.. {
                 let id = uuid::Uuid::now_v7().to_string();
-                let mut ev = if i == 0 { registration(c as u64) } else { activity() };
+                let mut ev = if i == 0 {
+                    registration(c as u64)
+                } else {
+                    activity()
+                };
                 ev["id"] = json!(id);
                 match post(&http, &url, json!({ "events": [ev] }).to_string()).await {
                     201 => acked.lock().unwrap_or_else(|p| p.into_inner()).push(id),
@@ -219,13 +270,20 @@ async fn main() {
         }));
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let _ = Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status();
     let exit = server.child.wait();
     for w in writers {
         let _ = w.await;
     }
     let acked = acked.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let export = Command::new(env!("CARGO_BIN_EXE_dealtrail")).arg("--data").arg(&data).arg("export").output().expect("export");
+    let export = Command::new(env!("CARGO_BIN_EXE_dealtrail"))
+        .arg("--data")
+        .arg(&data)
+        .arg("export")
+        .output()
+        .expect("export");
     let log = String::from_utf8_lossy(&export.stdout);
     let ids: std::collections::HashSet<&str> = log.lines().filter_map(|l| l.get(7..43)).collect();
     let missing = acked.iter().filter(|id| !ids.contains(id.as_str())).count();

@@ -9,6 +9,7 @@ use domain::{Category, StreamName};
 use serde_json::Value;
 
 use super::auth::{Principal, Role};
+use super::openapi::ProblemDoc;
 use super::problem::ApiError;
 use super::state::AppState;
 use crate::reports::{self, ReportError};
@@ -35,6 +36,16 @@ fn entity(category: Category, id: &str) -> Result<StreamName, ApiError> {
 }
 
 /// `GET /v1/reports/{name}`.
+#[utoipa::path(get, path = "/v1/reports/{name}", tag = "reports",
+    params(("name" = String, Path, description = "funnel, reps, pipeline, channels, win-loss, l2c or activity; parameters as in SPEC §2 (from, to, as_of, group_by, months, end, metric, window, big_deal_amount, stale_days, stuck_days)")),
+    responses(
+        (status = 200, description = "The report (shapes: SPEC §2)", body = Object),
+        (status = 400, description = "Bad parameter (the `field` names it)", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown, or not visible to the caller", body = ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub async fn report(
     State(state): State<AppState>,
     who: Principal,
@@ -52,6 +63,16 @@ pub async fn report(
 }
 
 /// `GET /v1/pool`.
+#[utoipa::path(get, path = "/v1/pool", tag = "reports",
+    params(("as_of" = Option<String>, Query, description = "RFC 3339")),
+    responses(
+        (status = 200, description = "The public pool (shapes: SPEC §2)", body = Object),
+        (status = 400, description = "Bad parameter (the `field` names it)", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown, or not visible to the caller", body = ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub async fn pool(
     State(state): State<AppState>,
     who: Principal,
@@ -68,6 +89,16 @@ pub async fn pool(
 }
 
 /// `GET /v1/deals/{id}?as_of=`: the deal's state (SPEC §2.2).
+#[utoipa::path(get, path = "/v1/deals/{id}", tag = "reports",
+    params(("id" = String, Path), ("as_of" = Option<String>, Query, description = "RFC 3339")),
+    responses(
+        (status = 200, description = "The deal's state (shapes: SPEC §2)", body = Object),
+        (status = 400, description = "Bad parameter (the `field` names it)", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown, or not visible to the caller", body = ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub async fn deal(
     State(state): State<AppState>,
     who: Principal,
@@ -82,6 +113,16 @@ pub async fn deal(
 }
 
 /// `GET /v1/deals/{id}/replay`.
+#[utoipa::path(get, path = "/v1/deals/{id}/replay", tag = "reports",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "Every step with the state after it, and the analysis (shapes: SPEC §2)", body = Object),
+        (status = 400, description = "Bad parameter (the `field` names it)", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown, or not visible to the caller", body = ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub async fn replay(
     State(state): State<AppState>,
     who: Principal,
@@ -97,6 +138,16 @@ pub async fn replay(
 }
 
 /// `GET /v1/customers/{id}?as_of=`: the customer folded over its stream.
+#[utoipa::path(get, path = "/v1/customers/{id}", tag = "reports",
+    params(("id" = String, Path), ("as_of" = Option<String>, Query, description = "RFC 3339")),
+    responses(
+        (status = 200, description = "The customer's state (shapes: SPEC §2)", body = Object),
+        (status = 400, description = "Bad parameter (the `field` names it)", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown, or not visible to the caller", body = ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub async fn customer(
     State(state): State<AppState>,
     who: Principal,
@@ -125,6 +176,16 @@ pub async fn customer(
 }
 
 /// `GET /v1/customers/{id}/timeline?limit&before&types&kinds&as_of` (SPEC §2.1).
+#[utoipa::path(get, path = "/v1/customers/{id}/timeline", tag = "reports",
+    params(("id" = String, Path), ("limit" = Option<u32>, Query), ("before" = Option<u64>, Query, description = "position of the last event already seen"), ("types" = Option<String>, Query), ("kinds" = Option<String>, Query), ("as_of" = Option<String>, Query)),
+    responses(
+        (status = 200, description = "The timeline, newest first, paged (shapes: SPEC §2)", body = Object),
+        (status = 400, description = "Bad parameter (the `field` names it)", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown, or not visible to the caller", body = ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub async fn timeline(
     State(state): State<AppState>,
     who: Principal,

@@ -67,6 +67,12 @@ async fn openapi_describes_every_endpoint() {
         ("/healthz", "get"),
         ("/metrics", "get"),
         ("/openapi.json", "get"),
+        ("/v1/reports/{name}", "get"),
+        ("/v1/pool", "get"),
+        ("/v1/deals/{id}", "get"),
+        ("/v1/deals/{id}/replay", "get"),
+        ("/v1/customers/{id}", "get"),
+        ("/v1/customers/{id}/timeline", "get"),
     ] {
         assert!(
             doc["paths"][path][method].is_object(),
