@@ -6,17 +6,17 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-struct Org {
-    app: TestApp,
-    manager: String,
-    rep: String,
-    analyst: String,
-    service: String,
+pub(crate) struct Org {
+    pub(crate) app: TestApp,
+    pub(crate) manager: String,
+    pub(crate) rep: String,
+    pub(crate) analyst: String,
+    pub(crate) service: String,
 }
 
 /// Team east: wukong; team west: bajie. Each owns a customer and a deal; one customer is
 /// in the pool.
-async fn org() -> Org {
+pub(crate) async fn org() -> Org {
     let app = TestApp::new();
     app.seed(
         "org-acme",

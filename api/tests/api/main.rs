@@ -7,4 +7,5 @@ mod bad_inputs;
 mod e2e;
 mod helpers;
 mod ops;
+mod reads;
 mod subscribe;

@@ -1,0 +1,86 @@
+//! The projections' reads over HTTP: reports, pool, deal state and replay, customers —
+//! with the role matrix (out-of-scope reads are 404, organisation-wide reports need a
+//! reporting role) and parameter errors as problems.
+
+use serde_json::json;
+
+use crate::auth::org;
+use crate::helpers::ADMIN;
+
+#[tokio::test]
+async fn reads_come_from_the_read_model_within_each_role_s_scope() {
+    let o = org().await;
+    o.app
+        .state
+        .projector
+        .refresh(o.app.state.store.as_ref())
+        .await
+        .unwrap();
+
+    // Deal D1 belongs to wukong (team east); D2 to bajie (team west).
+    let r = o.app.get("/v1/deals/D1", ADMIN).await;
+    assert_eq!(r.status.as_u16(), 200);
+    let d = r.json();
+    assert_eq!(
+        (d["owner"].clone(), d["stage"].clone(), d["status"].clone()),
+        (json!("wukong"), json!("qualified"), json!("open"))
+    );
+    for (who, token, d1, d2) in [
+        ("rep wukong", &o.rep, 200, 404),
+        ("manager east", &o.manager, 200, 404),
+        ("analyst", &o.analyst, 200, 200),
+    ] {
+        assert_eq!(
+            o.app.get("/v1/deals/D1", token).await.status.as_u16(),
+            d1,
+            "{who} D1"
+        );
+        assert_eq!(
+            o.app
+                .get("/v1/deals/D2/replay", token)
+                .await
+                .status
+                .as_u16(),
+            d2,
+            "{who} D2 replay"
+        );
+    }
+    let replay = o.app.get("/v1/deals/D1/replay", ADMIN).await.json();
+    assert_eq!(replay["steps"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        o.app.get("/v1/deals/NOPE", ADMIN).await.problem(404)["status"],
+        404
+    );
+    o.app.get("/v1/deals/bad%20id", ADMIN).await.problem(400);
+
+    // Customers: own visible, other 404, pool visible to a rep.
+    assert_eq!(
+        o.app.get("/v1/customers/C1", &o.rep).await.json()["owner"],
+        "wukong"
+    );
+    o.app.get("/v1/customers/C2", &o.rep).await.problem(404);
+    assert_eq!(
+        o.app.get("/v1/customers/P", &o.rep).await.status.as_u16(),
+        200
+    );
+    let t = o.app.get("/v1/customers/C1/timeline", &o.rep).await.json();
+    assert_eq!(
+        t["events"].as_array().unwrap().len(),
+        2,
+        "registration and D1's opening: {t}"
+    );
+
+    // Reports: reporting roles only; a rep gets 403; bad parameters are 400 naming them.
+    let f = o.app.get("/v1/reports/funnel", &o.analyst).await.json();
+    assert_eq!(f["groups"][0]["opened"], 2);
+    o.app.get("/v1/reports/funnel", &o.rep).await.problem(403);
+    let p = o
+        .app
+        .get("/v1/reports/pipeline?stale_days=soon", ADMIN)
+        .await
+        .problem(400);
+    assert_eq!(p["field"], "stale_days");
+    o.app.get("/v1/reports/nonsense", ADMIN).await.problem(404);
+    let pool = o.app.get("/v1/pool", &o.rep).await;
+    assert_eq!(pool.status.as_u16(), 200);
+}
