@@ -54,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/tokens", post(auth::routes::create_token))
         .route("/v1/reports/{name}", get(reads::report))
         .route("/v1/pool", get(reads::pool))
+        .route("/v1/admin/rebuild", post(reads::rebuild))
         .route("/v1/deals/{id}", get(reads::deal))
         .route("/v1/deals/{id}/replay", get(reads::replay))
         .route("/v1/customers/{id}", get(reads::customer))

@@ -121,6 +121,7 @@ impl Modify for BearerAuth {
         super::reads::replay,
         super::reads::customer,
         super::reads::timeline,
+        super::reads::rebuild,
         super::ops::healthz,
         super::ops::metrics,
         openapi_json,

@@ -45,7 +45,22 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let mut res = state.metrics.render().into_response();
+    let mut text = state.metrics.render();
+    let head = state.store.last_position().await.unwrap_or(0);
+    let applied = state.projector.position();
+    text.push_str(&format!(
+        "# HELP dealtrail_log_head_position Position of the last durable event.\n\
+         # TYPE dealtrail_log_head_position gauge\n\
+         dealtrail_log_head_position {head}\n\
+         # HELP dealtrail_projection_position Log position the read model reflects.\n\
+         # TYPE dealtrail_projection_position gauge\n\
+         dealtrail_projection_position {applied}\n\
+         # HELP dealtrail_projection_lag_events Durable events the read model has not applied yet.\n\
+         # TYPE dealtrail_projection_lag_events gauge\n\
+         dealtrail_projection_lag_events {}\n",
+        head.saturating_sub(applied)
+    ));
+    let mut res = text.into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

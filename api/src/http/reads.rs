@@ -207,3 +207,24 @@ pub async fn timeline(
         serde_json::to_value(t).map_err(|e| ApiError::Internal(e.to_string()))?,
     ))
 }
+
+/// `POST /v1/admin/rebuild`: rebuilds the read model from the log beside the live one and
+/// swaps it in atomically; readers see the old model until the swap. Admin only.
+#[utoipa::path(post, path = "/v1/admin/rebuild", tag = "operations",
+    responses(
+        (status = 200, description = "`{position, seconds}`: the log position the new model reflects", body = Object),
+        (status = 401, body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, body = ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn rebuild(
+    State(state): State<AppState>,
+    who: Principal,
+) -> Result<Json<Value>, ApiError> {
+    who.require(&[Role::Admin], "rebuild the read models")?;
+    let started = std::time::Instant::now();
+    let position = state.projector.rebuild(state.store.as_ref()).await?;
+    Ok(Json(
+        serde_json::json!({ "position": position, "seconds": started.elapsed().as_secs_f64() }),
+    ))
+}

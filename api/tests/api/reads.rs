@@ -83,4 +83,23 @@ async fn reads_come_from_the_read_model_within_each_role_s_scope() {
     o.app.get("/v1/reports/nonsense", ADMIN).await.problem(404);
     let pool = o.app.get("/v1/pool", &o.rep).await;
     assert_eq!(pool.status.as_u16(), 200);
+
+    // A rebuild beside the live model gives the same figures; only an admin may start one.
+    o.app
+        .post("/v1/admin/rebuild", &o.analyst, "")
+        .await
+        .problem(403);
+    let r = o.app.post("/v1/admin/rebuild", ADMIN, "").await;
+    assert_eq!(
+        r.status.as_u16(),
+        200,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(r.json()["position"], 8, "2 org events + 6 seeded streams");
+    assert_eq!(o.app.get("/v1/reports/funnel", &o.analyst).await.json(), f);
+
+    // The projection lag is exported.
+    let m = String::from_utf8(o.app.get("/metrics", ADMIN).await.body.to_vec()).unwrap();
+    assert!(m.contains("dealtrail_projection_lag_events 0"), "{m}");
 }
