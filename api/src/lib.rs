@@ -5,6 +5,7 @@
 //!   `report`/`replay`/`rebuild`, `demo`, `verify`, `serve`), and the exit codes scripts use.
 //! - [`http`]: the HTTP API of SPEC §3 — `router(state)`, `serve(listener, state, shutdown)`,
 //!   `AppState::open(store, data_dir, config, admin_token)`. See its module doc.
+//! - [`dashboard`]: the managers' web pages, embedded; they read the JSON API.
 //! - [`reports`]: the one dispatcher from a report name and query string to a report body,
 //!   shared by HTTP and `dealtrail report --json`, so both print the same bytes.
 //! - [`projector`]: the service's read model — snapshot + catch-up at start, live updates
@@ -17,6 +18,7 @@
 //! append) → `eventlog` → subscription → `projections` → HTTP/CLI reads.
 
 pub mod cli;
+pub mod dashboard;
 pub mod demo;
 pub mod http;
 pub mod pool_policy;

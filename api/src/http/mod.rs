@@ -82,6 +82,7 @@ pub fn router(state: AppState) -> Router {
     });
     requests
         .merge(long_lived)
+        .merge(crate::dashboard::routes())
         .fallback(problem::no_route)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(axum::middleware::map_response(

@@ -1,0 +1,277 @@
+// dealtrail dashboard: our own small client. Reads the JSON API with the bearer token and
+// draws everything as HTML and inline SVG. All labels go through `t()`.
+
+const DICT = {
+  en: {
+    'nav.overview': 'Overview', 'nav.funnel': 'Funnel', 'nav.pool': 'Pool', logout: 'Log out',
+    'login.title': 'Sign in', 'login.token': 'Access token', 'login.submit': 'Sign in',
+    'login.bad': 'That token was not accepted.',
+    'overview.title': 'Pipeline today', open_count: 'Open deals', open_amount: 'Open amount',
+    forecast: 'Forecast', won_this_month: 'Won this month', coverage: 'Coverage of target',
+    'overview.stages': 'Open pipeline by stage', 'overview.leaderboard': 'Rep leaderboard',
+    'overview.stale': 'Stale deals', 'overview.stuck': 'Stuck deals', 'overview.top': 'Largest open deals',
+    rep: 'Rep', deal: 'Deal', stage: 'Stage', amount: 'Amount', deals_won: 'Deals won', won_amount: 'Won amount',
+    days_since_touch: 'Days since touch', days_in_stage: 'Days in stage', count: 'Count', weighted: 'Weighted',
+    none: 'None', 'notfound': 'Not found, or not visible to you.', loading: 'Loading…', error: 'Something went wrong',
+    'funnel.title': 'Funnel', group_by: 'Group by', from: 'From', to: 'To', apply: 'Apply',
+    'group.none': 'All', 'group.rep': 'Rep', 'group.source': 'Source', 'group.industry': 'Industry',
+    opened: 'Opened', won: 'Won', lost: 'Lost', open: 'Open', win_rate: 'Win rate', reached: 'Reached',
+    conversion_to_next: 'Conversion to next', median_days_in_stage: 'Median days', lost_here: 'Lost here',
+    'rep.title': 'Rep', trend: 'Trend', 'trend.stable': 'stable', 'trend.volatile': 'volatile',
+    'trend.improving': 'improving', 'trend.declining': 'declining', 'trend.insufficient_data': 'insufficient data',
+    month: 'Month', deals_lost: 'Deals lost', big_deals_lost: 'Big deals lost', activities: 'Activities',
+    active_customers: 'Active customers',
+    'deal.title': 'Deal replay', step: 'Step', status: 'Status', owner: 'Owner', quotes: 'Quotes',
+    competitors: 'Competitors', last_touch_at: 'Last touch', paid: 'Paid', analysis: 'Analysis',
+    outcome: 'Outcome', lost_reason: 'Lost reason', competitor: 'Competitor', stage_at_close: 'Stage at close',
+    days_open: 'Days open', stage_regressions: 'Stage regressions', quote_revisions: 'Quote revisions',
+    longest_silence_days: 'Longest silence (days)', last_activity_before_close_days: 'Last activity before close (days)',
+    won_deals_of_rep: 'Won deals of the same rep', median_activities: 'median activities', median_days_open: 'median days open',
+    'customer.title': 'Customer', timeline: 'Timeline', 'pool.title': 'Public pool', customer: 'Customer',
+    days_in_pool: 'Days in pool', claims: 'Claims', releases: 'Releases',
+    'status.open': 'open', 'status.won': 'won', 'status.lost': 'lost',
+  },
+  zh: {
+    'nav.overview': '总览', 'nav.funnel': '漏斗', 'nav.pool': '公海', logout: '退出',
+    'login.title': '登录', 'login.token': '访问令牌', 'login.submit': '登录', 'login.bad': '令牌无效。',
+    'overview.title': '今日销售管道', open_count: '进行中商机', open_amount: '进行中金额', forecast: '预测',
+    won_this_month: '本月赢单', coverage: '目标覆盖率', 'overview.stages': '各阶段进行中商机',
+    'overview.leaderboard': '销售排行榜', 'overview.stale': '停滞商机', 'overview.stuck': '卡住的商机',
+    'overview.top': '最大进行中商机', rep: '销售', deal: '商机', stage: '阶段', amount: '金额', deals_won: '赢单数',
+    won_amount: '赢单金额', days_since_touch: '未跟进天数', days_in_stage: '阶段停留天数', count: '数量',
+    weighted: '加权金额', none: '无', notfound: '未找到，或您无权查看。', loading: '加载中…', error: '出错了',
+    'funnel.title': '销售漏斗', group_by: '分组', from: '开始', to: '结束', apply: '应用',
+    'group.none': '全部', 'group.rep': '销售', 'group.source': '来源', 'group.industry': '行业',
+    opened: '新建', won: '赢单', lost: '输单', open: '进行中', win_rate: '赢率', reached: '到达',
+    conversion_to_next: '转化率', median_days_in_stage: '中位天数', lost_here: '在此输单',
+    'rep.title': '销售', trend: '趋势', 'trend.stable': '稳定', 'trend.volatile': '波动', 'trend.improving': '上升',
+    'trend.declining': '下降', 'trend.insufficient_data': '数据不足', month: '月份', deals_lost: '输单数',
+    big_deals_lost: '丢失大单', activities: '活动', active_customers: '活跃客户',
+    'deal.title': '商机回放', step: '步骤', status: '状态', owner: '负责人', quotes: '报价次数', competitors: '竞争对手',
+    last_touch_at: '最近跟进', paid: '已回款', analysis: '分析', outcome: '结果', lost_reason: '输单原因',
+    competitor: '竞争对手', stage_at_close: '关闭时阶段', days_open: '持续天数', stage_regressions: '阶段倒退',
+    quote_revisions: '报价修改', longest_silence_days: '最长沉默天数', last_activity_before_close_days: '关闭前最后活动（天）',
+    won_deals_of_rep: '同一销售的赢单', median_activities: '活动中位数', median_days_open: '周期中位数',
+    'customer.title': '客户', timeline: '时间线', 'pool.title': '公海客户', customer: '客户', days_in_pool: '在公海天数',
+    claims: '领取', releases: '释放', 'status.open': '进行中', 'status.won': '赢单', 'status.lost': '输单',
+  },
+};
+
+let lang = localStorage.getItem('dealtrail.lang') || (navigator.language.startsWith('zh') ? 'zh' : 'en');
+const t = (k) => (DICT[lang] && DICT[lang][k]) || DICT.en[k] || k;
+const locale = () => (lang === 'zh' ? 'zh-CN' : 'en-US');
+const money = (x) => (x == null ? '—' : new Intl.NumberFormat(locale(), { style: 'currency', currency: 'CNY', maximumFractionDigits: 0 }).format(x));
+const num = (x, d = 0) => (x == null ? '—' : new Intl.NumberFormat(locale(), { maximumFractionDigits: d }).format(x));
+const pct = (x) => (x == null ? '—' : new Intl.NumberFormat(locale(), { style: 'percent', maximumFractionDigits: 1 }).format(x));
+const date = (s) => (s ? new Intl.DateTimeFormat(locale(), { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' }).format(new Date(s)) : '—');
+const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
+const main = () => document.getElementById('main');
+
+// --- token -------------------------------------------------------------------------------
+function takeHashToken() {
+  const m = location.hash.match(/token=([^&]+)/);
+  if (m) {
+    localStorage.setItem('dealtrail.token', decodeURIComponent(m[1]));
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+}
+const token = () => localStorage.getItem('dealtrail.token');
+
+class HttpError extends Error {
+  constructor(status, detail) { super(detail); this.status = status; }
+}
+
+async function api(path) {
+  const res = await fetch(path, { headers: { Authorization: `Bearer ${token()}` } });
+  if (res.ok) return res.json();
+  let detail = res.statusText;
+  try { detail = (await res.json()).detail || detail; } catch (_) { /* not JSON */ }
+  throw new HttpError(res.status, detail);
+}
+
+function showLogin(message) {
+  document.getElementById('login').hidden = false;
+  main().hidden = true;
+  document.getElementById('login-error').textContent = message || '';
+  document.getElementById('token').focus();
+}
+
+// --- small drawing helpers ---------------------------------------------------------------
+function table(cols, rows, empty) {
+  if (!rows.length) return `<p class="muted">${esc(empty || t('none'))}</p>`;
+  const head = cols.map((c) => `<th scope="col" class="${c.num ? 'num' : ''}">${esc(t(c.label))}</th>`).join('');
+  const body = rows.map((r) => `<tr>${cols.map((c) => `<td class="${c.num ? 'num' : ''}">${c.cell(r)}</td>`).join('')}</tr>`).join('');
+  return `<div class="scroll"><table><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table></div>`;
+}
+
+function bars(items, value, label, title) {
+  const max = Math.max(1, ...items.map(value));
+  const h = 26;
+  const rows = items.map((it, i) => {
+    const w = Math.round((value(it) / max) * 300);
+    return `<g transform="translate(0,${i * h})"><text x="0" y="17" class="lbl">${esc(label(it))}</text>` +
+      `<rect x="120" y="4" width="${w}" height="16" rx="3"></rect>` +
+      `<text x="${126 + w}" y="17" class="val">${esc(money(value(it)))}</text></g>`;
+  }).join('');
+  return `<svg class="bars" viewBox="0 0 560 ${items.length * h}" role="img"><title>${esc(title)}</title>${rows}</svg>`;
+}
+
+function sparkline(values, title) {
+  const w = 160, h = 36, vs = values.map((v) => v ?? 0), max = Math.max(1, ...vs);
+  const pts = vs.map((v, i) => `${(i / Math.max(1, vs.length - 1)) * w},${h - (v / max) * (h - 4) - 2}`).join(' ');
+  return `<svg class="spark" viewBox="0 0 ${w} ${h}" width="${w}" height="${h}" role="img"><title>${esc(title)}</title><polyline points="${pts}"></polyline></svg>`;
+}
+
+const dealLink = (id) => `<a href="/deals/${encodeURIComponent(id)}">${esc(id)}</a>`;
+const repLink = (id) => `<a href="/reps/${encodeURIComponent(id)}">${esc(id)}</a>`;
+const card = (key, value) => `<div class="card" data-key="${key}"><div class="k">${esc(t(key))}</div><div class="v">${esc(value)}</div></div>`;
+
+// --- pages -------------------------------------------------------------------------------
+async function overview() {
+  const p = await api('/v1/reports/pipeline');
+  return `<h1>${esc(t('overview.title'))}</h1>
+  <div class="cards">${card('open_count', num(p.open_count))}${card('open_amount', money(p.open_amount))}${card('forecast', money(p.forecast))}${card('won_this_month', money(p.won_this_month))}${card('coverage', p.coverage == null ? '—' : num(p.coverage, 2) + '×')}</div>
+  <section><h2>${esc(t('overview.stages'))}</h2>${bars(p.stages, (s) => s.amount, (s) => s.stage, t('overview.stages'))}
+  ${table([{ label: 'stage', cell: (s) => esc(s.stage) }, { label: 'count', num: 1, cell: (s) => num(s.count) }, { label: 'amount', num: 1, cell: (s) => money(s.amount) }, { label: 'weighted', num: 1, cell: (s) => money(s.weighted) }], p.stages)}</section>
+  <section><h2>${esc(t('overview.leaderboard'))}</h2>${table([{ label: 'rep', cell: (r) => repLink(r.rep) }, { label: 'deals_won', num: 1, cell: (r) => num(r.deals_won) }, { label: 'won_amount', num: 1, cell: (r) => money(r.won_amount) }, { label: 'open_amount', num: 1, cell: (r) => money(r.open_amount) }], p.leaderboard)}</section>
+  <div class="two"><section><h2>${esc(t('overview.stale'))}</h2>${table([{ label: 'deal', cell: (d) => dealLink(d.deal_id) }, { label: 'rep', cell: (d) => repLink(d.owner) }, { label: 'stage', cell: (d) => esc(d.stage) }, { label: 'days_since_touch', num: 1, cell: (d) => num(d.days_since_touch, 1) }], p.stale.slice(0, 15))}</section>
+  <section><h2>${esc(t('overview.stuck'))}</h2>${table([{ label: 'deal', cell: (d) => dealLink(d.deal_id) }, { label: 'rep', cell: (d) => repLink(d.owner) }, { label: 'stage', cell: (d) => esc(d.stage) }, { label: 'days_in_stage', num: 1, cell: (d) => num(d.days_in_stage, 1) }], p.stuck.slice(0, 15))}</section></div>
+  <section><h2>${esc(t('overview.top'))}</h2>${table([{ label: 'deal', cell: (d) => dealLink(d.deal_id) }, { label: 'rep', cell: (d) => repLink(d.owner) }, { label: 'stage', cell: (d) => esc(d.stage) }, { label: 'amount', num: 1, cell: (d) => money(d.amount) }], p.top)}</section>`;
+}
+
+async function funnel() {
+  const q = new URLSearchParams(location.search);
+  const groupBy = q.get('group_by') || 'none';
+  const params = new URLSearchParams({ group_by: groupBy });
+  if (q.get('from')) params.set('from', q.get('from'));
+  if (q.get('to')) params.set('to', q.get('to'));
+  const f = await api(`/v1/reports/funnel?${params}`);
+  const opts = ['none', 'rep', 'source', 'industry'].map((g) => `<option value="${g}" ${g === groupBy ? 'selected' : ''}>${esc(t('group.' + g))}</option>`).join('');
+  const groups = f.groups.map((g) => `<section><h2>${esc(g.key)} · ${esc(t('win_rate'))} ${pct(g.win_rate)}</h2>
+    <p class="muted">${esc(t('opened'))} ${num(g.opened)} · ${esc(t('won'))} ${num(g.won)} · ${esc(t('lost'))} ${num(g.lost)} · ${esc(t('open'))} ${num(g.open)}</p>
+    ${table([{ label: 'stage', cell: (s) => esc(s.stage) }, { label: 'reached', num: 1, cell: (s) => num(s.reached) }, { label: 'conversion_to_next', num: 1, cell: (s) => pct(s.conversion_to_next) }, { label: 'median_days_in_stage', num: 1, cell: (s) => num(s.median_days_in_stage, 1) }, { label: 'lost_here', num: 1, cell: (s) => num(s.lost_here) }], g.stages)}</section>`).join('');
+  return `<h1>${esc(t('funnel.title'))}</h1>
+  <form class="filters" method="get" action="/funnel">
+    <label>${esc(t('group_by'))} <select name="group_by">${opts}</select></label>
+    <label>${esc(t('from'))} <input type="date" name="from" value="${esc(q.get('from') || '')}"></label>
+    <label>${esc(t('to'))} <input type="date" name="to" value="${esc(q.get('to') || '')}"></label>
+    <button type="submit">${esc(t('apply'))}</button></form>${groups}`;
+}
+
+async function rep(id) {
+  const r = await api('/v1/reports/reps?months=12');
+  const me = r.reps.find((x) => x.rep === id);
+  if (!me) throw new HttpError(404, 'no such rep');
+  const s = me.series;
+  const metric = (k) => s.map((m) => m[k]);
+  return `<h1>${esc(t('rep.title'))}: ${esc(me.name || me.rep)} <span class="badge trend-${esc(me.trend)}" data-trend="${esc(me.trend)}">${esc(t('trend.' + me.trend))}</span></h1>
+  <div class="cards">${['deals_won', 'won_amount', 'win_rate', 'big_deals_lost', 'active_customers'].map((k) => `<div class="card"><div class="k">${esc(t(k))}</div>${sparkline(metric(k), t(k))}</div>`).join('')}</div>
+  ${table([{ label: 'month', cell: (m) => esc(m.month) }, { label: 'deals_won', num: 1, cell: (m) => num(m.deals_won) }, { label: 'won_amount', num: 1, cell: (m) => money(m.won_amount) }, { label: 'deals_lost', num: 1, cell: (m) => num(m.deals_lost) }, { label: 'big_deals_lost', num: 1, cell: (m) => num(m.big_deals_lost) }, { label: 'win_rate', num: 1, cell: (m) => pct(m.win_rate) }, { label: 'active_customers', num: 1, cell: (m) => num(m.active_customers) }], s.slice().reverse())}`;
+}
+
+function stateTable(st) {
+  const rows = [['status', t('status.' + st.status)], ['stage', st.stage], ['owner', st.owner], ['amount', money(st.amount)], ['quotes', num(st.quotes)],
+    ['competitors', (st.competitors || []).join(', ') || '—'], ['activities', num(st.activities)], ['last_touch_at', date(st.last_touch_at)], ['paid', money(st.paid)]];
+  return `<dl class="kv">${rows.map(([k, v]) => `<dt>${esc(t(k))}</dt><dd data-field="${k}">${esc(v)}</dd>`).join('')}</dl>`;
+}
+
+function analysisTable(a) {
+  const v = (k) => {
+    const x = a[k];
+    if (x == null) return '—';
+    if (k === 'won_deals_of_rep') return `${num(x.count)} · ${t('median_activities')} ${num(x.median_activities, 1)} · ${t('median_days_open')} ${num(x.median_days_open, 1)}`;
+    if (typeof x === 'object') return Object.entries(x).map(([kk, vv]) => `${kk} ${num(vv, 1)}`).join(', ');
+    return typeof x === 'number' ? num(x, 1) : String(x);
+  };
+  const keys = ['outcome', 'lost_reason', 'competitor', 'stage_at_close', 'days_open', 'days_in_stage', 'stage_regressions', 'quote_revisions', 'activities', 'longest_silence_days', 'last_activity_before_close_days', 'won_deals_of_rep'];
+  return `<dl class="kv">${keys.map((k) => `<dt>${esc(t(k))}</dt><dd>${esc(v(k))}</dd>`).join('')}</dl>`;
+}
+
+async function deal(id) {
+  const r = await api(`/v1/deals/${encodeURIComponent(id)}/replay`);
+  const steps = r.steps;
+  const html = `<h1>${esc(t('deal.title'))}: ${esc(r.deal_id)}</h1>
+  <div class="replay"><section><label for="scrub">${esc(t('step'))} <output id="step-no">${steps.length}</output> / ${steps.length}</label>
+    <input id="scrub" type="range" min="1" max="${steps.length}" value="${steps.length}">
+    <ol class="steps">${steps.map((s, i) => `<li data-i="${i}"><time>${esc(date(s.occurred_at))}</time> <b>${esc(s.type)}</b> ${esc(s.summary)} <span class="muted">— ${esc(s.actor)}</span></li>`).join('')}</ol></section>
+  <aside><h2>${esc(t('status'))}</h2><div id="state"></div><h2>${esc(t('analysis'))}</h2>${analysisTable(r.analysis)}</aside></div>`;
+  return { html, after: () => {
+    const scrub = document.getElementById('scrub');
+    const show = () => {
+      const i = Number(scrub.value) - 1;
+      document.getElementById('state').innerHTML = stateTable(steps[i].state);
+      document.getElementById('step-no').textContent = String(i + 1);
+      document.querySelectorAll('.steps li').forEach((li) => li.classList.toggle('current', Number(li.dataset.i) === i));
+      document.querySelectorAll('.steps li').forEach((li) => li.classList.toggle('future', Number(li.dataset.i) > i));
+    };
+    scrub.addEventListener('input', show);
+    document.querySelectorAll('.steps li').forEach((li) => li.addEventListener('click', () => { scrub.value = Number(li.dataset.i) + 1; show(); }));
+    show();
+  } };
+}
+
+async function customer(id) {
+  const [c, tl] = await Promise.all([api(`/v1/customers/${encodeURIComponent(id)}`), api(`/v1/customers/${encodeURIComponent(id)}/timeline?limit=200`)]);
+  const items = tl.events.map((e) => {
+    const d = e.data || {};
+    const what = d.kind ? `${d.kind}${d.summary ? ': ' + d.summary : ''}` : (d.to ? `${d.from} → ${d.to}` : (d.amount != null ? money(d.amount) : (d.reason || d.summary || '')));
+    const link = e.stream.startsWith('deal-') ? ` · ${dealLink(e.stream.slice(5))}` : '';
+    return `<li><time>${esc(date(e.occurred_at))}</time> <b>${esc(e.type)}</b> ${esc(what)}${link} <span class="muted">— ${esc(e.actor)}</span></li>`;
+  }).join('');
+  return `<h1>${esc(t('customer.title'))}: ${esc(c.name)}</h1>
+  <p class="muted">${esc(c.industry || '')} · ${esc(c.region || '')} · ${esc(t('owner'))}: ${c.owner ? repLink(c.owner) : esc(t('nav.pool'))}</p>
+  <h2>${esc(t('timeline'))}</h2><ol class="steps">${items}</ol>`;
+}
+
+async function pool() {
+  const p = await api('/v1/pool');
+  const list = p.customers || p.in_pool || [];
+  return `<h1>${esc(t('pool.title'))}</h1>${table([{ label: 'customer', cell: (c) => `<a href="/customers/${encodeURIComponent(c.customer_id)}">${esc(c.name || c.customer_id)}</a>` }, { label: 'days_in_pool', num: 1, cell: (c) => num(c.days_in_pool, 1) }], list)}`;
+}
+
+// --- router ------------------------------------------------------------------------------
+function applyLabels() {
+  document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
+  document.querySelectorAll('[data-i18n]').forEach((el) => { el.textContent = t(el.dataset.i18n); });
+  document.getElementById('lang').textContent = lang === 'zh' ? 'English' : '中文';
+}
+
+async function render() {
+  applyLabels();
+  if (!token()) return showLogin();
+  document.getElementById('login').hidden = true;
+  main().hidden = false;
+  main().innerHTML = `<p class="muted">${esc(t('loading'))}</p>`;
+  const path = decodeURIComponent(location.pathname);
+  let m;
+  try {
+    let out;
+    if (path === '/') out = await overview();
+    else if (path === '/funnel') out = await funnel();
+    else if (path === '/pool') out = await pool();
+    else if ((m = path.match(/^\/reps\/(.+)$/))) out = await rep(m[1]);
+    else if ((m = path.match(/^\/deals\/(.+)$/))) out = await deal(m[1]);
+    else if ((m = path.match(/^\/customers\/(.+)$/))) out = await customer(m[1]);
+    else throw new HttpError(404, 'no such page');
+    main().innerHTML = typeof out === 'string' ? out : out.html;
+    if (out.after) out.after();
+  } catch (e) {
+    if (e.status === 401) { localStorage.removeItem('dealtrail.token'); return showLogin(t('login.bad')); }
+    const msg = e.status === 404 || e.status === 403 ? t('notfound') : `${t('error')}: ${e.message}`;
+    main().innerHTML = `<p class="error" role="alert" data-status="${esc(e.status || '')}">${esc(msg)}</p>`;
+  }
+}
+
+document.getElementById('login-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  localStorage.setItem('dealtrail.token', document.getElementById('token').value.trim());
+  render();
+});
+document.getElementById('logout').addEventListener('click', () => { localStorage.removeItem('dealtrail.token'); render(); });
+document.getElementById('lang').addEventListener('click', () => {
+  lang = lang === 'zh' ? 'en' : 'zh';
+  localStorage.setItem('dealtrail.lang', lang);
+  render();
+});
+takeHashToken();
+render();

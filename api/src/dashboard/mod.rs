@@ -1,0 +1,50 @@
+//! The managers' dashboard (served by `dealtrail serve` at `/`): one HTML shell for every
+//! page URL, and our own small JavaScript and CSS, embedded in the binary (nothing from a
+//! CDN, no third-party code). The pages read the JSON API with the bearer token the user
+//! typed (or passed as `#token=…` for a wall screen); charts are inline SVG drawn by `app.js`.
+//!
+//! Pages: `/` overview, `/funnel`, `/reps/{rep}`, `/deals/{id}` (replay with a scrubber),
+//! `/customers/{id}` (timeline), `/pool`. Labels in English and Simplified Chinese.
+
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+const SHELL: &str = include_str!("shell.html");
+const APP_JS: &str = include_str!("app.js");
+const APP_CSS: &str = include_str!("app.css");
+
+fn with_type(body: &'static str, content_type: &'static str) -> Response {
+    let mut res = body.into_response();
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    res
+}
+
+async fn shell() -> Response {
+    with_type(SHELL, "text/html; charset=utf-8")
+}
+
+async fn app_js() -> Response {
+    with_type(APP_JS, "text/javascript; charset=utf-8")
+}
+
+async fn app_css() -> Response {
+    with_type(APP_CSS, "text/css; charset=utf-8")
+}
+
+/// The dashboard's routes, to merge into the API router.
+pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new()
+        .route("/", get(shell))
+        .route("/funnel", get(shell))
+        .route("/pool", get(shell))
+        .route("/reps/{rep}", get(shell))
+        .route("/deals/{id}", get(shell))
+        .route("/customers/{id}", get(shell))
+        .route("/assets/app.js", get(app_js))
+        .route("/assets/app.css", get(app_css))
+}
