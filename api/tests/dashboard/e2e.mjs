@@ -1,0 +1,101 @@
+// End-to-end test of the dashboard in Debian's headless Chromium (no downloaded browser).
+// Env: DEALTRAIL_URL (e.g. http://127.0.0.1:8080), DEALTRAIL_TOKEN (an admin token),
+// SCREENSHOT_DIR (where PNGs go), CHROMIUM (default /usr/bin/chromium).
+// Exits non-zero on the first failed check, saying which.
+
+import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+
+const base = process.env.DEALTRAIL_URL;
+const token = process.env.DEALTRAIL_TOKEN;
+const shots = process.env.SCREENSHOT_DIR || 'screenshots';
+if (!base || !token) throw new Error('set DEALTRAIL_URL and DEALTRAIL_TOKEN');
+mkdirSync(shots, { recursive: true });
+
+let checks = 0;
+function check(ok, what) {
+  if (!ok) throw new Error(`check failed: ${what}`);
+  checks += 1;
+  console.log(`ok ${checks} - ${what}`);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 1000 }, locale: 'en-US' });
+  const page = await context.newPage();
+  const api = (path) => page.evaluate(async ([p, t]) => (await fetch(p, { headers: { Authorization: `Bearer ${t}` } })).json(), [path, token]);
+
+  // Log in with the token form.
+  const started = Date.now();
+  await page.goto(base + '/');
+  await page.waitForSelector('#login-form', { state: 'visible' });
+  check(true, 'the login form is shown without a token');
+  await page.fill('#token', 'wrong-token');
+  await page.click('#login-form button[type=submit]');
+  await page.waitForFunction(() => document.getElementById('login-error').textContent.length > 0);
+  check(true, 'a wrong token is refused on the form');
+  await page.fill('#token', token);
+  await page.click('#login-form button[type=submit]');
+  await page.waitForSelector('.card[data-key=open_count]');
+  console.log(`overview rendered ${Date.now() - started} ms after the first request (includes the wrong-token round)`);
+
+  // The overview's figures equal the API's, formatted for the locale.
+  const p = await api('/v1/reports/pipeline');
+  const shown = async (key) => (await page.textContent(`.card[data-key=${key}] .v`)).trim();
+  const fmt = (x, money) => page.evaluate(([v, m]) => (m ? new Intl.NumberFormat('en-US', { style: 'currency', currency: 'CNY', maximumFractionDigits: 0 }) : new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 })).format(v), [x, money]);
+  check((await shown('open_count')) === (await fmt(p.open_count, false)), `open deals = API open_count (${p.open_count})`);
+  check((await shown('open_amount')) === (await fmt(p.open_amount, true)), `open amount = API open_amount (${p.open_amount})`);
+  check((await shown('forecast')) === (await fmt(p.forecast, true)), `forecast = API forecast (${p.forecast})`);
+  check((await shown('won_this_month')) === (await fmt(p.won_this_month, true)), `won this month = API (${p.won_this_month})`);
+  const leaders = await page.$$eval('#leaderboard tbody tr', (rows) => rows.length);
+  check(leaders === p.leaderboard.length, `leaderboard has ${p.leaderboard.length} reps`);
+  await page.screenshot({ path: `${shots}/overview.png`, fullPage: false });
+
+  // Open a lost deal and step through its replay.
+  const lost = await api('/v1/events?types=DealLost&limit=1');
+  const dealId = lost.events[0].stream.slice('deal-'.length);
+  const replay = await api(`/v1/deals/${dealId}/replay`);
+  await page.goto(`${base}/deals/${dealId}`);
+  await page.waitForSelector('#scrub');
+  const status = () => page.textContent('[data-field=status]');
+  check((await status()) === 'lost', 'the replay opens on the last step: lost');
+  await page.$eval('#scrub', (el) => { el.value = '1'; el.dispatchEvent(new Event('input')); });
+  check((await status()) === 'open', 'at step 1 the deal is open');
+  check((await page.textContent('[data-field=stage]')) === replay.steps[0].state.stage, 'step 1 shows the opening stage');
+  const n = replay.steps.length;
+  for (let i = 2; i <= n; i += 1) {
+    await page.$eval('#scrub', (el, v) => { el.value = String(v); el.dispatchEvent(new Event('input')); }, i);
+    const want = replay.steps[i - 1].state;
+    check((await page.textContent('[data-field=stage]')) === want.stage && (await page.textContent('#step-no')) === String(i), `step ${i}: stage ${want.stage}`);
+  }
+  await page.screenshot({ path: `${shots}/deal-replay.png`, fullPage: false });
+
+  // Switch the language: labels change, the choice is remembered.
+  await page.click('#lang');
+  await page.waitForFunction(() => document.querySelector('nav a').textContent === '总览');
+  check(true, 'labels switch to Chinese');
+  await page.goto(base + '/');
+  await page.waitForSelector('.card[data-key=open_count]');
+  check((await page.textContent('.card[data-key=open_count] .k')) === '进行中商机', 'the language is remembered across pages');
+  await page.screenshot({ path: `${shots}/overview-zh.png`, fullPage: false });
+
+  // Phone width.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.reload();
+  await page.waitForSelector('.card[data-key=open_count]');
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
+  check(!overflow, 'no horizontal page overflow at 390 px');
+  await page.screenshot({ path: `${shots}/overview-phone.png`, fullPage: false });
+
+  // A wall screen: #token= in the URL logs in and is removed from the address bar.
+  const wall = await browser.newPage();
+  await wall.goto(`${base}/#token=${encodeURIComponent(token)}`);
+  await wall.waitForSelector('.card[data-key=open_count]');
+  check(!wall.url().includes('token='), 'the token is removed from the address bar');
+} finally {
+  await browser.close();
+}
+console.log(`${checks} passed, 0 failed`);
