@@ -145,6 +145,37 @@ fn main() {
             total as f64 / secs
         );
     }
+    // Decoding alone (one thread, no storage): format 1 (JSON text) against format 2.
+    let sample = rt
+        .block_on(store.read_all(1, 100_000, &Filter::default()))
+        .unwrap();
+    for (name, records) in [
+        (
+            "format 1",
+            sample
+                .iter()
+                .map(eventlog::record::encode_record_v1)
+                .collect::<Vec<_>>(),
+        ),
+        (
+            "format 2",
+            sample
+                .iter()
+                .map(eventlog::record::encode_record)
+                .collect::<Vec<_>>(),
+        ),
+    ] {
+        let start = Instant::now();
+        for r in &records {
+            std::hint::black_box(eventlog::record::decode_record(r).unwrap());
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "decode only, {name}, 1 thread: {:>9.0} events/s  ({} bytes/record)",
+            records.len() as f64 / secs,
+            records.iter().map(Vec::len).sum::<usize>() / records.len().max(1)
+        );
+    }
     let start = Instant::now();
     let report = store.verify(&mut |_| {}).unwrap();
     let secs = start.elapsed().as_secs_f64();
