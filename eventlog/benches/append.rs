@@ -1,7 +1,7 @@
 //! Durable append and read throughput of the sled store. Plain timing, printed.
 //!
 //! `cargo bench -p eventlog` (optionally `-- --quick`, or `-- --case 64x1` for one append
-//! case only). Every acknowledged append has been
+//! case only, or `-- --case read` for the read + decode and verify figures only). Every acknowledged append has been
 //! flushed to disk (group commit: one fsync per group of concurrent requests).
 
 use std::sync::Arc;
@@ -100,7 +100,7 @@ fn main() {
         }
     }
 
-    if only.is_some() {
+    if only.as_ref().is_some_and(|c| c != "read") {
         return;
     }
     // Read + decode the whole log.
@@ -143,6 +143,37 @@ fn main() {
         println!(
             "read + decode (pass {round}): {:>9.0} events/s  ({total} events in {secs:.2}s)",
             total as f64 / secs
+        );
+    }
+    // Decoding alone (one thread, no storage): format 1 (JSON text) against format 2.
+    let sample = rt
+        .block_on(store.read_all(1, 100_000, &Filter::default()))
+        .unwrap();
+    for (name, records) in [
+        (
+            "format 1",
+            sample
+                .iter()
+                .map(eventlog::record::encode_record_v1)
+                .collect::<Vec<_>>(),
+        ),
+        (
+            "format 2",
+            sample
+                .iter()
+                .map(eventlog::record::encode_record)
+                .collect::<Vec<_>>(),
+        ),
+    ] {
+        let start = Instant::now();
+        for r in &records {
+            std::hint::black_box(eventlog::record::decode_record(r).unwrap());
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "decode only, {name}, 1 thread: {:>9.0} events/s  ({} bytes/record)",
+            records.len() as f64 / secs,
+            records.iter().map(Vec::len).sum::<usize>() / records.len().max(1)
         );
     }
     let start = Instant::now();

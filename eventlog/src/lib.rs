@@ -5,8 +5,9 @@
 //!
 //! Layout:
 //! - `lib.rs`: the trait, its request/response types and errors.
-//! - [`record`]: the encoding of one event (format byte + bincode; `data`/`metadata` as
-//!   JSON text, times as seconds + nanoseconds).
+//! - [`record`]: the encoding of one event (format byte + a compact binary body with
+//!   `data`/`metadata` as a binary JSON tree; format 1, bincode with JSON text, still
+//!   decodes).
 //! - `sled_store`: the embedded default backend [`SledStore`] (also [`SledStore::temporary`],
 //!   a throw-away store for fast tests), one sled tree:
 //!   - `keys`: the key layout: log chunks by position, stream runs by stream + version,

@@ -1,6 +1,10 @@
 //! The encoding of one event as stored: a format-version byte, then the whole envelope.
 //!
-//! Format 1 is bincode 2 (standard config, through serde) of `RecordV1`. bincode cannot
+//! Format 2 (written now) is a hand-rolled binary form, described below at [`FORMAT_V2`]'s
+//! section: `data` and `metadata` are a tagged binary tree that decodes straight into
+//! `serde_json::Value`, without parsing JSON text (the bulk of format 1's decoding cost).
+//!
+//! Format 1 (still decoded, no longer written) is bincode 2 (standard config, through serde) of `RecordV1`. bincode cannot
 //! decode a `serde_json::Value`, so `data` and `metadata` travel as JSON text; times travel as
 //! whole seconds plus nanoseconds since the Unix epoch, which round-trips every
 //! `DateTime<Utc>` exactly (and so its canonical RFC 3339 form).
@@ -14,7 +18,7 @@ use uuid::Uuid;
 
 use crate::RecordedEvent;
 
-/// The leading byte of records written by this version.
+/// The leading byte of format-1 records (bincode, JSON text for `data`/`metadata`).
 pub const FORMAT_V1: u8 = 1;
 
 /// Why stored bytes are not a record.
@@ -51,8 +55,10 @@ fn config() -> bincode::config::Configuration {
     bincode::config::standard()
 }
 
-/// Encodes an event: `[FORMAT_V1][bincode body]`.
-pub fn encode_record(ev: &RecordedEvent) -> Vec<u8> {
+/// Encodes an event in the old format 1: `[FORMAT_V1][bincode body]`. New records are
+/// written in format 2 ([`encode_record`]); this stays for tests and tools that need
+/// format-1 bytes.
+pub fn encode_record_v1(ev: &RecordedEvent) -> Vec<u8> {
     // Serialising a `Value` or a string-keyed map to JSON text cannot fail.
     let data = serde_json::to_string(&ev.data).unwrap_or_default();
     let metadata = serde_json::to_string(&ev.metadata).unwrap_or_default();
@@ -79,10 +85,11 @@ pub fn encode_record(ev: &RecordedEvent) -> Vec<u8> {
     out
 }
 
-/// Decodes bytes written by [`encode_record`] (any known format).
+/// Decodes bytes written by [`encode_record`] or [`encode_record_v1`] (any known format).
 pub fn decode_record(bytes: &[u8]) -> Result<RecordedEvent, RecordError> {
     let (&format, body) = bytes.split_first().ok_or(RecordError::Empty)?;
     match format {
+        FORMAT_V2 => decode_v2(body),
         FORMAT_V1 => decode_v1(body),
         other => Err(RecordError::UnknownFormat(other)),
     }
@@ -97,10 +104,6 @@ fn decode_v1(body: &[u8]) -> Result<RecordedEvent, RecordError> {
             len: body.len() - used,
         });
     }
-    let time = |secs: i64, nanos: u32, what: &str| {
-        DateTime::<Utc>::from_timestamp(secs, nanos)
-            .ok_or_else(|| RecordError::Undecodable(format!("{what} out of range")))
-    };
     Ok(RecordedEvent {
         id: Uuid::from_u128(rec.id),
         stream: rec.stream.to_owned(),
@@ -117,6 +120,279 @@ fn decode_v1(body: &[u8]) -> Result<RecordedEvent, RecordError> {
         },
         schema_version: rec.schema_version,
     })
+}
+
+// ---------------------------------------------------------------------------------------
+// Format 2: a hand-rolled binary form. `data` and `metadata` are stored as a tagged binary
+// tree that decodes straight into `serde_json::Value` (no JSON text to parse).
+//
+// `[2] id (16 bytes, big endian) version (varint) position (varint)
+//  occurred_secs (zigzag varint) occurred_nanos (varint) recorded_secs (zigzag varint)
+//  recorded_nanos (varint) schema_version (varint) stream actor event_type (strings)
+//  data (value) metadata (object body)`
+//
+// A string is `len (varint) || UTF-8 bytes`. A value is a tag byte then its body:
+// 0 null, 1 false, 2 true, 3 unsigned integer (varint), 4 negative integer (zigzag varint),
+// 5 f64 (8 bytes LE), 6 string, 7 array (`count (varint)` values), 8 object
+// (`count (varint)` string + value pairs, in order). Every length is checked against the
+// bytes left, so a truncated record never decodes.
+
+/// The leading byte of records written by this version.
+pub const FORMAT_V2: u8 = 2;
+
+/// Values nested deeper than this are refused when decoding (serde_json's own limit is 128).
+const MAX_DEPTH: u32 = 512;
+
+const T_NULL: u8 = 0;
+const T_FALSE: u8 = 1;
+const T_TRUE: u8 = 2;
+const T_UINT: u8 = 3;
+const T_NEG: u8 = 4;
+const T_F64: u8 = 5;
+const T_STR: u8 = 6;
+const T_ARRAY: u8 = 7;
+const T_OBJECT: u8 = 8;
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_varint(out, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn put_value(out: &mut Vec<u8>, v: &serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Null => out.push(T_NULL),
+        Value::Bool(false) => out.push(T_FALSE),
+        Value::Bool(true) => out.push(T_TRUE),
+        Value::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                out.push(T_UINT);
+                put_varint(out, u);
+            } else if let Some(i) = n.as_i64() {
+                out.push(T_NEG);
+                put_varint(out, zigzag(i));
+            } else {
+                // Without `arbitrary_precision` a number is a u64, an i64 or a finite f64.
+                out.push(T_F64);
+                out.extend_from_slice(&n.as_f64().unwrap_or(0.0).to_le_bytes());
+            }
+        }
+        Value::String(s) => {
+            out.push(T_STR);
+            put_str(out, s);
+        }
+        Value::Array(a) => {
+            out.push(T_ARRAY);
+            put_varint(out, a.len() as u64);
+            for x in a {
+                put_value(out, x);
+            }
+        }
+        Value::Object(m) => {
+            out.push(T_OBJECT);
+            put_object(out, m);
+        }
+    }
+}
+
+fn put_object(out: &mut Vec<u8>, m: &serde_json::Map<String, serde_json::Value>) {
+    put_varint(out, m.len() as u64);
+    for (k, x) in m {
+        put_str(out, k);
+        put_value(out, x);
+    }
+}
+
+/// Encodes an event in the current format: `[FORMAT_V2][body]` (see above).
+pub fn encode_record(ev: &RecordedEvent) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128 + ev.stream.len() + ev.event_type.len());
+    encode_record_into(&mut out, ev);
+    out
+}
+
+/// Appends the encoding of `ev` (as [`encode_record`]) to `out`.
+pub fn encode_record_into(out: &mut Vec<u8>, ev: &RecordedEvent) {
+    out.push(FORMAT_V2);
+    out.extend_from_slice(&ev.id.as_u128().to_be_bytes());
+    put_varint(out, ev.version);
+    put_varint(out, ev.position);
+    put_varint(out, zigzag(ev.occurred_at.timestamp()));
+    put_varint(out, u64::from(ev.occurred_at.timestamp_subsec_nanos()));
+    put_varint(out, zigzag(ev.recorded_at.timestamp()));
+    put_varint(out, u64::from(ev.recorded_at.timestamp_subsec_nanos()));
+    put_varint(out, u64::from(ev.schema_version));
+    put_str(out, &ev.stream);
+    put_str(out, &ev.actor);
+    put_str(out, &ev.event_type);
+    put_value(out, &ev.data);
+    put_object(out, &ev.metadata);
+}
+
+struct Reader<'a> {
+    rest: &'a [u8],
+}
+
+fn short() -> RecordError {
+    RecordError::Undecodable("unexpected end of record".into())
+}
+
+impl<'a> Reader<'a> {
+    fn byte(&mut self) -> Result<u8, RecordError> {
+        let (&b, rest) = self.rest.split_first().ok_or_else(short)?;
+        self.rest = rest;
+        Ok(b)
+    }
+
+    fn bytes(&mut self, n: usize) -> Result<&'a [u8], RecordError> {
+        if self.rest.len() < n {
+            return Err(short());
+        }
+        let (b, rest) = self.rest.split_at(n);
+        self.rest = rest;
+        Ok(b)
+    }
+
+    fn varint(&mut self) -> Result<u64, RecordError> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                if shift == 63 && b > 1 {
+                    break;
+                }
+                return Ok(v);
+            }
+        }
+        Err(RecordError::Undecodable("malformed varint".into()))
+    }
+
+    fn u32(&mut self) -> Result<u32, RecordError> {
+        u32::try_from(self.varint()?).map_err(|_| RecordError::Undecodable("u32 overflow".into()))
+    }
+
+    /// A count of items each at least one byte long (so it cannot exceed the bytes left).
+    fn count(&mut self) -> Result<usize, RecordError> {
+        let n = self.varint()?;
+        if n > self.rest.len() as u64 {
+            return Err(short());
+        }
+        Ok(n as usize)
+    }
+
+    fn str(&mut self) -> Result<&'a str, RecordError> {
+        let n = self.count()?;
+        let b = self.bytes(n)?;
+        std::str::from_utf8(b).map_err(|e| RecordError::Undecodable(e.to_string()))
+    }
+
+    fn value(&mut self, depth: u32) -> Result<serde_json::Value, RecordError> {
+        use serde_json::Value;
+        if depth > MAX_DEPTH {
+            return Err(RecordError::Undecodable("value nested too deeply".into()));
+        }
+        Ok(match self.byte()? {
+            T_NULL => Value::Null,
+            T_FALSE => Value::Bool(false),
+            T_TRUE => Value::Bool(true),
+            T_UINT => Value::Number(self.varint()?.into()),
+            T_NEG => {
+                let i = unzigzag(self.varint()?);
+                if i >= 0 {
+                    return Err(RecordError::Undecodable("non-negative T_NEG".into()));
+                }
+                Value::Number(i.into())
+            }
+            T_F64 => {
+                let b = self.bytes(8)?;
+                let f = f64::from_le_bytes(b.try_into().map_err(|_| short())?);
+                Value::Number(
+                    serde_json::Number::from_f64(f)
+                        .ok_or_else(|| RecordError::Undecodable("non-finite number".into()))?,
+                )
+            }
+            T_STR => Value::String(self.str()?.to_owned()),
+            T_ARRAY => {
+                let n = self.count()?;
+                let mut a = Vec::with_capacity(n);
+                for _ in 0..n {
+                    a.push(self.value(depth + 1)?);
+                }
+                Value::Array(a)
+            }
+            T_OBJECT => Value::Object(self.object(depth + 1)?),
+            t => return Err(RecordError::Undecodable(format!("unknown value tag {t}"))),
+        })
+    }
+
+    fn object(
+        &mut self,
+        depth: u32,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, RecordError> {
+        let n = self.count()?;
+        let mut m = serde_json::Map::with_capacity(n);
+        for _ in 0..n {
+            let k = self.str()?.to_owned();
+            let v = self.value(depth)?;
+            m.insert(k, v);
+        }
+        Ok(m)
+    }
+}
+
+fn decode_v2(body: &[u8]) -> Result<RecordedEvent, RecordError> {
+    let mut r = Reader { rest: body };
+    let id = u128::from_be_bytes(r.bytes(16)?.try_into().map_err(|_| short())?);
+    let version = r.varint()?;
+    let position = r.varint()?;
+    let occurred_secs = unzigzag(r.varint()?);
+    let occurred_nanos = r.u32()?;
+    let recorded_secs = unzigzag(r.varint()?);
+    let recorded_nanos = r.u32()?;
+    let schema_version = u16::try_from(r.varint()?)
+        .map_err(|_| RecordError::Undecodable("schema version overflow".into()))?;
+    let stream = r.str()?.to_owned();
+    let actor = r.str()?.to_owned();
+    let event_type = r.str()?.to_owned();
+    let data = r.value(0)?;
+    let metadata = r.object(0)?;
+    if !r.rest.is_empty() {
+        return Err(RecordError::Trailing { len: r.rest.len() });
+    }
+    Ok(RecordedEvent {
+        id: Uuid::from_u128(id),
+        stream,
+        event_type,
+        version,
+        position,
+        occurred_at: time(occurred_secs, occurred_nanos, "occurred_at")?,
+        recorded_at: time(recorded_secs, recorded_nanos, "recorded_at")?,
+        actor,
+        data,
+        metadata,
+        schema_version,
+    })
+}
+
+fn time(secs: i64, nanos: u32, what: &str) -> Result<DateTime<Utc>, RecordError> {
+    DateTime::<Utc>::from_timestamp(secs, nanos)
+        .ok_or_else(|| RecordError::Undecodable(format!("{what} out of range")))
 }
 
 #[cfg(test)]
@@ -191,24 +467,83 @@ mod tests {
     proptest! {
         #[test]
         fn records_round_trip(ev in event()) {
-            let bytes = encode_record(&ev);
-            prop_assert_eq!(bytes[0], FORMAT_V1);
-            let back = decode_record(&bytes).unwrap();
-            prop_assert_eq!(&back, &ev);
-            // The canonical JSON form (times included) is identical too.
-            prop_assert_eq!(
-                serde_json::to_string(&back).unwrap(),
-                serde_json::to_string(&ev).unwrap()
-            );
+            for (bytes, format) in [(encode_record(&ev), FORMAT_V2), (encode_record_v1(&ev), FORMAT_V1)] {
+                prop_assert_eq!(bytes[0], format);
+                let back = decode_record(&bytes).unwrap();
+                prop_assert_eq!(&back, &ev);
+                // The canonical JSON form (times included) is identical too.
+                prop_assert_eq!(
+                    serde_json::to_string(&back).unwrap(),
+                    serde_json::to_string(&ev).unwrap()
+                );
+            }
         }
 
         #[test]
         fn truncated_records_never_decode_to_something_else(ev in event(), cut in 0usize..64) {
-            let bytes = encode_record(&ev);
-            let cut = cut.min(bytes.len() - 1);
-            let short = &bytes[..bytes.len() - 1 - cut];
-            prop_assert!(decode_record(short).is_err());
+            for bytes in [encode_record(&ev), encode_record_v1(&ev)] {
+                let cut = cut.min(bytes.len() - 1);
+                let short = &bytes[..bytes.len() - 1 - cut];
+                prop_assert!(decode_record(short).is_err());
+            }
         }
+
+        #[test]
+        fn trailing_bytes_are_refused(ev in event(), extra in 1usize..4) {
+            for mut bytes in [encode_record(&ev), encode_record_v1(&ev)] {
+                bytes.extend(std::iter::repeat_n(0u8, extra));
+                prop_assert!(decode_record(&bytes).is_err());
+            }
+        }
+    }
+
+    /// Format-1 bytes as written by earlier versions of the store decode unchanged.
+    #[test]
+    fn format_1_fixture_still_decodes() {
+        let ev = RecordedEvent {
+            id: Uuid::from_u128(0x0192_f4c2_6b1e_7c3a_9d2e_1f00_c0ff_ee00),
+            stream: "deal-D-1001".into(),
+            event_type: "DealStageChanged".into(),
+            version: 3,
+            position: 48211,
+            occurred_at: "2026-06-03T09:30:00Z".parse().unwrap(),
+            recorded_at: "2026-06-03T09:30:02.118Z".parse().unwrap(),
+            actor: "wukong".into(),
+            data: serde_json::json!({ "from": "presentation", "to": "quote", "amount": 12.5 }),
+            metadata: Map::from_iter([("correlation_id".to_string(), Value::from("c-1"))]),
+            schema_version: 0,
+        };
+        let v1 = encode_record_v1(&ev);
+        assert_eq!(v1[0], FORMAT_V1);
+        assert_eq!(decode_record(&v1).unwrap(), ev);
+        let v2 = encode_record(&ev);
+        assert_eq!(v2[0], FORMAT_V2);
+        assert_eq!(decode_record(&v2).unwrap(), ev);
+        assert!(v2.len() < v1.len(), "{} vs {}", v2.len(), v1.len());
+    }
+
+    #[test]
+    fn number_kinds_survive() {
+        let data = serde_json::json!([0, 1, -1, u64::MAX, i64::MIN, 1.0, -0.0, 0.1, 1e300, 12.34]);
+        let ev = decode_record(&encode_record(&RecordedEvent {
+            id: Uuid::nil(),
+            stream: "deal-x".into(),
+            event_type: "T".into(),
+            version: 0,
+            position: 1,
+            occurred_at: DateTime::<Utc>::from_timestamp(0, 0).unwrap(),
+            recorded_at: DateTime::<Utc>::from_timestamp(0, 0).unwrap(),
+            actor: "a".into(),
+            data: data.clone(),
+            metadata: Map::new(),
+            schema_version: 0,
+        }))
+        .unwrap();
+        assert_eq!(ev.data, data);
+        assert_eq!(
+            serde_json::to_string(&ev.data).unwrap(),
+            serde_json::to_string(&data).unwrap()
+        );
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub(crate) fn check_envelope(batch: &StreamBatch) -> Result<(), StoreError> {
             ));
         }
         if let Some(m) = &ev.metadata {
-            let size = serde_json::to_string(m).map_or(usize::MAX, |s| s.len());
+            let size = serialised_len(m);
             if size > MAX_METADATA_BYTES {
                 return invalid(format!(
                     "event {k}: `metadata` is {size} bytes serialised, at most {MAX_METADATA_BYTES} allowed"
@@ -63,6 +63,25 @@ pub(crate) fn check_envelope(batch: &StreamBatch) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+/// The length of `m` serialised as JSON, without building the text.
+fn serialised_len(m: &serde_json::Map<String, serde_json::Value>) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    match serde_json::to_writer(&mut c, m) {
+        Ok(()) => c.0,
+        Err(_) => usize::MAX,
+    }
 }
 
 /// `Ok` if a stream at version `current` (`None`: no stream) satisfies `expected`.

@@ -129,8 +129,67 @@ pub(crate) fn last_id_run_id(tree: &sled::Tree) -> Result<uuid::Uuid, StoreError
         })
 }
 
+/// At most this many frames are decoded per round of [`scan`].
+const ROUND: usize = 16_384;
+/// Rounds smaller than this are decoded on the calling thread alone.
+const PARALLEL_MIN: usize = 512;
+
+fn decode_threads() -> usize {
+    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *N.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8)))
+}
+
+type Item<'a> = Result<(u64, Frame<'a>), StoreError>;
+
+fn decode_item(item: &Item<'_>) -> Result<RecordedEvent, StoreError> {
+    match item {
+        Ok((position, f)) => decode_frame(*position, f),
+        Err(StoreError::Corrupt { position, reason }) => Err(StoreError::Corrupt {
+            position: *position,
+            reason: reason.clone(),
+        }),
+        Err(e) => Err(backend(e)),
+    }
+}
+
+/// Decodes `items` in order, split over the available cores when there are enough of them.
+/// Every frame's checksum is checked (see [`decode_frame`]).
+fn decode_items(items: &[Item<'_>]) -> Vec<Result<RecordedEvent, StoreError>> {
+    let threads = decode_threads();
+    if threads < 2 || items.len() < PARALLEL_MIN {
+        return items.iter().map(decode_item).collect();
+    }
+    let per = items.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let mut parts = items.chunks(per);
+        let mine = parts.next().unwrap_or_default();
+        let helpers: Vec<_> = parts
+            .map(|part| {
+                let job = move || part.iter().map(decode_item).collect::<Vec<_>>();
+                (part, std::thread::Builder::new().spawn_scoped(s, job))
+            })
+            .collect();
+        let mut out: Vec<_> = mine.iter().map(decode_item).collect();
+        for (part, helper) in helpers {
+            match helper {
+                Ok(h) => match h.join() {
+                    Ok(v) => out.extend(v),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                },
+                // No thread to spare: decode it here.
+                Err(_) => out.extend(part.iter().map(decode_item)),
+            }
+        }
+        out
+    })
+}
+
 /// Records from `from` (inclusive) through `to` (inclusive) matching `filter`, at most
 /// `limit`. Returns them and the last position examined.
+///
+/// Works in rounds: the frames of a round are gathered from whole chunks, decoded (in
+/// parallel when there are many; every checksum is checked), then filtered in log order, so
+/// the result, the last position and the first error are those of a one-by-one walk.
 pub(crate) fn scan(
     shared: &Shared,
     from: u64,
@@ -139,17 +198,115 @@ pub(crate) fn scan(
     filter: &Filter,
 ) -> Result<(Vec<RecordedEvent>, u64), StoreError> {
     let mut out = Vec::new();
-    if limit == 0 {
-        return Ok((out, from.max(1) - 1));
+    let from = from.max(1);
+    let mut last = from - 1;
+    if limit == 0 || from > to {
+        return Ok((out, last));
     }
-    let last = for_each_frame(&shared.tree, from, to, |position, f| {
-        let ev = decode_frame(position, &f)?;
-        if filter.matches(&ev) {
-            out.push(ev);
+    let everything = filter.types.is_empty() && filter.stream_prefix.is_none();
+    let tree = &shared.tree;
+    // The chunk holding `from` starts at the last key at or before it.
+    let start = match tree
+        .range(keys::log_key(0)..=keys::log_key(from))
+        .next_back()
+        .transpose()
+        .map_err(backend)?
+    {
+        Some((k, _)) => k.to_vec(),
+        None => keys::log_key(from).to_vec(),
+    };
+    let mut chunks = tree.range(start..=keys::log_key(to).to_vec());
+    let mut carry: Option<(u64, sled::IVec)> = None;
+    let mut next = from;
+    loop {
+        let remaining = limit - out.len();
+        let want = if everything {
+            remaining
+        } else {
+            remaining.max(1024)
         }
-        Ok(out.len() < limit)
-    })?;
-    Ok((out, last))
+        .min(ROUND);
+        // Gather whole chunks holding `want` frames from `next` on.
+        let mut held: Vec<(u64, sled::IVec)> = Vec::new();
+        let mut counted = 0usize;
+        let mut pending_error = None;
+        while counted < want {
+            let (first, chunk) = match carry.take() {
+                Some(c) => c,
+                None => match chunks.next() {
+                    None => break,
+                    Some(Err(e)) => {
+                        pending_error = Some(backend(e));
+                        break;
+                    }
+                    Some(Ok((k, v))) => match keys::position_of_log_key(&k) {
+                        Some(first) => (first, v),
+                        None => {
+                            pending_error = Some(StoreError::Corrupt {
+                                position: next,
+                                reason: "malformed log key".into(),
+                            });
+                            break;
+                        }
+                    },
+                },
+            };
+            let after = first + frame::frames(&chunk).count() as u64;
+            counted += (after.min(to + 1).saturating_sub(next.max(first))) as usize;
+            held.push((first, chunk));
+        }
+        // Split them into frames.
+        let mut items: Vec<Item<'_>> = Vec::with_capacity(counted.min(want));
+        let mut end = held.is_empty();
+        'build: for (first, chunk) in &held {
+            for (i, f) in frame::frames(chunk).enumerate() {
+                let position = first + i as u64;
+                match f {
+                    Err(reason) => {
+                        items.push(Err(StoreError::Corrupt { position, reason }));
+                        end = true;
+                        break 'build;
+                    }
+                    Ok(f) => {
+                        if position < next {
+                            continue;
+                        }
+                        if position > to {
+                            end = true;
+                            break 'build;
+                        }
+                        if items.len() >= want {
+                            carry = Some((*first, chunk.clone()));
+                            break 'build;
+                        }
+                        items.push(Ok((position, f)));
+                    }
+                }
+            }
+        }
+        if items.is_empty() {
+            end = true;
+        }
+        for (item, ev) in items.iter().zip(decode_items(&items)) {
+            let ev = ev?;
+            if let Ok((position, _)) = item {
+                last = *position;
+            }
+            if filter.matches(&ev) {
+                out.push(ev);
+                if out.len() >= limit {
+                    return Ok((out, last));
+                }
+            }
+        }
+        next = last + 1;
+        if let Some(e) = pending_error {
+            return Err(e);
+        }
+        if end || next > to {
+            return Ok((out, last));
+        }
+    }
 }
 
 pub(crate) fn read_all(

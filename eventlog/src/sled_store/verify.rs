@@ -211,7 +211,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::super::{frame, keys, SledStore, TREE};
-    use crate::record::{decode_record, encode_record};
+    use crate::record::{decode_record, encode_record, encode_record_v1, FORMAT_V1};
     use crate::{EnvelopeOnly, EventStore, ExpectedVersion, ProposedEvent, StoreError};
 
     fn note(n: u64) -> ProposedEvent {
@@ -295,6 +295,47 @@ mod tests {
         let (at, reason) = verify_error(dir.path());
         assert_eq!(at, 2, "{reason}");
         assert!(reason.contains("hash chain"), "{reason}");
+    }
+
+    /// A log written in format 1 (before format 2 existed) still reads and verifies.
+    #[tokio::test]
+    async fn format_1_logs_still_read_and_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        five_events(dir.path()).await;
+        let before = {
+            let store = SledStore::open(dir.path(), Arc::new(EnvelopeOnly)).unwrap();
+            store
+                .read_all(0, 100, &crate::Filter::default())
+                .await
+                .unwrap()
+        };
+        tamper(dir.path(), |t| {
+            let mut prev = frame::GENESIS;
+            for position in 1..=5 {
+                // Each append of `five_events` is its own chunk.
+                let key = keys::log_key(position);
+                let old = t.get(key).unwrap().unwrap();
+                let f = frame::frames(&old).next().unwrap().unwrap();
+                let record = encode_record_v1(&decode_record(f.record).unwrap());
+                assert_eq!(record[0], FORMAT_V1);
+                let mut v = Vec::new();
+                prev = frame::seal_into(&mut v, &prev, &record);
+                t.insert(key, v).unwrap();
+            }
+        });
+        let store = SledStore::open(dir.path(), Arc::new(EnvelopeOnly)).unwrap();
+        assert_eq!(store.verify(&mut |_| {}).unwrap().events, 5);
+        let after = store
+            .read_all(0, 100, &crate::Filter::default())
+            .await
+            .unwrap();
+        assert_eq!(after, before);
+        // New appends (format 2) continue the chain after format-1 records.
+        store
+            .append("deal-A", ExpectedVersion::Any, vec![note(9)])
+            .await
+            .unwrap();
+        assert_eq!(store.verify(&mut |_| {}).unwrap().events, 6);
     }
 
     #[tokio::test]
