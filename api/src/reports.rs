@@ -60,6 +60,18 @@ pub fn run(
     query: &str,
     now: DateTime<Utc>,
 ) -> Result<Value, ReportError> {
+    run_for(model, name, query, now, None)
+}
+
+/// [`run`], with the pipeline restricted to deals owned by `owners` (a rep's or a manager's
+/// own view). Only the pipeline can be restricted; the caller decides who sees what.
+pub fn run_for(
+    model: &ReadModel,
+    name: &str,
+    query: &str,
+    now: DateTime<Utc>,
+    owners: Option<std::collections::BTreeSet<String>>,
+) -> Result<Value, ReportError> {
     use projections::*;
     Ok(match name {
         "funnel" => {
@@ -71,7 +83,8 @@ pub fn run(
             json(reps::reps(model, &q))
         }
         "pipeline" => {
-            let q = parse_query::<pipeline::PipelineParams>(query)?.validate()?;
+            let mut q = parse_query::<pipeline::PipelineParams>(query)?.validate()?;
+            q.owners = owners;
             json(pipeline::pipeline(model, &q, now))
         }
         "channels" => json(channels::channels(

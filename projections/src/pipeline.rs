@@ -38,6 +38,10 @@ pub struct PipelineQuery {
     pub as_of: Option<DateTime<Utc>>,
     pub stale_days: u32,
     pub stuck_days: u32,
+    /// Only deals owned by these reps (a rep's or a manager's own view); `None` = all.
+    /// Not a query parameter: the API sets it from the caller's role. With a filter,
+    /// `coverage` is `null` (targets are organisation-wide).
+    pub owners: Option<std::collections::BTreeSet<String>>,
 }
 
 impl PipelineParams {
@@ -51,6 +55,7 @@ impl PipelineParams {
             return Err(ParamError::new("stuck_days", "must be at most 3650"));
         }
         Ok(PipelineQuery {
+            owners: None,
             as_of: self.as_of,
             stale_days,
             stuck_days,
@@ -153,8 +158,13 @@ pub fn pipeline(model: &ReadModel, q: &PipelineQuery, now: DateTime<Utc>) -> Pip
         }
     };
 
+    let mine = |rep: &str| q.owners.as_ref().is_none_or(|o| o.contains(rep));
     for d in model.deal_views(Some(as_of)) {
-        for c in d.closes.iter().filter(|c| c.won && c.at >= month_start) {
+        for c in d
+            .closes
+            .iter()
+            .filter(|c| c.won && c.at >= month_start && mine(&c.owner))
+        {
             won_this_month += c.amount;
             row(&mut board, &c.owner);
             if let Some(r) = board.get_mut(&c.owner) {
@@ -162,7 +172,7 @@ pub fn pipeline(model: &ReadModel, q: &PipelineQuery, now: DateTime<Utc>) -> Pip
                 r.deals_won += 1;
             }
         }
-        if d.state.status != DealStatus::Open {
+        if d.state.status != DealStatus::Open || !mine(&d.state.owner) {
             continue;
         }
         let s = &d.state;
@@ -253,6 +263,7 @@ pub fn pipeline(model: &ReadModel, q: &PipelineQuery, now: DateTime<Utc>) -> Pip
     });
     let coverage = model
         .target(month, Some(as_of))
+        .filter(|_| q.owners.is_none())
         .and_then(|t| ratio(open_amount.as_f64(), t.as_f64()));
     Pipeline {
         as_of,

@@ -359,6 +359,7 @@ fn reports(
                 as_of: Some(at),
                 stale_days: 3,
                 stuck_days: 5,
+                owners: None,
             },
             at,
         )),

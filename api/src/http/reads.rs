@@ -52,12 +52,31 @@ pub async fn report(
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    who.require(REPORT_READERS, "read organisation-wide reports")?;
-    let body = reports::run(
-        &state.projector.read(),
+    let model = state.projector.read();
+    // The pipeline is everyone's working view: a rep sees own deals, a manager the team's.
+    let owners = match who.role {
+        Role::Rep if name == "pipeline" => {
+            Some(std::collections::BTreeSet::from([who.subject.clone()]))
+        }
+        Role::Manager if name == "pipeline" => Some(
+            model
+                .reps(None)
+                .into_iter()
+                .filter(|(_, r)| r.team == who.subject)
+                .map(|(id, _)| id)
+                .collect(),
+        ),
+        _ => {
+            who.require(REPORT_READERS, "read organisation-wide reports")?;
+            None
+        }
+    };
+    let body = reports::run_for(
+        &model,
         &name,
         query.as_deref().unwrap_or(""),
         Utc::now(),
+        owners,
     )?;
     Ok(Json(body))
 }

@@ -74,6 +74,18 @@ async fn reads_come_from_the_read_model_within_each_role_s_scope() {
     let f = o.app.get("/v1/reports/funnel", &o.analyst).await.json();
     assert_eq!(f["groups"][0]["opened"], 2);
     o.app.get("/v1/reports/funnel", &o.rep).await.problem(403);
+    // The pipeline is scoped: admin sees both open deals, the rep and the east manager only D1.
+    assert_eq!(
+        o.app.get("/v1/reports/pipeline", ADMIN).await.json()["open_count"],
+        2
+    );
+    for token in [&o.rep, &o.manager] {
+        let p = o.app.get("/v1/reports/pipeline", token).await.json();
+        assert_eq!(p["open_count"], 1, "{p}");
+        assert_eq!(p["top"][0]["deal_id"], "D1");
+        assert_eq!(p["leaderboard"].as_array().unwrap().len(), 1);
+        assert!(p["coverage"].is_null());
+    }
     let p = o
         .app
         .get("/v1/reports/pipeline?stale_days=soon", ADMIN)
