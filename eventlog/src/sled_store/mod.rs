@@ -66,15 +66,30 @@ pub struct SledStore {
     writer: Option<JoinHandle<()>>,
 }
 
+/// Whether sled refused to open because another handle holds the directory's file lock.
+fn is_lock_error(e: &sled::Error) -> bool {
+    e.to_string().contains("could not acquire lock")
+}
+
 impl SledStore {
     /// Opens (or creates) the store in `dir`. `StoreError::Locked` if another process holds it.
     pub fn open(dir: &Path, validator: Arc<dyn AppendValidator>) -> Result<SledStore, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| backend(format!("cannot create {}: {e}", dir.display())))?;
-        let db = sled::Config::new()
-            .path(dir)
-            .open()
-            .map_err(|e| open_error(dir, e))?;
+        // sled releases its file lock when its last background handle is gone, a moment
+        // after the previous store in this process was dropped: wait a little for that
+        // before calling the directory locked (a lock held by another process stays held).
+        let mut tries = 0;
+        let db = loop {
+            match sled::Config::new().path(dir).open() {
+                Ok(db) => break db,
+                Err(e) if tries < 30 && is_lock_error(&e) => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => return Err(open_error(dir, e)),
+            }
+        };
         SledStore::start(db, validator)
     }
 

@@ -241,7 +241,19 @@ mod tests {
 
     /// Changes the raw tree behind the store's back, as damage on disk would.
     fn tamper(dir: &Path, f: impl FnOnce(&sled::Tree)) {
-        let db = sled::open(dir).unwrap();
+        // The store just dropped may hold sled's file lock for a moment longer.
+        let mut tries = 0;
+        let db = loop {
+            match sled::open(dir) {
+                Ok(db) => break db,
+                Err(e) if tries < 60 => {
+                    tries += 1;
+                    let _ = e;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => panic!("cannot reopen the store to damage it: {e}"),
+            }
+        };
         let tree = db.open_tree(TREE).unwrap();
         f(&tree);
         db.flush().unwrap();
