@@ -30,6 +30,11 @@ impl From<ReportError> for ApiError {
     }
 }
 
+/// A report value as a JSON body; failing to serialise is ours, never the client's.
+fn body<T: serde::Serialize>(v: T) -> Result<Value, ApiError> {
+    serde_json::to_value(v).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
 fn entity(category: Category, id: &str) -> Result<StreamName, ApiError> {
     StreamName::parse(&format!("{}-{id}", category.as_str()))
         .map_err(|e| ApiError::bad_field("id", e.to_string()))
@@ -151,9 +156,7 @@ pub async fn replay(
     super::auth::scope::check_read(&state, &who, &stream).await?;
     let replay = reports::replay(&state.projector.read(), &id, Utc::now())
         .ok_or_else(|| ApiError::NotFound(format!("deal {id} not found")))?;
-    Ok(Json(
-        serde_json::to_value(replay).map_err(|e| ApiError::Internal(e.to_string()))?,
-    ))
+    Ok(Json(body(replay)?))
 }
 
 /// `GET /v1/customers/{id}?as_of=`: the customer folded over its stream.
@@ -187,9 +190,7 @@ pub async fn customer(
         .filter(|e| as_of.is_none_or(|t| e.occurred_at <= t))
         .collect();
     match domain::state::fold_stream(&stream.to_string(), &events) {
-        domain::state::StreamState::Customer(c) => Ok(Json(
-            serde_json::to_value(c).map_err(|e| ApiError::Internal(e.to_string()))?,
-        )),
+        domain::state::StreamState::Customer(c) => Ok(Json(body(c)?)),
         _ => Err(ApiError::NotFound(format!("customer {id} not found"))),
     }
 }
@@ -222,9 +223,7 @@ pub async fn timeline(
     let t = projections::timeline::timeline(&model, &id, &q)
         .map_err(ReportError::from)?
         .ok_or_else(|| ApiError::NotFound(format!("customer {id} not found")))?;
-    Ok(Json(
-        serde_json::to_value(t).map_err(|e| ApiError::Internal(e.to_string()))?,
-    ))
+    Ok(Json(body(t)?))
 }
 
 /// `POST /v1/admin/rebuild`: rebuilds the read model from the log beside the live one and
