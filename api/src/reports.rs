@@ -3,6 +3,8 @@
 //! string (the CLI builds one from its flags) to [`run`].
 
 use chrono::{DateTime, Utc};
+use domain::RecordedEvent;
+use eventlog::{EventStore, Filter, StoreError};
 use projections::ReadModel;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -121,13 +123,38 @@ pub fn deal_state(
     Ok(projections::replay::deal_state(model, deal_id, as_of).map(json))
 }
 
-/// `GET /v1/deals/{id}/replay`: `None` for an unknown deal.
+/// `GET /v1/deals/{id}/replay`: `None` for an unknown deal. `events` are the deal stream's
+/// events as read from the log (the read model keeps only their positions).
 pub fn replay(
     model: &ReadModel,
     deal_id: &str,
+    events: &[RecordedEvent],
     now: DateTime<Utc>,
 ) -> Option<projections::replay::Replay> {
-    projections::replay::replay(model, deal_id, now)
+    projections::replay::replay(model, deal_id, events, now)
+}
+
+/// The deal stream's events, for [`replay`].
+pub async fn deal_events(
+    store: &dyn EventStore,
+    deal_id: &str,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    store
+        .read_stream(&format!("deal-{deal_id}"), 0, usize::MAX)
+        .await
+}
+
+/// The events at `positions` (a timeline page), read from the log one by one.
+pub async fn events_at(
+    store: &dyn EventStore,
+    positions: &[u64],
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let all = Filter::default();
+    let mut out = Vec::with_capacity(positions.len());
+    for &p in positions {
+        out.extend(store.read_all(p, 1, &all).await?.into_iter().filter(|e| e.position == p));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -66,9 +66,9 @@ pub fn activity(model: &ReadModel, q: &PeriodQuery) -> Activity {
             })
     }
     for a in model.activities(q.as_of) {
-        if q.period.contains(a.entry.at()) {
-            let r = row(&mut rows, &a.activity.rep, a.entry.at());
-            *r.activities.entry(a.activity.kind).or_default() += 1;
+        if q.period.contains(a.at) {
+            let r = row(&mut rows, a.rep, a.at);
+            *r.activities.entry(a.kind).or_default() += 1;
             r.total += 1;
         }
     }

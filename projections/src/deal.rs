@@ -10,6 +10,7 @@
 //! event (e.g. the stage from `DealStageChanged.to`), so it is total for any order.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use domain::envelope::rfc3339;
@@ -17,7 +18,77 @@ use domain::events::ActivityKind;
 use domain::{Event, Money};
 use serde::{Deserialize, Serialize};
 
-use crate::model::Entry;
+use crate::model::DealEntry;
+
+/// What a `DealOpened` says, kept once per deal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Opened {
+    pub customer_id: Arc<str>,
+    pub owner: Arc<str>,
+    pub title: String,
+    pub amount: Money,
+    pub stage: Arc<str>,
+    pub source_lead: Option<String>,
+}
+
+/// A `DealLost`, as far as the fold needs it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lost {
+    pub reason: Arc<str>,
+    pub competitor: Option<Arc<str>>,
+}
+
+/// A deal event reduced to what the fold and the reports use: a few bytes instead of the
+/// envelope and its JSON. Names (stages, reps, competitors, reasons) are shared `Arc<str>`s
+/// handed out by the read model's interner; the full event stays in the log, and the reports
+/// that show it (timeline, replay) read it from there by position.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum DealOp {
+    Opened(Box<Opened>),
+    /// `DealStageChanged.to`.
+    Stage(Arc<str>),
+    Reopened(Arc<str>),
+    Amount(Money),
+    Reassigned(Arc<str>),
+    Quote,
+    Competitor(Arc<str>),
+    Activity(ActivityKind, Arc<str>),
+    Won(Money, Option<Box<str>>),
+    Lost(Box<Lost>),
+    Paid(Money),
+    /// Any other event of the deal's stream (it still touches the deal).
+    Other,
+}
+
+impl DealOp {
+    /// The deal-relevant part of `event`; `intern` shares repeated names.
+    pub fn of(event: &Event, intern: &mut impl FnMut(&str) -> Arc<str>) -> DealOp {
+        match event {
+            Event::DealOpened(o) => DealOp::Opened(Box::new(Opened {
+                customer_id: intern(&o.customer_id),
+                owner: intern(&o.owner),
+                title: o.title.clone(),
+                amount: o.amount,
+                stage: intern(&o.stage),
+                source_lead: o.source_lead.clone(),
+            })),
+            Event::DealStageChanged(c) => DealOp::Stage(intern(&c.to)),
+            Event::DealReopened(r) => DealOp::Reopened(intern(&r.stage)),
+            Event::DealAmountChanged(a) => DealOp::Amount(a.amount),
+            Event::DealReassigned(r) => DealOp::Reassigned(intern(&r.to)),
+            Event::QuoteIssued(_) => DealOp::Quote,
+            Event::CompetitorNoted(c) => DealOp::Competitor(intern(&c.competitor)),
+            Event::ActivityLogged(a) => DealOp::Activity(a.kind, intern(&a.rep)),
+            Event::DealWon(w) => DealOp::Won(w.amount, w.reason.as_deref().map(Box::from)),
+            Event::DealLost(l) => DealOp::Lost(Box::new(Lost {
+                reason: intern(&l.reason),
+                competitor: l.competitor.as_deref().map(&mut *intern),
+            })),
+            Event::PaymentReceived(p) => DealOp::Paid(p.amount),
+            _ => DealOp::Other,
+        }
+    }
+}
 
 /// open / won / lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,17 +165,17 @@ pub struct DealView {
 
 impl DealView {
     /// Starts a deal from its opening event; `None` for any other event.
-    pub fn open(deal_id: &str, entry: &Entry) -> Option<DealView> {
-        let Event::DealOpened(o) = &entry.event else {
+    pub fn open(deal_id: &str, entry: &DealEntry) -> Option<DealView> {
+        let DealOp::Opened(o) = &entry.op else {
             return None;
         };
-        let at = entry.at();
+        let at = entry.at;
         Some(DealView {
             state: DealState {
                 deal_id: deal_id.to_string(),
-                customer_id: o.customer_id.clone(),
-                owner: o.owner.clone(),
-                stage: o.stage.clone(),
+                customer_id: o.customer_id.to_string(),
+                owner: o.owner.to_string(),
+                stage: o.stage.to_string(),
                 amount: o.amount,
                 status: DealStatus::Open,
                 opened_at: at,
@@ -117,9 +188,9 @@ impl DealView {
             },
             title: o.title.clone(),
             source_lead: o.source_lead.clone(),
-            opened_by: o.owner.clone(),
+            opened_by: o.owner.to_string(),
             visits: vec![Visit {
-                stage: o.stage.clone(),
+                stage: o.stage.to_string(),
                 entered: at,
                 exited: None,
             }],
@@ -133,11 +204,11 @@ impl DealView {
     /// one. Anything before it (impossible in a validated log) is ignored, never a panic.
     pub fn fold<'a>(
         deal_id: &str,
-        entries: impl IntoIterator<Item = &'a Entry>,
+        entries: impl IntoIterator<Item = &'a DealEntry>,
     ) -> Option<DealView> {
         let mut it = entries
             .into_iter()
-            .skip_while(|e| !matches!(e.event, Event::DealOpened(_)));
+            .skip_while(|e| !matches!(e.op, DealOp::Opened(_)));
         let mut view = DealView::open(deal_id, it.next()?)?;
         for e in it {
             view.apply(e);
@@ -171,41 +242,41 @@ impl DealView {
     }
 
     /// Applies the next event (in business order). Events of other types are ignored.
-    pub fn apply(&mut self, entry: &Entry) {
-        let at = entry.at();
+    pub fn apply(&mut self, entry: &DealEntry) {
+        let at = entry.at;
         if at > self.state.last_touch_at {
             self.state.last_touch_at = at;
         }
-        match &entry.event {
-            Event::DealStageChanged(c) => self.enter(&c.to, at),
-            Event::DealReopened(r) => {
+        match &entry.op {
+            DealOp::Stage(to) => self.enter(to, at),
+            DealOp::Reopened(stage) => {
                 self.state.status = DealStatus::Open;
-                self.enter(&r.stage, at);
+                self.enter(stage, at);
             }
-            Event::DealAmountChanged(a) => self.state.amount = a.amount,
-            Event::DealReassigned(r) => self.state.owner = r.to.clone(),
-            Event::QuoteIssued(_) => self.state.quotes += 1,
-            Event::CompetitorNoted(c) => self.note_competitor(&c.competitor),
-            Event::ActivityLogged(a) => {
+            DealOp::Amount(a) => self.state.amount = *a,
+            DealOp::Reassigned(to) => self.state.owner = to.to_string(),
+            DealOp::Quote => self.state.quotes += 1,
+            DealOp::Competitor(c) => self.note_competitor(c),
+            DealOp::Activity(kind, _) => {
                 self.state.activities += 1;
-                *self.activities_by_kind.entry(a.kind).or_default() += 1;
+                *self.activities_by_kind.entry(*kind).or_default() += 1;
                 self.activity_times.push(at);
             }
-            Event::DealWon(w) => {
+            DealOp::Won(amount, reason) => {
                 self.leave(at);
                 self.state.status = DealStatus::Won;
-                self.state.amount = w.amount;
+                self.state.amount = *amount;
                 self.closes.push(Close {
                     at,
                     won: true,
                     owner: self.state.owner.clone(),
-                    amount: w.amount,
+                    amount: *amount,
                     stage: self.state.stage.clone(),
-                    reason: w.reason.clone(),
+                    reason: reason.as_deref().map(str::to_string),
                     competitor: None,
                 });
             }
-            Event::DealLost(l) => {
+            DealOp::Lost(l) => {
                 self.leave(at);
                 self.state.status = DealStatus::Lost;
                 if let Some(c) = &l.competitor {
@@ -217,12 +288,12 @@ impl DealView {
                     owner: self.state.owner.clone(),
                     amount: self.state.amount,
                     stage: self.state.stage.clone(),
-                    reason: Some(l.reason.clone()),
-                    competitor: l.competitor.clone(),
+                    reason: Some(l.reason.to_string()),
+                    competitor: l.competitor.as_deref().map(str::to_string),
                 });
             }
-            Event::PaymentReceived(p) => self.state.paid += p.amount,
-            _ => {}
+            DealOp::Paid(amount) => self.state.paid += *amount,
+            DealOp::Opened(_) | DealOp::Other => {}
         }
     }
 

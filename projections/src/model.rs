@@ -11,38 +11,78 @@
 //! "as of T" is always a prefix of each list.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use domain::envelope::{Category, StreamName};
-use domain::events::{StageDef, TargetSet};
+use domain::events::{ActivityKind, StageDef, TargetSet, EVENT_TYPES};
 use domain::{Event, Money, Month, RecordedEvent};
 use serde::{Deserialize, Serialize};
 
-use crate::deal::DealView;
+use crate::deal::{DealOp, DealView};
 use crate::typed::typed;
 
-/// One recorded event and its typed form.
+/// One event of an org, customer, lead or channel stream: where and when, and its typed
+/// form. The envelope itself (id, actor, metadata, JSON) stays in the log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
-    pub rec: RecordedEvent,
+    pub position: u64,
+    pub at: DateTime<Utc>,
     pub event: Event,
 }
 
-impl Entry {
-    pub fn at(&self) -> DateTime<Utc> {
-        self.rec.occurred_at
+/// One event of a deal stream, reduced to [`DealOp`] (deals are most of a log, so their
+/// entries are kept small: see [`DealOp`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DealEntry {
+    pub position: u64,
+    pub at: DateTime<Utc>,
+    /// The event's type, as an index into [`domain::events::EVENT_TYPES`].
+    pub ty: u8,
+    pub op: DealOp,
+}
+
+impl DealEntry {
+    /// The event's `type`.
+    pub fn type_name(&self) -> &'static str {
+        EVENT_TYPES.get(usize::from(self.ty)).map_or("", |t| t.0)
     }
-    pub fn position(&self) -> u64 {
-        self.rec.position
+}
+
+fn type_index(name: &str) -> u8 {
+    EVENT_TYPES
+        .iter()
+        .position(|t| t.0 == name)
+        .and_then(|i| u8::try_from(i).ok())
+        .unwrap_or(u8::MAX)
+}
+
+/// An entry filed in business order: (`occurred_at`, `position`).
+pub trait Keyed {
+    fn key(&self) -> (DateTime<Utc>, u64);
+    fn at(&self) -> DateTime<Utc> {
+        self.key().0
     }
+    fn position(&self) -> u64 {
+        self.key().1
+    }
+}
+
+impl Keyed for Entry {
     fn key(&self) -> (DateTime<Utc>, u64) {
-        (self.rec.occurred_at, self.rec.position)
+        (self.at, self.position)
+    }
+}
+
+impl Keyed for DealEntry {
+    fn key(&self) -> (DateTime<Utc>, u64) {
+        (self.at, self.position)
     }
 }
 
 /// Inserts in (occurred_at, position) order; returns true when it went at the end.
-fn insert_sorted(v: &mut Vec<Entry>, e: Entry) -> bool {
+fn insert_sorted<E: Keyed>(v: &mut Vec<E>, e: E) -> bool {
     let k = e.key();
     let idx = v.partition_point(|x| x.key() <= k);
     let at_end = idx == v.len();
@@ -51,10 +91,62 @@ fn insert_sorted(v: &mut Vec<Entry>, e: Entry) -> bool {
 }
 
 /// The entries with `occurred_at ≤ as_of` (all when `as_of` is `None`): a prefix.
-pub fn prefix(entries: &[Entry], as_of: Option<DateTime<Utc>>) -> &[Entry] {
+pub fn prefix<E: Keyed>(entries: &[E], as_of: Option<DateTime<Utc>>) -> &[E] {
     match as_of {
         None => entries,
         Some(t) => &entries[..entries.partition_point(|x| x.at() <= t)],
+    }
+}
+
+/// Where the reports that show whole events (timeline, replay) get them: the log. The read
+/// model keeps positions, not envelopes.
+pub trait EventSource {
+    /// The events at `positions` that it has, in the order asked.
+    fn events_at(&self, positions: &[u64]) -> Vec<RecordedEvent>;
+}
+
+impl EventSource for [RecordedEvent] {
+    fn events_at(&self, positions: &[u64]) -> Vec<RecordedEvent> {
+        let sorted = self.windows(2).all(|w| w[0].position < w[1].position);
+        positions
+            .iter()
+            .filter_map(|&p| {
+                if sorted {
+                    let i = self.binary_search_by_key(&p, |e| e.position).ok()?;
+                    self.get(i).cloned()
+                } else {
+                    self.iter().find(|e| e.position == p).cloned()
+                }
+            })
+            .collect()
+    }
+}
+
+impl EventSource for Vec<RecordedEvent> {
+    fn events_at(&self, positions: &[u64]) -> Vec<RecordedEvent> {
+        self.as_slice().events_at(positions)
+    }
+}
+
+/// Hands out one shared `Arc<str>` per distinct name (stages, reps, reasons, customers).
+#[derive(Debug, Clone, Default)]
+pub struct Interner(HashSet<Arc<str>>);
+
+impl Interner {
+    pub fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.0.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.0.insert(a.clone());
+        a
+    }
+}
+
+impl PartialEq for Interner {
+    /// The interner is a cache: two models are equal whatever it holds.
+    fn eq(&self, _: &Interner) -> bool {
+        true
     }
 }
 
@@ -69,7 +161,7 @@ pub struct CustomerRecord {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DealRecord {
-    pub entries: Vec<Entry>,
+    pub entries: Vec<DealEntry>,
     /// The fold of all `entries`.
     pub current: Option<DealView>,
 }
@@ -93,6 +185,8 @@ pub struct ReadModel {
     pub leads: BTreeMap<String, LeadRecord>,
     /// `SpendRecorded` per channel (the channel stream's entity id), business order.
     pub spend: BTreeMap<String, Vec<Entry>>,
+    #[serde(skip)]
+    strings: Interner,
 }
 
 /// The default pipeline of SPEC §1.2.
@@ -271,8 +365,13 @@ impl ReadModel {
             self.latest_occurred_at = Some(ev.occurred_at);
         }
         let id = stream.entity;
+        if stream.category == Category::Deal {
+            self.apply_deal(id, ev, &event);
+            return;
+        }
         let entry = Entry {
-            rec: ev.clone(),
+            position: ev.position,
+            at: ev.occurred_at,
             event,
         };
         match stream.category {
@@ -292,23 +391,32 @@ impl ReadModel {
                 }
                 insert_sorted(&mut self.leads.entry(id).or_default().entries, entry);
             }
-            Category::Deal => {
-                if let Event::DealOpened(o) = &entry.event {
-                    let cust = self.customers.entry(o.customer_id.clone()).or_default();
-                    cust.deals.insert(id.clone());
-                }
-                let rec = self.deals.entry(id.clone()).or_default();
-                let cheap = rec.current.is_some();
-                let at_end = insert_sorted(&mut rec.entries, entry);
-                match (&mut rec.current, at_end && cheap) {
-                    (Some(view), true) => {
-                        if let Some(last) = rec.entries.last() {
-                            view.apply(last);
-                        }
-                    }
-                    _ => rec.current = DealView::fold(&id, &rec.entries),
+            Category::Deal => {}
+        }
+    }
+
+    fn apply_deal(&mut self, id: String, ev: &RecordedEvent, event: &Event) {
+        if let Event::DealOpened(o) = event {
+            let cust = self.customers.entry(o.customer_id.clone()).or_default();
+            cust.deals.insert(id.clone());
+        }
+        let strings = &mut self.strings;
+        let entry = DealEntry {
+            position: ev.position,
+            at: ev.occurred_at,
+            ty: type_index(&ev.event_type),
+            op: DealOp::of(event, &mut |s| strings.get(s)),
+        };
+        let rec = self.deals.entry(id.clone()).or_default();
+        let cheap = rec.current.is_some();
+        let at_end = insert_sorted(&mut rec.entries, entry);
+        match (&mut rec.current, at_end && cheap) {
+            (Some(view), true) => {
+                if let Some(last) = rec.entries.last() {
+                    view.apply(last);
                 }
             }
+            _ => rec.current = DealView::fold(&id, &rec.entries),
         }
     }
 
@@ -319,13 +427,16 @@ impl ReadModel {
         if latest <= t {
             return Some(latest);
         }
-        let last = |v: &[Entry]| prefix(v, as_of).last().map(Entry::at);
+        let last = |v: &[Entry]| prefix(v, as_of).last().map(Keyed::at);
         let lists = std::iter::once(self.org.as_slice())
             .chain(self.customers.values().map(|c| c.entries.as_slice()))
-            .chain(self.deals.values().map(|d| d.entries.as_slice()))
             .chain(self.leads.values().map(|l| l.entries.as_slice()))
             .chain(self.spend.values().map(Vec::as_slice));
-        lists.filter_map(last).max()
+        let deals = self
+            .deals
+            .values()
+            .filter_map(|d| prefix(&d.entries, as_of).last().map(Keyed::at));
+        lists.filter_map(last).chain(deals).max()
     }
 
     /// The deal as of `as_of` (all events when `None`); `None` if it did not exist then.
@@ -445,8 +556,9 @@ impl ReadModel {
             for e in prefix(&c.entries, as_of) {
                 if let Event::ActivityLogged(a) = &e.event {
                     out.push(ActivityRef {
-                        entry: e,
-                        activity: a,
+                        at: e.at,
+                        kind: a.kind,
+                        rep: &a.rep,
                         customer_id: cid.as_str(),
                         deal_id: None,
                     });
@@ -456,10 +568,11 @@ impl ReadModel {
         for (did, d) in &self.deals {
             let Some(view) = &d.current else { continue };
             for e in prefix(&d.entries, as_of) {
-                if let Event::ActivityLogged(a) = &e.event {
+                if let DealOp::Activity(kind, rep) = &e.op {
                     out.push(ActivityRef {
-                        entry: e,
-                        activity: a,
+                        at: e.at,
+                        kind: *kind,
+                        rep,
                         customer_id: view.state.customer_id.as_str(),
                         deal_id: Some(did.as_str()),
                     });
@@ -470,11 +583,12 @@ impl ReadModel {
     }
 }
 
-/// An `ActivityLogged` and where it was logged.
+/// An `ActivityLogged`: when, what kind, by whom, and where it was logged.
 #[derive(Debug, Clone, Copy)]
 pub struct ActivityRef<'a> {
-    pub entry: &'a Entry,
-    pub activity: &'a domain::events::ActivityLogged,
+    pub at: DateTime<Utc>,
+    pub kind: ActivityKind,
+    pub rep: &'a str,
     pub customer_id: &'a str,
     pub deal_id: Option<&'a str>,
 }

@@ -18,6 +18,7 @@ use domain::envelope::rfc3339;
 use domain::{Event, Month};
 use serde::{Deserialize, Serialize};
 
+use crate::deal::DealOp;
 use crate::model::{prefix, ReadModel};
 use crate::num::{days_between, round1};
 use crate::params::ParamError;
@@ -74,8 +75,8 @@ pub fn pool(model: &ReadModel, as_of: Option<DateTime<Utc>>, now: DateTime<Utc>)
     for (id, rec) in &model.customers {
         for e in prefix(&rec.entries, Some(at)) {
             match &e.event {
-                Event::CustomerClaimed(_) => months.entry(Month::of(&e.at())).or_default().0 += 1,
-                Event::CustomerReleased(_) => months.entry(Month::of(&e.at())).or_default().1 += 1,
+                Event::CustomerClaimed(_) => months.entry(Month::of(&e.at)).or_default().0 += 1,
+                Event::CustomerReleased(_) => months.entry(Month::of(&e.at)).or_default().1 += 1,
                 _ => {}
             }
         }
@@ -154,8 +155,8 @@ pub fn due_for_release(
                 continue;
             };
             for e in prefix(&deal.entries, Some(now)).iter().rev() {
-                if matches!(e.event, Event::ActivityLogged(_)) {
-                    last = last.max(e.at());
+                if matches!(e.op, DealOp::Activity(..)) {
+                    last = last.max(e.at);
                     break;
                 }
             }

@@ -16,11 +16,12 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use domain::envelope::rfc3339;
 use domain::events::ActivityKind;
-use domain::Event;
+use domain::{Event, RecordedEvent};
 use serde::{Deserialize, Serialize};
 
-use crate::deal::{DealState, DealStatus, DealView};
-use crate::model::{Entry, ReadModel};
+use crate::deal::{DealOp, DealState, DealStatus, DealView};
+use crate::model::{DealEntry, EventSource, ReadModel};
+use crate::typed::typed;
 use crate::num::{days_between, median, round1, OrderedMap};
 use crate::params::ParamError;
 
@@ -124,38 +125,49 @@ pub fn summary(event: &Event) -> String {
 }
 
 /// Replays a deal step by step, with the analysis; `now` ends open visits of an open deal.
-pub fn replay(model: &ReadModel, deal_id: &str, now: DateTime<Utc>) -> Option<Replay> {
+pub fn replay(
+    model: &ReadModel,
+    deal_id: &str,
+    log: &(impl EventSource + ?Sized),
+    now: DateTime<Utc>,
+) -> Option<Replay> {
     let rec = model.deals.get(deal_id)?;
     // From the opening event on (nothing can precede it in a validated log).
     let start = rec
         .entries
         .iter()
-        .position(|e| matches!(e.event, Event::DealOpened(_)))?;
-    let entries: &[Entry] = &rec.entries[start..];
+        .position(|e| matches!(e.op, DealOp::Opened(_)))?;
+    let entries: &[DealEntry] = &rec.entries[start..];
+    let positions: Vec<u64> = entries.iter().map(|e| e.position).collect();
+    let events = log.events_at(&positions);
+    if events.len() != entries.len() {
+        return None; // the log does not hold what the model says: not this log's deal
+    }
     let first = entries.first()?;
     let mut view = DealView::open(deal_id, first)?;
     let pipeline = model.pipeline(None);
     let idx = |s: &str| pipeline.iter().position(|d| d.id == s);
 
-    let step = |e: &Entry, view: &DealView| Step {
-        position: e.position(),
-        version: e.rec.version,
-        occurred_at: e.at(),
-        event_type: e.rec.event_type.clone(),
-        actor: e.rec.actor.clone(),
-        summary: summary(&e.event),
+    let step = |e: &DealEntry, ev: &RecordedEvent, typed: Option<&Event>, view: &DealView| Step {
+        position: e.position,
+        version: ev.version,
+        occurred_at: e.at,
+        event_type: ev.event_type.clone(),
+        actor: ev.actor.clone(),
+        summary: typed.map_or_else(|| ev.event_type.clone(), summary),
         state: view.state.clone(),
     };
-    let mut steps = vec![step(first, &view)];
+    let mut steps = vec![step(first, &events[0], typed(&events[0]).as_ref(), &view)];
     let mut regressions = 0;
     let mut silence: Option<f64> = None;
     let mut prev = first;
-    for e in &entries[1..] {
+    for (e, ev) in entries.iter().zip(&events).skip(1) {
+        let event = typed(ev);
         if view.state.status == DealStatus::Open {
-            let gap = days_between(prev.at(), e.at());
+            let gap = days_between(prev.at, e.at);
             silence = Some(silence.map_or(gap, |s: f64| s.max(gap)));
         }
-        if let Event::DealStageChanged(c) = &e.event {
+        if let Some(Event::DealStageChanged(c)) = &event {
             if let (Some(f), Some(t)) = (idx(&c.from), idx(&c.to)) {
                 if t < f {
                     regressions += 1;
@@ -163,7 +175,7 @@ pub fn replay(model: &ReadModel, deal_id: &str, now: DateTime<Utc>) -> Option<Re
             }
         }
         view.apply(e);
-        steps.push(step(e, &view));
+        steps.push(step(e, ev, event.as_ref(), &view));
         prev = e;
     }
 

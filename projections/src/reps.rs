@@ -243,14 +243,14 @@ pub fn reps(model: &ReadModel, q: &RepsQuery) -> Reps {
         }
     }
     for a in model.activities(q.as_of) {
-        all.insert(a.activity.rep.clone());
-        let m = Month::of(&a.entry.at());
+        all.insert(a.rep.to_string());
+        let m = Month::of(&a.at);
         if !in_range(m) {
             continue;
         }
-        let b = buckets.entry((a.activity.rep.clone(), m)).or_default();
+        let b = buckets.entry((a.rep.to_string(), m)).or_default();
         b.customers.insert(a.customer_id.to_string());
-        *b.kinds.entry(a.activity.kind).or_default() += 1;
+        *b.kinds.entry(a.kind).or_default() += 1;
     }
 
     let window_start = months.len().saturating_sub(q.window as usize);

@@ -14,7 +14,8 @@ use domain::events::{categories_of, ActivityKind};
 use domain::{Event, RecordedEvent};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{prefix, Entry, ReadModel};
+use crate::deal::DealOp;
+use crate::model::{prefix, Entry, EventSource, Keyed, ReadModel};
 use crate::params::ParamError;
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -91,27 +92,65 @@ impl TimelineParams {
 pub struct Timeline {
     pub customer_id: String,
     pub events: Vec<RecordedEvent>,
-    /// Pass as `before` to get the next page; `null` on the last page.
     pub next_before: Option<u64>,
 }
 
-/// The customer's timeline; `Ok(None)` for a customer not registered (as of `as_of`), `Err` for a `before` that
-/// is not an event of this timeline.
-pub fn timeline(
-    model: &ReadModel,
-    customer_id: &str,
-    q: &TimelineQuery,
-) -> Result<Option<Timeline>, ParamError> {
+/// A timeline page before its events are read from the log: their positions, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub customer_id: String,
+    pub positions: Vec<u64>,
+    pub next_before: Option<u64>,
+}
+
+impl Page {
+    /// The page with its events, read from `log`.
+    pub fn fill(self, log: &(impl EventSource + ?Sized)) -> Timeline {
+        Timeline {
+            events: log.events_at(&self.positions),
+            customer_id: self.customer_id,
+            next_before: self.next_before,
+        }
+    }
+}
+
+/// One line of a timeline: when, where, what type, and the activity kind if any.
+struct Item {
+    key: (DateTime<Utc>, u64),
+    ty: &'static str,
+    kind: Option<ActivityKind>,
+}
+
+fn item(e: &Entry) -> Item {
+    Item {
+        key: e.key(),
+        ty: e.event.type_name(),
+        kind: match &e.event {
+            Event::ActivityLogged(a) => Some(a.kind),
+            _ => None,
+        },
+    }
+}
+
+/// The page of the customer's timeline that `q` asks for; `Ok(None)` for an unknown customer.
+pub fn page(model: &ReadModel, customer_id: &str, q: &TimelineQuery) -> Result<Option<Page>, ParamError> {
     let Some(c) = model.customers.get(customer_id) else {
         return Ok(None);
     };
     if model.customer_view(customer_id, q.as_of).is_none() {
         return Ok(None); // not registered (yet)
     }
-    let mut all: Vec<&Entry> = prefix(&c.entries, q.as_of).iter().collect();
+    let mut all: Vec<Item> = prefix(&c.entries, q.as_of).iter().map(item).collect();
     for d in &c.deals {
         if let Some(r) = model.deals.get(d) {
-            all.extend(prefix(&r.entries, q.as_of));
+            all.extend(prefix(&r.entries, q.as_of).iter().map(|e| Item {
+                key: e.key(),
+                ty: e.type_name(),
+                kind: match &e.op {
+                    DealOp::Activity(kind, _) => Some(*kind),
+                    _ => None,
+                },
+            }));
         }
     }
     for l in &c.leads {
@@ -121,33 +160,42 @@ pub fn timeline(
                 .lead_view(l, q.as_of)
                 .is_some_and(|v| v.converted_into.as_deref() == Some(customer_id));
         if let (true, Some(r)) = (converted, model.leads.get(l)) {
-            all.extend(prefix(&r.entries, q.as_of));
+            all.extend(prefix(&r.entries, q.as_of).iter().map(item));
         }
     }
-    all.sort_by_key(|e| std::cmp::Reverse((e.at(), e.position())));
+    all.sort_by_key(|e| std::cmp::Reverse(e.key));
     let start = match q.before {
         None => 0,
         Some(p) => {
-            all.iter().position(|e| e.position() == p).ok_or_else(|| {
+            all.iter().position(|e| e.key.1 == p).ok_or_else(|| {
                 ParamError::new("before", format!("position {p} is not in this timeline"))
             })? + 1
         }
     };
-    let keep = |e: &&Entry| {
-        (q.types.is_empty() || q.types.contains(&e.rec.event_type))
-            && (q.kinds.is_empty()
-                || matches!(&e.event, Event::ActivityLogged(a) if q.kinds.contains(&a.kind)))
+    let keep = |e: &&Item| {
+        (q.types.is_empty() || q.types.iter().any(|t| t == e.ty))
+            && (q.kinds.is_empty() || e.kind.is_some_and(|k| q.kinds.contains(&k)))
     };
-    let mut page = all[start..].iter().copied().filter(keep);
-    let events: Vec<RecordedEvent> = page.by_ref().take(q.limit).map(|e| e.rec.clone()).collect();
+    let mut page = all[start..].iter().filter(keep);
+    let positions: Vec<u64> = page.by_ref().take(q.limit).map(|e| e.key.1).collect();
     let next_before = if page.next().is_some() {
-        events.last().map(|e| e.position)
+        positions.last().copied()
     } else {
         None
     };
-    Ok(Some(Timeline {
+    Ok(Some(Page {
         customer_id: customer_id.to_string(),
-        events,
+        positions,
         next_before,
     }))
+}
+
+/// The timeline page `q` asks for, with its events read from `log`.
+pub fn timeline(
+    model: &ReadModel,
+    log: &(impl EventSource + ?Sized),
+    customer_id: &str,
+    q: &TimelineQuery,
+) -> Result<Option<Timeline>, ParamError> {
+    Ok(page(model, customer_id, q)?.map(|p| p.fill(log)))
 }

@@ -336,6 +336,7 @@ fn bytes(m: &ReadModel) -> Vec<u8> {
 fn reports(
     m: &ReadModel,
     ids: &ReadModel,
+    log: &[RecordedEvent],
     as_of: Option<DateTime<Utc>>,
     at: DateTime<Utc>,
 ) -> Vec<serde_json::Value> {
@@ -400,7 +401,7 @@ fn reports(
     .validate()
     .unwrap();
     for id in ids.customers.keys() {
-        out.push(json!(timeline::timeline(m, id, &tq).unwrap()));
+        out.push(json!(timeline::timeline(m, log, id, &tq).unwrap()));
     }
     out
 }
@@ -479,7 +480,7 @@ proptest! {
             prop_assert_eq!(s.paid.cents(), d.paid);
             prop_assert_eq!(s.opened_at, d.opened_at);
             // Every step of the replay is the state as of that step's event, and the last is now.
-            let r = replay::replay(&m, id, sim.now.unwrap()).unwrap();
+            let r = replay::replay(&m, id, sim.log.events(), sim.now.unwrap()).unwrap();
             prop_assert_eq!(&r.steps.last().unwrap().state, &s);
         }
     }
@@ -498,7 +499,7 @@ proptest! {
             let at = if p.index(2) == 0 { e.occurred_at } else { e.occurred_at - Duration::seconds(1) };
             let earlier: Vec<RecordedEvent> = events.iter().filter(|e| e.occurred_at <= at).cloned().collect();
             let part = ReadModel::rebuild(&earlier);
-            prop_assert_eq!(reports(&full, &full, Some(at), at), reports(&part, &full, None, at));
+            prop_assert_eq!(reports(&full, &full, events, Some(at), at), reports(&part, &full, events, None, at));
         }
     }
 }
@@ -646,9 +647,9 @@ fn events_a_validated_log_cannot_hold_are_ignored_without_panic() {
         ("quote", DealStatus::Open, 0)
     );
     assert!(replay::deal_state(&m, "D2", None).is_none());
-    let r = replay::replay(&m, "D1", t("2026-04-01T00:00:00Z")).unwrap();
+    let r = replay::replay(&m, "D1", events, t("2026-04-01T00:00:00Z")).unwrap();
     assert_eq!(r.steps.len(), 2);
-    let _ = reports(&m, &m, None, t("2026-04-01T00:00:00Z"));
+    let _ = reports(&m, &m, events, None, t("2026-04-01T00:00:00Z"));
 }
 
 #[test]

@@ -408,7 +408,7 @@ fn funnel_params_are_checked() {
 #[test]
 fn replay_of_a_lost_deal() {
     let m = model();
-    let r = replay(&m, "D1", t("2026-07-01T00:00:00Z")).unwrap();
+    let r = replay(&m, "D1", org_a().events(), t("2026-07-01T00:00:00Z")).unwrap();
     let j = v(&r);
     let positions: Vec<u64> = r.steps.iter().map(|s| s.position).collect();
     assert_eq!(positions, [9, 11, 12, 16, 17, 19, 21, 25, 26, 28, 29, 30]);
@@ -454,7 +454,7 @@ fn replay_of_a_lost_deal() {
 #[test]
 fn replay_of_an_open_deal_with_a_late_event() {
     let m = model();
-    let r = replay(&m, "D3", t("2026-06-30T00:00:00Z")).unwrap();
+    let r = replay(&m, "D3", org_a().events(), t("2026-06-30T00:00:00Z")).unwrap();
     let pv: Vec<(u64, u64)> = r.steps.iter().map(|s| (s.position, s.version)).collect();
     assert_eq!(pv, [(14, 0), (18, 1), (31, 3), (23, 2)]);
     assert_eq!(
@@ -465,7 +465,7 @@ fn replay_of_an_open_deal_with_a_late_event() {
             "longest_silence_days": 2.0, "last_activity_before_close_days": null,
             "won_deals_of_rep": {"count": 0, "median_activities": null, "median_days_open": null}})
     );
-    assert!(replay(&m, "D9", t("2026-06-30T00:00:00Z")).is_none());
+    assert!(replay(&m, "D9", org_a().events(), t("2026-06-30T00:00:00Z")).is_none());
 }
 
 /// D1 as of 06-10T12: events 9 11 12 16 17 19 21 → stage quote since 06-06, 2 quotes, Acme,
@@ -787,7 +787,7 @@ fn customer_timeline() {
     let m = model();
     let run = |s: &str| {
         let p: TimelineParams = q(s);
-        let tl = timeline(&m, "C1", &p.validate().unwrap()).unwrap().unwrap();
+        let tl = timeline(&m, org_a().events(), "C1", &p.validate().unwrap()).unwrap().unwrap();
         let pos: Vec<u64> = tl.events.iter().map(|e| e.position).collect();
         (pos, tl.next_before)
     };
@@ -812,14 +812,14 @@ fn customer_timeline() {
     );
     // C2: 4 + D3 (14 18 31 23) + D4 (24 27): the late visit (31) sits at 06-08.
     let p = TimelineParams::default().validate().unwrap();
-    let tl = timeline(&m, "C2", &p).unwrap().unwrap();
+    let tl = timeline(&m, org_a().events(), "C2", &p).unwrap().unwrap();
     let pos: Vec<u64> = tl.events.iter().map(|e| e.position).collect();
     assert_eq!(pos, [27, 24, 23, 31, 18, 14, 4]);
     // Events come back in canonical form.
     assert_eq!(tl.events[3], org_a().events()[30]);
-    assert!(timeline(&m, "C9", &p).unwrap().is_none());
+    assert!(timeline(&m, org_a().events(), "C9", &p).unwrap().is_none());
     let bad = q::<TimelineParams>("before=2").validate().unwrap();
-    assert_eq!(timeline(&m, "C1", &bad).unwrap_err().param, "before");
+    assert_eq!(timeline(&m, org_a().events(), "C1", &bad).unwrap_err().param, "before");
     assert_eq!(
         q::<TimelineParams>("kinds=fax")
             .validate()

@@ -573,7 +573,7 @@ fn activity_by_week() {
 #[test]
 fn replay_of_a_reopened_deal() {
     let m = model();
-    let r = replay(&m, "E6", t("2026-12-31T00:00:00Z")).unwrap();
+    let r = replay(&m, "E6", org_b().events(), t("2026-12-31T00:00:00Z")).unwrap();
     let summaries: Vec<&str> = r.steps.iter().map(|s| s.summary.as_str()).collect();
     assert_eq!(
         summaries,
@@ -605,7 +605,7 @@ fn replay_of_a_reopened_deal() {
     );
     // E3 was reassigned: the state after step 3 (03-05) names sha; the late visit (03-02)
     // is replayed second.
-    let e3 = replay(&m, "E3", t("2026-12-31T00:00:00Z")).unwrap();
+    let e3 = replay(&m, "E3", org_b().events(), t("2026-12-31T00:00:00Z")).unwrap();
     let types: Vec<&str> = e3.steps.iter().map(|s| s.event_type.as_str()).collect();
     assert_eq!(
         types,

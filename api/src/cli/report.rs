@@ -154,7 +154,10 @@ pub async fn run_report(
 pub async fn run_replay(data: &Path, deal_id: &str, json: bool) -> Result<(), CliError> {
     let store = open_existing_store(data)?;
     let projector = load_model(data, store.as_ref()).await?;
-    let replay = reports::replay(&projector.read(), deal_id, Utc::now())
+    let events = reports::deal_events(store.as_ref(), deal_id)
+        .await
+        .map_err(|e| CliError::failure(e.to_string()))?;
+    let replay = reports::replay(&projector.read(), deal_id, &events, Utc::now())
         .ok_or_else(|| CliError::refused(format!("no deal {deal_id:?} in the log")))?;
     let body = serde_json::to_value(&replay).map_err(|e| CliError::failure(e.to_string()))?;
     if json {

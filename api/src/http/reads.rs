@@ -154,7 +154,8 @@ pub async fn replay(
 ) -> Result<Json<Value>, ApiError> {
     let stream = entity(Category::Deal, &id)?;
     super::auth::scope::check_read(&state, &who, &stream).await?;
-    let replay = reports::replay(&state.projector.read(), &id, Utc::now())
+    let events = reports::deal_events(state.store.as_ref(), &id).await?;
+    let replay = reports::replay(&state.projector.read(), &id, &events, Utc::now())
         .ok_or_else(|| ApiError::NotFound(format!("deal {id} not found")))?;
     Ok(Json(body(replay)?))
 }
@@ -219,11 +220,11 @@ pub async fn timeline(
     )?
     .validate()
     .map_err(ReportError::from)?;
-    let model = state.projector.read();
-    let t = projections::timeline::timeline(&model, &id, &q)
+    let page = projections::timeline::page(&state.projector.read(), &id, &q)
         .map_err(ReportError::from)?
         .ok_or_else(|| ApiError::NotFound(format!("customer {id} not found")))?;
-    Ok(Json(body(t)?))
+    let events = reports::events_at(state.store.as_ref(), &page.positions).await?;
+    Ok(Json(body(page.fill(&events))?))
 }
 
 /// `POST /v1/admin/rebuild`: rebuilds the read model from the log beside the live one and
