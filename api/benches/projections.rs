@@ -4,7 +4,8 @@
 //!     BENCH_DEALS=100000 cargo bench -p api --bench projections
 //!
 //! A synthetic log (10 events a deal: opened, stage changes, a quote, activities, won or
-//! lost; customers; reps) is generated on the fly and applied to a fresh `ReadModel`, so the
+//! lost; customers; reps; deals open over two years, each closed within weeks except half
+//! of those opened in the last month, so about 2% are open at the end) is generated on the fly and applied to a fresh `ReadModel`, so the
 //! measured memory is the model's own. Then: rebuild rate, query latency p50/p99 for funnel,
 //! rep trends, pipeline and a 1,000-event deal replay, an `as_of` pipeline a year back, and
 //! peak memory (VmHWM).
@@ -206,7 +207,10 @@ fn main() {
             apply(&mut model, ev);
         }
         t += chrono::Duration::hours(24);
-        if d % 10 != 0 {
+        // Like a real pipeline, the open deals are the recent ones: of the deals opened in
+        // the last 1/25 of the span (about a month), every other one is still open.
+        let still_open = d >= deals - deals / 25 && d % 2 == 0;
+        if !still_open {
             let ev = if rng.below(3) == 0 {
                 log.event(&stream, "DealWon", t, &rep, json!({"amount": amount}))
             } else {

@@ -52,6 +52,7 @@ pub mod num;
 pub mod params;
 pub mod pipeline;
 pub mod pool;
+pub mod rep_months;
 pub mod replay;
 pub mod reps;
 pub mod timeline;

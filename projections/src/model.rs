@@ -21,6 +21,7 @@ use domain::{Event, Money, Month, RecordedEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::deal::{DealOp, DealView};
+use crate::rep_months::RepMonths;
 use crate::typed::typed;
 
 /// One event of an org, customer, lead or channel stream: where and when, and its typed
@@ -166,13 +167,30 @@ pub struct DealRecord {
     pub current: Option<DealView>,
 }
 
+impl DealRecord {
+    /// The deal as of `as_of` (all events when `None`); `None` if it did not exist then.
+    pub fn view(&self, id: &str, as_of: Option<DateTime<Utc>>) -> Option<Cow<'_, DealView>> {
+        let all = match (as_of, self.entries.last()) {
+            (None, _) | (Some(_), None) => true,
+            (Some(t), Some(last)) => last.at <= t,
+        };
+        if all {
+            self.current.as_ref().map(Cow::Borrowed)
+        } else {
+            DealView::fold(id, prefix(&self.entries, as_of)).map(Cow::Owned)
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LeadRecord {
     pub entries: Vec<Entry>,
 }
 
-/// Every projection's source, kept current one event at a time.
+/// Every projection's source, kept current one event at a time. Serialised (the service's
+/// snapshot) without its indexes, which are rebuilt when it is read back.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "Stored")]
 pub struct ReadModel {
     /// Position of the last event applied (0 = none).
     pub last_position: u64,
@@ -187,6 +205,56 @@ pub struct ReadModel {
     pub spend: BTreeMap<String, Vec<Entry>>,
     #[serde(skip)]
     strings: Interner,
+    /// Rep trends' figures per (rep, month): see [`RepMonths`].
+    #[serde(skip)]
+    pub rep_months: RepMonths,
+}
+
+/// A [`ReadModel`] as stored: everything but the indexes.
+#[derive(Deserialize)]
+struct Stored {
+    last_position: u64,
+    latest_occurred_at: Option<DateTime<Utc>>,
+    org: Vec<Entry>,
+    customers: BTreeMap<String, CustomerRecord>,
+    deals: BTreeMap<String, DealRecord>,
+    leads: BTreeMap<String, LeadRecord>,
+    spend: BTreeMap<String, Vec<Entry>>,
+}
+
+impl From<Stored> for ReadModel {
+    fn from(s: Stored) -> ReadModel {
+        let mut m = ReadModel {
+            last_position: s.last_position,
+            latest_occurred_at: s.latest_occurred_at,
+            org: s.org,
+            customers: s.customers,
+            deals: s.deals,
+            leads: s.leads,
+            spend: s.spend,
+            strings: Interner::default(),
+            rep_months: RepMonths::default(),
+        };
+        m.reindex();
+        m
+    }
+}
+
+/// Adds (`sign` 1) or takes out (-1) everything a deal contributes to the indexes: its
+/// opening, closes and owner, and the activities among `entries`.
+fn deal_facts<'a>(
+    index: &mut RepMonths,
+    strings: &mut Interner,
+    view: &DealView,
+    entries: impl Iterator<Item = &'a DealEntry>,
+    sign: i32,
+) {
+    index.deal(strings, view, sign);
+    for e in entries {
+        if let DealOp::Activity(kind, rep) = &e.op {
+            index.activity(strings, rep, e.at, *kind, &view.state.customer_id, sign);
+        }
+    }
 }
 
 /// The default pipeline of SPEC §1.2.
@@ -382,6 +450,11 @@ impl ReadModel {
                 insert_sorted(self.spend.entry(id).or_default(), entry);
             }
             Category::Customer => {
+                if let Event::ActivityLogged(a) = &entry.event {
+                    let strings = &mut self.strings;
+                    let at = entry.at;
+                    self.rep_months.activity(strings, &a.rep, at, a.kind, &id, 1);
+                }
                 insert_sorted(&mut self.customers.entry(id).or_default().entries, entry);
             }
             Category::Lead => {
@@ -410,13 +483,54 @@ impl ReadModel {
         let rec = self.deals.entry(id.clone()).or_default();
         let cheap = rec.current.is_some();
         let at_end = insert_sorted(&mut rec.entries, entry);
-        match (&mut rec.current, at_end && cheap) {
-            (Some(view), true) => {
-                if let Some(last) = rec.entries.last() {
-                    view.apply(last);
+        let index = &mut self.rep_months;
+        match (&mut rec.current, rec.entries.last()) {
+            (Some(view), Some(last)) if at_end && cheap => {
+                let owner_before = matches!(last.op, DealOp::Reassigned(_))
+                    .then(|| view.state.owner.clone());
+                view.apply(last);
+                match &last.op {
+                    DealOp::Activity(kind, rep) => {
+                        let customer = &view.state.customer_id;
+                        index.activity(strings, rep, last.at, *kind, customer, 1);
+                    }
+                    DealOp::Won(..) | DealOp::Lost(_) => index.close(strings, view),
+                    _ => {}
+                }
+                if let Some(before) = owner_before {
+                    index.owner(strings, &before, -1);
+                    index.owner(strings, &view.state.owner, 1);
                 }
             }
-            _ => rec.current = DealView::fold(&id, &rec.entries),
+            _ => {
+                // Refold: take the deal's old facts out of the indexes, put the new ones in.
+                if let Some(old) = &rec.current {
+                    let earlier = rec.entries.iter().filter(|e| e.position != ev.position);
+                    deal_facts(index, strings, old, earlier, -1);
+                }
+                rec.current = DealView::fold(&id, &rec.entries);
+                if let Some(new) = &rec.current {
+                    deal_facts(index, strings, new, rec.entries.iter(), 1);
+                }
+            }
+        }
+    }
+
+    /// Rebuilds the indexes from the stored parts.
+    fn reindex(&mut self) {
+        let (index, strings) = (&mut self.rep_months, &mut self.strings);
+        *index = RepMonths::default();
+        for (id, c) in &self.customers {
+            for e in &c.entries {
+                if let Event::ActivityLogged(a) = &e.event {
+                    index.activity(strings, &a.rep, e.at, a.kind, id, 1);
+                }
+            }
+        }
+        for d in self.deals.values() {
+            if let Some(view) = &d.current {
+                deal_facts(index, strings, view, d.entries.iter(), 1);
+            }
         }
     }
 
@@ -441,17 +555,7 @@ impl ReadModel {
 
     /// The deal as of `as_of` (all events when `None`); `None` if it did not exist then.
     pub fn deal_view(&self, id: &str, as_of: Option<DateTime<Utc>>) -> Option<Cow<'_, DealView>> {
-        let rec = self.deals.get(id)?;
-        let all = match (as_of, rec.entries.last()) {
-            (None, _) => true,
-            (Some(t), Some(last)) => last.at() <= t,
-            (Some(_), None) => true,
-        };
-        if all {
-            rec.current.as_ref().map(Cow::Borrowed)
-        } else {
-            DealView::fold(id, prefix(&rec.entries, as_of)).map(Cow::Owned)
-        }
+        self.deals.get(id)?.view(id, as_of)
     }
 
     /// Every deal that existed as of `as_of`, by id.
@@ -460,10 +564,9 @@ impl ReadModel {
         as_of: Option<DateTime<Utc>>,
     ) -> impl Iterator<Item = Cow<'_, DealView>> + '_ {
         self.deals
-            .keys()
-            .filter_map(move |id| self.deal_view(id, as_of))
+            .iter()
+            .filter_map(move |(id, rec)| rec.view(id, as_of))
     }
-
     pub fn customer_view(&self, id: &str, as_of: Option<DateTime<Utc>>) -> Option<CustomerView> {
         CustomerView::fold(id, prefix(&self.customers.get(id)?.entries, as_of))
     }

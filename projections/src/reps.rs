@@ -13,7 +13,7 @@
 //! - `metric` may be any numeric series field or `activities` (the total); the trend uses
 //!   the values as written in the series (rounded), nulls skipped.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use domain::events::ActivityKind;
@@ -197,23 +197,32 @@ struct Bucket {
     kinds: BTreeMap<ActivityKind, u32>,
 }
 
-pub fn reps(model: &ReadModel, q: &RepsQuery) -> Reps {
-    let end = q.end.unwrap_or_else(|| {
-        let latest = model
-            .latest_at(q.as_of)
-            .or(q.as_of)
-            .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
-        Month::of(&latest)
-    });
-    let mut months = vec![end];
-    while months.len() < q.months as usize {
-        let first = months[0];
-        months.insert(0, first.prev());
+impl Bucket {
+    fn row(self, month: Month) -> RepMonth {
+        RepMonth {
+            month,
+            deals_opened: self.opened,
+            deals_won: self.won,
+            won_amount: self.won_amount,
+            deals_lost: self.lost,
+            big_deals_lost: self.big_lost,
+            active_customers: self.customers.len() as u32,
+            activities: self.kinds,
+            win_rate: ratio(f64::from(self.won), f64::from(self.won + self.lost)),
+            avg_won_amount: money_div(self.won_amount, u64::from(self.won)),
+            median_cycle_days: median_days(&self.cycles),
+        }
     }
-    let known = model.reps(q.as_of);
-    let mut all: BTreeSet<String> = known.keys().cloned().collect();
-    let mut buckets: BTreeMap<(String, Month), Bucket> = BTreeMap::new();
-    let in_range = |m: Month| m >= months[0] && m <= end;
+}
+
+type Rows = HashMap<(String, Month), RepMonth>;
+
+/// With `as_of`: every deal folded as of then and every activity up to then, scanned.
+fn by_scan(model: &ReadModel, q: &RepsQuery, months: &[Month]) -> (Vec<String>, Rows) {
+    let mut all: BTreeSet<String> = BTreeSet::new();
+    let mut buckets: HashMap<(String, Month), Bucket> = HashMap::new();
+    let (first, last) = (months[0], months[months.len() - 1]);
+    let in_range = |m: Month| m >= first && m <= last;
 
     for d in model.deal_views(q.as_of) {
         all.insert(d.opened_by.clone());
@@ -252,6 +261,72 @@ pub fn reps(model: &ReadModel, q: &RepsQuery) -> Reps {
         b.customers.insert(a.customer_id.to_string());
         *b.kinds.entry(a.kind).or_default() += 1;
     }
+    let rows = buckets
+        .into_iter()
+        .map(|((rep, m), b)| ((rep, m), b.row(m)))
+        .collect();
+    (all.into_iter().collect(), rows)
+}
+
+/// Without `as_of`: the figures kept per (rep, month) by the read model.
+fn from_index(model: &ReadModel, q: &RepsQuery, months: &[Month]) -> (Vec<String>, Rows) {
+    let idx = &model.rep_months;
+    let mut all: Vec<String> = idx.reps().map(str::to_string).collect();
+    all.sort_unstable();
+    all.dedup();
+    let mut rows = Rows::new();
+    for rep in &all {
+        for &m in months {
+            let Some(b) = idx.get(rep, m) else { continue };
+            let lost = b.lost_amounts.len() as u32;
+            let activities = ActivityKind::ALL
+                .iter()
+                .zip(b.kinds)
+                .filter(|(_, n)| *n > 0)
+                .map(|(k, n)| (*k, n))
+                .collect();
+            rows.insert(
+                (rep.clone(), m),
+                RepMonth {
+                    month: m,
+                    deals_opened: b.opened,
+                    deals_won: b.won,
+                    won_amount: b.won_amount,
+                    deals_lost: lost,
+                    big_deals_lost: (b.lost_amounts.len()
+                        - b.lost_amounts.partition_point(|a| *a < q.big_deal_amount))
+                        as u32,
+                    active_customers: b.customers.len() as u32,
+                    activities,
+                    win_rate: ratio(f64::from(b.won), f64::from(b.won + lost)),
+                    avg_won_amount: money_div(b.won_amount, u64::from(b.won)),
+                    median_cycle_days: median_days(&b.cycles),
+                },
+            );
+        }
+    }
+    (all, rows)
+}
+
+pub fn reps(model: &ReadModel, q: &RepsQuery) -> Reps {
+    let end = q.end.unwrap_or_else(|| {
+        let latest = model
+            .latest_at(q.as_of)
+            .or(q.as_of)
+            .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
+        Month::of(&latest)
+    });
+    let mut months = vec![end];
+    while months.len() < q.months as usize {
+        let first = months[0];
+        months.insert(0, first.prev());
+    }
+    let known = model.reps(q.as_of);
+    let (all, mut rows) = match q.as_of {
+        None => from_index(model, q, &months),
+        Some(_) => by_scan(model, q, &months),
+    };
+    let all = all.into_iter().chain(known.keys().cloned()).collect::<BTreeSet<String>>();
 
     let window_start = months.len().saturating_sub(q.window as usize);
     let reps = all
@@ -260,20 +335,8 @@ pub fn reps(model: &ReadModel, q: &RepsQuery) -> Reps {
             let series: Vec<RepMonth> = months
                 .iter()
                 .map(|&m| {
-                    let b = buckets.remove(&(rep.clone(), m)).unwrap_or_default();
-                    RepMonth {
-                        month: m,
-                        deals_opened: b.opened,
-                        deals_won: b.won,
-                        won_amount: b.won_amount,
-                        deals_lost: b.lost,
-                        big_deals_lost: b.big_lost,
-                        active_customers: b.customers.len() as u32,
-                        activities: b.kinds,
-                        win_rate: ratio(f64::from(b.won), f64::from(b.won + b.lost)),
-                        avg_won_amount: money_div(b.won_amount, u64::from(b.won)),
-                        median_cycle_days: median_days(&b.cycles),
-                    }
+                    rows.remove(&(rep.clone(), m))
+                        .unwrap_or_else(|| Bucket::default().row(m))
                 })
                 .collect();
             let values: Vec<f64> = series[window_start..]

@@ -1,0 +1,171 @@
+//! Rep trends' figures per (rep, month), kept current as events arrive, so the rep report
+//! without `as_of` reads a few hundred buckets instead of scanning every deal and activity.
+//!
+//! Why this is exact: each figure of SPEC §2.4 counts a *fact* that happened at one time —
+//! a deal opened, a close (with the owner and amount at that moment), an activity — and a
+//! deal's facts come from its fold in business order. A deal's facts change only when its
+//! fold does: an event appended at the end adds at most one fact (a close or an activity);
+//! an event logged late refolds the deal, and then the deal's old facts are taken out and
+//! the new ones put in ([`RepMonths::deal`] with `-1` / `+1`). Activities on customer streams
+//! never change once logged. The report with `as_of` still scans (see [`crate::reps`]), and
+//! the property tests compare the two paths.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use domain::events::ActivityKind;
+use domain::{Money, Month};
+
+use crate::deal::DealView;
+use crate::model::Interner;
+use crate::num::days_between;
+
+/// What one rep did in one month.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Bucket {
+    pub opened: u32,
+    pub won: u32,
+    pub won_amount: Money,
+    /// Opening → win, in days, of each win (sorted).
+    pub cycles: Vec<f64>,
+    /// The deal's amount at each loss (sorted), for `big_deals_lost` at any threshold.
+    pub lost_amounts: Vec<Money>,
+    /// Customers reached by the rep's activities, with how many activities each.
+    pub customers: HashMap<Arc<str>, u32>,
+    /// Activities per kind, in [`ActivityKind::ALL`] order.
+    pub kinds: [u32; 6],
+}
+
+impl Bucket {
+    fn is_empty(&self) -> bool {
+        self.opened == 0
+            && self.won == 0
+            && self.lost_amounts.is_empty()
+            && self.customers.is_empty()
+            && self.kinds.iter().all(|k| *k == 0)
+    }
+}
+
+/// +1 to add a fact, -1 to take it out again.
+pub type Sign = i32;
+
+fn bump(n: &mut u32, sign: Sign) {
+    *n = n.saturating_add_signed(sign);
+}
+
+/// Inserts into / removes from a sorted vector.
+fn sorted_edit<T: Copy>(v: &mut Vec<T>, x: T, sign: Sign, cmp: impl Fn(&T, &T) -> std::cmp::Ordering) {
+    let i = v.partition_point(|y| cmp(y, &x).is_lt());
+    if sign > 0 {
+        v.insert(i, x);
+    } else if v.get(i).is_some_and(|y| cmp(y, &x).is_eq()) {
+        v.remove(i);
+    }
+}
+
+fn kind_index(kind: ActivityKind) -> usize {
+    ActivityKind::ALL
+        .iter()
+        .position(|k| *k == kind)
+        .unwrap_or(0)
+}
+
+/// The buckets, and how many deals each rep owns now (a rep with an open or closed deal is
+/// listed even in months with nothing).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RepMonths {
+    buckets: HashMap<(Arc<str>, Month), Bucket>,
+    owners: HashMap<Arc<str>, u32>,
+}
+
+impl RepMonths {
+    fn edit(&mut self, strings: &mut Interner, rep: &str, at: DateTime<Utc>, f: impl FnOnce(&mut Bucket)) {
+        let key = (strings.get(rep), Month::of(&at));
+        let b = self.buckets.entry(key.clone()).or_default();
+        f(b);
+        if b.is_empty() {
+            self.buckets.remove(&key);
+        }
+    }
+
+    /// An activity by `rep` at `at` about `customer`.
+    pub fn activity(
+        &mut self,
+        strings: &mut Interner,
+        rep: &str,
+        at: DateTime<Utc>,
+        kind: ActivityKind,
+        customer: &str,
+        sign: Sign,
+    ) {
+        let customer = strings.get(customer);
+        self.edit(strings, rep, at, |b| {
+            bump(&mut b.kinds[kind_index(kind)], sign);
+            let n = b.customers.entry(customer.clone()).or_default();
+            bump(n, sign);
+            if *n == 0 {
+                b.customers.remove(&customer);
+            }
+        });
+    }
+
+    /// A deal's opening, its closes and its current owner (not its activities).
+    pub fn deal(&mut self, strings: &mut Interner, view: &DealView, sign: Sign) {
+        let opened = view.state.opened_at;
+        self.edit(strings, &view.opened_by, opened, |b| bump(&mut b.opened, sign));
+        for c in &view.closes {
+            self.edit(strings, &c.owner, c.at, |b| {
+                if c.won {
+                    bump(&mut b.won, sign);
+                    if sign > 0 {
+                        b.won_amount += c.amount;
+                    } else {
+                        b.won_amount = b.won_amount - c.amount;
+                    }
+                    sorted_edit(&mut b.cycles, days_between(opened, c.at), sign, f64::total_cmp);
+                } else {
+                    sorted_edit(&mut b.lost_amounts, c.amount, sign, Ord::cmp);
+                }
+            });
+        }
+        self.owner(strings, &view.state.owner, sign);
+    }
+
+    /// One close just added at the end of a deal's fold.
+    pub fn close(&mut self, strings: &mut Interner, view: &DealView) {
+        let Some(c) = view.closes.last() else { return };
+        let opened = view.state.opened_at;
+        self.edit(strings, &c.owner, c.at, |b| {
+            if c.won {
+                b.won += 1;
+                b.won_amount += c.amount;
+                sorted_edit(&mut b.cycles, days_between(opened, c.at), 1, f64::total_cmp);
+            } else {
+                sorted_edit(&mut b.lost_amounts, c.amount, 1, Ord::cmp);
+            }
+        });
+    }
+
+    pub fn owner(&mut self, strings: &mut Interner, rep: &str, sign: Sign) {
+        let rep = strings.get(rep);
+        let n = self.owners.entry(rep.clone()).or_default();
+        bump(n, sign);
+        if *n == 0 {
+            self.owners.remove(&rep);
+        }
+    }
+
+    pub fn get(&self, rep: &str, month: Month) -> Option<&Bucket> {
+        // Keys hold interned names; look up through a temporary Arc only when needed.
+        self.buckets.get(&(Arc::from(rep), month))
+    }
+
+    /// Every rep with a fact in any month or a deal owned now.
+    pub fn reps(&self) -> impl Iterator<Item = &str> + '_ {
+        self.buckets
+            .keys()
+            .map(|k| &*k.0)
+            .chain(self.owners.keys().map(|r| &**r))
+    }
+}
