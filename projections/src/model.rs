@@ -21,7 +21,8 @@ use domain::{Event, Money, Month, RecordedEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::deal::{DealOp, DealView};
-use crate::rep_months::RepMonths;
+use crate::deal::DealStatus;
+use crate::rep_months::{won_key, RepMonths};
 use crate::typed::typed;
 
 /// One event of an org, customer, lead or channel stream: where and when, and its typed
@@ -208,6 +209,9 @@ pub struct ReadModel {
     /// Rep trends' figures per (rep, month): see [`RepMonths`].
     #[serde(skip)]
     pub rep_months: RepMonths,
+    /// Ids of the deals open now.
+    #[serde(skip)]
+    pub open_deals: BTreeSet<String>,
 }
 
 /// A [`ReadModel`] as stored: everything but the indexes.
@@ -234,6 +238,7 @@ impl From<Stored> for ReadModel {
             spend: s.spend,
             strings: Interner::default(),
             rep_months: RepMonths::default(),
+            open_deals: BTreeSet::new(),
         };
         m.reindex();
         m
@@ -484,6 +489,7 @@ impl ReadModel {
         let cheap = rec.current.is_some();
         let at_end = insert_sorted(&mut rec.entries, entry);
         let index = &mut self.rep_months;
+        let won_before = rec.current.as_ref().and_then(won_key);
         match (&mut rec.current, rec.entries.last()) {
             (Some(view), Some(last)) if at_end && cheap => {
                 let owner_before = matches!(last.op, DealOp::Reassigned(_))
@@ -514,6 +520,18 @@ impl ReadModel {
                 }
             }
         }
+        index.won_change(strings, &id, won_before, rec.current.as_ref().and_then(won_key));
+        let open = rec
+            .current
+            .as_ref()
+            .is_some_and(|v| v.state.status == DealStatus::Open);
+        if open {
+            if !self.open_deals.contains(&id) {
+                self.open_deals.insert(id);
+            }
+        } else {
+            self.open_deals.remove(&id);
+        }
     }
 
     /// Rebuilds the indexes from the stored parts.
@@ -527,9 +545,14 @@ impl ReadModel {
                 }
             }
         }
-        for d in self.deals.values() {
+        self.open_deals.clear();
+        for (id, d) in &self.deals {
             if let Some(view) = &d.current {
                 deal_facts(index, strings, view, d.entries.iter(), 1);
+                index.won_change(strings, id, None, won_key(view));
+                if view.state.status == DealStatus::Open {
+                    self.open_deals.insert(id.clone());
+                }
             }
         }
     }

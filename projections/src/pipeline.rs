@@ -19,7 +19,7 @@ use domain::envelope::rfc3339;
 use domain::{Money, Month};
 use serde::{Deserialize, Serialize};
 
-use crate::deal::DealStatus;
+use crate::deal::{DealStatus, DealView};
 use crate::model::ReadModel;
 use crate::num::{days_between, ratio, round1, round2};
 use crate::params::ParamError;
@@ -159,17 +159,40 @@ pub fn pipeline(model: &ReadModel, q: &PipelineQuery, now: DateTime<Utc>) -> Pip
     };
 
     let mine = |rep: &str| q.owners.as_ref().is_none_or(|o| o.contains(rep));
-    for d in model.deal_views(Some(as_of)) {
-        for c in d
-            .closes
-            .iter()
-            .filter(|c| c.won && c.at >= month_start && mine(&c.owner))
-        {
-            won_this_month += c.amount;
-            row(&mut board, &c.owner);
-            if let Some(r) = board.get_mut(&c.owner) {
-                r.won_amount += c.amount;
-                r.deals_won += 1;
+    let mut credit = |board: &mut BTreeMap<String, LeaderRow>, rep: &str, amount: Money, n: u32| {
+        won_this_month += amount;
+        row(board, rep);
+        if let Some(r) = board.get_mut(rep) {
+            r.won_amount += amount;
+            r.deals_won += n;
+        }
+    };
+    // Nothing happened after `as_of` (the usual "now"): every deal is as it is now, so read
+    // the open deals and the month's wins from the model's indexes instead of every deal.
+    let current = model.latest_occurred_at.is_none_or(|t| t <= as_of);
+    let deals: Box<dyn Iterator<Item = std::borrow::Cow<'_, DealView>>> = if current {
+        for (rep, b) in model.rep_months.month(month) {
+            if b.won > 0 && mine(rep) {
+                credit(&mut board, rep, b.won_amount, b.won);
+            }
+        }
+        Box::new(
+            model
+                .open_deals
+                .iter()
+                .filter_map(|id| model.deal_view(id, None)),
+        )
+    } else {
+        Box::new(model.deal_views(Some(as_of)))
+    };
+    for d in deals {
+        if !current {
+            for c in d
+                .closes
+                .iter()
+                .filter(|c| c.won && c.at >= month_start && mine(&c.owner))
+            {
+                credit(&mut board, &c.owner, c.amount, 1);
             }
         }
         if d.state.status != DealStatus::Open || !mine(&d.state.owner) {

@@ -10,7 +10,7 @@
 //! never change once logged. The report with `as_of` still scans (see [`crate::reps`]), and
 //! the property tests compare the two paths.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -77,6 +77,19 @@ fn kind_index(kind: ActivityKind) -> usize {
 pub struct RepMonths {
     buckets: HashMap<(Arc<str>, Month), Bucket>,
     owners: HashMap<Arc<str>, u32>,
+    /// Deals won now, per current owner: deal id → (activities, days open), for the
+    /// replay's comparison with the rep's other wins.
+    won: HashMap<Arc<str>, BTreeMap<String, (u32, f64)>>,
+}
+
+/// What a won deal adds to [`RepMonths::won_deals`]: `None` unless it is won now.
+pub fn won_key(view: &DealView) -> Option<(String, u32, f64)> {
+    let close = view.final_close().filter(|c| c.won)?;
+    Some((
+        view.state.owner.clone(),
+        view.state.activities,
+        days_between(view.state.opened_at, close.at),
+    ))
 }
 
 impl RepMonths {
@@ -147,6 +160,40 @@ impl RepMonths {
         });
     }
 
+    /// Moves a deal in the won-deals index from `before` to `after` (see [`won_key`]).
+    pub fn won_change(
+        &mut self,
+        strings: &mut Interner,
+        deal_id: &str,
+        before: Option<(String, u32, f64)>,
+        after: Option<(String, u32, f64)>,
+    ) {
+        if before == after {
+            return;
+        }
+        if let Some((owner, ..)) = before {
+            let owner = strings.get(&owner);
+            if let Some(m) = self.won.get_mut(&owner) {
+                m.remove(deal_id);
+                if m.is_empty() {
+                    self.won.remove(&owner);
+                }
+            }
+        }
+        if let Some((owner, acts, days)) = after {
+            let owner = strings.get(&owner);
+            self.won
+                .entry(owner)
+                .or_default()
+                .insert(deal_id.to_string(), (acts, days));
+        }
+    }
+
+    /// The deals `owner` owns and has won now: id → (activities, days open).
+    pub fn won_deals(&self, owner: &str) -> Option<&BTreeMap<String, (u32, f64)>> {
+        self.won.get(owner)
+    }
+
     pub fn owner(&mut self, strings: &mut Interner, rep: &str, sign: Sign) {
         let rep = strings.get(rep);
         let n = self.owners.entry(rep.clone()).or_default();
@@ -159,6 +206,14 @@ impl RepMonths {
     pub fn get(&self, rep: &str, month: Month) -> Option<&Bucket> {
         // Keys hold interned names; look up through a temporary Arc only when needed.
         self.buckets.get(&(Arc::from(rep), month))
+    }
+
+    /// Every rep's figures for `month`.
+    pub fn month(&self, month: Month) -> impl Iterator<Item = (&str, &Bucket)> + '_ {
+        self.buckets
+            .iter()
+            .filter(move |(k, _)| k.1 == month)
+            .map(|(k, b)| (&*k.0, b))
     }
 
     /// Every rep with a fact in any month or a deal owned now.

@@ -205,16 +205,13 @@ pub fn replay(
             .map(|t| round1(days_between(*t, c.at)))
     });
 
-    let owner = view.state.owner.clone();
     let mut acts = Vec::new();
     let mut days = Vec::new();
-    for other in model.deal_views(None) {
-        if other.state.deal_id != deal_id
-            && other.state.owner == owner
-            && other.state.status == DealStatus::Won
-        {
-            acts.push(f64::from(other.state.activities));
-            days.push(other.days_open(now));
+    let won = model.rep_months.won_deals(&view.state.owner);
+    for (id, (a, d)) in won.into_iter().flatten() {
+        if id != deal_id {
+            acts.push(f64::from(*a));
+            days.push(*d);
         }
     }
 
