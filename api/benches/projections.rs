@@ -12,6 +12,10 @@
 
 use std::time::{Duration, Instant};
 
+/// The same allocator as the `dealtrail` binary.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use chrono::{DateTime, TimeZone, Utc};
 use domain::RecordedEvent;
 use projections::ReadModel;
@@ -91,6 +95,11 @@ fn peak_rss_mib() -> f64 {
 }
 
 fn time_query(name: &str, runs: usize, mut f: impl FnMut()) {
+    if let Ok(only) = std::env::var("BENCH_ONLY") {
+        if !name.contains(&only) {
+            return;
+        }
+    }
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
         let t = Instant::now();
@@ -268,8 +277,9 @@ fn main() {
         apply_time.as_secs_f64(),
         wall.as_secs_f64()
     );
-    let now = start + chrono::Duration::days(2 * 365 + 30);
-    let runs = 20;
+    // The service's clock: a day after the last event.
+    let now = model.latest_occurred_at.unwrap_or(start) + chrono::Duration::days(1);
+    let runs = std::env::var("BENCH_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
     time_query("funnel", runs, || {
         let _ = api::reports::run(&model, "funnel", "", now);
     });

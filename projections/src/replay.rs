@@ -157,7 +157,8 @@ pub fn replay(
         summary: typed.map_or_else(|| ev.event_type.clone(), summary),
         state: view.state.clone(),
     };
-    let mut steps = vec![step(first, &events[0], typed(&events[0]).as_ref(), &view)];
+    let mut steps = Vec::with_capacity(entries.len());
+    steps.push(step(first, &events[0], typed(&events[0]).as_ref(), &view));
     let mut regressions = 0;
     let mut silence: Option<f64> = None;
     let mut prev = first;
