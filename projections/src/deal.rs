@@ -25,7 +25,6 @@ use crate::model::DealEntry;
 pub struct Opened {
     pub customer_id: Arc<str>,
     pub owner: Arc<str>,
-    pub title: String,
     pub amount: Money,
     pub stage: Arc<str>,
     pub source_lead: Option<String>,
@@ -53,7 +52,8 @@ pub enum DealOp {
     Quote,
     Competitor(Arc<str>),
     Activity(ActivityKind, Arc<str>),
-    Won(Money, Option<Box<str>>),
+    /// Amount and reason (boxed: one a deal, and it keeps every other op small).
+    Won(Box<(Money, Option<Arc<str>>)>),
     Lost(Box<Lost>),
     Paid(Money),
     /// Any other event of the deal's stream (it still touches the deal).
@@ -67,7 +67,6 @@ impl DealOp {
             Event::DealOpened(o) => DealOp::Opened(Box::new(Opened {
                 customer_id: intern(&o.customer_id),
                 owner: intern(&o.owner),
-                title: o.title.clone(),
                 amount: o.amount,
                 stage: intern(&o.stage),
                 source_lead: o.source_lead.clone(),
@@ -79,7 +78,7 @@ impl DealOp {
             Event::QuoteIssued(_) => DealOp::Quote,
             Event::CompetitorNoted(c) => DealOp::Competitor(intern(&c.competitor)),
             Event::ActivityLogged(a) => DealOp::Activity(a.kind, intern(&a.rep)),
-            Event::DealWon(w) => DealOp::Won(w.amount, w.reason.as_deref().map(Box::from)),
+            Event::DealWon(w) => DealOp::Won(Box::new((w.amount, w.reason.as_deref().map(&mut *intern)))),
             Event::DealLost(l) => DealOp::Lost(Box::new(Lost {
                 reason: intern(&l.reason),
                 competitor: l.competitor.as_deref().map(&mut *intern),
@@ -103,10 +102,10 @@ pub enum DealStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DealState {
     pub deal_id: String,
-    pub customer_id: String,
-    pub owner: String,
+    pub customer_id: Arc<str>,
+    pub owner: Arc<str>,
     /// The current stage; for a closed deal, the stage it closed in.
-    pub stage: String,
+    pub stage: Arc<str>,
     pub amount: Money,
     pub status: DealStatus,
     #[serde(with = "rfc3339")]
@@ -116,7 +115,7 @@ pub struct DealState {
     /// Number of `QuoteIssued`.
     pub quotes: u32,
     /// Competitors noted (`CompetitorNoted`, and `DealLost.competitor`), first-noted order, distinct.
-    pub competitors: Vec<String>,
+    pub competitors: Vec<Arc<str>>,
     /// Number of `ActivityLogged` on the deal.
     pub activities: u32,
     /// Latest `occurred_at` of any event of the deal.
@@ -130,7 +129,7 @@ pub struct DealState {
 /// won, lost); `exited` is `None` while the deal is still in it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Visit {
-    pub stage: String,
+    pub stage: Arc<str>,
     pub entered: DateTime<Utc>,
     pub exited: Option<DateTime<Utc>>,
 }
@@ -140,27 +139,25 @@ pub struct Visit {
 pub struct Close {
     pub at: DateTime<Utc>,
     pub won: bool,
-    pub owner: String,
+    pub owner: Arc<str>,
     /// Won amount for a win; the deal's amount at the time for a loss.
     pub amount: Money,
-    pub stage: String,
-    pub reason: Option<String>,
-    pub competitor: Option<String>,
+    pub stage: Arc<str>,
+    pub reason: Option<Arc<str>>,
+    pub competitor: Option<Arc<str>>,
 }
 
 /// A deal folded over a prefix (in business order) of its events.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DealView {
     pub state: DealState,
-    pub title: String,
     pub source_lead: Option<String>,
     /// The owner named in `DealOpened`.
-    pub opened_by: String,
+    pub opened_by: Arc<str>,
     pub visits: Vec<Visit>,
     pub closes: Vec<Close>,
-    pub activities_by_kind: BTreeMap<ActivityKind, u32>,
-    /// `occurred_at` of each `ActivityLogged`, in business order.
-    pub activity_times: Vec<DateTime<Utc>>,
+    /// `ActivityLogged` per kind, in [`ActivityKind::ALL`] order.
+    pub activity_kinds: [u32; 6],
 }
 
 impl DealView {
@@ -173,9 +170,9 @@ impl DealView {
         Some(DealView {
             state: DealState {
                 deal_id: deal_id.to_string(),
-                customer_id: o.customer_id.to_string(),
-                owner: o.owner.to_string(),
-                stage: o.stage.to_string(),
+                customer_id: o.customer_id.clone(),
+                owner: o.owner.clone(),
+                stage: o.stage.clone(),
                 amount: o.amount,
                 status: DealStatus::Open,
                 opened_at: at,
@@ -186,17 +183,15 @@ impl DealView {
                 last_touch_at: at,
                 paid: Money::ZERO,
             },
-            title: o.title.clone(),
             source_lead: o.source_lead.clone(),
-            opened_by: o.owner.to_string(),
+            opened_by: o.owner.clone(),
             visits: vec![Visit {
-                stage: o.stage.to_string(),
+                stage: o.stage.clone(),
                 entered: at,
                 exited: None,
             }],
             closes: Vec::new(),
-            activities_by_kind: BTreeMap::new(),
-            activity_times: Vec::new(),
+            activity_kinds: [0; 6],
         })
     }
 
@@ -216,14 +211,14 @@ impl DealView {
         Some(view)
     }
 
-    fn enter(&mut self, stage: &str, at: DateTime<Utc>) {
+    fn enter(&mut self, stage: &Arc<str>, at: DateTime<Utc>) {
         self.leave(at);
         self.visits.push(Visit {
-            stage: stage.to_string(),
+            stage: stage.clone(),
             entered: at,
             exited: None,
         });
-        self.state.stage = stage.to_string();
+        self.state.stage = stage.clone();
         self.state.stage_entered_at = at;
     }
 
@@ -235,9 +230,9 @@ impl DealView {
         }
     }
 
-    fn note_competitor(&mut self, c: &str) {
+    fn note_competitor(&mut self, c: &Arc<str>) {
         if !self.state.competitors.iter().any(|x| x == c) {
-            self.state.competitors.push(c.to_string());
+            self.state.competitors.push(c.clone());
         }
     }
 
@@ -254,25 +249,28 @@ impl DealView {
                 self.enter(stage, at);
             }
             DealOp::Amount(a) => self.state.amount = *a,
-            DealOp::Reassigned(to) => self.state.owner = to.to_string(),
+            DealOp::Reassigned(to) => self.state.owner = to.clone(),
             DealOp::Quote => self.state.quotes += 1,
             DealOp::Competitor(c) => self.note_competitor(c),
             DealOp::Activity(kind, _) => {
                 self.state.activities += 1;
-                *self.activities_by_kind.entry(*kind).or_default() += 1;
-                self.activity_times.push(at);
+                if let Some(i) = ActivityKind::ALL.iter().position(|k| k == kind) {
+                    self.activity_kinds[i] += 1;
+                }
             }
-            DealOp::Won(amount, reason) => {
+            DealOp::Won(won) => {
+                let (amount, reason) = &**won;
                 self.leave(at);
                 self.state.status = DealStatus::Won;
                 self.state.amount = *amount;
+                self.closes.reserve_exact(1); // most deals close once: no spare room
                 self.closes.push(Close {
                     at,
                     won: true,
                     owner: self.state.owner.clone(),
                     amount: *amount,
                     stage: self.state.stage.clone(),
-                    reason: reason.as_deref().map(str::to_string),
+                    reason: reason.clone(),
                     competitor: None,
                 });
             }
@@ -282,19 +280,30 @@ impl DealView {
                 if let Some(c) = &l.competitor {
                     self.note_competitor(c);
                 }
+                self.closes.reserve_exact(1); // most deals close once: no spare room
                 self.closes.push(Close {
                     at,
                     won: false,
                     owner: self.state.owner.clone(),
                     amount: self.state.amount,
                     stage: self.state.stage.clone(),
-                    reason: Some(l.reason.to_string()),
-                    competitor: l.competitor.as_deref().map(str::to_string),
+                    reason: Some(l.reason.clone()),
+                    competitor: l.competitor.clone(),
                 });
             }
             DealOp::Paid(amount) => self.state.paid += *amount,
             DealOp::Opened(_) | DealOp::Other => {}
         }
+    }
+
+    /// Activities per kind, only the kinds logged.
+    pub fn activities_by_kind(&self) -> BTreeMap<ActivityKind, u32> {
+        ActivityKind::ALL
+            .iter()
+            .zip(self.activity_kinds)
+            .filter(|(_, n)| *n > 0)
+            .map(|(k, n)| (*k, n))
+            .collect()
     }
 
     /// The last close (`DealWon`/`DealLost`) if the deal is closed now.

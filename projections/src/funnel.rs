@@ -113,7 +113,7 @@ pub fn funnel(model: &ReadModel, q: &FunnelQuery) -> Funnel {
         }
         let key = match q.group_by {
             GroupBy::None => "all".to_string(),
-            GroupBy::Rep => d.state.owner.clone(),
+            GroupBy::Rep => d.state.owner.to_string(),
             GroupBy::Source => match &d.source_lead {
                 None => "direct".to_string(),
                 Some(l) => model

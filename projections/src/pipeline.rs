@@ -202,17 +202,17 @@ pub fn pipeline(model: &ReadModel, q: &PipelineQuery, now: DateTime<Utc>) -> Pip
         open_count += 1;
         open_amount += s.amount;
         row(&mut board, &s.owner);
-        if let Some(r) = board.get_mut(&s.owner) {
+        if let Some(r) = board.get_mut(&*s.owner) {
             r.open_amount += s.amount;
         }
-        match stages.iter_mut().find(|(r, _)| r.stage == s.stage) {
+        match stages.iter_mut().find(|(r, _)| *r.stage == *s.stage) {
             Some((r, _)) => {
                 r.count += 1;
                 r.amount += s.amount;
             }
             None => stages.push((
                 StageRow {
-                    stage: s.stage.clone(),
+                    stage: s.stage.to_string(),
                     count: 1,
                     amount: s.amount,
                     weighted: 0.0,
@@ -226,8 +226,8 @@ pub fn pipeline(model: &ReadModel, q: &PipelineQuery, now: DateTime<Utc>) -> Pip
                 since_touch,
                 StaleDeal {
                     deal_id: s.deal_id.clone(),
-                    owner: s.owner.clone(),
-                    stage: s.stage.clone(),
+                    owner: s.owner.to_string(),
+                    stage: s.stage.to_string(),
                     amount: s.amount,
                     last_touch_at: s.last_touch_at,
                     days_since_touch: round1(since_touch),
@@ -240,16 +240,16 @@ pub fn pipeline(model: &ReadModel, q: &PipelineQuery, now: DateTime<Utc>) -> Pip
                 in_stage,
                 StuckDeal {
                     deal_id: s.deal_id.clone(),
-                    owner: s.owner.clone(),
-                    stage: s.stage.clone(),
+                    owner: s.owner.to_string(),
+                    stage: s.stage.to_string(),
                     days_in_stage: round1(in_stage),
                 },
             ));
         }
         top.push(TopDeal {
             deal_id: s.deal_id.clone(),
-            owner: s.owner.clone(),
-            stage: s.stage.clone(),
+            owner: s.owner.to_string(),
+            stage: s.stage.to_string(),
             amount: s.amount,
         });
     }

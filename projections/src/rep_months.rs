@@ -86,7 +86,7 @@ pub struct RepMonths {
 pub fn won_key(view: &DealView) -> Option<(String, u32, f64)> {
     let close = view.final_close().filter(|c| c.won)?;
     Some((
-        view.state.owner.clone(),
+        view.state.owner.to_string(),
         view.state.activities,
         days_between(view.state.opened_at, close.at),
     ))

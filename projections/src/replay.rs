@@ -184,7 +184,7 @@ pub fn replay(
     let end = close.as_ref().map_or(now, |c| c.at);
     let mut per_stage: BTreeMap<&str, f64> = BTreeMap::new();
     for v in &view.visits {
-        *per_stage.entry(v.stage.as_str()).or_default() +=
+        *per_stage.entry(&v.stage).or_default() +=
             days_between(v.entered, v.exited.unwrap_or(end));
     }
     // Pipeline order first, then any stage outside the pipeline, by name.
@@ -199,11 +199,12 @@ pub fn replay(
     }
 
     let last_activity_before_close_days = close.as_ref().and_then(|c| {
-        view.activity_times
+        entries
             .iter()
-            .filter(|t| **t <= c.at)
+            .filter(|e| matches!(e.op, DealOp::Activity(..)) && e.at <= c.at)
+            .map(|e| e.at)
             .max()
-            .map(|t| round1(days_between(*t, c.at)))
+            .map(|t| round1(days_between(t, c.at)))
     });
 
     let mut acts = Vec::new();
@@ -221,17 +222,17 @@ pub fn replay(
         lost_reason: close
             .as_ref()
             .filter(|c| !c.won)
-            .and_then(|c| c.reason.clone()),
+            .and_then(|c| c.reason.as_deref().map(str::to_string)),
         competitor: close
             .as_ref()
             .filter(|c| !c.won)
-            .and_then(|c| c.competitor.clone()),
-        stage_at_close: close.as_ref().map(|c| c.stage.clone()),
+            .and_then(|c| c.competitor.as_deref().map(str::to_string)),
+        stage_at_close: close.as_ref().map(|c| c.stage.to_string()),
         days_open: round1(view.days_open(now)),
         days_in_stage,
         stage_regressions: regressions,
         quote_revisions: view.state.quotes.saturating_sub(1),
-        activities: view.activities_by_kind.clone(),
+        activities: view.activities_by_kind(),
         longest_silence_days: silence.map(round1),
         last_activity_before_close_days,
         won_deals_of_rep: WonDealsOfRep {

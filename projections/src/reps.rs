@@ -225,19 +225,19 @@ fn by_scan(model: &ReadModel, q: &RepsQuery, months: &[Month]) -> (Vec<String>, 
     let in_range = |m: Month| m >= first && m <= last;
 
     for d in model.deal_views(q.as_of) {
-        all.insert(d.opened_by.clone());
-        all.insert(d.state.owner.clone());
+        all.insert(d.opened_by.to_string());
+        all.insert(d.state.owner.to_string());
         let m = Month::of(&d.state.opened_at);
         if in_range(m) {
-            buckets.entry((d.opened_by.clone(), m)).or_default().opened += 1;
+            buckets.entry((d.opened_by.to_string(), m)).or_default().opened += 1;
         }
         for c in &d.closes {
-            all.insert(c.owner.clone());
+            all.insert(c.owner.to_string());
             let m = Month::of(&c.at);
             if !in_range(m) {
                 continue;
             }
-            let b = buckets.entry((c.owner.clone(), m)).or_default();
+            let b = buckets.entry((c.owner.to_string(), m)).or_default();
             if c.won {
                 b.won += 1;
                 b.won_amount += c.amount;

@@ -70,7 +70,7 @@ pub fn win_loss(model: &ReadModel, q: &PeriodQuery) -> WinLoss {
         } else {
             lost += 1;
             lost_amount += c.amount;
-            let reason = c.reason.clone().unwrap_or_default();
+            let reason = c.reason.as_deref().unwrap_or_default().to_string();
             let r = reasons.entry(reason.clone()).or_insert(ReasonRow {
                 reason,
                 count: 0,
@@ -80,8 +80,8 @@ pub fn win_loss(model: &ReadModel, q: &PeriodQuery) -> WinLoss {
             r.amount += c.amount;
         }
         for name in &d.state.competitors {
-            let r = comps.entry(name.clone()).or_insert(CompetitorRow {
-                competitor: name.clone(),
+            let r = comps.entry(name.to_string()).or_insert(CompetitorRow {
+                competitor: name.to_string(),
                 lost_to: 0,
                 noted: 0,
                 won: 0,
@@ -89,7 +89,7 @@ pub fn win_loss(model: &ReadModel, q: &PeriodQuery) -> WinLoss {
             });
             r.noted += 1;
             r.won += u32::from(c.won);
-            r.lost_to += u32::from(!c.won && c.competitor.as_deref() == Some(name.as_str()));
+            r.lost_to += u32::from(!c.won && c.competitor.as_deref() == Some(&**name));
         }
     }
     let mut by_reason: Vec<ReasonRow> = reasons.into_values().collect();

@@ -482,7 +482,7 @@ fn deal_state_as_of() {
     );
     assert!(deal_state(&m, "D1", Some(t("2026-05-31T00:00:00Z"))).is_none());
     let d3 = deal_state(&m, "D3", Some(t("2026-06-09T00:00:00Z"))).unwrap();
-    assert_eq!((d3.activities, d3.stage.as_str()), (2, "presentation"));
+    assert_eq!((d3.activities, &*d3.stage), (2, "presentation"));
     assert_eq!(d3.last_touch_at, t("2026-06-08T00:00:00Z"));
     let d2 = deal_state(&m, "D2", None).unwrap();
     assert_eq!((d2.paid.cents(), d2.amount.cents()), (2_000_000, 4_800_000));

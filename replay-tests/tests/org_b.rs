@@ -611,7 +611,7 @@ fn replay_of_a_reopened_deal() {
         types,
         ["DealOpened", "ActivityLogged", "DealReassigned", "DealWon"]
     );
-    assert_eq!(e3.steps[1].state.owner, "long");
-    assert_eq!(e3.steps[2].state.owner, "sha");
+    assert_eq!(&*e3.steps[1].state.owner, "long");
+    assert_eq!(&*e3.steps[2].state.owner, "sha");
     assert_eq!(e3.steps[2].summary, "reassigned long → sha");
 }
