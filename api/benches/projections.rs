@@ -279,7 +279,10 @@ fn main() {
     );
     // The service's clock: a day after the last event.
     let now = model.latest_occurred_at.unwrap_or(start) + chrono::Duration::days(1);
-    let runs = std::env::var("BENCH_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
+    let runs = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
     time_query("funnel", runs, || {
         let _ = api::reports::run(&model, "funnel", "", now);
     });

@@ -152,7 +152,13 @@ pub async fn events_at(
     let all = Filter::default();
     let mut out = Vec::with_capacity(positions.len());
     for &p in positions {
-        out.extend(store.read_all(p, 1, &all).await?.into_iter().filter(|e| e.position == p));
+        out.extend(
+            store
+                .read_all(p, 1, &all)
+                .await?
+                .into_iter()
+                .filter(|e| e.position == p),
+        );
     }
     Ok(out)
 }

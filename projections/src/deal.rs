@@ -78,7 +78,9 @@ impl DealOp {
             Event::QuoteIssued(_) => DealOp::Quote,
             Event::CompetitorNoted(c) => DealOp::Competitor(intern(&c.competitor)),
             Event::ActivityLogged(a) => DealOp::Activity(a.kind, intern(&a.rep)),
-            Event::DealWon(w) => DealOp::Won(Box::new((w.amount, w.reason.as_deref().map(&mut *intern)))),
+            Event::DealWon(w) => {
+                DealOp::Won(Box::new((w.amount, w.reason.as_deref().map(&mut *intern))))
+            }
             Event::DealLost(l) => DealOp::Lost(Box::new(Lost {
                 reason: intern(&l.reason),
                 competitor: l.competitor.as_deref().map(&mut *intern),

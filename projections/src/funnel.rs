@@ -16,6 +16,7 @@ use domain::envelope::rfc3339_opt;
 use serde::{Deserialize, Serialize};
 
 use crate::deal::{DealStatus, DealView};
+use crate::funnel_index::Group;
 use crate::model::ReadModel;
 use crate::num::{days_between, median, p90, ratio, round1};
 use crate::params::{ParamError, Period};
@@ -100,7 +101,95 @@ pub struct Funnel {
     pub groups: Vec<FunnelGroup>,
 }
 
+/// Counts of one group, and per stage: (reached, median days, p90 days, lost here).
+struct Figures {
+    key: String,
+    opened: u32,
+    won: u32,
+    lost: u32,
+    open: u32,
+    stages: Vec<(u32, Option<f64>, Option<f64>, u32)>,
+}
+
+impl Figures {
+    fn group(self, stage_ids: &[String]) -> FunnelGroup {
+        let n = self.stages.len();
+        let stages = stage_ids
+            .iter()
+            .zip(&self.stages)
+            .enumerate()
+            .map(|(i, (id, &(reached, median, p90, lost_here)))| {
+                let next = if i + 1 < n {
+                    self.stages[i + 1].0
+                } else {
+                    self.won
+                };
+                FunnelStage {
+                    stage: id.clone(),
+                    reached,
+                    conversion_to_next: ratio(f64::from(next), f64::from(reached)),
+                    median_days_in_stage: median.map(round1),
+                    p90_days_in_stage: p90.map(round1),
+                    lost_here,
+                }
+            })
+            .collect();
+        FunnelGroup {
+            key: self.key,
+            opened: self.opened,
+            won: self.won,
+            lost: self.lost,
+            open: self.open,
+            win_rate: ratio(f64::from(self.won), f64::from(self.won + self.lost)),
+            stages,
+        }
+    }
+}
+
+/// The whole history, overall or per owner: read from the model's [`FunnelIndex`].
+fn from_index(model: &ReadModel, q: &FunnelQuery) -> Funnel {
+    let ix = &model.funnel;
+    let mut groups: Vec<(String, &Group)> = match q.group_by {
+        GroupBy::Rep => ix
+            .by_owner
+            .iter()
+            .map(|(k, g)| (k.to_string(), g))
+            .collect(),
+        _ => vec![("all".to_string(), &ix.all)],
+    };
+    groups.sort_by(|a, b| a.0.cmp(&b.0));
+    let groups = groups
+        .into_iter()
+        .map(|(key, g)| {
+            let stages = (0..ix.stages.len())
+                .map(|i| {
+                    let bag = &g.durations[i];
+                    (g.reached(i), bag.median(), bag.p90(), g.lost_here[i])
+                })
+                .collect();
+            Figures {
+                key,
+                opened: g.opened,
+                won: g.won,
+                lost: g.lost,
+                open: g.open,
+                stages,
+            }
+            .group(&ix.stages)
+        })
+        .collect();
+    Funnel {
+        from: None,
+        to: None,
+        groups,
+    }
+}
+
 pub fn funnel(model: &ReadModel, q: &FunnelQuery) -> Funnel {
+    let whole = q.as_of.is_none() && q.period.from.is_none() && q.period.to.is_none();
+    if whole && matches!(q.group_by, GroupBy::None | GroupBy::Rep) {
+        return from_index(model, q);
+    }
     let stages = model.pipeline(q.as_of);
     let idx = |s: &str| stages.iter().position(|d| d.id == s);
     let mut groups: BTreeMap<String, Vec<std::borrow::Cow<'_, DealView>>> = BTreeMap::new();
@@ -164,30 +253,25 @@ pub fn funnel(model: &ReadModel, q: &FunnelQuery) -> Funnel {
                     }
                 }
             }
-            let stages = stages
-                .iter()
-                .enumerate()
-                .map(|(i, s)| {
-                    let next = if i + 1 < n { reached[i + 1] } else { won };
-                    FunnelStage {
-                        stage: s.id.clone(),
-                        reached: reached[i],
-                        conversion_to_next: ratio(f64::from(next), f64::from(reached[i])),
-                        median_days_in_stage: median(&durations[i]).map(round1),
-                        p90_days_in_stage: p90(&durations[i]).map(round1),
-                        lost_here: lost_here[i],
-                    }
-                })
-                .collect();
-            FunnelGroup {
+            let ids: Vec<String> = stages.iter().map(|s| s.id.clone()).collect();
+            Figures {
                 key,
                 opened: deals.len() as u32,
                 won,
                 lost,
                 open,
-                win_rate: ratio(f64::from(won), f64::from(won + lost)),
-                stages,
+                stages: (0..n)
+                    .map(|i| {
+                        (
+                            reached[i],
+                            median(&durations[i]),
+                            p90(&durations[i]),
+                            lost_here[i],
+                        )
+                    })
+                    .collect(),
             }
+            .group(&ids)
         })
         .collect();
     Funnel {

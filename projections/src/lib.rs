@@ -46,6 +46,7 @@ pub mod activity;
 pub mod channels;
 pub mod deal;
 pub mod funnel;
+pub mod funnel_index;
 pub mod l2c;
 pub mod model;
 pub mod num;

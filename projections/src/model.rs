@@ -20,8 +20,9 @@ use domain::events::{ActivityKind, StageDef, TargetSet, EVENT_TYPES};
 use domain::{Event, Money, Month, RecordedEvent};
 use serde::{Deserialize, Serialize};
 
-use crate::deal::{DealOp, DealView};
 use crate::deal::DealStatus;
+use crate::deal::{DealOp, DealView};
+use crate::funnel_index::FunnelIndex;
 use crate::rep_months::{won_key, RepMonths};
 use crate::typed::typed;
 
@@ -215,6 +216,9 @@ pub struct ReadModel {
     /// Ids of the deals open now.
     #[serde(skip)]
     pub open_deals: BTreeSet<String>,
+    /// The whole-history funnel: see [`FunnelIndex`].
+    #[serde(skip)]
+    pub funnel: FunnelIndex,
 }
 
 /// A [`ReadModel`] as stored: everything but the indexes.
@@ -242,6 +246,7 @@ impl From<Stored> for ReadModel {
             strings: Interner::default(),
             rep_months: RepMonths::default(),
             open_deals: BTreeSet::new(),
+            funnel: FunnelIndex::default(),
         };
         m.reindex();
         m
@@ -452,7 +457,11 @@ impl ReadModel {
         };
         match stream.category {
             Category::Org => {
+                let pipeline = matches!(entry.event, Event::PipelineDefined(_));
                 insert_sorted(&mut self.org, entry);
+                if pipeline {
+                    self.refunnel();
+                }
             }
             Category::Channel => {
                 insert_sorted(self.spend.entry(id).or_default(), entry);
@@ -461,7 +470,8 @@ impl ReadModel {
                 if let Event::ActivityLogged(a) = &entry.event {
                     let strings = &mut self.strings;
                     let at = entry.at;
-                    self.rep_months.activity(strings, &a.rep, at, a.kind, &id, 1);
+                    self.rep_months
+                        .activity(strings, &a.rep, at, a.kind, &id, 1);
                 }
                 insert_sorted(&mut self.customers.entry(id).or_default().entries, entry);
             }
@@ -493,10 +503,25 @@ impl ReadModel {
         let at_end = insert_sorted(&mut rec.entries, entry);
         let index = &mut self.rep_months;
         let won_before = rec.current.as_ref().and_then(won_key);
+        // Only these change a deal's funnel fact (or a refold, which can change anything).
+        let funnel_changes = !(at_end && cheap)
+            || rec.entries.last().is_some_and(|e| {
+                matches!(
+                    e.op,
+                    DealOp::Stage(_)
+                        | DealOp::Reopened(_)
+                        | DealOp::Reassigned(_)
+                        | DealOp::Won(_)
+                        | DealOp::Lost(_)
+                )
+            });
+        let fact_before = funnel_changes
+            .then(|| rec.current.as_ref().map(|v| self.funnel.fact(v)))
+            .flatten();
         match (&mut rec.current, rec.entries.last()) {
             (Some(view), Some(last)) if at_end && cheap => {
-                let owner_before = matches!(last.op, DealOp::Reassigned(_))
-                    .then(|| view.state.owner.clone());
+                let owner_before =
+                    matches!(last.op, DealOp::Reassigned(_)).then(|| view.state.owner.clone());
                 view.apply(last);
                 match &last.op {
                     DealOp::Activity(kind, rep) => {
@@ -523,7 +548,17 @@ impl ReadModel {
                 }
             }
         }
-        index.won_change(strings, &id, won_before, rec.current.as_ref().and_then(won_key));
+        index.won_change(
+            strings,
+            &id,
+            won_before,
+            rec.current.as_ref().and_then(won_key),
+        );
+        if funnel_changes {
+            let fact_after = rec.current.as_ref().map(|v| self.funnel.fact(v));
+            self.funnel
+                .change(fact_before.as_ref(), fact_after.as_ref());
+        }
         let open = rec
             .current
             .as_ref()
@@ -537,8 +572,21 @@ impl ReadModel {
         }
     }
 
+    /// Recomputes every deal's funnel fact for the pipeline in force now.
+    fn refunnel(&mut self) {
+        let stages = self.pipeline(None).into_iter().map(|s| s.id).collect();
+        self.funnel = FunnelIndex::new(stages);
+        for d in self.deals.values() {
+            if let Some(view) = &d.current {
+                let fact = self.funnel.fact(view);
+                self.funnel.change(None, Some(&fact));
+            }
+        }
+    }
+
     /// Rebuilds the indexes from the stored parts.
     fn reindex(&mut self) {
+        self.refunnel();
         let (index, strings) = (&mut self.rep_months, &mut self.strings);
         *index = RepMonths::default();
         for (id, c) in &self.customers {

@@ -55,7 +55,12 @@ fn bump(n: &mut u32, sign: Sign) {
 }
 
 /// Inserts into / removes from a sorted vector.
-fn sorted_edit<T: Copy>(v: &mut Vec<T>, x: T, sign: Sign, cmp: impl Fn(&T, &T) -> std::cmp::Ordering) {
+fn sorted_edit<T: Copy>(
+    v: &mut Vec<T>,
+    x: T,
+    sign: Sign,
+    cmp: impl Fn(&T, &T) -> std::cmp::Ordering,
+) {
     let i = v.partition_point(|y| cmp(y, &x).is_lt());
     if sign > 0 {
         v.insert(i, x);
@@ -93,7 +98,13 @@ pub fn won_key(view: &DealView) -> Option<(String, u32, f64)> {
 }
 
 impl RepMonths {
-    fn edit(&mut self, strings: &mut Interner, rep: &str, at: DateTime<Utc>, f: impl FnOnce(&mut Bucket)) {
+    fn edit(
+        &mut self,
+        strings: &mut Interner,
+        rep: &str,
+        at: DateTime<Utc>,
+        f: impl FnOnce(&mut Bucket),
+    ) {
         let key = (strings.get(rep), Month::of(&at));
         let b = self.buckets.entry(key.clone()).or_default();
         f(b);
@@ -126,7 +137,9 @@ impl RepMonths {
     /// A deal's opening, its closes and its current owner (not its activities).
     pub fn deal(&mut self, strings: &mut Interner, view: &DealView, sign: Sign) {
         let opened = view.state.opened_at;
-        self.edit(strings, &view.opened_by, opened, |b| bump(&mut b.opened, sign));
+        self.edit(strings, &view.opened_by, opened, |b| {
+            bump(&mut b.opened, sign)
+        });
         for c in &view.closes {
             self.edit(strings, &c.owner, c.at, |b| {
                 if c.won {
@@ -136,7 +149,12 @@ impl RepMonths {
                     } else {
                         b.won_amount = b.won_amount - c.amount;
                     }
-                    sorted_edit(&mut b.cycles, days_between(opened, c.at), sign, f64::total_cmp);
+                    sorted_edit(
+                        &mut b.cycles,
+                        days_between(opened, c.at),
+                        sign,
+                        f64::total_cmp,
+                    );
                 } else {
                     sorted_edit(&mut b.lost_amounts, c.amount, sign, Ord::cmp);
                 }

@@ -21,9 +21,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::deal::{DealOp, DealState, DealStatus, DealView};
 use crate::model::{DealEntry, EventSource, ReadModel};
-use crate::typed::typed;
 use crate::num::{days_between, median, round1, OrderedMap};
 use crate::params::ParamError;
+use crate::typed::typed;
 
 /// `GET /v1/deals/{id}?as_of=`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -184,8 +184,7 @@ pub fn replay(
     let end = close.as_ref().map_or(now, |c| c.at);
     let mut per_stage: BTreeMap<&str, f64> = BTreeMap::new();
     for v in &view.visits {
-        *per_stage.entry(&v.stage).or_default() +=
-            days_between(v.entered, v.exited.unwrap_or(end));
+        *per_stage.entry(&v.stage).or_default() += days_between(v.entered, v.exited.unwrap_or(end));
     }
     // Pipeline order first, then any stage outside the pipeline, by name.
     let mut days_in_stage = OrderedMap::default();

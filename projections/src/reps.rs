@@ -229,7 +229,10 @@ fn by_scan(model: &ReadModel, q: &RepsQuery, months: &[Month]) -> (Vec<String>, 
         all.insert(d.state.owner.to_string());
         let m = Month::of(&d.state.opened_at);
         if in_range(m) {
-            buckets.entry((d.opened_by.to_string(), m)).or_default().opened += 1;
+            buckets
+                .entry((d.opened_by.to_string(), m))
+                .or_default()
+                .opened += 1;
         }
         for c in &d.closes {
             all.insert(c.owner.to_string());
@@ -326,7 +329,10 @@ pub fn reps(model: &ReadModel, q: &RepsQuery) -> Reps {
         None => from_index(model, q, &months),
         Some(_) => by_scan(model, q, &months),
     };
-    let all = all.into_iter().chain(known.keys().cloned()).collect::<BTreeSet<String>>();
+    let all = all
+        .into_iter()
+        .chain(known.keys().cloned())
+        .collect::<BTreeSet<String>>();
 
     let window_start = months.len().saturating_sub(q.window as usize);
     let reps = all

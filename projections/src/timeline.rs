@@ -133,7 +133,11 @@ fn item(e: &Entry) -> Item {
 }
 
 /// The page of the customer's timeline that `q` asks for; `Ok(None)` for an unknown customer.
-pub fn page(model: &ReadModel, customer_id: &str, q: &TimelineQuery) -> Result<Option<Page>, ParamError> {
+pub fn page(
+    model: &ReadModel,
+    customer_id: &str,
+    q: &TimelineQuery,
+) -> Result<Option<Page>, ParamError> {
     let Some(c) = model.customers.get(customer_id) else {
         return Ok(None);
     };

@@ -787,7 +787,9 @@ fn customer_timeline() {
     let m = model();
     let run = |s: &str| {
         let p: TimelineParams = q(s);
-        let tl = timeline(&m, org_a().events(), "C1", &p.validate().unwrap()).unwrap().unwrap();
+        let tl = timeline(&m, org_a().events(), "C1", &p.validate().unwrap())
+            .unwrap()
+            .unwrap();
         let pos: Vec<u64> = tl.events.iter().map(|e| e.position).collect();
         (pos, tl.next_before)
     };
@@ -819,7 +821,12 @@ fn customer_timeline() {
     assert_eq!(tl.events[3], org_a().events()[30]);
     assert!(timeline(&m, org_a().events(), "C9", &p).unwrap().is_none());
     let bad = q::<TimelineParams>("before=2").validate().unwrap();
-    assert_eq!(timeline(&m, org_a().events(), "C1", &bad).unwrap_err().param, "before");
+    assert_eq!(
+        timeline(&m, org_a().events(), "C1", &bad)
+            .unwrap_err()
+            .param,
+        "before"
+    );
     assert_eq!(
         q::<TimelineParams>("kinds=fax")
             .validate()

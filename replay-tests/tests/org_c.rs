@@ -448,7 +448,9 @@ fn timelines_include_converted_leads() {
     let m = model();
     let run = |c: &str, s: &str| {
         let p: TimelineParams = q(s);
-        let tl = timeline(&m, org_c().events(), c, &p.validate().unwrap()).unwrap().unwrap();
+        let tl = timeline(&m, org_c().events(), c, &p.validate().unwrap())
+            .unwrap()
+            .unwrap();
         tl.events.iter().map(|e| e.position).collect::<Vec<u64>>()
     };
     assert_eq!(run("K1", ""), [28, 22, 21, 20, 16, 15, 14, 13, 10, 6]);
