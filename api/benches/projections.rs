@@ -174,6 +174,7 @@ fn main() {
         let ev = log.event(&format!("customer-C{c}"), "CustomerRegistered", at, "admin", json!({"name": format!("Customer {c}"), "industry": INDUSTRIES[(c % 3) as usize], "owner": format!("rep{}", c % REPS as u64)}));
         apply(&mut model, ev);
     }
+    log.versions.clear(); // org and customer streams get nothing more
     // Deals open in time order over two years; each deal's ~10 events follow within weeks.
     for d in 0..deals {
         let rep = format!("rep{}", rng.below(REPS as u64));
@@ -233,6 +234,7 @@ fn main() {
             };
             apply(&mut model, ev);
         }
+        log.versions.remove(&stream); // done with this deal: the generator keeps nothing
     }
     // One long deal: 1,000 events, for the replay latency.
     let long_open = start + chrono::Duration::days(30);
