@@ -155,7 +155,8 @@ fn main() {
         versions: Default::default(),
     };
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let mut model = ReadModel::new();
+    // As `dealtrail rebuild` and the service's first start: indexes built at the end.
+    let mut model = ReadModel::deferred();
     let mut apply_time = Duration::ZERO;
     let mut apply = |model: &mut ReadModel, ev: RecordedEvent| {
         let t = Instant::now();
@@ -175,7 +176,7 @@ fn main() {
         apply(&mut model, ev);
     }
     log.versions.clear(); // org and customer streams get nothing more
-    // Deals open in time order over two years; each deal's ~10 events follow within weeks.
+                          // Deals open in time order over two years; each deal's ~10 events follow within weeks.
     for d in 0..deals {
         let rep = format!("rep{}", rng.below(REPS as u64));
         let stream = format!("deal-D{d}");
@@ -264,6 +265,9 @@ fn main() {
     );
     long.push(ev.clone());
     apply(&mut model, ev);
+    let t = Instant::now();
+    model.finish();
+    apply_time += t.elapsed();
     let total_events = log.position;
     drop(log);
     let wall = generated.elapsed();

@@ -67,12 +67,13 @@ impl Projector {
             Some(m) if m.last_position <= last => m,
             Some(_) => {
                 tracing::warn!("read model snapshot is ahead of the log; rebuilding");
-                ReadModel::new()
+                ReadModel::deferred()
             }
-            None => ReadModel::new(),
+            None => ReadModel::deferred(),
         };
         let from = model.last_position;
         let applied = catch_up(store, &mut model).await?;
+        model.finish();
         tracing::info!(from, applied, "read model ready");
         Ok(Projector {
             model: RwLock::new(model),
@@ -141,8 +142,9 @@ impl Projector {
 
     /// Rebuilds the model from the log beside the live one and swaps it in atomically.
     pub async fn rebuild(&self, store: &dyn EventStore) -> Result<u64, StoreError> {
-        let mut fresh = ReadModel::new();
+        let mut fresh = ReadModel::deferred();
         catch_up(store, &mut fresh).await?;
+        fresh.finish();
         // Whatever arrived meanwhile is applied under the lock, then the swap.
         let tail = store
             .read_all(fresh.last_position + 1, usize::MAX, &Filter::default())

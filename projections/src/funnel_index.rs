@@ -22,30 +22,48 @@ use crate::num::days_between;
 #[derive(Debug, Clone, Default)]
 pub struct SortedBag {
     blocks: Vec<Vec<f64>>,
+    /// The largest value of each block, side by side: finding a block touches one array.
+    maxes: Vec<f64>,
     len: usize,
 }
 
-const BLOCK: usize = 512;
+const BLOCK: usize = 128;
 
 impl SortedBag {
-    /// The first block whose largest value is ≥ x (the last block if none).
+    /// A bag of these values (sorted once).
+    pub fn from_values(mut values: Vec<f64>) -> SortedBag {
+        values.sort_by(f64::total_cmp);
+        let blocks: Vec<Vec<f64>> = values.chunks(BLOCK).map(<[f64]>::to_vec).collect();
+        SortedBag {
+            maxes: blocks.iter().filter_map(|b| b.last().copied()).collect(),
+            len: values.len(),
+            blocks,
+        }
+    }
+
+    /// The first block whose largest value is ≥ x (`blocks.len()` if none).
     fn block_for(&self, x: f64) -> usize {
-        self.blocks
-            .partition_point(|b| b.last().is_some_and(|l| l.total_cmp(&x).is_lt()))
+        self.maxes.partition_point(|m| m.total_cmp(&x).is_lt())
     }
 
     pub fn insert(&mut self, x: f64) {
         let b = self.block_for(x).min(self.blocks.len().saturating_sub(1));
-        match self.blocks.get_mut(b) {
-            None => self.blocks.push(vec![x]),
-            Some(block) => {
-                let i = block.partition_point(|y| y.total_cmp(&x).is_lt());
-                block.insert(i, x);
-                if block.len() > 2 * BLOCK {
-                    let tail = block.split_off(BLOCK);
-                    self.blocks.insert(b + 1, tail);
-                }
-            }
+        let Some(block) = self.blocks.get_mut(b) else {
+            self.blocks.push(vec![x]);
+            self.maxes.push(x);
+            self.len += 1;
+            return;
+        };
+        let i = block.partition_point(|y| y.total_cmp(&x).is_lt());
+        block.insert(i, x);
+        if block.len() > 2 * BLOCK {
+            let tail = block.split_off(BLOCK);
+            let (head_max, tail_max) = (block[BLOCK - 1], tail[tail.len() - 1]);
+            self.blocks.insert(b + 1, tail);
+            self.maxes[b] = head_max;
+            self.maxes.insert(b + 1, tail_max);
+        } else if let Some(&last) = block.last() {
+            self.maxes[b] = last;
         }
         self.len += 1;
     }
@@ -61,8 +79,12 @@ impl SortedBag {
             return false;
         }
         block.remove(i);
-        if block.is_empty() {
-            self.blocks.remove(b);
+        match block.last() {
+            Some(&last) => self.maxes[b] = last,
+            None => {
+                self.blocks.remove(b);
+                self.maxes.remove(b);
+            }
         }
         self.len -= 1;
         true
@@ -244,6 +266,40 @@ impl FunnelIndex {
             all: Group::new(n),
             by_owner: HashMap::new(),
         }
+    }
+
+    /// The index of these deals, built in one pass (a rebuild), values sorted once.
+    pub fn build<'a>(
+        stages: Vec<String>,
+        deals: impl Iterator<Item = &'a DealView>,
+    ) -> FunnelIndex {
+        let mut ix = FunnelIndex::new(stages);
+        let n = ix.stages.len();
+        let mut all: Vec<Vec<f64>> = vec![Vec::new(); n];
+        let mut owners: HashMap<Arc<str>, Vec<Vec<f64>>> = HashMap::new();
+        for d in deals {
+            let f = ix.fact(d);
+            ix.all.count(&f, 1);
+            ix.by_owner
+                .entry(f.owner.clone())
+                .or_insert_with(|| Group::new(n))
+                .count(&f, 1);
+            let mine = owners
+                .entry(f.owner.clone())
+                .or_insert_with(|| vec![Vec::new(); n]);
+            for &(i, days) in &f.durations {
+                all[i].push(days);
+                mine[i].push(days);
+            }
+        }
+        let bags = |v: Vec<Vec<f64>>| v.into_iter().map(SortedBag::from_values).collect();
+        ix.all.durations = bags(all);
+        for (owner, d) in owners {
+            if let Some(g) = ix.by_owner.get_mut(&owner) {
+                g.durations = bags(d);
+            }
+        }
+        ix
     }
 
     /// The deal's fact for this index's pipeline (the scan in [`crate::funnel`] computes

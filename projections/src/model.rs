@@ -173,6 +173,15 @@ pub struct DealRecord {
 }
 
 impl DealRecord {
+    /// A closed deal rarely gets more events: give back the vectors' spare room (a tenth
+    /// of the model's memory on a large log).
+    fn shrink(&mut self) {
+        self.entries.shrink_to_fit();
+        if let Some(view) = &mut self.current {
+            view.visits.shrink_to_fit();
+        }
+    }
+
     /// The deal as of `as_of` (all events when `None`); `None` if it did not exist then.
     pub fn view(&self, id: &str, as_of: Option<DateTime<Utc>>) -> Option<Cow<'_, DealView>> {
         let all = match (as_of, self.entries.last()) {
@@ -219,6 +228,9 @@ pub struct ReadModel {
     /// The whole-history funnel: see [`FunnelIndex`].
     #[serde(skip)]
     pub funnel: FunnelIndex,
+    /// Rebuilding: indexes are built by [`ReadModel::finish`], not kept current.
+    #[serde(skip)]
+    deferred: bool,
 }
 
 /// A [`ReadModel`] as stored: everything but the indexes.
@@ -247,6 +259,7 @@ impl From<Stored> for ReadModel {
             rep_months: RepMonths::default(),
             open_deals: BTreeSet::new(),
             funnel: FunnelIndex::default(),
+            deferred: false,
         };
         m.reindex();
         m
@@ -424,10 +437,11 @@ impl ReadModel {
 
     /// Builds the model from scratch: `apply` over every event, in log order.
     pub fn rebuild<'a>(events: impl IntoIterator<Item = &'a RecordedEvent>) -> ReadModel {
-        let mut m = ReadModel::new();
+        let mut m = ReadModel::deferred();
         for ev in events {
             m.apply(ev);
         }
+        m.finish();
         m
     }
 
@@ -459,7 +473,7 @@ impl ReadModel {
             Category::Org => {
                 let pipeline = matches!(entry.event, Event::PipelineDefined(_));
                 insert_sorted(&mut self.org, entry);
-                if pipeline {
+                if pipeline && !self.deferred {
                     self.refunnel();
                 }
             }
@@ -467,7 +481,7 @@ impl ReadModel {
                 insert_sorted(self.spend.entry(id).or_default(), entry);
             }
             Category::Customer => {
-                if let Event::ActivityLogged(a) = &entry.event {
+                if let (Event::ActivityLogged(a), false) = (&entry.event, self.deferred) {
                     let strings = &mut self.strings;
                     let at = entry.at;
                     self.rep_months
@@ -501,6 +515,20 @@ impl ReadModel {
         let rec = self.deals.entry(id.clone()).or_default();
         let cheap = rec.current.is_some();
         let at_end = insert_sorted(&mut rec.entries, entry);
+        if self.deferred {
+            match (&mut rec.current, rec.entries.last()) {
+                (Some(view), Some(last)) if at_end && cheap => view.apply(last),
+                _ => rec.current = DealView::fold(&id, &rec.entries).map(Box::new),
+            }
+            if rec
+                .current
+                .as_ref()
+                .is_some_and(|v| v.state.status != DealStatus::Open)
+            {
+                rec.shrink();
+            }
+            return;
+        }
         let index = &mut self.rep_months;
         let won_before = rec.current.as_deref().and_then(won_key);
         // Only these change a deal's funnel fact (or a refold, which can change anything).
@@ -569,24 +597,32 @@ impl ReadModel {
             }
         } else {
             self.open_deals.remove(&id);
-            // A closed deal rarely gets more events: give back the vectors' spare room
-            // (a tenth of the model's memory on a large log).
-            rec.entries.shrink_to_fit();
-            if let Some(view) = &mut rec.current {
-                view.visits.shrink_to_fit();
-            }
+            rec.shrink();
         }
     }
 
     /// Recomputes every deal's funnel fact for the pipeline in force now.
     fn refunnel(&mut self) {
         let stages = self.pipeline(None).into_iter().map(|s| s.id).collect();
-        self.funnel = FunnelIndex::new(stages);
-        for d in self.deals.values() {
-            if let Some(view) = &d.current {
-                let fact = self.funnel.fact(view);
-                self.funnel.change(None, Some(&fact));
-            }
+        let deals = self.deals.values().filter_map(|d| d.current.as_deref());
+        self.funnel = FunnelIndex::build(stages, deals);
+    }
+
+    /// A model for a rebuild: [`ReadModel::apply`] skips the indexes until
+    /// [`ReadModel::finish`] builds them in one pass (much faster than keeping them current
+    /// event by event). Reports must not be run before `finish`.
+    pub fn deferred() -> ReadModel {
+        ReadModel {
+            deferred: true,
+            ..ReadModel::default()
+        }
+    }
+
+    /// Ends a rebuild started with [`ReadModel::deferred`]: builds the indexes.
+    pub fn finish(&mut self) {
+        if self.deferred {
+            self.deferred = false;
+            self.reindex();
         }
     }
 

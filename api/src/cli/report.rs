@@ -87,7 +87,8 @@ pub async fn run_rebuild(data: &Path) -> Result<(), CliError> {
     let last = store.last_position().await?;
     let bar = progress::bar(Some(last), "rebuilding");
     let started = std::time::Instant::now();
-    let mut model = ReadModel::new();
+    // Only saved: the indexes are not stored, they are built when the snapshot is read.
+    let mut model = ReadModel::deferred();
     let mut next = 1;
     loop {
         let page = store.read_all(next, 10_000, &Filter::default()).await?;
