@@ -18,10 +18,11 @@ use chrono::{DateTime, Utc};
 use domain::envelope::{Category, StreamName};
 use domain::events::{ActivityKind, StageDef, TargetSet, EVENT_TYPES};
 use domain::{Event, Money, Month, RecordedEvent};
+use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-use crate::deal::DealStatus;
 use crate::deal::{DealOp, DealView};
+use crate::deal::{DealState, DealStatus};
 use crate::funnel_index::FunnelIndex;
 use crate::rep_months::{won_key, RepMonths};
 use crate::typed::typed;
@@ -213,7 +214,9 @@ pub struct ReadModel {
     /// `org` stream events (pipeline, reps, targets), business order.
     pub org: Vec<Entry>,
     pub customers: BTreeMap<String, CustomerRecord>,
-    pub deals: BTreeMap<String, DealRecord>,
+    /// By id, in the order deals first appeared in the log (a hash map: a million deals
+    /// are looked up on every event of a rebuild; reports that list deals sort them).
+    pub deals: IndexMap<String, DealRecord>,
     pub leads: BTreeMap<String, LeadRecord>,
     /// `SpendRecorded` per channel (the channel stream's entity id), business order.
     pub spend: BTreeMap<String, Vec<Entry>>,
@@ -222,9 +225,9 @@ pub struct ReadModel {
     /// Rep trends' figures per (rep, month): see [`RepMonths`].
     #[serde(skip)]
     pub rep_months: RepMonths,
-    /// Ids of the deals open now.
+    /// The deals open now, by id: what the pipeline at "now" reads.
     #[serde(skip)]
-    pub open_deals: BTreeSet<String>,
+    pub open_deals: BTreeMap<String, DealState>,
     /// The whole-history funnel: see [`FunnelIndex`].
     #[serde(skip)]
     pub funnel: FunnelIndex,
@@ -240,7 +243,7 @@ struct Stored {
     latest_occurred_at: Option<DateTime<Utc>>,
     org: Vec<Entry>,
     customers: BTreeMap<String, CustomerRecord>,
-    deals: BTreeMap<String, DealRecord>,
+    deals: IndexMap<String, DealRecord>,
     leads: BTreeMap<String, LeadRecord>,
     spend: BTreeMap<String, Vec<Entry>>,
 }
@@ -257,7 +260,7 @@ impl From<Stored> for ReadModel {
             spend: s.spend,
             strings: Interner::default(),
             rep_months: RepMonths::default(),
-            open_deals: BTreeSet::new(),
+            open_deals: BTreeMap::new(),
             funnel: FunnelIndex::default(),
             deferred: false,
         };
@@ -590,10 +593,13 @@ impl ReadModel {
         let open = rec
             .current
             .as_ref()
-            .is_some_and(|v| v.state.status == DealStatus::Open);
-        if open {
-            if !self.open_deals.contains(&id) {
-                self.open_deals.insert(id);
+            .filter(|v| v.state.status == DealStatus::Open);
+        if let Some(view) = open {
+            match self.open_deals.get_mut(&id) {
+                Some(s) => s.clone_from(&view.state),
+                None => {
+                    self.open_deals.insert(id, view.state.clone());
+                }
             }
         } else {
             self.open_deals.remove(&id);
@@ -644,7 +650,7 @@ impl ReadModel {
                 deal_facts(index, strings, view, d.entries.iter(), 1);
                 index.won_change(strings, id, None, won_key(view));
                 if view.state.status == DealStatus::Open {
-                    self.open_deals.insert(id.clone());
+                    self.open_deals.insert(id.clone(), view.state.clone());
                 }
             }
         }
@@ -674,7 +680,7 @@ impl ReadModel {
         self.deals.get(id)?.view(id, as_of)
     }
 
-    /// Every deal that existed as of `as_of`, by id.
+    /// Every deal that existed as of `as_of`, in the order deals first appeared in the log.
     pub fn deal_views(
         &self,
         as_of: Option<DateTime<Utc>>,

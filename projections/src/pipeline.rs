@@ -19,7 +19,9 @@ use domain::envelope::rfc3339;
 use domain::{Money, Month};
 use serde::{Deserialize, Serialize};
 
-use crate::deal::{DealStatus, DealView};
+use std::borrow::Cow;
+
+use crate::deal::{DealState, DealStatus, DealView};
 use crate::model::ReadModel;
 use crate::num::{days_between, ratio, round1, round2};
 use crate::params::ParamError;
@@ -170,35 +172,30 @@ pub fn pipeline(model: &ReadModel, q: &PipelineQuery, now: DateTime<Utc>) -> Pip
     // Nothing happened after `as_of` (the usual "now"): every deal is as it is now, so read
     // the open deals and the month's wins from the model's indexes instead of every deal.
     let current = model.latest_occurred_at.is_none_or(|t| t <= as_of);
-    let deals: Box<dyn Iterator<Item = std::borrow::Cow<'_, DealView>>> = if current {
+    let views: Vec<Cow<'_, DealView>> = if current {
         for (rep, b) in model.rep_months.month(month) {
             if b.won > 0 && mine(rep) {
                 credit(&mut board, rep, b.won_amount, b.won);
             }
         }
-        Box::new(
-            model
-                .open_deals
-                .iter()
-                .filter_map(|id| model.deal_view(id, None)),
-        )
+        Vec::new()
     } else {
-        Box::new(model.deal_views(Some(as_of)))
+        model.deal_views(Some(as_of)).collect()
     };
-    for d in deals {
-        if !current {
-            for c in d
-                .closes
-                .iter()
-                .filter(|c| c.won && c.at >= month_start && mine(&c.owner))
-            {
-                credit(&mut board, &c.owner, c.amount, 1);
-            }
+    for c in views.iter().flat_map(|d| &d.closes) {
+        if c.won && c.at >= month_start && mine(&c.owner) {
+            credit(&mut board, &c.owner, c.amount, 1);
         }
-        if d.state.status != DealStatus::Open || !mine(&d.state.owner) {
+    }
+    let states: Box<dyn Iterator<Item = &DealState>> = if current {
+        Box::new(model.open_deals.values())
+    } else {
+        Box::new(views.iter().map(|d| &d.state))
+    };
+    for s in states {
+        if s.status != DealStatus::Open || !mine(&s.owner) {
             continue;
         }
-        let s = &d.state;
         open_count += 1;
         open_amount += s.amount;
         row(&mut board, &s.owner);
