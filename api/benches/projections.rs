@@ -265,9 +265,11 @@ fn main() {
     );
     long.push(ev.clone());
     apply(&mut model, ev);
+    let before_indexes = peak_rss_mib();
     let t = Instant::now();
     model.finish();
     apply_time += t.elapsed();
+    let index_build = t.elapsed();
     let total_events = log.position;
     drop(log);
     let wall = generated.elapsed();
@@ -282,6 +284,10 @@ fn main() {
         total_events as f64 / apply_time.as_secs_f64(),
         apply_time.as_secs_f64(),
         wall.as_secs_f64()
+    );
+    println!(
+        "  of which building the indexes        {:>10.1} s   (peak memory before it: {before_indexes:.0} MiB)",
+        index_build.as_secs_f64()
     );
     // The service's clock: a day after the last event.
     let now = model.latest_occurred_at.unwrap_or(start) + chrono::Duration::days(1);
