@@ -1,6 +1,8 @@
-//! The embedded backend: one sled tree, one writer thread, durable-only reads.
+//! The embedded backend: one sled tree, one writer thread, durable-only reads. The stream
+//! index of the newest events is kept in memory and written in bulk (see `index`).
 
 mod frame;
+mod index;
 mod keys;
 mod prepare;
 mod read;
@@ -11,7 +13,7 @@ mod writer;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, RwLock};
 use std::thread::JoinHandle;
 
 use async_trait::async_trait;
@@ -40,6 +42,8 @@ pub(crate) struct Shared {
     poisoned: AtomicBool,
     /// Set when the store handle is dropped: subscriptions end once caught up.
     closed: AtomicBool,
+    /// The stream index runs of events after the index watermark (see `index`).
+    unindexed: RwLock<index::Unindexed>,
 }
 
 impl Shared {
@@ -105,10 +109,20 @@ impl SledStore {
 
     fn start(db: sled::Db, validator: Arc<dyn AppendValidator>) -> Result<SledStore, StoreError> {
         let tree = db.open_tree(TREE).map_err(backend)?;
-        // What sled recovered may only be in the OS cache (the last process was killed
-        // before its flush): make it durable before anyone reads it.
-        db.flush().map_err(backend)?;
         let tail = read::tail(&tree)?;
+        let indexed = match read::indexed_through(&tree)? {
+            Some(position) => position,
+            None => {
+                // A new store, or one from before the watermark, whose index is complete.
+                tree.insert(keys::INDEXED, &keys::position_value(tail.position))
+                    .map_err(backend)?;
+                tail.position
+            }
+        };
+        // What sled recovered may only be in the OS cache (the last process was killed
+        // before its flush): make it (and a new watermark) durable before anyone reads it.
+        db.flush().map_err(backend)?;
+        let unindexed = read::rebuild_unindexed(&tree, indexed + 1, tail.position)?;
         let last_run_id = read::last_id_run_id(&tree)?;
         let (durable_tx, _) = watch::channel(tail.position);
         let shared = Arc::new(Shared {
@@ -118,6 +132,7 @@ impl SledStore {
             durable_tx,
             poisoned: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            unindexed: RwLock::new(unindexed),
         });
         let (tx, rx) = mpsc::channel();
         let w = writer::Writer::new(shared.clone(), validator, tail, last_run_id);

@@ -318,17 +318,88 @@ pub(crate) fn read_all(
     Ok(scan(shared, from_position, shared.durable(), limit, filter)?.0)
 }
 
-/// The runs of every stream under `prefix` (a `keys::stream_prefix` or `keys::streams_prefix`).
-pub(crate) fn runs(tree: &sled::Tree, prefix: &[u8]) -> Result<Vec<(String, Run)>, StoreError> {
-    tree.scan_prefix(prefix)
-        .map(|item| {
-            let (k, v) = item.map_err(backend)?;
-            keys::parse_run(&k, &v).ok_or_else(|| StoreError::Corrupt {
-                position: 0,
-                reason: format!("malformed stream index entry {k:?}"),
-            })
+/// Which streams' index entries to look at.
+#[derive(Clone, Copy)]
+pub(crate) enum Streams<'a> {
+    /// Exactly this stream.
+    One(&'a str),
+    /// Every stream whose name starts with this (`""`: all of them).
+    Prefix(&'a str),
+}
+
+/// The runs stored in the tree's stream index under `prefix` (a `keys::stream_prefix` or
+/// `keys::streams_prefix`), in key order.
+fn tree_runs(tree: &sled::Tree, prefix: &[u8]) -> Result<Vec<(String, Run)>, StoreError> {
+    let mut out = Vec::new();
+    for item in tree.scan_prefix(prefix) {
+        let (k, v) = item.map_err(backend)?;
+        let (stream, runs) = keys::parse_runs(&k, &v).ok_or_else(|| StoreError::Corrupt {
+            position: 0,
+            reason: format!("malformed stream index entry {k:?}"),
+        })?;
+        out.extend(runs.into_iter().map(|r| (stream.to_string(), r)));
+    }
+    Ok(out)
+}
+
+/// The runs of the chosen streams: those in the tree, then those not written yet (see
+/// `index`); each stream's runs in version order. Durable or not (callers filter).
+pub(crate) fn runs(
+    shared: &Shared,
+    streams: Streams<'_>,
+) -> Result<Vec<(String, Run)>, StoreError> {
+    // Memory first: runs leave it only after they are in the tree, so whatever is missing
+    // from this snapshot is found in the tree read after it.
+    let pending = shared
+        .unindexed
+        .read()
+        .map_err(|_| backend("the stream index lock is poisoned"))?
+        .runs(streams);
+    let prefix = match streams {
+        Streams::One(stream) => keys::stream_prefix(stream),
+        Streams::Prefix(prefix) => keys::streams_prefix(prefix),
+    };
+    let mut out = tree_runs(&shared.tree, &prefix)?;
+    if pending.is_empty() {
+        return Ok(out);
+    }
+    // Skip what the tree already has (written between the snapshot and the tree read).
+    let mut next: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+    for (stream, run) in &out {
+        next.insert(stream, run.last_version() + 1);
+    }
+    let pending: Vec<_> = pending
+        .into_iter()
+        .filter(|(stream, run)| {
+            run.first_version >= next.get(stream.as_str()).copied().unwrap_or(0)
         })
-        .collect()
+        .collect();
+    out.extend(pending);
+    Ok(out)
+}
+
+/// The stream index watermark (see `keys`), `None` if the store has none yet.
+pub(crate) fn indexed_through(tree: &sled::Tree) -> Result<Option<u64>, StoreError> {
+    match tree.get(keys::INDEXED).map_err(backend)? {
+        None => Ok(None),
+        Some(v) => index_position(&v).map(Some),
+    }
+}
+
+/// Rebuilds the runs of positions `from` through `to` from the log (after a crash, the
+/// stream index entries of events after the watermark exist nowhere else).
+pub(crate) fn rebuild_unindexed(
+    tree: &sled::Tree,
+    from: u64,
+    to: u64,
+) -> Result<super::index::Unindexed, StoreError> {
+    let mut unindexed = super::index::Unindexed::default();
+    for_each_frame(tree, from, to, |position, f| {
+        let ev = decode_frame(position, &f)?;
+        unindexed.push(&ev.stream, ev.version, position, 1);
+        Ok(true)
+    })?;
+    Ok(unindexed)
 }
 
 pub(crate) fn read_stream(
@@ -338,7 +409,7 @@ pub(crate) fn read_stream(
     limit: usize,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
     let durable = shared.durable();
-    let positions: Vec<u64> = runs(&shared.tree, &keys::stream_prefix(stream))?
+    let positions: Vec<u64> = runs(shared, Streams::One(stream))?
         .into_iter()
         .flat_map(|(_, run)| run.events())
         .filter(|&(v, p)| v >= from_version && p <= durable)
@@ -353,7 +424,7 @@ pub(crate) fn read_stream(
 
 pub(crate) fn stream_version(shared: &Shared, stream: &str) -> Result<Option<u64>, StoreError> {
     let durable = shared.durable();
-    Ok(runs(&shared.tree, &keys::stream_prefix(stream))?
+    Ok(runs(shared, Streams::One(stream))?
         .into_iter()
         .rev()
         .find(|(_, run)| run.last_position() <= durable)

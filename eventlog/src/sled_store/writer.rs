@@ -3,7 +3,9 @@
 //! earlier requests of the same group were accepted with), then writes the whole group with
 //! one atomic `apply_batch` and hands the answers to the flusher thread, which flushes once
 //! for everything handed to it so far and only then acknowledges and moves the durable
-//! watermark. So the writer decides group N+1 while group N is being fsynced. Answers travel
+//! watermark. So the writer decides group N+1 while group N is being fsynced. A group's
+//! batch holds its log chunk(s) and id index entries; its stream index runs go to memory
+//! and are written in bulk by a later group (see `index`). Answers travel
 //! through the flusher in order even when their group wrote nothing (a deduplicated retry
 //! may point at a group still being flushed). A failed write or flush poisons the store:
 //! nothing more is acknowledged until a restart.
@@ -96,6 +98,10 @@ pub(crate) struct Writer {
     last_run_id: Uuid,
 }
 
+fn lock_error() -> sled::Error {
+    sled::Error::ReportableBug("the stream index lock is poisoned".into())
+}
+
 fn poisoned_error() -> MultiAppendError {
     MultiAppendError::general(backend(
         "the store refuses appends after a failed disk write; restart the service",
@@ -158,6 +164,10 @@ impl Writer {
         }
         drop(to_flusher);
         let _ = flusher.join();
+        if let Err(e) = self.write_index() {
+            // The next open rebuilds these entries from the log.
+            tracing::error!(error = %e, "writing the stream index at close failed");
+        }
     }
 
     fn poisoned(&self) -> bool {
@@ -240,22 +250,59 @@ impl Writer {
             batch.insert(&keys::id_run_key(&id_run_first), id_run);
         }
         batch.insert(&keys::log_key(chunk_start), chunk);
+        // The group's stream index runs go to memory; all of them are written now and then.
+        let mut unindexed = self.shared.unindexed.write().map_err(|_| lock_error())?;
         for run in &group.runs {
             let first = &group.events[run.start];
-            batch.insert(
-                keys::stream_key(&first.stream, first.version),
-                &keys::run_value(first.position, run.len() as u32),
+            unindexed.push(
+                &first.stream,
+                first.version,
+                first.position,
+                run.len() as u32,
             );
         }
+        let index_now = unindexed.due(0, 0);
+        if index_now {
+            unindexed.write_into(&mut batch);
+            let last = self.next_position + group.events.len() as u64 - 1;
+            batch.insert(&keys::INDEXED, &keys::position_value(last));
+        }
+        drop(unindexed);
         self.shared.tree.apply_batch(batch)?;
+        if index_now {
+            self.shared
+                .unindexed
+                .write()
+                .map_err(|_| lock_error())?
+                .clear();
+        }
         Ok((hash, last_run_id))
+    }
+
+    /// Writes the stream index runs held in memory, with the watermark, and flushes (when the
+    /// store closes, so that the next open has nothing to rebuild).
+    fn write_index(&self) -> Result<(), sled::Error> {
+        let mut unindexed = self.shared.unindexed.write().map_err(|_| lock_error())?;
+        if unindexed.is_empty() || self.poisoned() {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        unindexed.write_into(&mut batch);
+        batch.insert(
+            &keys::INDEXED,
+            &keys::position_value(self.next_position - 1),
+        );
+        self.shared.tree.apply_batch(batch)?;
+        self.shared.db.flush()?;
+        unindexed.clear();
+        Ok(())
     }
 
     fn stream_version(&mut self, stream: &str) -> Result<Option<u64>, StoreError> {
         if let Some(v) = self.versions.get(stream) {
             return Ok(Some(*v));
         }
-        let version = read::runs(&self.shared.tree, &keys::stream_prefix(stream))?
+        let version = read::runs(&self.shared, read::Streams::One(stream))?
             .last()
             .map(|(_, run)| run.last_version());
         if let Some(v) = version {
@@ -369,7 +416,7 @@ impl Writer {
                 })
                 .collect();
             let view = WriterView {
-                tree: &self.shared.tree,
+                shared: &self.shared,
                 group: &group.events,
                 request: &mine.events,
             };
