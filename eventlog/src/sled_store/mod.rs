@@ -164,7 +164,7 @@ impl SledStore {
         self.requests
             .as_ref()
             .ok_or_else(stopped)?
-            .send(writer::Request { batches, reply })
+            .send(writer::Request::new(batches, reply))
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }

@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::view::WriterView;
 use super::{backend, frame, keys, prepare, read, Shared, Tail};
-use crate::record::encode_record;
+use crate::record::encode_record_into;
 use crate::{
     AppendOutcome, AppendValidator, MultiAppendError, RecordedEvent, StoreError, StreamBatch,
 };
@@ -37,7 +37,21 @@ type Reply = Result<Vec<AppendOutcome>, MultiAppendError>;
 
 pub(crate) struct Request {
     pub batches: Vec<StreamBatch>,
+    /// The result of [`prepare::check_envelope`] for each batch, done by the caller (it needs
+    /// no log) so that the writer thread only has to look at it, in order.
+    pub envelopes: Vec<Result<(), StoreError>>,
     pub reply: oneshot::Sender<Reply>,
+}
+
+impl Request {
+    pub(crate) fn new(batches: Vec<StreamBatch>, reply: oneshot::Sender<Reply>) -> Request {
+        let envelopes = batches.iter().map(prepare::check_envelope).collect();
+        Request {
+            batches,
+            envelopes,
+            reply,
+        }
+    }
 }
 
 /// Events accepted into the current group commit, not written yet.
@@ -59,22 +73,37 @@ impl Pending {
         self.ids.get(id).map(|&i| &self.events[i])
     }
 
+    /// Adds one accepted batch (all of one stream, in version order).
     fn push_run(&mut self, events: Vec<RecordedEvent>) {
         let start = self.events.len();
+        if let Some(last) = events.last() {
+            self.versions.insert(last.stream.clone(), last.version);
+        }
         for ev in events {
             self.ids.insert(ev.id, self.events.len());
-            self.versions.insert(ev.stream.clone(), ev.version);
             self.events.push(ev);
         }
         self.runs.push(start..self.events.len());
     }
 
+    /// Appends `other` (a later request's batches) after these events.
     fn absorb(&mut self, other: Pending) {
-        self.generated.extend(other.generated);
-        let mut events = other.events.into_iter();
-        for run in other.runs {
-            self.push_run(events.by_ref().take(run.len()).collect());
+        let offset = self.events.len();
+        if offset == 0 {
+            *self = other;
+            return;
         }
+        self.generated.extend(other.generated);
+        self.ids
+            .extend(other.ids.into_iter().map(|(id, i)| (id, i + offset)));
+        self.versions.extend(other.versions);
+        self.runs.extend(
+            other
+                .runs
+                .into_iter()
+                .map(|r| r.start + offset..r.end + offset),
+        );
+        self.events.extend(other.events);
     }
 }
 
@@ -181,7 +210,7 @@ impl Writer {
             let answer = if self.poisoned() {
                 Err(poisoned_error())
             } else {
-                self.accept(&mut group, req.batches)
+                self.accept(&mut group, req.batches, req.envelopes)
             };
             answers.push((req.reply, answer));
         }
@@ -222,14 +251,17 @@ impl Writer {
         let mut id_run: Vec<u8> = Vec::new();
         let mut id_run_first = Uuid::nil();
         let mut hash = self.last_hash;
-        let mut chunk = Vec::new();
+        let mut chunk = Vec::with_capacity(CHUNK_BYTES.min(group.events.len() * 512));
         let mut chunk_start = self.next_position;
         for ev in &group.events {
             if chunk.len() >= CHUNK_BYTES {
-                batch.insert(&keys::log_key(chunk_start), std::mem::take(&mut chunk));
+                batch.insert(
+                    &keys::log_key(chunk_start),
+                    std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_BYTES)),
+                );
                 chunk_start = ev.position;
             }
-            hash = frame::seal_into(&mut chunk, &hash, &encode_record(ev));
+            hash = frame::seal_encoded(&mut chunk, &hash, |out| encode_record_into(out, ev));
             if group.generated.contains(&ev.id) && ev.id > last_run_id {
                 if id_run.is_empty() {
                     id_run_first = ev.id;
@@ -377,14 +409,19 @@ impl Writer {
 
     /// Decides one request against the log plus `group`; on success adds its events to
     /// `group`. On error `group` is unchanged.
-    fn accept(&mut self, group: &mut Pending, batches: Vec<StreamBatch>) -> Reply {
+    fn accept(
+        &mut self,
+        group: &mut Pending,
+        batches: Vec<StreamBatch>,
+        envelopes: Vec<Result<(), StoreError>>,
+    ) -> Reply {
         let now = prepare::now();
         let mut mine = Pending::default();
         let mut outcomes = Vec::with_capacity(batches.len());
         let mut position = self.next_position + (group.events.len() as u64);
-        for (i, batch) in batches.into_iter().enumerate() {
+        for (i, (batch, envelope)) in batches.into_iter().zip(envelopes).enumerate() {
             let at = |e| MultiAppendError::at(i, e);
-            prepare::check_envelope(&batch).map_err(at)?;
+            envelope.map_err(at)?;
             if let Some(outcome) = self.deduplicate(&batch, [group, &mine]).map_err(at)? {
                 outcomes.push(outcome);
                 continue;
