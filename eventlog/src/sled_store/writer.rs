@@ -3,7 +3,9 @@
 //! earlier requests of the same group were accepted with), then writes the whole group with
 //! one atomic `apply_batch` and hands the answers to the flusher thread, which flushes once
 //! for everything handed to it so far and only then acknowledges and moves the durable
-//! watermark. So the writer decides group N+1 while group N is being fsynced. A group's
+//! watermark (the flush is sled's, then a real sync of its files: see `sync`). So the writer
+//! decides group N+1 while group N is being synced (though sled's `apply_batch` waits while
+//! sled's own flush runs, which holds a lock that it needs). A group's
 //! batch holds its log chunk(s) and id index entries; its stream index runs go to memory
 //! and are written in bulk by a later group (see `index`). Answers travel
 //! through the flusher in order even when their group wrote nothing (a deduplicated retry
@@ -325,7 +327,7 @@ impl Writer {
             &keys::position_value(self.next_position - 1),
         );
         self.shared.tree.apply_batch(batch)?;
-        self.shared.db.flush()?;
+        self.shared.flush().map_err(sled::Error::ReportableBug)?;
         unindexed.clear();
         Ok(())
     }
@@ -497,8 +499,8 @@ fn flush_loop(shared: &Shared, written: mpsc::Receiver<Written>) {
         if shared.poisoned.load(Ordering::Acquire) {
             failure = Some("the store is poisoned by an earlier failed write".to_string());
         } else if let Some(last) = last {
-            match shared.db.flush() {
-                Ok(_) => shared.publish_durable(last),
+            match shared.flush() {
+                Ok(()) => shared.publish_durable(last),
                 Err(e) => {
                     tracing::error!(error = %e, "flushing the event log failed; refusing further appends");
                     shared.poisoned.store(true, Ordering::Release);
