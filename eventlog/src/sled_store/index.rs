@@ -1,15 +1,21 @@
-//! The deferred part of the stream index (see `keys`, `W`).
+//! The deferred part of the indexes (see `keys`, `W`).
 //!
 //! Writing one `S` entry per appended batch made the stream index the bulk of a group
 //! commit's sled work: with many writers each appending one event to its own stream, a group
-//! of N events cost N + 2 inserts. So the writer keeps the runs of events after the index
-//! watermark in memory, here, and writes them as few multi-run entries (one per stream per
-//! [`RUNS_PER_ENTRY`] runs) together with the new watermark in the batch of the group during
-//! which [`Unindexed::due`] becomes true, and when the store closes. Readers combine the tree
-//! with this (see `read::runs`). After a crash the runs after the watermark are rebuilt from
-//! the log at open.
+//! of N events cost N + 2 inserts. And a group written with `apply_batch` waits for any sled
+//! flush in progress (sled's flush holds, for its whole duration, a lock that `apply_batch`
+//! takes exclusively), so the writer stalled behind the flusher. So the writer keeps the
+//! stream runs and event ids of events after the index watermark in memory, here, and writes
+//! them (multi-run `S` entries, one per stream per [`RUNS_PER_ENTRY`] runs; id runs and id
+//! entries as before) together with the new watermark in the batch of the group during which
+//! [`Unindexed::due`] becomes true, and when the store closes. Every other group that fits in
+//! one chunk is a single sled insert. Readers combine the tree with this (see `read::runs`,
+//! `read::id_position`). After a crash the entries after the watermark are rebuilt from the
+//! log at open.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+
+use uuid::Uuid;
 
 use super::keys::{self, Run};
 
@@ -19,11 +25,15 @@ const MAX_RUNS: usize = 4096;
 const MAX_EVENTS: u64 = 65_536;
 /// At most this many runs go into one `S` entry.
 const RUNS_PER_ENTRY: usize = 256;
+/// An id run (`J` entry) is closed once it holds this many bytes.
+const ID_RUN_BYTES: usize = 64 * 1024;
 
-/// Runs of events after the index watermark, by stream, in version order.
+/// Runs (by stream, in version order) and ids of events after the index watermark.
 #[derive(Default)]
 pub(crate) struct Unindexed {
     streams: BTreeMap<String, Vec<Run>>,
+    /// Event id → position.
+    ids: HashMap<Uuid, u64>,
     runs: usize,
     events: u64,
 }
@@ -60,8 +70,23 @@ impl Unindexed {
         self.runs + runs >= MAX_RUNS || self.events + events >= MAX_EVENTS
     }
 
+    /// Adds the id of the event at `position`.
+    pub(crate) fn push_id(&mut self, id: Uuid, position: u64) {
+        self.ids.insert(id, position);
+    }
+
+    /// The position of the event with this id, if it is held here.
+    pub(crate) fn position_of(&self, id: &Uuid) -> Option<u64> {
+        self.ids.get(id).copied()
+    }
+
+    /// The positions of the ids held.
+    pub(crate) fn id_positions(&self) -> impl Iterator<Item = u64> + '_ {
+        self.ids.values().copied()
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
-        self.streams.is_empty()
+        self.streams.is_empty() && self.ids.is_empty()
     }
 
     pub(crate) fn clear(&mut self) {
@@ -91,8 +116,10 @@ impl Unindexed {
         }
     }
 
-    /// Adds the `S` entries for every run held to `batch`.
-    pub(crate) fn write_into(&self, batch: &mut sled::Batch) {
+    /// Adds the index entries of everything held to `batch`: `S` entries for the runs; for the
+    /// ids, in log order, id runs (`J`) for those greater than `last_run_id` (which moves on)
+    /// and single entries (`I`) for the others.
+    pub(crate) fn write_into(&self, batch: &mut sled::Batch, last_run_id: &mut Uuid) {
         for (stream, runs) in &self.streams {
             for part in runs.chunks(RUNS_PER_ENTRY) {
                 let mut value = Vec::with_capacity(part.len() * keys::RUN_LEN);
@@ -101,6 +128,27 @@ impl Unindexed {
                 }
                 batch.insert(keys::stream_key(stream, part[0].first_version), value);
             }
+        }
+        let mut ids: Vec<(u64, Uuid)> = self.ids.iter().map(|(id, p)| (*p, *id)).collect();
+        ids.sort_unstable();
+        let mut run: Vec<u8> = Vec::new();
+        let mut run_first = Uuid::nil();
+        for (position, id) in ids {
+            if id > *last_run_id {
+                if run.is_empty() {
+                    run_first = id;
+                }
+                keys::push_id_run_entry(&mut run, &id, position);
+                *last_run_id = id;
+                if run.len() >= ID_RUN_BYTES {
+                    batch.insert(&keys::id_run_key(&run_first), std::mem::take(&mut run));
+                }
+            } else {
+                batch.insert(&keys::id_key(&id), &keys::position_value(position));
+            }
+        }
+        if !run.is_empty() {
+            batch.insert(&keys::id_run_key(&run_first), run);
         }
     }
 }

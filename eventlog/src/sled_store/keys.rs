@@ -1,7 +1,8 @@
 //! The key layout of the one sled tree that holds the log.
 //!
-//! Everything lives in a single tree so that one `apply_batch` (atomic, also across a crash)
-//! writes a whole append: the records and both indexes.
+//! Everything lives in a single tree. A group commit's records are one sled insert (or one
+//! atomic `apply_batch` when they fill several chunks); the indexes are written in bulk, with
+//! their watermark, in one atomic batch (see `W`).
 //!
 //! - `L` + position (u64 big-endian) → a chunk: the framed records (see `frame`) of
 //!   consecutive positions starting at that one. One chunk per group commit (split when it
@@ -15,18 +16,20 @@
 //!   Stores written before the stream index was deferred hold one run per entry, which is the
 //!   same format. Stream names never contain `0x00`, so a prefix scan of `S` + name + `0x00`
 //!   is exactly one stream, and a scan of `S` + prefix is every stream with that prefix.
-//! - `W` → the stream index watermark (u64 big-endian): every event at or before that
-//!   position has its `S` entry. The entries of later events are not written with their group
-//!   commit but kept in memory (`Shared::unindexed`) and written many at a time, together with
-//!   the new watermark, in one later group's batch (and when the store closes). On open, the
-//!   runs after the watermark are rebuilt from the log, which is the durable truth. A store
-//!   without `W` (written before it existed) has every entry, so `W` is set to its tail then.
+//! - `W` → the index watermark (u64 big-endian): every event at or before that position has
+//!   its `S` and `I`/`J` entries. The entries of later events are not written with their
+//!   group commit but kept in memory (`Shared::unindexed`, see `index`) and written many at a
+//!   time, together with the new watermark, in one later group's batch (and when the store
+//!   closes). On open, the entries after the watermark are rebuilt from the log, which is the
+//!   durable truth. A store without `W` (written before it existed) has every entry, so `W`
+//!   is set to its tail then.
 //! - `I` + event id (16 bytes) → position (u64 big-endian), for ids the client supplied.
 //! - `J` + event id (16 bytes) → an id run: `(id (16 bytes), position (u64 big-endian))`
 //!   pairs in ascending id order, the first being the key's id. For ids the store generated:
 //!   UUIDv7s, increasing, so runs cover disjoint, increasing id ranges and the run that may
-//!   hold an id is the last key ≤ `J` + id. One insert per group commit instead of one per
-//!   event.
+//!   hold an id is the last key ≤ `J` + id. Written with the rest of the deferred index
+//!   (below): every id greater than the last one in the runs joins a run, the others (most
+//!   client ids) get an `I` entry.
 
 use uuid::Uuid;
 

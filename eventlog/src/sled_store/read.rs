@@ -353,7 +353,7 @@ pub(crate) fn runs(
     let pending = shared
         .unindexed
         .read()
-        .map_err(|_| backend("the stream index lock is poisoned"))?
+        .map_err(|_| backend("the index lock is poisoned"))?
         .runs(streams);
     let prefix = match streams {
         Streams::One(stream) => keys::stream_prefix(stream),
@@ -386,8 +386,8 @@ pub(crate) fn indexed_through(tree: &sled::Tree) -> Result<Option<u64>, StoreErr
     }
 }
 
-/// Rebuilds the runs of positions `from` through `to` from the log (after a crash, the
-/// stream index entries of events after the watermark exist nowhere else).
+/// Rebuilds the index entries of positions `from` through `to` from the log (after a crash,
+/// the index entries of events after the watermark exist nowhere else).
 pub(crate) fn rebuild_unindexed(
     tree: &sled::Tree,
     from: u64,
@@ -397,6 +397,10 @@ pub(crate) fn rebuild_unindexed(
     for_each_frame(tree, from, to, |position, f| {
         let ev = decode_frame(position, &f)?;
         unindexed.push(&ev.stream, ev.version, position, 1);
+        // (A store from before the id index was deferred has these in the tree already.)
+        if tree_id_position(tree, &ev.id)?.is_none() {
+            unindexed.push_id(ev.id, position);
+        }
         Ok(true)
     })?;
     Ok(unindexed)
@@ -431,8 +435,23 @@ pub(crate) fn stream_version(shared: &Shared, stream: &str) -> Result<Option<u64
         .map(|(_, run)| run.last_version()))
 }
 
-/// Where the id index puts `id` (durable or not), `None` if it is not in the log.
-pub(crate) fn id_position(tree: &sled::Tree, id: &uuid::Uuid) -> Result<Option<u64>, StoreError> {
+/// Where the id index puts `id` (durable or not; in memory or in the tree), `None` if it is
+/// not in the log.
+pub(crate) fn id_position(shared: &Shared, id: &uuid::Uuid) -> Result<Option<u64>, StoreError> {
+    // Memory first, as in `runs`.
+    let held = shared
+        .unindexed
+        .read()
+        .map_err(|_| backend("the index lock is poisoned"))?
+        .position_of(id);
+    if held.is_some() {
+        return Ok(held);
+    }
+    tree_id_position(&shared.tree, id)
+}
+
+/// Where the tree's id index puts `id`.
+fn tree_id_position(tree: &sled::Tree, id: &uuid::Uuid) -> Result<Option<u64>, StoreError> {
     if let Some(v) = tree.get(keys::id_key(id)).map_err(backend)? {
         return index_position(&v).map(Some);
     }
@@ -456,7 +475,7 @@ pub(crate) fn event_by_id(
     shared: &Shared,
     id: &uuid::Uuid,
 ) -> Result<Option<RecordedEvent>, StoreError> {
-    let Some(position) = id_position(&shared.tree, id)? else {
+    let Some(position) = id_position(shared, id)? else {
         return Ok(None);
     };
     if position > shared.durable() {

@@ -78,7 +78,7 @@ pub(crate) fn verify(
                     ev.stream, ev.version
                 )));
             }
-            let by_id = read::id_position(tree, &ev.id)?;
+            let by_id = read::id_position(shared, &ev.id)?;
             if by_id != Some(expected) {
                 return Err(corrupt(format!(
                     "id index mismatch: {} points to {by_id:?}",
@@ -142,7 +142,7 @@ fn stream_index_position(
     let pending = shared
         .unindexed
         .read()
-        .map_err(|_| backend("the stream index lock is poisoned"))?
+        .map_err(|_| backend("the index lock is poisoned"))?
         .runs(Streams::One(stream));
     Ok(find(&mut pending.into_iter().map(|(_, r)| r)))
 }
@@ -167,6 +167,14 @@ fn index_entries(shared: &Shared, durable: u64) -> Result<[u64; 2], StoreError> 
         let (_, v) = item.map_err(backend)?;
         counts[1] += u64::from(read::index_position(&v)? <= durable);
     }
+    let held = shared
+        .unindexed
+        .read()
+        .map_err(|_| backend("the index lock is poisoned"))?
+        .id_positions()
+        .filter(|&p| p <= durable)
+        .count();
+    counts[1] += held as u64;
     Ok(counts)
 }
 
@@ -442,8 +450,8 @@ mod tests {
         assert_eq!(store.verify(&mut |_| {}).unwrap().events, 6);
     }
 
-    /// Stream index entries that never reached the disk (a crash before the index was written)
-    /// are rebuilt from the log at open.
+    /// Index entries that never reached the disk (a crash before the index was written) are
+    /// rebuilt from the log at open.
     #[tokio::test]
     async fn a_missing_stream_index_tail_is_rebuilt_from_the_log() {
         let dir = tempfile::tempdir().unwrap();
@@ -454,6 +462,9 @@ mod tests {
                 let (k, _) = item.unwrap();
                 t.remove(k).unwrap();
             }
+            let (run_key, run) = t.scan_prefix([keys::ID_RUN]).next().unwrap().unwrap();
+            assert_eq!(run.len(), 5 * keys::ID_RUN_ENTRY);
+            t.insert(run_key, &run[..keys::ID_RUN_ENTRY]).unwrap();
             t.insert(keys::stream_key("deal-A", 0), &keys::run_value(1, 1))
                 .unwrap();
             t.insert(keys::INDEXED, &keys::position_value(1)).unwrap();
@@ -463,6 +474,10 @@ mod tests {
         let a = store.read_stream("deal-A", 0, 10).await.unwrap();
         assert_eq!(a.iter().map(|e| e.position).collect::<Vec<_>>(), [1, 3, 5]);
         assert_eq!(store.stream_version("deal-B").await.unwrap(), Some(1));
+        for e in &a {
+            let by_id = store.event_by_id(e.id).await.unwrap().unwrap();
+            assert_eq!(by_id.position, e.position);
+        }
         let err = store
             .append("deal-A", ExpectedVersion::Exact(1), vec![note(9)])
             .await

@@ -66,8 +66,6 @@ struct Pending {
     versions: HashMap<String, u64>,
     /// One range of `events` per accepted batch.
     runs: Vec<Range<usize>>,
-    /// Ids the store generated (rather than the client supplied).
-    generated: std::collections::HashSet<Uuid>,
 }
 
 impl Pending {
@@ -95,7 +93,6 @@ impl Pending {
             *self = other;
             return;
         }
-        self.generated.extend(other.generated);
         self.ids
             .extend(other.ids.into_iter().map(|(id, i)| (id, i + offset)));
         self.versions.extend(other.versions);
@@ -223,8 +220,7 @@ impl Writer {
             };
         }
         match self.write(&group) {
-            Ok((hash, last_run_id)) => {
-                self.last_run_id = last_run_id;
+            Ok(hash) => {
                 self.next_position += group.events.len() as u64;
                 self.last_hash = hash;
                 self.versions.extend(group.versions);
@@ -245,46 +241,24 @@ impl Writer {
         }
     }
 
-    /// Writes the group atomically (not yet flushed); returns the new chain hash and
-    /// greatest id-run id.
-    fn write(&self, group: &Pending) -> Result<([u8; frame::HASH_LEN], Uuid), sled::Error> {
-        let mut batch = sled::Batch::default();
-        let mut last_run_id = self.last_run_id;
-        let mut id_run: Vec<u8> = Vec::new();
-        let mut id_run_first = Uuid::nil();
+    /// Writes the group atomically (not yet flushed): its log chunk with one sled insert, or
+    /// its chunks (a large group) with one `apply_batch`; its index entries go to memory (see
+    /// `index`), and when those are due they are written too, in the same batch. Returns the
+    /// new chain hash.
+    fn write(&mut self, group: &Pending) -> Result<[u8; frame::HASH_LEN], sled::Error> {
+        let mut chunks: Vec<(u64, Vec<u8>)> = Vec::new();
         let mut hash = self.last_hash;
         let mut chunk = Vec::with_capacity(CHUNK_BYTES.min(group.events.len() * 512));
         let mut chunk_start = self.next_position;
         for ev in &group.events {
             if chunk.len() >= CHUNK_BYTES {
-                batch.insert(
-                    &keys::log_key(chunk_start),
-                    std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_BYTES)),
-                );
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_BYTES));
+                chunks.push((chunk_start, full));
                 chunk_start = ev.position;
             }
             hash = frame::seal_encoded(&mut chunk, &hash, |out| encode_record_into(out, ev));
-            if group.generated.contains(&ev.id) && ev.id > last_run_id {
-                if id_run.is_empty() {
-                    id_run_first = ev.id;
-                }
-                keys::push_id_run_entry(&mut id_run, &ev.id, ev.position);
-                last_run_id = ev.id;
-                if id_run.len() >= CHUNK_BYTES {
-                    batch.insert(
-                        &keys::id_run_key(&id_run_first),
-                        std::mem::take(&mut id_run),
-                    );
-                }
-            } else {
-                batch.insert(&keys::id_key(&ev.id), &keys::position_value(ev.position));
-            }
         }
-        if !id_run.is_empty() {
-            batch.insert(&keys::id_run_key(&id_run_first), id_run);
-        }
-        batch.insert(&keys::log_key(chunk_start), chunk);
-        // The group's stream index runs go to memory; all of them are written now and then.
+        chunks.push((chunk_start, chunk));
         let mut unindexed = self.shared.unindexed.write().map_err(|_| lock_error())?;
         for run in &group.runs {
             let first = &group.events[run.start];
@@ -295,14 +269,27 @@ impl Writer {
                 run.len() as u32,
             );
         }
+        for ev in &group.events {
+            unindexed.push_id(ev.id, ev.position);
+        }
         let index_now = unindexed.due(0, 0);
+        let mut batch = sled::Batch::default();
         if index_now {
-            unindexed.write_into(&mut batch);
+            unindexed.write_into(&mut batch, &mut self.last_run_id);
             let last = self.next_position + group.events.len() as u64 - 1;
             batch.insert(&keys::INDEXED, &keys::position_value(last));
         }
         drop(unindexed);
-        self.shared.tree.apply_batch(batch)?;
+        if !index_now && chunks.len() == 1 {
+            // One key: no `apply_batch`, so no waiting for a sled flush in progress.
+            let (first, chunk) = chunks.pop().unwrap_or_default();
+            self.shared.tree.insert(keys::log_key(first), chunk)?;
+        } else {
+            for (first, chunk) in chunks {
+                batch.insert(&keys::log_key(first), chunk);
+            }
+            self.shared.tree.apply_batch(batch)?;
+        }
         if index_now {
             self.shared
                 .unindexed
@@ -310,18 +297,18 @@ impl Writer {
                 .map_err(|_| lock_error())?
                 .clear();
         }
-        Ok((hash, last_run_id))
+        Ok(hash)
     }
 
-    /// Writes the stream index runs held in memory, with the watermark, and flushes (when the
+    /// Writes the index entries held in memory, with the watermark, and flushes (when the
     /// store closes, so that the next open has nothing to rebuild).
-    fn write_index(&self) -> Result<(), sled::Error> {
+    fn write_index(&mut self) -> Result<(), sled::Error> {
         let mut unindexed = self.shared.unindexed.write().map_err(|_| lock_error())?;
         if unindexed.is_empty() || self.poisoned() {
             return Ok(());
         }
         let mut batch = sled::Batch::default();
-        unindexed.write_into(&mut batch);
+        unindexed.write_into(&mut batch, &mut self.last_run_id);
         batch.insert(
             &keys::INDEXED,
             &keys::position_value(self.next_position - 1),
@@ -358,7 +345,7 @@ impl Writer {
             let Some(id) = ev.id else { continue };
             let existing = match earlier.iter().find_map(|p| p.find(&id)) {
                 Some(e) => Some(e.clone()),
-                None => match read::id_position(tree, &id)? {
+                None => match read::id_position(&self.shared, &id)? {
                     Some(position) => Some(read::record_at(tree, position)?),
                     None => None,
                 },
@@ -445,11 +432,7 @@ impl Writer {
                 .enumerate()
                 .map(|(k, ev)| {
                     let version = first_version + k as u64;
-                    let generated = ev.id.is_none();
                     let r = prepare::assign(&batch.stream, ev, version, position, now);
-                    if generated {
-                        mine.generated.insert(r.id);
-                    }
                     position += 1;
                     r
                 })
