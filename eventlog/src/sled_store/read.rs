@@ -152,12 +152,13 @@ fn decode_item(item: &Item<'_>) -> Result<RecordedEvent, StoreError> {
     }
 }
 
-/// Decodes `items` in order, split over the available cores when there are enough of them.
+/// Decodes `items` in order, split over the available cores when there are enough of them;
+/// returns the results in parts, in order (so no part is copied into another).
 /// Every frame's checksum is checked (see [`decode_frame`]).
-fn decode_items(items: &[Item<'_>]) -> Vec<Result<RecordedEvent, StoreError>> {
+fn decode_items(items: &[Item<'_>]) -> Vec<Vec<Result<RecordedEvent, StoreError>>> {
     let threads = decode_threads();
     if threads < 2 || items.len() < PARALLEL_MIN {
-        return items.iter().map(decode_item).collect();
+        return vec![items.iter().map(decode_item).collect()];
     }
     let per = items.len().div_ceil(threads);
     std::thread::scope(|s| {
@@ -169,15 +170,15 @@ fn decode_items(items: &[Item<'_>]) -> Vec<Result<RecordedEvent, StoreError>> {
                 (part, std::thread::Builder::new().spawn_scoped(s, job))
             })
             .collect();
-        let mut out: Vec<_> = mine.iter().map(decode_item).collect();
+        let mut out = vec![mine.iter().map(decode_item).collect()];
         for (part, helper) in helpers {
             match helper {
                 Ok(h) => match h.join() {
-                    Ok(v) => out.extend(v),
+                    Ok(v) => out.push(v),
                     Err(panic) => std::panic::resume_unwind(panic),
                 },
                 // No thread to spare: decode it here.
-                Err(_) => out.extend(part.iter().map(decode_item)),
+                Err(_) => out.push(part.iter().map(decode_item).collect()),
             }
         }
         out
@@ -197,13 +198,19 @@ pub(crate) fn scan(
     limit: usize,
     filter: &Filter,
 ) -> Result<(Vec<RecordedEvent>, u64), StoreError> {
-    let mut out = Vec::new();
     let from = from.max(1);
     let mut last = from - 1;
     if limit == 0 || from > to {
-        return Ok((out, last));
+        return Ok((Vec::new(), last));
     }
     let everything = filter.types.is_empty() && filter.stream_prefix.is_none();
+    // Sized once when the size is known (every event, a bounded range): no regrowth.
+    let expected = if everything {
+        limit.min(usize::try_from(to - from + 1).unwrap_or(usize::MAX))
+    } else {
+        0
+    };
+    let mut out = Vec::with_capacity(expected.min(4 * ROUND));
     let tree = &shared.tree;
     // The chunk holding `from` starts at the last key at or before it.
     let start = match tree
@@ -287,7 +294,7 @@ pub(crate) fn scan(
         if items.is_empty() {
             end = true;
         }
-        for (item, ev) in items.iter().zip(decode_items(&items)) {
+        for (item, ev) in items.iter().zip(decode_items(&items).into_iter().flatten()) {
             let ev = ev?;
             if let Ok((position, _)) = item {
                 last = *position;
