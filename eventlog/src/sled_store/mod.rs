@@ -1,5 +1,6 @@
-//! The embedded backend: one sled tree, one writer thread, durable-only reads. The stream
-//! index of the newest events is kept in memory and written in bulk (see `index`).
+//! The embedded backend: one sled tree, one writer thread, durable-only reads. The index
+//! entries of the newest events are kept in memory and written in bulk (see `index`); every
+//! flush is followed by a real sync of sled's files (see `sync`).
 
 mod frame;
 mod index;
@@ -43,7 +44,7 @@ pub(crate) struct Shared {
     poisoned: AtomicBool,
     /// Set when the store handle is dropped: subscriptions end once caught up.
     closed: AtomicBool,
-    /// The stream index runs of events after the index watermark (see `index`).
+    /// The index entries (stream runs, ids) of events after the index watermark (see `index`).
     unindexed: RwLock<index::Unindexed>,
     /// Syncs what sled flushed (see `sync`); `None` for a temporary store.
     syncer: Mutex<Option<sync::Syncer>>,

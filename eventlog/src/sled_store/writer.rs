@@ -1,16 +1,20 @@
 //! The single writer thread. It drains every queued request and decides them one after the
 //! other (so each validator call sees exactly the state its batch lands on, including what
-//! earlier requests of the same group were accepted with), then writes the whole group with
-//! one atomic `apply_batch` and hands the answers to the flusher thread, which flushes once
-//! for everything handed to it so far and only then acknowledges and moves the durable
-//! watermark (the flush is sled's, then a real sync of its files: see `sync`). So the writer
-//! decides group N+1 while group N is being synced (though sled's `apply_batch` waits while
-//! sled's own flush runs, which holds a lock that it needs). A group's
-//! batch holds its log chunk(s) and id index entries; its stream index runs go to memory
-//! and are written in bulk by a later group (see `index`). Answers travel
-//! through the flusher in order even when their group wrote nothing (a deduplicated retry
-//! may point at a group still being flushed). A failed write or flush poisons the store:
-//! nothing more is acknowledged until a restart.
+//! earlier requests of the same group were accepted with), then writes the whole group
+//! atomically and hands the answers to the flusher thread, which flushes once for everything
+//! handed to it so far and only then acknowledges and moves the durable watermark (the flush
+//! is sled's, then a real sync of its files: see `sync`).
+//!
+//! A group's records are one sled insert when they fit in one chunk, else one `apply_batch`;
+//! its index entries (stream runs, ids) go to memory and are written in bulk, in the atomic
+//! batch of the group during which they fall due (see `index`). Keeping most groups to a
+//! single insert matters beyond the work saved: sled's flush holds a lock for its whole
+//! duration that `apply_batch` needs exclusively (an insert only shares it), so only with
+//! single inserts does the writer decide and write group N+1 while group N is being flushed.
+//!
+//! Answers travel through the flusher in order even when their group wrote nothing (a
+//! deduplicated retry may point at a group still being flushed). A failed write or flush
+//! poisons the store: nothing more is acknowledged until a restart.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -127,7 +131,7 @@ pub(crate) struct Writer {
 }
 
 fn lock_error() -> sled::Error {
-    sled::Error::ReportableBug("the stream index lock is poisoned".into())
+    sled::Error::ReportableBug("the index lock is poisoned".into())
 }
 
 fn poisoned_error() -> MultiAppendError {
