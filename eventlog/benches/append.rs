@@ -2,7 +2,8 @@
 //!
 //! `cargo bench -p eventlog` (optionally `-- --quick`, or `-- --case 64x1` for one append
 //! case only, or `-- --case read` for the read + decode and verify figures only). Every acknowledged append has been
-//! flushed to disk (group commit: one fsync per group of concurrent requests).
+//! flushed to disk (group commit: one sled flush plus one `fdatasync` per group of concurrent
+//! requests, see `sled_store::sync`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -11,11 +11,18 @@
 //! - `sled_store`: the embedded default backend [`SledStore`] (also [`SledStore::temporary`],
 //!   a throw-away store for fast tests), one sled tree:
 //!   - `keys`: the key layout: log chunks by position, stream runs by stream + version,
-//!     client ids one by one, store-generated ids in id runs;
+//!     client ids one by one, store-generated ids in id runs, the index watermark;
+//!   - `index`: the index entries of the newest events, held in memory and written in bulk
+//!     with the watermark (rebuilt from the log after a crash);
 //!   - `frame`: records framed in chunks with a crc32 and a blake3 hash chain;
-//!   - `prepare`: envelope checks, idempotency comparison, id/version/time assignment;
+//!   - `prepare`: envelope checks (run on the caller's side), idempotency comparison,
+//!     id/version/time assignment;
 //!   - `writer`: the one writer thread: decides queued requests in order, writes the group
-//!     with one atomic sled batch, one flush, then acknowledges (group commit);
+//!     (one sled insert, or one atomic batch for a large group or when the index is due),
+//!     then a flusher thread flushes and syncs once per group and acknowledges (group
+//!     commit);
+//!   - `sync`: the fdatasync of sled's files that makes a flush durable (sled's own flush
+//!     does not, on Linux);
 //!   - `view`: the [`LogView`] the validator sees (log + earlier, unwritten group members);
 //!   - `read`: reads, bounded by the durable watermark; `subscribe`: catch-up then live off
 //!     that watermark; `verify`: the integrity walk.

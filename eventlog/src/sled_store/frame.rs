@@ -26,12 +26,32 @@ pub fn chain_hash(prev: &[u8; HASH_LEN], record: &[u8]) -> [u8; HASH_LEN] {
 }
 
 /// Appends the frame of `record` (following `prev` in the chain) to `chunk`; returns the new
-/// chain hash.
+/// chain hash. (The writer uses [`seal_encoded`]; tests build frames by hand with this.)
+#[cfg(test)]
 pub fn seal_into(chunk: &mut Vec<u8>, prev: &[u8; HASH_LEN], record: &[u8]) -> [u8; HASH_LEN] {
     let hash = chain_hash(prev, record);
     chunk.extend_from_slice(&(record.len() as u32).to_le_bytes());
     chunk.extend_from_slice(record);
     chunk.extend_from_slice(&crc32fast::hash(record).to_le_bytes());
+    chunk.extend_from_slice(&hash);
+    hash
+}
+
+/// Like [`seal_into`] for the record that `encode` appends to `chunk` (no separate buffer).
+pub fn seal_encoded(
+    chunk: &mut Vec<u8>,
+    prev: &[u8; HASH_LEN],
+    encode: impl FnOnce(&mut Vec<u8>),
+) -> [u8; HASH_LEN] {
+    let at = chunk.len();
+    chunk.extend_from_slice(&[0; LEN_LEN]);
+    encode(chunk);
+    let record = &chunk[at + LEN_LEN..];
+    let len = (record.len() as u32).to_le_bytes();
+    let crc = crc32fast::hash(record).to_le_bytes();
+    let hash = chain_hash(prev, record);
+    chunk[at..at + LEN_LEN].copy_from_slice(&len);
+    chunk.extend_from_slice(&crc);
     chunk.extend_from_slice(&hash);
     hash
 }
@@ -102,5 +122,23 @@ impl Frame<'_> {
                 self.crc
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealing_in_place_frames_like_sealing_a_record() {
+        let prev = [7u8; HASH_LEN];
+        let (mut a, mut b) = (vec![1, 2, 3], vec![1, 2, 3]);
+        let ha = seal_into(&mut a, &prev, b"record bytes");
+        let hb = seal_encoded(&mut b, &prev, |out| out.extend_from_slice(b"record bytes"));
+        assert_eq!((a, ha), (b.clone(), hb));
+        let f = frames(&b[3..]).next().unwrap().unwrap();
+        assert_eq!(f.record, b"record bytes");
+        assert!(f.check_crc().is_ok());
+        assert_eq!(f.hash, chain_hash(&prev, b"record bytes"));
     }
 }

@@ -1,24 +1,35 @@
 //! The key layout of the one sled tree that holds the log.
 //!
-//! Everything lives in a single tree so that one `apply_batch` (atomic, also across a crash)
-//! writes a whole append: the records and both indexes.
+//! Everything lives in a single tree. A group commit's records are one sled insert (or one
+//! atomic `apply_batch` when they fill several chunks); the indexes are written in bulk, with
+//! their watermark, in one atomic batch (see `W`).
 //!
 //! - `L` + position (u64 big-endian) → a chunk: the framed records (see `frame`) of
 //!   consecutive positions starting at that one. One chunk per group commit (split when it
 //!   grows large), so sled holds few big values rather than many small ones. Big-endian keeps
 //!   sled's iteration order equal to log order; the chunk holding position p is the last key
 //!   ≤ `L` + p.
-//! - `S` + stream name + `0x00` + version (u64 big-endian) → a run: position of that version
-//!   (u64 big-endian) + number of events (u32 big-endian). A run is one appended batch:
-//!   consecutive versions at consecutive positions. Stream names never contain `0x00`, so a
-//!   prefix scan of `S` + name + `0x00` is exactly one stream, and a scan of `S` + prefix is
-//!   every stream with that prefix.
+//! - `S` + stream name + `0x00` + version (u64 big-endian) → one or more runs, each the
+//!   position of its first event (u64 big-endian) + number of events (u32 big-endian). A run
+//!   is consecutive versions at consecutive positions (usually one appended batch); the runs
+//!   of one entry have consecutive versions, the first one starting at the key's version.
+//!   Stores written before the stream index was deferred hold one run per entry, which is the
+//!   same format. Stream names never contain `0x00`, so a prefix scan of `S` + name + `0x00`
+//!   is exactly one stream, and a scan of `S` + prefix is every stream with that prefix.
+//! - `W` → the index watermark (u64 big-endian): every event at or before that position has
+//!   its `S` and `I`/`J` entries. The entries of later events are not written with their
+//!   group commit but kept in memory (`Shared::unindexed`, see `index`) and written many at a
+//!   time, together with the new watermark, in one later group's batch (and when the store
+//!   closes). On open, the entries after the watermark are rebuilt from the log, which is the
+//!   durable truth. A store without `W` (written before it existed) has every entry, so `W`
+//!   is set to its tail then.
 //! - `I` + event id (16 bytes) → position (u64 big-endian), for ids the client supplied.
 //! - `J` + event id (16 bytes) → an id run: `(id (16 bytes), position (u64 big-endian))`
 //!   pairs in ascending id order, the first being the key's id. For ids the store generated:
 //!   UUIDv7s, increasing, so runs cover disjoint, increasing id ranges and the run that may
-//!   hold an id is the last key ≤ `J` + id. One insert per group commit instead of one per
-//!   event.
+//!   hold an id is the last key ≤ `J` + id. Written with the rest of the deferred index
+//!   (below): every id greater than the last one in the runs joins a run, the others (most
+//!   client ids) get an `I` entry.
 
 use uuid::Uuid;
 
@@ -26,6 +37,8 @@ pub const LOG: u8 = b'L';
 pub const STREAM: u8 = b'S';
 pub const ID: u8 = b'I';
 pub const ID_RUN: u8 = b'J';
+/// The key of the stream index watermark.
+pub const INDEXED: [u8; 1] = [b'W'];
 
 pub fn log_key(position: u64) -> [u8; 9] {
     let mut k = [0u8; 9];
@@ -110,29 +123,36 @@ impl Run {
     }
 }
 
-pub fn run_value(first_position: u64, len: u32) -> [u8; 12] {
-    let mut v = [0u8; 12];
+pub fn run_value(first_position: u64, len: u32) -> [u8; RUN_LEN] {
+    let mut v = [0u8; RUN_LEN];
     v[..8].copy_from_slice(&first_position.to_be_bytes());
     v[8..].copy_from_slice(&len.to_be_bytes());
     v
 }
 
-/// Decodes a stream index entry.
-pub fn parse_run(key: &[u8], value: &[u8]) -> Option<(String, Run)> {
-    let (stream, first_version) = parse_stream_key(key)?;
-    let value: &[u8; 12] = value.try_into().ok()?;
-    let len = u32::from_be_bytes(value[8..].try_into().ok()?);
-    if len == 0 {
+/// Size of one run in a stream index value.
+pub const RUN_LEN: usize = 12;
+
+/// Decodes a stream index entry: its stream and runs (at least one, none empty).
+pub fn parse_runs<'k>(key: &'k [u8], value: &[u8]) -> Option<(&'k str, Vec<Run>)> {
+    let (stream, mut version) = parse_stream_key(key)?;
+    if value.is_empty() || !value.len().is_multiple_of(RUN_LEN) {
         return None;
     }
-    Some((
-        stream.to_string(),
-        Run {
-            first_version,
-            first_position: u64::from_be_bytes(value[..8].try_into().ok()?),
+    let mut runs = Vec::with_capacity(value.len() / RUN_LEN);
+    for v in value.chunks_exact(RUN_LEN) {
+        let len = u32::from_be_bytes(v[8..].try_into().ok()?);
+        if len == 0 {
+            return None;
+        }
+        runs.push(Run {
+            first_version: version,
+            first_position: u64::from_be_bytes(v[..8].try_into().ok()?),
             len,
-        },
-    ))
+        });
+        version = version.checked_add(u64::from(len))?;
+    }
+    Some((stream, runs))
 }
 
 pub fn id_run_key(first: &Uuid) -> [u8; 17] {
@@ -216,5 +236,17 @@ mod tests {
         assert_eq!(id_run_lookup(&run, &ids[4]), Some(104));
         assert_eq!(id_run_lookup(&run, &Uuid::from_u128(25)), None);
         assert_eq!(id_run_entries(&run).unwrap().nth(2), Some((ids[2], 102)));
+        // An entry of two runs: versions 7..=8 at 40, then 9 at 50.
+        let mut runs = run_value(40, 2).to_vec();
+        runs.extend_from_slice(&run_value(50, 1));
+        let key = stream_key("deal-D-1", 7);
+        let (name, parsed) = parse_runs(&key, &runs).unwrap();
+        assert_eq!(name, "deal-D-1");
+        assert_eq!(
+            parsed.iter().flat_map(Run::events).collect::<Vec<_>>(),
+            [(7, 40), (8, 41), (9, 50)]
+        );
+        assert!(parse_runs(&stream_key("deal-D-1", 7), &runs[..13]).is_none());
+        assert!(parse_runs(&stream_key("deal-D-1", 7), &run_value(1, 0)).is_none());
     }
 }

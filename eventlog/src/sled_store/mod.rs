@@ -1,17 +1,21 @@
-//! The embedded backend: one sled tree, one writer thread, durable-only reads.
+//! The embedded backend: one sled tree, one writer thread, durable-only reads. The index
+//! entries of the newest events are kept in memory and written in bulk (see `index`); every
+//! flush is followed by a real sync of sled's files (see `sync`).
 
 mod frame;
+mod index;
 mod keys;
 mod prepare;
 mod read;
 mod subscribe;
+mod sync;
 mod verify;
 mod view;
 mod writer;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
 use async_trait::async_trait;
@@ -40,11 +44,30 @@ pub(crate) struct Shared {
     poisoned: AtomicBool,
     /// Set when the store handle is dropped: subscriptions end once caught up.
     closed: AtomicBool,
+    /// The index entries (stream runs, ids) of events after the index watermark (see `index`).
+    unindexed: RwLock<index::Unindexed>,
+    /// Syncs what sled flushed (see `sync`); `None` for a temporary store.
+    syncer: Mutex<Option<sync::Syncer>>,
 }
 
 impl Shared {
     pub(crate) fn durable(&self) -> u64 {
         self.durable.load(Ordering::Acquire)
+    }
+
+    /// Flushes sled and syncs its files: once this returns `Ok`, everything written is on disk.
+    fn flush(&self) -> Result<(), String> {
+        self.db.flush().map_err(|e| e.to_string())?;
+        let mut syncer = self
+            .syncer
+            .lock()
+            .map_err(|_| "the sync lock is poisoned".to_string())?;
+        match syncer.as_mut() {
+            Some(s) => s
+                .sync()
+                .map_err(|e| format!("cannot sync the store's files: {e}")),
+            None => Ok(()),
+        }
     }
 
     fn publish_durable(&self, position: u64) {
@@ -90,7 +113,7 @@ impl SledStore {
                 Err(e) => return Err(open_error(dir, e)),
             }
         };
-        SledStore::start(db, validator)
+        SledStore::start(db, Some(dir), validator)
     }
 
     /// A throw-away store (in `/dev/shm` on Linux, deleted when dropped) for fast tests: the
@@ -100,15 +123,35 @@ impl SledStore {
             .temporary(true)
             .open()
             .map_err(|e| backend(format!("cannot open a temporary store: {e}")))?;
-        SledStore::start(db, validator)
+        SledStore::start(db, None, validator)
     }
 
-    fn start(db: sled::Db, validator: Arc<dyn AppendValidator>) -> Result<SledStore, StoreError> {
+    /// `dir`: where the store lives, `None` for a temporary one (nothing to sync).
+    fn start(
+        db: sled::Db,
+        dir: Option<&Path>,
+        validator: Arc<dyn AppendValidator>,
+    ) -> Result<SledStore, StoreError> {
         let tree = db.open_tree(TREE).map_err(backend)?;
-        // What sled recovered may only be in the OS cache (the last process was killed
-        // before its flush): make it durable before anyone reads it.
-        db.flush().map_err(backend)?;
         let tail = read::tail(&tree)?;
+        let indexed = match read::indexed_through(&tree)? {
+            Some(position) => position,
+            None => {
+                // A new store, or one from before the watermark, whose index is complete.
+                tree.insert(keys::INDEXED, &keys::position_value(tail.position))
+                    .map_err(backend)?;
+                tail.position
+            }
+        };
+        // What sled recovered may only be in the OS cache (the last process was killed
+        // before its flush): make it (and a new watermark) durable before anyone reads it
+        // (sled's flush, then the syncer's sync of its files).
+        db.flush().map_err(backend)?;
+        let syncer = dir
+            .map(sync::Syncer::open)
+            .transpose()
+            .map_err(|e| backend(format!("cannot sync the store's files: {e}")))?;
+        let unindexed = read::rebuild_unindexed(&tree, indexed + 1, tail.position)?;
         let last_run_id = read::last_id_run_id(&tree)?;
         let (durable_tx, _) = watch::channel(tail.position);
         let shared = Arc::new(Shared {
@@ -118,6 +161,8 @@ impl SledStore {
             durable_tx,
             poisoned: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            unindexed: RwLock::new(unindexed),
+            syncer: Mutex::new(syncer),
         });
         let (tx, rx) = mpsc::channel();
         let w = writer::Writer::new(shared.clone(), validator, tail, last_run_id);
@@ -149,7 +194,7 @@ impl SledStore {
         self.requests
             .as_ref()
             .ok_or_else(stopped)?
-            .send(writer::Request { batches, reply })
+            .send(writer::Request::new(batches, reply))
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }

@@ -152,12 +152,13 @@ fn decode_item(item: &Item<'_>) -> Result<RecordedEvent, StoreError> {
     }
 }
 
-/// Decodes `items` in order, split over the available cores when there are enough of them.
+/// Decodes `items` in order, split over the available cores when there are enough of them;
+/// returns the results in parts, in order (so no part is copied into another).
 /// Every frame's checksum is checked (see [`decode_frame`]).
-fn decode_items(items: &[Item<'_>]) -> Vec<Result<RecordedEvent, StoreError>> {
+fn decode_items(items: &[Item<'_>]) -> Vec<Vec<Result<RecordedEvent, StoreError>>> {
     let threads = decode_threads();
     if threads < 2 || items.len() < PARALLEL_MIN {
-        return items.iter().map(decode_item).collect();
+        return vec![items.iter().map(decode_item).collect()];
     }
     let per = items.len().div_ceil(threads);
     std::thread::scope(|s| {
@@ -169,15 +170,15 @@ fn decode_items(items: &[Item<'_>]) -> Vec<Result<RecordedEvent, StoreError>> {
                 (part, std::thread::Builder::new().spawn_scoped(s, job))
             })
             .collect();
-        let mut out: Vec<_> = mine.iter().map(decode_item).collect();
+        let mut out = vec![mine.iter().map(decode_item).collect()];
         for (part, helper) in helpers {
             match helper {
                 Ok(h) => match h.join() {
-                    Ok(v) => out.extend(v),
+                    Ok(v) => out.push(v),
                     Err(panic) => std::panic::resume_unwind(panic),
                 },
                 // No thread to spare: decode it here.
-                Err(_) => out.extend(part.iter().map(decode_item)),
+                Err(_) => out.push(part.iter().map(decode_item).collect()),
             }
         }
         out
@@ -197,13 +198,19 @@ pub(crate) fn scan(
     limit: usize,
     filter: &Filter,
 ) -> Result<(Vec<RecordedEvent>, u64), StoreError> {
-    let mut out = Vec::new();
     let from = from.max(1);
     let mut last = from - 1;
     if limit == 0 || from > to {
-        return Ok((out, last));
+        return Ok((Vec::new(), last));
     }
     let everything = filter.types.is_empty() && filter.stream_prefix.is_none();
+    // Sized once when the size is known (every event, a bounded range): no regrowth.
+    let expected = if everything {
+        limit.min(usize::try_from(to - from + 1).unwrap_or(usize::MAX))
+    } else {
+        0
+    };
+    let mut out = Vec::with_capacity(expected.min(4 * ROUND));
     let tree = &shared.tree;
     // The chunk holding `from` starts at the last key at or before it.
     let start = match tree
@@ -287,7 +294,7 @@ pub(crate) fn scan(
         if items.is_empty() {
             end = true;
         }
-        for (item, ev) in items.iter().zip(decode_items(&items)) {
+        for (item, ev) in items.iter().zip(decode_items(&items).into_iter().flatten()) {
             let ev = ev?;
             if let Ok((position, _)) = item {
                 last = *position;
@@ -318,17 +325,92 @@ pub(crate) fn read_all(
     Ok(scan(shared, from_position, shared.durable(), limit, filter)?.0)
 }
 
-/// The runs of every stream under `prefix` (a `keys::stream_prefix` or `keys::streams_prefix`).
-pub(crate) fn runs(tree: &sled::Tree, prefix: &[u8]) -> Result<Vec<(String, Run)>, StoreError> {
-    tree.scan_prefix(prefix)
-        .map(|item| {
-            let (k, v) = item.map_err(backend)?;
-            keys::parse_run(&k, &v).ok_or_else(|| StoreError::Corrupt {
-                position: 0,
-                reason: format!("malformed stream index entry {k:?}"),
-            })
+/// Which streams' index entries to look at.
+#[derive(Clone, Copy)]
+pub(crate) enum Streams<'a> {
+    /// Exactly this stream.
+    One(&'a str),
+    /// Every stream whose name starts with this (`""`: all of them).
+    Prefix(&'a str),
+}
+
+/// The runs stored in the tree's stream index under `prefix` (a `keys::stream_prefix` or
+/// `keys::streams_prefix`), in key order.
+fn tree_runs(tree: &sled::Tree, prefix: &[u8]) -> Result<Vec<(String, Run)>, StoreError> {
+    let mut out = Vec::new();
+    for item in tree.scan_prefix(prefix) {
+        let (k, v) = item.map_err(backend)?;
+        let (stream, runs) = keys::parse_runs(&k, &v).ok_or_else(|| StoreError::Corrupt {
+            position: 0,
+            reason: format!("malformed stream index entry {k:?}"),
+        })?;
+        out.extend(runs.into_iter().map(|r| (stream.to_string(), r)));
+    }
+    Ok(out)
+}
+
+/// The runs of the chosen streams: those in the tree, then those not written yet (see
+/// `index`); each stream's runs in version order. Durable or not (callers filter).
+pub(crate) fn runs(
+    shared: &Shared,
+    streams: Streams<'_>,
+) -> Result<Vec<(String, Run)>, StoreError> {
+    // Memory first: runs leave it only after they are in the tree, so whatever is missing
+    // from this snapshot is found in the tree read after it.
+    let pending = shared
+        .unindexed
+        .read()
+        .map_err(|_| backend("the index lock is poisoned"))?
+        .runs(streams);
+    let prefix = match streams {
+        Streams::One(stream) => keys::stream_prefix(stream),
+        Streams::Prefix(prefix) => keys::streams_prefix(prefix),
+    };
+    let mut out = tree_runs(&shared.tree, &prefix)?;
+    if pending.is_empty() {
+        return Ok(out);
+    }
+    // Skip what the tree already has (written between the snapshot and the tree read).
+    let mut next: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+    for (stream, run) in &out {
+        next.insert(stream, run.last_version() + 1);
+    }
+    let pending: Vec<_> = pending
+        .into_iter()
+        .filter(|(stream, run)| {
+            run.first_version >= next.get(stream.as_str()).copied().unwrap_or(0)
         })
-        .collect()
+        .collect();
+    out.extend(pending);
+    Ok(out)
+}
+
+/// The stream index watermark (see `keys`), `None` if the store has none yet.
+pub(crate) fn indexed_through(tree: &sled::Tree) -> Result<Option<u64>, StoreError> {
+    match tree.get(keys::INDEXED).map_err(backend)? {
+        None => Ok(None),
+        Some(v) => index_position(&v).map(Some),
+    }
+}
+
+/// Rebuilds the index entries of positions `from` through `to` from the log (after a crash,
+/// the index entries of events after the watermark exist nowhere else).
+pub(crate) fn rebuild_unindexed(
+    tree: &sled::Tree,
+    from: u64,
+    to: u64,
+) -> Result<super::index::Unindexed, StoreError> {
+    let mut unindexed = super::index::Unindexed::default();
+    for_each_frame(tree, from, to, |position, f| {
+        let ev = decode_frame(position, &f)?;
+        unindexed.push(&ev.stream, ev.version, position, 1);
+        // (A store from before the id index was deferred has these in the tree already.)
+        if tree_id_position(tree, &ev.id)?.is_none() {
+            unindexed.push_id(ev.id, position);
+        }
+        Ok(true)
+    })?;
+    Ok(unindexed)
 }
 
 pub(crate) fn read_stream(
@@ -338,7 +420,7 @@ pub(crate) fn read_stream(
     limit: usize,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
     let durable = shared.durable();
-    let positions: Vec<u64> = runs(&shared.tree, &keys::stream_prefix(stream))?
+    let positions: Vec<u64> = runs(shared, Streams::One(stream))?
         .into_iter()
         .flat_map(|(_, run)| run.events())
         .filter(|&(v, p)| v >= from_version && p <= durable)
@@ -353,15 +435,30 @@ pub(crate) fn read_stream(
 
 pub(crate) fn stream_version(shared: &Shared, stream: &str) -> Result<Option<u64>, StoreError> {
     let durable = shared.durable();
-    Ok(runs(&shared.tree, &keys::stream_prefix(stream))?
+    Ok(runs(shared, Streams::One(stream))?
         .into_iter()
         .rev()
         .find(|(_, run)| run.last_position() <= durable)
         .map(|(_, run)| run.last_version()))
 }
 
-/// Where the id index puts `id` (durable or not), `None` if it is not in the log.
-pub(crate) fn id_position(tree: &sled::Tree, id: &uuid::Uuid) -> Result<Option<u64>, StoreError> {
+/// Where the id index puts `id` (durable or not; in memory or in the tree), `None` if it is
+/// not in the log.
+pub(crate) fn id_position(shared: &Shared, id: &uuid::Uuid) -> Result<Option<u64>, StoreError> {
+    // Memory first, as in `runs`.
+    let held = shared
+        .unindexed
+        .read()
+        .map_err(|_| backend("the index lock is poisoned"))?
+        .position_of(id);
+    if held.is_some() {
+        return Ok(held);
+    }
+    tree_id_position(&shared.tree, id)
+}
+
+/// Where the tree's id index puts `id`.
+fn tree_id_position(tree: &sled::Tree, id: &uuid::Uuid) -> Result<Option<u64>, StoreError> {
     if let Some(v) = tree.get(keys::id_key(id)).map_err(backend)? {
         return index_position(&v).map(Some);
     }
@@ -385,7 +482,7 @@ pub(crate) fn event_by_id(
     shared: &Shared,
     id: &uuid::Uuid,
 ) -> Result<Option<RecordedEvent>, StoreError> {
-    let Some(position) = id_position(&shared.tree, id)? else {
+    let Some(position) = id_position(shared, id)? else {
         return Ok(None);
     };
     if position > shared.durable() {

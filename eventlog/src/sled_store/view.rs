@@ -1,11 +1,13 @@
-//! The [`LogView`] a validator sees while the writer decides a batch: everything in the tree
-//! plus what was accepted earlier in the same group commit (not in the tree yet).
+//! The [`LogView`] a validator sees while the writer decides a batch: everything written
+//! (found through the stream index, in the tree or still in memory) plus what was accepted
+//! earlier in the same group commit (not written yet).
 
-use super::{keys, read};
+use super::read::{self, Streams};
+use super::Shared;
 use crate::{LogView, RecordedEvent, StoreError};
 
 pub(crate) struct WriterView<'a> {
-    pub tree: &'a sled::Tree,
+    pub shared: &'a Shared,
     /// Accepted but not yet written events of the current group commit, in log order.
     pub group: &'a [RecordedEvent],
     /// Accepted events of the current request (earlier batches of a multi-stream append).
@@ -15,17 +17,17 @@ pub(crate) struct WriterView<'a> {
 impl WriterView<'_> {
     fn load(
         &self,
-        prefix: &[u8],
+        streams: Streams<'_>,
         pending: impl Fn(&RecordedEvent) -> bool,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let mut positions: Vec<u64> = read::runs(self.tree, prefix)?
+        let mut positions: Vec<u64> = read::runs(self.shared, streams)?
             .into_iter()
             .flat_map(|(_, run)| run.events().map(|(_, p)| p))
             .collect();
         positions.sort_unstable();
         let mut out = positions
             .into_iter()
-            .map(|p| read::record_at(self.tree, p))
+            .map(|p| read::record_at(&self.shared.tree, p))
             .collect::<Result<Vec<_>, _>>()?;
         // Pending events come after everything in the tree.
         out.extend(
@@ -41,12 +43,10 @@ impl WriterView<'_> {
 
 impl LogView for WriterView<'_> {
     fn stream(&self, stream: &str) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.load(&keys::stream_prefix(stream), |e| e.stream == stream)
+        self.load(Streams::One(stream), |e| e.stream == stream)
     }
 
     fn streams_with_prefix(&self, prefix: &str) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.load(&keys::streams_prefix(prefix), |e| {
-            e.stream.starts_with(prefix)
-        })
+        self.load(Streams::Prefix(prefix), |e| e.stream.starts_with(prefix))
     }
 }

@@ -1,12 +1,20 @@
 //! The single writer thread. It drains every queued request and decides them one after the
 //! other (so each validator call sees exactly the state its batch lands on, including what
-//! earlier requests of the same group were accepted with), then writes the whole group with
-//! one atomic `apply_batch` and hands the answers to the flusher thread, which flushes once
-//! for everything handed to it so far and only then acknowledges and moves the durable
-//! watermark. So the writer decides group N+1 while group N is being fsynced. Answers travel
-//! through the flusher in order even when their group wrote nothing (a deduplicated retry
-//! may point at a group still being flushed). A failed write or flush poisons the store:
-//! nothing more is acknowledged until a restart.
+//! earlier requests of the same group were accepted with), then writes the whole group
+//! atomically and hands the answers to the flusher thread, which flushes once for everything
+//! handed to it so far and only then acknowledges and moves the durable watermark (the flush
+//! is sled's, then a real sync of its files: see `sync`).
+//!
+//! A group's records are one sled insert when they fit in one chunk, else one `apply_batch`;
+//! its index entries (stream runs, ids) go to memory and are written in bulk, in the atomic
+//! batch of the group during which they fall due (see `index`). Keeping most groups to a
+//! single insert matters beyond the work saved: sled's flush holds a lock for its whole
+//! duration that `apply_batch` needs exclusively (an insert only shares it), so only with
+//! single inserts does the writer decide and write group N+1 while group N is being flushed.
+//!
+//! Answers travel through the flusher in order even when their group wrote nothing (a
+//! deduplicated retry may point at a group still being flushed). A failed write or flush
+//! poisons the store: nothing more is acknowledged until a restart.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -19,7 +27,7 @@ use uuid::Uuid;
 
 use super::view::WriterView;
 use super::{backend, frame, keys, prepare, read, Shared, Tail};
-use crate::record::encode_record;
+use crate::record::encode_record_into;
 use crate::{
     AppendOutcome, AppendValidator, MultiAppendError, RecordedEvent, StoreError, StreamBatch,
 };
@@ -35,7 +43,21 @@ type Reply = Result<Vec<AppendOutcome>, MultiAppendError>;
 
 pub(crate) struct Request {
     pub batches: Vec<StreamBatch>,
+    /// The result of [`prepare::check_envelope`] for each batch, done by the caller (it needs
+    /// no log) so that the writer thread only has to look at it, in order.
+    pub envelopes: Vec<Result<(), StoreError>>,
     pub reply: oneshot::Sender<Reply>,
+}
+
+impl Request {
+    pub(crate) fn new(batches: Vec<StreamBatch>, reply: oneshot::Sender<Reply>) -> Request {
+        let envelopes = batches.iter().map(prepare::check_envelope).collect();
+        Request {
+            batches,
+            envelopes,
+            reply,
+        }
+    }
 }
 
 /// Events accepted into the current group commit, not written yet.
@@ -48,8 +70,6 @@ struct Pending {
     versions: HashMap<String, u64>,
     /// One range of `events` per accepted batch.
     runs: Vec<Range<usize>>,
-    /// Ids the store generated (rather than the client supplied).
-    generated: std::collections::HashSet<Uuid>,
 }
 
 impl Pending {
@@ -57,22 +77,36 @@ impl Pending {
         self.ids.get(id).map(|&i| &self.events[i])
     }
 
+    /// Adds one accepted batch (all of one stream, in version order).
     fn push_run(&mut self, events: Vec<RecordedEvent>) {
         let start = self.events.len();
+        if let Some(last) = events.last() {
+            self.versions.insert(last.stream.clone(), last.version);
+        }
         for ev in events {
             self.ids.insert(ev.id, self.events.len());
-            self.versions.insert(ev.stream.clone(), ev.version);
             self.events.push(ev);
         }
         self.runs.push(start..self.events.len());
     }
 
+    /// Appends `other` (a later request's batches) after these events.
     fn absorb(&mut self, other: Pending) {
-        self.generated.extend(other.generated);
-        let mut events = other.events.into_iter();
-        for run in other.runs {
-            self.push_run(events.by_ref().take(run.len()).collect());
+        let offset = self.events.len();
+        if offset == 0 {
+            *self = other;
+            return;
         }
+        self.ids
+            .extend(other.ids.into_iter().map(|(id, i)| (id, i + offset)));
+        self.versions.extend(other.versions);
+        self.runs.extend(
+            other
+                .runs
+                .into_iter()
+                .map(|r| r.start + offset..r.end + offset),
+        );
+        self.events.extend(other.events);
     }
 }
 
@@ -94,6 +128,10 @@ pub(crate) struct Writer {
     versions: HashMap<String, u64>,
     /// The greatest id in the id runs (see `keys`).
     last_run_id: Uuid,
+}
+
+fn lock_error() -> sled::Error {
+    sled::Error::ReportableBug("the index lock is poisoned".into())
 }
 
 fn poisoned_error() -> MultiAppendError {
@@ -158,6 +196,10 @@ impl Writer {
         }
         drop(to_flusher);
         let _ = flusher.join();
+        if let Err(e) = self.write_index() {
+            // The next open rebuilds these entries from the log.
+            tracing::error!(error = %e, "writing the stream index at close failed");
+        }
     }
 
     fn poisoned(&self) -> bool {
@@ -171,7 +213,7 @@ impl Writer {
             let answer = if self.poisoned() {
                 Err(poisoned_error())
             } else {
-                self.accept(&mut group, req.batches)
+                self.accept(&mut group, req.batches, req.envelopes)
             };
             answers.push((req.reply, answer));
         }
@@ -182,8 +224,7 @@ impl Writer {
             };
         }
         match self.write(&group) {
-            Ok((hash, last_run_id)) => {
-                self.last_run_id = last_run_id;
+            Ok(hash) => {
                 self.next_position += group.events.len() as u64;
                 self.last_hash = hash;
                 self.versions.extend(group.versions);
@@ -204,58 +245,89 @@ impl Writer {
         }
     }
 
-    /// Writes the group atomically (not yet flushed); returns the new chain hash and
-    /// greatest id-run id.
-    fn write(&self, group: &Pending) -> Result<([u8; frame::HASH_LEN], Uuid), sled::Error> {
-        let mut batch = sled::Batch::default();
-        let mut last_run_id = self.last_run_id;
-        let mut id_run: Vec<u8> = Vec::new();
-        let mut id_run_first = Uuid::nil();
+    /// Writes the group atomically (not yet flushed): its log chunk with one sled insert, or
+    /// its chunks (a large group) with one `apply_batch`; its index entries go to memory (see
+    /// `index`), and when those are due they are written too, in the same batch. Returns the
+    /// new chain hash.
+    fn write(&mut self, group: &Pending) -> Result<[u8; frame::HASH_LEN], sled::Error> {
+        let mut chunks: Vec<(u64, Vec<u8>)> = Vec::new();
         let mut hash = self.last_hash;
-        let mut chunk = Vec::new();
+        let mut chunk = Vec::with_capacity(CHUNK_BYTES.min(group.events.len() * 512));
         let mut chunk_start = self.next_position;
         for ev in &group.events {
             if chunk.len() >= CHUNK_BYTES {
-                batch.insert(&keys::log_key(chunk_start), std::mem::take(&mut chunk));
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_BYTES));
+                chunks.push((chunk_start, full));
                 chunk_start = ev.position;
             }
-            hash = frame::seal_into(&mut chunk, &hash, &encode_record(ev));
-            if group.generated.contains(&ev.id) && ev.id > last_run_id {
-                if id_run.is_empty() {
-                    id_run_first = ev.id;
-                }
-                keys::push_id_run_entry(&mut id_run, &ev.id, ev.position);
-                last_run_id = ev.id;
-                if id_run.len() >= CHUNK_BYTES {
-                    batch.insert(
-                        &keys::id_run_key(&id_run_first),
-                        std::mem::take(&mut id_run),
-                    );
-                }
-            } else {
-                batch.insert(&keys::id_key(&ev.id), &keys::position_value(ev.position));
-            }
+            hash = frame::seal_encoded(&mut chunk, &hash, |out| encode_record_into(out, ev));
         }
-        if !id_run.is_empty() {
-            batch.insert(&keys::id_run_key(&id_run_first), id_run);
-        }
-        batch.insert(&keys::log_key(chunk_start), chunk);
+        chunks.push((chunk_start, chunk));
+        let mut unindexed = self.shared.unindexed.write().map_err(|_| lock_error())?;
         for run in &group.runs {
             let first = &group.events[run.start];
-            batch.insert(
-                keys::stream_key(&first.stream, first.version),
-                &keys::run_value(first.position, run.len() as u32),
+            unindexed.push(
+                &first.stream,
+                first.version,
+                first.position,
+                run.len() as u32,
             );
         }
+        for ev in &group.events {
+            unindexed.push_id(ev.id, ev.position);
+        }
+        let index_now = unindexed.due(0, 0);
+        let mut batch = sled::Batch::default();
+        if index_now {
+            unindexed.write_into(&mut batch, &mut self.last_run_id);
+            let last = self.next_position + group.events.len() as u64 - 1;
+            batch.insert(&keys::INDEXED, &keys::position_value(last));
+        }
+        drop(unindexed);
+        if !index_now && chunks.len() == 1 {
+            // One key: no `apply_batch`, so no waiting for a sled flush in progress.
+            let (first, chunk) = chunks.pop().unwrap_or_default();
+            self.shared.tree.insert(keys::log_key(first), chunk)?;
+        } else {
+            for (first, chunk) in chunks {
+                batch.insert(&keys::log_key(first), chunk);
+            }
+            self.shared.tree.apply_batch(batch)?;
+        }
+        if index_now {
+            self.shared
+                .unindexed
+                .write()
+                .map_err(|_| lock_error())?
+                .clear();
+        }
+        Ok(hash)
+    }
+
+    /// Writes the index entries held in memory, with the watermark, and flushes (when the
+    /// store closes, so that the next open has nothing to rebuild).
+    fn write_index(&mut self) -> Result<(), sled::Error> {
+        let mut unindexed = self.shared.unindexed.write().map_err(|_| lock_error())?;
+        if unindexed.is_empty() || self.poisoned() {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        unindexed.write_into(&mut batch, &mut self.last_run_id);
+        batch.insert(
+            &keys::INDEXED,
+            &keys::position_value(self.next_position - 1),
+        );
         self.shared.tree.apply_batch(batch)?;
-        Ok((hash, last_run_id))
+        self.shared.flush().map_err(sled::Error::ReportableBug)?;
+        unindexed.clear();
+        Ok(())
     }
 
     fn stream_version(&mut self, stream: &str) -> Result<Option<u64>, StoreError> {
         if let Some(v) = self.versions.get(stream) {
             return Ok(Some(*v));
         }
-        let version = read::runs(&self.shared.tree, &keys::stream_prefix(stream))?
+        let version = read::runs(&self.shared, read::Streams::One(stream))?
             .last()
             .map(|(_, run)| run.last_version());
         if let Some(v) = version {
@@ -277,7 +349,7 @@ impl Writer {
             let Some(id) = ev.id else { continue };
             let existing = match earlier.iter().find_map(|p| p.find(&id)) {
                 Some(e) => Some(e.clone()),
-                None => match read::id_position(tree, &id)? {
+                None => match read::id_position(&self.shared, &id)? {
                     Some(position) => Some(read::record_at(tree, position)?),
                     None => None,
                 },
@@ -330,14 +402,19 @@ impl Writer {
 
     /// Decides one request against the log plus `group`; on success adds its events to
     /// `group`. On error `group` is unchanged.
-    fn accept(&mut self, group: &mut Pending, batches: Vec<StreamBatch>) -> Reply {
+    fn accept(
+        &mut self,
+        group: &mut Pending,
+        batches: Vec<StreamBatch>,
+        envelopes: Vec<Result<(), StoreError>>,
+    ) -> Reply {
         let now = prepare::now();
         let mut mine = Pending::default();
         let mut outcomes = Vec::with_capacity(batches.len());
         let mut position = self.next_position + (group.events.len() as u64);
-        for (i, batch) in batches.into_iter().enumerate() {
+        for (i, (batch, envelope)) in batches.into_iter().zip(envelopes).enumerate() {
             let at = |e| MultiAppendError::at(i, e);
-            prepare::check_envelope(&batch).map_err(at)?;
+            envelope.map_err(at)?;
             if let Some(outcome) = self.deduplicate(&batch, [group, &mine]).map_err(at)? {
                 outcomes.push(outcome);
                 continue;
@@ -359,17 +436,13 @@ impl Writer {
                 .enumerate()
                 .map(|(k, ev)| {
                     let version = first_version + k as u64;
-                    let generated = ev.id.is_none();
                     let r = prepare::assign(&batch.stream, ev, version, position, now);
-                    if generated {
-                        mine.generated.insert(r.id);
-                    }
                     position += 1;
                     r
                 })
                 .collect();
             let view = WriterView {
-                tree: &self.shared.tree,
+                shared: &self.shared,
                 group: &group.events,
                 request: &mine.events,
             };
@@ -413,8 +486,8 @@ fn flush_loop(shared: &Shared, written: mpsc::Receiver<Written>) {
         if shared.poisoned.load(Ordering::Acquire) {
             failure = Some("the store is poisoned by an earlier failed write".to_string());
         } else if let Some(last) = last {
-            match shared.db.flush() {
-                Ok(_) => shared.publish_durable(last),
+            match shared.flush() {
+                Ok(()) => shared.publish_durable(last),
                 Err(e) => {
                     tracing::error!(error = %e, "flushing the event log failed; refusing further appends");
                     shared.poisoned.store(true, Ordering::Release);

@@ -1,0 +1,181 @@
+//! The deferred part of the indexes (see `keys`, `W`).
+//!
+//! Writing one `S` entry per appended batch made the stream index the bulk of a group
+//! commit's sled work: with many writers each appending one event to its own stream, a group
+//! of N events cost N + 2 inserts. And a group written with `apply_batch` waits for any sled
+//! flush in progress (sled's flush holds, for its whole duration, a lock that `apply_batch`
+//! takes exclusively), so the writer stalled behind the flusher. So the writer keeps the
+//! stream runs and event ids of events after the index watermark in memory, here, and writes
+//! them (multi-run `S` entries, one per stream per [`RUNS_PER_ENTRY`] runs; id runs and id
+//! entries as before) together with the new watermark in the batch of the group during which
+//! [`Unindexed::due`] becomes true, and when the store closes. Every other group that fits in
+//! one chunk is a single sled insert. Readers combine the tree with this (see `read::runs`,
+//! `read::id_position`). After a crash the entries after the watermark are rebuilt from the
+//! log at open.
+
+use std::collections::{BTreeMap, HashMap};
+
+use uuid::Uuid;
+
+use super::keys::{self, Run};
+
+/// The runs held in memory are written once there are this many...
+const MAX_RUNS: usize = 4096;
+/// ...or once they cover this many events (which bounds the rebuild work at open).
+const MAX_EVENTS: u64 = 65_536;
+/// At most this many runs go into one `S` entry.
+const RUNS_PER_ENTRY: usize = 256;
+/// An id run (`J` entry) is closed once it holds this many bytes.
+const ID_RUN_BYTES: usize = 64 * 1024;
+
+/// Runs (by stream, in version order) and ids of events after the index watermark.
+#[derive(Default)]
+pub(crate) struct Unindexed {
+    streams: BTreeMap<String, Vec<Run>>,
+    /// Event id → position.
+    ids: HashMap<Uuid, u64>,
+    runs: usize,
+    events: u64,
+}
+
+impl Unindexed {
+    /// Adds the run of `len` events of `stream` from `first_version` at `first_position`
+    /// (merged into the stream's last run when it continues it).
+    pub(crate) fn push(&mut self, stream: &str, first_version: u64, first_position: u64, len: u32) {
+        self.events += u64::from(len);
+        let runs = match self.streams.get_mut(stream) {
+            Some(runs) => runs,
+            None => self.streams.entry(stream.to_string()).or_default(),
+        };
+        if let Some(last) = runs.last_mut() {
+            if last.last_version() + 1 == first_version
+                && last.last_position() + 1 == first_position
+            {
+                if let Some(merged) = last.len.checked_add(len) {
+                    last.len = merged;
+                    return;
+                }
+            }
+        }
+        runs.push(Run {
+            first_version,
+            first_position,
+            len,
+        });
+        self.runs += 1;
+    }
+
+    /// Whether the runs held, plus `runs` more covering `events` events, are due to be written.
+    pub(crate) fn due(&self, runs: usize, events: u64) -> bool {
+        self.runs + runs >= MAX_RUNS || self.events + events >= MAX_EVENTS
+    }
+
+    /// Adds the id of the event at `position`.
+    pub(crate) fn push_id(&mut self, id: Uuid, position: u64) {
+        self.ids.insert(id, position);
+    }
+
+    /// The position of the event with this id, if it is held here.
+    pub(crate) fn position_of(&self, id: &Uuid) -> Option<u64> {
+        self.ids.get(id).copied()
+    }
+
+    /// The positions of the ids held.
+    pub(crate) fn id_positions(&self) -> impl Iterator<Item = u64> + '_ {
+        self.ids.values().copied()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.streams.is_empty() && self.ids.is_empty()
+    }
+
+    pub(crate) fn clear(&mut self) {
+        *self = Unindexed::default();
+    }
+
+    /// The runs of `stream`, or of every stream whose name starts with `prefix`.
+    pub(crate) fn runs(&self, streams: super::read::Streams<'_>) -> Vec<(String, Run)> {
+        let one = |(name, runs): (&String, &Vec<Run>)| {
+            runs.iter().map(|r| (name.clone(), *r)).collect::<Vec<_>>()
+        };
+        match streams {
+            super::read::Streams::One(stream) => self
+                .streams
+                .get_key_value(stream)
+                .map(one)
+                .unwrap_or_default(),
+            super::read::Streams::Prefix(prefix) => self
+                .streams
+                .range::<str, _>((
+                    std::ops::Bound::Included(prefix),
+                    std::ops::Bound::Unbounded,
+                ))
+                .take_while(|(name, _)| name.starts_with(prefix))
+                .flat_map(one)
+                .collect(),
+        }
+    }
+
+    /// Adds the index entries of everything held to `batch`: `S` entries for the runs; for the
+    /// ids, in log order, id runs (`J`) for those greater than `last_run_id` (which moves on)
+    /// and single entries (`I`) for the others.
+    pub(crate) fn write_into(&self, batch: &mut sled::Batch, last_run_id: &mut Uuid) {
+        for (stream, runs) in &self.streams {
+            for part in runs.chunks(RUNS_PER_ENTRY) {
+                let mut value = Vec::with_capacity(part.len() * keys::RUN_LEN);
+                for run in part {
+                    value.extend_from_slice(&keys::run_value(run.first_position, run.len));
+                }
+                batch.insert(keys::stream_key(stream, part[0].first_version), value);
+            }
+        }
+        let mut ids: Vec<(u64, Uuid)> = self.ids.iter().map(|(id, p)| (*p, *id)).collect();
+        ids.sort_unstable();
+        let mut run: Vec<u8> = Vec::new();
+        let mut run_first = Uuid::nil();
+        for (position, id) in ids {
+            if id > *last_run_id {
+                if run.is_empty() {
+                    run_first = id;
+                }
+                keys::push_id_run_entry(&mut run, &id, position);
+                *last_run_id = id;
+                if run.len() >= ID_RUN_BYTES {
+                    batch.insert(&keys::id_run_key(&run_first), std::mem::take(&mut run));
+                }
+            } else {
+                batch.insert(&keys::id_key(&id), &keys::position_value(position));
+            }
+        }
+        if !run.is_empty() {
+            batch.insert(&keys::id_run_key(&run_first), run);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::read::Streams;
+    use super::*;
+
+    #[test]
+    fn runs_merge_when_contiguous_and_are_found_by_stream_and_prefix() {
+        let mut u = Unindexed::default();
+        u.push("deal-A", 0, 1, 1);
+        u.push("deal-A", 1, 2, 2); // continues version 0 at position 1
+        u.push("deal-AB", 0, 4, 1);
+        u.push("deal-A", 3, 5, 1); // a gap in positions: a new run
+        assert_eq!(u.runs, 3);
+        assert_eq!(u.events, 5);
+        let a: Vec<_> = u
+            .runs(Streams::One("deal-A"))
+            .iter()
+            .flat_map(|(_, r)| r.events())
+            .collect();
+        assert_eq!(a, [(0, 1), (1, 2), (2, 3), (3, 5)]);
+        assert_eq!(u.runs(Streams::Prefix("deal-A")).len(), 3);
+        assert_eq!(u.runs(Streams::Prefix("deal-AB")).len(), 1);
+        assert!(u.runs(Streams::Prefix("lead-")).is_empty());
+        assert!(u.runs(Streams::One("deal-")).is_empty());
+    }
+}
