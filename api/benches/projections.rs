@@ -307,6 +307,15 @@ fn main() {
     time_query("pipeline", runs, || {
         let _ = api::reports::run(&model, "pipeline", "", now);
     });
+    let pq = projections::pipeline::PipelineParams::default()
+        .validate()
+        .expect("default parameters");
+    let mut rows = 0;
+    time_query("  pipeline without the JSON", runs, || {
+        let p = projections::pipeline::pipeline(&model, &pq, now);
+        rows = p.stale.len() + p.stuck.len();
+    });
+    println!("  (pipeline body: {rows} stale and stuck rows)");
     let year_back = domain::envelope::format_time(&(now - chrono::Duration::days(365)));
     time_query("pipeline as_of one year back", 5, || {
         let _ = api::reports::run(&model, "pipeline", &format!("as_of={year_back}"), now);

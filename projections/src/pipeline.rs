@@ -19,9 +19,7 @@ use domain::envelope::rfc3339;
 use domain::{Money, Month};
 use serde::{Deserialize, Serialize};
 
-use std::borrow::Cow;
-
-use crate::deal::{DealState, DealStatus, DealView};
+use crate::deal::{DealState, DealStatus};
 use crate::model::ReadModel;
 use crate::num::{days_between, ratio, round1, round2};
 use crate::params::ParamError;
@@ -172,25 +170,30 @@ pub fn pipeline(model: &ReadModel, q: &PipelineQuery, now: DateTime<Utc>) -> Pip
     // Nothing happened after `as_of` (the usual "now"): every deal is as it is now, so read
     // the open deals and the month's wins from the model's indexes instead of every deal.
     let current = model.latest_occurred_at.is_none_or(|t| t <= as_of);
-    let views: Vec<Cow<'_, DealView>> = if current {
+    // Otherwise every deal as of then: the month's wins, and the states of the open ones.
+    let mut open_then: Vec<DealState> = Vec::new();
+    if current {
         for (rep, b) in model.rep_months.month(month) {
             if b.won > 0 && mine(rep) {
                 credit(&mut board, rep, b.won_amount, b.won);
             }
         }
-        Vec::new()
     } else {
-        model.deal_views(Some(as_of)).collect()
-    };
-    for c in views.iter().flat_map(|d| &d.closes) {
-        if c.won && c.at >= month_start && mine(&c.owner) {
-            credit(&mut board, &c.owner, c.amount, 1);
+        for d in model.deal_views(Some(as_of)) {
+            for c in &d.closes {
+                if c.won && c.at >= month_start && mine(&c.owner) {
+                    credit(&mut board, &c.owner, c.amount, 1);
+                }
+            }
+            if d.state.status == DealStatus::Open {
+                open_then.push(d.into_owned().state);
+            }
         }
     }
     let states: Box<dyn Iterator<Item = &DealState>> = if current {
         Box::new(model.open_deals.values())
     } else {
-        Box::new(views.iter().map(|d| &d.state))
+        Box::new(open_then.iter())
     };
     for s in states {
         if s.status != DealStatus::Open || !mine(&s.owner) {
