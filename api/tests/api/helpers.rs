@@ -100,7 +100,15 @@ impl TestApp {
     }
 
     pub fn with_store(store: Arc<MemoryStore>, dir: tempfile::TempDir) -> TestApp {
-        let (state, boot) = AppState::open(store, dir.path(), test_config(), Some(ADMIN)).unwrap();
+        TestApp::with_config(store, dir, test_config())
+    }
+
+    pub fn with_config(
+        store: Arc<MemoryStore>,
+        dir: tempfile::TempDir,
+        config: ApiConfig,
+    ) -> TestApp {
+        let (state, boot) = AppState::open(store, dir.path(), config, Some(ADMIN)).unwrap();
         assert!(boot.generated_admin_token.is_none());
         TestApp { state, dir }
     }
