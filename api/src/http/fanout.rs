@@ -6,7 +6,9 @@
 //!   (`id: <position>\nevent: <type>\ndata: <canonical JSON>\n\n`, the bytes axum's
 //!   `sse::Event` would produce) and pushed into a ring of the last `ApiConfig::sse_window`
 //!   frames, with its type and stream for the subscribers' filters. Events that arrive
-//!   together are pushed under one lock, then one `watch` send wakes the subscribers.
+//!   together are pushed under one lock; a `watch` send then wakes the subscribers, at once
+//!   after a quiet spell, otherwise at most every `WAKE_EVERY` (10 ms), so that under load
+//!   each wake-up carries many frames.
 //! - Positions are gap-free and increasing, so the ring is indexed by position: the frame
 //!   of position `p` is at `p - base`. A subscriber only tracks `next`, the next position it
 //!   has not examined. If `next` is in the ring it takes every frame from there to the ring's
@@ -24,11 +26,13 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use eventlog::{EventStore, Filter, RecordedEvent, StoreError};
 use futures::StreamExt;
 use tokio::sync::{watch, Mutex};
+use tokio::time::Instant;
 
 use super::problem::ApiError;
 
@@ -37,6 +41,11 @@ pub(crate) const STORE_PAGE: usize = 256;
 
 /// Most events the feed takes from the store subscription before publishing them.
 const FEED_BATCH: usize = 512;
+
+/// Under a steady flow of events subscribers are woken at most this often, so that each
+/// wake-up sends a larger chunk (fewer writes and wake-ups per event). The first event after
+/// a quiet spell wakes them at once.
+const WAKE_EVERY: Duration = Duration::from_millis(10);
 
 /// One event as sent to subscribers.
 struct Frame {
@@ -129,14 +138,31 @@ impl FeedSlot {
     }
 }
 
-/// The feed's task: publishes each batch the store subscription yields.
+/// The feed's task: pushes each batch the store subscription yields into the ring, and
+/// wakes the subscribers at most once per [`WAKE_EVERY`] (at once after a quiet spell).
 async fn run(
     slot: Arc<FeedSlot>,
     feed: Arc<Feed>,
     mut events: impl futures::Stream<Item = Vec<Result<RecordedEvent, StoreError>>> + Unpin,
 ) {
     let mut ended = EndOnDrop(&feed, End::Closed);
-    while let Some(batch) = events.next().await {
+    let mut next_wake = Instant::now();
+    let mut unannounced = false;
+    loop {
+        let batch = if unannounced {
+            tokio::select! {
+                batch = events.next() => batch,
+                () = tokio::time::sleep_until(next_wake) => {
+                    feed.wake();
+                    unannounced = false;
+                    next_wake = Instant::now() + WAKE_EVERY;
+                    continue;
+                }
+            }
+        } else {
+            events.next().await
+        };
+        let Some(batch) = batch else { return };
         let mut frames = Vec::with_capacity(batch.len());
         let mut failed = None;
         for item in batch {
@@ -148,10 +174,16 @@ async fn run(
                 }
             }
         }
-        feed.publish(frames);
+        feed.push(frames);
         if let Some(error) = failed {
             ended.1 = End::Failed(error);
             return;
+        }
+        if Instant::now() >= next_wake {
+            feed.wake();
+            next_wake = Instant::now() + WAKE_EVERY;
+        } else {
+            unannounced = true;
         }
         if feed.head.receiver_count() == 0 {
             // Decided under the slot's lock, so no subscriber can join this feed meanwhile.
@@ -185,27 +217,27 @@ impl Feed {
         self.ring.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn publish(&self, frames: Vec<(u64, Frame)>) {
-        if frames.is_empty() {
-            return;
-        }
-        let head = {
-            let mut ring = self.ring_mut();
-            for (position, frame) in frames {
-                if position != ring.head() + 1 {
-                    // Not expected from a gap-free log; restart the window rather than
-                    // mis-index it (subscribers before it go back to the store).
-                    ring.frames.clear();
-                    ring.base = position;
-                }
-                ring.frames.push_back(frame);
-                if ring.frames.len() > self.window {
-                    ring.frames.pop_front();
-                    ring.base += 1;
-                }
+    /// Adds frames to the ring (without waking anyone).
+    fn push(&self, frames: Vec<(u64, Frame)>) {
+        let mut ring = self.ring_mut();
+        for (position, frame) in frames {
+            if position != ring.head() + 1 {
+                // Not expected from a gap-free log; restart the window rather than
+                // mis-index it (subscribers before it go back to the store).
+                ring.frames.clear();
+                ring.base = position;
             }
-            ring.head()
-        };
+            ring.frames.push_back(frame);
+            if ring.frames.len() > self.window {
+                ring.frames.pop_front();
+                ring.base += 1;
+            }
+        }
+    }
+
+    /// Wakes the subscribers to take what the ring holds.
+    fn wake(&self) {
+        let head = self.ring().head();
         self.head.send_replace(head);
     }
 
@@ -364,7 +396,7 @@ mod tests {
                 )
             })
             .collect();
-        f.publish(evs);
+        f.push(evs);
         assert!(matches!(f.take(2, &Filter::default()), Take::Behind));
         assert_eq!(
             positions(f.take(3, &Filter::default())),
