@@ -7,7 +7,7 @@
 //!   `sse::Event` would produce) and pushed into a ring of the last `ApiConfig::sse_window`
 //!   frames, with its type and stream for the subscribers' filters. Events that arrive
 //!   together are pushed under one lock; a `watch` send then wakes the subscribers, at once
-//!   after a quiet spell, otherwise at most every `WAKE_EVERY` (10 ms), so that under load
+//!   after a quiet spell, otherwise at most every `WAKE_EVERY` (25 ms), so that under load
 //!   each wake-up carries many frames.
 //! - Positions are gap-free and increasing, so the ring is indexed by position: the frame
 //!   of position `p` is at `p - base`. A subscriber only tracks `next`, the next position it
@@ -45,7 +45,7 @@ const FEED_BATCH: usize = 512;
 /// Under a steady flow of events subscribers are woken at most this often, so that each
 /// wake-up sends a larger chunk (fewer writes and wake-ups per event). The first event after
 /// a quiet spell wakes them at once.
-const WAKE_EVERY: Duration = Duration::from_millis(10);
+const WAKE_EVERY: Duration = Duration::from_millis(25);
 
 /// One event as sent to subscribers.
 struct Frame {
