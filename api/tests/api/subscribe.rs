@@ -4,9 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use api::http::ApiConfig;
+use api::http::{ApiConfig, AppState};
 use axum::http::{Method, StatusCode};
 use eventlog::memory::MemoryStore;
+use eventlog::{EventStore, Filter, RecordedEvent, StoreError};
+use futures::stream::{BoxStream, StreamExt};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -286,4 +288,62 @@ async fn a_new_subscriber_after_all_left_gets_a_working_feed() {
     app.seed("deal-D1", json!([ev("D")])).await;
     assert_eq!(positions(&mut second, 3).await, vec![2, 3, 4]);
     nothing_more(&mut second).await;
+}
+
+/// A store whose subscriptions fail with a backend error after `ok` events.
+struct SubscriptionFails {
+    inner: MemoryStore,
+    ok: usize,
+}
+
+impl Hooks for SubscriptionFails {
+    fn inner(&self) -> &MemoryStore {
+        &self.inner
+    }
+
+    fn subscribe(
+        &self,
+        from: u64,
+        filter: Filter,
+    ) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
+        let failure = futures::stream::iter([Err(StoreError::Backend("disk on fire".into()))]);
+        self.inner
+            .subscribe(from, filter)
+            .take(self.ok)
+            .chain(failure)
+            .boxed()
+    }
+}
+
+#[tokio::test]
+async fn a_store_error_in_the_feed_ends_subscriptions_with_an_error_event() {
+    let store = SubscriptionFails {
+        inner: MemoryStore::new(),
+        ok: 2,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (state, _) = AppState::open(
+        Arc::new(Hooked(store)),
+        dir.path(),
+        test_config(),
+        Some(ADMIN),
+    )
+    .unwrap();
+    let app = TestApp { state, dir };
+    app.seed("deal-D1", json!([ev("A")])).await;
+    let mut sse = open(&app, "/v1/subscribe", None).await;
+    assert_eq!(positions(&mut sse, 1).await, vec![1]);
+    // The feed follows from position 2: two events, then the failure.
+    app.seed("deal-D1", json!([ev("B"), ev("C"), ev("D")]))
+        .await;
+    assert_eq!(positions(&mut sse, 2).await, vec![2, 3]);
+    let err = sse.next_event().await;
+    assert_eq!(err.event.as_deref(), Some("error"));
+    let problem: Value = serde_json::from_str(&err.data).unwrap();
+    assert_eq!(problem["status"], 500, "{problem}");
+    assert!(
+        !err.data.contains("disk on fire"),
+        "backend details stay in the log"
+    );
+    assert!(sse.ends().await);
 }
