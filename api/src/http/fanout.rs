@@ -1,8 +1,8 @@
 //! The shared fan-out behind `GET /v1/subscribe`: the log is read, decoded and serialised
 //! once per server, not once per subscriber.
 //!
-//! - A [`Feed`] is one background task subscribed to the store (no filter) from the log's
-//!   end at the time it started. Each event it receives is rendered once as its SSE frame
+//! - A [`Feed`] is filled by one background task subscribed to the store (no filter) from
+//!   the log's end at the time it started. Each event it receives is rendered once as its SSE frame
 //!   (`id: <position>\nevent: <type>\ndata: <canonical JSON>\n\n`, the bytes axum's
 //!   `sse::Event` would produce) and pushed into a ring of the last `ApiConfig::sse_window`
 //!   frames, with its type and stream for the subscribers' filters. Events that arrive

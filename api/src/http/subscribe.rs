@@ -172,7 +172,8 @@ impl Follower {
                     }
                 }
                 Take::Behind => match self.store_page().await {
-                    Ok(chunk) if chunk.is_empty() => {}
+                    // Nothing wanted in that page: let other tasks run before the next one.
+                    Ok(chunk) if chunk.is_empty() => tokio::task::yield_now().await,
                     Ok(chunk) => return Some(self.deliver(chunk)),
                     Err(e) => {
                         self.done = true;
