@@ -71,7 +71,7 @@ fn start_position(
                     "the Last-Event-ID header must be an event position (a non-negative integer)",
                 )
             })?;
-        return Ok(id + 1);
+        return Ok(id.saturating_add(1));
     }
     if let Some(name) = &p.consumer {
         check_name(name)?;

@@ -94,6 +94,9 @@ async fn last_event_id_takes_precedence_and_resumes_after_it() {
         app.call(req).await
     };
     bad.problem(400);
+    // The largest id is no panic: nothing comes after it (the stream waits, heartbeating).
+    let mut last = open(&app, "/v1/subscribe", Some(&u64::MAX.to_string())).await;
+    nothing_more(&mut last).await;
 }
 
 #[tokio::test]
