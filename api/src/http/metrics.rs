@@ -54,8 +54,8 @@ impl Metrics {
         self.events_read.fetch_add(n as u64, Relaxed);
     }
 
-    pub fn event_streamed(&self) {
-        self.events_streamed.fetch_add(1, Relaxed);
+    pub fn events_streamed(&self, n: u64) {
+        self.events_streamed.fetch_add(n, Relaxed);
     }
 
     /// Counts a subscriber until the returned guard is dropped.

@@ -6,7 +6,8 @@
 //! - [`extract`]: JSON body and query extractors whose rejections are problems.
 //! - [`auth`]: bearer tokens, roles, per-stream scope; `POST /v1/tokens`.
 //! - [`ownership`]: who owns a deal/customer, which team a rep is on.
-//! - [`streams`], [`events`], [`subscribe`], [`consumers`]: the log endpoints.
+//! - [`streams`], [`events`], [`subscribe`], [`consumers`]: the log endpoints; `fanout`:
+//!   the one reader of the log that every SSE subscriber shares.
 //! - [`ops`], [`metrics`], [`openapi`]: `/healthz`, `/metrics`, `/openapi.json`.
 //! - [`files`], [`params`]: atomic state files; query-parameter helpers.
 
@@ -14,6 +15,7 @@ pub mod auth;
 pub mod consumers;
 pub mod events;
 pub mod extract;
+pub(crate) mod fanout;
 pub mod files;
 pub mod metrics;
 pub mod openapi;

@@ -1,4 +1,5 @@
-//! What every handler shares: the store, limits, tokens, consumer checkpoints, metrics.
+//! What every handler shares: the store, limits, tokens, consumer checkpoints, metrics,
+//! the SSE fan-out.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use tokio::sync::watch;
 
 use super::auth::tokens::TokenStore;
 use super::consumers::checkpoints::Checkpoints;
+use super::fanout::FeedSlot;
 use super::metrics::Metrics;
 use super::ownership::{LogOwnership, OwnershipResolver};
 
@@ -27,6 +29,9 @@ pub struct ApiConfig {
     pub request_timeout: Duration,
     /// Interval of SSE heartbeat comments.
     pub heartbeat: Duration,
+    /// How many of the latest events the SSE fan-out keeps, serialised, for subscribers to
+    /// share; a subscriber further behind reads from the store until it is back within it.
+    pub sse_window: usize,
 }
 
 impl Default for ApiConfig {
@@ -38,6 +43,7 @@ impl Default for ApiConfig {
             default_page_size: 100,
             request_timeout: Duration::from_secs(30),
             heartbeat: Duration::from_secs(15),
+            sse_window: 4096,
         }
     }
 }
@@ -53,6 +59,8 @@ pub struct AppState {
     pub ownership: Arc<dyn OwnershipResolver>,
     /// The projections' read model (reports, deals, customers, pool).
     pub projector: Arc<crate::projector::Projector>,
+    /// The SSE fan-out, while subscribers follow the log.
+    pub(crate) feed: Arc<FeedSlot>,
     /// Flips to `true` when the server starts shutting down; open subscriptions end then.
     pub(crate) shutdown: Arc<watch::Sender<bool>>,
 }
@@ -89,6 +97,7 @@ impl AppState {
                 metrics: Arc::new(Metrics::default()),
                 ownership,
                 projector: Arc::new(crate::projector::Projector::in_memory()),
+                feed: Arc::default(),
                 shutdown: Arc::new(shutdown),
             },
             Bootstrap {

@@ -6,22 +6,37 @@
 //! 2. `consumer=NAME`: after the consumer's last acknowledged position;
 //! 3. `from_position` (inclusive; 0 or 1 = the start; default the start).
 //!
-//! Heartbeats are SSE comments (`: heartbeat`) every `ApiConfig::heartbeat`. A store error
-//! mid-stream is sent as an `event: error` with a problem document, then the stream ends.
-//! Subscriptions end when the server shuts down.
+//! Heartbeats are SSE comments (`: heartbeat`) after `ApiConfig::heartbeat` without anything
+//! sent. A store error mid-stream is sent as an `event: error` with a problem document, then
+//! the stream ends. Subscriptions end when the server shuts down.
+//!
+//! Subscribers do not each read the log: they share one reader, the fan-out of
+//! [`super::fanout`], which serialises every new event once. A subscriber that starts behind
+//! it (or falls behind its window) reads pages from the store until it is back within the
+//! window. The body is written directly (`text/event-stream`, `cache-control: no-cache`) so
+//! that every frame ready at once goes out in one chunk; the bytes of each event are those
+//! axum's `sse::Event` would produce.
 
 use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
 
+use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::sse::{Event, KeepAlive, Sse};
-use futures::{Stream, StreamExt};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use eventlog::{EventStore, Filter, StoreError};
+use futures::StreamExt;
 use serde::Deserialize;
+use tokio::sync::watch;
+use tokio::time::Instant;
 
 use super::auth::Principal;
 use super::consumers::check_name;
 use super::events::LOG_READERS;
 use super::extract::Query;
+use super::fanout::{error_frame, sse_bytes, End, Feed, Take, STORE_PAGE};
+use super::metrics::{Metrics, SubscriberGuard};
 use super::openapi::ProblemDoc;
 use super::params::filter;
 use super::problem::ApiError;
@@ -56,7 +71,7 @@ fn start_position(
                     "the Last-Event-ID header must be an event position (a non-negative integer)",
                 )
             })?;
-        return Ok(id + 1);
+        return Ok(id.saturating_add(1));
     }
     if let Some(name) = &p.consumer {
         check_name(name)?;
@@ -68,13 +83,6 @@ fn start_position(
         return Ok(c.position + 1);
     }
     Ok(p.from_position.unwrap_or(0).max(1))
-}
-
-/// An SSE event name may not contain line breaks.
-fn event_name(t: &str) -> String {
-    t.chars()
-        .map(|c| if c == '\n' || c == '\r' { '_' } else { c })
-        .collect()
 }
 
 #[utoipa::path(get, path = "/v1/subscribe", tag = "events",
@@ -93,44 +101,140 @@ pub async fn subscribe(
     who: Principal,
     headers: HeaderMap,
     Query(p): Query<SubscribeParams>,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+) -> Result<Response, ApiError> {
     who.require(LOG_READERS, "subscribe to the log")?;
     let from = start_position(&state, &headers, &p)?;
     let filter = filter(p.types.as_deref(), p.stream_prefix.clone());
-    let guard = state.metrics.subscriber();
-    let metrics = state.metrics.clone();
-    let events = state
-        .store
-        .subscribe(from, filter)
-        .take_until(state.shutting_down())
-        .scan(false, move |failed, item| {
-            let _counted = &guard;
-            if *failed {
-                return futures::future::ready(None);
+    let (feed, woken) = state
+        .feed
+        .join(&state.store, state.config.sse_window, state.shutting_down())
+        .await
+        .map_err(ApiError::Store)?;
+    let follower = Follower {
+        _counted: state.metrics.subscriber(),
+        store: state.store.clone(),
+        metrics: state.metrics.clone(),
+        feed,
+        woken,
+        next: from,
+        filter,
+        heartbeat: state.config.heartbeat,
+        idle_until: Instant::now() + state.config.heartbeat,
+        done: false,
+    };
+    let chunks = futures::stream::unfold(follower, |mut f| async move {
+        let chunk = f.next_chunk().await?;
+        Some((Ok::<_, Infallible>(chunk), f))
+    })
+    .take_until(state.shutting_down());
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::from_stream(chunks),
+    )
+        .into_response())
+}
+
+const HEARTBEAT: &[u8] = b": heartbeat\n\n";
+
+/// One subscription: where it is in the log and how it gets there (see [`super::fanout`]).
+struct Follower {
+    _counted: SubscriberGuard,
+    store: Arc<dyn EventStore>,
+    metrics: Arc<Metrics>,
+    feed: Arc<Feed>,
+    /// Changes whenever the feed publishes or ends.
+    woken: watch::Receiver<u64>,
+    /// The next position not yet examined.
+    next: u64,
+    filter: Filter,
+    heartbeat: Duration,
+    /// When a heartbeat is due if nothing is sent before.
+    idle_until: Instant,
+    /// An error frame was sent: nothing more.
+    done: bool,
+}
+
+impl Follower {
+    /// The next body chunk: frames, a heartbeat or the error frame; `None` at the end.
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        while !self.done {
+            // Marks the feed's state seen before looking at it, so `changed` below wakes
+            // for anything published after this look.
+            self.woken.borrow_and_update();
+            match self.feed.take(self.next, &self.filter) {
+                Take::Frames { chunk, next } => {
+                    self.next = next;
+                    if !chunk.is_empty() {
+                        return Some(self.deliver(chunk));
+                    }
+                }
+                Take::Behind => match self.store_page().await {
+                    // Nothing wanted in that page: let other tasks run before the next one.
+                    Ok(chunk) if chunk.is_empty() => tokio::task::yield_now().await,
+                    Ok(chunk) => return Some(self.deliver(chunk)),
+                    Err(e) => {
+                        self.done = true;
+                        return Some(error_frame(e));
+                    }
+                },
+                Take::Wait => {
+                    tokio::select! {
+                        changed = self.woken.changed() => {
+                            // The sender lives in the feed this follower holds: cannot fail.
+                            changed.ok()?;
+                        }
+                        () = tokio::time::sleep_until(self.idle_until) => {
+                            self.idle_until = Instant::now() + self.heartbeat;
+                            return Some(Bytes::from_static(HEARTBEAT));
+                        }
+                    }
+                }
+                Take::Ended(End::Closed) => return None,
+                Take::Ended(End::Failed(frame)) => {
+                    self.done = true;
+                    return Some(frame);
+                }
             }
-            let ev = match item {
-                Ok(ev) => {
-                    metrics.event_streamed();
-                    let data = serde_json::to_string(&ev).unwrap_or_default();
-                    Event::default()
-                        .id(ev.position.to_string())
-                        .event(event_name(&ev.event_type))
-                        .data(data)
-                }
-                Err(e) => {
-                    *failed = true;
-                    let problem = ApiError::Store(e).to_problem();
-                    tracing::warn!(detail = %problem.detail, "subscription ended by a store error");
-                    Event::default()
-                        .event("error")
-                        .data(problem.body().to_string())
-                }
-            };
-            futures::future::ready(Some(Ok(ev)))
-        });
-    Ok(Sse::new(events).keep_alive(
-        KeepAlive::new()
-            .interval(state.config.heartbeat)
-            .text("heartbeat"),
-    ))
+        }
+        None
+    }
+
+    /// The matching frames of the next page of the log, read from the store (for a
+    /// follower behind the feed's window); moves `next` past the page.
+    async fn store_page(&mut self) -> Result<Vec<Bytes>, StoreError> {
+        let page = self
+            .store
+            .read_all(self.next, STORE_PAGE, &Filter::default())
+            .await?;
+        let Some(last) = page.last() else {
+            // The feed has published past `next`, so the store must have it.
+            return Err(StoreError::Corrupt {
+                position: self.next,
+                reason: "event missing from the log below its published end".into(),
+            });
+        };
+        self.next = last.position + 1;
+        Ok(page
+            .iter()
+            .filter(|ev| self.filter.matches(ev))
+            .map(sse_bytes)
+            .collect())
+    }
+
+    /// One body chunk of `frames`; counts them and restarts the heartbeat interval.
+    fn deliver(&mut self, frames: Vec<Bytes>) -> Bytes {
+        self.metrics.events_streamed(frames.len() as u64);
+        self.idle_until = Instant::now() + self.heartbeat;
+        if frames.len() == 1 {
+            return frames.into_iter().next().unwrap_or_default();
+        }
+        let mut chunk = Vec::with_capacity(frames.iter().map(Bytes::len).sum());
+        for f in &frames {
+            chunk.extend_from_slice(f);
+        }
+        Bytes::from(chunk)
+    }
 }

@@ -5,10 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use axum::http::{Method, StatusCode};
 use eventlog::memory::MemoryStore;
-use eventlog::{
-    AppendOutcome, EventStore, ExpectedVersion, Filter, ProposedEvent, RecordedEvent, StoreError,
-};
-use futures::stream::BoxStream;
+use eventlog::EventStore;
 use http_body_util::BodyExt;
 use serde_json::json;
 use tokio::sync::{oneshot, Mutex};
@@ -228,58 +225,18 @@ struct Gated {
 }
 
 #[async_trait]
-impl EventStore for Gated {
-    async fn append(
-        &self,
-        stream: &str,
-        expected: ExpectedVersion,
-        events: Vec<ProposedEvent>,
-    ) -> Result<AppendOutcome, StoreError> {
+impl Hooks for Gated {
+    fn inner(&self) -> &MemoryStore {
+        &self.inner
+    }
+
+    async fn before_append(&self) {
         if let Some(entered) = self.entered.lock().await.take() {
             let _ = entered.send(());
             if let Some(release) = self.release.lock().await.take() {
                 let _ = release.await;
             }
         }
-        self.inner.append(stream, expected, events).await
-    }
-    async fn append_multi(
-        &self,
-        batches: Vec<eventlog::StreamBatch>,
-    ) -> Result<Vec<AppendOutcome>, eventlog::MultiAppendError> {
-        self.inner.append_multi(batches).await
-    }
-    async fn event_by_id(&self, id: uuid::Uuid) -> Result<Option<RecordedEvent>, StoreError> {
-        self.inner.event_by_id(id).await
-    }
-    async fn read_stream(
-        &self,
-        stream: &str,
-        from: u64,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.inner.read_stream(stream, from, limit).await
-    }
-    async fn read_all(
-        &self,
-        from: u64,
-        limit: usize,
-        filter: &Filter,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.inner.read_all(from, limit, filter).await
-    }
-    async fn last_position(&self) -> Result<u64, StoreError> {
-        self.inner.last_position().await
-    }
-    async fn stream_version(&self, stream: &str) -> Result<Option<u64>, StoreError> {
-        self.inner.stream_version(stream).await
-    }
-    fn subscribe(
-        &self,
-        from: u64,
-        filter: Filter,
-    ) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
-        self.inner.subscribe(from, filter)
     }
 }
 
@@ -289,11 +246,11 @@ async fn shutdown_finishes_an_in_flight_append() {
     let (entered_tx, entered_rx) = oneshot::channel();
     let (release_tx, release_rx) = oneshot::channel();
     let inner = MemoryStore::new();
-    let store = Arc::new(Gated {
+    let store = Arc::new(Hooked(Gated {
         inner: inner.clone(),
         entered: Mutex::new(Some(entered_tx)),
         release: Mutex::new(Some(release_rx)),
-    });
+    }));
     let app = spawn_app(store, dir.path()).await;
     let res = send(
         app.addr,

@@ -10,7 +10,11 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use eventlog::memory::MemoryStore;
-use eventlog::{AppendValidator, EventStore, LogView, RecordedEvent, Rejection};
+use eventlog::{
+    AppendOutcome, AppendValidator, EventStore, ExpectedVersion, Filter, LogView, MultiAppendError,
+    ProposedEvent, RecordedEvent, Rejection, StoreError, StreamBatch,
+};
+use futures::stream::BoxStream;
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -38,6 +42,77 @@ impl AppendValidator for NonNegativeAmounts {
             }
         }
         Ok(())
+    }
+}
+
+/// What a test store changes about a [`MemoryStore`]; [`Hooked`] delegates the rest.
+#[async_trait::async_trait]
+pub trait Hooks: Send + Sync + 'static {
+    fn inner(&self) -> &MemoryStore;
+
+    /// Runs before each single-stream append.
+    async fn before_append(&self) {}
+
+    fn subscribe(
+        &self,
+        from: u64,
+        filter: Filter,
+    ) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
+        self.inner().subscribe(from, filter)
+    }
+}
+
+/// A store made of a [`MemoryStore`] and some [`Hooks`].
+pub struct Hooked<H>(pub H);
+
+#[async_trait::async_trait]
+impl<H: Hooks> EventStore for Hooked<H> {
+    async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: Vec<ProposedEvent>,
+    ) -> Result<AppendOutcome, StoreError> {
+        self.0.before_append().await;
+        self.0.inner().append(stream, expected, events).await
+    }
+    async fn append_multi(
+        &self,
+        batches: Vec<StreamBatch>,
+    ) -> Result<Vec<AppendOutcome>, MultiAppendError> {
+        self.0.inner().append_multi(batches).await
+    }
+    async fn event_by_id(&self, id: uuid::Uuid) -> Result<Option<RecordedEvent>, StoreError> {
+        self.0.inner().event_by_id(id).await
+    }
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.0.inner().read_stream(stream, from, limit).await
+    }
+    async fn read_all(
+        &self,
+        from: u64,
+        limit: usize,
+        filter: &Filter,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.0.inner().read_all(from, limit, filter).await
+    }
+    async fn last_position(&self) -> Result<u64, StoreError> {
+        self.0.inner().last_position().await
+    }
+    async fn stream_version(&self, stream: &str) -> Result<Option<u64>, StoreError> {
+        self.0.inner().stream_version(stream).await
+    }
+    fn subscribe(
+        &self,
+        from: u64,
+        filter: Filter,
+    ) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
+        self.0.subscribe(from, filter)
     }
 }
 
@@ -100,7 +175,15 @@ impl TestApp {
     }
 
     pub fn with_store(store: Arc<MemoryStore>, dir: tempfile::TempDir) -> TestApp {
-        let (state, boot) = AppState::open(store, dir.path(), test_config(), Some(ADMIN)).unwrap();
+        TestApp::with_config(store, dir, test_config())
+    }
+
+    pub fn with_config(
+        store: Arc<MemoryStore>,
+        dir: tempfile::TempDir,
+        config: ApiConfig,
+    ) -> TestApp {
+        let (state, boot) = AppState::open(store, dir.path(), config, Some(ADMIN)).unwrap();
         assert!(boot.generated_admin_token.is_none());
         TestApp { state, dir }
     }
@@ -240,6 +323,30 @@ where
                 .unwrap();
             if let Ok(data) = frame.into_data() {
                 self.buf.push_str(std::str::from_utf8(&data).unwrap());
+            }
+        }
+    }
+
+    /// Whether the body ends (after any heartbeats) with nothing else in it; panics after `WAIT`.
+    pub async fn ends(&mut self) -> bool {
+        loop {
+            if !self.buf.is_empty() {
+                let b = self.next_block().await;
+                if b.comment.as_deref() != Some("heartbeat") {
+                    return false;
+                }
+                continue;
+            }
+            let frame = tokio::time::timeout(WAIT, self.body.frame())
+                .await
+                .expect("the end or a frame in time");
+            match frame {
+                None => return true,
+                Some(f) => {
+                    if let Ok(data) = f.unwrap().into_data() {
+                        self.buf.push_str(std::str::from_utf8(&data).unwrap());
+                    }
+                }
             }
         }
     }

@@ -1,6 +1,14 @@
-//! SSE: catch-up then live, `Last-Event-ID`, filters, heartbeats, durable consumers.
+//! SSE: catch-up then live, `Last-Event-ID`, filters, heartbeats, durable consumers; the
+//! shared fan-out: hand-over from catch-up, lagging behind its window.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use api::http::{ApiConfig, AppState};
 use axum::http::{Method, StatusCode};
+use eventlog::memory::MemoryStore;
+use eventlog::{EventStore, Filter, RecordedEvent, StoreError};
+use futures::stream::{BoxStream, StreamExt};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -27,6 +35,13 @@ async fn open(
         .unwrap()
         .starts_with("text/event-stream"));
     SseReader::new(res.into_body())
+}
+
+/// Asserts that `/metrics` has this line.
+async fn assert_metric(app: &TestApp, line: &str) {
+    let body = app.get("/metrics", ADMIN).await.body;
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.lines().any(|l| l == line), "no {line:?} in {text}");
 }
 
 #[tokio::test]
@@ -60,12 +75,7 @@ async fn catch_up_then_live_in_canonical_form() {
     assert_eq!(data["stream"], "customer-C1");
     assert_eq!(data["position"], 4);
 
-    assert!(app
-        .get("/metrics", ADMIN)
-        .await
-        .body
-        .windows(24)
-        .any(|w| w == b"dealtrail_subscribers 1\n"));
+    assert_metric(&app, "dealtrail_subscribers 1").await;
     drop(sse);
 }
 
@@ -84,6 +94,9 @@ async fn last_event_id_takes_precedence_and_resumes_after_it() {
         app.call(req).await
     };
     bad.problem(400);
+    // The largest id is no panic: nothing comes after it (the stream waits, heartbeating).
+    let mut last = open(&app, "/v1/subscribe", Some(&u64::MAX.to_string())).await;
+    nothing_more(&mut last).await;
 }
 
 #[tokio::test]
@@ -167,4 +180,173 @@ async fn a_consumer_resumes_after_its_last_ack() {
     .problem(403);
     let rep = app.token("rep", "wukong");
     app.get("/v1/consumers/billing", &rep).await.problem(403);
+}
+
+fn app_with_window(sse_window: usize) -> Arc<TestApp> {
+    let config = ApiConfig {
+        sse_window,
+        ..test_config()
+    };
+    Arc::new(TestApp::with_config(
+        Arc::new(MemoryStore::new()),
+        tempfile::tempdir().unwrap(),
+        config,
+    ))
+}
+
+/// Reads `n` events and returns their positions.
+async fn positions(sse: &mut SseReader<axum::body::Body>, n: usize) -> Vec<u64> {
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        out.push(sse.next_event().await.id.unwrap().parse().unwrap());
+    }
+    out
+}
+
+/// Asserts that the next block is a heartbeat, i.e. no further event is pending.
+async fn nothing_more(sse: &mut SseReader<axum::body::Body>) {
+    let b = sse.next_block().await;
+    assert_eq!(b.comment.as_deref(), Some("heartbeat"), "unexpected {b:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catch_up_hands_over_to_the_shared_feed_without_loss_or_repeat() {
+    let app = app_with_window(64);
+    // 600 events before anyone subscribes: more than two store pages of catch-up.
+    for i in 0..6 {
+        let batch: Vec<Value> = (0..100).map(|_| ev("A")).collect();
+        app.seed(&format!("deal-S{i}"), json!(batch)).await;
+    }
+    // The fan-out starts with the first subscriber, at the end of the log.
+    let mut live = open(&app, "/v1/subscribe?from_position=601", None).await;
+    let writer = tokio::spawn({
+        let app = app.clone();
+        async move {
+            for _ in 0..200 {
+                app.seed("deal-W", json!([ev("B"), ev("C")])).await;
+            }
+        }
+    });
+    // Subscribers from the start join while the writer appends: each catches up from the
+    // store and switches to the shared feed at some moment during the appends.
+    let mut readers = Vec::new();
+    for k in 0..4u64 {
+        let app = app.clone();
+        readers.push(tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(k * 7)).await;
+            let mut sse = open(&app, "/v1/subscribe", None).await;
+            let got = positions(&mut sse, 1000).await;
+            nothing_more(&mut sse).await;
+            got
+        }));
+    }
+    assert_eq!(
+        positions(&mut live, 400).await,
+        (601..=1000).collect::<Vec<u64>>()
+    );
+    writer.await.unwrap();
+    for r in readers {
+        assert_eq!(r.await.unwrap(), (1..=1000).collect::<Vec<u64>>());
+    }
+    nothing_more(&mut live).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_behind_the_window_still_gets_everything_in_order() {
+    let app = app_with_window(2);
+    let mut all = open(&app, "/v1/subscribe", None).await;
+    let mut only_b = open(&app, "/v1/subscribe?types=B", None).await;
+    // Neither body is read while 60 events are appended: both fall far behind a window
+    // of 2 (and the appends do not wait for them).
+    for _ in 0..20 {
+        app.seed("deal-D1", json!([ev("A"), ev("B"), ev("C")]))
+            .await;
+    }
+    assert_eq!(
+        positions(&mut all, 60).await,
+        (1..=60).collect::<Vec<u64>>()
+    );
+    let bs: Vec<u64> = (0..20).map(|i| 3 * i + 2).collect();
+    assert_eq!(positions(&mut only_b, 20).await, bs);
+    // Back within the window: live events still come, once.
+    app.seed("deal-D1", json!([ev("B")])).await;
+    assert_eq!(positions(&mut all, 1).await, vec![61]);
+    assert_eq!(positions(&mut only_b, 1).await, vec![61]);
+    nothing_more(&mut all).await;
+    nothing_more(&mut only_b).await;
+    assert_metric(&app, "dealtrail_events_streamed_total 82").await;
+}
+
+#[tokio::test]
+async fn a_new_subscriber_after_all_left_gets_a_working_feed() {
+    let app = app_with_window(8);
+    let mut first = open(&app, "/v1/subscribe", None).await;
+    app.seed("deal-D1", json!([ev("A")])).await;
+    assert_eq!(positions(&mut first, 1).await, vec![1]);
+    drop(first);
+    // The feed notices nobody follows it at its next batch, and stops.
+    app.seed("deal-D1", json!([ev("B")])).await;
+    app.seed("deal-D1", json!([ev("C")])).await;
+    let mut second = open(&app, "/v1/subscribe?from_position=2", None).await;
+    app.seed("deal-D1", json!([ev("D")])).await;
+    assert_eq!(positions(&mut second, 3).await, vec![2, 3, 4]);
+    nothing_more(&mut second).await;
+}
+
+/// A store whose subscriptions fail with a backend error after `ok` events.
+struct SubscriptionFails {
+    inner: MemoryStore,
+    ok: usize,
+}
+
+impl Hooks for SubscriptionFails {
+    fn inner(&self) -> &MemoryStore {
+        &self.inner
+    }
+
+    fn subscribe(
+        &self,
+        from: u64,
+        filter: Filter,
+    ) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
+        let failure = futures::stream::iter([Err(StoreError::Backend("disk on fire".into()))]);
+        self.inner
+            .subscribe(from, filter)
+            .take(self.ok)
+            .chain(failure)
+            .boxed()
+    }
+}
+
+#[tokio::test]
+async fn a_store_error_in_the_feed_ends_subscriptions_with_an_error_event() {
+    let store = SubscriptionFails {
+        inner: MemoryStore::new(),
+        ok: 2,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (state, _) = AppState::open(
+        Arc::new(Hooked(store)),
+        dir.path(),
+        test_config(),
+        Some(ADMIN),
+    )
+    .unwrap();
+    let app = TestApp { state, dir };
+    app.seed("deal-D1", json!([ev("A")])).await;
+    let mut sse = open(&app, "/v1/subscribe", None).await;
+    assert_eq!(positions(&mut sse, 1).await, vec![1]);
+    // The feed follows from position 2: two events, then the failure.
+    app.seed("deal-D1", json!([ev("B"), ev("C"), ev("D")]))
+        .await;
+    assert_eq!(positions(&mut sse, 2).await, vec![2, 3]);
+    let err = sse.next_event().await;
+    assert_eq!(err.event.as_deref(), Some("error"));
+    let problem: Value = serde_json::from_str(&err.data).unwrap();
+    assert_eq!(problem["status"], 500, "{problem}");
+    assert!(
+        !err.data.contains("disk on fire"),
+        "backend details stay in the log"
+    );
+    assert!(sse.ends().await);
 }
