@@ -149,7 +149,13 @@ pub async fn run_report(
     let projector = load_model(data, store.as_ref()).await?;
     let body =
         reports::run(&projector.read(), name, &flags.query(), Utc::now()).map_err(refused)?;
-    print(&body, json)
+    if json {
+        // Exactly the HTTP body.
+        return write_stdout(&format!("{}\n", body.get()));
+    }
+    let value: Value =
+        serde_json::from_str(body.get()).map_err(|e| CliError::failure(e.to_string()))?;
+    print(&value, false)
 }
 
 pub async fn run_replay(data: &Path, deal_id: &str, json: bool) -> Result<(), CliError> {

@@ -56,7 +56,7 @@ pub async fn report(
     who: Principal,
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<reports::Body>, ApiError> {
     let model = state.projector.read();
     // The pipeline is everyone's working view: a rep sees own deals, a manager the team's.
     let owners = match who.role {
@@ -101,7 +101,7 @@ pub async fn pool(
     State(state): State<AppState>,
     who: Principal,
     RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<reports::Body>, ApiError> {
     who.require(POOL_READERS, "read the public pool")?;
     let body = reports::run(
         &state.projector.read(),
