@@ -8,10 +8,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The allocator of the `dealtrail` binary, so the figures are the service's.
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use eventlog::{EnvelopeOnly, EventStore, ExpectedVersion, Filter, ProposedEvent, SledStore};
 use serde_json::json;
 
