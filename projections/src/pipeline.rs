@@ -13,6 +13,7 @@
 //!   an open deal, by won amount, deals won, open amount (descending), then rep.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use domain::envelope::rfc3339;
@@ -74,8 +75,8 @@ pub struct StageRow {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StaleDeal {
     pub deal_id: String,
-    pub owner: String,
-    pub stage: String,
+    pub owner: Arc<str>,
+    pub stage: Arc<str>,
     pub amount: Money,
     #[serde(with = "rfc3339")]
     pub last_touch_at: DateTime<Utc>,
@@ -85,8 +86,8 @@ pub struct StaleDeal {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StuckDeal {
     pub deal_id: String,
-    pub owner: String,
-    pub stage: String,
+    pub owner: Arc<str>,
+    pub stage: Arc<str>,
     pub days_in_stage: f64,
 }
 
@@ -226,8 +227,8 @@ pub fn pipeline(model: &ReadModel, q: &PipelineQuery, now: DateTime<Utc>) -> Pip
                 since_touch,
                 StaleDeal {
                     deal_id: s.deal_id.clone(),
-                    owner: s.owner.to_string(),
-                    stage: s.stage.to_string(),
+                    owner: s.owner.clone(),
+                    stage: s.stage.clone(),
                     amount: s.amount,
                     last_touch_at: s.last_touch_at,
                     days_since_touch: round1(since_touch),
@@ -240,18 +241,13 @@ pub fn pipeline(model: &ReadModel, q: &PipelineQuery, now: DateTime<Utc>) -> Pip
                 in_stage,
                 StuckDeal {
                     deal_id: s.deal_id.clone(),
-                    owner: s.owner.to_string(),
-                    stage: s.stage.to_string(),
+                    owner: s.owner.clone(),
+                    stage: s.stage.clone(),
                     days_in_stage: round1(in_stage),
                 },
             ));
         }
-        top.push(TopDeal {
-            deal_id: s.deal_id.clone(),
-            owner: s.owner.to_string(),
-            stage: s.stage.to_string(),
-            amount: s.amount,
-        });
+        top.push(s);
     }
 
     let stages: Vec<StageRow> = stages
@@ -270,12 +266,22 @@ pub fn pipeline(model: &ReadModel, q: &PipelineQuery, now: DateTime<Utc>) -> Pip
         b.0.total_cmp(&a.0)
             .then_with(|| a.1.deal_id.cmp(&b.1.deal_id))
     });
+    // Rows for the ten only (the others are references, not copies).
     top.sort_by(|a, b| {
         b.amount
             .cmp(&a.amount)
             .then_with(|| a.deal_id.cmp(&b.deal_id))
     });
-    top.truncate(10);
+    let top: Vec<TopDeal> = top
+        .into_iter()
+        .take(10)
+        .map(|s| TopDeal {
+            deal_id: s.deal_id.clone(),
+            owner: s.owner.to_string(),
+            stage: s.stage.to_string(),
+            amount: s.amount,
+        })
+        .collect();
     let mut leaderboard: Vec<LeaderRow> = board.into_values().collect();
     leaderboard.sort_by(|a, b| {
         b.won_amount
