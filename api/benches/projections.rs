@@ -330,6 +330,9 @@ fn main() {
     time_query("pipeline as_of one year back", 5, || {
         let _ = api::reports::run(&model, "pipeline", &format!("as_of={year_back}"), now);
     });
+    time_query("funnel as_of one year back (a scan)", 5, || {
+        let _ = api::reports::run(&model, "funnel", &format!("as_of={year_back}"), now);
+    });
     time_query("deal replay (1,000 events)", runs, || {
         let _ = api::reports::replay(&model, "LONG", &long, now);
     });

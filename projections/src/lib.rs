@@ -8,8 +8,15 @@
 //!
 //! Layout:
 //! - [`typed`]: the one place an envelope becomes a typed event (seam for `domain::schema`).
-//! - [`model`]: the read model — each entity's events in business order, current deal folds.
+//! - [`model`]: the read model — each entity's events in business order (deal events as
+//!   compact [`deal::DealOp`]s, no envelopes: [`model::EventSource`] reads whole events back
+//!   from the log for the timeline and the replay), current deal folds, and the indexes.
 //! - [`deal`]: one deal folded (seam for `domain::state::DealState`).
+//! - [`rep_months`], [`funnel_index`]: figures kept current as events arrive (rep trends per
+//!   month; the whole-history funnel overall and per owner), so the reports without `as_of`
+//!   do not scan every deal. The model also keeps the open deals' states and each rep's won
+//!   deals. A rebuild ([`ReadModel::deferred`] … [`ReadModel::finish`]) builds them in one
+//!   pass at the end; property tests check both against the scans.
 //! - [`num`]: rounding, medians, p90, ratios — the number conventions.
 //! - [`params`]: [`ParamError`] and the period type shared by report parameters.
 //! - one module per report: [`timeline`] (§2.1), [`replay`] (§2.2 state as of, replay),
@@ -32,13 +39,12 @@
 //! place an envelope is parsed (→ `domain::schema::typed`); [`deal::DealState`] and the
 //! state part of [`deal::DealView::apply`] mirror `domain::state::DealState`.
 //!
-//! Designed for later: the whole [`ReadModel`] is `Serialize`/`Deserialize` and carries
-//! `last_position`, so persisting it as one blob records the position it reflects
-//! atomically; resuming means applying events after that position (re-delivered ones are
-//! ignored). "As of" keeps each entity's events sorted so a past state is a prefix fold;
-//! periodic per-deal snapshots can shorten those folds. Known costs to index away for the
-//! 10M-event benchmark: reports scan all deals per query; `replay`'s rep comparison scans
-//! all deals; each entry stores the envelope and the typed event.
+//! Persistence: the [`ReadModel`] is `Serialize`/`Deserialize` (without its indexes, which
+//! are rebuilt when it is read back) and carries `last_position`, so persisting it as one
+//! blob records the position it reflects atomically; resuming means applying events after
+//! that position (re-delivered ones are ignored). "As of" keeps each entity's events sorted
+//! so a past state is a prefix fold. Still scanning every deal: reports with `as_of`, a
+//! period or a grouping other than none/rep (funnel), and channels, win/loss, l2c, activity.
 //!
 //! Place in the whole: reads `domain` types; `api` and the CLI call the report functions.
 
