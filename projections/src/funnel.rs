@@ -15,10 +15,9 @@ use chrono::{DateTime, Utc};
 use domain::envelope::rfc3339_opt;
 use serde::{Deserialize, Serialize};
 
-use crate::deal::{DealStatus, DealView};
-use crate::funnel_index::Group;
+use crate::funnel_index::{FunnelIndex, Group};
 use crate::model::ReadModel;
-use crate::num::{days_between, median, p90, ratio, round1};
+use crate::num::{median, p90, ratio, round1};
 use crate::params::{ParamError, Period};
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -190,83 +189,62 @@ pub fn funnel(model: &ReadModel, q: &FunnelQuery) -> Funnel {
     if whole && matches!(q.group_by, GroupBy::None | GroupBy::Rep) {
         return from_index(model, q);
     }
-    let stages = model.pipeline(q.as_of);
-    let idx = |s: &str| stages.iter().position(|d| d.id == s);
-    let mut groups: BTreeMap<String, Vec<std::borrow::Cow<'_, DealView>>> = BTreeMap::new();
+    // One pass: each deal's fact (as the index computes it) added to its group; the
+    // durations kept for the medians. No list of deals is held.
+    let ids: Vec<String> = model.pipeline(q.as_of).into_iter().map(|s| s.id).collect();
+    let ix = FunnelIndex::new(ids.clone());
+    let n = ids.len();
+    let mut groups: BTreeMap<String, (Group, Vec<Vec<f64>>)> = BTreeMap::new();
+    let fresh = || (Group::new(n), vec![Vec::new(); n]);
     if q.group_by == GroupBy::None {
-        groups.insert("all".into(), Vec::new());
+        groups.insert("all".into(), fresh());
     }
     for d in model.deal_views(q.as_of) {
         if !q.period.contains(d.state.opened_at) {
             continue;
         }
-        let key = match q.group_by {
-            GroupBy::None => "all".to_string(),
-            GroupBy::Rep => d.state.owner.to_string(),
+        let key: std::borrow::Cow<'_, str> = match q.group_by {
+            GroupBy::None => "all".into(),
+            GroupBy::Rep => d.state.owner.to_string().into(),
             GroupBy::Source => match &d.source_lead {
-                None => "direct".to_string(),
+                None => "direct".into(),
                 Some(l) => model
                     .lead_view(l, q.as_of)
-                    .map_or_else(|| "unknown".to_string(), |l| l.channel),
+                    .map_or_else(|| "unknown".to_string(), |l| l.channel)
+                    .into(),
             },
             GroupBy::Industry => model
                 .customer_view(&d.state.customer_id, q.as_of)
                 .and_then(|c| c.industry)
-                .unwrap_or_else(|| "unknown".to_string()),
+                .unwrap_or_else(|| "unknown".to_string())
+                .into(),
         };
-        groups.entry(key).or_default().push(d);
+        let fact = ix.fact(&d);
+        let (group, durations) = match groups.get_mut(&*key) {
+            Some(g) => g,
+            None => groups.entry(key.into_owned()).or_insert_with(fresh),
+        };
+        group.count(&fact, 1);
+        for (i, days) in fact.durations {
+            durations[i].push(days);
+        }
     }
-
     let groups = groups
         .into_iter()
-        .map(|(key, deals)| {
-            let n = stages.len();
-            let mut reached = vec![0u32; n];
-            let mut lost_here = vec![0u32; n];
-            let mut durations: Vec<Vec<f64>> = vec![Vec::new(); n];
-            let (mut won, mut lost, mut open) = (0, 0, 0);
-            for d in &deals {
-                match d.state.status {
-                    DealStatus::Won => won += 1,
-                    DealStatus::Lost => lost += 1,
-                    DealStatus::Open => open += 1,
-                }
-                // "or were won": a deal won at any point (even if reopened since) passed all.
-                let furthest = if d.closes.iter().any(|c| c.won) {
-                    n.checked_sub(1)
-                } else {
-                    d.visits.iter().filter_map(|v| idx(&v.stage)).max()
-                };
-                if let Some(f) = furthest {
-                    for r in reached.iter_mut().take(f + 1) {
-                        *r += 1;
-                    }
-                }
-                if let Some(c) = d.final_close().filter(|c| !c.won) {
-                    if let Some(i) = idx(&c.stage) {
-                        lost_here[i] += 1;
-                    }
-                }
-                for v in &d.visits {
-                    if let (Some(i), Some(x)) = (idx(&v.stage), v.exited) {
-                        durations[i].push(days_between(v.entered, x));
-                    }
-                }
-            }
-            let ids: Vec<String> = stages.iter().map(|s| s.id.clone()).collect();
+        .map(|(key, (g, durations))| {
             Figures {
                 key,
-                opened: deals.len() as u32,
-                won,
-                lost,
-                open,
+                opened: g.opened,
+                won: g.won,
+                lost: g.lost,
+                open: g.open,
                 stages: (0..n)
                     .map(|i| {
                         (
-                            reached[i],
+                            g.reached(i),
                             median(&durations[i]),
                             p90(&durations[i]),
-                            lost_here[i],
+                            g.lost_here[i],
                         )
                     })
                     .collect(),

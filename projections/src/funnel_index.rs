@@ -174,7 +174,7 @@ pub struct Group {
 }
 
 impl Group {
-    fn new(n: usize) -> Group {
+    pub(crate) fn new(n: usize) -> Group {
         Group {
             furthest: vec![0; n],
             lost_here: vec![0; n],
@@ -183,7 +183,7 @@ impl Group {
         }
     }
 
-    fn count(&mut self, f: &Fact, sign: i32) {
+    pub(crate) fn count(&mut self, f: &Fact, sign: i32) {
         let bump = |n: &mut u32| *n = n.saturating_add_signed(sign);
         bump(&mut self.opened);
         match f.status {
