@@ -111,6 +111,23 @@ struct Figures {
 }
 
 impl Figures {
+    /// A group's counts, with each stage's (median, p90) days from `stats`.
+    fn of(key: String, g: &Group, stats: impl Fn(usize) -> (Option<f64>, Option<f64>)) -> Figures {
+        Figures {
+            key,
+            opened: g.opened,
+            won: g.won,
+            lost: g.lost,
+            open: g.open,
+            stages: (0..g.furthest.len())
+                .map(|i| {
+                    let (median, p90) = stats(i);
+                    (g.reached(i), median, p90, g.lost_here[i])
+                })
+                .collect(),
+        }
+    }
+
     fn group(self, stage_ids: &[String]) -> FunnelGroup {
         let n = self.stages.len();
         let stages = stage_ids
@@ -160,21 +177,8 @@ fn from_index(model: &ReadModel, q: &FunnelQuery) -> Funnel {
     let groups = groups
         .into_iter()
         .map(|(key, g)| {
-            let stages = (0..ix.stages.len())
-                .map(|i| {
-                    let bag = &g.durations[i];
-                    (g.reached(i), bag.median(), bag.p90(), g.lost_here[i])
-                })
-                .collect();
-            Figures {
-                key,
-                opened: g.opened,
-                won: g.won,
-                lost: g.lost,
-                open: g.open,
-                stages,
-            }
-            .group(&ix.stages)
+            Figures::of(key, g, |i| (g.durations[i].median(), g.durations[i].p90()))
+                .group(&ix.stages)
         })
         .collect();
     Funnel {
@@ -232,24 +236,7 @@ pub fn funnel(model: &ReadModel, q: &FunnelQuery) -> Funnel {
     let groups = groups
         .into_iter()
         .map(|(key, (g, durations))| {
-            Figures {
-                key,
-                opened: g.opened,
-                won: g.won,
-                lost: g.lost,
-                open: g.open,
-                stages: (0..n)
-                    .map(|i| {
-                        (
-                            g.reached(i),
-                            median(&durations[i]),
-                            p90(&durations[i]),
-                            g.lost_here[i],
-                        )
-                    })
-                    .collect(),
-            }
-            .group(&ids)
+            Figures::of(key, &g, |i| (median(&durations[i]), p90(&durations[i]))).group(&ids)
         })
         .collect();
     Funnel {
