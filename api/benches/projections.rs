@@ -2,6 +2,8 @@
 //!
 //!     cargo bench -p api --bench projections            # 10M events / 1M deals
 //!     BENCH_DEALS=100000 cargo bench -p api --bench projections
+//!     BENCH_STORE=1 …   # also write the log to sled and time the service's start on it
+//!                       # (two models in memory then: ignore the peak memory line)
 //!
 //! A synthetic log (10 events a deal: opened, stage changes, a quote, activities, won or
 //! lost; customers; reps; deals open over two years, each closed within weeks except half
@@ -150,6 +152,89 @@ fn time_read_stream(events: &[RecordedEvent], runs: usize) {
     });
 }
 
+/// Writes the generated log to a sled store (no rules: the envelope only), in order.
+struct StoreSink {
+    rt: tokio::runtime::Runtime,
+    dir: tempfile::TempDir,
+    store: eventlog::SledStore,
+    pending: Vec<RecordedEvent>,
+}
+
+impl StoreSink {
+    fn new() -> StoreSink {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = eventlog::SledStore::open(
+            &dir.path().join("log"),
+            std::sync::Arc::new(eventlog::EnvelopeOnly),
+        )
+        .expect("a sled store");
+        StoreSink {
+            rt,
+            dir,
+            store,
+            pending: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, ev: RecordedEvent) {
+        self.pending.push(ev);
+        if self.pending.len() >= 1_000 {
+            self.flush();
+        }
+    }
+
+    /// One atomic append of the pending events, consecutive ones of a stream as one batch.
+    fn flush(&mut self) {
+        use eventlog::{EventStore, ExpectedVersion, StreamBatch};
+        let mut batches: Vec<StreamBatch> = Vec::new();
+        for e in self.pending.drain(..) {
+            let p = domain::ProposedEvent {
+                id: Some(e.id),
+                event_type: e.event_type,
+                data: e.data,
+                metadata: Some(e.metadata),
+                occurred_at: Some(e.occurred_at),
+                actor: Some(e.actor),
+                recorded_at: None,
+            };
+            match batches.last_mut() {
+                Some(b) if b.stream == e.stream => b.events.push(p),
+                _ => batches.push(StreamBatch {
+                    stream: e.stream,
+                    expected: ExpectedVersion::Any,
+                    events: vec![p],
+                }),
+            }
+        }
+        if !batches.is_empty() {
+            self.rt
+                .block_on(self.store.append_multi(batches))
+                .expect("append to the bench store");
+        }
+    }
+
+    /// Times the service's start on the store: read the log, apply, build the indexes.
+    fn time_start(mut self, events: u64) {
+        self.flush();
+        let data = self.dir.path().join("data");
+        let t = Instant::now();
+        let projector = self
+            .rt
+            .block_on(api::projector::Projector::open(&data, &self.store))
+            .expect("open the projector");
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "  rebuild from the sled log (service start) {:>10.0} events/s   ({secs:.1} s for {} events)",
+            events as f64 / secs,
+            projector.position()
+        );
+    }
+}
+
 fn main() {
     let deals: u64 = std::env::var("BENCH_DEALS")
         .ok()
@@ -168,10 +253,16 @@ fn main() {
     // As `dealtrail rebuild` and the service's first start: indexes built at the end.
     let mut model = ReadModel::deferred();
     let mut apply_time = Duration::ZERO;
+    // BENCH_STORE=1: the same log is also written to a sled store, and at the end the
+    // service's start (read the log, apply, build the indexes) is timed on it.
+    let mut sink = std::env::var("BENCH_STORE").is_ok().then(StoreSink::new);
     let mut apply = |model: &mut ReadModel, ev: RecordedEvent| {
         let t = Instant::now();
         model.apply(&ev);
         apply_time += t.elapsed();
+        if let Some(s) = sink.as_mut() {
+            s.push(ev);
+        }
     };
 
     let generated = Instant::now();
@@ -281,6 +372,9 @@ fn main() {
     apply_time += t.elapsed();
     let index_build = t.elapsed();
     let total_events = log.position;
+    if let Some(s) = sink.take() {
+        s.time_start(total_events);
+    }
     drop(log);
     let wall = generated.elapsed();
 

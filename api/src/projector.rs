@@ -27,19 +27,50 @@ const PAGE: usize = 10_000;
 
 /// Applies every durable event after the model's position.
 async fn catch_up(store: &dyn EventStore, model: &mut ReadModel) -> Result<u64, StoreError> {
-    let mut applied = 0;
-    loop {
-        let page = store
-            .read_all(model.last_position + 1, PAGE, &Filter::default())
-            .await?;
-        if page.is_empty() {
-            return Ok(applied);
+    catch_up_with(store, model, |_| {}).await
+}
+
+/// [`catch_up`], calling `progress` with each page's size. Reading and applying overlap: this
+/// task reads the log page by page while a blocking thread applies the pages already read
+/// (on two cores a rebuild runs at about the slower of the two rates instead of their sum).
+pub async fn catch_up_with(
+    store: &dyn EventStore,
+    model: &mut ReadModel,
+    mut progress: impl FnMut(u64),
+) -> Result<u64, StoreError> {
+    let (pages, mut incoming) = tokio::sync::mpsc::channel::<Vec<eventlog::RecordedEvent>>(2);
+    let mut taken = std::mem::take(model);
+    let mut next = taken.last_position + 1;
+    let applier = tokio::task::spawn_blocking(move || {
+        let mut applied = 0;
+        while let Some(page) = incoming.blocking_recv() {
+            for ev in &page {
+                taken.apply(ev);
+            }
+            applied += page.len() as u64;
         }
-        for ev in &page {
-            model.apply(ev);
+        (taken, applied)
+    });
+    let read = async {
+        loop {
+            let page = store.read_all(next, PAGE, &Filter::default()).await?;
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
+            next = last.position + 1;
+            progress(page.len() as u64);
+            if pages.send(page).await.is_err() {
+                return Ok(()); // the applier is gone: its join below says why
+            }
         }
-        applied += page.len() as u64;
-    }
+    };
+    let outcome: Result<(), StoreError> = read.await;
+    drop(pages);
+    let (back, applied) = applier.await.map_err(|e| {
+        StoreError::Backend(format!("applying the log to the read model failed: {e}"))
+    })?;
+    *model = back;
+    outcome.map(|()| applied)
 }
 
 impl Projector {

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use chrono::Utc;
-use eventlog::{EventStore, Filter};
+use eventlog::EventStore;
 use projections::ReadModel;
 use serde_json::Value;
 
@@ -89,16 +89,7 @@ pub async fn run_rebuild(data: &Path) -> Result<(), CliError> {
     let started = std::time::Instant::now();
     // Only saved: the indexes are not stored, they are built when the snapshot is read.
     let mut model = ReadModel::deferred();
-    let mut next = 1;
-    loop {
-        let page = store.read_all(next, 10_000, &Filter::default()).await?;
-        let Some(last_ev) = page.last() else { break };
-        next = last_ev.position + 1;
-        for ev in &page {
-            model.apply(ev);
-        }
-        bar.inc(page.len() as u64);
-    }
+    crate::projector::catch_up_with(store.as_ref(), &mut model, |n| bar.inc(n)).await?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     let position = model.last_position;
