@@ -113,6 +113,19 @@ fn time_query(name: &str, runs: usize, mut f: impl FnMut()) {
     );
 }
 
+/// A recorded event as the proposal that records it again (same id, times and actor).
+fn proposed(e: RecordedEvent) -> domain::ProposedEvent {
+    domain::ProposedEvent {
+        id: Some(e.id),
+        event_type: e.event_type,
+        data: e.data,
+        metadata: Some(e.metadata),
+        occurred_at: Some(e.occurred_at),
+        actor: Some(e.actor),
+        recorded_at: None,
+    }
+}
+
 /// Reading a 1,000-event stream back from a sled store: what a replay adds to the fold. As in
 /// a real log, each event was appended on its own, between events of other deals, so the
 /// deal's events are scattered over as many group commits.
@@ -122,28 +135,15 @@ fn time_read_stream(events: &[RecordedEvent], runs: usize) {
         .build()
         .expect("runtime");
     let store = SledStore::temporary(std::sync::Arc::new(EnvelopeOnly)).expect("a sled store");
-    let proposed = |e: &RecordedEvent, id: Option<uuid::Uuid>| domain::ProposedEvent {
-        id,
-        event_type: e.event_type.clone(),
-        data: e.data.clone(),
-        metadata: Some(e.metadata.clone()),
-        occurred_at: Some(e.occurred_at),
-        actor: Some(e.actor.clone()),
-        recorded_at: None,
-    };
     for (i, e) in events.iter().enumerate() {
         let other = format!("deal-OTHER{}", i % 7);
+        let mut copy = proposed(e.clone());
+        copy.id = None;
         rt.block_on(async {
             store
-                .append(
-                    "deal-LONG",
-                    ExpectedVersion::Any,
-                    vec![proposed(e, Some(e.id))],
-                )
+                .append("deal-LONG", ExpectedVersion::Any, vec![proposed(e.clone())])
                 .await?;
-            store
-                .append(&other, ExpectedVersion::Any, vec![proposed(e, None)])
-                .await
+            store.append(&other, ExpectedVersion::Any, vec![copy]).await
         })
         .expect("append the long deal and another");
     }
@@ -192,19 +192,12 @@ impl StoreSink {
         use eventlog::{EventStore, ExpectedVersion, StreamBatch};
         let mut batches: Vec<StreamBatch> = Vec::new();
         for e in self.pending.drain(..) {
-            let p = domain::ProposedEvent {
-                id: Some(e.id),
-                event_type: e.event_type,
-                data: e.data,
-                metadata: Some(e.metadata),
-                occurred_at: Some(e.occurred_at),
-                actor: Some(e.actor),
-                recorded_at: None,
-            };
+            let stream = e.stream.clone();
+            let p = proposed(e);
             match batches.last_mut() {
-                Some(b) if b.stream == e.stream => b.events.push(p),
+                Some(b) if b.stream == stream => b.events.push(p),
                 _ => batches.push(StreamBatch {
-                    stream: e.stream,
+                    stream,
                     expected: ExpectedVersion::Any,
                     events: vec![p],
                 }),

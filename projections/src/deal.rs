@@ -20,6 +20,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::DealEntry;
 
+/// Counts per activity kind kept in [`ActivityKind::ALL`] order, as a map of the kinds seen.
+pub fn kind_counts(counts: &[u32; 6]) -> BTreeMap<ActivityKind, u32> {
+    ActivityKind::ALL
+        .iter()
+        .zip(counts)
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| (*k, *n))
+        .collect()
+}
+
 /// What a `DealOpened` says, kept once per deal.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Opened {
@@ -256,9 +266,7 @@ impl DealView {
             DealOp::Competitor(c) => self.note_competitor(c),
             DealOp::Activity(kind, _) => {
                 self.state.activities += 1;
-                if let Some(i) = ActivityKind::ALL.iter().position(|k| k == kind) {
-                    self.activity_kinds[i] += 1;
-                }
+                self.activity_kinds[crate::rep_months::kind_index(*kind)] += 1;
             }
             DealOp::Won(won) => {
                 let (amount, reason) = &**won;
@@ -300,12 +308,7 @@ impl DealView {
 
     /// Activities per kind, only the kinds logged.
     pub fn activities_by_kind(&self) -> BTreeMap<ActivityKind, u32> {
-        ActivityKind::ALL
-            .iter()
-            .zip(self.activity_kinds)
-            .filter(|(_, n)| *n > 0)
-            .map(|(k, n)| (*k, n))
-            .collect()
+        kind_counts(&self.activity_kinds)
     }
 
     /// The last close (`DealWon`/`DealLost`) if the deal is closed now.

@@ -21,8 +21,8 @@ use domain::{Event, Money, Month, RecordedEvent};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
+use crate::deal::DealStatus;
 use crate::deal::{DealOp, DealView};
-use crate::deal::{DealState, DealStatus};
 use crate::funnel_index::FunnelIndex;
 use crate::rep_months::{won_key, RepMonths};
 use crate::typed::typed;
@@ -225,9 +225,10 @@ pub struct ReadModel {
     /// Rep trends' figures per (rep, month): see [`RepMonths`].
     #[serde(skip)]
     pub rep_months: RepMonths,
-    /// The deals open now, by id: what the pipeline at "now" reads.
+    /// Ids of the deals open now: what the pipeline at "now" reads (their folds are in
+    /// `deals`, a hash lookup away).
     #[serde(skip)]
-    pub open_deals: BTreeMap<String, DealState>,
+    pub open_deals: BTreeSet<String>,
     /// The whole-history funnel: see [`FunnelIndex`].
     #[serde(skip)]
     pub funnel: FunnelIndex,
@@ -260,7 +261,7 @@ impl From<Stored> for ReadModel {
             spend: s.spend,
             strings: Interner::default(),
             rep_months: RepMonths::default(),
-            open_deals: BTreeMap::new(),
+            open_deals: BTreeSet::new(),
             funnel: FunnelIndex::default(),
             deferred: false,
         };
@@ -593,13 +594,10 @@ impl ReadModel {
         let open = rec
             .current
             .as_ref()
-            .filter(|v| v.state.status == DealStatus::Open);
-        if let Some(view) = open {
-            match self.open_deals.get_mut(&id) {
-                Some(s) => s.clone_from(&view.state),
-                None => {
-                    self.open_deals.insert(id, view.state.clone());
-                }
+            .is_some_and(|v| v.state.status == DealStatus::Open);
+        if open {
+            if !self.open_deals.contains(&id) {
+                self.open_deals.insert(id);
             }
         } else {
             self.open_deals.remove(&id);
@@ -650,7 +648,7 @@ impl ReadModel {
                 deal_facts(index, strings, view, d.entries.iter(), 1);
                 index.won_change(strings, id, None, won_key(view));
                 if view.state.status == DealStatus::Open {
-                    self.open_deals.insert(id.clone(), view.state.clone());
+                    self.open_deals.insert(id.clone());
                 }
             }
         }

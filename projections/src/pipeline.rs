@@ -192,7 +192,13 @@ pub fn pipeline(model: &ReadModel, q: &PipelineQuery, now: DateTime<Utc>) -> Pip
         }
     }
     let states: Box<dyn Iterator<Item = &DealState>> = if current {
-        Box::new(model.open_deals.values())
+        Box::new(
+            model
+                .open_deals
+                .iter()
+                .filter_map(|id| model.deals.get(id)?.current.as_deref())
+                .map(|v| &v.state),
+        )
     } else {
         Box::new(open_then.iter())
     };

@@ -69,7 +69,7 @@ fn sorted_edit<T: Copy>(
     }
 }
 
-fn kind_index(kind: ActivityKind) -> usize {
+pub(crate) fn kind_index(kind: ActivityKind) -> usize {
     ActivityKind::ALL
         .iter()
         .position(|k| *k == kind)

@@ -14,15 +14,18 @@
 //!   the values as written in the series (rounded), nulls skipped.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use domain::events::ActivityKind;
 use domain::{Money, Month};
 use serde::{Deserialize, Serialize};
 
+use crate::deal::kind_counts;
 use crate::model::ReadModel;
 use crate::num::{median_days, money_div, ratio};
 use crate::params::ParamError;
+use crate::rep_months::{kind_index, Bucket};
 
 pub const METRICS: [&str; 10] = [
     "deals_opened",
@@ -185,33 +188,23 @@ pub fn classify(values: &[f64]) -> Trend {
     }
 }
 
-#[derive(Default)]
-struct Bucket {
-    opened: u32,
-    won: u32,
-    won_amount: Money,
-    lost: u32,
-    big_lost: u32,
-    cycles: Vec<f64>,
-    customers: BTreeSet<String>,
-    kinds: BTreeMap<ActivityKind, u32>,
-}
-
-impl Bucket {
-    fn row(self, month: Month) -> RepMonth {
-        RepMonth {
-            month,
-            deals_opened: self.opened,
-            deals_won: self.won,
-            won_amount: self.won_amount,
-            deals_lost: self.lost,
-            big_deals_lost: self.big_lost,
-            active_customers: self.customers.len() as u32,
-            activities: self.kinds,
-            win_rate: ratio(f64::from(self.won), f64::from(self.won + self.lost)),
-            avg_won_amount: money_div(self.won_amount, u64::from(self.won)),
-            median_cycle_days: median_days(&self.cycles),
-        }
+/// A rep's month as the report shows it, from the figures of either path.
+fn row(b: &Bucket, month: Month, big_deal_amount: Money) -> RepMonth {
+    let lost = b.lost_amounts.len() as u32;
+    // `lost_amounts` is sorted: the big ones are a suffix.
+    let big = b.lost_amounts.len() - b.lost_amounts.partition_point(|a| *a < big_deal_amount);
+    RepMonth {
+        month,
+        deals_opened: b.opened,
+        deals_won: b.won,
+        won_amount: b.won_amount,
+        deals_lost: lost,
+        big_deals_lost: big as u32,
+        active_customers: b.customers.len() as u32,
+        activities: kind_counts(&b.kinds),
+        win_rate: ratio(f64::from(b.won), f64::from(b.won + lost)),
+        avg_won_amount: money_div(b.won_amount, u64::from(b.won)),
+        median_cycle_days: median_days(&b.cycles),
     }
 }
 
@@ -247,10 +240,7 @@ fn by_scan(model: &ReadModel, q: &RepsQuery, months: &[Month]) -> (Vec<String>, 
                 b.cycles
                     .push(crate::num::days_between(d.state.opened_at, c.at));
             } else {
-                b.lost += 1;
-                if c.amount >= q.big_deal_amount {
-                    b.big_lost += 1;
-                }
+                b.lost_amounts.push(c.amount);
             }
         }
     }
@@ -261,12 +251,15 @@ fn by_scan(model: &ReadModel, q: &RepsQuery, months: &[Month]) -> (Vec<String>, 
             continue;
         }
         let b = buckets.entry((a.rep.to_string(), m)).or_default();
-        b.customers.insert(a.customer_id.to_string());
-        *b.kinds.entry(a.kind).or_default() += 1;
+        *b.customers.entry(Arc::from(a.customer_id)).or_default() += 1;
+        b.kinds[kind_index(a.kind)] += 1;
     }
     let rows = buckets
         .into_iter()
-        .map(|((rep, m), b)| ((rep, m), b.row(m)))
+        .map(|((rep, m), mut b)| {
+            b.lost_amounts.sort_unstable();
+            ((rep, m), row(&b, m, q.big_deal_amount))
+        })
         .collect();
     (all.into_iter().collect(), rows)
 }
@@ -280,32 +273,9 @@ fn from_index(model: &ReadModel, q: &RepsQuery, months: &[Month]) -> (Vec<String
     let mut rows = Rows::new();
     for rep in &all {
         for &m in months {
-            let Some(b) = idx.get(rep, m) else { continue };
-            let lost = b.lost_amounts.len() as u32;
-            let activities = ActivityKind::ALL
-                .iter()
-                .zip(b.kinds)
-                .filter(|(_, n)| *n > 0)
-                .map(|(k, n)| (*k, n))
-                .collect();
-            rows.insert(
-                (rep.clone(), m),
-                RepMonth {
-                    month: m,
-                    deals_opened: b.opened,
-                    deals_won: b.won,
-                    won_amount: b.won_amount,
-                    deals_lost: lost,
-                    big_deals_lost: (b.lost_amounts.len()
-                        - b.lost_amounts.partition_point(|a| *a < q.big_deal_amount))
-                        as u32,
-                    active_customers: b.customers.len() as u32,
-                    activities,
-                    win_rate: ratio(f64::from(b.won), f64::from(b.won + lost)),
-                    avg_won_amount: money_div(b.won_amount, u64::from(b.won)),
-                    median_cycle_days: median_days(&b.cycles),
-                },
-            );
+            if let Some(b) = idx.get(rep, m) {
+                rows.insert((rep.clone(), m), row(b, m, q.big_deal_amount));
+            }
         }
     }
     (all, rows)
@@ -342,7 +312,7 @@ pub fn reps(model: &ReadModel, q: &RepsQuery) -> Reps {
                 .iter()
                 .map(|&m| {
                     rows.remove(&(rep.clone(), m))
-                        .unwrap_or_else(|| Bucket::default().row(m))
+                        .unwrap_or_else(|| row(&Bucket::default(), m, q.big_deal_amount))
                 })
                 .collect();
             let values: Vec<f64> = series[window_start..]

@@ -21,6 +21,21 @@ pub(crate) fn decode_frame(position: u64, f: &Frame<'_>) -> Result<RecordedEvent
     Ok(ev)
 }
 
+/// The log chunks holding positions `from` through `to`: from the chunk holding `from` (the
+/// last key at or before it) to the last key at or before `to`.
+fn chunks_from(tree: &sled::Tree, from: u64, to: u64) -> Result<sled::Iter, StoreError> {
+    let start = match tree
+        .range(keys::log_key(0)..=keys::log_key(from))
+        .next_back()
+        .transpose()
+        .map_err(backend)?
+    {
+        Some((k, _)) => k.to_vec(),
+        None => keys::log_key(from).to_vec(),
+    };
+    Ok(tree.range(start..=keys::log_key(to).to_vec()))
+}
+
 /// Calls `visit` with the frame of every position from `from` through `to`, in order, until
 /// it returns `false`; durable or not (callers bound `to`). Returns the last position
 /// visited (`from - 1` if none).
@@ -35,17 +50,7 @@ pub(crate) fn for_each_frame(
     if from > to {
         return Ok(last);
     }
-    // The chunk holding `from` starts at the last key at or before it.
-    let start = match tree
-        .range(keys::log_key(0)..=keys::log_key(from))
-        .next_back()
-        .transpose()
-        .map_err(backend)?
-    {
-        Some((k, _)) => k.to_vec(),
-        None => keys::log_key(from).to_vec(),
-    };
-    for item in tree.range(start..=keys::log_key(to).to_vec()) {
+    for item in chunks_from(tree, from, to)? {
         let (k, chunk) = item.map_err(backend)?;
         let first = keys::position_of_log_key(&k).ok_or_else(|| StoreError::Corrupt {
             position: last + 1,
@@ -212,17 +217,7 @@ pub(crate) fn scan(
     };
     let mut out = Vec::with_capacity(expected.min(4 * ROUND));
     let tree = &shared.tree;
-    // The chunk holding `from` starts at the last key at or before it.
-    let start = match tree
-        .range(keys::log_key(0)..=keys::log_key(from))
-        .next_back()
-        .transpose()
-        .map_err(backend)?
-    {
-        Some((k, _)) => k.to_vec(),
-        None => keys::log_key(from).to_vec(),
-    };
-    let mut chunks = tree.range(start..=keys::log_key(to).to_vec());
+    let mut chunks = chunks_from(tree, from, to)?;
     let mut carry: Option<(u64, sled::IVec)> = None;
     let mut next = from;
     loop {
