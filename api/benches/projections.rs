@@ -56,7 +56,7 @@ impl Log {
             occurred_at: at,
             recorded_at: at,
             actor: actor.to_string(),
-            data,
+            data: data.into(),
             metadata: Default::default(),
             schema_version: 1,
         }
@@ -118,7 +118,7 @@ fn proposed(e: RecordedEvent) -> domain::ProposedEvent {
     domain::ProposedEvent {
         id: Some(e.id),
         event_type: e.event_type,
-        data: e.data,
+        data: e.data.into(),
         metadata: Some(e.metadata),
         occurred_at: Some(e.occurred_at),
         actor: Some(e.actor),

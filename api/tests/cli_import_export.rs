@@ -55,7 +55,7 @@ fn canonical_log(customers: usize, per: usize) -> String {
                 occurred_at: time(format!("2026-03-{day:02}T09:{minute:02}:00Z")),
                 recorded_at: time(format!("2026-03-{day:02}T09:{minute:02}:02.118Z")),
                 actor: "wukong".into(),
-                data,
+                data: data.into(),
                 metadata,
                 schema_version: 0,
             };

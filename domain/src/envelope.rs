@@ -5,6 +5,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use crate::data::EventData;
+
 /// An event as it is stored and as it crosses every boundary (HTTP, SSE, import, export).
 /// Serialises to exactly the canonical JSON form of SPEC §1.1.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,7 +23,8 @@ pub struct RecordedEvent {
     #[serde(with = "rfc3339")]
     pub recorded_at: DateTime<Utc>,
     pub actor: String,
-    pub data: Value,
+    /// Read from the log, decoded only when looked at (see [`crate::data`]).
+    pub data: EventData,
     #[serde(default)]
     pub metadata: Map<String, Value>,
     /// Schema version of `data` as written (see `crate::schema`). Not part of the JSON form:

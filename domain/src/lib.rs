@@ -4,6 +4,8 @@
 //!
 //! Layout:
 //! - [`envelope`]: the canonical event envelope (SPEC §1.1), stream names, expected versions.
+//! - [`data`]: an event's `data` ([`data::EventData`]: decoded from the log only when looked at)
+//!   and the binary form the log stores JSON values in.
 //! - [`money`]: exact amounts (integer cents).
 //! - [`events`]: every event type of SPEC §1.2 as typed Rust.
 //! - [`schema`]: schema versions and upcasting; [`schema::typed`] = upcast + parse.
@@ -94,6 +96,7 @@
 //! The schema tests (`schema.rs`) show a rename, a field addition and a type retirement on
 //! a hypothetical history, and check that the chain runs.
 
+pub mod data;
 pub mod envelope;
 pub mod events;
 pub mod money;
@@ -102,6 +105,7 @@ pub mod rules;
 pub mod schema;
 pub mod state;
 
+pub use data::EventData;
 pub use envelope::{Category, ExpectedVersion, ProposedEvent, RecordedEvent, StreamName};
 pub use events::{Event, Month};
 pub use money::Money;

@@ -165,7 +165,7 @@ mod tests {
             occurred_at: crate::envelope::parse_time("2026-06-03T09:30:00Z").unwrap(),
             recorded_at: crate::envelope::parse_time("2026-06-03T09:30:00Z").unwrap(),
             actor: "wukong".into(),
-            data,
+            data: data.into(),
             metadata: Default::default(),
             schema_version,
         }

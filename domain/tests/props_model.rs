@@ -114,7 +114,7 @@ impl Model {
             occurred_at: occurred.unwrap_or(self.clock),
             recorded_at: self.clock,
             actor: "tester".into(),
-            data,
+            data: data.into(),
             metadata: Default::default(),
             schema_version: 0,
         });

@@ -258,7 +258,7 @@ fn folding_is_total() {
     bad.event_type = "NoSuchThing".into();
     garbage.push(bad);
     let mut bad = garbage[0].clone();
-    bad.data = json!({"amount": [1, 2]});
+    bad.data = json!({"amount": [1, 2]}).into();
     bad.event_type = "DealAmountChanged".into();
     garbage.push(bad);
     // The opening event again is ignored by the fold (the rules refuse it on append).

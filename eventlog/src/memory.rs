@@ -189,7 +189,7 @@ impl MemoryStore {
                 occurred_at,
                 recorded_at,
                 actor: p.actor.unwrap_or_else(|| "system".to_string()),
-                data: p.data,
+                data: p.data.into(),
                 metadata,
                 schema_version: 0,
             });

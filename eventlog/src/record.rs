@@ -113,7 +113,9 @@ fn decode_v1(body: &[u8]) -> Result<RecordedEvent, RecordError> {
         occurred_at: time(rec.occurred_secs, rec.occurred_nanos, "occurred_at")?,
         recorded_at: time(rec.recorded_secs, rec.recorded_nanos, "recorded_at")?,
         actor: rec.actor.to_owned(),
-        data: serde_json::from_str(rec.data).map_err(|e| bad(&e))?,
+        data: serde_json::from_str::<serde_json::Value>(rec.data)
+            .map_err(|e| bad(&e))?
+            .into(),
         metadata: match rec.metadata {
             "{}" => serde_json::Map::new(),
             text => serde_json::from_str(text).map_err(|e| bad(&e))?,
@@ -124,98 +126,28 @@ fn decode_v1(body: &[u8]) -> Result<RecordedEvent, RecordError> {
 
 // ---------------------------------------------------------------------------------------
 // Format 2: a hand-rolled binary form. `data` and `metadata` are stored as a tagged binary
-// tree that decodes straight into `serde_json::Value` (no JSON text to parse).
+// tree (no JSON text to parse).
 //
 // `[2] id (16 bytes, big endian) version (varint) position (varint)
 //  occurred_secs (zigzag varint) occurred_nanos (varint) recorded_secs (zigzag varint)
 //  recorded_nanos (varint) schema_version (varint) stream actor event_type (strings)
 //  data (value) metadata (object body)`
 //
-// A string is `len (varint) || UTF-8 bytes`. A value is a tag byte then its body:
-// 0 null, 1 false, 2 true, 3 unsigned integer (varint), 4 negative integer (zigzag varint),
-// 5 f64 (8 bytes LE), 6 string, 7 array (`count (varint)` values), 8 object
-// (`count (varint)` string + value pairs, in order). Every length is checked against the
-// bytes left, so a truncated record never decodes.
+// A string is `len (varint) || UTF-8 bytes`. A value is in the binary form of
+// `domain::data` (a tag byte then its body). Every length is checked against the bytes
+// left, so a truncated record never decodes. `data` is checked completely but kept in its
+// binary form ([`EventData`]): the `Value` is built only when somebody looks at it.
 
 /// The leading byte of records written by this version.
 pub const FORMAT_V2: u8 = 2;
 
-/// Values nested deeper than this are refused when decoding (serde_json's own limit is 128).
-const MAX_DEPTH: u32 = 512;
+use domain::data::{
+    put_object, put_str, put_varint, unzigzag, zigzag, CodecError, EventData, Reader,
+};
 
-const T_NULL: u8 = 0;
-const T_FALSE: u8 = 1;
-const T_TRUE: u8 = 2;
-const T_UINT: u8 = 3;
-const T_NEG: u8 = 4;
-const T_F64: u8 = 5;
-const T_STR: u8 = 6;
-const T_ARRAY: u8 = 7;
-const T_OBJECT: u8 = 8;
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn unzigzag(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
-}
-
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    put_varint(out, s.len() as u64);
-    out.extend_from_slice(s.as_bytes());
-}
-
-fn put_value(out: &mut Vec<u8>, v: &serde_json::Value) {
-    use serde_json::Value;
-    match v {
-        Value::Null => out.push(T_NULL),
-        Value::Bool(false) => out.push(T_FALSE),
-        Value::Bool(true) => out.push(T_TRUE),
-        Value::Number(n) => {
-            if let Some(u) = n.as_u64() {
-                out.push(T_UINT);
-                put_varint(out, u);
-            } else if let Some(i) = n.as_i64() {
-                out.push(T_NEG);
-                put_varint(out, zigzag(i));
-            } else {
-                // Without `arbitrary_precision` a number is a u64, an i64 or a finite f64.
-                out.push(T_F64);
-                out.extend_from_slice(&n.as_f64().unwrap_or(0.0).to_le_bytes());
-            }
-        }
-        Value::String(s) => {
-            out.push(T_STR);
-            put_str(out, s);
-        }
-        Value::Array(a) => {
-            out.push(T_ARRAY);
-            put_varint(out, a.len() as u64);
-            for x in a {
-                put_value(out, x);
-            }
-        }
-        Value::Object(m) => {
-            out.push(T_OBJECT);
-            put_object(out, m);
-        }
-    }
-}
-
-fn put_object(out: &mut Vec<u8>, m: &serde_json::Map<String, serde_json::Value>) {
-    put_varint(out, m.len() as u64);
-    for (k, x) in m {
-        put_str(out, k);
-        put_value(out, x);
+impl From<CodecError> for RecordError {
+    fn from(e: CodecError) -> Self {
+        RecordError::Undecodable(e.0)
     }
 }
 
@@ -240,125 +172,17 @@ pub fn encode_record_into(out: &mut Vec<u8>, ev: &RecordedEvent) {
     put_str(out, &ev.stream);
     put_str(out, &ev.actor);
     put_str(out, &ev.event_type);
-    put_value(out, &ev.data);
+    ev.data.encode_into(out);
     put_object(out, &ev.metadata);
 }
 
-struct Reader<'a> {
-    rest: &'a [u8],
-}
-
-fn short() -> RecordError {
-    RecordError::Undecodable("unexpected end of record".into())
-}
-
-impl<'a> Reader<'a> {
-    fn byte(&mut self) -> Result<u8, RecordError> {
-        let (&b, rest) = self.rest.split_first().ok_or_else(short)?;
-        self.rest = rest;
-        Ok(b)
-    }
-
-    fn bytes(&mut self, n: usize) -> Result<&'a [u8], RecordError> {
-        if self.rest.len() < n {
-            return Err(short());
-        }
-        let (b, rest) = self.rest.split_at(n);
-        self.rest = rest;
-        Ok(b)
-    }
-
-    fn varint(&mut self) -> Result<u64, RecordError> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.byte()?;
-            v |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                if shift == 63 && b > 1 {
-                    break;
-                }
-                return Ok(v);
-            }
-        }
-        Err(RecordError::Undecodable("malformed varint".into()))
-    }
-
-    fn u32(&mut self) -> Result<u32, RecordError> {
-        u32::try_from(self.varint()?).map_err(|_| RecordError::Undecodable("u32 overflow".into()))
-    }
-
-    /// A count of items each at least one byte long (so it cannot exceed the bytes left).
-    fn count(&mut self) -> Result<usize, RecordError> {
-        let n = self.varint()?;
-        if n > self.rest.len() as u64 {
-            return Err(short());
-        }
-        Ok(n as usize)
-    }
-
-    fn str(&mut self) -> Result<&'a str, RecordError> {
-        let n = self.count()?;
-        let b = self.bytes(n)?;
-        std::str::from_utf8(b).map_err(|e| RecordError::Undecodable(e.to_string()))
-    }
-
-    fn value(&mut self, depth: u32) -> Result<serde_json::Value, RecordError> {
-        use serde_json::Value;
-        if depth > MAX_DEPTH {
-            return Err(RecordError::Undecodable("value nested too deeply".into()));
-        }
-        Ok(match self.byte()? {
-            T_NULL => Value::Null,
-            T_FALSE => Value::Bool(false),
-            T_TRUE => Value::Bool(true),
-            T_UINT => Value::Number(self.varint()?.into()),
-            T_NEG => {
-                let i = unzigzag(self.varint()?);
-                if i >= 0 {
-                    return Err(RecordError::Undecodable("non-negative T_NEG".into()));
-                }
-                Value::Number(i.into())
-            }
-            T_F64 => {
-                let b = self.bytes(8)?;
-                let f = f64::from_le_bytes(b.try_into().map_err(|_| short())?);
-                Value::Number(
-                    serde_json::Number::from_f64(f)
-                        .ok_or_else(|| RecordError::Undecodable("non-finite number".into()))?,
-                )
-            }
-            T_STR => Value::String(self.str()?.to_owned()),
-            T_ARRAY => {
-                let n = self.count()?;
-                let mut a = Vec::with_capacity(n);
-                for _ in 0..n {
-                    a.push(self.value(depth + 1)?);
-                }
-                Value::Array(a)
-            }
-            T_OBJECT => Value::Object(self.object(depth + 1)?),
-            t => return Err(RecordError::Undecodable(format!("unknown value tag {t}"))),
-        })
-    }
-
-    fn object(
-        &mut self,
-        depth: u32,
-    ) -> Result<serde_json::Map<String, serde_json::Value>, RecordError> {
-        let n = self.count()?;
-        let mut m = serde_json::Map::with_capacity(n);
-        for _ in 0..n {
-            let k = self.str()?.to_owned();
-            let v = self.value(depth)?;
-            m.insert(k, v);
-        }
-        Ok(m)
-    }
-}
-
 fn decode_v2(body: &[u8]) -> Result<RecordedEvent, RecordError> {
-    let mut r = Reader { rest: body };
-    let id = u128::from_be_bytes(r.bytes(16)?.try_into().map_err(|_| short())?);
+    let mut r = Reader::new(body);
+    let id = u128::from_be_bytes(
+        r.bytes(16)?
+            .try_into()
+            .map_err(|_| CodecError("short id".into()))?,
+    );
     let version = r.varint()?;
     let position = r.varint()?;
     let occurred_secs = unzigzag(r.varint()?);
@@ -370,7 +194,8 @@ fn decode_v2(body: &[u8]) -> Result<RecordedEvent, RecordError> {
     let stream = r.str()?.to_owned();
     let actor = r.str()?.to_owned();
     let event_type = r.str()?.to_owned();
-    let data = r.value(0)?;
+    let (data, used) = EventData::from_encoded(r.rest)?;
+    r.rest = &r.rest[used..];
     let metadata = r.object(0)?;
     if !r.rest.is_empty() {
         return Err(RecordError::Trailing { len: r.rest.len() });
@@ -456,7 +281,7 @@ mod tests {
                         occurred_at: occ,
                         recorded_at: rec,
                         actor,
-                        data,
+                        data: data.into(),
                         metadata: meta.into_iter().collect::<Map<String, Value>>(),
                         schema_version: sv,
                     }
@@ -476,6 +301,37 @@ mod tests {
                     serde_json::to_string(&back).unwrap(),
                     serde_json::to_string(&ev).unwrap()
                 );
+            }
+        }
+
+        /// `data` read back undecoded equals, prints and serialises exactly like its value,
+        /// and encodes back to the same bytes.
+        #[test]
+        fn undecoded_data_behaves_like_its_value(v in json_value(), tail in prop::collection::vec(any::<u8>(), 0..4)) {
+            let mut bytes = Vec::new();
+            EventData::from(v.clone()).encode_into(&mut bytes);
+            let len = bytes.len();
+            bytes.extend(tail);
+            let (d, used) = EventData::from_encoded(&bytes).unwrap();
+            prop_assert_eq!(used, len);
+            prop_assert_eq!(serde_json::to_string(&d).unwrap(), serde_json::to_string(&v).unwrap());
+            prop_assert!(!d.is_decoded());
+            prop_assert_eq!(&*d, &v);
+            prop_assert_eq!(d.clone(), EventData::from(v.clone()));
+            let mut again = Vec::new();
+            d.encode_into(&mut again);
+            prop_assert_eq!(&again[..], &bytes[..len]);
+            // Cut short, the bytes never pass the check.
+            prop_assert!(EventData::from_encoded(&bytes[..len - 1]).is_err());
+        }
+
+        /// Arbitrary bytes never panic, and whatever passes the check decodes to the value
+        /// its JSON form shows.
+        #[test]
+        fn arbitrary_bytes_are_checked(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+            if let Ok((d, _)) = EventData::from_encoded(&bytes) {
+                let v = d.value().clone();
+                prop_assert_eq!(serde_json::to_string(&d).unwrap(), serde_json::to_string(&v).unwrap());
             }
         }
 
@@ -509,7 +365,8 @@ mod tests {
             occurred_at: "2026-06-03T09:30:00Z".parse().unwrap(),
             recorded_at: "2026-06-03T09:30:02.118Z".parse().unwrap(),
             actor: "wukong".into(),
-            data: serde_json::json!({ "from": "presentation", "to": "quote", "amount": 12.5 }),
+            data: serde_json::json!({ "from": "presentation", "to": "quote", "amount": 12.5 })
+                .into(),
             metadata: Map::from_iter([("correlation_id".to_string(), Value::from("c-1"))]),
             schema_version: 0,
         };
@@ -534,7 +391,7 @@ mod tests {
             occurred_at: DateTime::<Utc>::from_timestamp(0, 0).unwrap(),
             recorded_at: DateTime::<Utc>::from_timestamp(0, 0).unwrap(),
             actor: "a".into(),
-            data: data.clone(),
+            data: data.clone().into(),
             metadata: Map::new(),
             schema_version: 0,
         }))

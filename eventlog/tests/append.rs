@@ -546,7 +546,7 @@ async fn reimporting_events_with_store_generated_ids_is_a_no_op() {
                 event_type: e.event_type.clone(),
                 occurred_at: Some(e.occurred_at),
                 actor: Some(e.actor.clone()),
-                data: e.data.clone(),
+                data: e.data.clone().into(),
                 metadata: Some(e.metadata.clone()),
                 recorded_at: Some(e.recorded_at),
             })

@@ -60,7 +60,7 @@ impl LogBuilder {
             occurred_at,
             recorded_at,
             actor: actor.to_string(),
-            data,
+            data: data.into(),
             metadata: Default::default(),
             schema_version: 0,
         });

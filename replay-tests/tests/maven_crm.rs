@@ -199,7 +199,7 @@ fn log() -> (Vec<RecordedEvent>, usize) {
             occurred_at: at,
             recorded_at: at,
             actor,
-            data,
+            data: data.into(),
             metadata: Default::default(),
             schema_version: 1,
         };

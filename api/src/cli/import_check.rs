@@ -91,7 +91,7 @@ pub async fn check(
             occurred_at: l.occurred_at.unwrap_or(recorded_at),
             recorded_at,
             actor: l.actor.clone().unwrap_or_else(|| DEFAULT_ACTOR.to_string()),
-            data: l.data.clone(),
+            data: l.data.clone().into(),
             metadata: l.metadata.clone().unwrap_or_default(),
             schema_version: domain::schema::current_schema_version(&l.event_type),
         };

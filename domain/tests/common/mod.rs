@@ -61,7 +61,7 @@ impl Log {
             occurred_at: self.clock,
             recorded_at: self.clock,
             actor: "wukong".into(),
-            data,
+            data: data.into(),
             metadata: Default::default(),
             schema_version: 0,
         }

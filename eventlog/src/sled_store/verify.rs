@@ -320,7 +320,7 @@ mod tests {
             let old = t.get(key).unwrap().unwrap();
             let f = frame::frames(&old).next().unwrap().unwrap();
             let mut ev = decode_record(f.record).unwrap();
-            ev.data = serde_json::json!({ "kind": "note", "n": 1000 });
+            ev.data = serde_json::json!({ "kind": "note", "n": 1000 }).into();
             let record = encode_record(&ev);
             // A fresh, valid checksum, but the old chain hash.
             let mut v = Vec::new();

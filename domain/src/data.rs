@@ -1,0 +1,542 @@
+//! An event's `data`, and the binary form the event log stores JSON values in.
+//!
+//! [`EventData`] is a JSON value that may still be in its stored binary form: reading the log
+//! checks the bytes completely (tags, lengths, UTF-8, numbers, depth, duplicate keys) but
+//! builds the `serde_json::Value` only when somebody looks at it (`Deref`). Serialising an
+//! undecoded one writes JSON straight from the bytes. So reading, filtering by envelope,
+//! exporting and streaming events never build trees nobody looks at, and an event read from
+//! the log behaves exactly like one built from a `Value` (equality, JSON form, `Debug`).
+//!
+//! ## The binary form of a value
+//! A tag byte then its body: 0 null, 1 false, 2 true, 3 unsigned integer (varint),
+//! 4 negative integer (zigzag varint), 5 f64 (8 bytes LE, finite), 6 string
+//! (`len (varint) || UTF-8`), 7 array (`count (varint)` values), 8 object (`count (varint)`
+//! string + value pairs, in order, keys unique). Every length is checked against the bytes
+//! left, so truncated bytes never pass [`check_value`].
+
+use std::cell::Cell;
+use std::ops::{Deref, DerefMut};
+use std::sync::OnceLock;
+
+use serde::ser::{Error as _, SerializeMap, SerializeSeq};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+/// Values nested deeper than this are refused (serde_json's own parser stops at 128).
+pub const MAX_DEPTH: u32 = 512;
+
+const T_NULL: u8 = 0;
+const T_FALSE: u8 = 1;
+const T_TRUE: u8 = 2;
+const T_UINT: u8 = 3;
+const T_NEG: u8 = 4;
+const T_F64: u8 = 5;
+const T_STR: u8 = 6;
+const T_ARRAY: u8 = 7;
+const T_OBJECT: u8 = 8;
+
+/// Why bytes are not a value in the binary form.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CodecError(pub String);
+
+fn err(s: &str) -> CodecError {
+    CodecError(s.to_owned())
+}
+
+fn short() -> CodecError {
+    err("unexpected end of record")
+}
+
+pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+pub fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+pub fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+pub fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_varint(out, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// Appends the binary form of `v`.
+pub fn put_value(out: &mut Vec<u8>, v: &Value) {
+    match v {
+        Value::Null => out.push(T_NULL),
+        Value::Bool(false) => out.push(T_FALSE),
+        Value::Bool(true) => out.push(T_TRUE),
+        Value::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                out.push(T_UINT);
+                put_varint(out, u);
+            } else if let Some(i) = n.as_i64() {
+                out.push(T_NEG);
+                put_varint(out, zigzag(i));
+            } else {
+                // Without `arbitrary_precision` a number is a u64, an i64 or a finite f64.
+                out.push(T_F64);
+                out.extend_from_slice(&n.as_f64().unwrap_or(0.0).to_le_bytes());
+            }
+        }
+        Value::String(s) => {
+            out.push(T_STR);
+            put_str(out, s);
+        }
+        Value::Array(a) => {
+            out.push(T_ARRAY);
+            put_varint(out, a.len() as u64);
+            for x in a {
+                put_value(out, x);
+            }
+        }
+        Value::Object(m) => {
+            out.push(T_OBJECT);
+            put_object(out, m);
+        }
+    }
+}
+
+/// Appends an object's body (count, then key/value pairs), without the tag.
+pub fn put_object(out: &mut Vec<u8>, m: &Map<String, Value>) {
+    put_varint(out, m.len() as u64);
+    for (k, x) in m {
+        put_str(out, k);
+        put_value(out, x);
+    }
+}
+
+/// A cursor over bytes in the binary form. Every read checks the bytes left.
+pub struct Reader<'a> {
+    pub rest: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Reader { rest: bytes }
+    }
+
+    pub fn byte(&mut self) -> Result<u8, CodecError> {
+        let (&b, rest) = self.rest.split_first().ok_or_else(short)?;
+        self.rest = rest;
+        Ok(b)
+    }
+
+    pub fn bytes(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
+        if self.rest.len() < n {
+            return Err(short());
+        }
+        let (b, rest) = self.rest.split_at(n);
+        self.rest = rest;
+        Ok(b)
+    }
+
+    pub fn varint(&mut self) -> Result<u64, CodecError> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                if shift == 63 && b > 1 {
+                    break;
+                }
+                return Ok(v);
+            }
+        }
+        Err(err("malformed varint"))
+    }
+
+    pub fn u32(&mut self) -> Result<u32, CodecError> {
+        u32::try_from(self.varint()?).map_err(|_| err("u32 overflow"))
+    }
+
+    /// A count of items each at least one byte long (so it cannot exceed the bytes left).
+    pub fn count(&mut self) -> Result<usize, CodecError> {
+        let n = self.varint()?;
+        if n > self.rest.len() as u64 {
+            return Err(short());
+        }
+        Ok(n as usize)
+    }
+
+    pub fn str(&mut self) -> Result<&'a str, CodecError> {
+        let n = self.count()?;
+        let b = self.bytes(n)?;
+        std::str::from_utf8(b).map_err(|e| CodecError(e.to_string()))
+    }
+
+    fn negative(&mut self) -> Result<i64, CodecError> {
+        let i = unzigzag(self.varint()?);
+        if i >= 0 {
+            return Err(err("non-negative T_NEG"));
+        }
+        Ok(i)
+    }
+
+    fn f64(&mut self) -> Result<f64, CodecError> {
+        let b = self.bytes(8)?;
+        let f = f64::from_le_bytes(b.try_into().map_err(|_| short())?);
+        if !f.is_finite() {
+            return Err(err("non-finite number"));
+        }
+        Ok(f)
+    }
+
+    /// Decodes one value into a `Value`.
+    pub fn value(&mut self, depth: u32) -> Result<Value, CodecError> {
+        if depth > MAX_DEPTH {
+            return Err(err("value nested too deeply"));
+        }
+        Ok(match self.byte()? {
+            T_NULL => Value::Null,
+            T_FALSE => Value::Bool(false),
+            T_TRUE => Value::Bool(true),
+            T_UINT => Value::Number(self.varint()?.into()),
+            T_NEG => Value::Number(self.negative()?.into()),
+            T_F64 => Value::from(self.f64()?),
+            T_STR => Value::String(self.str()?.to_owned()),
+            T_ARRAY => {
+                let n = self.count()?;
+                let mut a = Vec::with_capacity(n);
+                for _ in 0..n {
+                    a.push(self.value(depth + 1)?);
+                }
+                Value::Array(a)
+            }
+            T_OBJECT => Value::Object(self.object(depth + 1)?),
+            t => return Err(CodecError(format!("unknown value tag {t}"))),
+        })
+    }
+
+    /// Decodes an object's body (as written by [`put_object`]).
+    pub fn object(&mut self, depth: u32) -> Result<Map<String, Value>, CodecError> {
+        let n = self.count()?;
+        let mut m = Map::with_capacity(n);
+        for _ in 0..n {
+            let k = self.str()?.to_owned();
+            let v = self.value(depth)?;
+            if m.insert(k, v).is_some() {
+                return Err(err("duplicate key in an object"));
+            }
+        }
+        Ok(m)
+    }
+
+    /// Walks one value without building it, checking everything [`Reader::value`] checks.
+    pub fn skip_value(&mut self, depth: u32) -> Result<(), CodecError> {
+        if depth > MAX_DEPTH {
+            return Err(err("value nested too deeply"));
+        }
+        match self.byte()? {
+            T_NULL | T_FALSE | T_TRUE => {}
+            T_UINT => {
+                self.varint()?;
+            }
+            T_NEG => {
+                self.negative()?;
+            }
+            T_F64 => {
+                self.f64()?;
+            }
+            T_STR => {
+                self.str()?;
+            }
+            T_ARRAY => {
+                for _ in 0..self.count()? {
+                    self.skip_value(depth + 1)?;
+                }
+            }
+            T_OBJECT => {
+                let n = self.count()?;
+                // Keys are checked for uniqueness: a decoded `Value` would silently keep
+                // the last of two, the JSON written from the bytes both. Small objects (the
+                // usual event data) without allocating.
+                let mut small = [""; 16];
+                let mut large = std::collections::HashSet::new();
+                for i in 0..n {
+                    let k = self.str()?;
+                    let fresh = if n <= small.len() {
+                        let fresh = !small[..i].contains(&k);
+                        small[i] = k;
+                        fresh
+                    } else {
+                        large.insert(k)
+                    };
+                    if !fresh {
+                        return Err(err("duplicate key in an object"));
+                    }
+                    self.skip_value(depth + 1)?;
+                }
+            }
+            t => return Err(CodecError(format!("unknown value tag {t}"))),
+        }
+        Ok(())
+    }
+}
+
+/// Checks that `bytes` start with one value in the binary form; returns its length.
+pub fn check_value(bytes: &[u8]) -> Result<usize, CodecError> {
+    let mut r = Reader::new(bytes);
+    r.skip_value(0)?;
+    Ok(bytes.len() - r.rest.len())
+}
+
+/// An event's `data`: a JSON value, possibly still in its stored binary form (see the
+/// module's documentation). Dereferences to the `Value`, decoding it on first use.
+#[derive(Clone, Default)]
+pub struct EventData {
+    /// The binary form, checked by [`check_value`]; `None` once the value may have changed.
+    encoded: Option<Box<[u8]>>,
+    value: OnceLock<Value>,
+}
+
+impl EventData {
+    /// Takes the value at the start of `bytes` (checked completely); returns it and the
+    /// number of bytes it used.
+    pub fn from_encoded(bytes: &[u8]) -> Result<(EventData, usize), CodecError> {
+        let len = check_value(bytes)?;
+        let data = EventData {
+            encoded: Some(bytes[..len].into()),
+            value: OnceLock::new(),
+        };
+        Ok((data, len))
+    }
+
+    /// Appends the binary form (the stored bytes as they are, when there are some).
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        match (&self.encoded, self.value.get()) {
+            (Some(b), _) => out.extend_from_slice(b),
+            (None, Some(v)) => put_value(out, v),
+            (None, None) => out.push(T_NULL),
+        }
+    }
+
+    /// The value, decoded now if it was not yet.
+    pub fn value(&self) -> &Value {
+        self.value.get_or_init(|| match &self.encoded {
+            // The bytes passed `check_value`, which checks everything decoding does, so
+            // this cannot fail; `Null` only keeps the impossible case from panicking.
+            Some(b) => Reader::new(b).value(0).unwrap_or(Value::Null),
+            None => Value::Null,
+        })
+    }
+
+    /// Whether the `Value` has been built (for tests and measurements).
+    pub fn is_decoded(&self) -> bool {
+        self.value.get().is_some()
+    }
+
+    pub fn into_value(mut self) -> Value {
+        self.value();
+        self.value.take().unwrap_or(Value::Null)
+    }
+}
+
+impl From<Value> for EventData {
+    fn from(v: Value) -> Self {
+        EventData {
+            encoded: None,
+            value: OnceLock::from(v),
+        }
+    }
+}
+
+impl From<EventData> for Value {
+    fn from(d: EventData) -> Self {
+        d.into_value()
+    }
+}
+
+impl Deref for EventData {
+    type Target = Value;
+    fn deref(&self) -> &Value {
+        self.value()
+    }
+}
+
+impl DerefMut for EventData {
+    fn deref_mut(&mut self) -> &mut Value {
+        self.value();
+        // The value may change through this reference: the bytes no longer describe it.
+        self.encoded = None;
+        if self.value.get().is_none() {
+            let _ = self.value.set(Value::Null);
+        }
+        self.value.get_mut().expect("set just above")
+    }
+}
+
+impl PartialEq for EventData {
+    fn eq(&self, other: &Self) -> bool {
+        if let (Some(a), Some(b)) = (&self.encoded, &other.encoded) {
+            if a == b {
+                return true;
+            }
+        }
+        self.value() == other.value()
+    }
+}
+
+impl PartialEq<Value> for EventData {
+    fn eq(&self, other: &Value) -> bool {
+        self.value() == other
+    }
+}
+
+impl PartialEq<EventData> for Value {
+    fn eq(&self, other: &EventData) -> bool {
+        self == other.value()
+    }
+}
+
+impl std::fmt::Debug for EventData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.value().fmt(f)
+    }
+}
+
+impl Serialize for EventData {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match (self.value.get(), &self.encoded) {
+            (Some(v), _) => v.serialize(s),
+            (None, Some(b)) => Encoded {
+                cursor: &Cell::new(&b[..]),
+            }
+            .serialize(s),
+            (None, None) => s.serialize_unit(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for EventData {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Value::deserialize(d).map(EventData::from)
+    }
+}
+
+/// Serialises the value at the cursor straight from the binary form, moving the cursor
+/// past it (so arrays and objects serialise their items one after the other).
+struct Encoded<'a, 'c> {
+    cursor: &'c Cell<&'a [u8]>,
+}
+
+impl<'a> Serialize for Encoded<'a, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let bad = |e: CodecError| S::Error::custom(e.0);
+        let mut r = Reader::new(self.cursor.get());
+        let tag = r.byte().map_err(bad)?;
+        let leaf = |r: &Reader<'a>| self.cursor.set(r.rest);
+        match tag {
+            T_NULL => {
+                leaf(&r);
+                s.serialize_unit()
+            }
+            T_FALSE | T_TRUE => {
+                leaf(&r);
+                s.serialize_bool(tag == T_TRUE)
+            }
+            T_UINT => {
+                let v = r.varint().map_err(bad)?;
+                leaf(&r);
+                s.serialize_u64(v)
+            }
+            T_NEG => {
+                let v = r.negative().map_err(bad)?;
+                leaf(&r);
+                s.serialize_i64(v)
+            }
+            T_F64 => {
+                let v = r.f64().map_err(bad)?;
+                leaf(&r);
+                s.serialize_f64(v)
+            }
+            T_STR => {
+                let v = r.str().map_err(bad)?;
+                leaf(&r);
+                s.serialize_str(v)
+            }
+            T_ARRAY => {
+                let n = r.count().map_err(bad)?;
+                leaf(&r);
+                let mut seq = s.serialize_seq(Some(n))?;
+                for _ in 0..n {
+                    seq.serialize_element(&Encoded {
+                        cursor: self.cursor,
+                    })?;
+                }
+                seq.end()
+            }
+            T_OBJECT => {
+                let n = r.count().map_err(bad)?;
+                leaf(&r);
+                let mut map = s.serialize_map(Some(n))?;
+                for _ in 0..n {
+                    let mut r = Reader::new(self.cursor.get());
+                    let k = r.str().map_err(bad)?;
+                    self.cursor.set(r.rest);
+                    map.serialize_entry(
+                        k,
+                        &Encoded {
+                            cursor: self.cursor,
+                        },
+                    )?;
+                }
+                map.end()
+            }
+            t => Err(S::Error::custom(format!("unknown value tag {t}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn encoded(v: &Value) -> Vec<u8> {
+        let mut out = Vec::new();
+        put_value(&mut out, v);
+        out
+    }
+
+    // Round trips over arbitrary values: `eventlog::record`'s property tests.
+
+    #[test]
+    fn bad_values_are_refused() {
+        // Duplicate key, non-finite float, a positive number tagged negative, unknown tag.
+        let mut dup = vec![T_OBJECT, 2];
+        for _ in 0..2 {
+            put_str(&mut dup, "a");
+            dup.push(T_NULL);
+        }
+        let mut nan = vec![T_F64];
+        nan.extend_from_slice(&f64::NAN.to_le_bytes());
+        let mut pos = vec![T_NEG];
+        put_varint(&mut pos, zigzag(5));
+        for bad in [dup, nan, pos, vec![9]] {
+            assert!(check_value(&bad).is_err(), "{bad:?}");
+            assert!(Reader::new(&bad).value(0).is_err(), "{bad:?}");
+        }
+        let deep = [T_ARRAY, 1].repeat(600);
+        assert!(check_value(&deep).is_err());
+    }
+
+    #[test]
+    fn changing_the_value_drops_the_stale_bytes() {
+        let (mut d, _) = EventData::from_encoded(&encoded(&json!({"a": 1}))).unwrap();
+        d["a"] = json!(2);
+        let mut out = Vec::new();
+        d.encode_into(&mut out);
+        assert_eq!(out, encoded(&json!({"a": 2})));
+        assert_eq!(serde_json::to_string(&d).unwrap(), r#"{"a":2}"#);
+    }
+}
