@@ -119,7 +119,7 @@ fn proposed(e: RecordedEvent) -> domain::ProposedEvent {
         id: Some(e.id),
         event_type: e.event_type,
         data: e.data.into(),
-        metadata: Some(e.metadata),
+        metadata: Some(e.metadata.into()),
         occurred_at: Some(e.occurred_at),
         actor: Some(e.actor),
         recorded_at: None,

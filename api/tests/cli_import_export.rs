@@ -56,7 +56,7 @@ fn canonical_log(customers: usize, per: usize) -> String {
                 recorded_at: time(format!("2026-03-{day:02}T09:{minute:02}:02.118Z")),
                 actor: "wukong".into(),
                 data: data.into(),
-                metadata,
+                metadata: metadata.into(),
                 schema_version: 0,
             };
             out.push_str(&serde_json::to_string(&ev).unwrap());

@@ -255,29 +255,33 @@ impl<'a> Reader<'a> {
                     self.skip_value(depth + 1)?;
                 }
             }
-            T_OBJECT => {
-                let n = self.count()?;
-                // Keys are checked for uniqueness: a decoded `Value` would silently keep
-                // the last of two, the JSON written from the bytes both. Small objects (the
-                // usual event data) without allocating.
-                let mut small = [""; 16];
-                let mut large = std::collections::HashSet::new();
-                for i in 0..n {
-                    let k = self.str()?;
-                    let fresh = if n <= small.len() {
-                        let fresh = !small[..i].contains(&k);
-                        small[i] = k;
-                        fresh
-                    } else {
-                        large.insert(k)
-                    };
-                    if !fresh {
-                        return Err(err("duplicate key in an object"));
-                    }
-                    self.skip_value(depth + 1)?;
-                }
-            }
+            T_OBJECT => self.skip_object(depth + 1)?,
             t => return Err(CodecError(format!("unknown value tag {t}"))),
+        }
+        Ok(())
+    }
+
+    /// Walks an object's body (as written by [`put_object`]) without building it.
+    pub fn skip_object(&mut self, depth: u32) -> Result<(), CodecError> {
+        let n = self.count()?;
+        // Keys are checked for uniqueness: a decoded `Value` would silently keep the last of
+        // two, the JSON written from the bytes both. Small objects (the usual event data)
+        // without allocating.
+        let mut small = [""; 16];
+        let mut large = std::collections::HashSet::new();
+        for i in 0..n {
+            let k = self.str()?;
+            let fresh = if n <= small.len() {
+                let fresh = !small[..i].contains(&k);
+                small[i] = k;
+                fresh
+            } else {
+                large.insert(k)
+            };
+            if !fresh {
+                return Err(err("duplicate key in an object"));
+            }
+            self.skip_value(depth)?;
         }
         Ok(())
     }
@@ -290,60 +294,109 @@ pub fn check_value(bytes: &[u8]) -> Result<usize, CodecError> {
     Ok(bytes.len() - r.rest.len())
 }
 
-/// An event's `data`: a JSON value, possibly still in its stored binary form (see the
-/// module's documentation). Dereferences to the `Value`, decoding it on first use.
-#[derive(Clone, Default)]
-pub struct EventData {
-    /// The binary form, checked by [`check_value`]; `None` once the value may have changed.
-    encoded: Option<Box<[u8]>>,
-    value: OnceLock<Value>,
+/// What can be kept in its binary form by [`Lazy`]: a JSON value (`data`) or an object
+/// (`metadata`, stored as an object's body).
+pub trait Stored: Default + Clone + PartialEq + std::fmt::Debug + Serialize {
+    /// Appends the binary form.
+    fn put(&self, out: &mut Vec<u8>);
+    /// Walks one stored item, checking everything [`Stored::read`] checks.
+    fn skip(r: &mut Reader<'_>) -> Result<(), CodecError>;
+    /// Decodes one stored item.
+    fn read(r: &mut Reader<'_>) -> Result<Self, CodecError>;
+    /// Serialises the stored item at the cursor straight from its bytes.
+    fn serialize_stored<S: Serializer>(cursor: &Cell<&[u8]>, s: S) -> Result<S::Ok, S::Error>;
 }
 
-impl EventData {
-    /// Takes the value at the start of `bytes` (checked completely); returns it and the
+impl Stored for Value {
+    fn put(&self, out: &mut Vec<u8>) {
+        put_value(out, self)
+    }
+    fn skip(r: &mut Reader<'_>) -> Result<(), CodecError> {
+        r.skip_value(0)
+    }
+    fn read(r: &mut Reader<'_>) -> Result<Self, CodecError> {
+        r.value(0)
+    }
+    fn serialize_stored<S: Serializer>(cursor: &Cell<&[u8]>, s: S) -> Result<S::Ok, S::Error> {
+        Encoded { cursor }.serialize(s)
+    }
+}
+
+impl Stored for Map<String, Value> {
+    fn put(&self, out: &mut Vec<u8>) {
+        put_object(out, self)
+    }
+    fn skip(r: &mut Reader<'_>) -> Result<(), CodecError> {
+        r.skip_object(0)
+    }
+    fn read(r: &mut Reader<'_>) -> Result<Self, CodecError> {
+        r.object(0)
+    }
+    fn serialize_stored<S: Serializer>(cursor: &Cell<&[u8]>, s: S) -> Result<S::Ok, S::Error> {
+        serialize_object_body(cursor, s)
+    }
+}
+
+/// A [`Stored`] item, possibly still in its binary form (see the module's documentation).
+/// Dereferences to the item, decoding it on first use.
+#[derive(Clone, Default)]
+pub struct Lazy<T: Stored> {
+    /// The binary form, checked by [`Stored::skip`]; `None` once the item may have changed.
+    encoded: Option<Box<[u8]>>,
+    value: OnceLock<T>,
+}
+
+/// An event's `data`: a JSON value.
+pub type EventData = Lazy<Value>;
+/// An event's `metadata`: a JSON object.
+pub type EventMetadata = Lazy<Map<String, Value>>;
+
+impl<T: Stored> Lazy<T> {
+    /// Takes the item at the start of `bytes` (checked completely); returns it and the
     /// number of bytes it used.
-    pub fn from_encoded(bytes: &[u8]) -> Result<(EventData, usize), CodecError> {
-        let len = check_value(bytes)?;
-        let data = EventData {
+    pub fn from_encoded(bytes: &[u8]) -> Result<(Self, usize), CodecError> {
+        let mut r = Reader::new(bytes);
+        T::skip(&mut r)?;
+        let len = bytes.len() - r.rest.len();
+        let lazy = Lazy {
             encoded: Some(bytes[..len].into()),
             value: OnceLock::new(),
         };
-        Ok((data, len))
+        Ok((lazy, len))
     }
 
     /// Appends the binary form (the stored bytes as they are, when there are some).
     pub fn encode_into(&self, out: &mut Vec<u8>) {
-        match (&self.encoded, self.value.get()) {
-            (Some(b), _) => out.extend_from_slice(b),
-            (None, Some(v)) => put_value(out, v),
-            (None, None) => out.push(T_NULL),
+        match &self.encoded {
+            Some(b) => out.extend_from_slice(b),
+            None => self.value().put(out),
         }
     }
 
-    /// The value, decoded now if it was not yet.
-    pub fn value(&self) -> &Value {
+    /// The item, decoded now if it was not yet.
+    pub fn value(&self) -> &T {
         self.value.get_or_init(|| match &self.encoded {
-            // The bytes passed `check_value`, which checks everything decoding does, so
-            // this cannot fail; `Null` only keeps the impossible case from panicking.
-            Some(b) => Reader::new(b).value(0).unwrap_or(Value::Null),
-            None => Value::Null,
+            // The bytes passed `T::skip`, which checks everything decoding does, so this
+            // cannot fail; the default only keeps the impossible case from panicking.
+            Some(b) => T::read(&mut Reader::new(b)).unwrap_or_default(),
+            None => T::default(),
         })
     }
 
-    /// Whether the `Value` has been built (for tests and measurements).
+    /// Whether the item has been decoded (for tests and measurements).
     pub fn is_decoded(&self) -> bool {
         self.value.get().is_some()
     }
 
-    pub fn into_value(mut self) -> Value {
+    pub fn into_inner(mut self) -> T {
         self.value();
-        self.value.take().unwrap_or(Value::Null)
+        self.value.take().unwrap_or_default()
     }
 }
 
-impl From<Value> for EventData {
-    fn from(v: Value) -> Self {
-        EventData {
+impl<T: Stored> From<T> for Lazy<T> {
+    fn from(v: T) -> Self {
+        Lazy {
             encoded: None,
             value: OnceLock::from(v),
         }
@@ -352,30 +405,33 @@ impl From<Value> for EventData {
 
 impl From<EventData> for Value {
     fn from(d: EventData) -> Self {
-        d.into_value()
+        d.into_inner()
     }
 }
 
-impl Deref for EventData {
-    type Target = Value;
-    fn deref(&self) -> &Value {
+impl From<EventMetadata> for Map<String, Value> {
+    fn from(m: EventMetadata) -> Self {
+        m.into_inner()
+    }
+}
+
+impl<T: Stored> Deref for Lazy<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
         self.value()
     }
 }
 
-impl DerefMut for EventData {
-    fn deref_mut(&mut self) -> &mut Value {
+impl<T: Stored> DerefMut for Lazy<T> {
+    fn deref_mut(&mut self) -> &mut T {
         self.value();
-        // The value may change through this reference: the bytes no longer describe it.
+        // The item may change through this reference: the bytes no longer describe it.
         self.encoded = None;
-        if self.value.get().is_none() {
-            let _ = self.value.set(Value::Null);
-        }
-        self.value.get_mut().expect("set just above")
+        self.value.get_mut().expect("decoded just above")
     }
 }
 
-impl PartialEq for EventData {
+impl<T: Stored> PartialEq for Lazy<T> {
     fn eq(&self, other: &Self) -> bool {
         if let (Some(a), Some(b)) = (&self.encoded, &other.encoded) {
             if a == b {
@@ -386,8 +442,8 @@ impl PartialEq for EventData {
     }
 }
 
-impl PartialEq<Value> for EventData {
-    fn eq(&self, other: &Value) -> bool {
+impl<T: Stored> PartialEq<T> for Lazy<T> {
+    fn eq(&self, other: &T) -> bool {
         self.value() == other
     }
 }
@@ -398,28 +454,24 @@ impl PartialEq<EventData> for Value {
     }
 }
 
-impl std::fmt::Debug for EventData {
+impl<T: Stored> std::fmt::Debug for Lazy<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.value().fmt(f)
     }
 }
 
-impl Serialize for EventData {
+impl<T: Stored> Serialize for Lazy<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match (self.value.get(), &self.encoded) {
-            (Some(v), _) => v.serialize(s),
-            (None, Some(b)) => Encoded {
-                cursor: &Cell::new(&b[..]),
-            }
-            .serialize(s),
-            (None, None) => s.serialize_unit(),
+            (None, Some(b)) => T::serialize_stored(&Cell::new(&b[..]), s),
+            _ => self.value().serialize(s),
         }
     }
 }
 
-impl<'de> Deserialize<'de> for EventData {
+impl<'de, T: Stored + Deserialize<'de>> Deserialize<'de> for Lazy<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Value::deserialize(d).map(EventData::from)
+        T::deserialize(d).map(Lazy::from)
     }
 }
 
@@ -476,25 +528,28 @@ impl<'a> Serialize for Encoded<'a, '_> {
                 seq.end()
             }
             T_OBJECT => {
-                let n = r.count().map_err(bad)?;
                 leaf(&r);
-                let mut map = s.serialize_map(Some(n))?;
-                for _ in 0..n {
-                    let mut r = Reader::new(self.cursor.get());
-                    let k = r.str().map_err(bad)?;
-                    self.cursor.set(r.rest);
-                    map.serialize_entry(
-                        k,
-                        &Encoded {
-                            cursor: self.cursor,
-                        },
-                    )?;
-                }
-                map.end()
+                serialize_object_body(self.cursor, s)
             }
             t => Err(S::Error::custom(format!("unknown value tag {t}"))),
         }
     }
+}
+
+/// Serialises the object body at the cursor (count, then key/value pairs) as a map.
+fn serialize_object_body<S: Serializer>(cursor: &Cell<&[u8]>, s: S) -> Result<S::Ok, S::Error> {
+    let bad = |e: CodecError| S::Error::custom(e.0);
+    let mut r = Reader::new(cursor.get());
+    let n = r.count().map_err(bad)?;
+    cursor.set(r.rest);
+    let mut map = s.serialize_map(Some(n))?;
+    for _ in 0..n {
+        let mut r = Reader::new(cursor.get());
+        let k = r.str().map_err(bad)?;
+        cursor.set(r.rest);
+        map.serialize_entry(k, &Encoded { cursor })?;
+    }
+    map.end()
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::data::EventData;
+use crate::data::{EventData, EventMetadata};
 
 /// An event as it is stored and as it crosses every boundary (HTTP, SSE, import, export).
 /// Serialises to exactly the canonical JSON form of SPEC §1.1.
@@ -25,8 +25,9 @@ pub struct RecordedEvent {
     pub actor: String,
     /// Read from the log, decoded only when looked at (see [`crate::data`]).
     pub data: EventData,
+    /// Read from the log, decoded only when looked at, like `data`.
     #[serde(default)]
-    pub metadata: Map<String, Value>,
+    pub metadata: EventMetadata,
     /// Schema version of `data` as written (see `crate::schema`). Not part of the JSON form:
     /// exported events are always upcast to the current schema, so 0 ("current") on parse.
     #[serde(skip)]

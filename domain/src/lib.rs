@@ -105,7 +105,7 @@ pub mod rules;
 pub mod schema;
 pub mod state;
 
-pub use data::EventData;
+pub use data::{EventData, EventMetadata};
 pub use envelope::{Category, ExpectedVersion, ProposedEvent, RecordedEvent, StreamName};
 pub use events::{Event, Month};
 pub use money::Money;

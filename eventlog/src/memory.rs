@@ -190,7 +190,7 @@ impl MemoryStore {
                 recorded_at,
                 actor: p.actor.unwrap_or_else(|| "system".to_string()),
                 data: p.data.into(),
-                metadata,
+                metadata: metadata.into(),
                 schema_version: 0,
             });
         }

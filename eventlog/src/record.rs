@@ -117,7 +117,7 @@ fn decode_v1(body: &[u8]) -> Result<RecordedEvent, RecordError> {
             .map_err(|e| bad(&e))?
             .into(),
         metadata: match rec.metadata {
-            "{}" => serde_json::Map::new(),
+            "{}" => serde_json::Map::new().into(),
             text => serde_json::from_str(text).map_err(|e| bad(&e))?,
         },
         schema_version: rec.schema_version,
@@ -142,7 +142,7 @@ fn decode_v1(body: &[u8]) -> Result<RecordedEvent, RecordError> {
 pub const FORMAT_V2: u8 = 2;
 
 use domain::data::{
-    put_object, put_str, put_varint, unzigzag, zigzag, CodecError, EventData, Reader,
+    put_str, put_varint, unzigzag, zigzag, CodecError, EventData, EventMetadata, Reader,
 };
 
 impl From<CodecError> for RecordError {
@@ -173,7 +173,7 @@ pub fn encode_record_into(out: &mut Vec<u8>, ev: &RecordedEvent) {
     put_str(out, &ev.actor);
     put_str(out, &ev.event_type);
     ev.data.encode_into(out);
-    put_object(out, &ev.metadata);
+    ev.metadata.encode_into(out);
 }
 
 fn decode_v2(body: &[u8]) -> Result<RecordedEvent, RecordError> {
@@ -196,7 +196,8 @@ fn decode_v2(body: &[u8]) -> Result<RecordedEvent, RecordError> {
     let event_type = r.str()?.to_owned();
     let (data, used) = EventData::from_encoded(r.rest)?;
     r.rest = &r.rest[used..];
-    let metadata = r.object(0)?;
+    let (metadata, used) = EventMetadata::from_encoded(r.rest)?;
+    r.rest = &r.rest[used..];
     if !r.rest.is_empty() {
         return Err(RecordError::Trailing { len: r.rest.len() });
     }
@@ -282,7 +283,7 @@ mod tests {
                         recorded_at: rec,
                         actor,
                         data: data.into(),
-                        metadata: meta.into_iter().collect::<Map<String, Value>>(),
+                        metadata: meta.into_iter().collect::<Map<String, Value>>().into(),
                         schema_version: sv,
                     }
                 },
@@ -367,7 +368,7 @@ mod tests {
             actor: "wukong".into(),
             data: serde_json::json!({ "from": "presentation", "to": "quote", "amount": 12.5 })
                 .into(),
-            metadata: Map::from_iter([("correlation_id".to_string(), Value::from("c-1"))]),
+            metadata: Map::from_iter([("correlation_id".to_string(), Value::from("c-1"))]).into(),
             schema_version: 0,
         };
         let v1 = encode_record_v1(&ev);
@@ -392,7 +393,7 @@ mod tests {
             recorded_at: DateTime::<Utc>::from_timestamp(0, 0).unwrap(),
             actor: "a".into(),
             data: data.clone().into(),
-            metadata: Map::new(),
+            metadata: Map::new().into(),
             schema_version: 0,
         }))
         .unwrap();

@@ -547,7 +547,7 @@ async fn reimporting_events_with_store_generated_ids_is_a_no_op() {
                 occurred_at: Some(e.occurred_at),
                 actor: Some(e.actor.clone()),
                 data: e.data.clone().into(),
-                metadata: Some(e.metadata.clone()),
+                metadata: Some(e.metadata.clone().into()),
                 recorded_at: Some(e.recorded_at),
             })
             .collect()

@@ -64,8 +64,9 @@ fn write_csv(out: &mut impl Write, ev: &domain::RecordedEvent) -> std::io::Resul
         domain::envelope::format_time(&ev.occurred_at),
         domain::envelope::format_time(&ev.recorded_at),
         ev.actor.clone(),
-        ev.data.to_string(),
-        serde_json::Value::Object(ev.metadata.clone()).to_string(),
+        // Written straight from the stored bytes (serialising JSON cannot fail).
+        serde_json::to_string(&ev.data).unwrap_or_default(),
+        serde_json::to_string(&ev.metadata).unwrap_or_default(),
     ];
     let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
     writeln!(out, "{}", line.join(","))

@@ -92,7 +92,7 @@ pub async fn check(
             recorded_at,
             actor: l.actor.clone().unwrap_or_else(|| DEFAULT_ACTOR.to_string()),
             data: l.data.clone().into(),
-            metadata: l.metadata.clone().unwrap_or_default(),
+            metadata: l.metadata.clone().unwrap_or_default().into(),
             schema_version: domain::schema::current_schema_version(&l.event_type),
         };
         let ctx = Context { org: &org, now };

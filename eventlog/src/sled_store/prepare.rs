@@ -119,7 +119,7 @@ pub(crate) fn same_content(
         && proposed
             .metadata
             .as_ref()
-            .map_or(existing.metadata.is_empty(), |m| *m == existing.metadata)
+            .map_or(existing.metadata.is_empty(), |m| existing.metadata == *m)
         && proposed
             .occurred_at
             .is_none_or(|t| t == existing.occurred_at)
@@ -146,7 +146,7 @@ pub(crate) fn assign(
         recorded_at,
         actor: ev.actor.unwrap_or_else(|| DEFAULT_ACTOR.to_string()),
         data: ev.data.into(),
-        metadata: ev.metadata.unwrap_or_default(),
+        metadata: ev.metadata.unwrap_or_default().into(),
         schema_version: 0,
     }
 }
