@@ -383,6 +383,15 @@ impl<T: Stored> Lazy<T> {
         })
     }
 
+    /// The stored bytes, while the item has not been decoded (then reading a typed value
+    /// from them with [`from_stored`] builds no tree).
+    pub fn undecoded(&self) -> Option<&[u8]> {
+        match (&self.encoded, self.value.get()) {
+            (Some(b), None) => Some(b),
+            _ => None,
+        }
+    }
+
     /// Whether the item has been decoded (for tests and measurements).
     pub fn is_decoded(&self) -> bool {
         self.value.get().is_some()
@@ -550,6 +559,196 @@ fn serialize_object_body<S: Serializer>(cursor: &Cell<&[u8]>, s: S) -> Result<S:
         map.serialize_entry(k, &Encoded { cursor })?;
     }
     map.end()
+}
+
+/// Why the stored bytes did not deserialise into the asked type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DeError(pub String);
+
+impl serde::de::Error for DeError {
+    fn custom<M: std::fmt::Display>(msg: M) -> Self {
+        DeError(msg.to_string())
+    }
+}
+
+impl From<CodecError> for DeError {
+    fn from(e: CodecError) -> Self {
+        DeError(e.0)
+    }
+}
+
+/// Deserialises a typed value straight from stored bytes, without building a `Value`
+/// (what `T::deserialize(&value)` gives for the same value, as serde_json's own `Value`
+/// deserialiser reads it).
+pub fn from_stored<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, DeError> {
+    let mut r = Reader::new(bytes);
+    let t = T::deserialize(StoredDe { r: &mut r })?;
+    if !r.rest.is_empty() {
+        return Err(DeError("trailing bytes after the value".into()));
+    }
+    Ok(t)
+}
+
+/// A serde `Deserializer` reading one value at the reader's position (moving past it).
+pub struct StoredDe<'r, 'de> {
+    r: &'r mut Reader<'de>,
+}
+
+impl<'r, 'de> StoredDe<'r, 'de> {
+    pub fn new(r: &'r mut Reader<'de>) -> Self {
+        StoredDe { r }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.r.rest.first().copied()
+    }
+}
+
+impl<'de> serde::Deserializer<'de> for StoredDe<'_, 'de> {
+    type Error = DeError;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
+        match self.r.byte()? {
+            T_NULL => v.visit_unit(),
+            T_FALSE => v.visit_bool(false),
+            T_TRUE => v.visit_bool(true),
+            T_UINT => v.visit_u64(self.r.varint()?),
+            T_NEG => v.visit_i64(self.r.negative()?),
+            T_F64 => v.visit_f64(self.r.f64()?),
+            T_STR => v.visit_borrowed_str(self.r.str()?),
+            T_ARRAY => {
+                let left = self.r.count()?;
+                let mut seq = Items { r: self.r, left };
+                let out = v.visit_seq(&mut seq)?;
+                match seq.left {
+                    0 => Ok(out),
+                    _ => Err(serde::de::Error::invalid_length(
+                        left,
+                        &"fewer elements in array",
+                    )),
+                }
+            }
+            T_OBJECT => {
+                let left = self.r.count()?;
+                let mut map = Items { r: self.r, left };
+                let out = v.visit_map(&mut map)?;
+                match map.left {
+                    0 => Ok(out),
+                    _ => Err(serde::de::Error::invalid_length(
+                        left,
+                        &"fewer elements in map",
+                    )),
+                }
+            }
+            t => Err(DeError(format!("unknown value tag {t}"))),
+        }
+    }
+
+    fn deserialize_option<V: serde::de::Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
+        if self.peek() == Some(T_NULL) {
+            self.r.byte()?;
+            v.visit_none()
+        } else {
+            v.visit_some(self)
+        }
+    }
+
+    fn deserialize_newtype_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        v: V,
+    ) -> Result<V::Value, DeError> {
+        v.visit_newtype_struct(self)
+    }
+
+    fn deserialize_enum<V: serde::de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        v: V,
+    ) -> Result<V::Value, DeError> {
+        use serde::de::IntoDeserializer;
+        match self.r.byte()? {
+            // A unit variant as a string, or `{"Variant": content}`, as serde_json reads them.
+            T_STR => v.visit_enum(self.r.str()?.into_deserializer()),
+            T_OBJECT if self.r.count()? == 1 => {
+                v.visit_enum(serde::de::value::MapAccessDeserializer::new(Items {
+                    r: self.r,
+                    left: 1,
+                }))
+            }
+            _ => Err(DeError(
+                "expected an enum: a string or an object with one entry".into(),
+            )),
+        }
+    }
+
+    fn deserialize_ignored_any<V: serde::de::Visitor<'de>>(
+        self,
+        v: V,
+    ) -> Result<V::Value, DeError> {
+        self.r.skip_value(0)?;
+        v.visit_unit()
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf unit unit_struct seq tuple tuple_struct map struct identifier
+    }
+}
+
+/// The items of an array, or the entries of an object, still to be read.
+struct Items<'r, 'de> {
+    r: &'r mut Reader<'de>,
+    left: usize,
+}
+
+impl<'de> serde::de::SeqAccess<'de> for Items<'_, 'de> {
+    type Error = DeError;
+
+    fn next_element_seed<T: serde::de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, DeError> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        self.left -= 1;
+        seed.deserialize(StoredDe { r: &mut *self.r }).map(Some)
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.left)
+    }
+}
+
+impl<'de> serde::de::MapAccess<'de> for Items<'_, 'de> {
+    type Error = DeError;
+
+    fn next_key_seed<K: serde::de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DeError> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        self.left -= 1;
+        let key = self.r.str()?;
+        seed.deserialize(serde::de::value::BorrowedStrDeserializer::new(key))
+            .map(Some)
+    }
+
+    fn next_value_seed<V: serde::de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, DeError> {
+        seed.deserialize(StoredDe { r: &mut *self.r })
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.left)
+    }
 }
 
 #[cfg(test)]

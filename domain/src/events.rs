@@ -434,7 +434,31 @@ impl Event {
     /// Parses the envelope's `type` and `data` (current schema) into a typed event.
     /// The error names the offending field path (`stages[1].probability`) and serde's reason.
     pub fn from_parts(event_type: &str, data: &serde_json::Value) -> Result<Event, DataError> {
-        fn parse<T: serde::de::DeserializeOwned>(data: &serde_json::Value) -> Result<T, DataError> {
+        Event::from_deserializer(event_type, data)
+    }
+
+    /// [`Event::from_parts`] for `data` as read from the log: straight from the stored
+    /// bytes while nobody has decoded them (no `Value` built), else from the value.
+    pub fn from_data(event_type: &str, data: &crate::EventData) -> Result<Event, DataError> {
+        match data.undecoded() {
+            Some(bytes) => {
+                let mut r = crate::data::Reader::new(bytes);
+                Event::from_deserializer(event_type, crate::data::StoredDe::new(&mut r))
+                    // Data that does not parse (never in a validated log) is read again from
+                    // the value, for serde_json's wording of the error.
+                    .or_else(|_| Event::from_parts(event_type, data.value()))
+            }
+            None => Event::from_parts(event_type, data.value()),
+        }
+    }
+
+    fn from_deserializer<'de, D: serde::Deserializer<'de>>(
+        event_type: &str,
+        data: D,
+    ) -> Result<Event, DataError> {
+        fn parse<'de, T: serde::Deserialize<'de>, D: serde::Deserializer<'de>>(
+            data: D,
+        ) -> Result<T, DataError> {
             serde_path_to_error::deserialize(data).map_err(|e| {
                 let path = e.path().to_string();
                 let field = if path == "." || path.is_empty() {

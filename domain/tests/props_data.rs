@@ -366,6 +366,39 @@ proptest! {
         prop_assert_eq!(Event::from_parts(t, &back).unwrap(), ev);
     }
 
+    /// Typed events read straight from the stored bytes (what the read model does with
+    /// events from the log) are exactly those read from the `Value`, and so are the errors
+    /// (field path and message): for valid data, for data with one field of the wrong JSON
+    /// type or an unknown field, and for any JSON at all.
+    #[test]
+    fn typed_events_from_stored_bytes_equal_those_from_values(
+        (i, data) in typed_data(),
+        spoil in 0usize..4,
+        extra in "[a-z]{1,8}_x",
+        any_json in arbitrary_json(),
+    ) {
+        let t = SHAPES[i].0;
+        let mut variants = vec![data.clone(), any_json];
+        let mut data = data;
+        if let Some(m) = data.as_object_mut() {
+            match (spoil, SHAPES[i].1.first()) {
+                (0, _) => { m.insert(extra, json!(1)); }
+                (1, Some(&(name, k, _))) => { m.insert(name.to_string(), wrong_for(k)); }
+                _ => {}
+            }
+        }
+        variants.push(data);
+        for v in variants {
+            let mut bytes = Vec::new();
+            domain::data::put_value(&mut bytes, &v);
+            let (stored, _) = domain::EventData::from_encoded(&bytes).unwrap();
+            prop_assert!(stored.undecoded().is_some());
+            let typed = Event::from_data(t, &stored);
+            prop_assert_eq!(typed.is_ok(), !stored.is_decoded(), "only errors build the Value");
+            prop_assert_eq!(typed, Event::from_parts(t, &v), "{} {}", t, v);
+        }
+    }
+
     #[test]
     fn unknown_fields_are_refused((i, data) in typed_data(), extra in "[a-z]{1,8}_x") {
         let t = SHAPES[i].0;

@@ -8,5 +8,5 @@ use domain::{Event, RecordedEvent};
 /// Parses an envelope's `type` + `data` into a typed event; `None` when it does not parse
 /// (such an event cannot be in a validated log, so the read model ignores it).
 pub fn typed(ev: &RecordedEvent) -> Option<Event> {
-    Event::from_parts(&ev.event_type, &ev.data).ok()
+    Event::from_data(&ev.event_type, &ev.data).ok()
 }
