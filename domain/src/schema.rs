@@ -88,6 +88,10 @@ pub fn upcast(ev: RecordedEvent) -> RecordedEvent {
 /// Refusals: unknown type → `event.type_known` (field `type`);
 /// `data` not matching the type → `event.data` (field `data.<path>`, the value found there).
 pub fn typed(ev: &RecordedEvent) -> Result<Event, Rejection> {
+    if ev.schema_version == 0 || ev.schema_version >= current_schema_version(&ev.event_type) {
+        // Already current: nothing to upcast, so no copy of the event.
+        return parse(&ev.event_type, &ev.data);
+    }
     let ev = upcast(ev.clone());
     parse(&ev.event_type, &ev.data)
 }
