@@ -9,16 +9,14 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use chrono::Utc;
-use domain::envelope::{MAX_FUTURE_SKEW_SECS, MAX_METADATA_BYTES};
-use domain::StreamName;
 use futures::stream::BoxStream;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
+use crate::sled_store::prepare;
 use crate::{
     AppendOutcome, AppendValidator, EnvelopeOnly, EventStore, ExpectedVersion, Filter, LogView,
-    ProposedEvent, RecordedEvent, Rejection, StoreError,
+    ProposedEvent, RecordedEvent, StoreError, StreamBatch,
 };
 
 /// How many events a live subscriber may fall behind before it re-reads from the log.
@@ -127,73 +125,28 @@ impl MemoryStore {
         expected: ExpectedVersion,
         events: Vec<ProposedEvent>,
     ) -> Result<(AppendOutcome, Vec<RecordedEvent>), StoreError> {
-        StreamName::parse(stream).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        if events.is_empty() {
-            return Err(StoreError::Invalid(
-                "an append needs at least one event".into(),
-            ));
-        }
-        if let Some(outcome) = idempotent_outcome(log, stream, &events)? {
+        // The same envelope checks, expected-version check and assignment of ids, versions,
+        // positions, times and actor as the durable store (`sled_store::prepare`).
+        let request = StreamBatch {
+            stream: stream.to_string(),
+            expected,
+            events,
+        };
+        prepare::check_envelope(&request)?;
+        if let Some(outcome) = idempotent_outcome(log, stream, &request.events)? {
             return Ok((outcome, Vec::new()));
         }
         let actual = log.stream_version(stream);
-        let version_ok = match expected {
-            ExpectedVersion::Any => true,
-            ExpectedVersion::NoStream => actual.is_none(),
-            ExpectedVersion::Exact(v) => actual == Some(v),
-        };
-        if !version_ok {
-            return Err(StoreError::WrongExpectedVersion {
-                stream: stream.to_string(),
-                expected,
-                actual,
-            });
-        }
-        let now = Utc::now();
+        prepare::check_expected(stream, expected, actual)?;
+        let now = prepare::now();
         let first_position = log.events.len() as u64 + 1;
         let first_version = actual.map_or(0, |v| v + 1);
-        let mut batch = Vec::with_capacity(events.len());
-        for (i, p) in events.into_iter().enumerate() {
-            let metadata = p.metadata.unwrap_or_default();
-            let meta_len = serde_json::to_vec(&metadata).map_or(0, |b| b.len());
-            if meta_len > MAX_METADATA_BYTES {
-                return Err(StoreError::Rejected(
-                    Rejection::new(
-                        "envelope.metadata_size",
-                        "metadata",
-                        meta_len,
-                        format!("metadata is {meta_len} bytes; at most {MAX_METADATA_BYTES} are allowed"),
-                    )
-                    .at(i),
-                ));
-            }
-            let recorded_at = p.recorded_at.unwrap_or(now);
-            let occurred_at = p.occurred_at.unwrap_or(recorded_at);
-            if (occurred_at - recorded_at).num_seconds() > MAX_FUTURE_SKEW_SECS {
-                return Err(StoreError::Rejected(
-                    Rejection::new(
-                        "envelope.occurred_at_future",
-                        "occurred_at",
-                        domain::envelope::format_time(&occurred_at),
-                        "occurred_at may be at most 5 minutes after the recording time",
-                    )
-                    .at(i),
-                ));
-            }
-            batch.push(RecordedEvent {
-                id: p.id.unwrap_or_else(Uuid::now_v7),
-                stream: stream.to_string(),
-                event_type: p.event_type,
-                version: first_version + i as u64,
-                position: first_position + i as u64,
-                occurred_at,
-                recorded_at,
-                actor: p.actor.unwrap_or_else(|| "system".to_string()),
-                data: p.data.into(),
-                metadata: metadata.into(),
-                schema_version: 0,
-            });
-        }
+        let batch: Vec<RecordedEvent> = (request.events.into_iter().enumerate())
+            .map(|(i, p)| {
+                let i = i as u64;
+                prepare::assign(stream, p, first_version + i, first_position + i, now)
+            })
+            .collect();
         self.validator
             .validate(&*log, stream, &batch)
             .map_err(StoreError::Rejected)?;
@@ -236,11 +189,7 @@ fn idempotent_outcome(
         }
         if let Some(&position) = log.ids.get(&id) {
             let original = log.at(position);
-            let same = original.stream == stream
-                && original.event_type == p.event_type
-                && original.data == p.data
-                && original.metadata == p.metadata.clone().unwrap_or_default();
-            if !same {
+            if !prepare::same_content(stream, p, original) {
                 return Err(StoreError::IdConflict { id, position });
             }
             known.push(original);

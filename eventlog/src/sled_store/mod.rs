@@ -5,7 +5,7 @@
 mod frame;
 mod index;
 mod keys;
-mod prepare;
+pub(crate) mod prepare;
 mod read;
 mod subscribe;
 mod sync;

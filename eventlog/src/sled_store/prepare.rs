@@ -51,8 +51,18 @@ pub(crate) fn check_envelope(batch: &StreamBatch) -> Result<(), StoreError> {
         if let Some(m) = &ev.metadata {
             let size = serialised_len(m);
             if size > MAX_METADATA_BYTES {
-                return invalid(format!(
-                    "event {k}: `metadata` is {size} bytes serialised, at most {MAX_METADATA_BYTES} allowed"
+                // The domain's rule, with its code, field and index (SPEC §1.3), so the
+                // answer is the same whichever validator the store runs.
+                return Err(StoreError::Rejected(
+                    domain::rules::METADATA_SIZE
+                        .reject(
+                            "metadata",
+                            size,
+                            format!(
+                                "metadata is {size} bytes serialised; at most {MAX_METADATA_BYTES}"
+                            ),
+                        )
+                        .at(k),
                 ));
             }
         }
