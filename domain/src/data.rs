@@ -287,6 +287,11 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Whether stored bytes hold an object (at the top).
+pub fn is_stored_object(bytes: &[u8]) -> bool {
+    bytes.first() == Some(&T_OBJECT)
+}
+
 /// Checks that `bytes` start with one value in the binary form; returns its length.
 pub fn check_value(bytes: &[u8]) -> Result<usize, CodecError> {
     let mut r = Reader::new(bytes);

@@ -89,7 +89,20 @@ pub fn upcast(ev: RecordedEvent) -> RecordedEvent {
 /// `data` not matching the type → `event.data` (field `data.<path>`, the value found there).
 pub fn typed(ev: &RecordedEvent) -> Result<Event, Rejection> {
     if ev.schema_version == 0 || ev.schema_version >= current_schema_version(&ev.event_type) {
-        // Already current: nothing to upcast, so no copy of the event.
+        // Already current: nothing to upcast, so no copy of the event. Data still in its
+        // stored form is read straight from the bytes when it is an object without nested
+        // structs (what `parse` checks beyond serde); anything else, and any error, takes
+        // the path through the `Value` that words the rejection.
+        let direct = ev
+            .data
+            .undecoded()
+            .is_some_and(crate::data::is_stored_object)
+            && ev.event_type != "PipelineDefined";
+        if direct {
+            if let Ok(event) = Event::from_data(&ev.event_type, &ev.data) {
+                return Ok(event);
+            }
+        }
         return parse(&ev.event_type, &ev.data);
     }
     let ev = upcast(ev.clone());

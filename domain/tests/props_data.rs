@@ -393,9 +393,15 @@ proptest! {
             domain::data::put_value(&mut bytes, &v);
             let (stored, _) = domain::EventData::from_encoded(&bytes).unwrap();
             prop_assert!(stored.undecoded().is_some());
-            let typed = Event::from_data(t, &stored);
-            prop_assert_eq!(typed.is_ok(), !stored.is_decoded(), "only errors build the Value");
-            prop_assert_eq!(typed, Event::from_parts(t, &v), "{} {}", t, v);
+            // Through `schema::typed` (what folding and the read model call), which also
+            // refuses non-object data: the same event or the same rejection.
+            let mut from_log = envelope("deal-D-1", t, v.clone());
+            let from_value = from_log.clone();
+            from_log.data = stored.clone();
+            prop_assert_eq!(typed(&from_log), typed(&from_value), "{} {}", t, v);
+            let direct = Event::from_data(t, &stored);
+            prop_assert_eq!(direct.is_ok(), !stored.is_decoded(), "only errors build the Value");
+            prop_assert_eq!(direct, Event::from_parts(t, &v), "{} {}", t, v);
         }
     }
 
@@ -563,4 +569,27 @@ fn the_shapes_table_lists_every_type() {
     let shapes: Vec<&str> = SHAPES.iter().map(|s| s.0).collect();
     let types: Vec<&str> = domain::events::EVENT_TYPES.iter().map(|t| t.0).collect();
     assert_eq!(shapes, types);
+}
+
+/// What `schema::typed` refuses beyond serde (data that is not an object, a stage that is
+/// not an object) is refused just the same when the data comes from the log's bytes.
+#[test]
+fn stored_data_gets_the_same_shape_checks() {
+    for (t, data) in [
+        ("PipelineDefined", json!({"stages": [["won", "Won", 1.0]]})),
+        ("DealStageChanged", json!(["qualified", "quote"])),
+    ] {
+        let from_value = envelope("deal-D-1", t, data.clone());
+        assert!(
+            Event::from_parts(t, &data).is_ok(),
+            "serde alone reads {data}"
+        );
+        let mut from_log = from_value.clone();
+        let mut bytes = Vec::new();
+        domain::data::put_value(&mut bytes, &data);
+        from_log.data = domain::EventData::from_encoded(&bytes).unwrap().0;
+        let refused = typed(&from_value).unwrap_err();
+        assert_eq!(refused.rule, "event.data");
+        assert_eq!(typed(&from_log).unwrap_err(), refused);
+    }
 }
