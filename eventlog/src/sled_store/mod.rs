@@ -1,12 +1,17 @@
 //! The embedded backend: one sled tree, one writer thread, durable-only reads. The index
-//! entries of the newest events are kept in memory and written in bulk (see `index`); every
-//! flush is followed by a real sync of sled's files (see `sync`).
+//! entries of the newest events are kept in memory and written in bulk (see `index`); an
+//! append is durable once its group's record in the commit journal is synced (see
+//! `journal`, `commit`); every sled flush is followed by a real sync of sled's files (see
+//! `sync`).
 
+mod commit;
 mod frame;
 mod index;
+mod journal;
 mod keys;
 mod prepare;
 mod read;
+mod stats;
 mod subscribe;
 mod sync;
 mod verify;
@@ -57,7 +62,11 @@ impl Shared {
 
     /// Flushes sled and syncs its files: once this returns `Ok`, everything written is on disk.
     fn flush(&self) -> Result<(), String> {
-        self.db.flush().map_err(|e| e.to_string())?;
+        let t = std::time::Instant::now();
+        let bytes = self.db.flush().map_err(|e| e.to_string())?;
+        stats::SLED_FLUSH_NS.add(stats::ns(t));
+        stats::SLED_FLUSH_BYTES.add(bytes as u64);
+        let _t = Timer(std::time::Instant::now());
         let mut syncer = self
             .syncer
             .lock()
@@ -73,6 +82,13 @@ impl Shared {
     fn publish_durable(&self, position: u64) {
         self.durable.store(position, Ordering::Release);
         self.durable_tx.send_replace(position);
+    }
+}
+
+struct Timer(std::time::Instant);
+impl Drop for Timer {
+    fn drop(&mut self) {
+        stats::SYNC_NS.add(stats::ns(self.0));
     }
 }
 
@@ -133,6 +149,10 @@ impl SledStore {
         validator: Arc<dyn AppendValidator>,
     ) -> Result<SledStore, StoreError> {
         let tree = db.open_tree(TREE).map_err(backend)?;
+        if let Some(dir) = dir {
+            // Acknowledged groups sled had not flushed when the last process ended.
+            journal::replay(dir, &tree)?;
+        }
         let tail = read::tail(&tree)?;
         let indexed = match read::indexed_through(&tree)? {
             Some(position) => position,
@@ -151,6 +171,12 @@ impl SledStore {
             .map(sync::Syncer::open)
             .transpose()
             .map_err(|e| backend(format!("cannot sync the store's files: {e}")))?;
+        // Everything the journal holds is durable in sled now: it may be overwritten.
+        let journal = dir
+            .filter(|_| std::env::var_os("DT_NO_JOURNAL").is_none())
+            .map(journal::Journal::open)
+            .transpose()
+            .map_err(|e| backend(format!("cannot open the commit journal: {e}")))?;
         let unindexed = read::rebuild_unindexed(&tree, indexed + 1, tail.position)?;
         let last_run_id = read::last_id_run_id(&tree)?;
         let (durable_tx, _) = watch::channel(tail.position);
@@ -165,7 +191,7 @@ impl SledStore {
             syncer: Mutex::new(syncer),
         });
         let (tx, rx) = mpsc::channel();
-        let w = writer::Writer::new(shared.clone(), validator, tail, last_run_id);
+        let w = writer::Writer::new(shared.clone(), validator, tail, last_run_id, journal);
         let handle = std::thread::Builder::new()
             .name("eventlog-writer".into())
             .spawn(move || w.run(rx))

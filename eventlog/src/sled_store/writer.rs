@@ -25,6 +25,9 @@ use std::sync::{mpsc, Arc};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use super::commit::{fail_successes, Commits, Reply, Written};
+use super::journal::Journal;
+use super::stats;
 use super::view::WriterView;
 use super::{backend, frame, keys, prepare, read, Shared, Tail};
 use crate::record::encode_record_into;
@@ -38,8 +41,6 @@ const MAX_GROUP: usize = 4096;
 const MAX_GROUP_EVENTS: usize = 50_000;
 /// A chunk is closed once it holds this many bytes.
 const CHUNK_BYTES: usize = 64 * 1024;
-
-type Reply = Result<Vec<AppendOutcome>, MultiAppendError>;
 
 pub(crate) struct Request {
     pub batches: Vec<StreamBatch>,
@@ -110,13 +111,6 @@ impl Pending {
     }
 }
 
-/// A group's answers, on their way to the flusher.
-struct Written {
-    /// The last position the group wrote, `None` if it wrote nothing.
-    last_position: Option<u64>,
-    answers: Vec<(oneshot::Sender<Reply>, Reply)>,
-}
-
 pub(crate) struct Writer {
     shared: Arc<Shared>,
     validator: Arc<dyn AppendValidator>,
@@ -128,6 +122,8 @@ pub(crate) struct Writer {
     versions: HashMap<String, u64>,
     /// The greatest id in the id runs (see `keys`).
     last_run_id: Uuid,
+    /// `None` for a temporary store.
+    journal: Option<Journal>,
 }
 
 fn lock_error() -> sled::Error {
@@ -146,8 +142,10 @@ impl Writer {
         validator: Arc<dyn AppendValidator>,
         tail: Tail,
         last_run_id: Uuid,
+        journal: Option<Journal>,
     ) -> Writer {
         Writer {
+            journal,
             last_run_id,
             shared,
             validator,
@@ -158,15 +156,11 @@ impl Writer {
     }
 
     pub(crate) fn run(mut self, requests: mpsc::Receiver<Request>) {
-        let (to_flusher, written) = mpsc::channel();
-        let shared = self.shared.clone();
-        let flusher = std::thread::Builder::new()
-            .name("eventlog-flush".into())
-            .spawn(move || flush_loop(&shared, written));
-        let flusher = match flusher {
+        let commits = Arc::new(Commits::new(self.shared.durable()));
+        let flushers = match Commits::start(&commits, &self.shared, self.journal.as_ref()) {
             Ok(f) => f,
             Err(e) => {
-                tracing::error!(error = %e, "cannot start the flusher thread; refusing appends");
+                tracing::error!(error = %e, "cannot start the flusher threads; refusing appends");
                 self.shared.poisoned.store(true, Ordering::Release);
                 while let Ok(r) = requests.recv() {
                     let _ = r.reply.send(Err(poisoned_error()));
@@ -174,7 +168,10 @@ impl Writer {
                 return;
             }
         };
-        while let Ok(first) = requests.recv() {
+        loop {
+            let idle = std::time::Instant::now();
+            let Ok(first) = requests.recv() else { break };
+            stats::WRITER_IDLE_NS.add(stats::ns(idle));
             let count = |r: &Request| r.batches.iter().map(|b| b.events.len()).sum::<usize>();
             let mut events = count(&first);
             let mut group = vec![first];
@@ -187,15 +184,15 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            let written = self.commit_group(group);
-            if let Err(mpsc::SendError(w)) = to_flusher.send(written) {
-                for (reply, _) in w.answers {
-                    let _ = reply.send(Err(poisoned_error()));
-                }
-            }
+            stats::GROUPS.add(1);
+            stats::GROUP_REQS.add(group.len() as u64);
+            commits.push(self.commit_group(group));
         }
-        drop(to_flusher);
-        let _ = flusher.join();
+        commits.close();
+        for f in flushers {
+            let _ = f.join();
+        }
+        stats::report();
         if let Err(e) = self.write_index() {
             // The next open rebuilds these entries from the log.
             tracing::error!(error = %e, "writing the stream index at close failed");
@@ -207,6 +204,7 @@ impl Writer {
     }
 
     fn commit_group(&mut self, requests: Vec<Request>) -> Written {
+        let t = std::time::Instant::now();
         let mut group = Pending::default();
         let mut answers = Vec::with_capacity(requests.len());
         for req in requests {
@@ -217,13 +215,17 @@ impl Writer {
             };
             answers.push((req.reply, answer));
         }
+        stats::DECIDE_NS.add(stats::ns(t));
         if group.events.is_empty() {
             return Written {
                 last_position: None,
                 answers,
             };
         }
-        match self.write(&group) {
+        let t = std::time::Instant::now();
+        let r = self.write(&group);
+        stats::WRITE_NS.add(stats::ns(t));
+        match r {
             Ok(hash) => {
                 self.next_position += group.events.len() as u64;
                 self.last_hash = hash;
@@ -263,6 +265,15 @@ impl Writer {
             hash = frame::seal_encoded(&mut chunk, &hash, |out| encode_record_into(out, ev));
         }
         chunks.push((chunk_start, chunk));
+        if let Some(j) = &mut self.journal {
+            j.begin(
+                chunk_start_of(&chunks),
+                self.next_position + group.events.len() as u64 - 1,
+            );
+            for (first, chunk) in &chunks {
+                j.add_chunk(*first, chunk);
+            }
+        }
         let mut unindexed = self.shared.unindexed.write().map_err(|_| lock_error())?;
         for run in &group.runs {
             let first = &group.events[run.start];
@@ -277,6 +288,9 @@ impl Writer {
             unindexed.push_id(ev.id, ev.position);
         }
         let index_now = unindexed.due(0, 0);
+        if index_now {
+            stats::INDEX_WRITES.add(1);
+        }
         let mut batch = sled::Batch::default();
         if index_now {
             unindexed.write_into(&mut batch, &mut self.last_run_id);
@@ -300,6 +314,17 @@ impl Writer {
                 .write()
                 .map_err(|_| lock_error())?
                 .clear();
+        }
+        // Durable once the journal is synced (see `journal`); a group too big for it, once
+        // sled is flushed.
+        if let Some(j) = &mut self.journal {
+            let shared = &self.shared;
+            let written = if j.fits() {
+                j.write(|| shared.flush())
+            } else {
+                shared.flush()
+            };
+            written.map_err(sled::Error::ReportableBug)?;
         }
         Ok(hash)
     }
@@ -466,43 +491,6 @@ impl Writer {
     }
 }
 
-fn fail_successes(answers: &mut [(oneshot::Sender<Reply>, Reply)], e: &dyn std::fmt::Display) {
-    for (_, answer) in answers.iter_mut() {
-        if answer.is_ok() {
-            *answer = Err(MultiAppendError::general(backend(format!(
-                "the append could not be made durable: {e}"
-            ))));
-        }
-    }
-}
-
-/// The flusher thread: one flush for everything written so far, then the answers, in order.
-fn flush_loop(shared: &Shared, written: mpsc::Receiver<Written>) {
-    while let Ok(first) = written.recv() {
-        let mut groups = vec![first];
-        groups.extend(written.try_iter());
-        let last = groups.iter().filter_map(|g| g.last_position).max();
-        let mut failure = None;
-        if shared.poisoned.load(Ordering::Acquire) {
-            failure = Some("the store is poisoned by an earlier failed write".to_string());
-        } else if let Some(last) = last {
-            match shared.flush() {
-                Ok(()) => shared.publish_durable(last),
-                Err(e) => {
-                    tracing::error!(error = %e, "flushing the event log failed; refusing further appends");
-                    shared.poisoned.store(true, Ordering::Release);
-                    failure = Some(e.to_string());
-                }
-            }
-        }
-        for mut group in groups {
-            if let Some(e) = &failure {
-                fail_successes(&mut group.answers, e);
-            }
-            for (reply, answer) in group.answers {
-                // The caller may have gone away; its append stands regardless.
-                let _ = reply.send(answer);
-            }
-        }
-    }
+fn chunk_start_of(chunks: &[(u64, Vec<u8>)]) -> u64 {
+    chunks.first().map_or(0, |(first, _)| *first)
 }
