@@ -11,7 +11,6 @@ mod journal;
 mod keys;
 mod prepare;
 mod read;
-mod stats;
 mod subscribe;
 mod sync;
 mod verify;
@@ -62,11 +61,7 @@ impl Shared {
 
     /// Flushes sled and syncs its files: once this returns `Ok`, everything written is on disk.
     fn flush(&self) -> Result<(), String> {
-        let t = std::time::Instant::now();
-        let bytes = self.db.flush().map_err(|e| e.to_string())?;
-        stats::SLED_FLUSH_NS.add(stats::ns(t));
-        stats::SLED_FLUSH_BYTES.add(bytes as u64);
-        let _t = Timer(std::time::Instant::now());
+        self.db.flush().map_err(|e| e.to_string())?;
         let mut syncer = self
             .syncer
             .lock()
@@ -82,13 +77,6 @@ impl Shared {
     fn publish_durable(&self, position: u64) {
         self.durable.store(position, Ordering::Release);
         self.durable_tx.send_replace(position);
-    }
-}
-
-struct Timer(std::time::Instant);
-impl Drop for Timer {
-    fn drop(&mut self) {
-        stats::SYNC_NS.add(stats::ns(self.0));
     }
 }
 
@@ -173,7 +161,6 @@ impl SledStore {
             .map_err(|e| backend(format!("cannot sync the store's files: {e}")))?;
         // Everything the journal holds is durable in sled now: it may be overwritten.
         let journal = dir
-            .filter(|_| std::env::var_os("DT_NO_JOURNAL").is_none())
             .map(journal::Journal::open)
             .transpose()
             .map_err(|e| backend(format!("cannot open the commit journal: {e}")))?;

@@ -1,19 +1,19 @@
 //! The single writer thread. It drains every queued request and decides them one after the
 //! other (so each validator call sees exactly the state its batch lands on, including what
 //! earlier requests of the same group were accepted with), then writes the whole group
-//! atomically and hands the answers to the flusher thread, which flushes once for everything
-//! handed to it so far and only then acknowledges and moves the durable watermark (the flush
-//! is sled's, then a real sync of its files: see `sync`).
+//! atomically, in sled and as one record of the commit journal (see `journal`), and hands
+//! the answers to the flushers (see `commit`), which sync the journal for everything handed
+//! to them so far and only then move the durable watermark and acknowledge.
 //!
 //! A group's records are one sled insert when they fit in one chunk, else one `apply_batch`;
 //! its index entries (stream runs, ids) go to memory and are written in bulk, in the atomic
 //! batch of the group during which they fall due (see `index`). Keeping most groups to a
-//! single insert matters beyond the work saved: sled's flush holds a lock for its whole
-//! duration that `apply_batch` needs exclusively (an insert only shares it), so only with
-//! single inserts does the writer decide and write group N+1 while group N is being flushed.
+//! single insert matters beyond the work saved: sled's flush (now only when the journal
+//! wraps, and sled's own periodic one) holds a lock for its whole duration that
+//! `apply_batch` needs exclusively (an insert only shares it).
 //!
-//! Answers travel through the flusher in order even when their group wrote nothing (a
-//! deduplicated retry may point at a group still being flushed). A failed write or flush
+//! Answers travel through the flushers in order even when their group wrote nothing (a
+//! deduplicated retry may point at a group still being synced). A failed write or sync
 //! poisons the store: nothing more is acknowledged until a restart.
 
 use std::collections::HashMap;
@@ -27,7 +27,6 @@ use uuid::Uuid;
 
 use super::commit::{fail_successes, Commits, Reply, Written};
 use super::journal::Journal;
-use super::stats;
 use super::view::WriterView;
 use super::{backend, frame, keys, prepare, read, Shared, Tail};
 use crate::record::encode_record_into;
@@ -168,10 +167,7 @@ impl Writer {
                 return;
             }
         };
-        loop {
-            let idle = std::time::Instant::now();
-            let Ok(first) = requests.recv() else { break };
-            stats::WRITER_IDLE_NS.add(stats::ns(idle));
+        while let Ok(first) = requests.recv() {
             let count = |r: &Request| r.batches.iter().map(|b| b.events.len()).sum::<usize>();
             let mut events = count(&first);
             let mut group = vec![first];
@@ -184,15 +180,12 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            stats::GROUPS.add(1);
-            stats::GROUP_REQS.add(group.len() as u64);
             commits.push(self.commit_group(group));
         }
         commits.close();
         for f in flushers {
             let _ = f.join();
         }
-        stats::report();
         if let Err(e) = self.write_index() {
             // The next open rebuilds these entries from the log.
             tracing::error!(error = %e, "writing the stream index at close failed");
@@ -204,7 +197,6 @@ impl Writer {
     }
 
     fn commit_group(&mut self, requests: Vec<Request>) -> Written {
-        let t = std::time::Instant::now();
         let mut group = Pending::default();
         let mut answers = Vec::with_capacity(requests.len());
         for req in requests {
@@ -215,17 +207,13 @@ impl Writer {
             };
             answers.push((req.reply, answer));
         }
-        stats::DECIDE_NS.add(stats::ns(t));
         if group.events.is_empty() {
             return Written {
                 last_position: None,
                 answers,
             };
         }
-        let t = std::time::Instant::now();
-        let r = self.write(&group);
-        stats::WRITE_NS.add(stats::ns(t));
-        match r {
+        match self.write(&group) {
             Ok(hash) => {
                 self.next_position += group.events.len() as u64;
                 self.last_hash = hash;
@@ -247,10 +235,10 @@ impl Writer {
         }
     }
 
-    /// Writes the group atomically (not yet flushed): its log chunk with one sled insert, or
+    /// Writes the group atomically (not yet durable): its log chunk with one sled insert, or
     /// its chunks (a large group) with one `apply_batch`; its index entries go to memory (see
-    /// `index`), and when those are due they are written too, in the same batch. Returns the
-    /// new chain hash.
+    /// `index`), and when those are due they are written too, in the same batch. Then the
+    /// same chunks as one journal record. Returns the new chain hash.
     fn write(&mut self, group: &Pending) -> Result<[u8; frame::HASH_LEN], sled::Error> {
         let mut chunks: Vec<(u64, Vec<u8>)> = Vec::new();
         let mut hash = self.last_hash;
@@ -266,10 +254,8 @@ impl Writer {
         }
         chunks.push((chunk_start, chunk));
         if let Some(j) = &mut self.journal {
-            j.begin(
-                chunk_start_of(&chunks),
-                self.next_position + group.events.len() as u64 - 1,
-            );
+            let last = self.next_position + group.events.len() as u64 - 1;
+            j.begin(self.next_position, last);
             for (first, chunk) in &chunks {
                 j.add_chunk(*first, chunk);
             }
@@ -288,9 +274,6 @@ impl Writer {
             unindexed.push_id(ev.id, ev.position);
         }
         let index_now = unindexed.due(0, 0);
-        if index_now {
-            stats::INDEX_WRITES.add(1);
-        }
         let mut batch = sled::Batch::default();
         if index_now {
             unindexed.write_into(&mut batch, &mut self.last_run_id);
@@ -315,8 +298,8 @@ impl Writer {
                 .map_err(|_| lock_error())?
                 .clear();
         }
-        // Durable once the journal is synced (see `journal`); a group too big for it, once
-        // sled is flushed.
+        // Durable once the journal is synced (see `journal`). A group too big for the journal
+        // is made durable here, by flushing sled (and syncing its files).
         if let Some(j) = &mut self.journal {
             let shared = &self.shared;
             let written = if j.fits() {
@@ -489,8 +472,4 @@ impl Writer {
         group.absorb(mine);
         Ok(outcomes)
     }
-}
-
-fn chunk_start_of(chunks: &[(u64, Vec<u8>)]) -> u64 {
-    chunks.first().map_or(0, |(first, _)| *first)
 }
