@@ -90,8 +90,12 @@ impl Commits {
         }
         let n = st.handed;
         st.queue.push_back((n, group));
+        // While a sync runs nobody may start another: its flusher wakes one when it ends.
+        let wake = !st.syncing;
         drop(st);
-        self.work.notify_one();
+        if wake {
+            self.work.notify_one();
+        }
     }
 
     /// No more groups: the flushers finish what they hold and end.
