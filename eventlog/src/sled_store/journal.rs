@@ -9,16 +9,20 @@
 //! record was written. Overwriting blocks that are already allocated and written changes no
 //! metadata that `fdatasync` must write, so it costs the data write and one cache flush.
 //!
-//! The journal is circular. Before a record is written at its start again, the writer
-//! flushes sled and syncs its files (see `Shared::flush`): from then on, every record in the
-//! journal is durable in sled as well, and may be overwritten. A group too big for the
-//! journal is not journaled: the writer flushes sled right after writing it instead.
+//! The journal is two regions (its halves) used in turn; records are written one after the
+//! other from the start of a region, and never cross its end. When the writer leaves a
+//! region, it asks [`SledFlush`] (a thread) to flush sled and sync its files (see
+//! `Shared::flush`) for everything written so far, and before it starts writing a region
+//! again, it waits until that region's records are durable in sled (the flush asked for when
+//! it left it, normally done long before). So a record is overwritten only once it is in
+//! sled on disk. A group too big for a region is not journaled: the writer flushes sled
+//! right after writing it instead.
 //!
-//! At open, before anything else, [`replay`] inserts in sled the records that continue its
-//! log: starting right after sled's last position, each record must start where the
-//! previous one ended. Records from an earlier turn of the journal, beyond the newest ones,
-//! hold positions sled has already (it was flushed before they were overwritten), and a
-//! record torn by a crash fails its checksum: both end the replay. A record that was
+//! At open, before anything else, [`replay`] reads the records of each region (from its
+//! start, up to the first that is not whole and intact: torn by a crash, or the remains of
+//! an older record) and inserts in sled those that continue its log: in position order from
+//! right after sled's last position, each must start where the previous one ended. Records
+//! from an earlier turn of a region hold positions sled has already. A record that was
 //! acknowledged was synced after every record before it, so a torn or missing record is
 //! never followed by an acknowledged one.
 //!
@@ -30,12 +34,14 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex};
 
 use super::{backend, keys};
 use crate::StoreError;
 
-/// The journal's size: a record never crosses its end.
-pub(crate) const JOURNAL_BYTES: u64 = 8 << 20;
+/// The journal's size: two regions of half of it.
+pub(crate) const JOURNAL_BYTES: u64 = 16 << 20;
+const REGION: u64 = JOURNAL_BYTES / 2;
 const NAME: &str = "journal";
 const MAGIC: [u8; 4] = *b"DTJ1";
 const HEADER: usize = 28;
@@ -43,10 +49,14 @@ const HEADER: usize = 28;
 pub(crate) struct Journal {
     file: File,
     path: PathBuf,
-    /// Where the next record goes.
+    /// The region being written, and where in it the next record goes.
+    region: usize,
     offset: u64,
-    /// The record being built.
+    /// The last position written in each region (0: none since the journal was opened).
+    last_in: [u64; 2],
+    /// The record being built, and its last position.
     record: Vec<u8>,
+    record_last: u64,
 }
 
 impl Journal {
@@ -76,8 +86,11 @@ impl Journal {
         Ok(Journal {
             file,
             path,
+            region: 0,
             offset: 0,
+            last_in: [0, 0],
             record: Vec::new(),
+            record_last: 0,
         })
     }
 
@@ -93,6 +106,7 @@ impl Journal {
         self.record.extend_from_slice(&[0; 8]); // length and CRC, see `finish`
         self.record.extend_from_slice(&first.to_le_bytes());
         self.record.extend_from_slice(&last.to_le_bytes());
+        self.record_last = last;
     }
 
     /// Adds a log chunk (its first position, its bytes as inserted in sled).
@@ -103,32 +117,132 @@ impl Journal {
         self.record.extend_from_slice(chunk);
     }
 
-    /// Whether the record begun fits in the journal at all.
+    /// Whether the record begun fits in a region at all.
     pub(crate) fn fits(&self) -> bool {
-        self.record.len() as u64 <= JOURNAL_BYTES
+        self.record.len() as u64 <= REGION
     }
 
-    /// Writes the record begun (not synced). When it does not fit before the end of the
-    /// journal, calls `make_all_durable` (which must make everything written so far durable
-    /// in sled) and writes it at the start.
-    pub(crate) fn write(
-        &mut self,
-        make_all_durable: impl FnOnce() -> Result<(), String>,
-    ) -> Result<(), String> {
+    /// Writes the record begun (not synced; call after its chunks were inserted in sled).
+    /// When it does not fit in the rest of the region, moves on to the other one (see the
+    /// module's documentation).
+    pub(crate) fn write(&mut self, sled: &SledFlush) -> Result<(), String> {
         let payload = self.record.len() - HEADER;
         let len = u32::try_from(payload).map_err(|_| "journal record too big".to_string())?;
         self.record[4..8].copy_from_slice(&len.to_le_bytes());
         let crc = crc32fast::hash(&self.record[12..]);
         self.record[8..12].copy_from_slice(&crc.to_le_bytes());
-        if self.offset + self.record.len() as u64 > JOURNAL_BYTES {
-            make_all_durable()?;
+        if self.offset + self.record.len() as u64 > REGION {
+            sled.request(self.last_in[self.region]);
+            self.region = 1 - self.region;
+            sled.wait(self.last_in[self.region])?;
             self.offset = 0;
         }
+        let at = self.region as u64 * REGION + self.offset;
         self.file
-            .write_all_at(&self.record, self.offset)
+            .write_all_at(&self.record, at)
             .map_err(|e| format!("cannot write the journal: {e}"))?;
         self.offset += self.record.len() as u64;
+        self.last_in[self.region] = self.record_last;
         Ok(())
+    }
+}
+
+/// The background flush of sled that lets the journal reuse a region (see the module's
+/// documentation): [`SledFlush::run`] is its thread.
+pub(crate) struct SledFlush {
+    state: Mutex<FlushState>,
+    changed: Condvar,
+}
+
+struct FlushState {
+    /// The last position asked to be durable in sled, and the last one known to be.
+    asked: u64,
+    done: u64,
+    failed: Option<String>,
+    stopped: bool,
+}
+
+impl SledFlush {
+    /// Everything up to `durable` is durable in sled already.
+    pub(crate) fn new(durable: u64) -> SledFlush {
+        SledFlush {
+            state: Mutex::new(FlushState {
+                asked: durable,
+                done: durable,
+                failed: None,
+                stopped: false,
+            }),
+            changed: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, FlushState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Asks for everything inserted in sled so far, up to `position` at least, to be made
+    /// durable.
+    pub(crate) fn request(&self, position: u64) {
+        let mut st = self.lock();
+        if position > st.asked {
+            st.asked = position;
+            drop(st);
+            self.changed.notify_all();
+        }
+    }
+
+    /// Waits until everything up to `position` is durable in sled.
+    pub(crate) fn wait(&self, position: u64) -> Result<(), String> {
+        let mut st = self.lock();
+        loop {
+            if let Some(e) = &st.failed {
+                return Err(e.clone());
+            }
+            if st.done >= position {
+                return Ok(());
+            }
+            if st.stopped {
+                return Err("the sled flush thread has stopped".into());
+            }
+            st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Ends [`SledFlush::run`] (once it is done with what was asked).
+    pub(crate) fn stop(&self) {
+        self.lock().stopped = true;
+        self.changed.notify_all();
+    }
+
+    /// The thread: calls `flush` (which makes everything inserted in sled before the call
+    /// durable) whenever more is asked, until stopped. A failure is kept and stops it.
+    pub(crate) fn run(&self, flush: impl Fn() -> Result<(), String>) {
+        let mut st = self.lock();
+        loop {
+            if st.failed.is_some() {
+                return;
+            }
+            if st.asked > st.done {
+                let target = st.asked;
+                drop(st);
+                let result = flush();
+                st = self.lock();
+                match result {
+                    Ok(()) => st.done = st.done.max(target),
+                    Err(e) => {
+                        tracing::error!(error = %e, "flushing sled in the background failed");
+                        st.failed = Some(e);
+                        st.stopped = true;
+                    }
+                }
+                self.changed.notify_all();
+                continue;
+            }
+            if st.stopped {
+                return;
+            }
+            st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
     }
 }
 
@@ -172,6 +286,42 @@ fn record_at(data: &[u8], at: usize) -> Option<(Record, usize)> {
     ))
 }
 
+/// The records of the journal `data` that continue a log ending at `tail`, in order.
+fn continuation(data: &[u8], tail: u64) -> Result<Vec<Record>, StoreError> {
+    let mut records = Vec::new();
+    for region in data.chunks(REGION as usize) {
+        let mut at = 0;
+        while let Some((record, end)) = record_at(region, at) {
+            at = end;
+            if record.last > tail {
+                records.push(record);
+            }
+        }
+    }
+    records.sort_by_key(|r| r.first);
+    let mut next = tail + 1;
+    let mut run = Vec::new();
+    for record in records {
+        if record.first != next {
+            if record.first < next {
+                return Err(StoreError::Corrupt {
+                    position: next,
+                    reason: format!(
+                        "the journal holds positions {}..={} but the log ends at {}",
+                        record.first,
+                        record.last,
+                        next - 1
+                    ),
+                });
+            }
+            break; // a gap: what follows was never acknowledged
+        }
+        next = record.last + 1;
+        run.push(record);
+    }
+    Ok(run)
+}
+
 /// Inserts in `tree` the journal's records that continue its log (see the module's
 /// documentation), after which the caller must flush sled. Returns how many events it added.
 pub(crate) fn replay(dir: &Path, tree: &sled::Tree) -> Result<u64, StoreError> {
@@ -181,33 +331,12 @@ pub(crate) fn replay(dir: &Path, tree: &sled::Tree) -> Result<u64, StoreError> {
         Err(e) => return Err(backend(format!("cannot read the journal: {e}"))),
     };
     let tail = super::read::tail(tree)?.position;
-    let mut next = tail + 1;
-    let mut at = 0;
     let mut added = 0;
-    while let Some((record, end)) = record_at(&data, at) {
-        at = end;
-        if record.last < next {
-            continue; // in sled already
-        }
-        if record.first != next {
-            if record.first < next {
-                return Err(StoreError::Corrupt {
-                    position: next,
-                    reason: format!(
-                        "the journal holds positions {}..={} but sled's log ends at {}",
-                        record.first,
-                        record.last,
-                        next - 1
-                    ),
-                });
-            }
-            break; // not a continuation: an older turn of the journal
-        }
+    for record in continuation(&data, tail)? {
         for (first, chunk) in record.chunks {
             tree.insert(keys::log_key(first), chunk).map_err(backend)?;
         }
         added += record.last - record.first + 1;
-        next = record.last + 1;
     }
     if added > 0 {
         tracing::info!(events = added, "replayed the commit journal");
@@ -289,10 +418,10 @@ mod tests {
         j.begin(1, 3);
         j.add_chunk(1, b"one two");
         j.add_chunk(3, b"three");
-        j.write(|| Ok(())).unwrap();
+        j.write(&SledFlush::new(0)).unwrap();
         j.begin(4, 4);
         j.add_chunk(4, b"four");
-        j.write(|| Ok(())).unwrap();
+        j.write(&SledFlush::new(0)).unwrap();
         let data = std::fs::read(dir.path().join(NAME)).unwrap();
         let (r, end) = record_at(&data, 0).unwrap();
         assert_eq!((r.first, r.last), (1, 3));
@@ -310,23 +439,59 @@ mod tests {
     }
 
     #[test]
-    fn a_record_that_does_not_fit_goes_to_the_start_after_making_all_durable() {
+    fn regions_are_used_in_turn_and_reused_once_durable_in_sled() {
         let dir = tempfile::tempdir().unwrap();
         let mut j = Journal::open(dir.path()).unwrap();
-        let big = vec![7u8; (JOURNAL_BYTES / 2) as usize];
-        let mut durable_calls = 0;
-        for k in 0..3u64 {
-            j.begin(k + 1, k + 1);
-            j.add_chunk(k + 1, &big);
-            j.write(|| {
-                durable_calls += 1;
-                Ok(())
+        let sled = Arc::new(SledFlush::new(0));
+        let flushes = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let thread = {
+            let (sled, flushes) = (sled.clone(), flushes.clone());
+            std::thread::spawn(move || {
+                sled.run(|| {
+                    flushes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    Ok(())
+                })
             })
-            .unwrap();
+        };
+        // Two of these do not fit in one region.
+        let big = vec![7u8; (REGION / 2) as usize];
+        for k in 1..=3u64 {
+            j.begin(k, k);
+            j.add_chunk(k, &big);
+            j.write(&sled).unwrap();
         }
-        assert_eq!(durable_calls, 2);
+        sled.stop();
+        thread.join().unwrap();
+        // Region 0 was left after 1, region 1 after 2; the flush asked when leaving region 0
+        // was waited for before writing 3 there.
+        assert!(flushes.load(std::sync::atomic::Ordering::SeqCst) >= 1);
         let data = std::fs::read(dir.path().join(NAME)).unwrap();
         let (r, _) = record_at(&data, 0).unwrap();
         assert_eq!(r.first, 3);
+        let (r, _) = record_at(&data[REGION as usize..], 0).unwrap();
+        assert_eq!(r.first, 2);
+        // Position 1 is in sled (it was flushed before region 0 was reused): the replay
+        // goes on with 2 and 3, in position order whatever the region.
+        let firsts = |tail| -> Vec<u64> {
+            let run = continuation(&data, tail).unwrap();
+            run.iter().map(|r| r.first).collect()
+        };
+        assert_eq!(firsts(1), [2, 3]);
+        assert_eq!(firsts(2), [3]);
+        assert!(firsts(3).is_empty());
+        // Had sled lost position 1, nothing after the gap would be replayed.
+        assert!(firsts(0).is_empty());
+    }
+
+    #[test]
+    fn a_failed_sled_flush_fails_the_switch_to_the_other_region() {
+        let sled = Arc::new(SledFlush::new(0));
+        let thread = {
+            let sled = sled.clone();
+            std::thread::spawn(move || sled.run(|| Err("disk full".into())))
+        };
+        sled.request(5);
+        assert_eq!(sled.wait(5), Err("disk full".to_string()));
+        thread.join().unwrap();
     }
 }

@@ -8,8 +8,8 @@
 //! A group's records are one sled insert when they fit in one chunk, else one `apply_batch`;
 //! its index entries (stream runs, ids) go to memory and are written in bulk, in the atomic
 //! batch of the group during which they fall due (see `index`). Keeping most groups to a
-//! single insert matters beyond the work saved: sled's flush (now only when the journal
-//! wraps, and sled's own periodic one) holds a lock for its whole duration that
+//! single insert matters beyond the work saved: sled's flush (now in the background, see
+//! `journal`, and sled's own periodic one) holds a lock for its whole duration that
 //! `apply_batch` needs exclusively (an insert only shares it).
 //!
 //! Answers travel through the flushers in order even when their group wrote nothing (a
@@ -26,7 +26,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::commit::{fail_successes, Commits, Reply, Written};
-use super::journal::Journal;
+use super::journal::{Journal, SledFlush};
 use super::view::WriterView;
 use super::{backend, frame, keys, prepare, read, Shared, Tail};
 use crate::record::encode_record_into;
@@ -123,6 +123,8 @@ pub(crate) struct Writer {
     last_run_id: Uuid,
     /// `None` for a temporary store.
     journal: Option<Journal>,
+    /// Flushes sled in the background for the journal (see `journal`).
+    sled_flush: Arc<SledFlush>,
 }
 
 fn lock_error() -> sled::Error {
@@ -144,6 +146,7 @@ impl Writer {
         journal: Option<Journal>,
     ) -> Writer {
         Writer {
+            sled_flush: Arc::new(SledFlush::new(tail.position)),
             journal,
             last_run_id,
             shared,
@@ -156,7 +159,18 @@ impl Writer {
 
     pub(crate) fn run(mut self, requests: mpsc::Receiver<Request>) {
         let commits = Arc::new(Commits::new(self.shared.durable()));
-        let flushers = match Commits::start(&commits, &self.shared, self.journal.as_ref()) {
+        let sled_flush = self.journal.as_ref().map(|_| {
+            let (sf, shared) = (self.sled_flush.clone(), self.shared.clone());
+            std::thread::Builder::new()
+                .name("eventlog-sled-flush".into())
+                .spawn(move || sf.run(|| shared.flush()))
+        });
+        let started = match sled_flush.transpose() {
+            Ok(sled_flush) => Commits::start(&commits, &self.shared, self.journal.as_ref())
+                .map(|flushers| (flushers, sled_flush)),
+            Err(e) => Err(e),
+        };
+        let (flushers, sled_flush) = match started {
             Ok(f) => f,
             Err(e) => {
                 tracing::error!(error = %e, "cannot start the flusher threads; refusing appends");
@@ -185,6 +199,10 @@ impl Writer {
         commits.close();
         for f in flushers {
             let _ = f.join();
+        }
+        self.sled_flush.stop();
+        if let Some(t) = sled_flush {
+            let _ = t.join();
         }
         if let Err(e) = self.write_index() {
             // The next open rebuilds these entries from the log.
@@ -303,7 +321,7 @@ impl Writer {
         if let Some(j) = &mut self.journal {
             let shared = &self.shared;
             let written = if j.fits() {
-                j.write(|| shared.flush())
+                j.write(&self.sled_flush)
             } else {
                 shared.flush()
             };
