@@ -174,6 +174,7 @@ impl Writer {
             Ok(f) => f,
             Err(e) => {
                 tracing::error!(error = %e, "cannot start the flusher threads; refusing appends");
+                self.sled_flush.stop();
                 self.shared.poisoned.store(true, Ordering::Release);
                 while let Ok(r) = requests.recv() {
                     let _ = r.reply.send(Err(poisoned_error()));
