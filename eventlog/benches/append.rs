@@ -2,8 +2,8 @@
 //!
 //! `cargo bench -p eventlog` (optionally `-- --quick`, or `-- --case 64x1` for one append
 //! case only, or `-- --case read` for the read + decode and verify figures only). Every acknowledged append has been
-//! flushed to disk (group commit: one sled flush plus one `fdatasync` per group of concurrent
-//! requests, see `sled_store::sync`).
+//! synced to disk (group commit: one `fdatasync` of the commit journal per group of
+//! concurrent requests, see `sled_store::journal` and `sled_store::commit`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,9 +1,13 @@
 //! The embedded backend: one sled tree, one writer thread, durable-only reads. The index
-//! entries of the newest events are kept in memory and written in bulk (see `index`); every
-//! flush is followed by a real sync of sled's files (see `sync`).
+//! entries of the newest events are kept in memory and written in bulk (see `index`); an
+//! append is durable once its group's record in the commit journal is synced (see
+//! `journal`, `commit`); every sled flush is followed by a real sync of sled's files (see
+//! `sync`).
 
+mod commit;
 mod frame;
 mod index;
+mod journal;
 mod keys;
 pub(crate) mod prepare;
 mod read;
@@ -133,6 +137,10 @@ impl SledStore {
         validator: Arc<dyn AppendValidator>,
     ) -> Result<SledStore, StoreError> {
         let tree = db.open_tree(TREE).map_err(backend)?;
+        if let Some(dir) = dir {
+            // Acknowledged groups sled had not flushed when the last process ended.
+            journal::replay(dir, &tree)?;
+        }
         let tail = read::tail(&tree)?;
         let indexed = match read::indexed_through(&tree)? {
             Some(position) => position,
@@ -151,6 +159,11 @@ impl SledStore {
             .map(sync::Syncer::open)
             .transpose()
             .map_err(|e| backend(format!("cannot sync the store's files: {e}")))?;
+        // Everything the journal holds is durable in sled now: it may be overwritten.
+        let journal = dir
+            .map(journal::Journal::open)
+            .transpose()
+            .map_err(|e| backend(format!("cannot open the commit journal: {e}")))?;
         let unindexed = read::rebuild_unindexed(&tree, indexed + 1, tail.position)?;
         let last_run_id = read::last_id_run_id(&tree)?;
         let (durable_tx, _) = watch::channel(tail.position);
@@ -165,7 +178,7 @@ impl SledStore {
             syncer: Mutex::new(syncer),
         });
         let (tx, rx) = mpsc::channel();
-        let w = writer::Writer::new(shared.clone(), validator, tail, last_run_id);
+        let w = writer::Writer::new(shared.clone(), validator, tail, last_run_id, journal);
         let handle = std::thread::Builder::new()
             .name("eventlog-writer".into())
             .spawn(move || w.run(rx))

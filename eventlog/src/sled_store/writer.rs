@@ -1,19 +1,19 @@
 //! The single writer thread. It drains every queued request and decides them one after the
 //! other (so each validator call sees exactly the state its batch lands on, including what
 //! earlier requests of the same group were accepted with), then writes the whole group
-//! atomically and hands the answers to the flusher thread, which flushes once for everything
-//! handed to it so far and only then acknowledges and moves the durable watermark (the flush
-//! is sled's, then a real sync of its files: see `sync`).
+//! atomically, in sled and as one record of the commit journal (see `journal`), and hands
+//! the answers to the flushers (see `commit`), which sync the journal for everything handed
+//! to them so far and only then move the durable watermark and acknowledge.
 //!
 //! A group's records are one sled insert when they fit in one chunk, else one `apply_batch`;
 //! its index entries (stream runs, ids) go to memory and are written in bulk, in the atomic
 //! batch of the group during which they fall due (see `index`). Keeping most groups to a
-//! single insert matters beyond the work saved: sled's flush holds a lock for its whole
-//! duration that `apply_batch` needs exclusively (an insert only shares it), so only with
-//! single inserts does the writer decide and write group N+1 while group N is being flushed.
+//! single insert matters beyond the work saved: sled's flush (now in the background, see
+//! `journal`, and sled's own periodic one) holds a lock for its whole duration that
+//! `apply_batch` needs exclusively (an insert only shares it).
 //!
-//! Answers travel through the flusher in order even when their group wrote nothing (a
-//! deduplicated retry may point at a group still being flushed). A failed write or flush
+//! Answers travel through the flushers in order even when their group wrote nothing (a
+//! deduplicated retry may point at a group still being synced). A failed write or sync
 //! poisons the store: nothing more is acknowledged until a restart.
 
 use std::collections::HashMap;
@@ -25,6 +25,8 @@ use std::sync::{mpsc, Arc};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use super::commit::{fail_successes, Commits, Reply, Written};
+use super::journal::{Journal, SledFlush};
 use super::view::WriterView;
 use super::{backend, frame, keys, prepare, read, Shared, Tail};
 use crate::record::encode_record_into;
@@ -38,8 +40,6 @@ const MAX_GROUP: usize = 4096;
 const MAX_GROUP_EVENTS: usize = 50_000;
 /// A chunk is closed once it holds this many bytes.
 const CHUNK_BYTES: usize = 64 * 1024;
-
-type Reply = Result<Vec<AppendOutcome>, MultiAppendError>;
 
 pub(crate) struct Request {
     pub batches: Vec<StreamBatch>,
@@ -110,13 +110,6 @@ impl Pending {
     }
 }
 
-/// A group's answers, on their way to the flusher.
-struct Written {
-    /// The last position the group wrote, `None` if it wrote nothing.
-    last_position: Option<u64>,
-    answers: Vec<(oneshot::Sender<Reply>, Reply)>,
-}
-
 pub(crate) struct Writer {
     shared: Arc<Shared>,
     validator: Arc<dyn AppendValidator>,
@@ -128,6 +121,10 @@ pub(crate) struct Writer {
     versions: HashMap<String, u64>,
     /// The greatest id in the id runs (see `keys`).
     last_run_id: Uuid,
+    /// `None` for a temporary store.
+    journal: Option<Journal>,
+    /// Flushes sled in the background for the journal (see `journal`).
+    sled_flush: Arc<SledFlush>,
 }
 
 fn lock_error() -> sled::Error {
@@ -146,8 +143,11 @@ impl Writer {
         validator: Arc<dyn AppendValidator>,
         tail: Tail,
         last_run_id: Uuid,
+        journal: Option<Journal>,
     ) -> Writer {
         Writer {
+            sled_flush: Arc::new(SledFlush::new(tail.position)),
+            journal,
             last_run_id,
             shared,
             validator,
@@ -158,15 +158,23 @@ impl Writer {
     }
 
     pub(crate) fn run(mut self, requests: mpsc::Receiver<Request>) {
-        let (to_flusher, written) = mpsc::channel();
-        let shared = self.shared.clone();
-        let flusher = std::thread::Builder::new()
-            .name("eventlog-flush".into())
-            .spawn(move || flush_loop(&shared, written));
-        let flusher = match flusher {
+        let commits = Arc::new(Commits::new(self.shared.durable()));
+        let sled_flush = self.journal.as_ref().map(|_| {
+            let (sf, shared) = (self.sled_flush.clone(), self.shared.clone());
+            std::thread::Builder::new()
+                .name("eventlog-sled-flush".into())
+                .spawn(move || sf.run(|| shared.flush()))
+        });
+        let started = match sled_flush.transpose() {
+            Ok(sled_flush) => Commits::start(&commits, &self.shared, self.journal.as_ref())
+                .map(|flushers| (flushers, sled_flush)),
+            Err(e) => Err(e),
+        };
+        let (flushers, sled_flush) = match started {
             Ok(f) => f,
             Err(e) => {
-                tracing::error!(error = %e, "cannot start the flusher thread; refusing appends");
+                tracing::error!(error = %e, "cannot start the flusher threads; refusing appends");
+                self.sled_flush.stop();
                 self.shared.poisoned.store(true, Ordering::Release);
                 while let Ok(r) = requests.recv() {
                     let _ = r.reply.send(Err(poisoned_error()));
@@ -187,15 +195,16 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            let written = self.commit_group(group);
-            if let Err(mpsc::SendError(w)) = to_flusher.send(written) {
-                for (reply, _) in w.answers {
-                    let _ = reply.send(Err(poisoned_error()));
-                }
-            }
+            commits.push(self.commit_group(group));
         }
-        drop(to_flusher);
-        let _ = flusher.join();
+        commits.close();
+        for f in flushers {
+            let _ = f.join();
+        }
+        self.sled_flush.stop();
+        if let Some(t) = sled_flush {
+            let _ = t.join();
+        }
         if let Err(e) = self.write_index() {
             // The next open rebuilds these entries from the log.
             tracing::error!(error = %e, "writing the stream index at close failed");
@@ -245,10 +254,10 @@ impl Writer {
         }
     }
 
-    /// Writes the group atomically (not yet flushed): its log chunk with one sled insert, or
+    /// Writes the group atomically (not yet durable): its log chunk with one sled insert, or
     /// its chunks (a large group) with one `apply_batch`; its index entries go to memory (see
-    /// `index`), and when those are due they are written too, in the same batch. Returns the
-    /// new chain hash.
+    /// `index`), and when those are due they are written too, in the same batch. Then the
+    /// same chunks as one journal record. Returns the new chain hash.
     fn write(&mut self, group: &Pending) -> Result<[u8; frame::HASH_LEN], sled::Error> {
         let mut chunks: Vec<(u64, Vec<u8>)> = Vec::new();
         let mut hash = self.last_hash;
@@ -263,6 +272,13 @@ impl Writer {
             hash = frame::seal_encoded(&mut chunk, &hash, |out| encode_record_into(out, ev));
         }
         chunks.push((chunk_start, chunk));
+        if let Some(j) = &mut self.journal {
+            let last = self.next_position + group.events.len() as u64 - 1;
+            j.begin(self.next_position, last);
+            for (first, chunk) in &chunks {
+                j.add_chunk(*first, chunk);
+            }
+        }
         let mut unindexed = self.shared.unindexed.write().map_err(|_| lock_error())?;
         for run in &group.runs {
             let first = &group.events[run.start];
@@ -300,6 +316,17 @@ impl Writer {
                 .write()
                 .map_err(|_| lock_error())?
                 .clear();
+        }
+        // Durable once the journal is synced (see `journal`). A group too big for the journal
+        // is made durable here, by flushing sled (and syncing its files).
+        if let Some(j) = &mut self.journal {
+            let shared = &self.shared;
+            let written = if j.fits() {
+                j.write(&self.sled_flush)
+            } else {
+                shared.flush()
+            };
+            written.map_err(sled::Error::ReportableBug)?;
         }
         Ok(hash)
     }
@@ -463,46 +490,5 @@ impl Writer {
         }
         group.absorb(mine);
         Ok(outcomes)
-    }
-}
-
-fn fail_successes(answers: &mut [(oneshot::Sender<Reply>, Reply)], e: &dyn std::fmt::Display) {
-    for (_, answer) in answers.iter_mut() {
-        if answer.is_ok() {
-            *answer = Err(MultiAppendError::general(backend(format!(
-                "the append could not be made durable: {e}"
-            ))));
-        }
-    }
-}
-
-/// The flusher thread: one flush for everything written so far, then the answers, in order.
-fn flush_loop(shared: &Shared, written: mpsc::Receiver<Written>) {
-    while let Ok(first) = written.recv() {
-        let mut groups = vec![first];
-        groups.extend(written.try_iter());
-        let last = groups.iter().filter_map(|g| g.last_position).max();
-        let mut failure = None;
-        if shared.poisoned.load(Ordering::Acquire) {
-            failure = Some("the store is poisoned by an earlier failed write".to_string());
-        } else if let Some(last) = last {
-            match shared.flush() {
-                Ok(()) => shared.publish_durable(last),
-                Err(e) => {
-                    tracing::error!(error = %e, "flushing the event log failed; refusing further appends");
-                    shared.poisoned.store(true, Ordering::Release);
-                    failure = Some(e.to_string());
-                }
-            }
-        }
-        for mut group in groups {
-            if let Some(e) = &failure {
-                fail_successes(&mut group.answers, e);
-            }
-            for (reply, answer) in group.answers {
-                // The caller may have gone away; its append stands regardless.
-                let _ = reply.send(answer);
-            }
-        }
     }
 }
