@@ -35,6 +35,7 @@ use async_trait::async_trait;
 pub mod memory;
 pub use domain::{ExpectedVersion, ProposedEvent, RecordedEvent, Rejection};
 
+mod prepare;
 pub mod record;
 pub mod rules;
 mod sled_store;

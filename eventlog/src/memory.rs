@@ -13,7 +13,7 @@ use futures::stream::BoxStream;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use crate::sled_store::prepare;
+use crate::prepare;
 use crate::{
     AppendOutcome, AppendValidator, EnvelopeOnly, EventStore, ExpectedVersion, Filter, LogView,
     ProposedEvent, RecordedEvent, StoreError, StreamBatch,

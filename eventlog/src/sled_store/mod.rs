@@ -9,7 +9,6 @@ mod frame;
 mod index;
 mod journal;
 mod keys;
-pub(crate) mod prepare;
 mod read;
 mod subscribe;
 mod sync;

@@ -28,7 +28,8 @@ use uuid::Uuid;
 use super::commit::{fail_successes, Commits, Reply, Written};
 use super::journal::{Journal, SledFlush};
 use super::view::WriterView;
-use super::{backend, frame, keys, prepare, read, Shared, Tail};
+use super::{backend, frame, keys, read, Shared, Tail};
+use crate::prepare;
 use crate::record::encode_record_into;
 use crate::{
     AppendOutcome, AppendValidator, MultiAppendError, RecordedEvent, StoreError, StreamBatch,

@@ -1,5 +1,6 @@
-//! What happens to a batch before the validator sees it: envelope checks, the idempotency
-//! comparison, and the assignment of id, version, position, times and actor.
+//! What happens to a batch before the validator sees it, the same in every store (sled and
+//! memory): envelope checks, the idempotency comparison, and the assignment of id, version,
+//! position, times and actor.
 
 use std::collections::HashSet;
 
