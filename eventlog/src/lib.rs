@@ -8,21 +8,27 @@
 //! - [`record`]: the encoding of one event (format byte + a compact binary body with
 //!   `data`/`metadata` as a binary JSON tree; format 1, bincode with JSON text, still
 //!   decodes).
+//! - `prepare`: what every store does to a batch before its validator sees it: envelope
+//!   checks (run on the caller's side), idempotency comparison, id/version/time assignment.
+//! - [`memory`]: an in-memory store for fast tests (same `prepare`, no durability).
 //! - `sled_store`: the embedded default backend [`SledStore`] (also [`SledStore::temporary`],
-//!   a throw-away store for fast tests), one sled tree:
+//!   a throw-away store for fast tests), one sled tree plus a commit journal:
 //!   - `keys`: the key layout: log chunks by position, stream runs by stream + version,
 //!     client ids one by one, store-generated ids in id runs, the index watermark;
 //!   - `index`: the index entries of the newest events, held in memory and written in bulk
 //!     with the watermark (rebuilt from the log after a crash);
 //!   - `frame`: records framed in chunks with a crc32 and a blake3 hash chain;
-//!   - `prepare`: envelope checks (run on the caller's side), idempotency comparison,
-//!     id/version/time assignment;
 //!   - `writer`: the one writer thread: decides queued requests in order, writes the group
-//!     (one sled insert, or one atomic batch for a large group or when the index is due),
-//!     then a flusher thread flushes and syncs once per group and acknowledges (group
-//!     commit);
-//!   - `sync`: the fdatasync of sled's files that makes a flush durable (sled's own flush
-//!     does not, on Linux);
+//!     (one sled insert, or one atomic batch for a large group or when the index is due)
+//!     and its record in the journal, then hands it to `commit`;
+//!   - `commit`: two flusher threads taking turns: one `fdatasync` of the journal per
+//!     turn makes every group written before it durable, then they are acknowledged
+//!     (group commit);
+//!   - `journal`: the commit journal (two regions used in turn; sled is flushed in the
+//!     background when the writer leaves a region, and a region is reused only once that
+//!     flush is done); at open, groups sled lost are replayed from it;
+//!   - `sync`: the fdatasync of sled's files that makes a sled flush durable (sled's own
+//!     flush does not, on Linux);
 //!   - `view`: the [`LogView`] the validator sees (log + earlier, unwritten group members);
 //!   - `read`: reads, bounded by the durable watermark; `subscribe`: catch-up then live off
 //!     that watermark; `verify`: the integrity walk.
