@@ -133,6 +133,71 @@ impl IdLines {
     }
 }
 
+/// CPU time (user + system, in clock ticks) of a process, from `/proc/<pid>/stat`; and of
+/// the whole machine (busy, total) from `/proc/stat`. Linux only; zeros elsewhere. Lets the
+/// phases be compared by CPU per event, which the shared machine's noise moves less than
+/// the rates.
+#[derive(Clone, Copy, Default)]
+struct Cpu {
+    server: u64,
+    bench: u64,
+    machine_busy: u64,
+    machine_total: u64,
+}
+
+impl Cpu {
+    fn now(server: u32) -> Cpu {
+        let ticks = |path: String| -> u64 {
+            let Ok(stat) = std::fs::read_to_string(path) else {
+                return 0;
+            };
+            // Fields after the command name (which may hold spaces) in parentheses.
+            let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+            let f: Vec<u64> = rest
+                .split_whitespace()
+                .map(|x| x.parse().unwrap_or(0))
+                .collect();
+            // utime and stime are fields 14 and 15, i.e. 12 and 13 after the name.
+            f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)
+        };
+        let (mut busy, mut total) = (0, 0);
+        if let Ok(stat) = std::fs::read_to_string("/proc/stat") {
+            if let Some(line) = stat.lines().next() {
+                let f: Vec<u64> = line
+                    .split_whitespace()
+                    .skip(1)
+                    .map(|x| x.parse().unwrap_or(0))
+                    .collect();
+                total = f.iter().sum();
+                // idle and iowait
+                busy = total - f.get(3).copied().unwrap_or(0) - f.get(4).copied().unwrap_or(0);
+            }
+        }
+        Cpu {
+            server: ticks(format!("/proc/{server}/stat")),
+            bench: ticks("/proc/self/stat".into()),
+            machine_busy: busy,
+            machine_total: total,
+        }
+    }
+
+    /// "CPU ms per 1000 events" for the server and the bench, and what share of the
+    /// machine's CPU time the two used (the rest went to other work on the shared cores).
+    fn describe(&self, later: &Cpu, events: u64) -> String {
+        let ms = |ticks: u64| ticks as f64 * 10.0 / (events.max(1) as f64 / 1000.0);
+        let (s, b) = (later.server - self.server, later.bench - self.bench);
+        let busy = later.machine_busy - self.machine_busy;
+        let total = (later.machine_total - self.machine_total).max(1);
+        format!(
+            "CPU per 1000 appends: server {:.1} ms, bench {:.1} ms; machine busy {:.0}%, this test {:.0}% of it",
+            ms(s),
+            ms(b),
+            busy as f64 * 100.0 / total as f64,
+            (s + b) as f64 * 100.0 / busy.max(1) as f64
+        )
+    }
+}
+
 fn pct(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -236,22 +301,27 @@ async fn main() {
         .build_http();
     println!("HTTP load test on {base} ({clients} clients, {secs} s a phase; machine: {} cores, shared; client and server on the same cores)", std::thread::available_parallelism().map_or(0, |n| n.get()));
 
+    let server_pid = server.child.id();
+    let cpu = Cpu::now(server_pid);
     let t = Instant::now();
     let single = phase(&http, &base, "single", clients, 1, secs, 2_000_000).await;
     let single_rate = report("single-event appends", t, &single);
+    println!("    {}", cpu.describe(&Cpu::now(server_pid), single.1));
 
     // 100 SSE subscribers from the current end of the log, reading until told to stop.
     let end = single.1 + 1;
     let stop = Arc::new(AtomicBool::new(false));
     let delivered = Arc::new(AtomicU64::new(0));
     let chunks = Arc::new(AtomicU64::new(0));
+    let bytes = Arc::new(AtomicU64::new(0));
     let mut subs = Vec::new();
     for _ in 0..100 {
-        let (base, stop, delivered, chunks) = (
+        let (base, stop, delivered, chunks, bytes) = (
             base.clone(),
             stop.clone(),
             delivered.clone(),
             chunks.clone(),
+            bytes.clone(),
         );
         let from = end;
         subs.push(tokio::spawn(async move {
@@ -271,6 +341,7 @@ async fn main() {
                         if let Some(d) = f.data_ref() {
                             delivered.fetch_add(ids.count(d), Ordering::Relaxed);
                             chunks.fetch_add(1, Ordering::Relaxed);
+                            bytes.fetch_add(d.len() as u64, Ordering::Relaxed);
                         }
                     }
                     Ok(_) => return,
@@ -280,16 +351,19 @@ async fn main() {
         }));
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
+    let cpu = Cpu::now(server_pid);
     let t = Instant::now();
     let with_sse = phase(&http, &base, "sse", clients, 1, secs, 2_000_000).await;
     let sse_rate = report("single-event appends, 100 SSE subscribers", t, &with_sse);
+    println!("    {}", cpu.describe(&Cpu::now(server_pid), with_sse.1));
     stop.store(true, Ordering::Relaxed);
     for s in subs {
         let _ = s.await;
     }
     println!(
-        "  SSE: ~{} events delivered to subscribers in {} body chunks; append rate {:+.1}% vs without subscribers",
+        "  SSE: ~{} events ({} MB) delivered to subscribers in {} body chunks; append rate {:+.1}% vs without subscribers",
         delivered.load(Ordering::Relaxed),
+        bytes.load(Ordering::Relaxed) / 1_000_000,
         chunks.load(Ordering::Relaxed),
         (sse_rate / single_rate - 1.0) * 100.0
     );
