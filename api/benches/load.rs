@@ -3,6 +3,7 @@
 //!
 //!     cargo bench -p api --bench load
 //!     LOAD_SECONDS=5 LOAD_CLIENTS=64 cargo bench -p api --bench load
+//!     LOAD_SERVER_BIN=path/to/other/dealtrail cargo bench -p api --bench load
 //!
 //! Phases (each bounded in time and count; traffic only to 127.0.0.1):
 //! 1. single-event appends from `LOAD_CLIENTS` concurrent clients: appends/s, p50/p99;
@@ -35,8 +36,13 @@ struct Server {
     base: String,
 }
 
+/// The `dealtrail` binary: this build's, or `LOAD_SERVER_BIN` (to compare builds).
+fn server_bin() -> String {
+    std::env::var("LOAD_SERVER_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_dealtrail").into())
+}
+
 fn start(data: &std::path::Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dealtrail"))
+    let mut child = Command::new(server_bin())
         .arg("--data")
         .arg(data)
         .args(["serve", "--addr", "127.0.0.1:0"])
@@ -408,7 +414,7 @@ async fn main() {
         let _ = w.await;
     }
     let acked = acked.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let export = Command::new(env!("CARGO_BIN_EXE_dealtrail"))
+    let export = Command::new(server_bin())
         .arg("--data")
         .arg(&data)
         .arg("export")
