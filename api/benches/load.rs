@@ -17,7 +17,7 @@
 
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -204,6 +204,58 @@ impl Cpu {
     }
 }
 
+/// What the SSE subscribers received, all together.
+#[derive(Default)]
+struct Tally {
+    events: AtomicU64,
+    chunks: AtomicU64,
+    bytes: AtomicU64,
+}
+
+/// One SSE subscriber on its own connection: counts the events it receives until it has
+/// `target` of them (`u64::MAX` until phase 2 ends; 0 = stop now). Returns the count.
+async fn follow(
+    base: String,
+    from: u64,
+    mut target: tokio::sync::watch::Receiver<u64>,
+    tally: Arc<Tally>,
+) -> u64 {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let req = hyper::Request::get(format!("{base}/v1/subscribe?from_position={from}"))
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .body(Full::new(Bytes::new()))
+        .expect("request");
+    let Ok(resp) = client.request(req).await else {
+        return 0;
+    };
+    assert_eq!(resp.status(), 200, "SSE subscription refused");
+    let mut body = resp.into_body();
+    let (mut ids, mut events) = (IdLines::default(), 0u64);
+    while events < *target.borrow_and_update() {
+        tokio::select! {
+            biased;
+            changed = target.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+            }
+            frame = body.frame() => match frame {
+                Some(Ok(f)) => {
+                    if let Some(d) = f.data_ref() {
+                        let n = ids.count(d);
+                        events += n;
+                        tally.events.fetch_add(n, Ordering::Relaxed);
+                        tally.chunks.fetch_add(1, Ordering::Relaxed);
+                        tally.bytes.fetch_add(d.len() as u64, Ordering::Relaxed);
+                    }
+                }
+                _ => break,
+            },
+        }
+    }
+    events
+}
+
 fn pct(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -314,47 +366,15 @@ async fn main() {
     let single_rate = report("single-event appends", t, &single);
     println!("    {}", cpu.describe(&Cpu::now(server_pid), single.1));
 
-    // 100 SSE subscribers from the current end of the log, reading until told to stop.
+    // 100 SSE subscribers from the current end of the log, each on its own connection,
+    // reading until each has every event of phase 2 (or told to stop).
     let end = single.1 + 1;
-    let stop = Arc::new(AtomicBool::new(false));
-    let delivered = Arc::new(AtomicU64::new(0));
-    let chunks = Arc::new(AtomicU64::new(0));
-    let bytes = Arc::new(AtomicU64::new(0));
+    let (target, watching) = tokio::sync::watch::channel(u64::MAX);
+    let tally = Arc::new(Tally::default());
     let mut subs = Vec::new();
     for _ in 0..100 {
-        let (base, stop, delivered, chunks, bytes) = (
-            base.clone(),
-            stop.clone(),
-            delivered.clone(),
-            chunks.clone(),
-            bytes.clone(),
-        );
-        let from = end;
-        subs.push(tokio::spawn(async move {
-            let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-            let req = hyper::Request::get(format!("{base}/v1/subscribe?from_position={from}"))
-                .header("authorization", format!("Bearer {TOKEN}"))
-                .body(Full::new(Bytes::new()))
-                .expect("request");
-            let Ok(resp) = client.request(req).await else {
-                return;
-            };
-            let mut body = resp.into_body();
-            let mut ids = IdLines::default();
-            while !stop.load(Ordering::Relaxed) {
-                match tokio::time::timeout(Duration::from_millis(200), body.frame()).await {
-                    Ok(Some(Ok(f))) => {
-                        if let Some(d) = f.data_ref() {
-                            delivered.fetch_add(ids.count(d), Ordering::Relaxed);
-                            chunks.fetch_add(1, Ordering::Relaxed);
-                            bytes.fetch_add(d.len() as u64, Ordering::Relaxed);
-                        }
-                    }
-                    Ok(_) => return,
-                    Err(_) => {}
-                }
-            }
-        }));
+        let (base, watching, tally) = (base.clone(), watching.clone(), tally.clone());
+        subs.push(tokio::spawn(follow(base, end, watching, tally)));
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let cpu = Cpu::now(server_pid);
@@ -362,15 +382,36 @@ async fn main() {
     let with_sse = phase(&http, &base, "sse", clients, 1, secs, 2_000_000).await;
     let sse_rate = report("single-event appends, 100 SSE subscribers", t, &with_sse);
     println!("    {}", cpu.describe(&Cpu::now(server_pid), with_sse.1));
-    stop.store(true, Ordering::Relaxed);
-    for s in subs {
-        let _ = s.await;
+    // Every subscriber should now receive each event appended in phase 2, then stop.
+    let _ = target.send(with_sse.1);
+    let mut got = Vec::new();
+    let drained = tokio::time::timeout(Duration::from_secs(10), async {
+        for s in &mut subs {
+            got.push(s.await.unwrap_or(0));
+        }
+    })
+    .await;
+    if drained.is_err() {
+        let _ = target.send(0);
+        got.clear();
+        for s in subs {
+            got.push(s.await.unwrap_or(0));
+        }
     }
+    let (least, most) = (
+        got.iter().copied().min().unwrap_or(0),
+        got.iter().copied().max().unwrap_or(0),
+    );
     println!(
-        "  SSE: ~{} events ({} MB) delivered to subscribers in {} body chunks; append rate {:+.1}% vs without subscribers",
-        delivered.load(Ordering::Relaxed),
-        bytes.load(Ordering::Relaxed) / 1_000_000,
-        chunks.load(Ordering::Relaxed),
+        "  SSE: {} events ({} MB) delivered in {} body chunks; each of {} subscribers got {}..{} of the {} appended{}; append rate {:+.1}% vs without subscribers",
+        tally.events.load(Ordering::Relaxed),
+        tally.bytes.load(Ordering::Relaxed) / 1_000_000,
+        tally.chunks.load(Ordering::Relaxed),
+        got.len(),
+        least,
+        most,
+        with_sse.1,
+        if least == with_sse.1 && most == with_sse.1 { " (all)" } else { " (NOT ALL)" },
         (sse_rate / single_rate - 1.0) * 100.0
     );
 
