@@ -512,4 +512,84 @@ mod tests {
             (vec!["id: 1".into(), "id: 3".into(), "id: 5".into()], 3, 7)
         );
     }
+
+    /// Follows `feed` from position `next` as a subscriber does until `n` frames arrived or
+    /// `limit` passed; the ids received, in order.
+    async fn follow(
+        feed: &Feed,
+        woken: &mut watch::Receiver<u64>,
+        mut next: u64,
+        n: usize,
+        limit: Duration,
+    ) -> Vec<u64> {
+        let mut ids = Vec::new();
+        let deadline = Instant::now() + limit;
+        while ids.len() < n {
+            woken.borrow_and_update();
+            match feed.take(next, &Filter::default()) {
+                Take::Frames { chunk, next: n, .. } => {
+                    next = n;
+                    for piece in chunk {
+                        let text = std::str::from_utf8(&piece).unwrap().to_string();
+                        ids.extend(
+                            text.lines()
+                                .filter_map(|l| l.strip_prefix("id: "))
+                                .map(|id| id.parse::<u64>().unwrap()),
+                        );
+                    }
+                }
+                Take::Wait => {
+                    if tokio::time::timeout_at(deadline, woken.changed())
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+                Take::Behind | Take::Ended(_) => panic!("unexpected end of the feed"),
+            }
+        }
+        ids
+    }
+
+    #[tokio::test]
+    async fn the_last_events_of_a_burst_and_a_lone_event_are_published_without_waiting_for_more() {
+        let store: Arc<dyn EventStore> = Arc::new(eventlog::memory::MemoryStore::new());
+        let slot = Arc::new(FeedSlot::default());
+        let (feed, mut woken) = slot
+            .join(&store, 4096, futures::future::pending())
+            .await
+            .unwrap();
+        let one = || -> Vec<domain::ProposedEvent> {
+            vec![serde_json::from_value(serde_json::json!({"type": "A", "data": {}})).unwrap()]
+        };
+        // A burst of appends over more than a wake interval, coming faster than the feed
+        // wakes its subscribers (so the last ones wait for its timer); nothing after it.
+        for i in 0..300 {
+            if i % 10 == 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            store
+                .append("deal-D1", eventlog::ExpectedVersion::Any, one())
+                .await
+                .unwrap();
+        }
+        let burst = follow(&feed, &mut woken, 1, 300, Duration::from_secs(5)).await;
+        assert_eq!(burst, (1..=300).collect::<Vec<_>>());
+        // After a quiet spell, one event alone: it is published at once, not after a wake
+        // interval (let alone when another event comes).
+        tokio::time::sleep(WAKE_EVERY * 2).await;
+        let started = Instant::now();
+        store
+            .append("deal-D1", eventlog::ExpectedVersion::Any, one())
+            .await
+            .unwrap();
+        let lone = follow(&feed, &mut woken, 301, 1, Duration::from_secs(5)).await;
+        assert_eq!(lone, vec![301], "the lone event was not published");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "the lone event took {:?}",
+            started.elapsed()
+        );
+    }
 }
