@@ -3,6 +3,7 @@
 //!
 //!     cargo bench -p api --bench load
 //!     LOAD_SECONDS=5 LOAD_CLIENTS=64 cargo bench -p api --bench load
+//!     LOAD_SERVER_BIN=path/to/other/dealtrail cargo bench -p api --bench load
 //!
 //! Phases (each bounded in time and count; traffic only to 127.0.0.1):
 //! 1. single-event appends from `LOAD_CLIENTS` concurrent clients: appends/s, p50/p99;
@@ -16,7 +17,7 @@
 
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -35,8 +36,13 @@ struct Server {
     base: String,
 }
 
+/// The `dealtrail` binary: this build's, or `LOAD_SERVER_BIN` (to compare builds).
+fn server_bin() -> String {
+    std::env::var("LOAD_SERVER_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_dealtrail").into())
+}
+
 fn start(data: &std::path::Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dealtrail"))
+    let mut child = Command::new(server_bin())
         .arg("--data")
         .arg(data)
         .args(["serve", "--addr", "127.0.0.1:0"])
@@ -131,6 +137,123 @@ impl IdLines {
             }
         }
     }
+}
+
+/// CPU time (user + system, in clock ticks) of a process, from `/proc/<pid>/stat`; and of
+/// the whole machine (busy, total) from `/proc/stat`. Linux only; zeros elsewhere. Lets the
+/// phases be compared by CPU per event, which the shared machine's noise moves less than
+/// the rates.
+#[derive(Clone, Copy, Default)]
+struct Cpu {
+    server: u64,
+    bench: u64,
+    machine_busy: u64,
+    machine_total: u64,
+}
+
+impl Cpu {
+    fn now(server: u32) -> Cpu {
+        let ticks = |path: String| -> u64 {
+            let Ok(stat) = std::fs::read_to_string(path) else {
+                return 0;
+            };
+            // Fields after the command name (which may hold spaces) in parentheses.
+            let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+            let f: Vec<u64> = rest
+                .split_whitespace()
+                .map(|x| x.parse().unwrap_or(0))
+                .collect();
+            // utime and stime are fields 14 and 15, i.e. 12 and 13 after the name.
+            f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)
+        };
+        let (mut busy, mut total) = (0, 0);
+        if let Ok(stat) = std::fs::read_to_string("/proc/stat") {
+            if let Some(line) = stat.lines().next() {
+                let f: Vec<u64> = line
+                    .split_whitespace()
+                    .skip(1)
+                    .map(|x| x.parse().unwrap_or(0))
+                    .collect();
+                total = f.iter().sum();
+                // idle and iowait
+                busy = total - f.get(3).copied().unwrap_or(0) - f.get(4).copied().unwrap_or(0);
+            }
+        }
+        Cpu {
+            server: ticks(format!("/proc/{server}/stat")),
+            bench: ticks("/proc/self/stat".into()),
+            machine_busy: busy,
+            machine_total: total,
+        }
+    }
+
+    /// "CPU ms per 1000 events" for the server and the bench, and what share of the
+    /// machine's CPU time the two used (the rest went to other work on the shared cores).
+    fn describe(&self, later: &Cpu, events: u64) -> String {
+        let ms = |ticks: u64| ticks as f64 * 10.0 / (events.max(1) as f64 / 1000.0);
+        let (s, b) = (later.server - self.server, later.bench - self.bench);
+        let busy = later.machine_busy - self.machine_busy;
+        let total = (later.machine_total - self.machine_total).max(1);
+        format!(
+            "CPU per 1000 appends: server {:.1} ms, bench {:.1} ms; machine busy {:.0}%, this test {:.0}% of it",
+            ms(s),
+            ms(b),
+            busy as f64 * 100.0 / total as f64,
+            (s + b) as f64 * 100.0 / busy.max(1) as f64
+        )
+    }
+}
+
+/// What the SSE subscribers received, all together.
+#[derive(Default)]
+struct Tally {
+    events: AtomicU64,
+    chunks: AtomicU64,
+    bytes: AtomicU64,
+}
+
+/// One SSE subscriber on its own connection: counts the events it receives until it has
+/// `target` of them (`u64::MAX` until phase 2 ends; 0 = stop now). Returns the count.
+async fn follow(
+    base: String,
+    from: u64,
+    mut target: tokio::sync::watch::Receiver<u64>,
+    tally: Arc<Tally>,
+) -> u64 {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let req = hyper::Request::get(format!("{base}/v1/subscribe?from_position={from}"))
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .body(Full::new(Bytes::new()))
+        .expect("request");
+    let Ok(resp) = client.request(req).await else {
+        return 0;
+    };
+    assert_eq!(resp.status(), 200, "SSE subscription refused");
+    let mut body = resp.into_body();
+    let (mut ids, mut events) = (IdLines::default(), 0u64);
+    while events < *target.borrow_and_update() {
+        tokio::select! {
+            biased;
+            changed = target.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+            }
+            frame = body.frame() => match frame {
+                Some(Ok(f)) => {
+                    if let Some(d) = f.data_ref() {
+                        let n = ids.count(d);
+                        events += n;
+                        tally.events.fetch_add(n, Ordering::Relaxed);
+                        tally.chunks.fetch_add(1, Ordering::Relaxed);
+                        tally.bytes.fetch_add(d.len() as u64, Ordering::Relaxed);
+                    }
+                }
+                _ => break,
+            },
+        }
+    }
+    events
 }
 
 fn pct(sorted: &[Duration], p: f64) -> f64 {
@@ -236,61 +359,59 @@ async fn main() {
         .build_http();
     println!("HTTP load test on {base} ({clients} clients, {secs} s a phase; machine: {} cores, shared; client and server on the same cores)", std::thread::available_parallelism().map_or(0, |n| n.get()));
 
+    let server_pid = server.child.id();
+    let cpu = Cpu::now(server_pid);
     let t = Instant::now();
     let single = phase(&http, &base, "single", clients, 1, secs, 2_000_000).await;
     let single_rate = report("single-event appends", t, &single);
+    println!("    {}", cpu.describe(&Cpu::now(server_pid), single.1));
 
-    // 100 SSE subscribers from the current end of the log, reading until told to stop.
+    // 100 SSE subscribers from the current end of the log, each on its own connection,
+    // reading until each has every event of phase 2 (or told to stop).
     let end = single.1 + 1;
-    let stop = Arc::new(AtomicBool::new(false));
-    let delivered = Arc::new(AtomicU64::new(0));
-    let chunks = Arc::new(AtomicU64::new(0));
+    let (target, watching) = tokio::sync::watch::channel(u64::MAX);
+    let tally = Arc::new(Tally::default());
     let mut subs = Vec::new();
     for _ in 0..100 {
-        let (base, stop, delivered, chunks) = (
-            base.clone(),
-            stop.clone(),
-            delivered.clone(),
-            chunks.clone(),
-        );
-        let from = end;
-        subs.push(tokio::spawn(async move {
-            let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-            let req = hyper::Request::get(format!("{base}/v1/subscribe?from_position={from}"))
-                .header("authorization", format!("Bearer {TOKEN}"))
-                .body(Full::new(Bytes::new()))
-                .expect("request");
-            let Ok(resp) = client.request(req).await else {
-                return;
-            };
-            let mut body = resp.into_body();
-            let mut ids = IdLines::default();
-            while !stop.load(Ordering::Relaxed) {
-                match tokio::time::timeout(Duration::from_millis(200), body.frame()).await {
-                    Ok(Some(Ok(f))) => {
-                        if let Some(d) = f.data_ref() {
-                            delivered.fetch_add(ids.count(d), Ordering::Relaxed);
-                            chunks.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    Ok(_) => return,
-                    Err(_) => {}
-                }
-            }
-        }));
+        let (base, watching, tally) = (base.clone(), watching.clone(), tally.clone());
+        subs.push(tokio::spawn(follow(base, end, watching, tally)));
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
+    let cpu = Cpu::now(server_pid);
     let t = Instant::now();
     let with_sse = phase(&http, &base, "sse", clients, 1, secs, 2_000_000).await;
     let sse_rate = report("single-event appends, 100 SSE subscribers", t, &with_sse);
-    stop.store(true, Ordering::Relaxed);
-    for s in subs {
-        let _ = s.await;
+    println!("    {}", cpu.describe(&Cpu::now(server_pid), with_sse.1));
+    // Every subscriber should now receive each event appended in phase 2, then stop.
+    let _ = target.send(with_sse.1);
+    let mut got = Vec::new();
+    let drained = tokio::time::timeout(Duration::from_secs(10), async {
+        for s in &mut subs {
+            got.push(s.await.unwrap_or(0));
+        }
+    })
+    .await;
+    if drained.is_err() {
+        let _ = target.send(0);
+        got.clear();
+        for s in subs {
+            got.push(s.await.unwrap_or(0));
+        }
     }
+    let (least, most) = (
+        got.iter().copied().min().unwrap_or(0),
+        got.iter().copied().max().unwrap_or(0),
+    );
     println!(
-        "  SSE: ~{} events delivered to subscribers in {} body chunks; append rate {:+.1}% vs without subscribers",
-        delivered.load(Ordering::Relaxed),
-        chunks.load(Ordering::Relaxed),
+        "  SSE: {} events ({} MB) delivered in {} body chunks; each of {} subscribers got {}..{} of the {} appended{}; append rate {:+.1}% vs without subscribers",
+        tally.events.load(Ordering::Relaxed),
+        tally.bytes.load(Ordering::Relaxed) / 1_000_000,
+        tally.chunks.load(Ordering::Relaxed),
+        got.len(),
+        least,
+        most,
+        with_sse.1,
+        if least == with_sse.1 && most == with_sse.1 { " (all)" } else { " (NOT ALL)" },
         (sse_rate / single_rate - 1.0) * 100.0
     );
 
@@ -334,7 +455,7 @@ async fn main() {
         let _ = w.await;
     }
     let acked = acked.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let export = Command::new(env!("CARGO_BIN_EXE_dealtrail"))
+    let export = Command::new(server_bin())
         .arg("--data")
         .arg(&data)
         .arg("export")

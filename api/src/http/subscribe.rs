@@ -14,9 +14,11 @@
 //! [`super::fanout`], which serialises every new event once. A subscriber that starts behind
 //! it (or falls behind its window) reads pages from the store until it is back within the
 //! window. The body is written directly (`text/event-stream`, `cache-control: no-cache`) so
-//! that every frame ready at once goes out in one chunk; the bytes of each event are those
+//! that every frame ready at once goes out in one chunk, which for a subscriber following the
+//! feed is a slice of the feed's own buffer (no copy); the bytes of each event are those
 //! axum's `sse::Event` would produce.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,7 +37,7 @@ use super::auth::Principal;
 use super::consumers::check_name;
 use super::events::LOG_READERS;
 use super::extract::Query;
-use super::fanout::{error_frame, sse_bytes, End, Feed, Take, STORE_PAGE};
+use super::fanout::{error_frame, write_frame, End, Feed, Take, STORE_PAGE};
 use super::metrics::{Metrics, SubscriberGuard};
 use super::openapi::ProblemDoc;
 use super::params::filter;
@@ -120,6 +122,7 @@ pub async fn subscribe(
         filter,
         heartbeat: state.config.heartbeat,
         idle_until: Instant::now() + state.config.heartbeat,
+        queued: VecDeque::new(),
         done: false,
     };
     let chunks = futures::stream::unfold(follower, |mut f| async move {
@@ -139,6 +142,11 @@ pub async fn subscribe(
 
 const HEARTBEAT: &[u8] = b": heartbeat\n\n";
 
+/// Slices of the feed's buffers at least this long (on average) are sent as they are, one
+/// body chunk each (hyper writes consecutive chunks together); shorter ones are copied into
+/// one chunk.
+const SHARE_SLICES_FROM: usize = 4096;
+
 /// One subscription: where it is in the log and how it gets there (see [`super::fanout`]).
 struct Follower {
     _counted: SubscriberGuard,
@@ -153,6 +161,8 @@ struct Follower {
     heartbeat: Duration,
     /// When a heartbeat is due if nothing is sent before.
     idle_until: Instant,
+    /// Body chunks taken from the feed and not sent yet.
+    queued: VecDeque<Bytes>,
     /// An error frame was sent: nothing more.
     done: bool,
 }
@@ -160,21 +170,28 @@ struct Follower {
 impl Follower {
     /// The next body chunk: frames, a heartbeat or the error frame; `None` at the end.
     async fn next_chunk(&mut self) -> Option<Bytes> {
+        if let Some(chunk) = self.queued.pop_front() {
+            return Some(chunk);
+        }
         while !self.done {
             // Marks the feed's state seen before looking at it, so `changed` below wakes
             // for anything published after this look.
             self.woken.borrow_and_update();
             match self.feed.take(self.next, &self.filter) {
-                Take::Frames { chunk, next } => {
+                Take::Frames {
+                    chunk,
+                    events,
+                    next,
+                } => {
                     self.next = next;
-                    if !chunk.is_empty() {
-                        return Some(self.deliver(chunk));
+                    if events > 0 {
+                        return Some(self.deliver(chunk, events));
                     }
                 }
                 Take::Behind => match self.store_page().await {
                     // Nothing wanted in that page: let other tasks run before the next one.
-                    Ok(chunk) if chunk.is_empty() => tokio::task::yield_now().await,
-                    Ok(chunk) => return Some(self.deliver(chunk)),
+                    Ok((_, 0)) => tokio::task::yield_now().await,
+                    Ok((chunk, events)) => return Some(self.deliver(vec![chunk], events)),
                     Err(e) => {
                         self.done = true;
                         return Some(error_frame(e));
@@ -203,8 +220,8 @@ impl Follower {
     }
 
     /// The matching frames of the next page of the log, read from the store (for a
-    /// follower behind the feed's window); moves `next` past the page.
-    async fn store_page(&mut self) -> Result<Vec<Bytes>, StoreError> {
+    /// follower behind the feed's window), and how many; moves `next` past the page.
+    async fn store_page(&mut self) -> Result<(Bytes, u64), StoreError> {
         let page = self
             .store
             .read_all(self.next, STORE_PAGE, &Filter::default())
@@ -217,23 +234,29 @@ impl Follower {
             });
         };
         self.next = last.position + 1;
-        Ok(page
-            .iter()
-            .filter(|ev| self.filter.matches(ev))
-            .map(sse_bytes)
-            .collect())
+        let (mut out, mut events) = (Vec::new(), 0);
+        for ev in page.iter().filter(|ev| self.filter.matches(ev)) {
+            write_frame(&mut out, ev);
+            events += 1;
+        }
+        Ok((Bytes::from(out), events))
     }
 
-    /// One body chunk of `frames`; counts them and restarts the heartbeat interval.
-    fn deliver(&mut self, frames: Vec<Bytes>) -> Bytes {
-        self.metrics.events_streamed(frames.len() as u64);
+    /// The next body chunk of `slices` (holding `events` frames), queueing any others;
+    /// counts the events and restarts the heartbeat interval.
+    fn deliver(&mut self, slices: Vec<Bytes>, events: u64) -> Bytes {
+        self.metrics.events_streamed(events);
         self.idle_until = Instant::now() + self.heartbeat;
-        if frames.len() == 1 {
-            return frames.into_iter().next().unwrap_or_default();
+        let len: usize = slices.iter().map(Bytes::len).sum();
+        let mut slices = slices.into_iter();
+        if slices.len() == 1 || len >= SHARE_SLICES_FROM * slices.len() {
+            let first = slices.next().unwrap_or_default();
+            self.queued.extend(slices);
+            return first;
         }
-        let mut chunk = Vec::with_capacity(frames.iter().map(Bytes::len).sum());
-        for f in &frames {
-            chunk.extend_from_slice(f);
+        let mut chunk = Vec::with_capacity(len);
+        for s in slices {
+            chunk.extend_from_slice(&s);
         }
         Bytes::from(chunk)
     }
