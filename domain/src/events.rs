@@ -441,15 +441,20 @@ impl Event {
     /// bytes while nobody has decoded them (no `Value` built), else from the value.
     pub fn from_data(event_type: &str, data: &crate::EventData) -> Result<Event, DataError> {
         match data.undecoded() {
-            Some(bytes) => {
-                let mut r = crate::data::Reader::new(bytes);
-                Event::from_deserializer(event_type, crate::data::StoredDe::new(&mut r))
-                    // Data that does not parse (never in a validated log) is read again from
-                    // the value, for serde_json's wording of the error.
-                    .or_else(|_| Event::from_parts(event_type, data.value()))
-            }
+            // Data that does not parse (never in a validated log) is read again from the
+            // value, for serde_json's wording of the error.
+            Some(bytes) => Event::from_stored(event_type, bytes)
+                .or_else(|_| Event::from_parts(event_type, data.value())),
             None => Event::from_parts(event_type, data.value()),
         }
+    }
+
+    /// Parses `data` given in its stored binary form (`crate::data`), building no `Value`.
+    /// Its errors are worded by this deserialiser, not serde_json: for messages, use
+    /// [`Event::from_data`] or [`Event::from_parts`].
+    pub fn from_stored(event_type: &str, bytes: &[u8]) -> Result<Event, DataError> {
+        let mut r = crate::data::Reader::new(bytes);
+        Event::from_deserializer(event_type, crate::data::StoredDe::new(&mut r))
     }
 
     fn from_deserializer<'de, D: serde::Deserializer<'de>>(

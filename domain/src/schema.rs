@@ -93,15 +93,12 @@ pub fn typed(ev: &RecordedEvent) -> Result<Event, Rejection> {
         // stored form is read straight from the bytes when it is an object without nested
         // structs (what `parse` checks beyond serde); anything else, and any error, takes
         // the path through the `Value` that words the rejection.
-        let direct = ev
+        let stored = ev
             .data
             .undecoded()
-            .is_some_and(crate::data::is_stored_object)
-            && ev.event_type != "PipelineDefined";
-        if direct {
-            if let Ok(event) = Event::from_data(&ev.event_type, &ev.data) {
-                return Ok(event);
-            }
+            .filter(|b| crate::data::is_stored_object(b) && ev.event_type != "PipelineDefined");
+        if let Some(Ok(event)) = stored.map(|b| Event::from_stored(&ev.event_type, b)) {
+            return Ok(event);
         }
         return parse(&ev.event_type, &ev.data);
     }

@@ -178,15 +178,10 @@ fn idempotent_outcome(
     stream: &str,
     events: &[ProposedEvent],
 ) -> Result<Option<AppendOutcome>, StoreError> {
-    let mut seen = std::collections::HashSet::new();
+    // Ids appearing twice in the batch were refused by `prepare::check_envelope`.
     let mut known = Vec::new();
     for p in events {
         let Some(id) = p.id else { continue };
-        if !seen.insert(id) {
-            return Err(StoreError::Invalid(format!(
-                "event id {id} appears twice in the batch"
-            )));
-        }
         if let Some(&position) = log.ids.get(&id) {
             let original = log.at(position);
             if !prepare::same_content(stream, p, original) {

@@ -346,21 +346,10 @@ pub(crate) fn replay(dir: &Path, tree: &sled::Tree) -> Result<u64, StoreError> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::{note, raw_sled};
     use super::*;
     use crate::{EnvelopeOnly, EventStore, ExpectedVersion, Filter, ProposedEvent};
     use std::sync::Arc;
-
-    fn note(n: u64) -> ProposedEvent {
-        ProposedEvent {
-            id: None,
-            event_type: "ActivityLogged".into(),
-            occurred_at: None,
-            actor: None,
-            data: serde_json::json!({ "kind": "note", "n": n }),
-            metadata: None,
-            recorded_at: None,
-        }
-    }
 
     /// As if sled had lost the last two groups in a crash: the journal brings them back,
     /// byte for byte (the log verifies).
@@ -378,18 +367,7 @@ mod tests {
             store.read_all(1, 100, &Filter::default()).await.unwrap()
         };
         {
-            // The store just dropped may hold sled's file lock for a moment longer.
-            let mut tries = 0;
-            let db = loop {
-                match sled::open(dir.path()) {
-                    Ok(db) => break db,
-                    Err(_) if tries < 60 => {
-                        tries += 1;
-                        std::thread::sleep(std::time::Duration::from_millis(50));
-                    }
-                    Err(e) => panic!("cannot reopen the store: {e}"),
-                }
-            };
+            let db = raw_sled(dir.path());
             let tree = db.open_tree(super::super::TREE).unwrap();
             tree.remove(keys::log_key(4)).unwrap();
             tree.remove(keys::log_key(5)).unwrap();
@@ -436,22 +414,6 @@ mod tests {
         torn[end + HEADER + 3] ^= 1;
         assert!(record_at(&torn, end).is_none());
         assert!(record_at(&data[..end + 10], end).is_none());
-    }
-
-    /// Opens sled behind the store's back (the store just dropped may hold its file lock for
-    /// a moment longer).
-    fn raw_sled(dir: &Path) -> sled::Db {
-        let mut tries = 0;
-        loop {
-            match sled::open(dir) {
-                Ok(db) => break db,
-                Err(_) if tries < 60 => {
-                    tries += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                }
-                Err(e) => panic!("cannot reopen the store: {e}"),
-            }
-        }
     }
 
     /// Enough appends to go on to the second region; then sled loses the last groups, some

@@ -12,6 +12,8 @@ mod keys;
 mod read;
 mod subscribe;
 mod sync;
+#[cfg(test)]
+mod test_support;
 mod verify;
 mod view;
 mod writer;

@@ -236,21 +236,10 @@ mod tests {
     use std::path::Path;
     use std::sync::Arc;
 
+    use super::super::test_support::{note, raw_sled};
     use super::super::{frame, keys, SledStore, TREE};
     use crate::record::{decode_record, encode_record, encode_record_v1, FORMAT_V1};
-    use crate::{EnvelopeOnly, EventStore, ExpectedVersion, ProposedEvent, StoreError};
-
-    fn note(n: u64) -> ProposedEvent {
-        ProposedEvent {
-            id: None,
-            event_type: "ActivityLogged".into(),
-            occurred_at: None,
-            actor: None,
-            data: serde_json::json!({ "kind": "note", "n": n }),
-            metadata: None,
-            recorded_at: None,
-        }
-    }
+    use crate::{EnvelopeOnly, EventStore, ExpectedVersion, StoreError};
 
     /// A store of 5 events in two streams, closed again.
     async fn five_events(dir: &Path) {
@@ -267,19 +256,7 @@ mod tests {
 
     /// Changes the raw tree behind the store's back, as damage on disk would.
     fn tamper(dir: &Path, f: impl FnOnce(&sled::Tree)) {
-        // The store just dropped may hold sled's file lock for a moment longer.
-        let mut tries = 0;
-        let db = loop {
-            match sled::open(dir) {
-                Ok(db) => break db,
-                Err(e) if tries < 60 => {
-                    tries += 1;
-                    let _ = e;
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                }
-                Err(e) => panic!("cannot reopen the store to damage it: {e}"),
-            }
-        };
+        let db = raw_sled(dir);
         let tree = db.open_tree(TREE).unwrap();
         f(&tree);
         db.flush().unwrap();
