@@ -4,6 +4,7 @@
 //!     cargo bench -p api --bench load
 //!     LOAD_SECONDS=5 LOAD_CLIENTS=64 cargo bench -p api --bench load
 //!     LOAD_SERVER_BIN=path/to/other/dealtrail cargo bench -p api --bench load
+//!     LOAD_SUBSCRIBERS=0 cargo bench -p api --bench load   # phase 2 without subscribers
 //!
 //! Phases (each bounded in time and count; traffic only to 127.0.0.1):
 //! 1. single-event appends from `LOAD_CLIENTS` concurrent clients: appends/s, p50/p99;
@@ -11,7 +12,8 @@
 //!    It runs before the batches so that both see a log of about the same size: after
 //!    phase 3 the log (and the read model) is several times larger, and the read model's
 //!    periodic snapshot, whose cost grows with it, would dominate whichever phase it fell
-//!    in. The subscribers count events by scanning bytes, to cost the shared cores little;
+//!    in. The subscribers count events by scanning bytes, to cost the shared cores little,
+//!    on a runtime of their own; the line after shows when the last had every event;
 //! 3. 100-event batches: events/s, p50/p99 per request;
 //! 4. SIGTERM mid-load: every append answered 201 must be in the log afterwards.
 
@@ -371,10 +373,23 @@ async fn main() {
     let end = single.1 + 1;
     let (target, watching) = tokio::sync::watch::channel(u64::MAX);
     let tally = Arc::new(Tally::default());
+    // They run on their own runtime, as separate client processes would, so that their
+    // reads do not hold up the load clients' tasks on a shared executor (a wait that would
+    // be counted as append latency). They still share the machine's two cores.
+    let subscribers = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("sse-subscriber")
+        .enable_all()
+        .build()
+        .expect("subscribers' runtime");
     let mut subs = Vec::new();
-    for _ in 0..100 {
+    let n_subs: usize = std::env::var("LOAD_SUBSCRIBERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100);
+    for _ in 0..n_subs {
         let (base, watching, tally) = (base.clone(), watching.clone(), tally.clone());
-        subs.push(tokio::spawn(follow(base, end, watching, tally)));
+        subs.push(subscribers.spawn(follow(base, end, watching, tally)));
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let cpu = Cpu::now(server_pid);
@@ -384,6 +399,7 @@ async fn main() {
     println!("    {}", cpu.describe(&Cpu::now(server_pid), with_sse.1));
     // Every subscriber should now receive each event appended in phase 2, then stop.
     let _ = target.send(with_sse.1);
+    let drain = Instant::now();
     let mut got = Vec::new();
     let drained = tokio::time::timeout(Duration::from_secs(10), async {
         for s in &mut subs {
@@ -398,12 +414,15 @@ async fn main() {
             got.push(s.await.unwrap_or(0));
         }
     }
+    let drained_in = drain.elapsed();
+    // (A runtime may not be dropped where blocking is not allowed.)
+    subscribers.shutdown_background();
     let (least, most) = (
         got.iter().copied().min().unwrap_or(0),
         got.iter().copied().max().unwrap_or(0),
     );
     println!(
-        "  SSE: {} events ({} MB) delivered in {} body chunks; each of {} subscribers got {}..{} of the {} appended{}; append rate {:+.1}% vs without subscribers",
+        "  SSE: {} events ({} MB) delivered in {} body chunks; each of {} subscribers got {}..{} of the {} appended{}, the last {:.0} ms after the appends ended; append rate {:+.1}% vs without subscribers",
         tally.events.load(Ordering::Relaxed),
         tally.bytes.load(Ordering::Relaxed) / 1_000_000,
         tally.chunks.load(Ordering::Relaxed),
@@ -412,6 +431,7 @@ async fn main() {
         most,
         with_sse.1,
         if least == with_sse.1 && most == with_sse.1 { " (all)" } else { " (NOT ALL)" },
+        drained_in.as_secs_f64() * 1e3,
         (sse_rate / single_rate - 1.0) * 100.0
     );
 

@@ -36,6 +36,11 @@ pub struct ServeArgs {
     /// Most events in one append (413 beyond).
     #[arg(long, default_value_t = 1000)]
     pub max_events_per_append: usize,
+    /// CPU priority (Linux nice, 0-19) of the thread that serves live subscriptions: when
+    /// the machine is saturated, the live stream lags a little rather than slowing appends.
+    /// 0 = the same priority as the rest of the server.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(i32).range(0..=19))]
+    pub subscriber_nice: i32,
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -72,6 +77,7 @@ pub async fn run(data: &Path, args: ServeArgs) -> Result<(), CliError> {
     let config = ApiConfig {
         max_body_bytes: args.max_body_bytes,
         max_events_per_append: args.max_events_per_append,
+        subscriber_nice: args.subscriber_nice,
         ..ApiConfig::default()
     };
     let admin = admin_token_from_env();

@@ -6,9 +6,18 @@
 //!   (`id: <position>\nevent: <type>\ndata: <canonical JSON>\n\n`, the bytes axum's
 //!   `sse::Event` would produce). The frames are published to a ring of the last
 //!   `ApiConfig::sse_window` frames, with each event's type and stream for the subscribers'
-//!   filters, and a `watch` send wakes the subscribers: at once after a quiet spell,
-//!   otherwise at most every `WAKE_EVERY` (50 ms), so that under load each wake-up carries
-//!   many frames.
+//!   filters, and a `watch` send wakes the subscribers that wait for it: at once after a
+//!   quiet spell, otherwise at most every `PUBLISH_EVERY` (10 ms).
+//! - Under a steady flow a subscriber does not wait for the feed: it takes what has been
+//!   published once per `SEND_EVERY` (50 ms), at its own turn ([`Feed::next_turn`]). The
+//!   turns of a feed's subscribers are spread evenly over the period, and so are their
+//!   writes and their readers' wake-ups: with all of them woken by each publication, 100
+//!   subscribers wrote ~28 MB in one burst every 50 ms on the load test, and the appends
+//!   answered meanwhile waited (their p99 latency went from 5 to 13 ms; with turns, and the
+//!   subscriptions on their own thread, 8 ms). The feed publishes more often than a turn
+//!   comes round, so that a turn almost always finds something new; one that finds nothing
+//!   waits for the feed again, so the first event after a quiet spell still goes out at
+//!   once.
 //! - The frames published together are one buffer (a block): each frame in the ring is a
 //!   range of its block, so a subscriber takes a run of consecutive wanted frames as one
 //!   slice of it (a reference count, no copy). A subscriber that keeps up sends each block
@@ -29,6 +38,7 @@
 //!   frame.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -46,12 +56,18 @@ pub(crate) const STORE_PAGE: usize = 256;
 /// Most events the feed takes from the store subscription before publishing them.
 const FEED_BATCH: usize = 512;
 
-/// Under a steady flow of events subscribers are woken at most this often, so that each
-/// wake-up sends a larger chunk (fewer writes and wake-ups per event). The first event after
-/// a quiet spell wakes them at once. 50 ms rather than 25: with 100 subscribers on the
-/// load test it cut SSE's extra CPU per append by about a quarter (the cost is mostly per
-/// write in the kernel), at the price of up to 50 ms more delivery delay under load.
-const WAKE_EVERY: Duration = Duration::from_millis(50);
+/// Under a steady flow the feed publishes what it has at most this often; the first event
+/// after a quiet spell is published at once. A fifth of [`SEND_EVERY`]: a turn then takes a
+/// few blocks (a few slices, written together), and rarely finds nothing new, which would
+/// send its subscriber back to waiting for the feed with the others (at 50 ms, as often as
+/// turns, that happened often enough to bring the bursts back).
+const PUBLISH_EVERY: Duration = Duration::from_millis(10);
+
+/// Under a steady flow a subscriber sends at most once per this period, at its turn, so that
+/// each write carries many frames: much of SSE's cost is per write (wake-ups, syscalls, the
+/// reader's wake-ups); waking subscribers every 5 ms instead of 50 more than doubled its CPU
+/// per append on the load test. The price: up to 60 ms of delivery delay under load.
+pub(crate) const SEND_EVERY: Duration = Duration::from_millis(50);
 
 /// One event as sent to subscribers: the range `start..end` of the block published with it.
 struct Frame {
@@ -129,6 +145,10 @@ pub(crate) struct Feed {
     window: usize,
     /// Carries the head position; only used to wake subscribers.
     head: watch::Sender<u64>,
+    /// Where the subscribers' turns are counted from.
+    epoch: Instant,
+    /// Subscribers that have joined; gives each its turn.
+    joined: AtomicU64,
 }
 
 /// Where the server keeps its feed while one runs.
@@ -160,6 +180,8 @@ impl FeedSlot {
             }),
             window: window.max(1),
             head,
+            epoch: Instant::now(),
+            joined: AtomicU64::new(0),
         });
         *slot = Some(feed.clone());
         let events = store
@@ -173,7 +195,7 @@ impl FeedSlot {
 }
 
 /// The feed's task: pushes each batch the store subscription yields into the ring, and
-/// wakes the subscribers at most once per [`WAKE_EVERY`] (at once after a quiet spell).
+/// wakes the subscribers at most once per [`PUBLISH_EVERY`] (at once after a quiet spell).
 async fn run(
     slot: Arc<FeedSlot>,
     feed: Arc<Feed>,
@@ -190,7 +212,7 @@ async fn run(
                 batch = events.next() => batch,
                 () = tokio::time::sleep_until(next_wake) => {
                     feed.publish(std::mem::take(&mut pending));
-                    next_wake = Instant::now() + WAKE_EVERY;
+                    next_wake = Instant::now() + PUBLISH_EVERY;
                     continue;
                 }
             }
@@ -216,7 +238,7 @@ async fn run(
         }
         if Instant::now() >= next_wake {
             feed.publish(std::mem::take(&mut pending));
-            next_wake = Instant::now() + WAKE_EVERY;
+            next_wake = Instant::now() + PUBLISH_EVERY;
         }
         if feed.head.receiver_count() == 0 {
             // Decided under the slot's lock, so no subscriber can join this feed meanwhile.
@@ -281,6 +303,26 @@ impl Feed {
         let head = ring.head();
         drop(ring);
         self.head.send_replace(head);
+    }
+
+    /// A new subscriber's turn: where in each [`SEND_EVERY`] period it sends under a steady
+    /// flow. The `n`th subscriber's is the fractional part of `n × 0.618…` of the period,
+    /// which spreads any number of them evenly, however many have left meanwhile.
+    pub(crate) fn turn(&self) -> Duration {
+        let n = self.joined.fetch_add(1, Ordering::Relaxed);
+        // 2^64 / golden ratio: the multiplication wraps to the fractional part in 64 bits.
+        let fraction = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let nanos = SEND_EVERY.as_nanos() as u64;
+        Duration::from_nanos(((u128::from(fraction) * u128::from(nanos)) >> 64) as u64)
+    }
+
+    /// The first instant after `now` that is `turn` into a [`SEND_EVERY`] period.
+    pub(crate) fn next_turn(&self, turn: Duration, now: Instant) -> Instant {
+        let period = SEND_EVERY.as_nanos();
+        let into = now.saturating_duration_since(self.epoch).as_nanos() % period;
+        let wait = (turn.as_nanos() % period + period - into) % period;
+        let wait = if wait == 0 { period } else { wait };
+        now + Duration::from_nanos(wait as u64)
     }
 
     /// The frames from `next` on that pass `filter`: each run of consecutive wanted frames
@@ -425,6 +467,8 @@ mod tests {
             }),
             window,
             head: watch::channel(0).0,
+            epoch: Instant::now(),
+            joined: AtomicU64::new(0),
         }
     }
 
@@ -554,6 +598,55 @@ mod tests {
         ids
     }
 
+    #[test]
+    fn subscribers_turns_are_spread_evenly_over_the_period() {
+        let f = feed(10);
+        let period = SEND_EVERY.as_nanos() as u64;
+        for n in [1usize, 2, 7, 100, 1000] {
+            let f = feed(10);
+            let mut turns: Vec<u64> = (0..n).map(|_| f.turn().as_nanos() as u64).collect();
+            assert!(turns.iter().all(|&t| t < period));
+            turns.sort_unstable();
+            turns.dedup();
+            assert_eq!(turns.len(), n, "two subscribers share a turn");
+            // The largest gap between neighbouring turns (round the period) is within a
+            // small factor of the even spacing.
+            let gaps = turns.windows(2).map(|w| w[1] - w[0]);
+            let largest = gaps
+                .chain([turns[0] + period - turns[n - 1]])
+                .max()
+                .unwrap();
+            assert!(
+                largest <= 3 * period / n as u64,
+                "{n} subscribers: a gap of {largest} ns"
+            );
+        }
+        // The count goes on from where it was: later subscribers fill the gaps.
+        let early: Vec<Duration> = (0..3).map(|_| f.turn()).collect();
+        assert!(!early.contains(&f.turn()));
+    }
+
+    #[test]
+    fn the_next_turn_is_the_first_instant_after_now_at_the_turn() {
+        let f = feed(10);
+        let period = SEND_EVERY.as_nanos();
+        for turn_ms in [0u64, 1, 17, 49] {
+            let turn = Duration::from_millis(turn_ms);
+            for after_ms in [0u64, 1, 17, 30, 49, 50, 51, 123_456] {
+                let now = f.epoch + Duration::from_millis(after_ms);
+                let next = f.next_turn(turn, now);
+                assert!(
+                    next > now && next - now <= SEND_EVERY,
+                    "{turn_ms}/{after_ms}"
+                );
+                assert_eq!(
+                    (next - f.epoch).as_nanos() % period,
+                    turn.as_nanos() % period
+                );
+            }
+        }
+    }
+
     #[tokio::test]
     async fn the_last_events_of_a_burst_and_a_lone_event_are_published_without_waiting_for_more() {
         let store: Arc<dyn EventStore> = Arc::new(eventlog::memory::MemoryStore::new());
@@ -580,7 +673,7 @@ mod tests {
         assert_eq!(burst, (1..=300).collect::<Vec<_>>());
         // After a quiet spell, one event alone: it is published at once, not after a wake
         // interval (let alone when another event comes).
-        tokio::time::sleep(WAKE_EVERY * 2).await;
+        tokio::time::sleep(PUBLISH_EVERY * 20).await;
         let started = Instant::now();
         store
             .append("deal-D1", eventlog::ExpectedVersion::Any, one())

@@ -11,6 +11,7 @@
 //! - [`ops`], [`metrics`], [`openapi`]: `/healthz`, `/metrics`, `/openapi.json`.
 //! - [`files`], [`params`]: atomic state files; query-parameter helpers.
 
+mod accept;
 pub mod auth;
 pub mod consumers;
 pub mod events;
@@ -98,19 +99,20 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves the API on `listener` until `shutdown` resolves; then open subscriptions end,
-/// in-flight requests (appends included) finish, and the function returns.
+/// in-flight requests (appends included) finish, and the function returns. Subscriptions
+/// are served on a thread of their own at a lower CPU priority (see `accept`).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let notify = state.shutdown.clone();
+    let nice = state.config.subscriber_nice;
     let app = router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: finishing in-flight requests");
-            let _ = notify.send(true);
-        })
-        .await
+    accept::serve(listener, app, nice, async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        let _ = notify.send(true);
+    })
+    .await
 }

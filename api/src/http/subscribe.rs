@@ -116,6 +116,8 @@ pub async fn subscribe(
         _counted: state.metrics.subscriber(),
         store: state.store.clone(),
         metrics: state.metrics.clone(),
+        turn: feed.turn(),
+        due: None,
         feed,
         woken,
         next: from,
@@ -157,6 +159,11 @@ struct Follower {
     woken: watch::Receiver<u64>,
     /// The next position not yet examined.
     next: u64,
+    /// Where in each [`SEND_EVERY`](super::fanout::SEND_EVERY) period this subscriber takes from the feed under a steady
+    /// flow ([`Feed::turn`]).
+    turn: Duration,
+    /// Set after a take from the feed: its next turn, before which it does not take again.
+    due: Option<Instant>,
     filter: Filter,
     heartbeat: Duration,
     /// When a heartbeat is due if nothing is sent before.
@@ -174,6 +181,17 @@ impl Follower {
             return Some(chunk);
         }
         while !self.done {
+            // Just took from the feed: wait for this subscriber's turn (see `super::fanout`).
+            if let Some(due) = self.due {
+                if self.idle_until < due {
+                    // Only frames it does not want have passed for a while.
+                    tokio::time::sleep_until(self.idle_until).await;
+                    self.idle_until = Instant::now() + self.heartbeat;
+                    return Some(Bytes::from_static(HEARTBEAT));
+                }
+                tokio::time::sleep_until(due).await;
+                self.due = None;
+            }
             // Marks the feed's state seen before looking at it, so `changed` below wakes
             // for anything published after this look.
             self.woken.borrow_and_update();
@@ -184,6 +202,7 @@ impl Follower {
                     next,
                 } => {
                     self.next = next;
+                    self.due = Some(self.feed.next_turn(self.turn, Instant::now()));
                     if events > 0 {
                         return Some(self.deliver(chunk, events));
                     }
