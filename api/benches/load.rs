@@ -9,7 +9,8 @@
 //! Phases (each bounded in time and count; traffic only to 127.0.0.1):
 //! 1. single-event appends from `LOAD_CLIENTS` concurrent clients: appends/s, p50/p99;
 //! 2. phase 1 again while 100 SSE subscribers follow the log: the slowdown against phase 1.
-//!    It runs before the batches so that both see a log of about the same size: after
+//!    Phases 1 and 2 alternate `LOAD_ROUNDS` times (default 3); the totals of each kind are
+//!    compared. It runs before the batches so that both see a log of about the same size: after
 //!    phase 3 the log (and the read model) is several times larger, and the read model's
 //!    periodic snapshot, whose cost grows with it, would dominate whichever phase it fell
 //!    in. The subscribers count events by scanning bytes, to cost the shared cores little,
@@ -258,6 +259,10 @@ async fn follow(
     events
 }
 
+/// What a phase did: requests answered 201, events appended, each request's latency (sorted),
+/// requests that failed.
+type Outcome = (u64, u64, Vec<Duration>, u64);
+
 fn pct(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -276,7 +281,7 @@ async fn phase(
     batch: usize,
     secs: u64,
     max: u64,
-) -> (u64, u64, Vec<Duration>, u64) {
+) -> Outcome {
     let stop_at = Instant::now() + Duration::from_secs(secs);
     let sent = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
@@ -326,11 +331,58 @@ async fn phase(
     (ok, ok * batch as u64, lat, errors)
 }
 
-fn report(
-    name: &str,
-    started: Instant,
-    (ok, events, lat, errors): &(u64, u64, Vec<Duration>, u64),
-) -> f64 {
+/// Phases of one kind added up over the rounds: requests, events, latencies, errors, time,
+/// and CPU used.
+#[derive(Default)]
+struct Sum {
+    ok: u64,
+    events: u64,
+    lat: Vec<Duration>,
+    errors: u64,
+    time: Duration,
+    cpu: (u64, u64, u64, u64),
+    /// Events of the phase added last.
+    last_events: u64,
+}
+
+impl Sum {
+    fn add(&mut self, (ok, events, lat, errors): Outcome, time: Duration, from: Cpu, to: Cpu) {
+        self.ok += ok;
+        self.events += events;
+        self.lat.extend(lat);
+        self.errors += errors;
+        self.time += time;
+        self.cpu.0 += to.server - from.server;
+        self.cpu.1 += to.bench - from.bench;
+        self.cpu.2 += to.machine_busy - from.machine_busy;
+        self.cpu.3 += to.machine_total - from.machine_total;
+        self.last_events = events;
+    }
+
+    /// Prints the totals as [`report`] does, and their CPU; returns events/s.
+    fn report(&mut self, name: &str) -> f64 {
+        self.lat.sort();
+        let rate = self.events as f64 / self.time.as_secs_f64();
+        println!(
+            "  {name:<44} {:>7} requests ({} failed)  {rate:>9.0} events/s  p50 {:>6.2} ms  p99 {:>6.2} ms",
+            self.ok,
+            self.errors,
+            pct(&self.lat, 0.5),
+            pct(&self.lat, 0.99)
+        );
+        let zero = Cpu::default();
+        let spent = Cpu {
+            server: self.cpu.0,
+            bench: self.cpu.1,
+            machine_busy: self.cpu.2,
+            machine_total: self.cpu.3,
+        };
+        println!("    {}", zero.describe(&spent, self.events));
+        rate
+    }
+}
+
+fn report(name: &str, started: Instant, (ok, events, lat, errors): &Outcome) -> f64 {
     let secs = started.elapsed().as_secs_f64();
     let rate = *events as f64 / secs;
     println!(
@@ -362,76 +414,95 @@ async fn main() {
     println!("HTTP load test on {base} ({clients} clients, {secs} s a phase; machine: {} cores, shared; client and server on the same cores)", std::thread::available_parallelism().map_or(0, |n| n.get()));
 
     let server_pid = server.child.id();
-    let cpu = Cpu::now(server_pid);
-    let t = Instant::now();
-    let single = phase(&http, &base, "single", clients, 1, secs, 2_000_000).await;
-    let single_rate = report("single-event appends", t, &single);
-    println!("    {}", cpu.describe(&Cpu::now(server_pid), single.1));
-
-    // 100 SSE subscribers from the current end of the log, each on its own connection,
-    // reading until each has every event of phase 2 (or told to stop).
-    let end = single.1 + 1;
-    let (target, watching) = tokio::sync::watch::channel(u64::MAX);
-    let tally = Arc::new(Tally::default());
-    // They run on their own runtime, as separate client processes would, so that their
-    // reads do not hold up the load clients' tasks on a shared executor (a wait that would
-    // be counted as append latency). They still share the machine's two cores.
+    let rounds: usize = std::env::var("LOAD_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3)
+        .max(1);
+    let n_subs: usize = std::env::var("LOAD_SUBSCRIBERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100);
+    // The subscribers run on their own runtime, as separate client processes would, so
+    // that their reads do not hold up the load clients' tasks on a shared executor (a wait
+    // that would be counted as append latency). They still share the machine's two cores.
     let subscribers = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("sse-subscriber")
         .enable_all()
         .build()
         .expect("subscribers' runtime");
-    let mut subs = Vec::new();
-    let n_subs: usize = std::env::var("LOAD_SUBSCRIBERS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(100);
-    for _ in 0..n_subs {
-        let (base, watching, tally) = (base.clone(), watching.clone(), tally.clone());
-        subs.push(subscribers.spawn(follow(base, end, watching, tally)));
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let cpu = Cpu::now(server_pid);
-    let t = Instant::now();
-    let with_sse = phase(&http, &base, "sse", clients, 1, secs, 2_000_000).await;
-    let sse_rate = report("single-event appends, 100 SSE subscribers", t, &with_sse);
-    println!("    {}", cpu.describe(&Cpu::now(server_pid), with_sse.1));
-    // Every subscriber should now receive each event appended in phase 2, then stop.
-    let _ = target.send(with_sse.1);
-    let drain = Instant::now();
-    let mut got = Vec::new();
-    let drained = tokio::time::timeout(Duration::from_secs(10), async {
-        for s in &mut subs {
-            got.push(s.await.unwrap_or(0));
+    // Phases 1 and 2 alternate, so that both see the machine (shared; its speed drifts by
+    // tens of percent within a minute) and the log at about the same sizes.
+    let (mut without, mut with) = (Sum::default(), Sum::default());
+    let tally = Arc::new(Tally::default());
+    // Events appended so far (the log started empty), and subscriptions that did not end
+    // with exactly the events of their phase.
+    let (mut appended, mut short, mut slowest_drain) = (0u64, 0usize, Duration::ZERO);
+    for round in 0..rounds {
+        let cpu = Cpu::now(server_pid);
+        let t = Instant::now();
+        let tag = format!("single{round}");
+        let single = phase(&http, &base, &tag, clients, 1, secs, 2_000_000).await;
+        let rate = report(&format!("round {round}, no subscribers"), t, &single);
+        without.add(single, t.elapsed(), cpu, Cpu::now(server_pid));
+        appended += without.last_events;
+
+        // Subscribers from the current end of the log, each on its own connection, reading
+        // until each has every event of the phase (or told to stop).
+        let (target, watching) = tokio::sync::watch::channel(u64::MAX);
+        let mut subs: Vec<_> = (0..n_subs)
+            .map(|_| {
+                let (base, watching, tally) = (base.clone(), watching.clone(), tally.clone());
+                subscribers.spawn(follow(base, appended + 1, watching, tally))
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let cpu = Cpu::now(server_pid);
+        let t = Instant::now();
+        let tag = format!("sse{round}");
+        let sse = phase(&http, &base, &tag, clients, 1, secs, 2_000_000).await;
+        let sse_rate = report(&format!("round {round}, {n_subs} SSE subscribers"), t, &sse);
+        let events = sse.1;
+        with.add(sse, t.elapsed(), cpu, Cpu::now(server_pid));
+        appended += events;
+        println!(
+            "    {:+.1}% against the phase before",
+            (sse_rate / rate - 1.0) * 100.0
+        );
+        // Every subscriber should now receive each event appended in the phase, then stop.
+        let _ = target.send(events);
+        let drain = Instant::now();
+        let mut got = Vec::new();
+        let drained = tokio::time::timeout(Duration::from_secs(10), async {
+            for s in &mut subs {
+                got.push(s.await.unwrap_or(0));
+            }
+        })
+        .await;
+        if drained.is_err() {
+            let _ = target.send(0);
+            got.clear();
+            for s in subs {
+                got.push(s.await.unwrap_or(0));
+            }
         }
-    })
-    .await;
-    if drained.is_err() {
-        let _ = target.send(0);
-        got.clear();
-        for s in subs {
-            got.push(s.await.unwrap_or(0));
-        }
+        slowest_drain = slowest_drain.max(drain.elapsed());
+        short += got.iter().filter(|&&g| g != events).count();
     }
-    let drained_in = drain.elapsed();
     // (A runtime may not be dropped where blocking is not allowed.)
     subscribers.shutdown_background();
-    let (least, most) = (
-        got.iter().copied().min().unwrap_or(0),
-        got.iter().copied().max().unwrap_or(0),
-    );
+    let single_rate = without.report("single-event appends, all rounds");
+    let sse_rate = with.report(&format!("... with {n_subs} SSE subscribers, all rounds"));
     println!(
-        "  SSE: {} events ({} MB) delivered in {} body chunks; each of {} subscribers got {}..{} of the {} appended{}, the last {:.0} ms after the appends ended; append rate {:+.1}% vs without subscribers",
+        "  SSE: {} events ({} MB) delivered in {} body chunks; {} of {} subscriptions got exactly the events of their phase{}; the slowest had them all {:.0} ms after the appends ended; append rate {:+.1}% vs without subscribers",
         tally.events.load(Ordering::Relaxed),
         tally.bytes.load(Ordering::Relaxed) / 1_000_000,
         tally.chunks.load(Ordering::Relaxed),
-        got.len(),
-        least,
-        most,
-        with_sse.1,
-        if least == with_sse.1 && most == with_sse.1 { " (all)" } else { " (NOT ALL)" },
-        drained_in.as_secs_f64() * 1e3,
+        rounds * n_subs - short,
+        rounds * n_subs,
+        if short == 0 { " (all)" } else { " (NOT ALL)" },
+        slowest_drain.as_secs_f64() * 1e3,
         (sse_rate / single_rate - 1.0) * 100.0
     );
 
