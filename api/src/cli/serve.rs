@@ -36,9 +36,9 @@ pub struct ServeArgs {
     /// Most events in one append (413 beyond).
     #[arg(long, default_value_t = 1000)]
     pub max_events_per_append: usize,
-    /// CPU priority (Linux nice, 0-19) of the thread that serves live subscriptions: when
-    /// the machine is saturated, the live stream lags a little rather than slowing appends.
-    /// 0 = the same priority as the rest of the server.
+    /// How many nice steps (Linux, 0-19) below the rest of the server the thread that serves
+    /// live subscriptions runs: when the machine is saturated, the live stream lags a little
+    /// rather than slowing appends. 0 = the same priority as the rest.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(i32).range(0..=19))]
     pub subscriber_nice: i32,
 }

@@ -2,9 +2,9 @@
 //! subscriptions kept off the threads that answer appends.
 //!
 //! A connection whose first request is `GET /v1/subscribe` is served by the subscription
-//! runtime: one worker thread of its own, at a lower CPU priority (`nice`
-//! [`ApiConfig::subscriber_nice`](super::ApiConfig::subscriber_nice), 10 by default, on
-//! Linux). Why: sending the live stream is, after appending itself, the server's largest
+//! runtime: one worker thread of its own, at a lower CPU priority (on Linux,
+//! [`ApiConfig::subscriber_nice`](super::ApiConfig::subscriber_nice) nice steps below the
+//! rest, 10 by default). Why: sending the live stream is, after appending itself, the server's largest
 //! steady cost (every event goes to every subscriber), and it comes in bursts, one write per
 //! subscriber after each publication of the feed. On the shared runtime the appends' responses
 //! queued behind those writes: on the load test, 100 subscribers cut the single-event append
@@ -43,7 +43,8 @@ const SUBSCRIBE: &[u8] = b"GET /v1/subscribe";
 /// connection is served on the main runtime regardless.
 const PEEK_PATIENCE: Duration = Duration::from_millis(100);
 
-/// Serves `app` on `listener` until `shutdown` resolves, then finishes as described above.
+/// Serves `app` on `listener` until `shutdown` resolves, then finishes as described above;
+/// subscriptions run `subscriber_nice` nice steps below the rest.
 pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
@@ -167,17 +168,22 @@ async fn first_request_is_subscription(stream: &TcpStream) -> bool {
     }
 }
 
-/// Lowers the calling thread's CPU priority to `nice` (Linux: a thread's own nice value).
-/// Failing to is not fatal: subscriptions then run at the same priority as the rest.
-fn lower_priority(nice: i32) {
-    if nice == 0 {
+/// Lowers the calling thread's CPU priority by `by` nice steps (Linux: each thread has its
+/// own nice value; 19 is the lowest priority). Relative, as `nice(1)` is, so that it lowers
+/// the priority whatever the server was started with. Failing is not fatal: subscriptions
+/// then run at the same priority as the rest.
+fn lower_priority(by: i32) {
+    if by <= 0 {
         return;
     }
     #[cfg(target_os = "linux")]
     {
-        let tid = rustix::thread::gettid();
-        if let Err(e) = rustix::process::setpriority_process(Some(tid), nice) {
-            tracing::warn!(error = %e, nice, "could not lower the subscription thread's priority");
+        use rustix::process::{getpriority_process, setpriority_process};
+        let tid = Some(rustix::thread::gettid());
+        let lowered =
+            getpriority_process(tid).and_then(|now| setpriority_process(tid, (now + by).min(19)));
+        if let Err(e) = lowered {
+            tracing::warn!(error = %e, "could not lower the subscription thread's priority");
         }
     }
 }
@@ -210,6 +216,69 @@ mod tests {
         assert!(n > 0);
         client.abort();
         decided
+    }
+
+    /// The whole response to `request`, sent on a new connection to `addr`.
+    async fn exchange(addr: std::net::SocketAddr, request: &str) -> String {
+        use tokio::io::AsyncReadExt;
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(request.as_bytes()).await.unwrap();
+        let mut out = String::new();
+        c.read_to_string(&mut out).await.unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn subscriptions_are_served_on_their_own_thread_and_the_rest_on_the_callers() {
+        use axum::routing::get;
+        let thread = || async { std::thread::current().name().unwrap_or("").to_string() };
+        let app = Router::new()
+            .route("/v1/subscribe", get(thread))
+            .route("/v1/events", get(thread));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, app, 3, async {
+            let _ = stopped.await;
+        }));
+        let close = "HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
+        let sub = exchange(addr, &format!("GET /v1/subscribe?types=A {close}")).await;
+        assert!(sub.ends_with("\r\n\r\ndealtrail-subscriptions"), "{sub}");
+        let other = exchange(addr, &format!("GET /v1/events {close}")).await;
+        assert!(other.starts_with("HTTP/1.1 200"), "{other}");
+        assert!(!other.contains("dealtrail-subscriptions"), "{other}");
+        // Shutdown ends the loop once every connection has closed.
+        stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .expect("serve returned")
+            .unwrap()
+            .unwrap();
+    }
+
+    /// The calling thread's nice value, from `/proc`.
+    #[cfg(target_os = "linux")]
+    fn own_nice() -> i32 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        // Fields after the command name (in parentheses); nice is the 19th field.
+        let after = stat.rsplit_once(')').unwrap().1;
+        after.split_whitespace().nth(16).unwrap().parse().unwrap()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_subscription_threads_priority_is_lowered_relative_to_the_rest() {
+        let before = own_nice();
+        let (base, lowered) = std::thread::spawn(|| {
+            let base = own_nice();
+            lower_priority(7);
+            (base, own_nice())
+        })
+        .join()
+        .unwrap();
+        assert_eq!(lowered, (base + 7).min(19));
+        // Only that thread.
+        assert_eq!(own_nice(), before);
     }
 
     #[tokio::test]

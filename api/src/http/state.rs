@@ -32,9 +32,9 @@ pub struct ApiConfig {
     /// How many of the latest events the SSE fan-out keeps, serialised, for subscribers to
     /// share; a subscriber further behind reads from the store until it is back within it.
     pub sse_window: usize,
-    /// The CPU priority (Linux `nice`, 0–19) of the thread that serves subscriptions, so
-    /// that when the machine is saturated the live stream yields to appends; 0 = the same
-    /// priority as everything else.
+    /// How many nice steps (Linux, 0–19) below the rest of the server the thread that
+    /// serves subscriptions runs, so that when the machine is saturated the live stream
+    /// yields to appends; 0 = the same priority as everything else.
     pub subscriber_nice: i32,
 }
 
