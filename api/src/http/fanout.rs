@@ -7,14 +7,14 @@
 //!   `sse::Event` would produce). The frames are published to a ring of the last
 //!   `ApiConfig::sse_window` frames, with each event's type and stream for the subscribers'
 //!   filters, and a `watch` send wakes the subscribers that wait for it: at once after a
-//!   quiet spell, otherwise at most every `PUBLISH_EVERY` (10 ms).
+//!   quiet spell, otherwise at most every `PUBLISH_EVERY` (25 ms).
 //! - Under a steady flow a subscriber does not wait for the feed: it takes what has been
 //!   published once per `SEND_EVERY` (50 ms), at its own turn ([`Feed::next_turn`]). The
 //!   turns of a feed's subscribers are spread evenly over the period, and so are their
 //!   writes and their readers' wake-ups: with all of them woken by each publication, 100
 //!   subscribers wrote ~28 MB in one burst every 50 ms on the load test, and the appends
 //!   answered meanwhile waited (their p99 latency went from 5 to 13 ms; with turns, and the
-//!   subscriptions on their own thread, 8 ms). The feed publishes more often than a turn
+//!   subscriptions on their own thread, 6–7.5 ms). The feed publishes more often than a turn
 //!   comes round, so that a turn almost always finds something new; one that finds nothing
 //!   waits for the feed again, so the first event after a quiet spell still goes out at
 //!   once.
@@ -57,16 +57,18 @@ pub(crate) const STORE_PAGE: usize = 256;
 const FEED_BATCH: usize = 512;
 
 /// Under a steady flow the feed publishes what it has at most this often; the first event
-/// after a quiet spell is published at once. A fifth of [`SEND_EVERY`]: a turn then takes a
-/// few blocks (a few slices, written together), and rarely finds nothing new, which would
-/// send its subscriber back to waiting for the feed with the others (at 50 ms, as often as
-/// turns, that happened often enough to bring the bursts back).
-const PUBLISH_EVERY: Duration = Duration::from_millis(10);
+/// after a quiet spell is published at once. Half of [`SEND_EVERY`]: a turn then finds
+/// something new under a steady flow, where at 50 ms, as often as turns, it often found
+/// nothing and its subscriber went back to waiting for the feed with the others, which
+/// brought the bursts back. Each block is a separate slice (a separate HTTP chunk for the
+/// client), so a turn sends two or three; at 10 ms it sent five or six, and the clients'
+/// CPU per event went up by about a tenth, for no better append rate.
+const PUBLISH_EVERY: Duration = Duration::from_millis(25);
 
 /// Under a steady flow a subscriber sends at most once per this period, at its turn, so that
 /// each write carries many frames: much of SSE's cost is per write (wake-ups, syscalls, the
 /// reader's wake-ups); waking subscribers every 5 ms instead of 50 more than doubled its CPU
-/// per append on the load test. The price: up to 60 ms of delivery delay under load.
+/// per append on the load test. The price: up to 75 ms of delivery delay under load.
 pub(crate) const SEND_EVERY: Duration = Duration::from_millis(50);
 
 /// One event as sent to subscribers: the range `start..end` of the block published with it.
