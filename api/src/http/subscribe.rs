@@ -16,7 +16,9 @@
 //! window. The body is written directly (`text/event-stream`, `cache-control: no-cache`) so
 //! that every frame ready at once goes out in one chunk, which for a subscriber following the
 //! feed is a slice of the feed's own buffer (no copy); the bytes of each event are those
-//! axum's `sse::Event` would produce.
+//! axum's `sse::Event` would produce. Under a steady flow a subscriber takes from the feed
+//! once per 50 ms at a turn of its own, so that subscribers do not all write at once.
+//! Subscriptions are served on a thread of their own at a lower CPU priority (`accept`).
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -159,8 +161,8 @@ struct Follower {
     woken: watch::Receiver<u64>,
     /// The next position not yet examined.
     next: u64,
-    /// Where in each [`SEND_EVERY`](super::fanout::SEND_EVERY) period this subscriber takes from the feed under a steady
-    /// flow ([`Feed::turn`]).
+    /// Where in each [`SEND_EVERY`](super::fanout::SEND_EVERY) period this subscriber takes
+    /// from the feed under a steady flow ([`Feed::turn`]).
     turn: Duration,
     /// Set after a take from the feed: its next turn, before which it does not take again.
     due: Option<Instant>,
