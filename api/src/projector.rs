@@ -30,7 +30,7 @@ async fn catch_up(store: &dyn EventStore, model: &mut ReadModel) -> Result<u64, 
     catch_up_with(store, model, |_| {}).await
 }
 
-/// [`catch_up`], calling `progress` with each page's size. Reading and applying overlap: this
+/// `catch_up`, calling `progress` with each page's size. Reading and applying overlap: this
 /// task reads the log page by page while a blocking thread applies the pages already read
 /// (on two cores a rebuild runs at about the slower of the two rates instead of their sum).
 pub async fn catch_up_with(

@@ -11,7 +11,7 @@
 //! the stream ends. Subscriptions end when the server shuts down.
 //!
 //! Subscribers do not each read the log: they share one reader, the fan-out of
-//! [`super::fanout`], which serialises every new event once. A subscriber that starts behind
+//! `super::fanout`, which serialises every new event once. A subscriber that starts behind
 //! it (or falls behind its window) reads pages from the store until it is back within the
 //! window. The body is written directly (`text/event-stream`, `cache-control: no-cache`) so
 //! that every frame ready at once goes out in one chunk, which for a subscriber following the
