@@ -190,13 +190,22 @@ impl Cpu {
         }
     }
 
-    /// "CPU ms per 1000 events" for the server and the bench, and what share of the
-    /// machine's CPU time the two used (the rest went to other work on the shared cores).
-    fn describe(&self, later: &Cpu, events: u64) -> String {
+    /// What was used between `earlier` and this reading, added to `self`.
+    fn add_since(&mut self, earlier: Cpu, later: Cpu) {
+        self.server += later.server - earlier.server;
+        self.bench += later.bench - earlier.bench;
+        self.machine_busy += later.machine_busy - earlier.machine_busy;
+        self.machine_total += later.machine_total - earlier.machine_total;
+    }
+
+    /// For CPU used (see [`Cpu::add_since`]): "CPU ms per 1000 events" for the server and the
+    /// bench, and what share of the machine's CPU time the two used (the rest went to other
+    /// work on the shared cores).
+    fn describe(&self, events: u64) -> String {
         let ms = |ticks: u64| ticks as f64 * 10.0 / (events.max(1) as f64 / 1000.0);
-        let (s, b) = (later.server - self.server, later.bench - self.bench);
-        let busy = later.machine_busy - self.machine_busy;
-        let total = (later.machine_total - self.machine_total).max(1);
+        let (s, b) = (self.server, self.bench);
+        let busy = self.machine_busy;
+        let total = self.machine_total.max(1);
         format!(
             "CPU per 1000 appends: server {:.1} ms, bench {:.1} ms; machine busy {:.0}%, this test {:.0}% of it",
             ms(s),
@@ -331,60 +340,55 @@ async fn phase(
     (ok, ok * batch as u64, lat, errors)
 }
 
-/// Phases of one kind added up over the rounds: requests, events, latencies, errors, time,
-/// and CPU used.
+/// Phases of one kind added up over the rounds: what they did, how long they took, and the
+/// CPU they used.
 #[derive(Default)]
 struct Sum {
-    ok: u64,
-    events: u64,
-    lat: Vec<Duration>,
-    errors: u64,
+    outcome: Outcome,
     time: Duration,
-    cpu: (u64, u64, u64, u64),
-    /// Events of the phase added last.
-    last_events: u64,
+    cpu: Cpu,
 }
 
 impl Sum {
-    fn add(&mut self, (ok, events, lat, errors): Outcome, time: Duration, from: Cpu, to: Cpu) {
-        self.ok += ok;
-        self.events += events;
-        self.lat.extend(lat);
-        self.errors += errors;
+    /// Runs one phase of `clients` single-event appends to streams tagged `tag`, prints it as
+    /// `name` and adds it up; returns its rate and events.
+    #[allow(clippy::too_many_arguments)]
+    async fn run(
+        &mut self,
+        http: &Http,
+        base: &str,
+        tag: &str,
+        name: &str,
+        clients: usize,
+        secs: u64,
+        server_pid: u32,
+    ) -> (f64, u64) {
+        let cpu = Cpu::now(server_pid);
+        let t = Instant::now();
+        let outcome = phase(http, base, tag, clients, 1, secs, 2_000_000).await;
+        let time = t.elapsed();
+        self.cpu.add_since(cpu, Cpu::now(server_pid));
+        let rate = report(name, time, &outcome);
+        let (ok, events, lat, errors) = outcome;
+        self.outcome.0 += ok;
+        self.outcome.1 += events;
+        self.outcome.2.extend(lat);
+        self.outcome.3 += errors;
         self.time += time;
-        self.cpu.0 += to.server - from.server;
-        self.cpu.1 += to.bench - from.bench;
-        self.cpu.2 += to.machine_busy - from.machine_busy;
-        self.cpu.3 += to.machine_total - from.machine_total;
-        self.last_events = events;
+        (rate, events)
     }
 
     /// Prints the totals as [`report`] does, and their CPU; returns events/s.
     fn report(&mut self, name: &str) -> f64 {
-        self.lat.sort();
-        let rate = self.events as f64 / self.time.as_secs_f64();
-        println!(
-            "  {name:<44} {:>7} requests ({} failed)  {rate:>9.0} events/s  p50 {:>6.2} ms  p99 {:>6.2} ms",
-            self.ok,
-            self.errors,
-            pct(&self.lat, 0.5),
-            pct(&self.lat, 0.99)
-        );
-        let zero = Cpu::default();
-        let spent = Cpu {
-            server: self.cpu.0,
-            bench: self.cpu.1,
-            machine_busy: self.cpu.2,
-            machine_total: self.cpu.3,
-        };
-        println!("    {}", zero.describe(&spent, self.events));
+        self.outcome.2.sort();
+        let rate = report(name, self.time, &self.outcome);
+        println!("    {}", self.cpu.describe(self.outcome.1));
         rate
     }
 }
 
-fn report(name: &str, started: Instant, (ok, events, lat, errors): &Outcome) -> f64 {
-    let secs = started.elapsed().as_secs_f64();
-    let rate = *events as f64 / secs;
+fn report(name: &str, time: Duration, (ok, events, lat, errors): &Outcome) -> f64 {
+    let rate = *events as f64 / time.as_secs_f64();
     println!(
         "  {name:<44} {ok:>7} requests ({errors} failed)  {rate:>9.0} events/s  p50 {:>6.2} ms  p99 {:>6.2} ms",
         pct(lat, 0.5),
@@ -393,16 +397,18 @@ fn report(name: &str, started: Instant, (ok, events, lat, errors): &Outcome) -> 
     rate
 }
 
+/// A number from the environment variable `name`, or `default`.
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
 #[tokio::main]
 async fn main() {
-    let secs: u64 = std::env::var("LOAD_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(8);
-    let clients: usize = std::env::var("LOAD_CLIENTS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(64);
+    let secs: u64 = env_or("LOAD_SECONDS", 8);
+    let clients: usize = env_or("LOAD_CLIENTS", 64);
     IdLines::self_check();
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
@@ -414,15 +420,8 @@ async fn main() {
     println!("HTTP load test on {base} ({clients} clients, {secs} s a phase; machine: {} cores, shared; client and server on the same cores)", std::thread::available_parallelism().map_or(0, |n| n.get()));
 
     let server_pid = server.child.id();
-    let rounds: usize = std::env::var("LOAD_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(3)
-        .max(1);
-    let n_subs: usize = std::env::var("LOAD_SUBSCRIBERS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(100);
+    let rounds: usize = env_or("LOAD_ROUNDS", 3usize).max(1);
+    let n_subs: usize = env_or("LOAD_SUBSCRIBERS", 100);
     // The subscribers run on their own runtime, as separate client processes would, so
     // that their reads do not hold up the load clients' tasks on a shared executor (a wait
     // that would be counted as append latency). They still share the machine's two cores.
@@ -440,13 +439,12 @@ async fn main() {
     // with exactly the events of their phase.
     let (mut appended, mut short, mut slowest_drain) = (0u64, 0usize, Duration::ZERO);
     for round in 0..rounds {
-        let cpu = Cpu::now(server_pid);
-        let t = Instant::now();
+        let name = format!("round {round}, no subscribers");
         let tag = format!("single{round}");
-        let single = phase(&http, &base, &tag, clients, 1, secs, 2_000_000).await;
-        let rate = report(&format!("round {round}, no subscribers"), t, &single);
-        without.add(single, t.elapsed(), cpu, Cpu::now(server_pid));
-        appended += without.last_events;
+        let (rate, events) = without
+            .run(&http, &base, &tag, &name, clients, secs, server_pid)
+            .await;
+        appended += events;
 
         // Subscribers from the current end of the log, each on its own connection, reading
         // until each has every event of the phase (or told to stop).
@@ -458,13 +456,11 @@ async fn main() {
             })
             .collect();
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let cpu = Cpu::now(server_pid);
-        let t = Instant::now();
+        let name = format!("round {round}, {n_subs} SSE subscribers");
         let tag = format!("sse{round}");
-        let sse = phase(&http, &base, &tag, clients, 1, secs, 2_000_000).await;
-        let sse_rate = report(&format!("round {round}, {n_subs} SSE subscribers"), t, &sse);
-        let events = sse.1;
-        with.add(sse, t.elapsed(), cpu, Cpu::now(server_pid));
+        let (sse_rate, events) = with
+            .run(&http, &base, &tag, &name, clients, secs, server_pid)
+            .await;
         appended += events;
         println!(
             "    {:+.1}% against the phase before",
@@ -510,7 +506,7 @@ async fn main() {
     let batches = phase(&http, &base, "batch", clients.min(16), 100, secs, 2_000_000).await;
     report(
         "100-event batches (events/s; latency per request)",
-        t,
+        t.elapsed(),
         &batches,
     );
 

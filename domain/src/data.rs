@@ -287,11 +287,6 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Whether stored bytes hold an object (at the top).
-pub fn is_stored_object(bytes: &[u8]) -> bool {
-    bytes.first() == Some(&T_OBJECT)
-}
-
 /// Checks that `bytes` start with one value in the binary form; returns its length.
 pub fn check_value(bytes: &[u8]) -> Result<usize, CodecError> {
     let mut r = Reader::new(bytes);
@@ -389,7 +384,7 @@ impl<T: Stored> Lazy<T> {
     }
 
     /// The stored bytes, while the item has not been decoded (then reading a typed value
-    /// from them with [`from_stored`] builds no tree).
+    /// from them with [`Event::from_stored`](crate::events::Event::from_stored) builds no tree).
     pub fn undecoded(&self) -> Option<&[u8]> {
         match (&self.encoded, self.value.get()) {
             (Some(b), None) => Some(b),
@@ -566,43 +561,23 @@ fn serialize_object_body<S: Serializer>(cursor: &Cell<&[u8]>, s: S) -> Result<S:
     map.end()
 }
 
-/// Why the stored bytes did not deserialise into the asked type.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct DeError(pub String);
-
-impl serde::de::Error for DeError {
+impl serde::de::Error for CodecError {
     fn custom<M: std::fmt::Display>(msg: M) -> Self {
-        DeError(msg.to_string())
+        CodecError(msg.to_string())
     }
-}
-
-impl From<CodecError> for DeError {
-    fn from(e: CodecError) -> Self {
-        DeError(e.0)
-    }
-}
-
-/// Deserialises a typed value straight from stored bytes, without building a `Value`
-/// (what `T::deserialize(&value)` gives for the same value, as serde_json's own `Value`
-/// deserialiser reads it).
-pub fn from_stored<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, DeError> {
-    let mut r = Reader::new(bytes);
-    let t = T::deserialize(StoredDe { r: &mut r })?;
-    if !r.rest.is_empty() {
-        return Err(DeError("trailing bytes after the value".into()));
-    }
-    Ok(t)
 }
 
 /// A serde `Deserializer` reading one value at the reader's position (moving past it).
+/// Containers nest at most [`MAX_DEPTH`] deep, as [`Reader::value`] allows.
 pub struct StoredDe<'r, 'de> {
     r: &'r mut Reader<'de>,
+    /// How deep the value read is (0 at the top).
+    depth: u32,
 }
 
 impl<'r, 'de> StoredDe<'r, 'de> {
     pub fn new(r: &'r mut Reader<'de>) -> Self {
-        StoredDe { r }
+        StoredDe { r, depth: 0 }
     }
 
     fn peek(&self) -> Option<u8> {
@@ -611,10 +586,12 @@ impl<'r, 'de> StoredDe<'r, 'de> {
 }
 
 impl<'de> serde::Deserializer<'de> for StoredDe<'_, 'de> {
-    type Error = DeError;
+    type Error = CodecError;
 
-    fn deserialize_any<V: serde::de::Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, v: V) -> Result<V::Value, CodecError> {
+        let depth = self.depth;
         match self.r.byte()? {
+            T_ARRAY | T_OBJECT if depth >= MAX_DEPTH => Err(err("value nested too deeply")),
             T_NULL => v.visit_unit(),
             T_FALSE => v.visit_bool(false),
             T_TRUE => v.visit_bool(true),
@@ -624,7 +601,11 @@ impl<'de> serde::Deserializer<'de> for StoredDe<'_, 'de> {
             T_STR => v.visit_borrowed_str(self.r.str()?),
             T_ARRAY => {
                 let left = self.r.count()?;
-                let mut seq = Items { r: self.r, left };
+                let mut seq = Items {
+                    r: self.r,
+                    left,
+                    depth,
+                };
                 let out = v.visit_seq(&mut seq)?;
                 match seq.left {
                     0 => Ok(out),
@@ -636,7 +617,11 @@ impl<'de> serde::Deserializer<'de> for StoredDe<'_, 'de> {
             }
             T_OBJECT => {
                 let left = self.r.count()?;
-                let mut map = Items { r: self.r, left };
+                let mut map = Items {
+                    r: self.r,
+                    left,
+                    depth,
+                };
                 let out = v.visit_map(&mut map)?;
                 match map.left {
                     0 => Ok(out),
@@ -646,11 +631,11 @@ impl<'de> serde::Deserializer<'de> for StoredDe<'_, 'de> {
                     )),
                 }
             }
-            t => Err(DeError(format!("unknown value tag {t}"))),
+            t => Err(CodecError(format!("unknown value tag {t}"))),
         }
     }
 
-    fn deserialize_option<V: serde::de::Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
+    fn deserialize_option<V: serde::de::Visitor<'de>>(self, v: V) -> Result<V::Value, CodecError> {
         if self.peek() == Some(T_NULL) {
             self.r.byte()?;
             v.visit_none()
@@ -663,7 +648,7 @@ impl<'de> serde::Deserializer<'de> for StoredDe<'_, 'de> {
         self,
         _name: &'static str,
         v: V,
-    ) -> Result<V::Value, DeError> {
+    ) -> Result<V::Value, CodecError> {
         v.visit_newtype_struct(self)
     }
 
@@ -672,7 +657,7 @@ impl<'de> serde::Deserializer<'de> for StoredDe<'_, 'de> {
         _name: &'static str,
         _variants: &'static [&'static str],
         v: V,
-    ) -> Result<V::Value, DeError> {
+    ) -> Result<V::Value, CodecError> {
         use serde::de::IntoDeserializer;
         match self.r.byte()? {
             // A unit variant as a string, or `{"Variant": content}`, as serde_json reads them.
@@ -681,9 +666,10 @@ impl<'de> serde::Deserializer<'de> for StoredDe<'_, 'de> {
                 v.visit_enum(serde::de::value::MapAccessDeserializer::new(Items {
                     r: self.r,
                     left: 1,
+                    depth: self.depth,
                 }))
             }
-            _ => Err(DeError(
+            _ => Err(CodecError(
                 "expected an enum: a string or an object with one entry".into(),
             )),
         }
@@ -692,14 +678,28 @@ impl<'de> serde::Deserializer<'de> for StoredDe<'_, 'de> {
     fn deserialize_ignored_any<V: serde::de::Visitor<'de>>(
         self,
         v: V,
-    ) -> Result<V::Value, DeError> {
-        self.r.skip_value(0)?;
+    ) -> Result<V::Value, CodecError> {
+        self.r.skip_value(self.depth)?;
         v.visit_unit()
+    }
+
+    /// A struct must be an object (serde_json's `Value` would also take an array of its
+    /// fields in order; `schema::parse` refuses that, and so does this, at every depth).
+    fn deserialize_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        v: V,
+    ) -> Result<V::Value, CodecError> {
+        if self.peek() != Some(T_OBJECT) {
+            return Err(err("expected an object"));
+        }
+        self.deserialize_any(v)
     }
 
     serde::forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf unit unit_struct seq tuple tuple_struct map struct identifier
+        bytes byte_buf unit unit_struct seq tuple tuple_struct map identifier
     }
 }
 
@@ -707,20 +707,26 @@ impl<'de> serde::Deserializer<'de> for StoredDe<'_, 'de> {
 struct Items<'r, 'de> {
     r: &'r mut Reader<'de>,
     left: usize,
+    /// The depth of the container they are in.
+    depth: u32,
 }
 
 impl<'de> serde::de::SeqAccess<'de> for Items<'_, 'de> {
-    type Error = DeError;
+    type Error = CodecError;
 
     fn next_element_seed<T: serde::de::DeserializeSeed<'de>>(
         &mut self,
         seed: T,
-    ) -> Result<Option<T::Value>, DeError> {
+    ) -> Result<Option<T::Value>, CodecError> {
         if self.left == 0 {
             return Ok(None);
         }
         self.left -= 1;
-        seed.deserialize(StoredDe { r: &mut *self.r }).map(Some)
+        seed.deserialize(StoredDe {
+            r: &mut *self.r,
+            depth: self.depth + 1,
+        })
+        .map(Some)
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -729,12 +735,12 @@ impl<'de> serde::de::SeqAccess<'de> for Items<'_, 'de> {
 }
 
 impl<'de> serde::de::MapAccess<'de> for Items<'_, 'de> {
-    type Error = DeError;
+    type Error = CodecError;
 
     fn next_key_seed<K: serde::de::DeserializeSeed<'de>>(
         &mut self,
         seed: K,
-    ) -> Result<Option<K::Value>, DeError> {
+    ) -> Result<Option<K::Value>, CodecError> {
         if self.left == 0 {
             return Ok(None);
         }
@@ -747,8 +753,11 @@ impl<'de> serde::de::MapAccess<'de> for Items<'_, 'de> {
     fn next_value_seed<V: serde::de::DeserializeSeed<'de>>(
         &mut self,
         seed: V,
-    ) -> Result<V::Value, DeError> {
-        seed.deserialize(StoredDe { r: &mut *self.r })
+    ) -> Result<V::Value, CodecError> {
+        seed.deserialize(StoredDe {
+            r: &mut *self.r,
+            depth: self.depth + 1,
+        })
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -765,6 +774,39 @@ mod tests {
         let mut out = Vec::new();
         put_value(&mut out, v);
         out
+    }
+
+    /// Arrays nested `n` deep around `0`, in the binary form.
+    fn nested(n: usize) -> Vec<u8> {
+        let mut out = [T_ARRAY, 1].repeat(n);
+        out.extend_from_slice(&[T_UINT, 0]);
+        out
+    }
+
+    #[test]
+    fn typed_reads_refuse_values_nested_deeper_than_the_decoder_allows() {
+        let read = |bytes: &[u8]| Value::deserialize(StoredDe::new(&mut Reader::new(bytes)));
+        assert!(read(&nested(MAX_DEPTH as usize)).is_ok());
+        assert_eq!(
+            read(&nested(MAX_DEPTH as usize + 1)).unwrap_err().0,
+            "value nested too deeply"
+        );
+        // Far deeper than the stack would take, had the depth not been counted.
+        assert!(read(&nested(1 << 20)).is_err());
+        // The same limit as the decoder's.
+        assert!(Reader::new(&nested(MAX_DEPTH as usize)).value(0).is_ok());
+        assert!(Reader::new(&nested(MAX_DEPTH as usize + 1))
+            .value(0)
+            .is_err());
+    }
+
+    #[test]
+    fn an_event_read_from_stored_bytes_must_be_the_whole_of_them() {
+        let mut bytes = encoded(&json!({"stage": "won"}));
+        assert!(crate::events::Event::from_stored("DealReopened", &bytes).is_ok());
+        bytes.push(T_NULL);
+        let e = crate::events::Event::from_stored("DealReopened", &bytes).unwrap_err();
+        assert_eq!(e.message, "trailing bytes after the value");
     }
 
     // Round trips over arbitrary values: `eventlog::record`'s property tests.

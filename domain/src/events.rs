@@ -437,24 +437,20 @@ impl Event {
         Event::from_deserializer(event_type, data)
     }
 
-    /// [`Event::from_parts`] for `data` as read from the log: straight from the stored
-    /// bytes while nobody has decoded them (no `Value` built), else from the value.
-    pub fn from_data(event_type: &str, data: &crate::EventData) -> Result<Event, DataError> {
-        match data.undecoded() {
-            // Data that does not parse (never in a validated log) is read again from the
-            // value, for serde_json's wording of the error.
-            Some(bytes) => Event::from_stored(event_type, bytes)
-                .or_else(|_| Event::from_parts(event_type, data.value())),
-            None => Event::from_parts(event_type, data.value()),
-        }
-    }
-
     /// Parses `data` given in its stored binary form (`crate::data`), building no `Value`.
     /// Its errors are worded by this deserialiser, not serde_json: for messages, use
-    /// [`Event::from_data`] or [`Event::from_parts`].
+    /// `schema::typed` or [`Event::from_parts`]. Structs must be objects, as `schema::parse`
+    /// requires (serde_json's `Value` would also take arrays).
     pub fn from_stored(event_type: &str, bytes: &[u8]) -> Result<Event, DataError> {
         let mut r = crate::data::Reader::new(bytes);
-        Event::from_deserializer(event_type, crate::data::StoredDe::new(&mut r))
+        let event = Event::from_deserializer(event_type, crate::data::StoredDe::new(&mut r))?;
+        if !r.rest.is_empty() {
+            return Err(DataError {
+                field: "data".into(),
+                message: "trailing bytes after the value".into(),
+            });
+        }
+        Ok(event)
     }
 
     fn from_deserializer<'de, D: serde::Deserializer<'de>>(

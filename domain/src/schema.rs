@@ -90,13 +90,10 @@ pub fn upcast(ev: RecordedEvent) -> RecordedEvent {
 pub fn typed(ev: &RecordedEvent) -> Result<Event, Rejection> {
     if ev.schema_version == 0 || ev.schema_version >= current_schema_version(&ev.event_type) {
         // Already current: nothing to upcast, so no copy of the event. Data still in its
-        // stored form is read straight from the bytes when it is an object without nested
-        // structs (what `parse` checks beyond serde); anything else, and any error, takes
-        // the path through the `Value` that words the rejection.
-        let stored = ev
-            .data
-            .undecoded()
-            .filter(|b| crate::data::is_stored_object(b) && ev.event_type != "PipelineDefined");
+        // stored form is read straight from the bytes (which, as `parse`, takes structs only
+        // as objects); any error takes the path through the `Value` that words the
+        // rejection.
+        let stored = ev.data.undecoded();
         if let Some(Ok(event)) = stored.map(|b| Event::from_stored(&ev.event_type, b)) {
             return Ok(event);
         }

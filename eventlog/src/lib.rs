@@ -96,11 +96,16 @@ pub struct Filter {
 
 impl Filter {
     pub fn matches(&self, ev: &RecordedEvent) -> bool {
-        (self.types.is_empty() || self.types.contains(&ev.event_type))
+        self.matches_type_and_stream(&ev.event_type, &ev.stream)
+    }
+
+    /// [`Filter::matches`] for a reader that kept only an event's type and stream.
+    pub fn matches_type_and_stream(&self, event_type: &str, stream: &str) -> bool {
+        (self.types.is_empty() || self.types.iter().any(|t| t == event_type))
             && self
                 .stream_prefix
                 .as_deref()
-                .is_none_or(|p| ev.stream.starts_with(p))
+                .is_none_or(|p| stream.starts_with(p))
     }
 }
 

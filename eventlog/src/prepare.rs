@@ -5,7 +5,6 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use domain::envelope::MAX_METADATA_BYTES;
 use domain::StreamName;
 use uuid::Uuid;
 
@@ -50,22 +49,10 @@ pub(crate) fn check_envelope(batch: &StreamBatch) -> Result<(), StoreError> {
             ));
         }
         if let Some(m) = &ev.metadata {
-            let size = serialised_len(m);
-            if size > MAX_METADATA_BYTES {
-                // The domain's rule, with its code, field and index (SPEC §1.3), so the
-                // answer is the same whichever validator the store runs.
-                return Err(StoreError::Rejected(
-                    domain::rules::METADATA_SIZE
-                        .reject(
-                            "metadata",
-                            size,
-                            format!(
-                                "metadata is {size} bytes serialised; at most {MAX_METADATA_BYTES}"
-                            ),
-                        )
-                        .at(k),
-                ));
-            }
+            // The domain's rule, with its code, field and index (SPEC §1.3), so the answer
+            // is the same whichever validator the store runs.
+            domain::rules::check_metadata_size(serialised_len(m))
+                .map_err(|r| StoreError::Rejected(r.at(k)))?;
         }
         if let Some(id) = ev.id {
             if !ids.insert(id) {

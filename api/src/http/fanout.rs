@@ -90,14 +90,11 @@ struct Block {
 }
 
 impl Block {
-    fn add(&mut self, ev: &RecordedEvent) {
-        write_frame(&mut self.bytes, ev);
-        self.frames.push((
-            ev.position,
-            ev.event_type.clone(),
-            ev.stream.clone(),
-            self.bytes.len(),
-        ));
+    fn add(&mut self, ev: RecordedEvent) {
+        write_frame(&mut self.bytes, &ev);
+        let end = self.bytes.len();
+        self.frames
+            .push((ev.position, ev.event_type, ev.stream, end));
     }
 }
 
@@ -226,7 +223,7 @@ async fn run(
         let mut failed = None;
         for item in batch {
             match item {
-                Ok(ev) => pending.add(&ev),
+                Ok(ev) => pending.add(ev),
                 Err(e) => {
                     failed = Some(error_frame(e));
                     break;
@@ -347,7 +344,7 @@ impl Feed {
         // The run being extended: its block, start and end.
         let mut run: Option<(&Bytes, usize, usize)> = None;
         for f in ring.frames.range(skip..) {
-            if !wanted(filter, &f.event_type, &f.stream) {
+            if !filter.matches_type_and_stream(&f.event_type, &f.stream) {
                 continue;
             }
             events += 1;
@@ -372,15 +369,6 @@ impl Feed {
             next: head + 1,
         }
     }
-}
-
-/// [`Filter::matches`] for a frame, which keeps only the type and stream of its event.
-fn wanted(filter: &Filter, event_type: &str, stream: &str) -> bool {
-    (filter.types.is_empty() || filter.types.iter().any(|t| t == event_type))
-        && filter
-            .stream_prefix
-            .as_deref()
-            .is_none_or(|p| stream.starts_with(p))
 }
 
 /// An SSE event name may not contain line breaks.
@@ -503,7 +491,7 @@ mod tests {
     fn block(positions: std::ops::RangeInclusive<u64>) -> Block {
         let mut block = Block::default();
         for p in positions {
-            block.add(&recorded(p, if p % 2 == 0 { "B" } else { "A" }));
+            block.add(recorded(p, if p % 2 == 0 { "B" } else { "A" }));
         }
         block
     }

@@ -12,6 +12,19 @@ use crate::state::StreamState;
 
 const MAX_ACTOR_CHARS: usize = 128;
 
+/// The metadata rule (SPEC §1.3) for metadata of `bytes` bytes serialised; stores that
+/// check it before the rules run (on the proposed events) answer with the same rejection.
+pub fn check_metadata_size(bytes: usize) -> Result<(), Rejection> {
+    if bytes > MAX_METADATA_BYTES {
+        return Err(METADATA_SIZE.reject(
+            "metadata",
+            bytes,
+            format!("metadata is {bytes} bytes serialised; at most {MAX_METADATA_BYTES}"),
+        ));
+    }
+    Ok(())
+}
+
 pub(super) fn check_envelope(
     now: DateTime<Utc>,
     name: &StreamName,
@@ -34,14 +47,7 @@ pub(super) fn check_envelope(
             "actor must be a non-blank name of at most 128 characters (a rep id, `system`, a service)",
         ));
     }
-    let meta_bytes = serde_json::to_string(&ev.metadata).map_or(usize::MAX, |s| s.len());
-    if meta_bytes > MAX_METADATA_BYTES {
-        return Err(METADATA_SIZE.reject(
-            "metadata",
-            meta_bytes,
-            format!("metadata is {meta_bytes} bytes serialised; at most {MAX_METADATA_BYTES}"),
-        ));
-    }
+    check_metadata_size(serde_json::to_string(&ev.metadata).map_or(usize::MAX, |s| s.len()))?;
     let skew = Duration::seconds(MAX_FUTURE_SKEW_SECS);
     // Checked: a time near the end of chrono's range must not panic.
     let plus_skew = |t: DateTime<Utc>| {

@@ -18,6 +18,7 @@ use std::borrow::Cow;
 use chrono::{DateTime, Utc};
 
 pub use catalog::*;
+pub use envelope::check_metadata_size;
 
 use crate::envelope::{Category, RecordedEvent, StreamName};
 use crate::events::Event;

@@ -60,9 +60,11 @@ pub(crate) struct Journal {
 }
 
 impl Journal {
-    /// Opens (creating and filling it with zeros if needed) the journal in `dir`. Every
-    /// record in it must be durable in sled already (after [`replay`] and a flush): the next
-    /// record is written at its start.
+    /// Opens the journal in `dir`, filled with zeros (created so, or emptied). Every record
+    /// in it must be durable in sled already (after [`replay`] and a flush). Emptied, not
+    /// just written over from the start: a record an earlier process left after a gap (never
+    /// acknowledged, so not replayed) would otherwise still be there, and after a crash of
+    /// this process could be taken for one of its own groups at the same positions.
     pub(crate) fn open(dir: &Path) -> io::Result<Journal> {
         let path = dir.join(NAME);
         let file = OpenOptions::new()
@@ -71,16 +73,16 @@ impl Journal {
             .create(true)
             .truncate(false)
             .open(&path)?;
-        let len = file.metadata()?.len();
-        if len < JOURNAL_BYTES {
-            let zeros = vec![0u8; 1 << 20];
-            let mut at = len;
-            while at < JOURNAL_BYTES {
-                let n = (JOURNAL_BYTES - at).min(zeros.len() as u64);
-                file.write_all_at(&zeros[..n as usize], at)?;
-                at += n;
-            }
-            file.sync_all()?;
+        let created = file.metadata()?.len() < JOURNAL_BYTES;
+        let zeros = vec![0u8; 1 << 20];
+        let mut at = 0;
+        while at < JOURNAL_BYTES {
+            let n = (JOURNAL_BYTES - at).min(zeros.len() as u64);
+            file.write_all_at(&zeros[..n as usize], at)?;
+            at += n;
+        }
+        file.sync_all()?;
+        if created {
             File::open(dir)?.sync_all()?;
         }
         Ok(Journal {
@@ -316,7 +318,13 @@ fn continuation(data: &[u8], tail: u64) -> Result<Vec<Record>, StoreError> {
             }
             break; // a gap: what follows was never acknowledged
         }
-        next = record.last + 1;
+        next = record
+            .last
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Corrupt {
+                position: record.last,
+                reason: "the journal holds a record past the last possible position".into(),
+            })?;
         run.push(record);
     }
     Ok(run)
@@ -414,6 +422,36 @@ mod tests {
         torn[end + HEADER + 3] ^= 1;
         assert!(record_at(&torn, end).is_none());
         assert!(record_at(&data[..end + 10], end).is_none());
+    }
+
+    /// A process crashed with a record missing between two others: the one after the gap
+    /// was never acknowledged and is not replayed. The next process opens the journal and
+    /// writes its own groups at those positions, then crashes too: only its own records come
+    /// back, never the earlier process's leftover (which its first record, of the same size,
+    /// would have left intact right after it had the journal only been written over).
+    #[test]
+    fn a_record_left_by_an_earlier_process_is_never_replayed() {
+        let dir = tempfile::tempdir().unwrap();
+        let flush = SledFlush::new(0);
+        let mut a = Journal::open(dir.path()).unwrap();
+        for (first, bytes) in [(3, b"a-three"), (7, b"a-seven")] {
+            a.begin(first, first + 1);
+            a.add_chunk(first, bytes);
+            a.write(&flush).unwrap();
+        }
+        let read = || std::fs::read(dir.path().join(NAME)).unwrap();
+        let replayed = |tail| -> Vec<(u64, Vec<u8>)> {
+            let records = continuation(&read(), tail).unwrap();
+            records.into_iter().flat_map(|r| r.chunks).collect()
+        };
+        // Sled ends at 2; 5..=6 is missing: 3..=4 comes back, 7..=8 does not.
+        assert_eq!(replayed(2), vec![(3, b"a-three".to_vec())]);
+        let mut b = Journal::open(dir.path()).unwrap();
+        b.begin(5, 6);
+        b.add_chunk(5, b"b-five!");
+        b.write(&flush).unwrap();
+        // Sled ends at 4 (the next process's group was lost).
+        assert_eq!(replayed(4), vec![(5, b"b-five!".to_vec())]);
     }
 
     /// Enough appends to go on to the second region; then sled loses the last groups, some
