@@ -10,6 +10,7 @@
 //!   shared by HTTP and `dealtrail report --json`, so both print the same bytes.
 //! - [`projector`]: the service's read model — snapshot + catch-up at start, live updates
 //!   from the log's subscription, rebuild beside the live model.
+//! - [`snapshot`]: the read model's snapshot file, checksummed and tied to the log.
 //! - [`pool_policy`]: the public pool's release policy, appending ordinary events.
 //! - [`demo`]: the deterministic demo organisation.
 //! - [`telemetry`]: structured logs.
@@ -24,4 +25,5 @@ pub mod http;
 pub mod pool_policy;
 pub mod projector;
 pub mod reports;
+pub mod snapshot;
 pub mod telemetry;

@@ -1,16 +1,19 @@
 //! Keeps the projections' read model current inside the service, persists it with the log
 //! position it reflects, and rebuilds it beside the live one.
 //!
-//! - Start: load the snapshot (`<data>/projections/readmodel.json`: the model and, inside it,
-//!   `last_position`, written to a temp file, fsynced, then renamed, so data and position are
-//!   always saved together), then catch up from `last_position + 1`. A snapshot ahead of the
-//!   log (the log was replaced) is ignored and the model rebuilt.
+//! - Start: load the snapshot (`<data>/projections/readmodel.json`, see [`crate::snapshot`]:
+//!   the model with a checksum, the position it reflects and the log's chain hash there,
+//!   written to a temp file, fsynced, then renamed), then catch up from that position + 1. A
+//!   snapshot that fails a check (changed, of another log, ahead of the log) is ignored with
+//!   a warning and the model rebuilt.
 //! - Live: a task follows the store's subscription and applies events in small batches under
 //!   the write lock; readers take the read lock and never see half an event applied.
 //! - Rebuild: a new model is built from the log without any lock, caught up under the write
 //!   lock, and swapped in; readers see the old model until the swap, then the new one.
 
 use std::path::{Path, PathBuf};
+
+use crate::snapshot;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use eventlog::{EventStore, Filter, StoreError};
@@ -86,21 +89,20 @@ impl Projector {
     pub fn with_model(data: &Path, model: ReadModel) -> Projector {
         Projector {
             model: RwLock::new(model),
-            snapshot: Some(snapshot_path(data)),
+            snapshot: Some(snapshot::path(data)),
         }
     }
 
     /// Opens the projector of a data directory: snapshot if any, then catch-up from the log.
     pub async fn open(data: &Path, store: &dyn EventStore) -> Result<Projector, StoreError> {
-        let path = snapshot_path(data);
-        let last = store.last_position().await?;
-        let mut model = match load(&path) {
-            Some(m) if m.last_position <= last => m,
-            Some(_) => {
-                tracing::warn!("read model snapshot is ahead of the log; rebuilding");
+        let path = snapshot::path(data);
+        let mut model = match snapshot::check(&path, store).await? {
+            snapshot::Check::Valid(m) => *m,
+            snapshot::Check::Absent => ReadModel::deferred(),
+            snapshot::Check::Invalid(why) => {
+                tracing::warn!(path = %path.display(), "read model snapshot not used, rebuilding from the log: {why}");
                 ReadModel::deferred()
             }
-            None => ReadModel::deferred(),
         };
         let from = model.last_position;
         let applied = catch_up(store, &mut model).await?;
@@ -167,11 +169,16 @@ impl Projector {
             // the load test spent half its CPU in snapshots on a 700k-event log).
             if since_save >= snapshot_every.max(self.position() / 4) {
                 since_save = 0;
-                let me = self.clone();
-                let _ = tokio::task::spawn_blocking(move || me.save()).await;
+                self.save_logged(store.as_ref()).await;
             }
         }
-        let _ = tokio::task::spawn_blocking(move || self.save()).await;
+        self.save_logged(store.as_ref()).await;
+    }
+
+    async fn save_logged(self: &Arc<Self>, store: &dyn EventStore) {
+        if let Err(e) = self.save(store).await {
+            tracing::error!(error = %e, "cannot save the read model snapshot");
+        }
     }
 
     /// Rebuilds the model from the log beside the live one and swaps it in atomically.
@@ -191,31 +198,30 @@ impl Projector {
         Ok(model.last_position)
     }
 
-    /// Writes the snapshot atomically (temp file, fsync, rename, fsync the directory).
-    pub fn save(&self) -> std::io::Result<()> {
-        let Some(path) = &self.snapshot else {
+    /// Writes the snapshot atomically (temp file, fsync, rename, fsync the directory), tied
+    /// to `store`'s log at the position the model reflects. The model is serialised and the
+    /// file written on a blocking thread.
+    pub async fn save(self: &Arc<Self>, store: &dyn EventStore) -> std::io::Result<()> {
+        let Some(path) = self.snapshot.clone() else {
             return Ok(());
         };
-        let text = {
-            let model = self.read();
-            serde_json::to_vec(&*model).map_err(std::io::Error::other)?
-        };
-        write_atomically(path, &text)
-    }
-}
-
-fn snapshot_path(data: &Path) -> PathBuf {
-    data.join("projections").join("readmodel.json")
-}
-
-fn load(path: &Path) -> Option<ReadModel> {
-    let bytes = std::fs::read(path).ok()?;
-    match serde_json::from_slice(&bytes) {
-        Ok(m) => Some(m),
-        Err(e) => {
-            tracing::warn!(error = %e, path = %path.display(), "unreadable read model snapshot; rebuilding");
-            None
-        }
+        let me = self.clone();
+        let (position, model) = tokio::task::spawn_blocking(move || {
+            let model = me.read();
+            serde_json::to_vec(&*model).map(|json| (model.last_position, json))
+        })
+        .await
+        .map_err(std::io::Error::other)?
+        .map_err(std::io::Error::other)?;
+        let chain = store
+            .chain_hash_at(position)
+            .await
+            .map_err(std::io::Error::other)?;
+        tokio::task::spawn_blocking(move || {
+            write_atomically(&path, &snapshot::encode(position, chain, &model))
+        })
+        .await
+        .map_err(std::io::Error::other)?
     }
 }
 

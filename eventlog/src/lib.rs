@@ -235,6 +235,13 @@ pub trait EventStore: Send + Sync + 'static {
     /// The position of the last durable event (0 for an empty log).
     async fn last_position(&self) -> Result<u64, StoreError>;
 
+    /// The log's chain hash after the durable event at `position` (see `frame`): what ties
+    /// something derived from the log (the read model's snapshot) to exactly this log.
+    /// `None` when `position` is 0, past the durable end, or the store keeps no chain.
+    async fn chain_hash_at(&self, _position: u64) -> Result<Option<[u8; 32]>, StoreError> {
+        Ok(None)
+    }
+
     /// The version of a stream's last event, `None` if it does not exist.
     async fn stream_version(&self, stream: &str) -> Result<Option<u64>, StoreError>;
 

@@ -180,7 +180,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Replay { deal_id, json } => report::run_replay(&cli.data, &deal_id, json).await,
         Command::Rebuild => report::run_rebuild(&cli.data).await,
         Command::Demo => demo::run(&cli.data).await,
-        Command::Verify => verify::run(&cli.data),
+        Command::Verify => verify::run(&cli.data).await,
     }
 }
 

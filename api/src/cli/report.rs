@@ -2,6 +2,7 @@
 //! data directory, through the same functions and parameter parsing as the HTTP API.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::Utc;
 use eventlog::EventStore;
@@ -93,7 +94,10 @@ pub async fn run_rebuild(data: &Path) -> Result<(), CliError> {
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     let position = model.last_position;
-    Projector::with_model(data, model).save()?;
+    Arc::new(Projector::with_model(data, model))
+        .save(store.as_ref())
+        .await
+        .map_err(|e| CliError::failure(format!("cannot save the read model: {e}")))?;
     eprintln!(
         "rebuilt the read model from {position} events in {secs:.2} s ({:.0} events/s)",
         position as f64 / secs.max(1e-9)

@@ -289,6 +289,13 @@ impl EventStore for SledStore {
         Ok(self.shared.durable())
     }
 
+    async fn chain_hash_at(&self, position: u64) -> Result<Option<[u8; 32]>, StoreError> {
+        if position == 0 || position > self.shared.durable() {
+            return Ok(None);
+        }
+        read::chain_hash_at(&self.shared.tree, position).map(Some)
+    }
+
     async fn stream_version(&self, stream: &str) -> Result<Option<u64>, StoreError> {
         read::stream_version(&self.shared, stream)
     }

@@ -87,6 +87,23 @@ pub(crate) fn record_at(tree: &sled::Tree, position: u64) -> Result<RecordedEven
     })
 }
 
+/// The chain hash stored with the record at `position` (its checksum checked).
+pub(crate) fn chain_hash_at(tree: &sled::Tree, position: u64) -> Result<[u8; 32], StoreError> {
+    let mut found = None;
+    for_each_frame(tree, position, position, |p, f| {
+        f.check_crc().map_err(|reason| StoreError::Corrupt {
+            position: p,
+            reason,
+        })?;
+        found = Some(f.hash);
+        Ok(false)
+    })?;
+    found.ok_or_else(|| StoreError::Corrupt {
+        position,
+        reason: "the log holds no record at this durable position".into(),
+    })
+}
+
 /// The last record's position and chain hash (position 0 and the genesis hash if empty).
 pub(crate) fn tail(tree: &sled::Tree) -> Result<Tail, StoreError> {
     let mut tail = Tail {
