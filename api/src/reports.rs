@@ -88,7 +88,7 @@ pub fn run_for(
         }
         "reps" => {
             let q = parse_query::<reps::RepsParams>(query)?.validate()?;
-            json(reps::reps(model, &q))
+            json(reps::reps(model, &q, now))
         }
         "pipeline" => {
             let mut q = parse_query::<pipeline::PipelineParams>(query)?.validate()?;

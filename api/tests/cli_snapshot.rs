@@ -2,37 +2,14 @@
 //! snapshot, or one made from another log, is not served, and `verify` reports it.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-const LOG: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../replay-tests/logs/v1-small.ndjson"
-);
-
-fn dealtrail(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dealtrail"))
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .output()
-        .expect("run dealtrail")
-}
-
-fn ok(o: Output) -> String {
-    assert!(
-        o.status.success(),
-        "exit {:?}: {}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap()
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{dealtrail, ok, store_with, SMALL_LOG as LOG};
 
 /// A store holding `log`, with a snapshot saved by `rebuild`.
 fn store_with_snapshot(data: &Path, log: &str) {
-    let file = data.with_extension("ndjson");
-    std::fs::write(&file, log).unwrap();
-    ok(dealtrail(data, &["import", file.to_str().unwrap()]));
+    store_with(data, log);
     ok(dealtrail(data, &["rebuild"]));
 }
 

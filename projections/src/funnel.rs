@@ -29,7 +29,10 @@ pub struct FunnelParams {
     pub to: Option<DateTime<Utc>>,
     /// `none` (default), `rep`, `source`, `industry`.
     pub group_by: Option<String>,
-    #[serde(default, deserialize_with = "crate::params::query_time::deserialize")]
+    #[serde(
+        default,
+        deserialize_with = "crate::params::query_time::deserialize_as_of"
+    )]
     pub as_of: Option<DateTime<Utc>>,
 }
 

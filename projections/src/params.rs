@@ -67,7 +67,10 @@ pub struct PeriodParams {
     pub from: Option<DateTime<Utc>>,
     #[serde(default, deserialize_with = "crate::params::query_time::deserialize")]
     pub to: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "crate::params::query_time::deserialize")]
+    #[serde(
+        default,
+        deserialize_with = "crate::params::query_time::deserialize_as_of"
+    )]
     pub as_of: Option<DateTime<Utc>>,
 }
 
@@ -88,29 +91,64 @@ impl PeriodParams {
 }
 
 /// `deserialize_with` for optional times in query strings: RFC 3339 (any offset, kept as
-/// UTC), or a bare date `2026-06-01` meaning its midnight UTC; an empty value is absent.
+/// UTC), or a bare date `2026-06-01`; an empty value is absent. A bare date is a bound, so
+/// what it means depends on the parameter: `from`/`to` (half-open periods) take its
+/// midnight, the start of the day ([`deserialize`]); `as_of` ("as things stood on
+/// 2026-06-30") takes the end of the day, its last nanosecond ([`deserialize_as_of`]).
 pub mod query_time {
-    use chrono::{DateTime, NaiveDate, Utc};
+    use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
     use serde::{Deserialize, Deserializer};
 
+    /// Which instant of a bare date's day a parameter means.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Day {
+        Start,
+        End,
+    }
+
     pub fn parse(s: &str) -> Result<DateTime<Utc>, String> {
+        parse_as(s, Day::Start)
+    }
+
+    pub fn parse_as(s: &str, day: Day) -> Result<DateTime<Utc>, String> {
         if let Ok(t) = domain::envelope::parse_time(s) {
             return Ok(t);
         }
-        NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        let start = NaiveDate::parse_from_str(s, "%Y-%m-%d")
             .ok()
             .and_then(|d| d.and_hms_opt(0, 0, 0))
             .map(|t| t.and_utc())
             .ok_or_else(|| {
                 format!("invalid time {s:?}: expected RFC 3339 (2026-06-01T09:30:00Z) or a date (2026-06-01)")
-            })
+            })?;
+        Ok(match day {
+            Day::Start => start,
+            Day::End => start + TimeDelta::days(1) - TimeDelta::nanoseconds(1),
+        })
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    fn optional<'de, D: Deserializer<'de>>(
+        d: D,
+        day: Day,
+    ) -> Result<Option<DateTime<Utc>>, D::Error> {
         match Option::<String>::deserialize(d)? {
             None => Ok(None),
             Some(s) if s.trim().is_empty() => Ok(None),
-            Some(s) => parse(s.trim()).map(Some).map_err(serde::de::Error::custom),
+            Some(s) => parse_as(s.trim(), day)
+                .map(Some)
+                .map_err(serde::de::Error::custom),
         }
+    }
+
+    /// `from`, `to`: a bare date is its midnight.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        optional(d, Day::Start)
+    }
+
+    /// `as_of`: a bare date is the end of that day.
+    pub fn deserialize_as_of<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<DateTime<Utc>>, D::Error> {
+        optional(d, Day::End)
     }
 }

@@ -28,7 +28,10 @@ use crate::params::ParamError;
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineParams {
-    #[serde(default, deserialize_with = "crate::params::query_time::deserialize")]
+    #[serde(
+        default,
+        deserialize_with = "crate::params::query_time::deserialize_as_of"
+    )]
     pub as_of: Option<DateTime<Utc>>,
     pub stale_days: Option<u32>,
     pub stuck_days: Option<u32>,

@@ -2,7 +2,10 @@
 //!
 //! Choices:
 //! - `months` defaults to 6 (1..=120); `window` to 3 (1..=`months`); `metric` to `deals_won`;
-//!   `end` to the month of the latest event (≤ `as_of`), or the month of `as_of` if none.
+//!   `end` to the last month that was over at `as_of` (or now), or the month of the latest
+//!   event (≤ `as_of`) if that is earlier: a month five days old would make every rep look
+//!   `volatile` (issue 17; SPEC §2.4 said "the month of the latest event"). A running month
+//!   asked for as `end` is marked `"partial": true`.
 //! - `deals_opened` is credited to the owner named in `DealOpened`, in the month it opened.
 //! - Every `DealWon` / `DealLost` counts in the month it occurred, for the owner at that time
 //!   (a deal lost, reopened and won counts once lost and once won); `big_deals_lost` compares
@@ -48,7 +51,10 @@ pub struct RepsParams {
     pub metric: Option<String>,
     pub window: Option<u32>,
     pub big_deal_amount: Option<Money>,
-    #[serde(default, deserialize_with = "crate::params::query_time::deserialize")]
+    #[serde(
+        default,
+        deserialize_with = "crate::params::query_time::deserialize_as_of"
+    )]
     pub as_of: Option<DateTime<Utc>>,
 }
 
@@ -161,6 +167,8 @@ pub struct RepTrend {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Reps {
     pub end: Month,
+    /// `end` was not over at `as_of` (or now): its figures are of a month still running.
+    pub partial: bool,
     pub months: Vec<Month>,
     pub metric: &'static str,
     pub window: u32,
@@ -281,13 +289,25 @@ fn from_index(model: &ReadModel, q: &RepsQuery, months: &[Month]) -> (Vec<String
     (all, rows)
 }
 
-pub fn reps(model: &ReadModel, q: &RepsQuery) -> Reps {
-    let end = q.end.unwrap_or_else(|| {
-        let latest = model
-            .latest_at(q.as_of)
-            .or(q.as_of)
-            .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
-        Month::of(&latest)
+/// The last month that was over at `at` (its own month if `at` is that month's last instant).
+fn last_complete_month(at: DateTime<Utc>) -> Month {
+    let month = Month::of(&at);
+    if at + chrono::TimeDelta::nanoseconds(1) >= month.next().start() {
+        month
+    } else {
+        month.prev()
+    }
+}
+
+/// The rep trends. `now` is the clock: without `as_of`, what is "complete" is judged at `now`.
+pub fn reps(model: &ReadModel, q: &RepsQuery, now: DateTime<Utc>) -> Reps {
+    let at = q.as_of.unwrap_or(now);
+    let complete = last_complete_month(at);
+    // Default: the last complete month, but not past the last month with events (a log of
+    // history that ended long ago shows its own last months, not empty ones).
+    let end = q.end.unwrap_or_else(|| match model.latest_at(q.as_of) {
+        Some(latest) => Month::of(&latest).min(complete),
+        None => complete,
     });
     let mut months = vec![end];
     while months.len() < q.months as usize {
@@ -331,6 +351,7 @@ pub fn reps(model: &ReadModel, q: &RepsQuery) -> Reps {
         .collect();
     Reps {
         end,
+        partial: end > complete,
         months,
         metric: q.metric,
         window: q.window,

@@ -25,7 +25,10 @@ pub struct TimelineParams {
     pub before: Option<u64>,
     pub types: Option<String>,
     pub kinds: Option<String>,
-    #[serde(default, deserialize_with = "crate::params::query_time::deserialize")]
+    #[serde(
+        default,
+        deserialize_with = "crate::params::query_time::deserialize_as_of"
+    )]
     pub as_of: Option<DateTime<Utc>>,
 }
 

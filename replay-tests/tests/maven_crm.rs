@@ -285,8 +285,12 @@ fn maven_data_passes_the_rules_and_reports_match_plain_counting() {
     // Rep trends: deals won and won amount per agent per close month, over the 15 months.
     let q: projections::reps::RepsParams =
         serde_json::from_value(json!({"months": 15, "end": "2017-12"})).unwrap();
-    let reps =
-        serde_json::to_value(projections::reps::reps(&model, &q.validate().unwrap())).unwrap();
+    let reps = serde_json::to_value(projections::reps::reps(
+        &model,
+        &q.validate().unwrap(),
+        chrono::Utc::now(),
+    ))
+    .unwrap();
     let mut won_by: HashMap<(String, String), (usize, i64)> = HashMap::new();
     for r in rows.iter().filter(|r| r.stage == "Won") {
         let e = won_by

@@ -380,6 +380,7 @@ fn reports(
             }
             .validate()
             .unwrap(),
+            at,
         )),
     ];
     for g in ["none", "rep", "source", "industry"] {

@@ -584,7 +584,7 @@ fn pipeline_as_of_a_past_date() {
 fn rep_trends() {
     let m = model();
     let p: RepsParams = q("months=2&window=2");
-    let r = reps(&m, &p.validate().unwrap());
+    let r = reps(&m, &p.validate().unwrap(), chrono::Utc::now());
     let empty = |mo: &str| {
         json!({"month": mo, "deals_opened": 0, "deals_won": 0, "won_amount": 0.0,
         "deals_lost": 0, "big_deals_lost": 0, "active_customers": 0, "activities": {},
@@ -592,7 +592,7 @@ fn rep_trends() {
     };
     assert_eq!(
         v(&r),
-        json!({"end": "2026-06", "months": ["2026-05", "2026-06"], "metric": "deals_won", "window": 2,
+        json!({"end": "2026-06", "partial": false, "months": ["2026-05", "2026-06"], "metric": "deals_won", "window": 2,
         "reps": [
             {"rep": "bajie", "name": "Zhu Bajie", "team": "west", "trend": "stable", "series": [
                 empty("2026-05"),
@@ -614,17 +614,17 @@ fn rep_trends() {
     // won_amount: wukong [80000, 48000], m = 64000, |80000 − 64000| = 16000 > 6400,
     // strictly decreasing → declining; bajie [0, 0] → stable.
     let p: RepsParams = q("months=2&window=2&metric=won_amount");
-    let r = reps(&m, &p.validate().unwrap());
+    let r = reps(&m, &p.validate().unwrap(), chrono::Utc::now());
     let trends: Vec<_> = r.reps.iter().map(|x| v(&x.trend)).collect();
     assert_eq!(trends, [json!("stable"), json!("declining")]);
     // win_rate: bajie [null, 0.0] → one value → insufficient_data; wukong [1.0, 0.5] → declining.
     let p: RepsParams = q("months=2&window=2&metric=win_rate");
-    let r = reps(&m, &p.validate().unwrap());
+    let r = reps(&m, &p.validate().unwrap(), chrono::Utc::now());
     let trends: Vec<_> = r.reps.iter().map(|x| v(&x.trend)).collect();
     assert_eq!(trends, [json!("insufficient_data"), json!("declining")]);
     // big_deal_amount=100000.01 → D1 (100000) is no longer big.
     let p: RepsParams = q("months=1&window=1&big_deal_amount=100000.01");
-    let r = reps(&m, &p.validate().unwrap());
+    let r = reps(&m, &p.validate().unwrap(), chrono::Utc::now());
     assert_eq!(r.reps[1].series[0].big_deals_lost, 0);
 }
 

@@ -324,10 +324,10 @@ fn month(
 fn rep_trends() {
     let m = model();
     let p: RepsParams = q("months=3&end=2026-04");
-    let r = reps(&m, &p.validate().unwrap());
+    let r = reps(&m, &p.validate().unwrap(), chrono::Utc::now());
     assert_eq!(
         v(&r),
-        json!({"end": "2026-04", "months": ["2026-02", "2026-03", "2026-04"], "metric": "deals_won", "window": 3,
+        json!({"end": "2026-04", "partial": false, "months": ["2026-02", "2026-03", "2026-04"], "metric": "deals_won", "window": 3,
         "reps": [
             {"rep": "long", "name": "Bai Long", "team": "north", "trend": "volatile", "series": [
                 month("2026-02", 2, 2, 16000.0, 0, 0, 1, json!({"meeting": 1}), json!(1.0), json!(8000.0), json!(6.5)),
@@ -341,7 +341,7 @@ fn rep_trends() {
     );
     let trend = |metric: &str| {
         let p: RepsParams = q(&format!("months=3&end=2026-04&metric={metric}"));
-        reps(&m, &p.validate().unwrap())
+        reps(&m, &p.validate().unwrap(), chrono::Utc::now())
             .reps
             .iter()
             .map(|x| v(&x.trend))

@@ -471,7 +471,7 @@ fn timelines_include_converted_leads() {
 fn rep_trends() {
     let m = model();
     let p: RepsParams = q("months=2&window=2");
-    let r = v(&reps(&m, &p.validate().unwrap()));
+    let r = v(&reps(&m, &p.validate().unwrap(), chrono::Utc::now()));
     assert_eq!(r["end"], json!("2026-04"));
     let s = |m: &str,
              o: u32,

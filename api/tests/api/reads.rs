@@ -115,3 +115,26 @@ async fn reads_come_from_the_read_model_within_each_role_s_scope() {
     let m = String::from_utf8(o.app.get("/metrics", ADMIN).await.body.to_vec()).unwrap();
     assert!(m.contains("dealtrail_projection_lag_events 0"), "{m}");
 }
+
+#[tokio::test]
+async fn a_bare_as_of_date_is_the_end_of_that_day() {
+    let app = crate::helpers::TestApp::new();
+    app.seed(
+        "deal-D7",
+        json!([{"type": "DealOpened", "occurred_at": "2026-06-12T08:00:00Z",
+            "data": {"customer_id": "C7", "owner": "wukong", "title": "T", "amount": 10, "stage": "qualified"}}]),
+    )
+    .await;
+    app.state
+        .projector
+        .refresh(app.state.store.as_ref())
+        .await
+        .unwrap();
+    // Opened at 08:00 on the 12th: it existed "as of 2026-06-12", not at that midnight.
+    let day = app.get("/v1/deals/D7?as_of=2026-06-12", ADMIN).await;
+    assert_eq!(day.status.as_u16(), 200);
+    assert_eq!(day.json()["status"], "open");
+    app.get("/v1/deals/D7?as_of=2026-06-12T00:00:00Z", ADMIN)
+        .await
+        .problem(404);
+}
