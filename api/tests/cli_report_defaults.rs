@@ -65,3 +65,27 @@ fn rep_trends_end_with_the_last_complete_month() {
     // Without as_of (the clock is past July 2026): the log's last month, complete.
     assert_eq!(end(&[]), ("2026-07".into(), false.into()));
 }
+
+#[test]
+fn read_only_commands_refuse_a_directory_without_a_store_and_create_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let missing = dir.path().join("missing");
+    for data in [&empty, &missing] {
+        for args in [
+            &["verify"][..],
+            &["report", "funnel", "--json"],
+            &["replay", "D-1"],
+            &["export"],
+            &["rebuild"],
+        ] {
+            let out = dealtrail(data, args);
+            assert_eq!(out.status.code(), Some(2), "{args:?} on {}", data.display());
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("--data"), "{args:?}: {err}");
+        }
+    }
+    assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0);
+    assert!(!missing.exists());
+}

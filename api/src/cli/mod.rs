@@ -196,13 +196,25 @@ pub fn open_store(data: &Path) -> Result<Arc<eventlog::SledStore>, CliError> {
     Ok(Arc::new(store))
 }
 
-/// Opens an existing store for reading; refuses a directory that holds no store.
+/// Opens an existing store for the commands that only read (`report`, `replay`, `export`,
+/// `verify`, `rebuild`); refuses, as a usage error and without creating anything, a
+/// directory that holds no store (sled's `db` file): a mistyped `--data` must not answer
+/// "ok: 0 events".
 pub fn open_existing_store(data: &Path) -> Result<Arc<eventlog::SledStore>, CliError> {
-    if !data.exists() {
-        return Err(CliError::failure(format!(
-            "no data directory at {} (use --data DIR, or `dealtrail import` / `dealtrail demo` first)",
-            data.display()
-        )));
+    if !data.join("db").is_file() {
+        let what = if data.exists() {
+            "holds no dealtrail store"
+        } else {
+            "does not exist"
+        };
+        return Err(CliError::new(
+            ExitCode::Usage,
+            format!(
+                "{} {what}: give the store's directory with --data DIR (or DEALTRAIL_DATA), \
+                 or create one with `dealtrail import` or `dealtrail demo`",
+                data.display()
+            ),
+        ));
     }
     open_store(data)
 }
