@@ -104,13 +104,11 @@ pub(crate) fn check_expected(
     }
 }
 
-/// Whether `proposed` (for `stream`) is the same event as the already recorded `existing`:
-/// same stream, type, data and metadata, and the same `occurred_at` when the client gave one.
-pub(crate) fn same_content(
-    stream: &str,
-    proposed: &ProposedEvent,
-    existing: &RecordedEvent,
-) -> bool {
+/// Whether `proposed` (for `stream`) is the same event as the already recorded `existing`
+/// (SPEC §1.1: same content is a no-op, other content an error): same stream, type, data and
+/// metadata, and the same `occurred_at` and `actor` when the proposal gives them (an absent
+/// one takes the default it took the first time, so a retry without them is the same event).
+pub fn same_content(stream: &str, proposed: &ProposedEvent, existing: &RecordedEvent) -> bool {
     existing.stream == stream
         && existing.event_type == proposed.event_type
         && existing.data == proposed.data
@@ -121,6 +119,10 @@ pub(crate) fn same_content(
         && proposed
             .occurred_at
             .is_none_or(|t| t == existing.occurred_at)
+        && proposed
+            .actor
+            .as_deref()
+            .is_none_or(|a| a == existing.actor)
 }
 
 /// The event as it will be written. `recorded_at` is `now` unless the proposal carries one

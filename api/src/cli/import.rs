@@ -49,13 +49,14 @@ pub(super) struct ImportLine {
 }
 
 impl ImportLine {
-    /// Same event for idempotency: same stream, type, data and metadata (and times when given).
+    /// Same event for idempotency: same stream, type, data, metadata, `occurred_at` and actor.
     pub(super) fn same_content(&self, other: &ImportLine) -> bool {
         self.stream == other.stream
             && self.event_type == other.event_type
             && self.data == other.data
             && self.metadata == other.metadata
             && self.occurred_at == other.occurred_at
+            && self.actor == other.actor
     }
 }
 
@@ -113,7 +114,7 @@ pub async fn run(data: &Path, files: &[PathBuf]) -> Result<(), CliError> {
     Ok(())
 }
 
-fn proposed(l: &ImportLine) -> ProposedEvent {
+pub(super) fn proposed(l: &ImportLine) -> ProposedEvent {
     ProposedEvent {
         id: Some(l.id),
         event_type: l.event_type.clone(),

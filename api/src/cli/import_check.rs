@@ -61,10 +61,7 @@ pub async fn check(
         }
         seen.insert(l.id, i);
         if let Some(existing) = store.event_by_id(l.id).await? {
-            if existing.stream != l.stream
-                || existing.event_type != l.event_type
-                || existing.data != l.data
-            {
+            if !eventlog::same_content(&l.stream, &super::import::proposed(l), &existing) {
                 return Err(at(format!(
                     "event id {} is already in the log (position {}) with other content",
                     l.id, existing.position

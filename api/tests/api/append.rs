@@ -113,6 +113,33 @@ async fn an_id_already_in_the_log_returns_the_original_positions() {
         .problem(409);
     assert_eq!(other["id"], id);
     assert_eq!(other["position"], 2);
+
+    // Other envelope content is other content too (SPEC §1.1); the same given again is not.
+    let with = |extra: serde_json::Value| {
+        let mut ev = json!({"id": id, "type": "NpsRecorded", "data": {"score": 9}});
+        for (k, v) in extra.as_object().unwrap() {
+            ev[k] = v.clone();
+        }
+        json!({ "events": [ev] })
+    };
+    for extra in [
+        json!({"actor": "bajie"}),
+        json!({"occurred_at": "2020-01-01T00:00:00Z"}),
+        json!({"metadata": {"source": "crm"}}),
+    ] {
+        let r = app.append("customer-C1", ADMIN, with(extra.clone())).await;
+        assert_eq!(r.status, 409, "{extra}");
+    }
+    let recorded = app.get("/v1/streams/customer-C1", ADMIN).await.json();
+    let actor = recorded["events"][1]["actor"].clone();
+    assert_eq!(recorded["events"][1]["id"], id);
+    let same = app
+        .append("customer-C1", ADMIN, with(json!({ "actor": actor })))
+        .await;
+    assert_eq!(
+        same.status, 201,
+        "the recorded actor {actor} given explicitly"
+    );
 }
 
 #[tokio::test]
