@@ -10,9 +10,11 @@
 //!   the one reader of the log that every SSE subscriber shares.
 //! - [`ops`], [`metrics`], [`openapi`]: `/healthz`, `/metrics`, `/openapi.json`.
 //! - [`files`], [`params`]: atomic state files; query-parameter helpers.
+//! - `accept`, [`connections`]: the accept loop; limits on connections (cap, timeouts).
 
 mod accept;
 pub mod auth;
+pub mod connections;
 pub mod consumers;
 pub mod events;
 pub mod extract;
@@ -100,7 +102,8 @@ pub fn router(state: AppState) -> Router {
 
 /// Serves the API on `listener` until `shutdown` resolves; then open subscriptions end,
 /// in-flight requests (appends included) finish, and the function returns. Subscriptions
-/// are served on a thread of their own at a lower CPU priority (see `accept`).
+/// are served on a thread of their own at a lower CPU priority (see `accept`); connections
+/// are capped and time out as [`ApiConfig::connections`] says.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -108,8 +111,9 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let notify = state.shutdown.clone();
     let nice = state.config.subscriber_nice;
+    let limits = state.config.connections.clone();
     let app = router(state);
-    accept::serve(listener, app, nice, async move {
+    accept::serve(listener, app, nice, limits, async move {
         shutdown.await;
         tracing::info!("shutting down: finishing in-flight requests");
         let _ = notify.send(true);

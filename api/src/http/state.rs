@@ -9,6 +9,7 @@ use eventlog::EventStore;
 use tokio::sync::watch;
 
 use super::auth::tokens::TokenStore;
+use super::connections::ConnectionLimits;
 use super::consumers::checkpoints::Checkpoints;
 use super::fanout::FeedSlot;
 use super::metrics::Metrics;
@@ -36,6 +37,8 @@ pub struct ApiConfig {
     /// serves subscriptions runs, so that when the machine is saturated the live stream
     /// yields to appends; 0 = the same priority as everything else.
     pub subscriber_nice: i32,
+    /// How many connections may be open, and how long they may wait for a request.
+    pub connections: ConnectionLimits,
 }
 
 impl Default for ApiConfig {
@@ -52,6 +55,7 @@ impl Default for ApiConfig {
             // not drop to reading the store, which costs it far more per event.
             sse_window: 16384,
             subscriber_nice: 10,
+            connections: ConnectionLimits::default(),
         }
     }
 }
