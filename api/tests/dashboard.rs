@@ -8,11 +8,13 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
+const ADMIN: &str = "dashboard-test-admin-token-0123456789";
+
 async fn get(path: &str) -> (StatusCode, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(eventlog::SledStore::temporary(Arc::new(eventlog::EnvelopeOnly)).unwrap());
     let (state, _) =
-        api::http::AppState::open(store, dir.path(), Default::default(), Some("t")).unwrap();
+        api::http::AppState::open(store, dir.path(), Default::default(), Some(ADMIN)).unwrap();
     let res = api::http::router(state)
         .oneshot(Request::get(path).body(Body::empty()).unwrap())
         .await

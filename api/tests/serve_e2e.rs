@@ -4,7 +4,7 @@
 use std::io::{BufRead, Read, Write};
 use std::process::{Command, Stdio};
 
-const TOKEN: &str = "e2e-admin-token-0123456789";
+const TOKEN: &str = "e2e-admin-token-0123456789abcdefgh";
 
 /// A plain HTTP/1.1 GET; returns (status, body).
 fn get(addr: &str, path: &str) -> (u16, String) {

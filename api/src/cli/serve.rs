@@ -14,7 +14,7 @@ use std::time::Duration;
 use eventlog::EventStore;
 use tokio::sync::watch;
 
-use super::{open_store, CliError};
+use super::{open_store, CliError, ExitCode};
 use crate::http::connections::ConnectionLimits;
 use crate::http::{admin_token_from_env, ApiConfig, AppState};
 use crate::projector::Projector;
@@ -139,6 +139,7 @@ async fn shutdown_signal() {
 
 pub async fn run(data: &Path, args: ServeArgs) -> Result<(), CliError> {
     crate::telemetry::init();
+    let admin = admin_token_from_env().map_err(|e| CliError::new(ExitCode::Usage, e))?;
     let open_files = raise_open_files_limit();
     let store = open_store(data)?;
     let dyn_store: Arc<dyn EventStore> = store.clone();
@@ -158,7 +159,6 @@ pub async fn run(data: &Path, args: ServeArgs) -> Result<(), CliError> {
         },
         ..ApiConfig::default()
     };
-    let admin = admin_token_from_env();
     let (state, boot) =
         AppState::open(dyn_store.clone(), data, config, admin.as_deref()).map_err(|e| {
             CliError::failure(format!(
@@ -176,7 +176,9 @@ pub async fn run(data: &Path, args: ServeArgs) -> Result<(), CliError> {
     match boot.generated_admin_token {
         Some(token) => println!("admin token (shown once, store it now): {token}"),
         None if admin.is_some() => println!("admin token: from DEALTRAIL_ADMIN_TOKEN"),
-        None => println!("admin token: the one printed when this data directory was first served"),
+        None => println!(
+            "admin token: the one already set (printed at the first start, or the last DEALTRAIL_ADMIN_TOKEN)"
+        ),
     }
 
     let (stop_tx, stop_rx) = watch::channel(false);
