@@ -9,6 +9,7 @@
 //! - [`streams`], [`events`], [`subscribe`], [`consumers`]: the log endpoints; `fanout`:
 //!   the one reader of the log that every SSE subscriber shares.
 //! - [`ops`], [`metrics`], [`openapi`]: `/healthz`, `/metrics`, `/openapi.json`.
+//! - [`headers`]: security headers (`nosniff` everywhere, the dashboard's CSP).
 //! - [`files`], [`params`]: atomic state files; query-parameter helpers.
 //! - `accept`, [`connections`]: the accept loop; limits on connections (cap, timeouts).
 
@@ -20,6 +21,7 @@ pub mod events;
 pub mod extract;
 pub(crate) mod fanout;
 pub mod files;
+pub mod headers;
 pub mod metrics;
 pub mod openapi;
 pub mod ops;
@@ -94,6 +96,7 @@ pub fn router(state: AppState) -> Router {
             problem::problem_for_bare_errors,
         ))
         .layer(CatchPanicLayer::custom(problem::panic_response))
+        .layer(axum::middleware::from_fn(headers::nosniff))
         .layer(trace)
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
