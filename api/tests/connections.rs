@@ -7,7 +7,7 @@
 //! others run the server in this process with short timeouts. This test process opens up to
 //! 2,000 sockets itself: it raises its own soft open-file limit to the hard one first.
 
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream as StdStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -19,6 +19,8 @@ use eventlog::memory::MemoryStore;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+mod common;
+
 const ADMIN: &str = "connections-test-admin-token-0123456789";
 /// Bounded wait for anything a test expects to happen.
 const WAIT: Duration = Duration::from_secs(10);
@@ -29,8 +31,7 @@ const HALF_SENT_HEAD: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: x\r\n";
 struct Server {
     child: Child,
     addr: SocketAddr,
-    /// Kept open: the server prints more after its address.
-    _stdout: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+    _output: common::Output,
     _dir: tempfile::TempDir,
 }
 
@@ -51,20 +52,11 @@ impl Server {
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
-        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("the server prints its address")
-                .unwrap();
-            if let Some(rest) = line.strip_prefix("dealtrail listening on http://") {
-                break rest.split_whitespace().next().unwrap().parse().unwrap();
-            }
-        };
+        let (addr, output) = common::listening_address(&mut child);
         Server {
             child,
-            addr,
-            _stdout: lines,
+            addr: addr.parse().unwrap(),
+            _output: output,
             _dir: dir,
         }
     }

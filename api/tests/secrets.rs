@@ -2,7 +2,7 @@
 //! stay), a short one is refused at start, and the data directory and the API's files are
 //! private to the server's user.
 
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -13,6 +13,8 @@ use axum::http::{Request, StatusCode};
 use eventlog::memory::MemoryStore;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
+
+mod common;
 
 const OLD: &str = "the-previous-admin-token-0123456789";
 const NEW: &str = "the-configured-admin-token-0123456789";
@@ -137,13 +139,7 @@ fn the_data_directory_is_0700_and_the_apis_files_0600() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("the address").unwrap();
-        if let Some(rest) = line.strip_prefix("dealtrail listening on http://") {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
+    let (addr, output) = common::listening_address(&mut child);
     assert_eq!(request(&addr, "PUT", "/v1/consumers/billing", ""), 201);
     let event = r#"{"events":[{"type":"LeadCaptured","data":{"channel":"web","name":"n"}}]}"#;
     assert_eq!(
@@ -155,7 +151,7 @@ fn the_data_directory_is_0700_and_the_apis_files_0600() {
         .args(["-TERM", &child.id().to_string()])
         .status();
     assert!(child.wait().unwrap().success());
-    drop(lines);
+    drop(output);
 
     let mode = |p: &Path| {
         format!(

@@ -345,6 +345,14 @@ mod tests {
             .unwrap();
     }
 
+    /// Serves `app` with `limits` on a port of its own until the test ends.
+    async fn serving(app: Router, limits: ConnectionLimits) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(serve(listener, app, 0, limits, std::future::pending()));
+        addr
+    }
+
     #[tokio::test]
     async fn a_client_that_stops_reading_a_response_is_closed_after_the_keep_alive_timeout() {
         use axum::body::{Body, Bytes};
@@ -357,14 +365,13 @@ mod tests {
             }))
         };
         let app = Router::new().route("/endless", get(endless));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let limits = ConnectionLimits {
             keep_alive_timeout: Duration::from_secs(1),
             ..ConnectionLimits::default()
         };
-        tokio::spawn(serve(listener, app, 0, limits, std::future::pending()));
-        let mut c = TcpStream::connect(addr).await.unwrap();
+        let mut c = TcpStream::connect(serving(app, limits).await)
+            .await
+            .unwrap();
         c.write_all(b"GET /endless HTTP/1.1\r\nhost: x\r\n\r\n")
             .await
             .unwrap();
@@ -387,14 +394,13 @@ mod tests {
         let app = Router::new()
             .route("/slow", get(slow))
             .route("/fast", get(|| async { "fast" }));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let limits = ConnectionLimits {
             header_read_timeout: Duration::from_secs(1),
             ..ConnectionLimits::default()
         };
-        tokio::spawn(serve(listener, app, 0, limits, std::future::pending()));
-        let mut c = TcpStream::connect(addr).await.unwrap();
+        let mut c = TcpStream::connect(serving(app, limits).await)
+            .await
+            .unwrap();
         let mut seen = Vec::new();
         for (path, body) in [("/slow", "slow"), ("/fast", "fast")] {
             let req = format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n");

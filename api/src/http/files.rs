@@ -94,14 +94,17 @@ fn make_private(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// `path`'s permission bits (for tests).
+#[cfg(all(test, unix))]
+pub(crate) fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
-
-    fn mode(path: &Path) -> u32 {
-        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
-    }
 
     #[test]
     fn files_are_0600_and_their_new_directories_0700_whatever_was_there() {

@@ -288,20 +288,12 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn the_token_file_is_private() {
-        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         TokenStore::open(dir.path())
             .unwrap()
             .bootstrap_admin(None)
             .unwrap();
-        let mode = |p: &str| {
-            let m = std::fs::metadata(dir.path().join(p))
-                .unwrap()
-                .permissions()
-                .mode();
-            m & 0o777
-        };
-        assert_eq!(mode("http/tokens.json"), 0o600);
-        assert_eq!(mode("http"), 0o700);
+        assert_eq!(files::mode(&dir.path().join("http/tokens.json")), 0o600);
+        assert_eq!(files::mode(&dir.path().join("http")), 0o700);
     }
 }

@@ -106,14 +106,11 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn the_checkpoint_file_is_private() {
-        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         Checkpoints::open(dir.path())
             .unwrap()
             .create("billing")
             .unwrap();
-        let path = dir.path().join("http/consumers.json");
-        let mode = std::fs::metadata(path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(files::mode(&dir.path().join("http/consumers.json")), 0o600);
     }
 }
