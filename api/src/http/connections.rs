@@ -130,21 +130,17 @@ impl Connections {
         }
     }
 
-    /// Asks the connection that has been waiting longest to close; `false` if none waits.
-    pub(crate) fn evict_longest_waiting(&self) -> bool {
+    /// Asks the connection that has been waiting longest, if any, to close.
+    pub(crate) fn evict_longest_waiting(&self) {
         let open = self.open();
         let longest = open
             .values()
             .filter(|c| c.in_flight.load(Ordering::Acquire) == 0)
             .filter(|c| !c.evicting.load(Ordering::Acquire))
             .min_by_key(|c| c.waiting_since.load(Ordering::Acquire));
-        match longest {
-            Some(c) => {
-                c.evicting.store(true, Ordering::Release);
-                c.evict.notify_one();
-                true
-            }
-            None => false,
+        if let Some(c) = longest {
+            c.evicting.store(true, Ordering::Release);
+            c.evict.notify_one();
         }
     }
 
