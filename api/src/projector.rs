@@ -20,6 +20,9 @@ use eventlog::{EventStore, Filter, StoreError};
 use futures::StreamExt;
 use projections::ReadModel;
 
+// Private to the server's user (0600, its directory 0700).
+use crate::http::files::write_atomically;
+
 /// The service's read model.
 pub struct Projector {
     model: RwLock<ReadModel>,
@@ -223,19 +226,4 @@ impl Projector {
         .await
         .map_err(std::io::Error::other)?
     }
-}
-
-/// Replaces `path` with `bytes` so that a crash leaves either the old or the new file.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension("tmp");
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(dir)?.sync_all()
 }

@@ -1,10 +1,12 @@
 //! `dealtrail serve --demo` as a real process: reports over HTTP equal `dealtrail report
 //! --json` on the same data directory, and SIGTERM stops the server cleanly (read model saved).
 
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 
-const TOKEN: &str = "e2e-admin-token-0123456789";
+mod common;
+
+const TOKEN: &str = "e2e-admin-token-0123456789abcdefgh";
 
 /// A plain HTTP/1.1 GET; returns (status, body).
 fn get(addr: &str, path: &str) -> (u16, String) {
@@ -40,16 +42,7 @@ fn http_reports_equal_the_offline_reports_and_sigterm_saves_the_model() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("the server prints its address")
-            .unwrap();
-        if let Some(rest) = line.strip_prefix("dealtrail listening on http://") {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
+    let (addr, _output) = common::listening_address(&mut child);
     let queries = [
         ("funnel", "group_by=rep", vec!["--group-by", "rep"]),
         (

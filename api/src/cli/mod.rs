@@ -184,9 +184,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
-/// Opens the embedded store with the domain's rules in front of every append.
+/// Opens the embedded store with the domain's rules in front of every append; a data
+/// directory created here is private to the user (0700).
 pub fn open_store(data: &Path) -> Result<Arc<eventlog::SledStore>, CliError> {
-    std::fs::create_dir_all(data).map_err(|e| {
+    crate::http::files::create_private_dir(data).map_err(|e| {
         CliError::failure(format!(
             "cannot create data directory {}: {e}",
             data.display()

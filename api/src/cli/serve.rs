@@ -9,11 +9,13 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use eventlog::EventStore;
 use tokio::sync::watch;
 
-use super::{open_store, CliError};
+use super::{open_store, CliError, ExitCode};
+use crate::http::connections::ConnectionLimits;
 use crate::http::{admin_token_from_env, ApiConfig, AppState};
 use crate::projector::Projector;
 
@@ -41,6 +43,76 @@ pub struct ServeArgs {
     /// rather than slowing appends. 0 = the same priority as the rest.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(i32).range(0..=19))]
     pub subscriber_nice: i32,
+    /// Most connections open at once, live subscriptions included. When full, the
+    /// connection that has waited longest for a request is closed to make room (never one
+    /// with a request in progress); if none waits, new connections queue in the kernel until
+    /// one ends. Default: 4096, or what the open-file limit leaves after 128 for the store
+    /// and the rest, whichever is lower (the soft limit is first raised to the hard one).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: Option<u64>,
+    /// Seconds from a request's first byte to the end of its head (request line and
+    /// headers); a connection whose head is still incomplete then is closed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout: u64,
+    /// Seconds a connection may send nothing while none of its requests is in progress (a
+    /// new connection before its first request, a kept-alive one between two) before it is
+    /// closed; also how long a client may accept no byte of a response. A live subscription
+    /// is a request in progress: it is never closed for being quiet.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub keep_alive_timeout: u64,
+}
+
+/// Open files kept for the store, the runtime, logs and files opened by requests, when the
+/// connection cap is derived from the open-file limit.
+const FILES_BESIDE_CONNECTIONS: u64 = 128;
+
+/// The default connection cap when the open-file limit allows it.
+const DEFAULT_MAX_CONNECTIONS: u64 = 4096;
+
+/// Raises the soft limit on open files to the hard limit (Linux) and returns the soft limit
+/// then in force, if known. Each connection is a file: the usual soft limit of 1,024 would
+/// otherwise cap the server near a thousand connections whatever `--max-connections` says.
+fn raise_open_files_limit() -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+        let limit = getrlimit(Resource::Nofile);
+        if let (Some(soft), Some(hard)) = (limit.current, limit.maximum) {
+            if soft < hard {
+                let raised = Rlimit {
+                    current: Some(hard),
+                    maximum: Some(hard),
+                };
+                match setrlimit(Resource::Nofile, raised) {
+                    Ok(()) => return Some(hard),
+                    Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+                }
+            }
+        }
+        limit.current
+    }
+    #[cfg(not(target_os = "linux"))]
+    None
+}
+
+/// The connection cap: `asked`, or the default lowered to what `open_files` leaves.
+fn max_connections(asked: Option<u64>, open_files: Option<u64>) -> usize {
+    let room = open_files.map(|n| n.saturating_sub(FILES_BESIDE_CONNECTIONS).max(16));
+    let max = match (asked, room) {
+        (Some(asked), Some(room)) if asked > room => {
+            tracing::warn!(
+                asked,
+                open_file_limit = open_files,
+                "--max-connections exceeds what the open-file limit leaves: accepting may fail \
+                 with too many open files (then waiting connections are closed to make room)"
+            );
+            asked
+        }
+        (Some(asked), _) => asked,
+        (None, Some(room)) => DEFAULT_MAX_CONNECTIONS.min(room),
+        (None, None) => DEFAULT_MAX_CONNECTIONS,
+    };
+    usize::try_from(max).unwrap_or(usize::MAX)
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -67,6 +139,8 @@ async fn shutdown_signal() {
 
 pub async fn run(data: &Path, args: ServeArgs) -> Result<(), CliError> {
     crate::telemetry::init();
+    let admin = admin_token_from_env().map_err(|e| CliError::new(ExitCode::Usage, e))?;
+    let open_files = raise_open_files_limit();
     let store = open_store(data)?;
     let dyn_store: Arc<dyn EventStore> = store.clone();
     if args.demo && store.last_position().await? == 0 {
@@ -78,9 +152,13 @@ pub async fn run(data: &Path, args: ServeArgs) -> Result<(), CliError> {
         max_body_bytes: args.max_body_bytes,
         max_events_per_append: args.max_events_per_append,
         subscriber_nice: args.subscriber_nice,
+        connections: ConnectionLimits {
+            max_connections: max_connections(args.max_connections, open_files),
+            header_read_timeout: Duration::from_secs(args.header_read_timeout),
+            keep_alive_timeout: Duration::from_secs(args.keep_alive_timeout),
+        },
         ..ApiConfig::default()
     };
-    let admin = admin_token_from_env();
     let (state, boot) =
         AppState::open(dyn_store.clone(), data, config, admin.as_deref()).map_err(|e| {
             CliError::failure(format!(
@@ -98,7 +176,9 @@ pub async fn run(data: &Path, args: ServeArgs) -> Result<(), CliError> {
     match boot.generated_admin_token {
         Some(token) => println!("admin token (shown once, store it now): {token}"),
         None if admin.is_some() => println!("admin token: from DEALTRAIL_ADMIN_TOKEN"),
-        None => println!("admin token: the one printed when this data directory was first served"),
+        None => println!(
+            "admin token: the one already set (printed at the first start, or the last DEALTRAIL_ADMIN_TOKEN)"
+        ),
     }
 
     let (stop_tx, stop_rx) = watch::channel(false);

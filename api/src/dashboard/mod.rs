@@ -2,6 +2,8 @@
 //! page URL, and our own small JavaScript and CSS, embedded in the binary (nothing from a
 //! CDN, no third-party code). The pages read the JSON API with the bearer token the user
 //! typed (or passed as `#token=…` for a wall screen); charts are inline SVG drawn by `app.js`.
+//! No inline script, style attribute or event handler anywhere: the Content-Security-Policy
+//! (`http::headers::DASHBOARD_CSP`) allows only `app.js` and `app.css` from this server.
 //!
 //! Pages: `/` overview, `/funnel`, `/reps/{rep}`, `/deals/{id}` (replay with a scrubber),
 //! `/customers/{id}` (timeline), `/pool`. Labels in English and Simplified Chinese.
@@ -15,12 +17,13 @@ const SHELL: &str = include_str!("shell.html");
 const APP_JS: &str = include_str!("app.js");
 const APP_CSS: &str = include_str!("app.css");
 
+/// `body` with its type and the dashboard's security headers (`http::headers`).
 fn with_type(body: &'static str, content_type: &'static str) -> Response {
     let mut res = body.into_response();
-    res.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    let headers = res.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    crate::http::headers::dashboard(headers);
     res
 }
 

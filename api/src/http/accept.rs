@@ -23,19 +23,20 @@
 //! answered, keep-alive ends; subscriptions end by themselves when the server's shutdown flag
 //! flips), wait for all of them, then stop the subscription runtime.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::pin::pin;
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::extract::Request;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tower::ServiceExt;
+
+use super::connections::{ConnectionLimits, Connections, Registered, Tracked, Watched};
 
 /// The start of a subscription's request line; the byte after it must end the path.
 const SUBSCRIBE: &[u8] = b"GET /v1/subscribe";
@@ -45,11 +46,13 @@ const SUBSCRIBE: &[u8] = b"GET /v1/subscribe";
 const PEEK_PATIENCE: Duration = Duration::from_millis(100);
 
 /// Serves `app` on `listener` until `shutdown` resolves, then finishes as described above;
-/// subscriptions run `subscriber_nice` nice steps below the rest.
+/// subscriptions run `subscriber_nice` nice steps below the rest; `limits` cap the
+/// connections and bound how long they may wait (see `connections`).
 pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     subscriber_nice: i32,
+    limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let subscriptions = tokio::runtime::Builder::new_multi_thread()
@@ -58,19 +61,32 @@ pub(crate) async fn serve(
         .on_thread_start(move || lower_priority(subscriber_nice))
         .enable_all()
         .build()?;
+    let connections = Connections::new(limits);
     // Connections watch `stop` to begin their graceful shutdown; each holds a clone of
     // `open`, so that `open_tx.closed()` resolves when the last one has ended.
     let (stop_tx, stop) = watch::channel(false);
     let (open_tx, open) = watch::channel(());
     let mut shutdown = pin!(shutdown);
+    let mut failing = AcceptFailures::default();
     loop {
+        // Room first: beyond the cap, new connections wait in the kernel's queue.
+        let permit = tokio::select! {
+            permit = connections.room() => permit,
+            () = &mut shutdown => break,
+        };
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok((stream, _)) => {
+                    failing.recovered();
+                    stream
+                }
                 Err(e) => {
-                    // E.g. out of file descriptors: wait for some to be freed rather than spin.
-                    tracing::warn!(error = %e, "accepting a connection failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    // E.g. out of file descriptors: free one if a connection is only waiting,
+                    // and wait a little longer each time rather than spin.
+                    if is_out_of_files(&e) {
+                        connections.evict_longest_waiting();
+                    }
+                    tokio::time::sleep(failing.failed(&e)).await;
                     continue;
                 }
             },
@@ -78,16 +94,27 @@ pub(crate) async fn serve(
         };
         // Small writes (a response, an SSE heartbeat) go out at once.
         let _ = stream.set_nodelay(true);
+        let registered = connections.register(permit);
         let (app, mut stop, open) = (app.clone(), stop.clone(), open.clone());
+        let limits = connections.limits.clone();
         let subscriptions = subscriptions.handle().clone();
         tokio::spawn(async move {
+            let first_bytes = tokio::time::timeout(
+                limits.keep_alive_timeout,
+                first_request_is_subscription(&stream),
+            );
             let subscription = tokio::select! {
-                s = first_request_is_subscription(&stream) => s,
+                s = first_bytes => match s {
+                    Ok(s) => s,
+                    // Nothing sent for the keep-alive timeout: close.
+                    Err(_) => return,
+                },
                 // Nothing requested yet: just close.
                 _ = stop.wait_for(|s| *s) => return,
+                () = registered.connection.evicted() => return,
             };
             if !subscription {
-                return connection(stream, app, stop, open).await;
+                return connection(stream, app, registered, limits, stop, open).await;
             }
             // A tokio socket belongs to the runtime that registered it: hand over the OS
             // socket and register it again there.
@@ -95,7 +122,9 @@ pub(crate) async fn serve(
                 Ok(socket) => {
                     subscriptions.spawn(async move {
                         match TcpStream::from_std(socket) {
-                            Ok(stream) => connection(stream, app, stop, open).await,
+                            Ok(stream) => {
+                                connection(stream, app, registered, limits, stop, open).await
+                            }
                             Err(e) => tracing::warn!(error = %e, "moving a subscription failed"),
                         }
                     });
@@ -114,17 +143,73 @@ pub(crate) async fn serve(
     Ok(())
 }
 
-/// Serves one connection until it closes, or finishes it gracefully once `stop` flips.
+/// Whether accepting failed for want of file descriptors (the process's or the system's).
+fn is_out_of_files(e: &std::io::Error) -> bool {
+    // EMFILE, ENFILE.
+    matches!(e.raw_os_error(), Some(24 | 23))
+}
+
+/// Accept failures: how long to wait before the next try, and when to log.
+#[derive(Default)]
+struct AcceptFailures {
+    /// Failures since the last accepted connection.
+    in_a_row: u32,
+    /// Failures since the last warning, and when that was.
+    unreported: u64,
+    warned_at: Option<tokio::time::Instant>,
+}
+
+/// At most one warning about failing accepts in this time (they may come in the thousands).
+const ACCEPT_WARNING_EVERY: Duration = Duration::from_secs(10);
+
+impl AcceptFailures {
+    /// The wait after another failure: 2 ms, doubling up to one second.
+    fn failed(&mut self, e: &std::io::Error) -> Duration {
+        self.unreported += 1;
+        let now = tokio::time::Instant::now();
+        if self
+            .warned_at
+            .is_none_or(|at| now >= at + ACCEPT_WARNING_EVERY)
+        {
+            tracing::warn!(error = %e, failures = self.unreported,
+                "accepting connections fails; retrying with back-off");
+            self.warned_at = Some(now);
+            self.unreported = 0;
+        }
+        self.in_a_row = self.in_a_row.saturating_add(1);
+        Duration::from_millis(1u64 << self.in_a_row.min(10)).min(Duration::from_secs(1))
+    }
+
+    fn recovered(&mut self) {
+        self.in_a_row = 0;
+    }
+}
+
+/// Serves one connection until it closes, times out or is evicted, or finishes it gracefully
+/// once `stop` flips.
 async fn connection(
     stream: TcpStream,
     app: Router,
+    registered: Registered,
+    limits: ConnectionLimits,
     mut stop: watch::Receiver<bool>,
     _open: watch::Receiver<()>,
 ) {
-    let service =
-        TowerToHyperService::new(app.map_request(|r: Request<Incoming>| r.map(Body::new)));
+    let this = registered.connection.clone();
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let in_progress = this.begin_request();
+        let call = app.clone().oneshot(req);
+        async move {
+            let res = call.await?;
+            Ok::<_, Infallible>(res.map(|body| Tracked {
+                body,
+                _in_progress: in_progress,
+            }))
+        }
+    });
+    let io = Watched::new(stream, registered.connection.clone(), limits);
     let mut conn = pin!(hyper::server::conn::http1::Builder::new()
-        .serve_connection(TokioIo::new(stream), service)
+        .serve_connection(TokioIo::new(io), service)
         .with_upgrades());
     let mut stopping = false;
     loop {
@@ -139,6 +224,8 @@ async fn connection(
                 stopping = true;
                 conn.as_mut().graceful_shutdown();
             }
+            // Closed to make room for a new connection (only while waiting for a request).
+            () = registered.connection.evicted() => return,
         }
     }
 }
@@ -239,7 +326,8 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, app, 3, async {
+        let limits = ConnectionLimits::default();
+        let server = tokio::spawn(serve(listener, app, 3, limits, async {
             let _ = stopped.await;
         }));
         let close = "HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
@@ -255,6 +343,80 @@ mod tests {
             .expect("serve returned")
             .unwrap()
             .unwrap();
+    }
+
+    /// Serves `app` with `limits` on a port of its own until the test ends.
+    async fn serving(app: Router, limits: ConnectionLimits) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(serve(listener, app, 0, limits, std::future::pending()));
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_client_that_stops_reading_a_response_is_closed_after_the_keep_alive_timeout() {
+        use axum::body::{Body, Bytes};
+        use axum::routing::get;
+        use tokio::io::AsyncReadExt;
+        let endless = || async {
+            let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
+            Body::from_stream(futures::stream::repeat_with(move || {
+                Ok::<_, Infallible>(chunk.clone())
+            }))
+        };
+        let app = Router::new().route("/endless", get(endless));
+        let limits = ConnectionLimits {
+            keep_alive_timeout: Duration::from_secs(1),
+            ..ConnectionLimits::default()
+        };
+        let mut c = TcpStream::connect(serving(app, limits).await)
+            .await
+            .unwrap();
+        c.write_all(b"GET /endless HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        // Read nothing for longer than the timeout: the socket's buffers fill up and the
+        // server's writes stop.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let mut sink = Vec::new();
+        let ended = tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut sink)).await;
+        assert!(ended.is_ok(), "the endless response was cut off");
+    }
+
+    #[tokio::test]
+    async fn a_request_slower_than_the_header_timeout_leaves_its_connection_usable() {
+        use axum::routing::get;
+        use tokio::io::AsyncReadExt;
+        let slow = || async {
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            "slow"
+        };
+        let app = Router::new()
+            .route("/slow", get(slow))
+            .route("/fast", get(|| async { "fast" }));
+        let limits = ConnectionLimits {
+            header_read_timeout: Duration::from_secs(1),
+            ..ConnectionLimits::default()
+        };
+        let mut c = TcpStream::connect(serving(app, limits).await)
+            .await
+            .unwrap();
+        let mut seen = Vec::new();
+        for (path, body) in [("/slow", "slow"), ("/fast", "fast")] {
+            let req = format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n");
+            c.write_all(req.as_bytes()).await.unwrap();
+            seen.clear();
+            let mut buf = [0u8; 1024];
+            while !seen.ends_with(body.as_bytes()) {
+                let n = tokio::time::timeout(Duration::from_secs(10), c.read(&mut buf))
+                    .await
+                    .expect("a response in time")
+                    .unwrap();
+                assert!(n > 0, "closed before answering {path}");
+                seen.extend_from_slice(&buf[..n]);
+            }
+            assert!(seen.starts_with(b"HTTP/1.1 200"));
+        }
     }
 
     /// The calling thread's nice value, from `/proc`.

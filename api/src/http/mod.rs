@@ -9,15 +9,19 @@
 //! - [`streams`], [`events`], [`subscribe`], [`consumers`]: the log endpoints; `fanout`:
 //!   the one reader of the log that every SSE subscriber shares.
 //! - [`ops`], [`metrics`], [`openapi`]: `/healthz`, `/metrics`, `/openapi.json`.
+//! - [`headers`]: security headers (`nosniff` everywhere, the dashboard's CSP).
 //! - [`files`], [`params`]: atomic state files; query-parameter helpers.
+//! - `accept`, [`connections`]: the accept loop; limits on connections (cap, timeouts).
 
 mod accept;
 pub mod auth;
+pub mod connections;
 pub mod consumers;
 pub mod events;
 pub mod extract;
 pub(crate) mod fanout;
 pub mod files;
+pub mod headers;
 pub mod metrics;
 pub mod openapi;
 pub mod ops;
@@ -92,6 +96,7 @@ pub fn router(state: AppState) -> Router {
             problem::problem_for_bare_errors,
         ))
         .layer(CatchPanicLayer::custom(problem::panic_response))
+        .layer(axum::middleware::from_fn(headers::nosniff))
         .layer(trace)
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -100,7 +105,8 @@ pub fn router(state: AppState) -> Router {
 
 /// Serves the API on `listener` until `shutdown` resolves; then open subscriptions end,
 /// in-flight requests (appends included) finish, and the function returns. Subscriptions
-/// are served on a thread of their own at a lower CPU priority (see `accept`).
+/// are served on a thread of their own at a lower CPU priority (see `accept`); connections
+/// are capped and time out as [`ApiConfig::connections`] says.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -108,8 +114,9 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let notify = state.shutdown.clone();
     let nice = state.config.subscriber_nice;
+    let limits = state.config.connections.clone();
     let app = router(state);
-    accept::serve(listener, app, nice, async move {
+    accept::serve(listener, app, nice, limits, async move {
         shutdown.await;
         tracing::info!("shutting down: finishing in-flight requests");
         let _ = notify.send(true);

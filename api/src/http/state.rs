@@ -9,6 +9,7 @@ use eventlog::EventStore;
 use tokio::sync::watch;
 
 use super::auth::tokens::TokenStore;
+use super::connections::ConnectionLimits;
 use super::consumers::checkpoints::Checkpoints;
 use super::fanout::FeedSlot;
 use super::metrics::Metrics;
@@ -36,6 +37,8 @@ pub struct ApiConfig {
     /// serves subscriptions runs, so that when the machine is saturated the live stream
     /// yields to appends; 0 = the same priority as everything else.
     pub subscriber_nice: i32,
+    /// How many connections may be open, and how long they may wait for a request.
+    pub connections: ConnectionLimits,
 }
 
 impl Default for ApiConfig {
@@ -52,6 +55,7 @@ impl Default for ApiConfig {
             // not drop to reading the store, which costs it far more per event.
             sse_window: 16384,
             subscriber_nice: 10,
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -135,9 +139,18 @@ impl AppState {
     }
 }
 
-/// `DEALTRAIL_ADMIN_TOKEN`, if set and not empty.
-pub fn admin_token_from_env() -> Option<String> {
-    std::env::var("DEALTRAIL_ADMIN_TOKEN")
-        .ok()
-        .filter(|t| !t.trim().is_empty())
+/// `DEALTRAIL_ADMIN_TOKEN`, if set and not empty; an error saying why if it is not a usable
+/// admin token (see [`check_admin_token`](super::auth::tokens::check_admin_token)).
+pub fn admin_token_from_env() -> Result<Option<String>, String> {
+    let Some(token) = std::env::var_os("DEALTRAIL_ADMIN_TOKEN") else {
+        return Ok(None);
+    };
+    let token = token
+        .into_string()
+        .map_err(|_| "DEALTRAIL_ADMIN_TOKEN is not valid UTF-8".to_string())?;
+    if token.trim().is_empty() {
+        return Ok(None);
+    }
+    super::auth::tokens::check_admin_token(&token)?;
+    Ok(Some(token))
 }

@@ -19,7 +19,7 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
 
-pub const ADMIN: &str = "test-admin-token";
+pub const ADMIN: &str = "test-admin-token-0123456789abcdef";
 /// Bounded wait for anything asynchronous a test expects.
 pub const WAIT: Duration = Duration::from_secs(10);
 

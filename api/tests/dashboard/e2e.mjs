@@ -1,7 +1,8 @@
 // End-to-end test of the dashboard in Debian's headless Chromium (no downloaded browser).
 // Env: DEALTRAIL_URL (e.g. http://127.0.0.1:8080), DEALTRAIL_TOKEN (an admin token),
 // SCREENSHOT_DIR (where PNGs go), CHROMIUM (default /usr/bin/chromium).
-// Exits non-zero on the first failed check, saying which.
+// Exits non-zero on the first failed check, saying which, and on any Content-Security-Policy
+// violation (a `securitypolicyviolation` event or a CSP error in the console) on any page.
 
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
@@ -19,18 +20,43 @@ function check(ok, what) {
   console.log(`ok ${checks} - ${what}`);
 }
 
+// Every CSP violation any page reports, as text.
+const violations = [];
+// Watches `context`'s pages for CSP violations: the event, caught by a script the browser runs
+// before the page's own (DevTools scripts are not subject to the page's CSP), and the console.
+async function watchCsp(context) {
+  await context.exposeBinding('__cspViolation', (_source, text) => violations.push(text));
+  await context.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      window.__cspViolation(`${e.effectiveDirective} blocked ${e.blockedURI || 'inline'} at ${e.documentURI} (${e.sourceFile}:${e.lineNumber})`);
+    });
+  });
+  const onPage = (p) => p.on('console', (m) => {
+    if (m.type() === 'error' && /Content Security Policy/i.test(m.text())) violations.push(`console: ${m.text()}`);
+  });
+  context.pages().forEach(onPage);
+  context.on('page', onPage);
+}
+function checkNoViolations(where) {
+  check(violations.length === 0, `no Content-Security-Policy violation ${where}${violations.length ? ': ' + violations.join(' | ') : ''}`);
+}
+
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 });
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 1000 }, locale: 'en-US' });
+  await watchCsp(context);
   const page = await context.newPage();
   const api = (path) => page.evaluate(async ([p, t]) => (await fetch(p, { headers: { Authorization: `Bearer ${t}` } })).json(), [path, token]);
 
   // Log in with the token form.
   const started = Date.now();
-  await page.goto(base + '/');
+  const first = await page.goto(base + '/');
+  const csp = first.headers()['content-security-policy'] || '';
+  check(csp.includes("script-src 'self'") && csp.includes("frame-ancestors 'none'") && !csp.includes('unsafe-'), `the page comes with its CSP (${csp})`);
+  check(first.headers()['x-content-type-options'] === 'nosniff', 'and nosniff');
   await page.waitForSelector('#login-form', { state: 'visible' });
   check(true, 'the login form is shown without a token');
   await page.fill('#token', 'wrong-token');
@@ -89,12 +115,38 @@ try {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
   check(!overflow, 'no horizontal page overflow at 390 px');
   await page.screenshot({ path: `${shots}/overview-phone.png`, fullPage: false });
+  checkNoViolations('on the login form, overview, replay, in Chinese and at phone width');
+
+  // The watch works: an inline script is refused, and both the event and the console
+  // report it (they arrive in either order).
+  const ran = await page.evaluate(() => {
+    const s = document.createElement('script');
+    s.textContent = 'window.__inlineRan = true;';
+    document.body.appendChild(s);
+    return window.__inlineRan === true;
+  });
+  const seen = () => [violations.some((v) => v.startsWith('console:')), violations.some((v) => !v.startsWith('console:'))];
+  for (let i = 0; i < 100 && !seen().every(Boolean); i += 1) await page.waitForTimeout(20);
+  check(!ran && seen().every(Boolean), 'an inline script is blocked, and both the event and the console report it');
+  violations.length = 0;
 
   // A wall screen: #token= in the URL logs in and is removed from the address bar.
   const wall = await browser.newPage();
+  await watchCsp(wall.context());
   await wall.goto(`${base}/#token=${encodeURIComponent(token)}`);
   await wall.waitForSelector('.card[data-key=open_count]');
   check(!wall.url().includes('token='), 'the token is removed from the address bar');
+
+  // The other pages under the same policy.
+  const pool = await api('/v1/pool');
+  const pooled = (pool.customers || pool.in_pool || [])[0];
+  const paths = ['/funnel?group_by=rep', '/pool', `/reps/${p.leaderboard[0].rep}`];
+  if (pooled) paths.push(`/customers/${pooled.customer_id}`);
+  for (const path of paths) {
+    await wall.goto(base + path);
+    await wall.waitForSelector('main h1');
+  }
+  checkNoViolations('on any page');
 } finally {
   await browser.close();
 }

@@ -1,4 +1,4 @@
-//! Durable consumer checkpoints in `<data dir>/http/consumers.json`, replaced atomically on
+//! Durable consumer checkpoints in `<data dir>/http/consumers.json` (0600), replaced atomically on
 //! every change so an acknowledged position survives a crash or restart.
 
 use std::collections::BTreeMap;
@@ -101,5 +101,16 @@ mod tests {
         assert!(c.ack("nobody", 1).unwrap().is_none());
         let again = Checkpoints::open(dir.path()).unwrap();
         assert_eq!(again.get("billing").unwrap().position, 7);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_checkpoint_file_is_private() {
+        let dir = tempfile::tempdir().unwrap();
+        Checkpoints::open(dir.path())
+            .unwrap()
+            .create("billing")
+            .unwrap();
+        assert_eq!(files::mode(&dir.path().join("http/consumers.json")), 0o600);
     }
 }
