@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use domain::RecordedEvent;
 use eventlog::{EventStore, Filter, StoreError};
+use projections::params::Scope;
 use projections::ReadModel;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
@@ -22,6 +23,12 @@ pub enum ReportError {
     UnknownReport(String),
     #[error("parameter `{param}`: {message}")]
     BadParameter { param: String, message: String },
+    /// Channels and lead-to-cash are about leads and spend, which belong to nobody: they
+    /// exist only for the whole organisation.
+    #[error(
+        "report {0:?} covers the whole organisation only: it is not computed for a narrower scope"
+    )]
+    OrganisationOnly(String),
 }
 
 impl From<projections::ParamError> for ReportError {
@@ -61,59 +68,69 @@ fn json<T: serde::Serialize>(v: T) -> Body {
         .unwrap_or_else(|_| RawValue::from_string("null".into()).unwrap_or_default())
 }
 
-/// Computes report `name` with the parameters in `query`; `now` is the service's clock.
+/// Computes report `name` with the parameters in `query` for the whole organisation; `now`
+/// is the service's clock.
 pub fn run(
     model: &ReadModel,
     name: &str,
     query: &str,
     now: DateTime<Utc>,
 ) -> Result<Body, ReportError> {
-    run_for(model, name, query, now, None)
+    run_for(model, name, query, now, Scope::Organisation)
 }
 
-/// [`run`], with the pipeline restricted to deals owned by `owners` (a rep's or a manager's
-/// own view). Only the pipeline can be restricted; the caller decides who sees what.
+/// [`run`], over the deals and work of `scope` (a rep's own view, a manager's team; the
+/// caller decides whose). Each report module says what its scope covers; channels and
+/// lead-to-cash exist for the whole organisation only ([`ReportError::OrganisationOnly`]).
 pub fn run_for(
     model: &ReadModel,
     name: &str,
     query: &str,
     now: DateTime<Utc>,
-    owners: Option<std::collections::BTreeSet<String>>,
+    scope: Scope,
 ) -> Result<Body, ReportError> {
     use projections::*;
+    let period = |scope: Scope| -> Result<params::PeriodQuery, ReportError> {
+        let mut q = parse_query::<params::PeriodParams>(query)?.validate()?;
+        q.scope = scope;
+        Ok(q)
+    };
+    let organisation_only = |scope: &Scope| {
+        if scope.is_organisation() {
+            Ok(())
+        } else {
+            Err(ReportError::OrganisationOnly(name.to_string()))
+        }
+    };
     Ok(match name {
         "funnel" => {
-            let q = parse_query::<funnel::FunnelParams>(query)?.validate()?;
+            let mut q = parse_query::<funnel::FunnelParams>(query)?.validate()?;
+            q.scope = scope;
             json(funnel::funnel(model, &q))
         }
         "reps" => {
-            let q = parse_query::<reps::RepsParams>(query)?.validate()?;
+            let mut q = parse_query::<reps::RepsParams>(query)?.validate()?;
+            q.scope = scope;
             json(reps::reps(model, &q, now))
         }
         "pipeline" => {
             let mut q = parse_query::<pipeline::PipelineParams>(query)?.validate()?;
-            q.owners = owners;
+            q.scope = scope;
             json(pipeline::pipeline(model, &q, now))
         }
-        "channels" => json(channels::channels(
-            model,
-            &parse_query::<params::PeriodParams>(query)?.validate()?,
-        )),
-        "win-loss" => json(winloss::win_loss(
-            model,
-            &parse_query::<params::PeriodParams>(query)?.validate()?,
-        )),
-        "l2c" => json(l2c::lead_to_cash(
-            model,
-            &parse_query::<params::PeriodParams>(query)?.validate()?,
-        )),
-        "activity" => json(activity::activity(
-            model,
-            &parse_query::<params::PeriodParams>(query)?.validate()?,
-        )),
+        "channels" => {
+            organisation_only(&scope)?;
+            json(channels::channels(model, &period(scope)?))
+        }
+        "win-loss" => json(winloss::win_loss(model, &period(scope)?)),
+        "l2c" => {
+            organisation_only(&scope)?;
+            json(l2c::lead_to_cash(model, &period(scope)?))
+        }
+        "activity" => json(activity::activity(model, &period(scope)?)),
         "pool" => {
             let as_of = parse_query::<pool::PoolParams>(query)?.validate()?;
-            json(pool::pool(model, as_of, now))
+            json(pool::pool_in(model, as_of, now, &scope))
         }
         other => return Err(ReportError::UnknownReport(other.to_string())),
     })

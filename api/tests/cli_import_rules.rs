@@ -141,6 +141,17 @@ fn one_bad_line_refuses_the_whole_file() {
             "deal-D-9",
         ),
         (
+            "deal on another rep's customer",
+            line(
+                9,
+                "deal-D-9",
+                "DealOpened",
+                "2026-03-05T09:00:00Z",
+                r#"{"customer_id":"C-1","owner":"bajie","title":"x","amount":1,"stage":"qualified"}"#,
+            ),
+            "deal.customer_owner",
+        ),
+        (
             "negative amount",
             line(
                 9,
@@ -194,4 +205,51 @@ fn a_valid_file_imports_and_a_rerun_is_a_no_op() {
     }
     let out = dealtrail(&data, &["export"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 4);
+}
+
+#[test]
+fn a_deals_customer_is_read_from_the_store_and_from_earlier_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let first = tmp.path().join("first.ndjson");
+    std::fs::write(&first, good().join("\n") + "\n").unwrap();
+    let o = dealtrail(&data, &["import", first.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let deal = |n: u32, id: &str, customer: &str| {
+        line(
+            n,
+            &format!("deal-{id}"),
+            "DealOpened",
+            "2026-03-06T09:00:00Z",
+            &format!(
+                r#"{{"customer_id":"{customer}","owner":"bajie","title":"x","amount":1,"stage":"qualified"}}"#
+            ),
+        )
+    };
+    let second = tmp.path().join("second.ndjson");
+    // C-1 (wukong's, in the store) refuses bajie's deal even after a pool deal passed.
+    std::fs::write(
+        &second,
+        [deal(20, "D-20", "C-2"), deal(21, "D-21", "C-1")].join("\n") + "\n",
+    )
+    .unwrap();
+    let o = dealtrail(&data, &["import", second.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(5), "{err}");
+    assert!(
+        err.contains("line 2") && err.contains("deal.customer_owner"),
+        "{err}"
+    );
+    // Assigned to bajie on an earlier line of the same file: now it is bajie's.
+    let third = tmp.path().join("third.ndjson");
+    let assign = line(
+        23,
+        "customer-C-1",
+        "CustomerAssigned",
+        "2026-03-06T08:00:00Z",
+        r#"{"rep":"bajie"}"#,
+    );
+    std::fs::write(&third, [assign, deal(21, "D-21", "C-1")].join("\n") + "\n").unwrap();
+    let o = dealtrail(&data, &["import", third.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }

@@ -20,13 +20,15 @@
 //! appended; `projections` folds typed events into read models; `api` maps rejections to 4xx.
 //!
 //! ## Checking an append
-//! `check_batch(&Context { org, now }, &state_before, stream, &batch)` checks each event
-//! against the state left by the previous ones and returns the stream's state after the
+//! `check_batch(&Context { org, now, customers }, &state_before, stream, &batch)` checks each
+//! event against the state left by the previous ones and returns the stream's state after the
 //! batch, or the first rejection (with `index`); the caller then writes nothing. The caller
 //! keeps the `OrgState` (fold the org stream with `OrgState::apply`) and each stream's
-//! `StreamState` (from `check_batch`, or `fold_stream`). Not checked here: ids, versions,
-//! positions and expected versions (the store assigns and checks them), and references to
-//! other streams' existence (a `DealOpened.customer_id` is only checked to be a valid id).
+//! `StreamState` (from `check_batch`, or `fold_stream`); `customers` gives the customers'
+//! states the same way (`rules::customer_named` says which one a batch needs). Not checked
+//! here: ids, versions, positions and expected versions (the store assigns and checks them),
+//! and references to other streams' existence beyond a deal's customer (`source_lead`, a
+//! lead's `customer_id`/`deal_id` are only checked to be valid ids).
 //!
 //! ## Rules (codes are stable; `RULES` has a one-line description of each)
 //! From SPEC §1.3 / the brief:
@@ -50,6 +52,15 @@
 //!   `CustomerAssigned.rep`, `LeadQualified.rep`). Reps never announced by `RepJoined` are
 //!   allowed: an org need not list its reps.
 //! - `target.scope`: a target is for a rep, a team or the org, not a rep and a team.
+//! - `deal.customer_owner`: **a deal is opened only on a registered customer that is the deal
+//!   owner's or in the public pool.** Opening one on another rep's customer put it in that
+//!   rep's timeline and worked their customer behind their back; a manager who wants it
+//!   assigns the customer first (`CustomerAssigned`). The pool stays open: nobody owns a pool
+//!   customer, and imported histories (the Maven data set: accounts without an owner, each
+//!   worked by several agents) are made of such deals; who may *see* such a deal is the
+//!   API's scope (only its owner's). The customer's state is the one before the append; a
+//!   later reassignment of the deal or the customer is allowed. Like every rule it applies
+//!   to appends: the recorded logs and the demo already keep it.
 //! - `deal.stage_unchanged`: a stage change goes somewhere.
 //! - `deal.reassign_from`: `DealReassigned.from` is the current owner, `.to` someone else.
 //! - `payment.installment_unique`, `payment.installment_known`: installment ids are unique

@@ -38,7 +38,8 @@ fn time_limits_are_inclusive_at_five_minutes() {
 #[test]
 fn late_entries_may_go_back_to_the_opening_but_not_before() {
     let mut log = Log::new();
-    let s = log.open_deal("D-1", "qualified"); // occurred 2026-06-01T10:00:00Z
+    let s = log.open_deal("D-1", "qualified");
+    let opened = log.events.last().unwrap().occurred_at;
     for _ in 0..3 {
         log.ok(
             &s,
@@ -51,7 +52,7 @@ fn late_entries_may_go_back_to_the_opening_but_not_before() {
         "ActivityLogged",
         json!({"kind": "visit", "rep": "wukong"}),
     );
-    e.occurred_at = at("2026-06-01T10:00:00Z");
+    e.occurred_at = opened;
     log.append(&s, vec![e]).unwrap();
 }
 
@@ -142,6 +143,7 @@ fn a_defined_pipeline_replaces_the_default_one() {
         {"id": "lead", "name": "Lead", "probability": 0.0},
         {"id": "demo", "name": "Demo", "probability": 1.0}]}),
     );
+    log.register_customer("C-1", Some("wukong"));
     log.ok("deal-D-1", "DealOpened", json!({"customer_id": "C-1", "owner": "wukong", "title": "t", "amount": 0.0, "stage": "lead"}));
     log.ok(
         "deal-D-1",
@@ -271,4 +273,29 @@ fn times_at_the_end_of_the_calendar_are_refused_without_panicking() {
     e.recorded_at = chrono::DateTime::<chrono::Utc>::MAX_UTC;
     e.occurred_at = chrono::DateTime::<chrono::Utc>::MAX_UTC;
     assert!(log.check(&s, &[e]).is_ok());
+}
+
+#[test]
+fn a_deal_opens_on_the_owners_customer_or_a_pool_one_and_either_may_move_later() {
+    let mut log = Log::new();
+    log.register_customer("C-1", Some("wukong"));
+    let pool = log.register_customer("C-P", None);
+    let open = |customer: &str, owner: &str| json!({"customer_id": customer, "owner": owner, "title": "t", "amount": 1.0, "stage": "qualified"});
+    log.ok("deal-D-1", "DealOpened", open("C-1", "wukong"));
+    // A pool customer is nobody's: any rep may open a deal on it, without claiming it.
+    log.ok("deal-D-2", "DealOpened", open("C-P", "bajie"));
+    log.ok("deal-D-3", "DealOpened", open("C-P", "wukong"));
+    // Later moves of the deal or of the customer are not this rule's business.
+    log.ok(
+        "deal-D-1",
+        "DealReassigned",
+        json!({"from": "wukong", "to": "bajie"}),
+    );
+    log.ok(&pool, "CustomerClaimed", json!({"rep": "shaseng"}));
+    log.ok(
+        "customer-C-1",
+        "CustomerAssigned",
+        json!({"rep": "shaseng", "by": "tangseng"}),
+    );
+    log.ok("deal-D-4", "DealOpened", open("C-1", "shaseng"));
 }

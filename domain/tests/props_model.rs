@@ -132,6 +132,26 @@ impl Model {
         reps[a as usize % reps.len()].to_string()
     }
 
+    /// Registers the next customer (`None` = in the pool); gives its index.
+    fn register(&mut self, owner: Option<String>, b: u8) -> usize {
+        let nc = self.customers.len();
+        let stream = format!("customer-C-{}", nc + 1);
+        let mut data = json!({"name": format!("Customer {}", nc + 1), "industry": (["retail", "energy"][b as usize % 2]),
+            "size": "50-200", "region": "east", "source": "referral", "tags": ["a"]});
+        if let Some(o) = &owner {
+            data["owner"] = json!(o);
+        }
+        self.push(&stream, "CustomerRegistered", data, None);
+        self.customers.push(MCustomer {
+            stream,
+            owner,
+            open_complaints: vec![],
+            complaints: 0,
+            opened: self.clock,
+        });
+        nc
+    }
+
     fn step(&mut self, kind: u8, a: u8, b: u8, n: u32, gap: u16) {
         self.clock += Duration::minutes(i64::from(gap) + 1);
         let nd = self.deals.len();
@@ -145,12 +165,20 @@ impl Model {
             0 | 1 => {
                 let stream = format!("deal-D-{}", nd + 1);
                 let stage = b as usize % self.stages.len();
-                let owner = self.rep(a);
-                let customer = if nc > 0 {
-                    format!("C-{}", c + 1)
-                } else {
-                    "C-direct".into()
-                };
+                // On its owner's customer or a pool one (`deal.customer_owner`): the customer
+                // picked if it is a pool one or an active rep's, else a new pool customer.
+                let assignable = self.assignable();
+                let usable = nc > 0
+                    && self.customers[c]
+                        .owner
+                        .as_deref()
+                        .is_none_or(|o| assignable.contains(&o));
+                let c = if usable { c } else { self.register(None, b) };
+                let owner = self.customers[c]
+                    .owner
+                    .clone()
+                    .unwrap_or_else(|| self.rep(a));
+                let customer = format!("C-{}", c + 1);
                 let mut data = json!({"customer_id": customer, "owner": owner, "title": format!("Deal {}", nd + 1),
                     "amount": money(cents), "stage": self.stages[stage]});
                 if n.is_multiple_of(3) {
@@ -298,21 +326,8 @@ impl Model {
                 self.push(&s, "ActivityLogged", data, Some(occurred));
             }
             18 => {
-                let stream = format!("customer-C-{}", nc + 1);
                 let owner = b.is_multiple_of(2).then(|| self.rep(a));
-                let mut data = json!({"name": format!("Customer {}", nc + 1), "industry": (["retail", "energy"][b as usize % 2]),
-                    "size": "50-200", "region": "east", "source": "referral", "tags": ["a"]});
-                if let Some(o) = &owner {
-                    data["owner"] = json!(o);
-                }
-                self.push(&stream, "CustomerRegistered", data, None);
-                self.customers.push(MCustomer {
-                    stream,
-                    owner,
-                    open_complaints: vec![],
-                    complaints: 0,
-                    opened: self.clock,
-                });
+                self.register(owner, b);
             }
             19 if nc > 0 && self.customers[c].owner.is_none() => {
                 let rep = self.rep(b);
@@ -508,7 +523,7 @@ proptest! {
         let empty = OrgState::default();
         let mut org = OrgState::default();
         if let Some(org_events) = by_stream.get("org-acme") {
-            let ctx = Context { org: &empty, now: now() };
+            let ctx = Context { org: &empty, now: now(), customers: &|_: &str| None };
             let r = check_batch(&ctx, &StreamState::Empty, "org-acme", org_events);
             prop_assert!(r.is_ok(), "{:?}", r);
             // Other streams are checked against the org with its pipeline and reps, but
@@ -518,11 +533,19 @@ proptest! {
                 org.apply(e);
             }
         }
-        let ctx = Context { org: &org, now: now() };
         for (stream, evs) in &by_stream {
             if *stream == "org-acme" {
                 continue;
             }
+            // A deal's customer as it stood when the deal was opened.
+            let opened = events.iter().position(|e| e.id == evs[0].id).unwrap_or(0);
+            let customers = |id: &str| {
+                let name = format!("customer-{id}");
+                let before: Vec<RecordedEvent> =
+                    events[..opened].iter().filter(|e| e.stream == name).cloned().collect();
+                fold_stream(&name, &before).as_customer().cloned()
+            };
+            let ctx = Context { org: &org, now: now(), customers: &customers };
             match check_batch(&ctx, &StreamState::Empty, stream, evs) {
                 Ok(state) => prop_assert_eq!(state, fold_stream(stream, evs)),
                 Err(r) => panic!("{stream} refused as one batch: {r}"),

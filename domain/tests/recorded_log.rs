@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use domain::envelope::parse_time;
 use domain::rules::{check_batch, Context};
-use domain::state::{fold_stream, DealStatus, OrgState, StreamState, TargetScope};
+use domain::state::{fold_stream, CustomerState, DealStatus, OrgState, StreamState, TargetScope};
 use domain::{typed, upcast, Money, Month, RecordedEvent, StreamName};
 
 fn read_log() -> (Vec<String>, Vec<RecordedEvent>) {
@@ -72,6 +72,12 @@ fn every_line_is_canonical_and_typed() {
     assert_eq!(types, all, "every event type appears");
 }
 
+fn customer(states: &BTreeMap<String, StreamState>, id: &str) -> Option<CustomerState> {
+    states
+        .get(&format!("customer-{id}"))
+        .and_then(|s| s.as_customer().cloned())
+}
+
 /// Replays the log through the rules, one event at a time, as an import would.
 fn replay(events: &[RecordedEvent]) -> (OrgState, BTreeMap<String, StreamState>) {
     let mut org = OrgState::default();
@@ -82,9 +88,11 @@ fn replay(events: &[RecordedEvent]) -> (OrgState, BTreeMap<String, StreamState>)
             .get(&ev.stream)
             .cloned()
             .unwrap_or(StreamState::Empty);
+        let customers = |id: &str| customer(&states, id);
         let ctx = Context {
             org: &org,
             now: now(),
+            customers: &customers,
         };
         let after = check_batch(&ctx, &state, &ev.stream, std::slice::from_ref(&ev))
             .unwrap_or_else(|r| panic!("position {}: {r}", ev.position));
@@ -169,9 +177,21 @@ fn the_whole_log_passes_the_rules_again_and_folds_to_the_known_figures() {
             .cloned()
             .collect();
         assert_eq!(&fold_stream(stream, &evs), state, "{stream}");
+        // Each stream on its own; a deal's customer as it stood when the deal was opened.
+        let opened_at = evs.first().map_or(0, |e| e.position);
+        let customers = |id: &str| {
+            let stream = format!("customer-{id}");
+            let before: Vec<RecordedEvent> = events
+                .iter()
+                .filter(|e| e.stream == stream && e.position < opened_at)
+                .cloned()
+                .collect();
+            fold_stream(&stream, &before).as_customer().cloned()
+        };
         let ctx = Context {
             org: &org,
             now: now(),
+            customers: &customers,
         };
         if !stream.starts_with("org-") {
             assert_eq!(
@@ -190,6 +210,7 @@ fn the_recorded_log_is_refused_if_replayed_before_it_was_recorded() {
     let ctx = Context {
         org: &org,
         now: parse_time("2026-05-01T00:00:00Z").unwrap(),
+        customers: &|_: &str| None,
     };
     let r = check_batch(&ctx, &StreamState::Empty, "org-acme", &events[..1]).unwrap_err();
     assert_eq!(r.rule, "time.recorded_in_future");

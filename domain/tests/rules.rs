@@ -324,6 +324,21 @@ fn deal_cases() -> Vec<Case> {
     v.push(case("reopened into no stage", "deal.stage_exists", log, &s, b, Some(1), "data.stage", "\"lobbying\""));
 
     let mut log = Log::new();
+    log.register_customer("C-2", Some("bajie"));
+    let b = vec![log.ev("deal-D-1", "DealOpened", json!({"customer_id": "C-2", "owner": "wukong", "title": "t", "amount": 1.0, "stage": "qualified"}))];
+    v.push(case("deal on another rep's customer", "deal.customer_owner", log, "deal-D-1", b, Some(0), "data.customer_id", "\"C-2\""));
+
+    let mut log = Log::new();
+    let b = vec![log.ev("deal-D-1", "DealOpened", json!({"customer_id": "C-9", "owner": "wukong", "title": "t", "amount": 1.0, "stage": "qualified"}))];
+    v.push(case("deal on a customer never registered", "deal.customer_owner", log, "deal-D-1", b, Some(0), "data.customer_id", "\"C-9\""));
+
+    let mut log = Log::new();
+    log.register_customer("C-2", Some("wukong"));
+    log.ok("customer-C-2", "CustomerAssigned", json!({"rep": "bajie", "by": "tangseng"}));
+    let b = vec![log.ev("deal-D-1", "DealOpened", json!({"customer_id": "C-2", "owner": "wukong", "title": "t", "amount": 1.0, "stage": "qualified"}))];
+    v.push(case("deal on a customer assigned away", "deal.customer_owner", log, "deal-D-1", b, Some(0), "data.customer_id", "\"C-2\""));
+
+    let mut log = Log::new();
     log.ok("org-acme", "PipelineDefined", json!({"stages": [{"id": "lead", "name": "Lead", "probability": 0.1}, {"id": "demo", "name": "Demo", "probability": 0.5}]}));
     let b = vec![log.ev("deal-D-1", "DealOpened", json!({"customer_id": "C-1", "owner": "wukong", "title": "t", "amount": 1.0, "stage": "qualified"}))];
     v.push(case("default stage after PipelineDefined", "deal.stage_exists", log, "deal-D-1", b, Some(0), "data.stage", "\"qualified\""));

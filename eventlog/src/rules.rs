@@ -7,12 +7,14 @@
 //! validated but then not written because a later batch of the same atomic append was
 //! refused) never matches and the stream is folded from disk again. The same cache lets a
 //! later batch of one atomic multi-stream append see an earlier batch of the same stream.
+//! The one other stream a rule reads (the customer a `DealOpened` names) is folded from the
+//! log view each time.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
-use domain::rules::{check_batch, Context};
+use domain::rules::{self, check_batch, Context};
 use domain::state::{fold_stream, OrgState, StreamState};
 use domain::{RecordedEvent, Rejection};
 
@@ -88,10 +90,24 @@ impl AppendValidator for DomainRules {
             None if first.version == 0 => StreamState::Empty,
             None => fold_stream(stream, &view.stream(stream).map_err(storage)?),
         };
+        // The customer a `DealOpened` names, folded from the log as it stands (pending
+        // events of this group and request included): never from the cache, whose entry may
+        // come from a batch that was checked but then not written.
+        let customer = match rules::customer_named(stream, batch) {
+            Some(id) => {
+                let name = format!("customer-{id}");
+                fold_stream(&name, &view.stream(&name).map_err(storage)?)
+                    .as_customer()
+                    .cloned()
+            }
+            None => None,
+        };
+        let customers = |id: &str| customer.as_ref().filter(|c| c.customer_id == id).cloned();
         let org = cache.org.clone().unwrap_or_default();
         let ctx = Context {
             org: &org,
             now: (self.clock)(),
+            customers: &customers,
         };
         match check_batch(&ctx, &state, stream, batch) {
             Ok(next) => {
@@ -120,5 +136,118 @@ impl AppendValidator for DomainRules {
         if cache.streams.len() > CACHE_STREAMS {
             cache.streams.clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use super::DomainRules;
+    use crate::memory::MemoryStore;
+    use crate::{EventStore, ExpectedVersion, ProposedEvent, SledStore, StoreError, StreamBatch};
+
+    fn ev(t: &str, data: serde_json::Value) -> Vec<ProposedEvent> {
+        vec![serde_json::from_value(json!({"type": t, "data": data})).unwrap()]
+    }
+
+    fn batch(stream: &str, t: &str, data: serde_json::Value) -> StreamBatch {
+        StreamBatch {
+            stream: stream.into(),
+            expected: ExpectedVersion::Any,
+            events: ev(t, data),
+        }
+    }
+
+    fn deal_for(owner: &str) -> serde_json::Value {
+        json!({"customer_id": "C-1", "owner": owner, "title": "t", "amount": 1.0, "stage": "qualified"})
+    }
+
+    fn refused_rule(r: Result<impl std::fmt::Debug, StoreError>) -> String {
+        match r {
+            Err(StoreError::Rejected(r)) => r.rule.to_string(),
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+    }
+
+    /// The customer a `DealOpened` names is read as it stands in the log: assigned in the same
+    /// atomic append as the deal, and never from a batch that was checked but not written (a
+    /// refused multi-stream append leaves the customer with its owner).
+    async fn a_deal_opens_on_the_customer_as_written(store: Arc<dyn EventStore>) {
+        let pooled = store
+            .append(
+                "deal-D-0",
+                ExpectedVersion::Any,
+                ev("DealOpened", deal_for("wukong")),
+            )
+            .await;
+        assert_eq!(
+            refused_rule(pooled),
+            "deal.customer_owner",
+            "not registered"
+        );
+        store
+            .append(
+                "customer-C-1",
+                ExpectedVersion::Any,
+                ev("CustomerRegistered", json!({"name": "c", "owner": "bajie"})),
+            )
+            .await
+            .unwrap();
+        let others = store
+            .append(
+                "deal-D-1",
+                ExpectedVersion::Any,
+                ev("DealOpened", deal_for("wukong")),
+            )
+            .await;
+        assert_eq!(refused_rule(others), "deal.customer_owner");
+        // Assigned to wukong, then a refused batch: nothing is written, C-1 stays bajie's.
+        let refused = store
+            .append_multi(vec![
+                batch("customer-C-1", "CustomerAssigned", json!({"rep": "wukong"})),
+                batch(
+                    "deal-D-2",
+                    "DealStageChanged",
+                    json!({"from": "a", "to": "b"}),
+                ),
+            ])
+            .await;
+        assert!(refused.is_err());
+        let stale = store
+            .append(
+                "deal-D-3",
+                ExpectedVersion::Any,
+                ev("DealOpened", deal_for("wukong")),
+            )
+            .await;
+        assert_eq!(
+            refused_rule(stale),
+            "deal.customer_owner",
+            "C-1 is still bajie's"
+        );
+        // Assigned to wukong and the deal opened in one atomic append.
+        store
+            .append_multi(vec![
+                batch("customer-C-1", "CustomerAssigned", json!({"rep": "wukong"})),
+                batch("deal-D-4", "DealOpened", deal_for("wukong")),
+            ])
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn memory_store_reads_the_deals_customer_as_written() {
+        let store = MemoryStore::with_validator(Arc::new(DomainRules::default()));
+        a_deal_opens_on_the_customer_as_written(Arc::new(store)).await;
+    }
+
+    #[tokio::test]
+    async fn sled_store_reads_the_deals_customer_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), Arc::new(DomainRules::default())).unwrap();
+        a_deal_opens_on_the_customer_as_written(Arc::new(store)).await;
     }
 }

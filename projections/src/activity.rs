@@ -4,6 +4,7 @@
 //! activity or a win in the period: activities by kind (only kinds with a count), `total`,
 //! `deals_won` (`DealWon`s in that week credited to the owner at the win) and
 //! `activities_per_won_deal` = total ÷ deals_won (4 decimals). Sorted by rep, then week.
+//! With a narrower scope than the organisation, only the scope's reps have rows.
 
 use std::collections::BTreeMap;
 
@@ -66,14 +67,18 @@ pub fn activity(model: &ReadModel, q: &PeriodQuery) -> Activity {
             })
     }
     for a in model.activities(q.as_of) {
-        if q.period.contains(a.at) {
+        if q.period.contains(a.at) && q.scope.covers(a.rep) {
             let r = row(&mut rows, a.rep, a.at);
             *r.activities.entry(a.kind).or_default() += 1;
             r.total += 1;
         }
     }
     for d in model.deal_views(q.as_of) {
-        for c in d.closes.iter().filter(|c| c.won && q.period.contains(c.at)) {
+        for c in d
+            .closes
+            .iter()
+            .filter(|c| c.won && q.period.contains(c.at) && q.scope.covers(&c.owner))
+        {
             row(&mut rows, &c.owner, c.at).deals_won += 1;
         }
     }

@@ -7,7 +7,8 @@
 //! groups are sorted by key; with `group_by=none` there is always one group `"all"`.
 //! Visits to stages outside the pipeline in force are ignored. A deal counts as having
 //! passed every stage once it has been won, even if it was reopened since; `won`, `lost`,
-//! `open` and `lost_here` use its status as of `as_of`.
+//! `open` and `lost_here` use its status as of `as_of`. With a narrower scope than the
+//! organisation, the cohort is the deals owned (as of `as_of`) by the scope's reps.
 
 use std::collections::BTreeMap;
 
@@ -18,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::funnel_index::{FunnelIndex, Group};
 use crate::model::ReadModel;
 use crate::num::{median, p90, ratio, round1};
-use crate::params::{ParamError, Period};
+use crate::params::{ParamError, Period, Scope};
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,6 +50,7 @@ pub struct FunnelQuery {
     pub period: Period,
     pub group_by: GroupBy,
     pub as_of: Option<DateTime<Utc>>,
+    pub scope: Scope,
 }
 
 impl FunnelParams {
@@ -69,6 +71,7 @@ impl FunnelParams {
             period: Period::new(self.from, self.to)?,
             group_by,
             as_of: self.as_of,
+            scope: Scope::Organisation,
         })
     }
 }
@@ -172,6 +175,7 @@ fn from_index(model: &ReadModel, q: &FunnelQuery) -> Funnel {
         GroupBy::Rep => ix
             .by_owner
             .iter()
+            .filter(|(k, _)| q.scope.covers(k))
             .map(|(k, g)| (k.to_string(), g))
             .collect(),
         _ => vec![("all".to_string(), &ix.all)],
@@ -193,7 +197,12 @@ fn from_index(model: &ReadModel, q: &FunnelQuery) -> Funnel {
 
 pub fn funnel(model: &ReadModel, q: &FunnelQuery) -> Funnel {
     let whole = q.as_of.is_none() && q.period.from.is_none() && q.period.to.is_none();
-    if whole && matches!(q.group_by, GroupBy::None | GroupBy::Rep) {
+    let indexed = match q.group_by {
+        GroupBy::Rep => true,
+        GroupBy::None => q.scope.is_organisation(),
+        GroupBy::Source | GroupBy::Industry => false,
+    };
+    if whole && indexed {
         return from_index(model, q);
     }
     // One pass: each deal's fact (as the index computes it) added to its group; the
@@ -207,7 +216,7 @@ pub fn funnel(model: &ReadModel, q: &FunnelQuery) -> Funnel {
         groups.insert("all".into(), fresh());
     }
     for d in model.deal_views(q.as_of) {
-        if !q.period.contains(d.state.opened_at) {
+        if !q.period.contains(d.state.opened_at) || !q.scope.covers(&d.state.owner) {
             continue;
         }
         let key: std::borrow::Cow<'_, str> = match q.group_by {

@@ -5,6 +5,8 @@
 //! and `validate()` either returns the checked form or a [`ParamError`] naming the parameter.
 //! The HTTP API and the CLI both build these structs, so their output is identical.
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -22,6 +24,30 @@ impl ParamError {
             param,
             message: message.into(),
         }
+    }
+}
+
+/// Whose work a report covers: the whole organisation, or the deals and activities of some
+/// reps (a rep's own view, a manager's team). Not a query parameter: the API sets it from the
+/// caller's token; the CLI reports on the whole organisation. Reports that honour it say how.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Scope {
+    #[default]
+    Organisation,
+    Reps(BTreeSet<String>),
+}
+
+impl Scope {
+    /// Whether `rep`'s deals and work are in the scope.
+    pub fn covers(&self, rep: &str) -> bool {
+        match self {
+            Scope::Organisation => true,
+            Scope::Reps(reps) => reps.contains(rep),
+        }
+    }
+
+    pub fn is_organisation(&self) -> bool {
+        matches!(self, Scope::Organisation)
     }
 }
 
@@ -75,10 +101,14 @@ pub struct PeriodParams {
 }
 
 /// Checked [`PeriodParams`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PeriodQuery {
     pub period: Period,
     pub as_of: Option<DateTime<Utc>>,
+    /// Win/loss and activity honour it; channels and lead-to-cash are organisation-wide
+    /// figures (leads and spend belong to nobody): they ignore it, and the API does not
+    /// offer them to a caller with a narrower scope.
+    pub scope: Scope,
 }
 
 impl PeriodParams {
@@ -86,6 +116,7 @@ impl PeriodParams {
         Ok(PeriodQuery {
             period: Period::new(self.from, self.to)?,
             as_of: self.as_of,
+            scope: Scope::Organisation,
         })
     }
 }

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::deal::{DealState, DealStatus};
 use crate::model::ReadModel;
 use crate::num::{days_between, ratio, round1, round2};
-use crate::params::ParamError;
+use crate::params::{ParamError, Scope};
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -42,10 +42,9 @@ pub struct PipelineQuery {
     pub as_of: Option<DateTime<Utc>>,
     pub stale_days: u32,
     pub stuck_days: u32,
-    /// Only deals owned by these reps (a rep's or a manager's own view); `None` = all.
-    /// Not a query parameter: the API sets it from the caller's role. With a filter,
-    /// `coverage` is `null` (targets are organisation-wide).
-    pub owners: Option<std::collections::BTreeSet<String>>,
+    /// Only deals owned (as of `as_of`) by the scope's reps, and their wins. With a narrower
+    /// scope than the organisation, `coverage` is `null` (targets are organisation-wide).
+    pub scope: Scope,
 }
 
 impl PipelineParams {
@@ -59,7 +58,7 @@ impl PipelineParams {
             return Err(ParamError::new("stuck_days", "must be at most 3650"));
         }
         Ok(PipelineQuery {
-            owners: None,
+            scope: Scope::Organisation,
             as_of: self.as_of,
             stale_days,
             stuck_days,
@@ -162,7 +161,7 @@ pub fn pipeline(model: &ReadModel, q: &PipelineQuery, now: DateTime<Utc>) -> Pip
         }
     };
 
-    let mine = |rep: &str| q.owners.as_ref().is_none_or(|o| o.contains(rep));
+    let mine = |rep: &str| q.scope.covers(rep);
     let mut credit = |board: &mut BTreeMap<String, LeaderRow>, rep: &str, amount: Money, n: u32| {
         won_this_month += amount;
         row(board, rep);
@@ -301,7 +300,7 @@ pub fn pipeline(model: &ReadModel, q: &PipelineQuery, now: DateTime<Utc>) -> Pip
     });
     let coverage = model
         .target(month, Some(as_of))
-        .filter(|_| q.owners.is_none())
+        .filter(|_| q.scope.is_organisation())
         .and_then(|t| ratio(open_amount.as_f64(), t.as_f64()));
     Pipeline {
         as_of,

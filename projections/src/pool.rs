@@ -5,7 +5,8 @@
 //!   sorted by days descending, then id.
 //! - `by_month`: `CustomerClaimed` and `CustomerReleased` per calendar month (months with
 //!   neither are left out), ascending.
-//! - `customers_per_rep`: owned, not churned customers per owner, by rep.
+//! - `customers_per_rep`: owned, not churned customers per owner, by rep; with a narrower
+//!   scope than the organisation, the scope's reps only (the pool itself is everyone's).
 //! - [`due_for_release`]: owned, not churned customers whose last activity — the latest
 //!   `ActivityLogged` on their stream or their deals' streams, or, if later, the moment the
 //!   current owner got them — is more than `release_after_days` before `now`. The service
@@ -21,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::deal::DealOp;
 use crate::model::{prefix, ReadModel};
 use crate::num::{days_between, round1};
-use crate::params::ParamError;
+use crate::params::{ParamError, Scope};
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -70,7 +71,18 @@ pub struct Pool {
     pub customers_per_rep: Vec<RepCustomers>,
 }
 
+/// The pool for the whole organisation.
 pub fn pool(model: &ReadModel, as_of: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Pool {
+    pool_in(model, as_of, now, &Scope::Organisation)
+}
+
+/// The pool as a caller with `scope` sees it.
+pub fn pool_in(
+    model: &ReadModel,
+    as_of: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    scope: &Scope,
+) -> Pool {
     let at = as_of.unwrap_or(now);
     let mut customers = Vec::new();
     let mut months: BTreeMap<Month, (u32, u32)> = BTreeMap::new();
@@ -90,7 +102,8 @@ pub fn pool(model: &ReadModel, as_of: Option<DateTime<Utc>>, now: DateTime<Utc>)
             continue;
         }
         match (&c.owner, c.pool_since) {
-            (Some(rep), _) => *per_rep.entry(rep.clone()).or_default() += 1,
+            (Some(rep), _) if scope.covers(rep) => *per_rep.entry(rep.clone()).or_default() += 1,
+            (Some(_), _) => {}
             (None, Some(since)) => customers.push((
                 days_between(since, at),
                 PoolCustomer {

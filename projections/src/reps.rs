@@ -13,6 +13,8 @@
 //!   opening → `DealWon` of the wins of the month.
 //! - `activities` lists only kinds with a count; `active_customers` counts customers reached
 //!   by the rep's activities on customer streams and on their deals' streams.
+//! - With a narrower scope than the organisation, only the scope's reps are listed (each
+//!   rep's figures are their own: deals credited to them, their activities).
 //! - `metric` may be any numeric series field or `activities` (the total); the trend uses
 //!   the values as written in the series (rounded), nulls skipped.
 
@@ -27,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::deal::kind_counts;
 use crate::model::ReadModel;
 use crate::num::{median_days, money_div, ratio};
-use crate::params::ParamError;
+use crate::params::{ParamError, Scope};
 use crate::rep_months::{kind_index, Bucket};
 
 pub const METRICS: [&str; 10] = [
@@ -66,6 +68,7 @@ pub struct RepsQuery {
     pub window: u32,
     pub big_deal_amount: Money,
     pub as_of: Option<DateTime<Utc>>,
+    pub scope: Scope,
 }
 
 impl RepsParams {
@@ -107,6 +110,7 @@ impl RepsParams {
             window,
             big_deal_amount,
             as_of: self.as_of,
+            scope: Scope::Organisation,
         })
     }
 }
@@ -322,6 +326,7 @@ pub fn reps(model: &ReadModel, q: &RepsQuery, now: DateTime<Utc>) -> Reps {
     let all = all
         .into_iter()
         .chain(known.keys().cloned())
+        .filter(|rep| q.scope.covers(rep))
         .collect::<BTreeSet<String>>();
 
     let window_start = months.len().saturating_sub(q.window as usize);

@@ -7,7 +7,9 @@
 //! Filters: `types` (comma-separated event types) and `kinds` (comma-separated activity
 //! kinds: keeps only `ActivityLogged` of those kinds); both apply when both are given.
 //! With `as_of`, only events with `occurred_at ≤ as_of`, and a lead's events only if it had
-//! been converted into the customer by then.
+//! been converted into the customer by then. With a narrower scope than the organisation,
+//! only the deals its reps own now (as `GET /v1/deals/{id}` decides who sees a deal): the
+//! other deals on the customer are left out entirely, as if they were not there.
 
 use chrono::{DateTime, Utc};
 use domain::events::{categories_of, ActivityKind};
@@ -15,8 +17,8 @@ use domain::{Event, RecordedEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::deal::DealOp;
-use crate::model::{prefix, Entry, EventSource, Keyed, ReadModel};
-use crate::params::ParamError;
+use crate::model::{prefix, DealRecord, Entry, EventSource, Keyed, ReadModel};
+use crate::params::{ParamError, Scope};
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,6 +41,8 @@ pub struct TimelineQuery {
     pub types: Vec<String>,
     pub kinds: Vec<ActivityKind>,
     pub as_of: Option<DateTime<Utc>>,
+    /// Not a query parameter: set by the API from the caller's token.
+    pub scope: Scope,
 }
 
 fn list(s: &Option<String>) -> impl Iterator<Item = &str> {
@@ -87,6 +91,7 @@ impl TimelineParams {
             types,
             kinds,
             as_of: self.as_of,
+            scope: Scope::Organisation,
         })
     }
 }
@@ -148,8 +153,14 @@ pub fn page(
         return Ok(None); // not registered (yet)
     }
     let mut all: Vec<Item> = prefix(&c.entries, q.as_of).iter().map(item).collect();
+    let visible = |r: &DealRecord| {
+        q.scope.is_organisation()
+            || r.current
+                .as_ref()
+                .is_some_and(|v| q.scope.covers(&v.state.owner))
+    };
     for d in &c.deals {
-        if let Some(r) = model.deals.get(d) {
+        if let Some(r) = model.deals.get(d).filter(|r| visible(r)) {
             all.extend(prefix(&r.entries, q.as_of).iter().map(|e| Item {
                 key: e.key(),
                 ty: e.type_name(),

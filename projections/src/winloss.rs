@@ -1,7 +1,8 @@
 //! Win/loss — `GET /v1/reports/win-loss?from&to&as_of` (SPEC §2.6).
 //!
 //! Deals closed in the period: deals won or lost (as of `as_of`) whose final close
-//! (`DealWon`/`DealLost`) occurred in `[from, to)`. Choices:
+//! (`DealWon`/`DealLost`) occurred in `[from, to)`; with a narrower scope than the
+//! organisation, only deals owned (as of `as_of`) by the scope's reps. Choices:
 //! - `by_reason`: lost deals by `DealLost.reason`; `amount` = the deal's amount at the loss;
 //!   sorted by count, amount (descending), then reason.
 //! - `by_competitor`: every competitor named on a closed deal (`CompetitorNoted` or
@@ -61,7 +62,7 @@ pub fn win_loss(model: &ReadModel, q: &PeriodQuery) -> WinLoss {
     let mut comps: BTreeMap<String, CompetitorRow> = BTreeMap::new();
     for d in model.deal_views(q.as_of) {
         let Some(c) = d.final_close() else { continue };
-        if !q.period.contains(c.at) {
+        if !q.period.contains(c.at) || !q.scope.covers(&d.state.owner) {
             continue;
         }
         if c.won {

@@ -3,7 +3,8 @@
 //! Layout:
 //! - this file: [`LogBuilder`], which writes canonical events the way the store would
 //!   (positions, per-stream versions, ids, `recorded_at` never going backwards, so an
-//!   `occurred_at` earlier than the previous event's is a late entry).
+//!   `occurred_at` earlier than the previous event's is a late entry), and
+//!   [`LogBuilder::refusals`], what the domain's rules would refuse of such a log.
 //! - `tests/org_*.rs`: small organisations whose report figures are worked out by hand in
 //!   the comments and compared with every report.
 //! - `tests/model_props.rs`: property tests over random valid logs (incremental with
@@ -12,7 +13,9 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use domain::RecordedEvent;
+use domain::rules::{check_batch, Context};
+use domain::state::{OrgState, StreamState};
+use domain::{RecordedEvent, Rejection};
 use serde_json::Value;
 
 /// Parses an RFC 3339 time; panics on a typo (tests only).
@@ -70,5 +73,40 @@ impl LogBuilder {
 
     pub fn events(&self) -> &[RecordedEvent] {
         &self.events
+    }
+
+    /// The events the domain's rules would refuse if the log were appended one event at a
+    /// time, in order, at `now` (each with its position and rejection): a hand-built log
+    /// should be one the service accepts.
+    pub fn refusals(&self, now: DateTime<Utc>) -> Vec<(u64, Rejection)> {
+        let mut org = OrgState::default();
+        let mut states: HashMap<String, StreamState> = HashMap::new();
+        let mut out = Vec::new();
+        for ev in &self.events {
+            let customers = |id: &str| {
+                states
+                    .get(&format!("customer-{id}"))
+                    .and_then(|s| s.as_customer().cloned())
+            };
+            let ctx = Context {
+                org: &org,
+                now,
+                customers: &customers,
+            };
+            let before = states
+                .get(&ev.stream)
+                .cloned()
+                .unwrap_or(StreamState::Empty);
+            match check_batch(&ctx, &before, &ev.stream, std::slice::from_ref(ev)) {
+                Ok(after) => {
+                    if ev.stream.starts_with("org-") {
+                        org.apply(ev);
+                    }
+                    states.insert(ev.stream.clone(), after);
+                }
+                Err(r) => out.push((ev.position, r)),
+            }
+        }
+        out
     }
 }

@@ -203,13 +203,18 @@ fn log() -> (Vec<RecordedEvent>, usize) {
             metadata: Default::default(),
             schema_version: 1,
         };
-        let after = check_batch(
-            &Context { org: &org, now },
-            &state,
-            &stream,
-            std::slice::from_ref(&ev),
-        )
-        .unwrap_or_else(|r| panic!("event {i} ({ty} on {stream}) refused: {r}"));
+        let customers = |id: &str| {
+            states
+                .get(&format!("customer-{id}"))
+                .and_then(|(_, s)| s.as_customer().cloned())
+        };
+        let ctx = Context {
+            org: &org,
+            now,
+            customers: &customers,
+        };
+        let after = check_batch(&ctx, &state, &stream, std::slice::from_ref(&ev))
+            .unwrap_or_else(|r| panic!("event {i} ({ty} on {stream}) refused: {r}"));
         if stream.starts_with("org-") {
             org.apply(&ev);
         }

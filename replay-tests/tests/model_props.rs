@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 use domain::{Month, RecordedEvent};
-use projections::params::{Period, PeriodQuery};
+use projections::params::{Period, PeriodQuery, Scope};
 use projections::{
     activity, channels, funnel, l2c, pipeline, pool, replay, reps, timeline, winloss,
 };
@@ -344,6 +344,7 @@ fn reports(
     let period = PeriodQuery {
         period: Period::default(),
         as_of,
+        scope: Scope::Organisation,
     };
     let june = PeriodQuery {
         period: Period::new(
@@ -352,6 +353,7 @@ fn reports(
         )
         .unwrap(),
         as_of,
+        scope: Scope::Organisation,
     };
     let mut out = vec![
         v(&pipeline::pipeline(
@@ -360,7 +362,7 @@ fn reports(
                 as_of: Some(at),
                 stale_days: 3,
                 stuck_days: 5,
-                owners: None,
+                scope: Scope::Organisation,
             },
             at,
         )),

@@ -862,3 +862,9 @@ fn incremental_equals_rebuild_and_redelivery_is_ignored() {
     }
     assert_eq!(m, model());
 }
+
+#[test]
+fn the_domain_rules_accept_the_whole_log() {
+    let refused = org_a().refusals(replay_tests::t("2030-01-01T00:00:00Z"));
+    assert!(refused.is_empty(), "{refused:#?}");
+}

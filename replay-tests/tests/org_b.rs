@@ -615,3 +615,9 @@ fn replay_of_a_reopened_deal() {
     assert_eq!(&*e3.steps[2].state.owner, "sha");
     assert_eq!(e3.steps[2].summary, "reassigned long → sha");
 }
+
+#[test]
+fn the_domain_rules_accept_the_whole_log() {
+    let refused = org_b().refusals(replay_tests::t("2030-01-01T00:00:00Z"));
+    assert!(refused.is_empty(), "{refused:#?}");
+}

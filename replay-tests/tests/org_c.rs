@@ -555,3 +555,9 @@ fn win_loss_activity_and_pipeline() {
         json!([{"rep": "tang", "won_amount": 0.0, "deals_won": 0, "open_amount": 4000.0}])
     );
 }
+
+#[test]
+fn the_domain_rules_accept_the_whole_log() {
+    let refused = org_c().refusals(replay_tests::t("2030-01-01T00:00:00Z"));
+    assert!(refused.is_empty(), "{refused:#?}");
+}

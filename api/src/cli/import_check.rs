@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use domain::rules::{check_batch, Context};
+use domain::rules::{check_batch, customer_named, Context};
 use domain::state::{fold_stream, OrgState, StreamState};
 use domain::RecordedEvent;
 use eventlog::{EventStore, Filter, DEFAULT_ACTOR};
@@ -39,8 +39,7 @@ pub async fn check(
             org.apply(ev);
         }
     }
-    // stream → (version of its last event, state after it); `None` version = no events yet.
-    let mut streams: HashMap<String, (Option<u64>, StreamState)> = HashMap::new();
+    let mut streams = Streams::new();
     let mut seen: HashMap<Uuid, usize> = HashMap::new();
     let mut already_present = 0;
     for (i, line) in lines.iter().enumerate() {
@@ -70,14 +69,8 @@ pub async fn check(
             already_present += 1;
             continue;
         }
-        if !streams.contains_key(&l.stream) {
-            let events = store.read_stream(&l.stream, 0, usize::MAX).await?;
-            let version = events.last().map(|e| e.version);
-            streams.insert(l.stream.clone(), (version, fold_stream(&l.stream, &events)));
-        }
-        let Some((version, state)) = streams.get_mut(&l.stream) else {
-            continue;
-        };
+        load(store, &mut streams, &l.stream).await?;
+        let version = streams.get(&l.stream).and_then(|(v, _)| *v);
         let recorded_at = l.recorded_at.unwrap_or(now);
         let ev = RecordedEvent {
             id: l.id,
@@ -92,11 +85,24 @@ pub async fn check(
             metadata: l.metadata.clone().unwrap_or_default().into(),
             schema_version: domain::schema::current_schema_version(&l.event_type),
         };
-        let ctx = Context { org: &org, now };
-        match check_batch(&ctx, state, &l.stream, std::slice::from_ref(&ev)) {
+        let batch = std::slice::from_ref(&ev);
+        if let Some(id) = customer_named(&l.stream, batch) {
+            load(store, &mut streams, &format!("customer-{id}")).await?;
+        }
+        let customer_states = &streams;
+        let customers = |id: &str| {
+            customer_states
+                .get(&format!("customer-{id}"))
+                .and_then(|(_, s)| s.as_customer().cloned())
+        };
+        let ctx = Context {
+            org: &org,
+            now,
+            customers: &customers,
+        };
+        match check_batch(&ctx, &state_of(&streams, &l.stream), &l.stream, batch) {
             Ok(next_state) => {
-                *state = next_state;
-                *version = Some(ev.version);
+                streams.insert(l.stream.clone(), (Some(ev.version), next_state));
                 if l.stream.starts_with("org-") {
                     org.apply(&ev);
                 }
@@ -108,4 +114,23 @@ pub async fn check(
         }
     }
     Ok(Checked { already_present })
+}
+
+/// stream → (version of its last event, state after it); `None` version = no events yet.
+type Streams = HashMap<String, (Option<u64>, StreamState)>;
+
+/// Folds `stream` from the store into `streams` unless it is there already.
+async fn load(store: &dyn EventStore, streams: &mut Streams, stream: &str) -> Result<(), CliError> {
+    if !streams.contains_key(stream) {
+        let events = store.read_stream(stream, 0, usize::MAX).await?;
+        let version = events.last().map(|e| e.version);
+        streams.insert(stream.to_string(), (version, fold_stream(stream, &events)));
+    }
+    Ok(())
+}
+
+fn state_of(streams: &Streams, stream: &str) -> StreamState {
+    streams
+        .get(stream)
+        .map_or(StreamState::Empty, |(_, s)| s.clone())
 }

@@ -26,7 +26,8 @@ pub enum Ownership {
 #[async_trait]
 pub trait OwnershipResolver: Send + Sync + 'static {
     async fn owner_of(&self, stream: &StreamName) -> Result<Ownership, StoreError>;
-    /// The rep's current team (from `RepJoined`/`RepLeft` in `org-*` streams).
+    /// The rep's team (the latest `RepJoined` in `org-*` streams): a rep who left stays on
+    /// the team they left, so that their deals and figures stay the team's.
     async fn team_of(&self, rep: &str) -> Result<Option<String>, StoreError>;
 }
 
@@ -95,7 +96,7 @@ impl OwnershipResolver for LogOwnership {
 
     async fn team_of(&self, rep: &str) -> Result<Option<String>, StoreError> {
         let filter = Filter {
-            types: vec!["RepJoined".into(), "RepLeft".into()],
+            types: vec!["RepJoined".into()],
             stream_prefix: Some("org-".into()),
         };
         let mut team = None;
@@ -106,10 +107,7 @@ impl OwnershipResolver for LogOwnership {
                 .iter()
                 .filter(|e| str_field(e, "rep").as_deref() == Some(rep))
             {
-                team = match ev.event_type.as_str() {
-                    "RepJoined" => str_field(ev, "team"),
-                    _ => None,
-                };
+                team = str_field(ev, "team");
             }
             match page.last() {
                 Some(last) if page.len() == PAGE => from = last.position + 1,

@@ -1,6 +1,7 @@
 //! Reads of the projections (SPEC §2, §3): reports, the pool, deal state and replay,
 //! customer state and timeline. Report bodies come from [`crate::reports`], the same
-//! functions `dealtrail report --json` prints, so the two agree byte for byte.
+//! functions `dealtrail report --json` prints, so the two agree byte for byte. Who sees
+//! what: the table in [`super::auth::scope`].
 
 use axum::extract::{Path, RawQuery, State};
 use axum::Json;
@@ -8,16 +9,14 @@ use chrono::Utc;
 use domain::{Category, StreamName};
 use serde_json::Value;
 
-use super::auth::{Principal, Role};
+use super::auth::{scope, Principal, Role};
 use super::openapi::ProblemDoc;
 use super::problem::ApiError;
 use super::state::AppState;
 use crate::reports::{self, ReportError};
 
-/// Who may read organisation-wide reports.
-const REPORT_READERS: &[Role] = &[Role::Admin, Role::Manager, Role::Analyst];
-/// Who may see the public pool.
-const POOL_READERS: &[Role] = &[Role::Admin, Role::Manager, Role::Rep, Role::Analyst];
+/// Who may read reports and the pool (a rep or a manager over their own scope).
+const REPORT_READERS: &[Role] = &[Role::Admin, Role::Manager, Role::Rep, Role::Analyst];
 
 impl From<ReportError> for ApiError {
     fn from(e: ReportError) -> ApiError {
@@ -26,6 +25,8 @@ impl From<ReportError> for ApiError {
             ReportError::BadParameter { ref param, .. } => {
                 ApiError::bad_field(param.clone(), e.to_string())
             }
+            // Only an organisation-wide caller may read it: the role decides, like a 403.
+            ReportError::OrganisationOnly(_) => ApiError::Forbidden(e.to_string()),
         }
     }
 }
@@ -42,12 +43,12 @@ fn entity(category: Category, id: &str) -> Result<StreamName, ApiError> {
 
 /// `GET /v1/reports/{name}`.
 #[utoipa::path(get, path = "/v1/reports/{name}", tag = "reports",
-    params(("name" = String, Path, description = "funnel, reps, pipeline, channels, win-loss, l2c or activity; parameters as in SPEC §2 (from, to, as_of, group_by, months, end, metric, window, big_deal_amount, stale_days, stuck_days)")),
+    params(("name" = String, Path, description = "funnel, reps, pipeline, channels, win-loss, l2c, activity or pool; parameters as in SPEC §2 (from, to, as_of, group_by, months, end, metric, window, big_deal_amount, stale_days, stuck_days). A rep or manager token gets the report over its own scope (the rep's deals, the team's); channels and l2c are organisation-wide only")),
     responses(
         (status = 200, description = "The report (shapes: SPEC §2)", body = Object),
         (status = 400, description = "Bad parameter (the `field` names it)", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 401, body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "A service token; or channels/l2c for a rep or manager token", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 404, description = "Unknown, or not visible to the caller", body = ProblemDoc, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
@@ -57,32 +58,21 @@ pub async fn report(
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<reports::Body>, ApiError> {
+    scoped_report(&state, &who, &name, query.as_deref())
+}
+
+/// Report `name` over what `who` sees: the whole organisation for an admin or an analyst,
+/// the deals and work of the rep or the manager's team otherwise (scope table).
+fn scoped_report(
+    state: &AppState,
+    who: &Principal,
+    name: &str,
+    query: Option<&str>,
+) -> Result<Json<reports::Body>, ApiError> {
+    who.require(REPORT_READERS, "read reports")?;
     let model = state.projector.read();
-    // The pipeline is everyone's working view: a rep sees own deals, a manager the team's.
-    let owners = match who.role {
-        Role::Rep if name == "pipeline" => {
-            Some(std::collections::BTreeSet::from([who.subject.clone()]))
-        }
-        Role::Manager if name == "pipeline" => Some(
-            model
-                .reps(None)
-                .into_iter()
-                .filter(|(_, r)| r.team == who.subject)
-                .map(|(id, _)| id)
-                .collect(),
-        ),
-        _ => {
-            who.require(REPORT_READERS, "read organisation-wide reports")?;
-            None
-        }
-    };
-    let body = reports::run_for(
-        &model,
-        &name,
-        query.as_deref().unwrap_or(""),
-        Utc::now(),
-        owners,
-    )?;
+    let scope = scope::reps_in_scope(who, &model);
+    let body = reports::run_for(&model, name, query.unwrap_or(""), Utc::now(), scope)?;
     Ok(Json(body))
 }
 
@@ -102,14 +92,7 @@ pub async fn pool(
     who: Principal,
     RawQuery(query): RawQuery,
 ) -> Result<Json<reports::Body>, ApiError> {
-    who.require(POOL_READERS, "read the public pool")?;
-    let body = reports::run(
-        &state.projector.read(),
-        "pool",
-        query.as_deref().unwrap_or(""),
-        Utc::now(),
-    )?;
-    Ok(Json(body))
+    scoped_report(&state, &who, "pool", query.as_deref())
 }
 
 /// `GET /v1/deals/{id}?as_of=`: the deal's state (SPEC §2.2).
@@ -130,7 +113,7 @@ pub async fn deal(
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let stream = entity(Category::Deal, &id)?;
-    super::auth::scope::check_read(&state, &who, &stream).await?;
+    scope::check_read(&state, &who, &stream).await?;
     reports::deal_state(&state.projector.read(), &id, query.as_deref().unwrap_or(""))?
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("deal {id} not found")))
@@ -153,7 +136,7 @@ pub async fn replay(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let stream = entity(Category::Deal, &id)?;
-    super::auth::scope::check_read(&state, &who, &stream).await?;
+    scope::check_read(&state, &who, &stream).await?;
     let events = reports::deal_events(state.store.as_ref(), &id).await?;
     let replay = reports::replay(&state.projector.read(), &id, &events, Utc::now())
         .ok_or_else(|| ApiError::NotFound(format!("deal {id} not found")))?;
@@ -178,7 +161,7 @@ pub async fn customer(
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let stream = entity(Category::Customer, &id)?;
-    super::auth::scope::check_read(&state, &who, &stream).await?;
+    scope::check_read(&state, &who, &stream).await?;
     let as_of = reports::parse_query::<projections::replay::DealStateParams>(
         query.as_deref().unwrap_or(""),
     )?
@@ -214,15 +197,19 @@ pub async fn timeline(
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let stream = entity(Category::Customer, &id)?;
-    super::auth::scope::check_read(&state, &who, &stream).await?;
-    let q = reports::parse_query::<projections::timeline::TimelineParams>(
+    scope::check_read(&state, &who, &stream).await?;
+    let mut q = reports::parse_query::<projections::timeline::TimelineParams>(
         query.as_deref().unwrap_or(""),
     )?
     .validate()
     .map_err(ReportError::from)?;
-    let page = projections::timeline::page(&state.projector.read(), &id, &q)
-        .map_err(ReportError::from)?
-        .ok_or_else(|| ApiError::NotFound(format!("customer {id} not found")))?;
+    let page = {
+        let model = state.projector.read();
+        q.scope = scope::reps_in_scope(&who, &model);
+        projections::timeline::page(&model, &id, &q)
+    }
+    .map_err(ReportError::from)?
+    .ok_or_else(|| ApiError::NotFound(format!("customer {id} not found")))?;
     let events = reports::events_at(state.store.as_ref(), &page.positions).await?;
     Ok(Json(body(page.fill(&events))?))
 }

@@ -1,5 +1,6 @@
-//! Tokens, roles and scope: 401 without a valid token, 404 for out-of-scope reads, 403 for
-//! out-of-scope writes and for endpoints a role may not use.
+//! Tokens, roles and scope: 401 without a valid token, 404 for out-of-scope reads and
+//! writes (as for a missing stream), 403 for what a role may not do at all. The whole read
+//! matrix and the writes that must not reveal existence: `scope.rs`.
 
 use axum::http::Method;
 use serde_json::{json, Value};
@@ -138,14 +139,14 @@ async fn writes_follow_the_role_matrix() {
             &o.manager,
             "deal-D2",
             activity("bajie"),
-            403,
+            404,
         ),
         (
             "manager, other team's customer",
             &o.manager,
             "customer-C2",
             activity("bajie"),
-            403,
+            404,
         ),
         (
             "manager, org stream",
@@ -167,14 +168,14 @@ async fn writes_follow_the_role_matrix() {
             &o.rep,
             "deal-D2",
             activity("bajie"),
-            403,
+            404,
         ),
         (
             "rep, other's customer",
             &o.rep,
             "customer-C2",
             activity("bajie"),
-            403,
+            404,
         ),
         (
             "rep, a lead",

@@ -236,6 +236,15 @@ impl TestApp {
         .await
     }
 
+    /// Brings the read model up to the log (reports read it).
+    pub async fn refresh(&self) {
+        self.state
+            .projector
+            .refresh(self.state.store.as_ref())
+            .await
+            .unwrap();
+    }
+
     /// Appends as admin and insists on success.
     pub async fn seed(&self, stream: &str, events: Value) -> Value {
         let r = self

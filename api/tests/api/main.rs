@@ -8,4 +8,5 @@ mod e2e;
 mod helpers;
 mod ops;
 mod reads;
+mod scope;
 mod subscribe;

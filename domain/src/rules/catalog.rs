@@ -54,6 +54,7 @@ rules! {
     REP_ACTIVE = "rep.active": "a rep who left is not given deals, customers or leads (owner, to, rep of an assignment)";
     TARGET_SCOPE = "target.scope": "TargetSet is for a rep, a team or the whole org, not a rep and a team at once";
     DEAL_STAGE_EXISTS = "deal.stage_exists": "DealOpened.stage, DealStageChanged.to and DealReopened.stage exist in the pipeline in force";
+    DEAL_CUSTOMER_OWNER = "deal.customer_owner": "DealOpened names a registered customer that is the deal owner's or in the public pool (a deal on another rep's customer is refused)";
     DEAL_STAGE_FROM = "deal.stage_from": "DealStageChanged.from equals the deal's current stage";
     DEAL_STAGE_UNCHANGED = "deal.stage_unchanged": "DealStageChanged moves to a different stage";
     DEAL_CLOSED = "deal.closed": "after DealWon/DealLost only DealReopened, PaymentScheduled, PaymentReceived and ActivityLogged";

@@ -2,15 +2,22 @@
 
 use super::catalog::*;
 use super::org::{rep_active, stage_exists};
-use crate::events::Event;
+use super::Customers;
+use crate::events::{DealOpened, Event};
 use crate::rejection::Rejection;
 use crate::state::{DealStatus, OrgState, StreamState};
 
-pub(super) fn check(org: &OrgState, state: &StreamState, event: &Event) -> Result<(), Rejection> {
+pub(super) fn check(
+    org: &OrgState,
+    customers: &dyn Customers,
+    state: &StreamState,
+    event: &Event,
+) -> Result<(), Rejection> {
     let pipeline = &org.pipeline;
     if let Event::DealOpened(o) = event {
         stage_exists(pipeline, "stage", &o.stage)?;
-        return rep_active(org, "owner", &o.owner);
+        rep_active(org, "owner", &o.owner)?;
+        return customer_open_to(customers, o);
     }
     // The opening rules guarantee the deal exists here.
     let StreamState::Deal(deal) = state else {
@@ -128,6 +135,28 @@ pub(super) fn check(org: &OrgState, state: &StreamState, event: &Event) -> Resul
         _ => {}
     }
     Ok(())
+}
+
+/// A deal is opened on the owner's own customer or on one in the public pool, never on
+/// another rep's: the deal would show in that rep's timeline and take their customer. The
+/// customer's state is the one before this append; a later reassignment of either is fine.
+fn customer_open_to(customers: &dyn Customers, o: &DealOpened) -> Result<(), Rejection> {
+    let refuse = |message: String| {
+        Err(DEAL_CUSTOMER_OWNER.reject("data.customer_id", json_text(&o.customer_id), message))
+    };
+    match customers.customer(&o.customer_id) {
+        None => refuse(format!(
+            "customer {} is not registered: register it (CustomerRegistered) before opening a deal on it",
+            o.customer_id
+        )),
+        Some(c) => match c.owner {
+            Some(rep) if rep != o.owner => refuse(format!(
+                "customer {} is {rep}'s: a deal on it is opened for {rep}, or the customer is assigned to {} first (CustomerAssigned)",
+                o.customer_id, o.owner
+            )),
+            _ => Ok(()),
+        },
+    }
 }
 
 fn only_won(status: DealStatus, event: &Event) -> Result<(), Rejection> {

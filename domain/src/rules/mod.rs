@@ -23,15 +23,52 @@ pub use envelope::check_metadata_size;
 use crate::envelope::{Category, RecordedEvent, StreamName};
 use crate::events::Event;
 use crate::rejection::Rejection;
-use crate::state::{OrgState, StreamState};
+use crate::state::{CustomerState, OrgState, StreamState};
 
 /// What the rules need besides the stream itself.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Context<'a> {
     /// The organisation in force: pipeline, reps, targets.
     pub org: &'a OrgState,
     /// The validator's current time; `recorded_at` may not be later than this + 5 minutes.
     pub now: DateTime<Utc>,
+    /// The customers as they stand before the batch (`deal.customer_owner` reads the one a
+    /// `DealOpened` names; [`customer_named`] says which, so a caller can fold it first).
+    pub customers: &'a dyn Customers,
+}
+
+impl std::fmt::Debug for Context<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("org", self.org)
+            .field("now", &self.now)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Other streams' state the rules read: customers, folded by the caller like any stream.
+pub trait Customers {
+    /// The customer's state now; `None` when no customer is registered under `customer_id`.
+    fn customer(&self, customer_id: &str) -> Option<CustomerState>;
+}
+
+impl<F: Fn(&str) -> Option<CustomerState>> Customers for F {
+    fn customer(&self, customer_id: &str) -> Option<CustomerState> {
+        self(customer_id)
+    }
+}
+
+/// The customer whose state the rules read to check `batch` on `stream` (the one a deal's
+/// `DealOpened` names), if any: a caller that folds states on demand loads it first.
+pub fn customer_named(stream: &str, batch: &[RecordedEvent]) -> Option<String> {
+    let first = batch.first()?;
+    if !stream.starts_with("deal-") || first.event_type != "DealOpened" {
+        return None;
+    }
+    match crate::schema::typed(first) {
+        Ok(Event::DealOpened(o)) => Some(o.customer_id),
+        _ => None,
+    }
 }
 
 /// Checks a batch about to be appended to `stream`, whose state before the batch is `state`.
@@ -42,7 +79,7 @@ pub struct Context<'a> {
 ///
 /// ```
 /// use domain::rules::{check_batch, Context};
-/// use domain::state::{OrgState, StreamState};
+/// use domain::state::{CustomerState, OrgState, StreamState};
 /// use domain::RecordedEvent;
 ///
 /// let line = |v: u64, t: &str, data: &str| -> RecordedEvent {
@@ -59,7 +96,12 @@ pub struct Context<'a> {
 /// let bad = line(2, "DealStageChanged", r#"{"from":"qualified","to":"contract"}"#);
 ///
 /// let org = OrgState::default();
-/// let ctx = Context { org: &org, now: domain::envelope::parse_time("2026-06-04T00:00:00Z").unwrap() };
+/// // The deal's customer, owned by its rep (see `deal.customer_owner`).
+/// let customers = |id: &str| (id == "C-77").then(|| {
+///     let reg = serde_json::from_value(serde_json::json!({"name": "Huaguo", "owner": "wukong"})).unwrap();
+///     CustomerState::registered(id, &reg, domain::envelope::parse_time("2026-05-01T00:00:00Z").unwrap())
+/// });
+/// let ctx = Context { org: &org, now: domain::envelope::parse_time("2026-06-04T00:00:00Z").unwrap(), customers: &customers };
 /// let state = check_batch(&ctx, &StreamState::Empty, "deal-D-1", &[opened.clone(), moved.clone()]).unwrap();
 /// assert_eq!(state.as_deal().unwrap().stage, "quote");
 ///
@@ -77,7 +119,7 @@ pub fn check_batch(
     let mut state = state.clone();
     let mut org = Cow::Borrowed(ctx.org);
     for (i, ev) in batch.iter().enumerate() {
-        let event = check_event(&org, ctx.now, &state, &name, ev).map_err(|r| r.at(i))?;
+        let event = check_event(ctx, &org, &state, &name, ev).map_err(|r| r.at(i))?;
         if name.category == Category::Org {
             org.to_mut().apply_event(&event, ev.occurred_at);
         }
@@ -88,13 +130,13 @@ pub fn check_batch(
 
 /// Checks one event against the state before it; gives the typed event.
 fn check_event(
+    ctx: &Context,
     org: &OrgState,
-    now: DateTime<Utc>,
     state: &StreamState,
     name: &StreamName,
     ev: &RecordedEvent,
 ) -> Result<Event, Rejection> {
-    envelope::check_envelope(now, name, ev)?;
+    envelope::check_envelope(ctx.now, name, ev)?;
     let event = envelope::check_type_and_data(name, ev)?;
     envelope::check_opening(state, name, &event, ev)?;
     values::check_values(&event)?;
@@ -106,7 +148,7 @@ fn check_event(
         _ => {}
     }
     match name.category {
-        Category::Deal => deal::check(org, state, &event)?,
+        Category::Deal => deal::check(org, ctx.customers, state, &event)?,
         Category::Customer => customer::check(org, state, &event)?,
         Category::Lead => lead::check(org, state, &event)?,
         Category::Org | Category::Channel => {}

@@ -76,9 +76,15 @@ impl Log {
 
     /// What `check_batch` says about the batch, without writing.
     pub fn check(&self, stream: &str, batch: &[RecordedEvent]) -> Result<StreamState, Rejection> {
+        let customers = |id: &str| {
+            self.states
+                .get(&format!("customer-{id}"))
+                .and_then(|s| s.as_customer().cloned())
+        };
         let ctx = Context {
             org: &self.org,
             now: self.now,
+            customers: &customers,
         };
         check_batch(&ctx, &self.state(stream), stream, batch)
     }
@@ -111,8 +117,12 @@ impl Log {
         e
     }
 
-    /// A deal stream `deal-{id}` opened in `stage`, owned by wukong, 100000.00 CNY.
+    /// A deal stream `deal-{id}` opened in `stage`, owned by wukong, 100000.00 CNY, on
+    /// customer C-1 (registered for wukong first if it is not yet).
     pub fn open_deal(&mut self, id: &str, stage: &str) -> String {
+        if !self.states.contains_key("customer-C-1") {
+            self.register_customer("C-1", Some("wukong"));
+        }
         let stream = format!("deal-{id}");
         self.ok(
             &stream,

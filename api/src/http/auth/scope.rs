@@ -1,16 +1,41 @@
-//! What a caller may read and write, stream by stream.
+//! What a caller may read and write.
 //!
-//! | role | read | write |
-//! |---|---|---|
-//! | admin | everything | everything |
-//! | analyst, service | every stream and the global log | nothing (403) |
-//! | manager (team) | deals and customers owned by the team's reps, pool customers, leads | the same; a pool customer only by claiming/assigning it to a team rep; a new deal/customer only for a team rep (or the pool) |
-//! | rep (rep id) | own deals and customers, pool customers, leads | own deals and customers, leads; a pool customer only by claiming it; a new deal/customer only with themself as owner (or the pool); `actor`, when given, must be themself |
+//! A rep's *scope* is the rep; a manager's, the reps who joined the team (a rep who left stays
+//! on the team they left). A deal belongs to its current owner; a customer to its owner, or
+//! to nobody while in the public pool.
 //!
-//! Out-of-scope reads are 404 (existence is not revealed); out-of-scope writes are 403.
-//! `org-*` and `channel-*` streams are admin/analyst/service only.
+//! | read | admin, analyst | service | manager (team), rep (own) |
+//! |---|---|---|---|
+//! | customer state, `/v1/streams/customer-…` | all | all | customers owned in scope, and pool customers; others 404 |
+//! | timeline | all | all | as the customer; inside: the customer's own events, its converted leads, and the events of the deals owned in scope; other deals on the customer are left out entirely |
+//! | deal state, `as_of`, replay, `/v1/streams/deal-…` | all | all | deals owned in scope; others 404 |
+//! | `/v1/streams/lead-…` | all | all | all (leads belong to nobody) |
+//! | `/v1/streams/org-…`, `channel-…` | all | all | 404 |
+//! | `/v1/events`, `/v1/subscribe` | all | all | 403: the global log is for integrations and analysts; filtering it per caller would make positions skip and `next_position` say what was left out |
+//! | reports funnel, reps, pipeline, win-loss, activity | whole org | 403 | computed over the scope: deals owned in scope (as of the report's `as_of`), the scope's reps' rows |
+//! | reports channels, l2c | whole org | 403 | 403 (leads and spend belong to nobody: organisation figures) |
+//! | `/v1/pool`, `/v1/reports/pool` | whole org | 403 | pool customers and monthly claims/releases as everyone sees them; `customers_per_rep` of the scope's reps only |
+//!
+//! There is no deal list endpoint yet (SPEC §5.1); it is to be scoped like the deal reads.
+//!
+//! | write | admin | analyst, service | manager (team), rep (own) |
+//! |---|---|---|---|
+//! | any stream | yes | 403 (read-only) | `org-`/`channel-` 403; leads yes; deals and customers below |
+//! | an existing deal or customer in scope | yes | 403 | yes; a rep records only as themself (`actor`, 403) |
+//! | a pool customer | yes | 403 | only to claim it (a manager: to claim or assign it for a team rep), else 403 |
+//! | an existing deal or customer out of scope, or a missing one (no opening event) | yes (the domain answers) | 403 | 404 `stream … not found`, the same answer for both |
+//! | a new deal or customer | yes | 403 | owner in scope (a customer may be new in the pool), else 403 whether or not the stream exists; a deal's customer must be one the caller sees, else 404 `customer … not found` (missing or not) |
+//!
+//! The domain then checks the rest (`deal.customer_owner`: a deal is opened on its owner's
+//! customer or a pool one). Role-level refusals (read-only role, `org-`/`channel-` streams,
+//! another actor, an owner outside the scope) are 403: they depend on the request alone,
+//! never on what exists.
+
+use std::collections::BTreeSet;
 
 use domain::{Category, ProposedEvent, StreamName};
+use projections::params::Scope;
+use projections::ReadModel;
 
 use super::{Principal, Role};
 use crate::http::ownership::Ownership;
@@ -35,6 +60,26 @@ async fn covers(state: &AppState, who: &Principal, rep: &str) -> Result<bool, Ap
     })
 }
 
+/// The reps whose deals and work `who` sees in reports and timelines (from the read model).
+pub fn reps_in_scope(who: &Principal, model: &ReadModel) -> Scope {
+    match who.role {
+        Role::Admin | Role::Analyst | Role::Service => Scope::Organisation,
+        Role::Rep => Scope::Reps(BTreeSet::from([who.subject.clone()])),
+        Role::Manager => Scope::Reps(
+            model
+                .reps(None)
+                .into_iter()
+                .filter(|(_, r)| r.team == who.subject)
+                .map(|(id, _)| id)
+                .collect(),
+        ),
+    }
+}
+
+fn not_found(stream: &StreamName) -> ApiError {
+    ApiError::NotFound(format!("stream {stream} not found"))
+}
+
 /// 404 unless `who` may read `stream` (a missing stream is 404 for everyone but is left to
 /// the caller, which knows whether emptiness matters).
 pub async fn check_read(
@@ -42,22 +87,21 @@ pub async fn check_read(
     who: &Principal,
     stream: &StreamName,
 ) -> Result<(), ApiError> {
-    let hidden = || ApiError::NotFound(format!("stream {stream} not found"));
     if matches!(who.role, Role::Admin | Role::Analyst | Role::Service) {
         return Ok(());
     }
     match stream.category {
         Category::Lead => Ok(()),
-        Category::Org | Category::Channel => Err(hidden()),
+        Category::Org | Category::Channel => Err(not_found(stream)),
         Category::Deal | Category::Customer => match state.ownership.owner_of(stream).await? {
             Ownership::Pool => Ok(()),
             Ownership::Owned(rep) if covers(state, who, &rep).await? => Ok(()),
-            _ => Err(hidden()),
+            _ => Err(not_found(stream)),
         },
     }
 }
 
-/// 403 unless `who` may append `events` to `stream`.
+/// 403 or 404 unless `who` may append `events` to `stream` (see the table above).
 pub async fn check_write(
     state: &AppState,
     who: &Principal,
@@ -84,56 +128,57 @@ pub async fn check_write(
             ));
         }
     }
-    let out_of_scope = || {
-        format!(
-            "stream {stream} is outside the scope of this {} token",
-            who.role.as_str()
-        )
-    };
     match stream.category {
-        Category::Lead => Ok(()),
-        Category::Org | Category::Channel => deny(format!(
-            "only an admin may write {} streams",
-            stream.category.as_str()
-        )),
-        Category::Deal | Category::Customer => {
-            let first = events.first();
-            match state.ownership.owner_of(stream).await? {
-                Ownership::Owned(rep) if covers(state, who, &rep).await? => Ok(()),
-                Ownership::Missing => {
-                    let owner = first.and_then(|e| match e.event_type.as_str() {
-                        "DealOpened" => data_str(e, "owner").map(Some),
-                        "CustomerRegistered" => Some(data_str(e, "owner")),
-                        _ => None,
-                    });
-                    match owner {
-                        // A new customer in the pool.
-                        Some(None) => Ok(()),
-                        Some(Some(rep)) if covers(state, who, &rep).await? => Ok(()),
-                        Some(Some(rep)) => deny(format!(
-                            "a {} token may not open a {} owned by {rep}",
-                            who.role.as_str(),
-                            stream.category.as_str()
-                        )),
-                        // No opening event: let the domain reject it (an ordinary 422).
-                        None => Ok(()),
-                    }
-                }
-                Ownership::Pool => {
-                    let taker = first.and_then(|e| match e.event_type.as_str() {
-                        "CustomerClaimed" => data_str(e, "rep"),
-                        "CustomerAssigned" if who.role == Role::Manager => data_str(e, "rep"),
-                        _ => None,
-                    });
-                    match taker {
-                        Some(rep) if covers(state, who, &rep).await? => Ok(()),
-                        _ => deny(format!(
-                            "{stream} is in the public pool: claim it first (CustomerClaimed with yourself as rep)"
-                        )),
-                    }
-                }
-                _ => deny(out_of_scope()),
+        Category::Lead => return Ok(()),
+        Category::Org | Category::Channel => {
+            return deny(format!(
+                "only an admin may write {} streams",
+                stream.category.as_str()
+            ))
+        }
+        Category::Deal | Category::Customer => {}
+    }
+    let first = events.first();
+    let opening =
+        first.filter(|e| matches!(e.event_type.as_str(), "DealOpened" | "CustomerRegistered"));
+    // What the request itself asks for, before anything about the stream is looked at.
+    if let Some(e) = opening {
+        if let Some(rep) = data_str(e, "owner") {
+            if !covers(state, who, &rep).await? {
+                return deny(format!(
+                    "a {} token may not open a {} owned by {rep}",
+                    who.role.as_str(),
+                    stream.category.as_str()
+                ));
             }
         }
+        if e.event_type == "DealOpened" {
+            if let Some(customer) = data_str(e, "customer_id") {
+                let hidden = || ApiError::NotFound(format!("customer {customer} not found"));
+                let name =
+                    StreamName::parse(&format!("customer-{customer}")).map_err(|_| hidden())?;
+                check_read(state, who, &name).await.map_err(|_| hidden())?;
+            }
+        }
+    }
+    match state.ownership.owner_of(stream).await? {
+        Ownership::Owned(rep) if covers(state, who, &rep).await? => Ok(()),
+        // A new deal or customer; its owner was checked above.
+        Ownership::Missing if opening.is_some() => Ok(()),
+        Ownership::Pool => {
+            let taker = first.and_then(|e| match e.event_type.as_str() {
+                "CustomerClaimed" => data_str(e, "rep"),
+                "CustomerAssigned" if who.role == Role::Manager => data_str(e, "rep"),
+                _ => None,
+            });
+            match taker {
+                Some(rep) if covers(state, who, &rep).await? => Ok(()),
+                _ => deny(format!(
+                    "{stream} is in the public pool: claim it first (CustomerClaimed with yourself as rep)"
+                )),
+            }
+        }
+        // Out of scope, or missing: the same answer, so that existence is not revealed.
+        _ => Err(not_found(stream)),
     }
 }
