@@ -15,7 +15,10 @@ fn a_reimported_event_with_other_envelope_content_is_refused() {
     std::fs::write(&again, &log).unwrap();
     let out = dealtrail(&data, &["import", again.to_str().unwrap()]);
     let said = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && said.contains("0 new events"), "{said}");
+    assert!(
+        out.status.success() && said.contains("0 new events"),
+        "{said}"
+    );
 
     // Line 2 is wukong's RepJoined, at 2026-05-04T01:05:00Z, by tangseng, metadata {}.
     let line2 = log.lines().nth(1).unwrap();
