@@ -151,11 +151,15 @@ struct Gen {
     next_customer: usize,
     next_deal: usize,
     next_lead: usize,
+    /// When `taibai` leaves (`RepLeft`): activities recorded from then on are not his.
+    taibai_left: DateTime<Utc>,
 }
 
 /// Generates the demo organisation for the 12 months before `end`.
 pub fn generate(end: DateTime<Utc>, seed: u64) -> Vec<DemoEvent> {
+    let start = end - Duration::days(365);
     let mut g = Gen {
+        taibai_left: taibai_leaves_at(start),
         rng: StdRng::seed_from_u64(seed),
         end,
         out: Vec::new(),
@@ -164,7 +168,6 @@ pub fn generate(end: DateTime<Utc>, seed: u64) -> Vec<DemoEvent> {
         next_deal: 1001,
         next_lead: 1,
     };
-    let start = end - Duration::days(365);
     g.org(start);
     let customers = g.initial_customers(start);
     g.channels_and_leads(start);
@@ -174,6 +177,10 @@ pub fn generate(end: DateTime<Utc>, seed: u64) -> Vec<DemoEvent> {
     g.customer_care(start, &customers);
     g.out.sort_by_key(|(recorded, seq, _)| (*recorded, *seq));
     g.out.into_iter().map(|(_, _, e)| e).collect()
+}
+
+fn taibai_leaves_at(start: DateTime<Utc>) -> DateTime<Utc> {
+    month_start(start, TAIBAI_LEAVES) + Duration::hours(1)
 }
 
 fn month_start(start: DateTime<Utc>, m: usize) -> DateTime<Utc> {
@@ -204,6 +211,9 @@ impl Gen {
         let mut bytes = [0u8; 16];
         self.rng.fill(&mut bytes);
         let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
+        if ty == "ActivityLogged" && self.has_left(&data["rep"], recorded) {
+            return false; // a rep who left logs nothing more (`rep.active`)
+        }
         self.seq += 1;
         let event = ProposedEvent {
             id: Some(id),
@@ -217,6 +227,11 @@ impl Gen {
         self.out
             .push((recorded, self.seq, DemoEvent { stream, event }));
         true
+    }
+
+    /// True when `rep` is taibai and he has left by `at`.
+    fn has_left(&self, rep: &Value, at: DateTime<Utc>) -> bool {
+        rep == "taibai" && at >= self.taibai_left
     }
 
     fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
@@ -703,7 +718,7 @@ impl Gen {
     /// `taibai` leaves: his customers go back to the pool; `erlang` takes over his deals
     /// (open deals are not tracked here, so the reassignment is shown on his customers only).
     fn taibai_leaves(&mut self, start: DateTime<Utc>, customers: &[Vec<String>]) {
-        let at = month_start(start, TAIBAI_LEAVES) + Duration::hours(1);
+        let at = taibai_leaves_at(start);
         self.emit(
             "org-main".into(),
             "RepLeft",

@@ -19,12 +19,27 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// A valid canonical log: `customers` customers, each registered then given `per` activities.
-/// Written exactly as `export` writes it (positions 1.., versions per stream), so an import
-/// into an empty store followed by an export must reproduce it byte for byte.
+/// A valid canonical log: wukong joins (position 1), then `customers` customers, each
+/// registered then given `per` activities by wukong. Written exactly as `export` writes it
+/// (positions 1.., versions per stream), so an import into an empty store followed by an
+/// export must reproduce it byte for byte.
 fn canonical_log(customers: usize, per: usize) -> String {
-    let mut out = String::new();
-    let mut position = 0u64;
+    let time = |s: &str| domain::envelope::parse_time(s).unwrap();
+    let joined = domain::RecordedEvent {
+        id: uuid::Uuid::from_u128(0x0192_f4c2_0000_7000_8000_0000_0000_0001),
+        stream: "org-acme".into(),
+        event_type: "RepJoined".into(),
+        version: 0,
+        position: 1,
+        occurred_at: time("2026-03-01T08:00:00Z"),
+        recorded_at: time("2026-03-01T08:00:02.118Z"),
+        actor: "admin".into(),
+        data: json!({"rep": "wukong", "name": "Sun Wukong", "team": "east"}).into(),
+        metadata: Default::default(),
+        schema_version: 0,
+    };
+    let mut out = serde_json::to_string(&joined).unwrap() + "\n";
+    let mut position = 1u64;
     for c in 0..customers {
         for v in 0..=per {
             position += 1;
@@ -41,7 +56,6 @@ fn canonical_log(customers: usize, per: usize) -> String {
             };
             let minute = (position % 60) as u32;
             let day = 1 + (c % 27) as u32 + if v > 0 { 1 } else { 0 };
-            let time = |s: String| domain::envelope::parse_time(&s).unwrap();
             let mut metadata = serde_json::Map::new();
             metadata.insert("correlation_id".into(), json!(format!("corr-{position}")));
             let ev = domain::RecordedEvent {
@@ -52,8 +66,8 @@ fn canonical_log(customers: usize, per: usize) -> String {
                 event_type: ty.to_string(),
                 version: v as u64,
                 position,
-                occurred_at: time(format!("2026-03-{day:02}T09:{minute:02}:00Z")),
-                recorded_at: time(format!("2026-03-{day:02}T09:{minute:02}:02.118Z")),
+                occurred_at: time(&format!("2026-03-{day:02}T09:{minute:02}:00Z")),
+                recorded_at: time(&format!("2026-03-{day:02}T09:{minute:02}:02.118Z")),
                 actor: "wukong".into(),
                 data: data.into(),
                 metadata: metadata.into(),
@@ -163,12 +177,13 @@ fn export_csv_has_a_header_and_one_row_per_event() {
         rows[0],
         "position,id,stream,type,version,occurred_at,recorded_at,actor,data,metadata"
     );
-    assert_eq!(rows.len(), 5);
+    assert_eq!(rows.len(), 6);
     assert!(rows[1].starts_with("1,"), "{}", rows[1]);
+    assert!(rows[1].contains(",org-acme,RepJoined,0,"), "{}", rows[1]);
     assert!(
-        rows[1].contains(",customer-C-0,CustomerRegistered,0,"),
+        rows[2].contains(",customer-C-0,CustomerRegistered,0,"),
         "{}",
-        rows[1]
+        rows[2]
     );
 }
 
@@ -178,7 +193,7 @@ fn export_csv_has_a_header_and_one_row_per_event() {
 fn killed_import_leaves_a_prefix_and_rerun_completes_it() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let log = canonical_log(2000, 9); // 20,000 events
+    let log = canonical_log(2000, 9); // 20,001 events
     let file = write(tmp.path(), "big.ndjson", &log);
     let all: Vec<&str> = log.lines().collect();
     let mut interrupted = 0;

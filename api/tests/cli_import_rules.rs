@@ -20,9 +20,16 @@ fn line(n: u32, stream: &str, ty: &str, at: &str, data: &str) -> String {
     )
 }
 
-/// A valid story: a customer owned by wukong, a deal opened and moved to presentation.
+/// A valid story: wukong and bajie join, a customer owned by wukong, a deal opened and moved
+/// to presentation, a pool customer.
 fn good() -> Vec<String> {
+    let joined = |n: u32, rep: &str| {
+        let data = format!(r#"{{"rep":"{rep}","name":"{rep}","team":"east"}}"#);
+        line(n, "org-acme", "RepJoined", "2026-03-01T08:00:00Z", &data)
+    };
     vec![
+        joined(7, "wukong"),
+        joined(8, "bajie"),
         line(
             1,
             "customer-C-1",
@@ -152,6 +159,17 @@ fn one_bad_line_refuses_the_whole_file() {
             "deal.customer_owner",
         ),
         (
+            "activity by a rep who never joined",
+            line(
+                9,
+                "deal-D-1",
+                "ActivityLogged",
+                "2026-03-05T09:00:00Z",
+                r#"{"kind":"call","rep":"niumowang"}"#,
+            ),
+            "rep.active",
+        ),
+        (
             "negative amount",
             line(
                 9,
@@ -178,13 +196,13 @@ fn one_bad_line_refuses_the_whole_file() {
         let tmp = tempfile::tempdir().unwrap();
         let data = tmp.path().join("data");
         let mut lines = good();
-        lines.insert(3, bad); // line 4 of the file
+        lines.insert(5, bad); // line 6 of the file
         let file = tmp.path().join("in.ndjson");
         std::fs::write(&file, lines.join("\n") + "\n").unwrap();
         let o = dealtrail(&data, &["import", file.to_str().unwrap()]);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(5), "{what}: {err}");
-        assert!(err.contains("line 4"), "{what}: no line number in {err}");
+        assert!(err.contains("line 6"), "{what}: no line number in {err}");
         assert!(err.contains(needle), "{what}: {needle:?} not in {err}");
         if data.exists() {
             let out = dealtrail(&data, &["export"]);
@@ -204,7 +222,7 @@ fn a_valid_file_imports_and_a_rerun_is_a_no_op() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
     let out = dealtrail(&data, &["export"]);
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 4);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 6);
 }
 
 #[test]

@@ -31,6 +31,19 @@ async fn idle_owned_customers_go_back_to_the_pool_once() {
         )
         .unwrap(),
     );
+    // wukong joined: the rules accept only reps who did (`rep.active`).
+    store
+        .append(
+            "org-acme",
+            ExpectedVersion::NoStream,
+            vec![event(
+                "RepJoined",
+                90,
+                json!({"rep": "wukong", "name": "Sun Wukong", "team": "east"}),
+            )],
+        )
+        .await
+        .unwrap();
     let call = json!({"kind": "call", "rep": "wukong"});
     store
         .append(

@@ -47,10 +47,16 @@
 //! - `value.currency`: three upper-case letters.
 //! - `pipeline.reserved_ids`: `won`/`lost` are outcomes, not stages.
 //! - `rep.leave_active`: `RepLeft` only for a rep who is active.
-//! - `rep.active`: a rep who left is not made owner/assignee (`DealOpened.owner`,
-//!   `DealReassigned.to`, `CustomerRegistered.owner`, `CustomerClaimed.rep`,
-//!   `CustomerAssigned.rep`, `LeadQualified.rep`). Reps never announced by `RepJoined` are
-//!   allowed: an org need not list its reps.
+//! - `rep.active`: **every rep an event names has joined (`RepJoined`) and not left**:
+//!   `DealOpened.owner`, `DealReassigned.to`, `CustomerRegistered.owner`,
+//!   `CustomerClaimed.rep`, `CustomerAssigned.rep`, `LeadQualified.rep`,
+//!   `ActivityLogged.rep`, `TargetSet.rep`. A typo'd or unknown rep no longer creates a
+//!   phantom owner in the reports; a rep who rejoins is active again. Not checked:
+//!   `DealReassigned.from` (it must be the current owner, `deal.reassign_from`, and taking a
+//!   deal away from a rep who left is what reassignment is for) and `CustomerAssigned.by`
+//!   (who made the assignment, a manager or admin who need not be a rep, like `actor`).
+//!   Like every rule it applies to appends: a log recorded before the rule still reads and
+//!   folds as it is.
 //! - `target.scope`: a target is for a rep, a team or the org, not a rep and a team.
 //! - `deal.customer_owner`: **a deal is opened only on a registered customer that is the deal
 //!   owner's or in the public pool.** Opening one on another rep's customer put it in that

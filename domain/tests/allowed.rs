@@ -209,15 +209,32 @@ fn a_disqualified_lead_can_be_qualified_again_and_converted() {
 }
 
 #[test]
-fn reps_unknown_to_the_org_may_work_and_a_rep_who_rejoins_is_active() {
+fn a_rep_who_never_joined_is_refused_and_a_rep_who_rejoins_is_active() {
     let mut log = Log::new();
-    let s = log.open_deal("D-1", "qualified"); // wukong never joined: allowed
-    log.ok(
-        "org-acme",
-        "RepJoined",
-        json!({"rep": "bajie", "name": "Zhu Bajie", "team": "east"}),
+    let s = log.open_deal("D-1", "qualified");
+    // niumowang never joined: not given the deal.
+    let e = log.ev(
+        &s,
+        "DealReassigned",
+        json!({"from": "wukong", "to": "niumowang"}),
     );
+    let r = log.append(&s, vec![e]).unwrap_err();
+    assert_eq!(
+        (r.rule, r.field.as_str(), r.value.as_str()),
+        ("rep.active", "data.to", "\"niumowang\"")
+    );
+    assert!(r.message.contains("has not joined"), "{r}");
+
     log.ok("org-acme", "RepLeft", json!({"rep": "bajie"}));
+    let e = log.ev(
+        &s,
+        "DealReassigned",
+        json!({"from": "wukong", "to": "bajie"}),
+    );
+    let r = log.append(&s, vec![e]).unwrap_err();
+    assert_eq!((r.rule, r.field.as_str()), ("rep.active", "data.to"));
+    assert!(r.message.contains("has left"), "{r}");
+
     log.ok(
         "org-acme",
         "RepJoined",

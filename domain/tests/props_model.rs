@@ -89,6 +89,9 @@ impl Model {
             org_reps: BTreeMap::new(),
             events: vec![],
         };
+        // The org starts with wukong, who never leaves: `rep.active` accepts only reps
+        // who joined, so there is always someone to give work to.
+        m.join("wukong", 0);
         if let Some(n) = pipeline {
             m.stages = (0..n).map(|i| format!("s{i}")).collect();
             let stages: Vec<Value> = (0..n)
@@ -120,10 +123,16 @@ impl Model {
         });
     }
 
-    /// Reps who may be given work: all but those who joined and left.
+    fn join(&mut self, rep: &str, b: u8) {
+        let data = json!({"rep": rep, "name": rep.to_uppercase(), "team": (["east", "west"][b as usize % 2])});
+        self.push("org-acme", "RepJoined", data, None);
+        self.org_reps.insert(rep.to_string(), true);
+    }
+
+    /// Reps who may be given work or named by an event: those who joined and have not left.
     fn assignable(&self) -> Vec<&'static str> {
         REPS.into_iter()
-            .filter(|r| self.org_reps.get(*r) != Some(&false))
+            .filter(|r| self.org_reps.get(*r) == Some(&true))
             .collect()
     }
 
@@ -317,11 +326,17 @@ impl Model {
                 self.deals[d].paid += amount;
             }
             16 | 17 if nd > 0 => {
-                // a call on the deal, possibly entered late (but not before the opening)
+                // a call on the deal, possibly entered late (but not before the opening), by
+                // its owner or, if the owner has left, by a rep still here
+                let rep = if self.org_reps.get(&self.deals[d].owner) == Some(&true) {
+                    self.deals[d].owner.clone()
+                } else {
+                    self.rep(b)
+                };
                 let deal = &self.deals[d];
                 let occurred =
                     (self.clock - Duration::minutes(i64::from(n % 5000))).max(deal.opened);
-                let data = json!({"kind": KINDS[b as usize % 6], "rep": deal.owner, "direction": "outbound", "duration_s": n % 3600});
+                let data = json!({"kind": KINDS[b as usize % 6], "rep": rep, "direction": "outbound", "duration_s": n % 3600});
                 let s = deal.stream.clone();
                 self.push(&s, "ActivityLogged", data, Some(occurred));
             }
@@ -429,9 +444,7 @@ impl Model {
                 self.leads[l].1 = LeadAt::Converted;
             }
             31 => {
-                let rep = REPS[a as usize % 4];
-                self.push("org-acme", "RepJoined", json!({"rep": rep, "name": rep.to_uppercase(), "team": (["east", "west"][b as usize % 2])}), None);
-                self.org_reps.insert(rep.to_string(), true);
+                self.join(REPS[a as usize % 4], b);
             }
             32 => {
                 // anyone but wukong may leave, if active
@@ -445,7 +458,7 @@ impl Model {
                 let month = domain::Month::of(&self.clock).to_string();
                 let mut data = json!({"month": month, "amount": money(cents)});
                 match b % 3 {
-                    0 => data["rep"] = json!(REPS[a as usize % 4]),
+                    0 => data["rep"] = json!(self.rep(a)),
                     1 => data["team"] = json!("east"),
                     _ => {}
                 }
@@ -497,7 +510,7 @@ proptest! {
     #[test]
     fn valid_actions_pass_one_event_at_a_time(spec in actions()) {
         let events = build(spec.0, &spec.1);
-        let mut log = Log::new();
+        let mut log = Log::empty(); // the model's org is the whole org
         log.now = now();
         for e in &events {
             if let Err(r) = log.append(&e.stream.clone(), vec![e.clone()]) {
@@ -582,7 +595,7 @@ fn the_model_produces_every_event_type() {
         .map(|(t, _)| *t)
         .collect();
     assert_eq!(types, all);
-    let mut log = Log::new();
+    let mut log = Log::empty();
     log.now = now();
     for e in &events {
         log.append(&e.stream.clone(), vec![e.clone()])

@@ -243,8 +243,8 @@ fn org_cases() -> Vec<Case> {
     v.push(case("won as a stage", "pipeline.reserved_ids", log, "org-acme", b, Some(0), "data.stages[1].id", "\"won\""));
 
     let mut log = Log::new();
-    let b = vec![joined(&mut log, "bajie"), log.ev("org-acme", "RepLeft", json!({"rep": "shaseng"}))];
-    v.push(case("unknown rep leaves", "rep.leave_active", log, "org-acme", b, Some(1), "data.rep", "\"shaseng\""));
+    let b = vec![joined(&mut log, "bajie"), log.ev("org-acme", "RepLeft", json!({"rep": "niumowang"}))];
+    v.push(case("unknown rep leaves", "rep.leave_active", log, "org-acme", b, Some(1), "data.rep", "\"niumowang\""));
 
     let mut log = Log::new();
     // Within one batch: the second RepLeft sees the state left by the first.
@@ -292,6 +292,11 @@ fn org_cases() -> Vec<Case> {
     log.ok("lead-L-1", "LeadCaptured", json!({"channel": "baidu", "name": "Tang"}));
     let b = vec![log.ev("lead-L-1", "LeadQualified", json!({"rep": "wukong"})), log.ev("lead-L-1", "LeadQualified", json!({"rep": "bajie"}))];
     v.push(case("lead to a rep who left", "rep.active", log, "lead-L-1", b, Some(1), "data.rep", "\"bajie\""));
+
+    let mut log = Log::new();
+    let s = log.open_deal("D-1", "qualified");
+    let b = after_call(&mut log, &s, "ActivityLogged", json!({"kind": "visit", "rep": "niumowang"}));
+    v.push(case("call by a rep who never joined", "rep.active", log, &s, b, Some(1), "data.rep", "\"niumowang\""));
     v
 }
 

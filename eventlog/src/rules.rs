@@ -176,6 +176,14 @@ mod tests {
     /// atomic append as the deal, and never from a batch that was checked but not written (a
     /// refused multi-stream append leaves the customer with its owner).
     async fn a_deal_opens_on_the_customer_as_written(store: Arc<dyn EventStore>) {
+        // Reps named by events must have joined (`rep.active`).
+        for rep in ["wukong", "bajie"] {
+            let joined = json!({"rep": rep, "name": rep, "team": "east"});
+            store
+                .append("org-acme", ExpectedVersion::Any, ev("RepJoined", joined))
+                .await
+                .unwrap();
+        }
         let pooled = store
             .append(
                 "deal-D-0",

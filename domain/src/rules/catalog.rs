@@ -51,7 +51,7 @@ rules! {
     PIPELINE_UNIQUE_IDS = "pipeline.unique_ids": "PipelineDefined stage ids are unique";
     PIPELINE_RESERVED_IDS = "pipeline.reserved_ids": "won and lost are outcomes, not stages: no stage may be called that";
     REP_LEAVE_ACTIVE = "rep.leave_active": "RepLeft names a rep who joined and has not left";
-    REP_ACTIVE = "rep.active": "a rep who left is not given deals, customers or leads (owner, to, rep of an assignment)";
+    REP_ACTIVE = "rep.active": "every rep an event names (DealOpened.owner, DealReassigned.to, CustomerRegistered.owner, CustomerClaimed.rep, CustomerAssigned.rep, LeadQualified.rep, ActivityLogged.rep, TargetSet.rep) joined (RepJoined) and has not left; not DealReassigned.from (the current owner, who may have left) nor CustomerAssigned.by (a manager, not necessarily a rep)";
     TARGET_SCOPE = "target.scope": "TargetSet is for a rep, a team or the whole org, not a rep and a team at once";
     DEAL_STAGE_EXISTS = "deal.stage_exists": "DealOpened.stage, DealStageChanged.to and DealReopened.stage exist in the pipeline in force";
     DEAL_CUSTOMER_OWNER = "deal.customer_owner": "DealOpened names a registered customer that is the deal owner's or in the public pool (a deal on another rep's customer is refused)";

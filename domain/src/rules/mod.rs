@@ -95,7 +95,11 @@ pub fn customer_named(stream: &str, batch: &[RecordedEvent]) -> Option<String> {
 /// let moved = line(1, "DealStageChanged", r#"{"from":"qualified","to":"quote"}"#);
 /// let bad = line(2, "DealStageChanged", r#"{"from":"qualified","to":"contract"}"#);
 ///
-/// let org = OrgState::default();
+/// // The org in force: wukong joined (`rep.active` accepts only reps who joined).
+/// let mut joined = line(0, "RepJoined", r#"{"rep":"wukong","name":"Sun Wukong","team":"east"}"#);
+/// joined.stream = "org-acme".into();
+/// let mut org = OrgState::default();
+/// org.apply(&joined);
 /// // The deal's customer, owned by its rep (see `deal.customer_owner`).
 /// let customers = |id: &str| (id == "C-77").then(|| {
 ///     let reg = serde_json::from_value(serde_json::json!({"name": "Huaguo", "owner": "wukong"})).unwrap();
@@ -145,6 +149,7 @@ fn check_event(
         | Event::RepLeft(_)
         | Event::TargetSet(_)
         | Event::PipelineDefined(_) => org::check(org, &event)?,
+        Event::ActivityLogged(a) => org::rep_active(org, "rep", &a.rep)?,
         _ => {}
     }
     match name.category {

@@ -7,17 +7,16 @@ use crate::events::Event;
 use crate::rejection::Rejection;
 use crate::state::{OrgState, Pipeline};
 
-/// A rep named as the new owner/assignee must not be one who left. Unknown reps pass:
-/// reps may be used before (or without) `RepJoined`.
+/// A rep named by an event (an owner, an assignee, a reassignment's target, an activity's or
+/// a target's rep, a qualifier) must have joined (`RepJoined`) and not left. Rules apply to
+/// new appends only: logs written before this rule stay readable as they are.
 pub(super) fn rep_active(org: &OrgState, field: &str, rep: &str) -> Result<(), Rejection> {
-    if org.rep_has_left(rep) {
-        return Err(REP_ACTIVE.reject(
-            format!("data.{field}"),
-            json_text(rep),
-            format!("rep {rep:?} has left the organisation"),
-        ));
-    }
-    Ok(())
+    let why = match org.reps.get(rep) {
+        Some(r) if r.active => return Ok(()),
+        Some(_) => format!("rep {rep:?} has left the organisation"),
+        None => format!("rep {rep:?} has not joined the organisation (no RepJoined for it)"),
+    };
+    Err(REP_ACTIVE.reject(format!("data.{field}"), json_text(rep), why))
 }
 
 /// A stage named by a deal event must be in the pipeline in force.
@@ -72,6 +71,9 @@ pub(super) fn check(org: &OrgState, event: &Event) -> Result<(), Rejection> {
             ));
         }
         Event::TargetSet(t) => {
+            if let Some(rep) = &t.rep {
+                rep_active(org, "rep", rep)?;
+            }
             if let (Some(_), Some(team)) = (&t.rep, &t.team) {
                 return Err(TARGET_SCOPE.reject(
                     "data.team",

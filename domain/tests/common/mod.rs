@@ -35,8 +35,24 @@ impl Default for Log {
     }
 }
 
+/// The reps of the team every test works with (`Log::new`): they joined team east.
+pub const TEAM: [&str; 3] = ["wukong", "bajie", "shaseng"];
+
 impl Log {
+    /// A log whose org has the [`TEAM`] joined (one `RepJoined` each on `org-acme`): the
+    /// rules accept only reps who joined and have not left (`rep.active`).
     pub fn new() -> Log {
+        let mut log = Log::empty();
+        // The team joins in the hours before START, so the tests' own events keep their times.
+        log.clock -= Duration::hours(TEAM.len() as i64);
+        for rep in TEAM {
+            log.join(rep);
+        }
+        log
+    }
+
+    /// A log with nothing in it, not even a rep.
+    pub fn empty() -> Log {
         Log {
             org: OrgState::default(),
             states: BTreeMap::new(),
@@ -115,6 +131,12 @@ impl Log {
             panic!("set-up event {event_type} on {stream} refused: {r}");
         }
         e
+    }
+
+    /// `rep` joins team east (a `RepJoined` on `org-acme` that must pass).
+    pub fn join(&mut self, rep: &str) -> RecordedEvent {
+        let data = serde_json::json!({"rep": rep, "name": rep.to_uppercase(), "team": "east", "manager": "tangseng"});
+        self.ok("org-acme", "RepJoined", data)
     }
 
     /// A deal stream `deal-{id}` opened in `stage`, owned by wukong, 100000.00 CNY, on
