@@ -67,7 +67,7 @@ pub struct StreamBatch {
 #[error("{}{error}", index.map(|i| format!("batch {i}: ")).unwrap_or_default())]
 pub struct MultiAppendError {
     /// Index of the failing batch, `None` when the failure concerns no batch in particular
-    /// (I/O, a poisoned store).
+    /// (I/O, a full disk, a store refusing appends after a failed write).
     pub index: Option<usize>,
     pub error: StoreError,
 }
@@ -143,12 +143,41 @@ pub enum StoreError {
     /// The data directory is held by another process.
     #[error("the data directory {0} is in use by another dealtrail process")]
     Locked(String),
-    /// Damage found on disk.
-    #[error("corrupt log at position {position}: {reason}")]
+    /// Damage found on disk: a record failing its checksum or decoding, a broken hash chain,
+    /// data the storage engine itself finds damaged, acknowledged events the commit journal
+    /// can no longer give back. `position` is the first damaged position, or the best known
+    /// (0: none is known, e.g. the storage engine's own files).
+    #[error("{}", corrupt_message(*position, reason))]
     Corrupt { position: u64, reason: String },
+    /// The disk holding the store is full (`ENOSPC`): the append was not acknowledged. The store
+    /// refuses appends until there is room again, then resumes by itself.
+    #[error("the disk holding the event store is full: {0}")]
+    StorageFull(String),
     /// Anything else from the backend (I/O, ...).
     #[error("storage error: {0}")]
     Backend(String),
+}
+
+fn corrupt_message(position: u64, reason: &str) -> String {
+    match position {
+        0 => format!("damaged store (position unknown): {reason}"),
+        p => format!("corrupt log at position {p}: {reason}"),
+    }
+}
+
+/// What a store knows about its own state ([`EventStore::health`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreHealth {
+    /// Appends and reads work as far as the store knows.
+    Ok,
+    /// Appends are refused for want of disk space ([`StoreError::StorageFull`]); they resume
+    /// by themselves once there is room.
+    StorageFull(String),
+    /// Appends are refused after a failed disk write; the store retries by itself.
+    WriteFailed(String),
+    /// A read found damage; `position` is the first damaged position known (0: unknown).
+    /// Stays until the store is opened again (after a restore: see `dealtrail verify`).
+    Damaged { position: u64, reason: String },
 }
 
 /// A read-only view of the committed log that a validator may consult while an append is
@@ -173,8 +202,13 @@ pub trait AppendValidator: Send + Sync + 'static {
     ) -> Result<(), Rejection>;
     /// Called, in log order, with every batch that passed (for caches), as soon as it is
     /// accepted into the current group commit, so the next `validate` can rely on it. If
-    /// writing that group then fails, the store is poisoned and accepts no further append.
+    /// writing that group then fails, the store refuses appends until it has gone back to what
+    /// is on disk, and then calls [`AppendValidator::reset`].
     fn applied(&self, _batch: &[RecordedEvent]) {}
+    /// The store went back to what is on disk after a failed write: batches passed to
+    /// `validate` or `applied` since the last reset may not be in the log. Forget anything
+    /// learned from them.
+    fn reset(&self) {}
 }
 
 /// A validator that accepts every well-formed envelope.
@@ -240,6 +274,12 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// The durable event with this id, `None` if there is none (import's idempotency check).
     async fn event_by_id(&self, id: uuid::Uuid) -> Result<Option<RecordedEvent>, StoreError>;
+
+    /// What the store knows about its own state (for a health check): a full disk or a failed
+    /// write refusing appends, damage found by a read.
+    fn health(&self) -> StoreHealth {
+        StoreHealth::Ok
+    }
 
     /// Events from `from_position` (inclusive) on: catch-up from disk, then live, without gap
     /// or duplicate. A slow subscriber never blocks appends.
