@@ -106,3 +106,27 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     );
     res
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_refusing_appends_or_damaged_is_unhealthy_and_says_why() {
+        assert!(unhealthy(StoreHealth::Ok).is_none());
+        let full = unhealthy(StoreHealth::StorageFull("os error 28 on /srv".into())).unwrap();
+        assert_eq!(full.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(full.kind, "storage-full");
+        assert!(!full.body().to_string().contains("/srv"));
+        let failing = unhealthy(StoreHealth::WriteFailed("EIO".into())).unwrap();
+        assert_eq!(failing.kind, "store-write-failed");
+        let damaged = unhealthy(StoreHealth::Damaged {
+            position: 12,
+            reason: "checksum mismatch".into(),
+        })
+        .unwrap();
+        assert_eq!(damaged.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(damaged.body()["position"], 12);
+        assert!(damaged.detail.contains("position 12"), "{}", damaged.detail);
+    }
+}

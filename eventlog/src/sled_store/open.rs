@@ -6,10 +6,10 @@
 //!
 //! Files are private: a data directory the store creates is 0700; `db`, `conf` and `blobs/`
 //! are created 0600 / 0700 before sled opens them (sled keeps the mode of a file that
-//! exists), the journal 0600 (see `journal`); files of the store that an earlier version left
-//! open to others (those, and sled's snapshots `snap.*`) are made private at open. sled
-//! creates its blob files and later snapshots with the process's default mode, inside these
-//! directories.
+//! exists), the journal 0600 (see `journal`); sled's snapshot (`snap.*`, written while it
+//! opens) and files of the store that an earlier version left open to others are made
+//! private once sled is open. sled creates its blob files with the process's default mode,
+//! inside `blobs/`.
 
 use std::fs::{DirBuilder, OpenOptions, Permissions};
 use std::io;
@@ -32,13 +32,13 @@ pub(crate) struct Opened {
 
 /// Opens the store in `dir`, creating it if needed (see the module's documentation).
 pub(crate) fn open(dir: &Path) -> Result<Opened, StoreError> {
-    private_files(dir).map_err(|e| {
-        io_error(
-            &format!("cannot prepare the data directory {}", dir.display()),
-            e,
-        )
-    })?;
+    let private = |r: io::Result<()>| {
+        r.map_err(|e| io_error(&format!("cannot make {} private", dir.display()), e))
+    };
+    private(create_private(dir))?;
     let db = no_panic(0, || open_sled(dir))?;
+    // sled writes its snapshot while it opens.
+    private(make_private(dir))?;
     no_panic(0, || recover(db, Some(dir)))
 }
 
@@ -128,9 +128,8 @@ fn recover(db: sled::Db, dir: Option<&Path>) -> Result<Opened, StoreError> {
     })
 }
 
-/// Creates `dir` (0700) and sled's files (0600, `blobs/` 0700) if missing, and makes the
-/// store's existing files private.
-fn private_files(dir: &Path) -> io::Result<()> {
+/// Creates `dir` (0700) and sled's files (0600, `blobs/` 0700) if missing.
+fn create_private(dir: &Path) -> io::Result<()> {
     let exists = |r: io::Result<()>| match r {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
         other => other,
@@ -147,6 +146,11 @@ fn private_files(dir: &Path) -> io::Result<()> {
             .open(dir.join(name));
         exists(created.map(drop))?;
     }
+    Ok(())
+}
+
+/// Makes the store's files that others may read private.
+fn make_private(dir: &Path) -> io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();
@@ -163,4 +167,45 @@ fn private_files(dir: &Path) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use crate::{EnvelopeOnly, SledStore};
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    /// The files of a store are its own: nobody else on the machine reads the log.
+    #[test]
+    fn the_store_creates_its_directory_and_files_private() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("data");
+        drop(SledStore::open(&dir, Arc::new(EnvelopeOnly)).unwrap());
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("blobs")), 0o700);
+        for name in ["db", "conf", "journal"] {
+            assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
+        }
+        // Opened again: sled writes its snapshot, and an earlier version's loose modes are
+        // tightened (the directory, not created by the store this time, is left as it is).
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o750)).unwrap();
+        std::fs::set_permissions(dir.join("db"), std::fs::Permissions::from_mode(0o644)).unwrap();
+        drop(SledStore::open(&dir, Arc::new(EnvelopeOnly)).unwrap());
+        assert_eq!(mode(&dir), 0o750);
+        let mut snapshots = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                assert_eq!(mode(&path), 0o600, "{}", path.display());
+                snapshots += path.to_string_lossy().contains("snap.") as usize;
+            }
+        }
+        assert!(snapshots > 0, "sled wrote no snapshot");
+    }
 }

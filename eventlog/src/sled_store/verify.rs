@@ -250,7 +250,7 @@ mod tests {
     use super::super::test_support::{note, raw_sled};
     use super::super::{frame, keys, SledStore, TREE};
     use crate::record::{decode_record, encode_record, encode_record_v1, FORMAT_V1};
-    use crate::{EnvelopeOnly, EventStore, ExpectedVersion, StoreError};
+    use crate::{EnvelopeOnly, EventStore, ExpectedVersion, StoreError, StoreHealth};
 
     /// A store of 5 events in two streams, closed again.
     async fn five_events(dir: &Path) {
@@ -296,6 +296,36 @@ mod tests {
             let (at, reason) = verify_error(dir.path());
             assert_eq!(at, position, "{reason}");
             assert!(reason.contains("checksum"), "{reason}");
+        }
+    }
+
+    /// The store learns of damage from the first read that meets it, and says so in its
+    /// health (the service's `/healthz`) from then on.
+    #[tokio::test]
+    async fn a_read_that_meets_damage_marks_the_store_damaged() {
+        let dir = tempfile::tempdir().unwrap();
+        five_events(dir.path()).await;
+        tamper(dir.path(), |t| {
+            let key = keys::log_key(3);
+            let mut v = t.get(key).unwrap().unwrap().to_vec();
+            v[frame::LEN_LEN + 2] ^= 0x40;
+            t.insert(key, v).unwrap();
+        });
+        let store = SledStore::open(dir.path(), Arc::new(EnvelopeOnly)).unwrap();
+        assert_eq!(store.health(), StoreHealth::Ok);
+        let all = crate::Filter::default();
+        assert_eq!(store.read_all(1, 2, &all).await.unwrap().len(), 2);
+        let err = store.read_all(1, 100, &all).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::Corrupt { position: 3, .. }),
+            "{err}"
+        );
+        match store.health() {
+            StoreHealth::Damaged { position, reason } => {
+                assert_eq!(position, 3);
+                assert!(reason.contains("checksum"), "{reason}");
+            }
+            other => panic!("{other:?}"),
         }
     }
 
