@@ -6,10 +6,15 @@
 //! The full-disk test mounts a small tmpfs, which needs root (CI runs as root); elsewhere it
 //! says so and passes.
 
+#[path = "../../eventlog/tests/common/disk.rs"]
+mod disk;
+
 use std::io::{BufRead, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use disk::{copy_dir, Tmpfs};
 
 const TOKEN: &str = "storage-faults-admin-token-0123456789abcdef";
 const SMALL_LOG: &str = concat!(
@@ -51,18 +56,6 @@ fn flip(file: &Path, offset: u64) {
     let mut bytes = std::fs::read(file).unwrap();
     bytes[offset as usize] ^= 1 << (offset % 8);
     std::fs::write(file, bytes).unwrap();
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &to.join(entry.file_name()));
-        } else {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
-    }
 }
 
 /// For bits flipped at `offsets` of `db`, one at a time: `verify` exits 4 naming the damage,
@@ -121,41 +114,6 @@ fn a_flipped_bit_in_a_store_with_a_sled_snapshot_makes_verify_exit_4_never_panic
     let len = std::fs::metadata(store.join("db")).unwrap().len();
     let damaged = verify_each_flip(&store, (0..len.min(24_000)).step_by(797));
     assert!(damaged > 0, "no flip was found");
-}
-
-/// A tmpfs mounted for the test, unmounted when dropped (whatever happened).
-struct Tmpfs {
-    dir: PathBuf,
-    _parent: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    fn mount(megabytes: u32) -> Option<Tmpfs> {
-        let parent = tempfile::tempdir().unwrap();
-        let dir = parent.path().join("disk");
-        std::fs::create_dir(&dir).unwrap();
-        let size = format!("size={megabytes}m");
-        let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &size, "tmpfs"])
-            .arg(&dir)
-            .output();
-        match mounted {
-            Ok(o) if o.status.success() => Some(Tmpfs {
-                dir,
-                _parent: parent,
-            }),
-            other => {
-                eprintln!("SKIPPED: cannot mount a tmpfs (not root?): {other:?}");
-                None
-            }
-        }
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
-    }
 }
 
 /// `serve` on `data`, stopped (SIGTERM) when dropped.
@@ -246,13 +204,6 @@ fn append(server: &Server, acked: &mut Vec<(u64, String)>) -> (u16, String) {
     (status, body)
 }
 
-/// Writes a file until the disk is full.
-fn fill(path: &Path) {
-    let mut f = std::fs::File::create(path).unwrap();
-    let block = vec![0x5a; 1 << 20];
-    while f.write_all(&block).and_then(|_| f.sync_all()).is_ok() {}
-}
-
 #[test]
 fn a_full_disk_answers_507_and_the_service_recovers_by_itself() {
     let Some(disk) = Tmpfs::mount(64) else {
@@ -267,7 +218,7 @@ fn a_full_disk_answers_507_and_the_service_recovers_by_itself() {
         let (status, body) = append(&server, &mut acked);
         assert_eq!(status, 201, "{body}");
     }
-    fill(&disk.dir.join("filler"));
+    let filler = disk.fill();
     let deadline = Instant::now() + Duration::from_secs(60);
     let refused = loop {
         let (status, body) = append(&server, &mut acked);
@@ -288,7 +239,7 @@ fn a_full_disk_answers_507_and_the_service_recovers_by_itself() {
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("storage-full"), "{body}");
 
-    std::fs::remove_file(disk.dir.join("filler")).unwrap();
+    std::fs::remove_file(filler).unwrap();
     let (status, body) = append(&server, &mut acked);
     assert_eq!(status, 201, "{body}");
     let (status, body) = server.call("GET", "/healthz", "");

@@ -8,6 +8,7 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
+use common::disk::copy_dir;
 use common::note;
 use eventlog::{EnvelopeOnly, EventStore, ExpectedVersion, ProposedEvent, SledStore, StoreError};
 
@@ -29,18 +30,6 @@ async fn store(dir: &Path) {
             .append(&format!("deal-{}", g % 7), ExpectedVersion::Any, events)
             .await
             .unwrap();
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &to.join(entry.file_name()));
-        } else {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
     }
 }
 

@@ -6,60 +6,11 @@
 
 mod common;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::disk::Tmpfs;
 use common::{note_with_id, open};
 use eventlog::{EventStore, ExpectedVersion, Filter, SledStore, StoreError, StoreHealth};
-
-/// A tmpfs mounted for the test, unmounted when dropped (whatever happened).
-struct Tmpfs {
-    dir: PathBuf,
-    _parent: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    fn mount(megabytes: u32) -> Option<Tmpfs> {
-        let parent = tempfile::tempdir().unwrap();
-        let dir = parent.path().join("disk");
-        std::fs::create_dir(&dir).unwrap();
-        let size = format!("size={megabytes}m");
-        let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &size, "tmpfs"])
-            .arg(&dir)
-            .output();
-        match mounted {
-            Ok(o) if o.status.success() => Some(Tmpfs {
-                dir,
-                _parent: parent,
-            }),
-            other => {
-                eprintln!("SKIPPED: cannot mount a tmpfs (not root?): {other:?}");
-                None
-            }
-        }
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
-    }
-}
-
-/// Writes a file until the disk is full.
-fn fill(path: &Path) {
-    let mut f = std::fs::File::create(path).unwrap();
-    let block = vec![0x5a; 1 << 20];
-    loop {
-        if let Err(e) = f.write_all(&block).and_then(|_| f.sync_all()) {
-            assert_eq!(e.raw_os_error(), Some(28), "{e}");
-            return;
-        }
-    }
-}
 
 /// Appends note `n`; its position and id once acknowledged.
 async fn append(store: &SledStore, n: u64) -> Result<(u64, uuid::Uuid), StoreError> {
@@ -82,7 +33,7 @@ async fn a_full_disk_refuses_appends_until_space_is_back_and_loses_nothing() {
     for n in 0..20 {
         acked.push(append(&store, n).await.unwrap());
     }
-    fill(&disk.dir.join("filler"));
+    let filler = disk.fill();
     // The journal has room (it is written in place): appends go on until sled's next write
     // meets the full disk, within a second or so.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -110,7 +61,7 @@ async fn a_full_disk_refuses_appends_until_space_is_back_and_loses_nothing() {
         Err(e) => assert!(matches!(e, StoreError::StorageFull(_)), "{e}"),
     }
 
-    std::fs::remove_file(disk.dir.join("filler")).unwrap();
+    std::fs::remove_file(filler).unwrap();
     // The next append finds room again: the store reopens its files and takes it.
     for k in 0..20 {
         acked.push(append(&store, 2000 + k).await.unwrap());

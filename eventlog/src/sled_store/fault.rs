@@ -123,7 +123,7 @@ mod tests {
             sled_error(sled::Error::Io(by_kind), 7),
             StoreError::StorageFull(_)
         ));
-        let other = io::Error::new(io::ErrorKind::Other, "No space left on device");
+        let other = io::Error::other("No space left on device");
         assert!(matches!(io_error("x", other), StoreError::Backend(_)));
     }
 

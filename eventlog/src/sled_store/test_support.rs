@@ -34,15 +34,7 @@ pub(crate) fn raw_sled(dir: &Path) -> sled::Db {
     }
 }
 
+#[path = "../../tests/common/disk.rs"]
+mod disk;
 /// Copies the store in `from` (closed) to `to`, as it is on disk.
-pub(crate) fn copy_store(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_dir() {
-            copy_store(&entry.path(), &to.join(entry.file_name()));
-        } else {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
-    }
-}
+pub(crate) use disk::copy_dir as copy_store;

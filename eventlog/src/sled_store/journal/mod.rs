@@ -535,8 +535,10 @@ mod tests {
         }
     }
 
-    /// The records of a region, as `(first, last, chunks)`; `Damaged` as `(first, last)`.
-    fn records(data: &[u8]) -> Vec<(u64, u64, Option<Vec<(u64, Vec<u8>)>>)> {
+    type Chunks = Option<Vec<(u64, Vec<u8>)>>;
+
+    /// The records of a region, as `(first, last, chunks)`.
+    fn records(data: &[u8]) -> Vec<(u64, u64, Chunks)> {
         read_region(data)
             .into_iter()
             .filter_map(|item| match item {
