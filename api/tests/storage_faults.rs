@@ -143,6 +143,8 @@ impl Server {
                 break rest.split_whitespace().next().unwrap().to_string();
             }
         };
+        // The server prints more: keep reading (a closed pipe would fail its prints).
+        std::thread::spawn(move || lines.for_each(drop));
         Server { child, addr }
     }
 
@@ -164,12 +166,13 @@ impl Server {
         (status, body.to_string())
     }
 
-    /// Appends a note on a customer of the small log; (status, body).
+    /// Appends a note (of some 8 kB, to fill the disk sooner) on a customer of the small
+    /// log; (status, body).
     fn append_note(&self, id: &str) -> (u16, String) {
         let body = serde_json::json!({ "events": [{
             "id": id,
             "type": "ActivityLogged",
-            "data": { "kind": "visit", "rep": "wukong", "summary": "disk test" },
+            "data": { "kind": "visit", "rep": "wukong", "summary": "disk test ".repeat(800) },
         }]});
         self.call(
             "POST",
@@ -227,7 +230,7 @@ fn a_full_disk_answers_507_and_the_service_recovers_by_itself() {
             _ => break (status, body),
         }
         assert!(Instant::now() < deadline, "no append was refused");
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(5));
     };
     assert_eq!(refused.0, 507, "{}", refused.1);
     let problem: serde_json::Value = serde_json::from_str(&refused.1).unwrap();
