@@ -20,13 +20,18 @@
 //!   - `frame`: records framed in chunks with a crc32 and a blake3 hash chain;
 //!   - `writer`: the one writer thread: decides queued requests in order, writes the group
 //!     (one sled insert, or one atomic batch for a large group or when the index is due)
-//!     and its record in the journal, then hands it to `commit`;
+//!     and its record in the journal, then hands it to `commit`; after a failed write or
+//!     sync it refuses appends and recovers by reopening the store's files (`recover`);
 //!   - `commit`: two flusher threads taking turns: one `fdatasync` of the journal per
 //!     turn makes every group written before it durable, then they are acknowledged
 //!     (group commit);
 //!   - `journal`: the commit journal (two regions used in turn; sled is flushed in the
 //!     background when the writer leaves a region, and a region is reused only once that
-//!     flush is done); at open, groups sled lost are replayed from it;
+//!     flush is done); at open, groups sled lost are replayed from it, and a damaged record
+//!     is told from the torn tail of a crash;
+//!   - `open`: opening the store's files (at open and when the writer recovers), private;
+//!   - `fault`: storage errors as typed [`StoreError`]s (a full disk, damage with its
+//!     position, sled's panics on damaged files), and the fault that refuses appends;
 //!   - `sync`: the fdatasync of sled's files that makes a sled flush durable (sled's own
 //!     flush does not, on Linux);
 //!   - `view`: the [`LogView`] the validator sees (log + earlier, unwritten group members);
@@ -229,6 +234,10 @@ impl AppendValidator for EnvelopeOnly {
 #[async_trait]
 pub trait EventStore: Send + Sync + 'static {
     /// Appends a batch to one stream, atomically, and returns once it is durable.
+    ///
+    /// An append that fails for want of disk space ([`StoreError::StorageFull`]) or another
+    /// failed write was not acknowledged, yet it may be in the log once the store has
+    /// recovered, as after a crash: retry it with the same event ids.
     ///
     /// Idempotent by event id: if every event of the batch is already in the log with the
     /// same stream, type, data, metadata (and `occurred_at`, when the client gave one), the
