@@ -27,10 +27,12 @@
 //! positions. A group that did not reach the disk leaves no trace, and its positions go to
 //! later appends. The validator forgets what it learned since (`AppendValidator::reset`).
 //!
-//! The writer tries to recover when a request comes and every [`RETRY`] otherwise; for a full
-//! disk only once [`MIN_FREE`] bytes are free (reopening writes, and a failed reopen leaves
-//! the store without files to read until the next try). Requests that come while it cannot
-//! recover get the fault's error. A temporary store cannot reopen its files: it refuses
+//! The writer tries to recover at once, then whenever a request comes or [`RETRY`] has passed,
+//! but after a failed try not before twice the previous wait (up to about a minute: a disk
+//! that keeps failing is not reopened every second); for a full disk only once [`MIN_FREE`]
+//! bytes are free (reopening writes, and a failed reopen leaves the store without files to
+//! read until the next try). Requests that come while it cannot recover get the fault's
+//! error. A temporary store cannot reopen its files: it refuses
 //! appends until dropped.
 
 use std::path::Path;
@@ -107,13 +109,18 @@ impl Writer {
         requests: &mpsc::Receiver<Request>,
         waiting: &mut Vec<Request>,
     ) -> bool {
-        let mut tried: Option<Instant> = None;
+        // When to try next (`None`: as soon as the disk allows).
+        let mut next_try: Option<Instant> = None;
+        let mut failed_tries = 0;
         loop {
-            if self.recovery_due(tried) {
-                tried = Some(Instant::now());
+            if self.recovery_due(next_try) {
                 match self.recover() {
                     Ok(()) => return true,
-                    Err(e) => tracing::warn!(error = %e, "the event store could not recover yet"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the event store could not recover yet");
+                        next_try = Some(Instant::now() + RETRY * 2u32.pow(failed_tries));
+                        failed_tries = (failed_tries + 1).min(6);
+                    }
                 }
             }
             let refusal = self.shared.fault().unwrap_or(Fault::Io("unknown".into()));
@@ -130,11 +137,11 @@ impl Writer {
         }
     }
 
-    fn recovery_due(&self, tried: Option<Instant>) -> bool {
+    fn recovery_due(&self, next_try: Option<Instant>) -> bool {
         let Some(dir) = &self.shared.dir else {
             return false;
         };
-        if tried.is_some_and(|t| t.elapsed() < RETRY) {
+        if next_try.is_some_and(|t| Instant::now() < t) {
             return false;
         }
         match self.shared.fault() {
