@@ -20,13 +20,18 @@
 //!   - `frame`: records framed in chunks with a crc32 and a blake3 hash chain;
 //!   - `writer`: the one writer thread: decides queued requests in order, writes the group
 //!     (one sled insert, or one atomic batch for a large group or when the index is due)
-//!     and its record in the journal, then hands it to `commit`;
+//!     and its record in the journal, then hands it to `commit`; after a failed write or
+//!     sync it refuses appends and recovers by reopening the store's files (`recover`);
 //!   - `commit`: two flusher threads taking turns: one `fdatasync` of the journal per
 //!     turn makes every group written before it durable, then they are acknowledged
 //!     (group commit);
 //!   - `journal`: the commit journal (two regions used in turn; sled is flushed in the
 //!     background when the writer leaves a region, and a region is reused only once that
-//!     flush is done); at open, groups sled lost are replayed from it;
+//!     flush is done); at open, groups sled lost are replayed from it, and a damaged record
+//!     is told from the torn tail of a crash;
+//!   - `open`: opening the store's files (at open and when the writer recovers), private;
+//!   - `fault`: storage errors as typed [`StoreError`]s (a full disk, damage with its
+//!     position, sled's panics on damaged files), and the fault that refuses appends;
 //!   - `sync`: the fdatasync of sled's files that makes a sled flush durable (sled's own
 //!     flush does not, on Linux);
 //!   - `view`: the [`LogView`] the validator sees (log + earlier, unwritten group members);
@@ -68,7 +73,7 @@ pub struct StreamBatch {
 #[error("{}{error}", index.map(|i| format!("batch {i}: ")).unwrap_or_default())]
 pub struct MultiAppendError {
     /// Index of the failing batch, `None` when the failure concerns no batch in particular
-    /// (I/O, a poisoned store).
+    /// (I/O, a full disk, a store refusing appends after a failed write).
     pub index: Option<usize>,
     pub error: StoreError,
 }
@@ -144,12 +149,41 @@ pub enum StoreError {
     /// The data directory is held by another process.
     #[error("the data directory {0} is in use by another dealtrail process")]
     Locked(String),
-    /// Damage found on disk.
-    #[error("corrupt log at position {position}: {reason}")]
+    /// Damage found on disk: a record failing its checksum or decoding, a broken hash chain,
+    /// data the storage engine itself finds damaged, acknowledged events the commit journal
+    /// can no longer give back. `position` is the first damaged position, or the best known
+    /// (0: none is known, e.g. the storage engine's own files).
+    #[error("{}", corrupt_message(*position, reason))]
     Corrupt { position: u64, reason: String },
+    /// The disk holding the store is full (`ENOSPC`): the append was not acknowledged. The store
+    /// refuses appends until there is room again, then resumes by itself.
+    #[error("the disk holding the event store is full: {0}")]
+    StorageFull(String),
     /// Anything else from the backend (I/O, ...).
     #[error("storage error: {0}")]
     Backend(String),
+}
+
+fn corrupt_message(position: u64, reason: &str) -> String {
+    match position {
+        0 => format!("damaged store (position unknown): {reason}"),
+        p => format!("corrupt log at position {p}: {reason}"),
+    }
+}
+
+/// What a store knows about its own state ([`EventStore::health`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreHealth {
+    /// Appends and reads work as far as the store knows.
+    Ok,
+    /// Appends are refused for want of disk space ([`StoreError::StorageFull`]); they resume
+    /// by themselves once there is room.
+    StorageFull(String),
+    /// Appends are refused after a failed disk write; the store retries by itself.
+    WriteFailed(String),
+    /// A read found damage; `position` is the first damaged position known (0: unknown).
+    /// Stays until the store is opened again (after a restore: see `dealtrail verify`).
+    Damaged { position: u64, reason: String },
 }
 
 /// A read-only view of the committed log that a validator may consult while an append is
@@ -174,8 +208,13 @@ pub trait AppendValidator: Send + Sync + 'static {
     ) -> Result<(), Rejection>;
     /// Called, in log order, with every batch that passed (for caches), as soon as it is
     /// accepted into the current group commit, so the next `validate` can rely on it. If
-    /// writing that group then fails, the store is poisoned and accepts no further append.
+    /// writing that group then fails, the store refuses appends until it has gone back to what
+    /// is on disk, and then calls [`AppendValidator::reset`].
     fn applied(&self, _batch: &[RecordedEvent]) {}
+    /// The store went back to what is on disk after a failed write: batches passed to
+    /// `validate` or `applied` since the last reset may not be in the log. Forget anything
+    /// learned from them.
+    fn reset(&self) {}
 }
 
 /// A validator that accepts every well-formed envelope.
@@ -196,6 +235,10 @@ impl AppendValidator for EnvelopeOnly {
 #[async_trait]
 pub trait EventStore: Send + Sync + 'static {
     /// Appends a batch to one stream, atomically, and returns once it is durable.
+    ///
+    /// An append that fails for want of disk space ([`StoreError::StorageFull`]) or another
+    /// failed write was not acknowledged, yet it may be in the log once the store has
+    /// recovered, as after a crash: retry it with the same event ids.
     ///
     /// Idempotent by event id: if every event of the batch is already in the log with the
     /// same stream, type, data, metadata (and `occurred_at`, when the client gave one), the
@@ -248,6 +291,12 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// The durable event with this id, `None` if there is none (import's idempotency check).
     async fn event_by_id(&self, id: uuid::Uuid) -> Result<Option<RecordedEvent>, StoreError>;
+
+    /// What the store knows about its own state (for a health check): a full disk or a failed
+    /// write refusing appends, damage found by a read.
+    fn health(&self) -> StoreHealth {
+        StoreHealth::Ok
+    }
 
     /// Events from `from_position` (inclusive) on: catch-up from disk, then live, without gap
     /// or duplicate. A slow subscriber never blocks appends.

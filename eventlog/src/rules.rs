@@ -137,6 +137,11 @@ impl AppendValidator for DomainRules {
             cache.streams.clear();
         }
     }
+
+    fn reset(&self) {
+        // Batches validated since the last reset may not be in the log: fold from disk again.
+        *self.inner.lock().unwrap_or_else(|p| p.into_inner()) = Cache::default();
+    }
 }
 
 #[cfg(test)]

@@ -27,7 +27,8 @@ pub enum ExitCode {
     Usage = 2,
     /// The data directory is held by another dealtrail process (e.g. `serve`).
     Locked = 3,
-    /// `verify` found damage in the log.
+    /// The store is damaged (found by `verify`, or by any command reading it): the message
+    /// names the first damaged position when it is known.
     Corrupt = 4,
     /// Input refused: a bad import line, an unknown deal, an invalid report parameter.
     Refused = 5,
@@ -91,8 +92,8 @@ impl From<std::io::Error> for CliError {
     name = "dealtrail",
     version,
     about = "An event-sourced CRM: an append-only, hash-chained log of every sales action, and the reports built from it.",
-    after_help = "Exit codes: 0 ok, 1 failure, 2 usage, 3 data directory in use by another process, \
-                  4 log damaged (verify), 5 input refused (bad import line, unknown deal, bad parameter)."
+    after_help = "Exit codes: 0 ok, 1 failure (e.g. a full disk), 2 usage, 3 data directory in use by another process, \
+                  4 store damaged (names the first damaged position), 5 input refused (bad import line, unknown deal, bad parameter)."
 )]
 pub struct Cli {
     /// The data directory of the embedded store.
@@ -184,15 +185,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
-/// Opens the embedded store with the domain's rules in front of every append; a data
-/// directory created here is private to the user (0700).
+/// Opens the embedded store with the domain's rules in front of every append (creating the
+/// data directory, private, if it does not exist).
 pub fn open_store(data: &Path) -> Result<Arc<eventlog::SledStore>, CliError> {
-    crate::http::files::create_private_dir(data).map_err(|e| {
-        CliError::failure(format!(
-            "cannot create data directory {}: {e}",
-            data.display()
-        ))
-    })?;
     let store = eventlog::SledStore::open(data, Arc::new(eventlog::rules::DomainRules::default()))?;
     Ok(Arc::new(store))
 }

@@ -5,6 +5,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use eventlog::StoreHealth;
+
 use super::openapi::ProblemDoc;
 use super::problem::Problem;
 use super::state::AppState;
@@ -20,9 +22,12 @@ pub struct Health {
 #[utoipa::path(get, path = "/healthz", tag = "operations",
     responses(
         (status = 200, description = "The store answers", body = Health),
-        (status = 503, description = "The store does not answer", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 503, description = "The store does not answer, refuses appends (a full disk: `storage-full`; a failed write: `store-write-failed`), or found damage (`store-damaged`, naming the first damaged position)", body = ProblemDoc, content_type = "application/problem+json"),
     ))]
 pub async fn healthz(State(state): State<AppState>) -> Response {
+    if let Some(problem) = unhealthy(state.store.health()) {
+        return problem.into_response();
+    }
     match state.store.last_position().await {
         Ok(last_position) => axum::Json(Health {
             status: "ok",
@@ -40,6 +45,40 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
             .into_response()
         }
     }
+}
+
+/// The 503 for a store that refuses appends or has found damage (the details are in the
+/// log), `None` for a healthy one.
+fn unhealthy(health: StoreHealth) -> Option<Problem> {
+    let problem = |kind, title, detail: String| {
+        Problem::new(StatusCode::SERVICE_UNAVAILABLE, kind, title, detail)
+    };
+    Some(match health {
+        StoreHealth::Ok => return None,
+        StoreHealth::StorageFull(_) => problem(
+            "storage-full",
+            "Insufficient storage",
+            "the disk holding the event store is full: appends are refused until space is freed"
+                .into(),
+        ),
+        StoreHealth::WriteFailed(_) => problem(
+            "store-write-failed",
+            "Event store failing",
+            "a write of the event store failed: appends are refused while it recovers".into(),
+        ),
+        StoreHealth::Damaged { position, .. } => {
+            let at = match position {
+                0 => "in its files (position unknown)".to_string(),
+                p => format!("at log position {p}"),
+            };
+            problem(
+                "store-damaged",
+                "Event store damaged",
+                format!("the event store found damage {at}: run `dealtrail verify` and restore from a backup"),
+            )
+            .with("position", position)
+        }
+    })
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "operations",
@@ -66,4 +105,28 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_refusing_appends_or_damaged_is_unhealthy_and_says_why() {
+        assert!(unhealthy(StoreHealth::Ok).is_none());
+        let full = unhealthy(StoreHealth::StorageFull("os error 28 on /srv".into())).unwrap();
+        assert_eq!(full.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(full.kind, "storage-full");
+        assert!(!full.body().to_string().contains("/srv"));
+        let failing = unhealthy(StoreHealth::WriteFailed("EIO".into())).unwrap();
+        assert_eq!(failing.kind, "store-write-failed");
+        let damaged = unhealthy(StoreHealth::Damaged {
+            position: 12,
+            reason: "checksum mismatch".into(),
+        })
+        .unwrap();
+        assert_eq!(damaged.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(damaged.body()["position"], 12);
+        assert!(damaged.detail.contains("position 12"), "{}", damaged.detail);
+    }
 }

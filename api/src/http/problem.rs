@@ -197,10 +197,22 @@ fn store_problem(e: &StoreError) -> Problem {
         StoreError::Invalid(d) => {
             Problem::new(StatusCode::BAD_REQUEST, "bad-request", "Bad request", d)
         }
+        StoreError::StorageFull(_) => storage_full_problem(),
         StoreError::Locked(_) | StoreError::Corrupt { .. } | StoreError::Backend(_) => {
             internal_problem()
         }
     }
+}
+
+/// 507: the disk holding the event store is full (the OS error and paths stay in the log).
+pub fn storage_full_problem() -> Problem {
+    Problem::new(
+        StatusCode::INSUFFICIENT_STORAGE,
+        "storage-full",
+        "Insufficient storage",
+        "the disk holding the event store is full: nothing was written; appends resume once \
+         space is freed",
+    )
 }
 
 fn rejection_problem(r: &Rejection) -> Problem {
@@ -223,7 +235,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Internal(_)
         | ApiError::Store(
-            StoreError::Backend(_) | StoreError::Corrupt { .. } | StoreError::Locked(_),
+            StoreError::Backend(_)
+            | StoreError::Corrupt { .. }
+            | StoreError::Locked(_)
+            | StoreError::StorageFull(_),
         ) = &self
         {
             tracing::error!(error = %self, "request failed");
@@ -332,6 +347,19 @@ mod tests {
         assert_eq!(p.status, StatusCode::CONFLICT);
         assert_eq!(p.body()["expected"], json!(2));
         assert_eq!(p.body()["actual"], json!(4));
+    }
+
+    #[test]
+    fn a_full_disk_is_507_naming_the_cause_without_the_path() {
+        let p = ApiError::Store(StoreError::StorageFull("/srv/data/db: os error 28".into()))
+            .to_problem();
+        assert_eq!(p.status, StatusCode::INSUFFICIENT_STORAGE);
+        assert_eq!(
+            p.body()["type"],
+            json!("urn:dealtrail:problem:storage-full")
+        );
+        assert!(p.detail.contains("disk"), "{}", p.detail);
+        assert!(!p.body().to_string().contains("/srv"));
     }
 
     #[test]

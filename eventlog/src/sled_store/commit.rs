@@ -11,19 +11,19 @@
 //!
 //! Why this is durable: a sync that starts after a group's journal record was written covers
 //! it, and a flusher answers only groups handed over before its claim, after its own sync
-//! succeeded. After a failed sync the store is poisoned before the next sync may start, and
-//! every later answer is an error. Each flusher syncs through its own handle of the journal,
+//! succeeded. After a failed sync the store is faulted before the next sync may start, and
+//! every later answer of the session is an error (see `writer::recover`). Each flusher syncs through its own handle of the journal,
 //! opened before anything is appended (Linux reports a write-back error once per open file
 //! description: so no sync can miss an error because another handle consumed it).
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
 
+use super::fault::{io_error, Fault};
 use super::journal::Journal;
 use super::{Shared, StoreError};
 use crate::{AppendOutcome, MultiAppendError};
@@ -150,28 +150,27 @@ impl Commits {
             st.claimed = claim;
             st.syncing = true;
             drop(st);
-            let mut failure = None;
-            if shared.poisoned.load(Ordering::Acquire) {
-                failure = Some("the store is poisoned by an earlier failed write".to_string());
-            } else if position > shared.durable() {
+            let mut failure = shared.fault();
+            if failure.is_none() && position > shared.durable() {
                 let synced = match &journal {
                     Ok(Some(j)) => j
                         .sync_data()
-                        .map_err(|e| format!("cannot sync the commit journal: {e}")),
+                        .map_err(|e| io_error("cannot sync the commit journal", e)),
                     Ok(None) => shared.flush(),
-                    Err(e) => Err(format!("cannot open the commit journal to sync it: {e}")),
+                    Err(e) => Err(StoreError::Backend(format!(
+                        "cannot open the commit journal to sync it: {e}"
+                    ))),
                 };
                 if let Err(e) = synced {
-                    tracing::error!(error = %e, "syncing the event log failed; refusing further appends");
-                    shared.poisoned.store(true, Ordering::Release);
-                    failure = Some(e);
+                    shared.set_fault(&e);
+                    failure = Some(Fault::of(&e));
                 }
             }
             st = self.lock();
             st.syncing = false;
-            if failure.is_none() && shared.poisoned.load(Ordering::Acquire) {
-                // Another sync failed meanwhile: acknowledge nothing more.
-                failure = Some("the store is poisoned by an earlier failed write".to_string());
+            if failure.is_none() {
+                // Another sync or a write failed meanwhile: acknowledge nothing more.
+                failure = shared.fault();
             }
             if failure.is_none() && position > shared.durable() {
                 shared.publish_durable(position);
@@ -200,15 +199,12 @@ impl Commits {
     }
 }
 
-pub(crate) fn fail_successes(
-    answers: &mut [(oneshot::Sender<Reply>, Reply)],
-    e: &dyn std::fmt::Display,
-) {
+/// Turns the successes among `answers` into the error of `fault` (their group was not made
+/// durable).
+pub(crate) fn fail_successes(answers: &mut [(oneshot::Sender<Reply>, Reply)], fault: &Fault) {
     for (_, answer) in answers.iter_mut() {
         if answer.is_ok() {
-            *answer = Err(MultiAppendError::general(StoreError::Backend(format!(
-                "the append could not be made durable: {e}"
-            ))));
+            *answer = Err(MultiAppendError::general(fault.error()));
         }
     }
 }

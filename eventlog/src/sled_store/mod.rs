@@ -5,10 +5,12 @@
 //! `sync`).
 
 mod commit;
+mod fault;
 mod frame;
 mod index;
 mod journal;
 mod keys;
+mod open;
 mod read;
 mod subscribe;
 mod sync;
@@ -18,7 +20,7 @@ mod verify;
 mod view;
 mod writer;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
@@ -29,30 +31,62 @@ use tokio::sync::{oneshot, watch};
 
 use crate::{
     AppendOutcome, AppendValidator, EventStore, ExpectedVersion, Filter, MultiAppendError,
-    ProposedEvent, RecordedEvent, StoreError, StreamBatch,
+    ProposedEvent, RecordedEvent, StoreError, StoreHealth, StreamBatch,
 };
 
+pub(crate) use fault::backend;
+use fault::{no_panic, Fault};
 pub use verify::VerifyReport;
 
 /// The name of the sled tree that holds the log and its indexes.
 const TREE: &str = "log";
 
+/// sled and what syncs its files: replaced as a whole when the writer reopens the store's
+/// files after a failed write (see `writer`).
+pub(crate) struct Sled {
+    pub db: sled::Db,
+    pub tree: sled::Tree,
+    /// Syncs what sled flushed (see `sync`); `None` for a temporary store.
+    syncer: Mutex<Option<sync::Syncer>>,
+}
+
+impl Sled {
+    /// Flushes sled and syncs its files: once this returns `Ok`, everything written is on disk.
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map_err(fault::at(0))?;
+        let mut syncer = self
+            .syncer
+            .lock()
+            .map_err(|_| backend("the sync lock is poisoned"))?;
+        match syncer.as_mut() {
+            Some(s) => s
+                .sync()
+                .map_err(|e| fault::io_error("cannot sync the store's files", e)),
+            None => Ok(()),
+        }
+    }
+}
+
 /// State shared by the store handle, its writer thread and its subscribers.
 pub(crate) struct Shared {
-    db: sled::Db,
-    tree: sled::Tree,
+    /// Where the store lives, `None` for a temporary one.
+    dir: Option<PathBuf>,
+    /// `None` only while the writer reopens the store's files (readers get the fault's error).
+    sled: RwLock<Option<Arc<Sled>>>,
     /// The last position known to be on disk. Readers never look past it.
     durable: AtomicU64,
     /// Carries `durable` to subscribers; never blocks the writer.
     durable_tx: watch::Sender<u64>,
-    /// Set when a flush failed: nothing more is acknowledged until a restart.
-    poisoned: AtomicBool,
+    /// Why appends are refused until the writer has recovered (see `writer`); `faulted` is
+    /// `fault.is_some()`, for a lock-free look.
+    fault: Mutex<Option<Fault>>,
+    faulted: AtomicBool,
+    /// The first damage (lowest position) a read has found: reported by `health`.
+    damage: Mutex<Option<(u64, String)>>,
     /// Set when the store handle is dropped: subscriptions end once caught up.
     closed: AtomicBool,
     /// The index entries (stream runs, ids) of events after the index watermark (see `index`).
     unindexed: RwLock<index::Unindexed>,
-    /// Syncs what sled flushed (see `sync`); `None` for a temporary store.
-    syncer: Mutex<Option<sync::Syncer>>,
 }
 
 impl Shared {
@@ -60,29 +94,96 @@ impl Shared {
         self.durable.load(Ordering::Acquire)
     }
 
-    /// Flushes sled and syncs its files: once this returns `Ok`, everything written is on disk.
-    fn flush(&self) -> Result<(), String> {
-        self.db.flush().map_err(|e| e.to_string())?;
-        let mut syncer = self
-            .syncer
-            .lock()
-            .map_err(|_| "the sync lock is poisoned".to_string())?;
-        match syncer.as_mut() {
-            Some(s) => s
-                .sync()
-                .map_err(|e| format!("cannot sync the store's files: {e}")),
-            None => Ok(()),
-        }
+    /// The current sled (its files may be being reopened: then the fault's error).
+    pub(crate) fn sled(&self) -> Result<Arc<Sled>, StoreError> {
+        let current = self.sled.read().unwrap_or_else(|e| e.into_inner()).clone();
+        current.ok_or_else(|| match self.fault() {
+            Some(f) => f.error(),
+            None => backend("the store's files are being reopened"),
+        })
+    }
+
+    /// Flushes sled and syncs its files (see [`Sled::flush`]).
+    fn flush(&self) -> Result<(), StoreError> {
+        self.sled()?.flush()
     }
 
     fn publish_durable(&self, position: u64) {
         self.durable.store(position, Ordering::Release);
         self.durable_tx.send_replace(position);
     }
-}
 
-pub(crate) fn backend(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(e.to_string())
+    pub(crate) fn faulted(&self) -> bool {
+        self.faulted.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn fault(&self) -> Option<Fault> {
+        self.fault.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Refuses appends from now on, because of `e` (a failed write or sync), until
+    /// [`Shared::clear_fault`]. The first fault stays (it is the cause).
+    pub(crate) fn set_fault(&self, e: &StoreError) {
+        let mut fault = self.fault.lock().unwrap_or_else(|e| e.into_inner());
+        if fault.is_none() {
+            tracing::error!(error = %e, "a write of the event store failed; refusing appends until it recovers");
+            *fault = Some(Fault::of(e));
+        }
+        self.faulted.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn clear_fault(&self) {
+        let mut fault = self.fault.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(f) = fault.take() {
+            tracing::info!(fault = ?f, "the event store recovered: appends resume");
+        }
+        self.faulted.store(false, Ordering::Release);
+    }
+
+    /// Remembers the damage `e` reports, if it is `Corrupt` (see `health`).
+    pub(crate) fn note(&self, e: &StoreError) {
+        if let StoreError::Corrupt { position, reason } = e {
+            let mut damage = self.damage.lock().unwrap_or_else(|e| e.into_inner());
+            if damage.as_ref().is_none_or(|(p, _)| position < p) {
+                tracing::error!(position, reason, "the event store is damaged");
+                *damage = Some((*position, reason.clone()));
+            }
+        }
+    }
+
+    /// Passes `result` on, remembering damage it reports.
+    pub(crate) fn watch<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(e) = &result {
+            self.note(e);
+        }
+        result
+    }
+
+    /// A read: sled's panics on damaged data become `Corrupt` at `position`, and damage is
+    /// remembered.
+    fn read<T>(
+        &self,
+        position: u64,
+        f: impl FnOnce() -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.watch(no_panic(position, f))
+    }
+
+    fn health(&self) -> StoreHealth {
+        if let Some((position, reason)) = self
+            .damage
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
+            return StoreHealth::Damaged { position, reason };
+        }
+        match self.fault() {
+            None => StoreHealth::Ok,
+            Some(Fault::Full(d)) => StoreHealth::StorageFull(d),
+            Some(Fault::Io(d)) => StoreHealth::WriteFailed(d),
+        }
+    }
 }
 
 /// The sled-backed [`EventStore`]. Dropping it stops the writer and ends its subscriptions
@@ -94,89 +195,50 @@ pub struct SledStore {
     writer: Option<JoinHandle<()>>,
 }
 
-/// Whether sled refused to open because another handle holds the directory's file lock.
-fn is_lock_error(e: &sled::Error) -> bool {
-    e.to_string().contains("could not acquire lock")
-}
-
 impl SledStore {
-    /// Opens (or creates) the store in `dir`. `StoreError::Locked` if another process holds it.
+    /// Opens (or creates) the store in `dir` (created private, 0700, when missing; the store's
+    /// files are 0600). `StoreError::Locked` if another process holds it, `Corrupt` naming the
+    /// position if it is damaged (see `open`), `StorageFull` if the disk is full.
     pub fn open(dir: &Path, validator: Arc<dyn AppendValidator>) -> Result<SledStore, StoreError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| backend(format!("cannot create {}: {e}", dir.display())))?;
-        // sled releases its file lock when its last background handle is gone, a moment
-        // after the previous store in this process was dropped: wait a little for that
-        // before calling the directory locked (a lock held by another process stays held).
-        let mut tries = 0;
-        let db = loop {
-            match sled::Config::new().path(dir).open() {
-                Ok(db) => break db,
-                Err(e) if tries < 30 && is_lock_error(&e) => {
-                    tries += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                }
-                Err(e) => return Err(open_error(dir, e)),
-            }
-        };
-        SledStore::start(db, Some(dir), validator)
+        let opened = open::open(dir)?;
+        SledStore::start(opened, Some(dir), validator)
     }
 
     /// A throw-away store (in `/dev/shm` on Linux, deleted when dropped) for fast tests: the
-    /// same code as [`SledStore::open`], so the same behaviour.
+    /// same code as [`SledStore::open`], so the same behaviour (but it cannot reopen its
+    /// files: after a failed write it refuses appends until dropped).
     pub fn temporary(validator: Arc<dyn AppendValidator>) -> Result<SledStore, StoreError> {
-        let db = sled::Config::new()
-            .temporary(true)
-            .open()
-            .map_err(|e| backend(format!("cannot open a temporary store: {e}")))?;
-        SledStore::start(db, None, validator)
+        SledStore::start(open::temporary()?, None, validator)
     }
 
     /// `dir`: where the store lives, `None` for a temporary one (nothing to sync).
     fn start(
-        db: sled::Db,
+        opened: open::Opened,
         dir: Option<&Path>,
         validator: Arc<dyn AppendValidator>,
     ) -> Result<SledStore, StoreError> {
-        let tree = db.open_tree(TREE).map_err(backend)?;
-        if let Some(dir) = dir {
-            // Acknowledged groups sled had not flushed when the last process ended.
-            journal::replay(dir, &tree)?;
-        }
-        let tail = read::tail(&tree)?;
-        let indexed = match read::indexed_through(&tree)? {
-            Some(position) => position,
-            None => {
-                // A new store, or one from before the watermark, whose index is complete.
-                tree.insert(keys::INDEXED, &keys::position_value(tail.position))
-                    .map_err(backend)?;
-                tail.position
-            }
-        };
-        // What sled recovered may only be in the OS cache (the last process was killed
-        // before its flush): make it (and a new watermark) durable before anyone reads it
-        // (sled's flush, then the syncer's sync of its files).
-        db.flush().map_err(backend)?;
-        let syncer = dir
-            .map(sync::Syncer::open)
-            .transpose()
-            .map_err(|e| backend(format!("cannot sync the store's files: {e}")))?;
+        let open::Opened {
+            sled,
+            tail,
+            unindexed,
+            last_run_id,
+        } = opened;
         // Everything the journal holds is durable in sled now: it may be overwritten.
         let journal = dir
-            .map(journal::Journal::open)
+            .map(|d| journal::Journal::open(d, tail.position))
             .transpose()
-            .map_err(|e| backend(format!("cannot open the commit journal: {e}")))?;
-        let unindexed = read::rebuild_unindexed(&tree, indexed + 1, tail.position)?;
-        let last_run_id = read::last_id_run_id(&tree)?;
+            .map_err(|e| fault::io_error("cannot open the commit journal", e))?;
         let (durable_tx, _) = watch::channel(tail.position);
         let shared = Arc::new(Shared {
-            db,
-            tree,
+            dir: dir.map(Path::to_path_buf),
+            sled: RwLock::new(Some(Arc::new(sled))),
             durable: AtomicU64::new(tail.position),
             durable_tx,
-            poisoned: AtomicBool::new(false),
+            fault: Mutex::new(None),
+            faulted: AtomicBool::new(false),
+            damage: Mutex::new(None),
             closed: AtomicBool::new(false),
             unindexed: RwLock::new(unindexed),
-            syncer: Mutex::new(syncer),
         });
         let (tx, rx) = mpsc::channel();
         let w = writer::Writer::new(shared.clone(), validator, tail, last_run_id, journal);
@@ -194,9 +256,12 @@ impl SledStore {
     /// Walks the whole durable log and checks every record: checksum, hash chain, decoding,
     /// gap-free positions and versions, and both indexes. `progress` is called now and then
     /// with the position reached. On damage: `StoreError::Corrupt` naming the first damaged
-    /// position.
+    /// position (sled's own damage, and its panics on it, included).
     pub fn verify(&self, progress: &mut dyn FnMut(u64)) -> Result<VerifyReport, StoreError> {
-        verify::verify(&self.shared, progress)
+        let at = std::cell::Cell::new(0);
+        let result =
+            fault::no_panic_at(|| at.get(), || verify::verify(&self.shared, &at, progress));
+        self.shared.watch(result)
     }
 
     async fn submit(
@@ -211,18 +276,6 @@ impl SledStore {
             .send(writer::Request::new(batches, reply))
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
-    }
-}
-
-fn open_error(dir: &Path, e: sled::Error) -> StoreError {
-    let text = e.to_string();
-    if text.contains("could not acquire lock") {
-        StoreError::Locked(dir.display().to_string())
-    } else {
-        backend(format!(
-            "cannot open the store in {}: {text}",
-            dir.display()
-        ))
     }
 }
 
@@ -273,7 +326,9 @@ impl EventStore for SledStore {
         from_version: u64,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        read::read_stream(&self.shared, stream, from_version, limit)
+        self.shared.read(0, || {
+            read::read_stream(&self.shared, stream, from_version, limit)
+        })
     }
 
     async fn read_all(
@@ -282,7 +337,9 @@ impl EventStore for SledStore {
         limit: usize,
         filter: &Filter,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        read::read_all(&self.shared, from_position, limit, filter)
+        self.shared.read(from_position.max(1), || {
+            read::read_all(&self.shared, from_position, limit, filter)
+        })
     }
 
     async fn last_position(&self) -> Result<u64, StoreError> {
@@ -297,11 +354,16 @@ impl EventStore for SledStore {
     }
 
     async fn stream_version(&self, stream: &str) -> Result<Option<u64>, StoreError> {
-        read::stream_version(&self.shared, stream)
+        self.shared
+            .read(0, || read::stream_version(&self.shared, stream))
     }
 
     async fn event_by_id(&self, id: uuid::Uuid) -> Result<Option<RecordedEvent>, StoreError> {
-        read::event_by_id(&self.shared, &id)
+        self.shared.read(0, || read::event_by_id(&self.shared, &id))
+    }
+
+    fn health(&self) -> StoreHealth {
+        self.shared.health()
     }
 
     fn subscribe(

@@ -1,6 +1,7 @@
 //! Reads. The public ones stop at the durable watermark: an event is visible only once it
 //! is on disk, so a crash can never take back an event somebody has seen.
 
+use super::fault::at;
 use super::frame::{self, Frame};
 use super::keys::{self, Run};
 use super::{backend, Shared, Tail};
@@ -28,7 +29,7 @@ fn chunks_from(tree: &sled::Tree, from: u64, to: u64) -> Result<sled::Iter, Stor
         .range(keys::log_key(0)..=keys::log_key(from))
         .next_back()
         .transpose()
-        .map_err(backend)?
+        .map_err(at(from))?
     {
         Some((k, _)) => k.to_vec(),
         None => keys::log_key(from).to_vec(),
@@ -51,7 +52,7 @@ pub(crate) fn for_each_frame(
         return Ok(last);
     }
     for item in chunks_from(tree, from, to)? {
-        let (k, chunk) = item.map_err(backend)?;
+        let (k, chunk) = item.map_err(at(last + 1))?;
         let first = keys::position_of_log_key(&k).ok_or_else(|| StoreError::Corrupt {
             position: last + 1,
             reason: "malformed log key".into(),
@@ -114,7 +115,7 @@ pub(crate) fn tail(tree: &sled::Tree) -> Result<Tail, StoreError> {
         .scan_prefix([keys::LOG])
         .next_back()
         .transpose()
-        .map_err(backend)?;
+        .map_err(at(0))?;
     if let Some((k, chunk)) = last {
         let first = keys::position_of_log_key(&k).ok_or_else(|| StoreError::Corrupt {
             position: 0,
@@ -138,7 +139,7 @@ pub(crate) fn last_id_run_id(tree: &sled::Tree) -> Result<uuid::Uuid, StoreError
         .scan_prefix([keys::ID_RUN])
         .next_back()
         .transpose()
-        .map_err(backend)?;
+        .map_err(at(0))?;
     let Some((_, v)) = last else {
         return Ok(uuid::Uuid::nil());
     };
@@ -170,6 +171,7 @@ fn decode_item(item: &Item<'_>) -> Result<RecordedEvent, StoreError> {
             position: *position,
             reason: reason.clone(),
         }),
+        Err(StoreError::StorageFull(d)) => Err(StoreError::StorageFull(d.clone())),
         Err(e) => Err(backend(e)),
     }
 }
@@ -233,7 +235,8 @@ pub(crate) fn scan(
         0
     };
     let mut out = Vec::with_capacity(expected.min(4 * ROUND));
-    let tree = &shared.tree;
+    let sled = shared.sled()?;
+    let tree = &sled.tree;
     let mut chunks = chunks_from(tree, from, to)?;
     let mut carry: Option<(u64, sled::IVec)> = None;
     let mut next = from;
@@ -255,7 +258,7 @@ pub(crate) fn scan(
                 None => match chunks.next() {
                     None => break,
                     Some(Err(e)) => {
-                        pending_error = Some(backend(e));
+                        pending_error = Some(at(next)(e));
                         break;
                     }
                     Some(Ok((k, v))) => match keys::position_of_log_key(&k) {
@@ -351,7 +354,7 @@ pub(crate) enum Streams<'a> {
 fn tree_runs(tree: &sled::Tree, prefix: &[u8]) -> Result<Vec<(String, Run)>, StoreError> {
     let mut out = Vec::new();
     for item in tree.scan_prefix(prefix) {
-        let (k, v) = item.map_err(backend)?;
+        let (k, v) = item.map_err(at(0))?;
         let (stream, runs) = keys::parse_runs(&k, &v).ok_or_else(|| StoreError::Corrupt {
             position: 0,
             reason: format!("malformed stream index entry {k:?}"),
@@ -378,7 +381,7 @@ pub(crate) fn runs(
         Streams::One(stream) => keys::stream_prefix(stream),
         Streams::Prefix(prefix) => keys::streams_prefix(prefix),
     };
-    let mut out = tree_runs(&shared.tree, &prefix)?;
+    let mut out = tree_runs(&shared.sled()?.tree, &prefix)?;
     if pending.is_empty() {
         return Ok(out);
     }
@@ -399,7 +402,7 @@ pub(crate) fn runs(
 
 /// The stream index watermark (see `keys`), `None` if the store has none yet.
 pub(crate) fn indexed_through(tree: &sled::Tree) -> Result<Option<u64>, StoreError> {
-    match tree.get(keys::INDEXED).map_err(backend)? {
+    match tree.get(keys::INDEXED).map_err(at(0))? {
         None => Ok(None),
         Some(v) => index_position(&v).map(Some),
     }
@@ -442,6 +445,7 @@ pub(crate) fn read_stream(
     // Consecutive positions share chunks: walk each run of them once (one lookup per event
     // walked every chunk from its start, quadratic in the chunk for a big batch).
     let mut out = Vec::with_capacity(positions.len());
+    let sled = shared.sled()?;
     let mut i = 0;
     while let Some(&first) = positions.get(i) {
         let mut last = first;
@@ -451,7 +455,7 @@ pub(crate) fn read_stream(
         }
         i += 1;
         let before = out.len();
-        for_each_frame(&shared.tree, first, last, |p, f| {
+        for_each_frame(&sled.tree, first, last, |p, f| {
             out.push(decode_frame(p, &f)?);
             Ok(true)
         })?;
@@ -487,19 +491,19 @@ pub(crate) fn id_position(shared: &Shared, id: &uuid::Uuid) -> Result<Option<u64
     if held.is_some() {
         return Ok(held);
     }
-    tree_id_position(&shared.tree, id)
+    tree_id_position(&shared.sled()?.tree, id)
 }
 
 /// Where the tree's id index puts `id`.
 fn tree_id_position(tree: &sled::Tree, id: &uuid::Uuid) -> Result<Option<u64>, StoreError> {
-    if let Some(v) = tree.get(keys::id_key(id)).map_err(backend)? {
+    if let Some(v) = tree.get(keys::id_key(id)).map_err(at(0))? {
         return index_position(&v).map(Some);
     }
     let run = tree
         .range(keys::id_run_key(&uuid::Uuid::nil())..=keys::id_run_key(id))
         .next_back()
         .transpose()
-        .map_err(backend)?;
+        .map_err(at(0))?;
     Ok(run.and_then(|(_, v)| keys::id_run_lookup(&v, id)))
 }
 
@@ -521,5 +525,5 @@ pub(crate) fn event_by_id(
     if position > shared.durable() {
         return Ok(None);
     }
-    record_at(&shared.tree, position).map(Some)
+    record_at(&shared.sled()?.tree, position).map(Some)
 }

@@ -31,13 +31,15 @@ impl Subscription {
     /// Reads the next span up to `durable` into the buffer.
     fn fill(&mut self, durable: u64) -> Result<(), StoreError> {
         let to = durable.min(self.next.saturating_add(SPAN - 1));
-        let (events, last_seen) =
-            read::scan(&self.shared, self.next, to, usize::MAX, &self.filter)?;
+        let shared = &self.shared;
+        let (events, last_seen) = shared.read(self.next, || {
+            read::scan(shared, self.next, to, usize::MAX, &self.filter)
+        })?;
         if last_seen < to {
-            return Err(StoreError::Corrupt {
+            return shared.watch(Err(StoreError::Corrupt {
                 position: last_seen + 1,
                 reason: "missing record below the durable watermark".into(),
-            });
+            }));
         }
         self.next = to + 1;
         self.buffered.extend(events);

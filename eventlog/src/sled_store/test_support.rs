@@ -33,3 +33,8 @@ pub(crate) fn raw_sled(dir: &Path) -> sled::Db {
         }
     }
 }
+
+#[path = "../../tests/common/disk.rs"]
+mod disk;
+/// Copies the store in `from` (closed) to `to`, as it is on disk.
+pub(crate) use disk::copy_dir as copy_store;

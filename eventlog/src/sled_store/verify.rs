@@ -2,6 +2,9 @@
 
 use std::collections::HashMap;
 
+use std::cell::Cell;
+
+use super::fault::at;
 use super::keys::{self, Run};
 use super::read::{self, Streams};
 use super::{backend, frame, Shared};
@@ -22,17 +25,22 @@ pub struct VerifyReport {
 /// Report progress every this many events.
 const PROGRESS_EVERY: u64 = 4096;
 
+/// `reached`: the position being checked, kept current (for a panic in sled: see
+/// `SledStore::verify`).
 pub(crate) fn verify(
     shared: &Shared,
+    reached: &Cell<u64>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<VerifyReport, StoreError> {
     let durable = shared.durable();
-    let tree = &shared.tree;
+    let sled = shared.sled()?;
+    let tree = &sled.tree;
     let mut prev_hash = frame::GENESIS;
     let mut versions: HashMap<String, u64> = HashMap::new();
     let mut expected = 1u64;
     'chunks: for item in tree.range(keys::log_key(1)..=keys::log_key(durable)) {
-        let (k, chunk) = item.map_err(backend)?;
+        reached.set(expected);
+        let (k, chunk) = item.map_err(at(expected))?;
         let first = keys::position_of_log_key(&k).ok_or_else(|| StoreError::Corrupt {
             position: expected,
             reason: "malformed log key".into(),
@@ -47,6 +55,7 @@ pub(crate) fn verify(
             if expected > durable {
                 break 'chunks;
             }
+            reached.set(expected);
             let corrupt = |reason: String| StoreError::Corrupt {
                 position: expected,
                 reason,
@@ -71,7 +80,7 @@ pub(crate) fn verify(
                     ev.stream, ev.version
                 )));
             }
-            let by_stream = stream_index_position(shared, &ev.stream, ev.version)?;
+            let by_stream = stream_index_position(shared, tree, &ev.stream, ev.version)?;
             if by_stream != Some(expected) {
                 return Err(corrupt(format!(
                     "stream index mismatch: {}@{} points to {by_stream:?}",
@@ -99,8 +108,8 @@ pub(crate) fn verify(
             reason: format!("missing record (the log should reach position {durable})"),
         });
     }
-    if index_entries(shared, durable)? != [durable, durable] {
-        check_no_stray_index_entries(shared, durable)?;
+    if index_entries(shared, tree, durable)? != [durable, durable] {
+        check_no_stray_index_entries(shared, tree, durable)?;
         return Err(StoreError::Corrupt {
             position: durable,
             reason: "the indexes hold more entries than the log has events".into(),
@@ -118,16 +127,16 @@ pub(crate) fn verify(
 /// for `stream`@`version`.
 fn stream_index_position(
     shared: &Shared,
+    tree: &sled::Tree,
     stream: &str,
     version: u64,
 ) -> Result<Option<u64>, StoreError> {
     let prefix = keys::stream_prefix(stream);
-    let entry = shared
-        .tree
+    let entry = tree
         .range(prefix.clone()..=keys::stream_key(stream, version))
         .next_back()
         .transpose()
-        .map_err(backend)?;
+        .map_err(at(0))?;
     let find = |runs: &mut dyn Iterator<Item = Run>| {
         runs.flat_map(|r| r.events())
             .find(|&(v, _)| v == version)
@@ -150,21 +159,21 @@ fn stream_index_position(
 /// How many (stream index, id index) entries point at durable positions. The walk checked
 /// that every record is reachable through both indexes; if the counts equal the number of
 /// records there is no stray entry either.
-fn index_entries(shared: &Shared, durable: u64) -> Result<[u64; 2], StoreError> {
+fn index_entries(shared: &Shared, tree: &sled::Tree, durable: u64) -> Result<[u64; 2], StoreError> {
     let mut counts = [0u64; 2];
     for (_, run) in read::runs(shared, Streams::Prefix(""))? {
         counts[0] += run.events().filter(|&(_, p)| p <= durable).count() as u64;
     }
-    for item in shared.tree.scan_prefix([keys::ID_RUN]) {
-        let (k, v) = item.map_err(backend)?;
+    for item in tree.scan_prefix([keys::ID_RUN]) {
+        let (k, v) = item.map_err(at(0))?;
         let entries = keys::id_run_entries(&v).ok_or_else(|| StoreError::Corrupt {
             position: 0,
             reason: format!("malformed id run {k:?}"),
         })?;
         counts[1] += entries.filter(|&(_, p)| p <= durable).count() as u64;
     }
-    for item in shared.tree.scan_prefix([keys::ID]) {
-        let (_, v) = item.map_err(backend)?;
+    for item in tree.scan_prefix([keys::ID]) {
+        let (_, v) = item.map_err(at(0))?;
         counts[1] += u64::from(read::index_position(&v)? <= durable);
     }
     let held = shared
@@ -179,13 +188,17 @@ fn index_entries(shared: &Shared, durable: u64) -> Result<[u64; 2], StoreError> 
 }
 
 /// Finds the first stray index entry (slow: only once the counts disagree).
-fn check_no_stray_index_entries(shared: &Shared, durable: u64) -> Result<(), StoreError> {
+fn check_no_stray_index_entries(
+    shared: &Shared,
+    tree: &sled::Tree,
+    durable: u64,
+) -> Result<(), StoreError> {
     for (stream, run) in read::runs(shared, Streams::Prefix(""))? {
         for (version, position) in run.events() {
             if position > durable {
                 break;
             }
-            let ev = read::record_at(&shared.tree, position)?;
+            let ev = read::record_at(tree, position)?;
             if ev.stream != stream || ev.version != version {
                 return Err(StoreError::Corrupt {
                     position,
@@ -196,8 +209,8 @@ fn check_no_stray_index_entries(shared: &Shared, durable: u64) -> Result<(), Sto
             }
         }
     }
-    for item in shared.tree.scan_prefix([keys::ID_RUN]) {
-        let (k, v) = item.map_err(backend)?;
+    for item in tree.scan_prefix([keys::ID_RUN]) {
+        let (k, v) = item.map_err(at(0))?;
         let stray = |position: u64, what: String| StoreError::Corrupt {
             position,
             reason: format!("a stray id run entry ({what}) points to this position"),
@@ -206,21 +219,19 @@ fn check_no_stray_index_entries(shared: &Shared, durable: u64) -> Result<(), Sto
         let mut prev: Option<uuid::Uuid> = None;
         for (i, (id, position)) in entries.enumerate() {
             let in_order = prev.is_none_or(|p| p < id) && (i > 0 || k[1..] == id.as_bytes()[..]);
-            if position <= durable
-                && (!in_order || read::record_at(&shared.tree, position)?.id != id)
-            {
+            if position <= durable && (!in_order || read::record_at(tree, position)?.id != id) {
                 return Err(stray(position, id.to_string()));
             }
             prev = Some(id);
         }
     }
-    for item in shared.tree.scan_prefix([keys::ID]) {
-        let (k, v) = item.map_err(backend)?;
+    for item in tree.scan_prefix([keys::ID]) {
+        let (k, v) = item.map_err(at(0))?;
         let position = read::index_position(&v)?;
         if position > durable {
             continue;
         }
-        let ev = read::record_at(&shared.tree, position)?;
+        let ev = read::record_at(tree, position)?;
         if k[..] != keys::id_key(&ev.id)[..] {
             return Err(StoreError::Corrupt {
                 position,
@@ -239,7 +250,7 @@ mod tests {
     use super::super::test_support::{note, raw_sled};
     use super::super::{frame, keys, SledStore, TREE};
     use crate::record::{decode_record, encode_record, encode_record_v1, FORMAT_V1};
-    use crate::{EnvelopeOnly, EventStore, ExpectedVersion, StoreError};
+    use crate::{EnvelopeOnly, EventStore, ExpectedVersion, StoreError, StoreHealth};
 
     /// A store of 5 events in two streams, closed again.
     async fn five_events(dir: &Path) {
@@ -285,6 +296,36 @@ mod tests {
             let (at, reason) = verify_error(dir.path());
             assert_eq!(at, position, "{reason}");
             assert!(reason.contains("checksum"), "{reason}");
+        }
+    }
+
+    /// The store learns of damage from the first read that meets it, and says so in its
+    /// health (the service's `/healthz`) from then on.
+    #[tokio::test]
+    async fn a_read_that_meets_damage_marks_the_store_damaged() {
+        let dir = tempfile::tempdir().unwrap();
+        five_events(dir.path()).await;
+        tamper(dir.path(), |t| {
+            let key = keys::log_key(3);
+            let mut v = t.get(key).unwrap().unwrap().to_vec();
+            v[frame::LEN_LEN + 2] ^= 0x40;
+            t.insert(key, v).unwrap();
+        });
+        let store = SledStore::open(dir.path(), Arc::new(EnvelopeOnly)).unwrap();
+        assert_eq!(store.health(), StoreHealth::Ok);
+        let all = crate::Filter::default();
+        assert_eq!(store.read_all(1, 2, &all).await.unwrap().len(), 2);
+        let err = store.read_all(1, 100, &all).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::Corrupt { position: 3, .. }),
+            "{err}"
+        );
+        match store.health() {
+            StoreHealth::Damaged { position, reason } => {
+                assert_eq!(position, 3);
+                assert!(reason.contains("checksum"), "{reason}");
+            }
+            other => panic!("{other:?}"),
         }
     }
 
@@ -510,7 +551,7 @@ mod tests {
         for t in tasks {
             t.await.unwrap();
         }
-        let indexed = super::read::indexed_through(&store.shared.tree)
+        let indexed = super::read::indexed_through(&store.shared.sled().unwrap().tree)
             .unwrap()
             .unwrap();
         assert!(indexed > 0, "the index was not written while the store ran");

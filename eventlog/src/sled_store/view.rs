@@ -25,9 +25,10 @@ impl WriterView<'_> {
             .flat_map(|(_, run)| run.events().map(|(_, p)| p))
             .collect();
         positions.sort_unstable();
+        let sled = self.shared.sled()?;
         let mut out = positions
             .into_iter()
-            .map(|p| read::record_at(&self.shared.tree, p))
+            .map(|p| read::record_at(&sled.tree, p))
             .collect::<Result<Vec<_>, _>>()?;
         // Pending events come after everything in the tree.
         out.extend(

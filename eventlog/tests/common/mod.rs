@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod disk;
+
 use std::sync::Arc;
 
 use eventlog::{AppendValidator, EnvelopeOnly, ProposedEvent, SledStore};

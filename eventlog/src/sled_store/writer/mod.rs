@@ -13,19 +13,24 @@
 //! `apply_batch` needs exclusively (an insert only shares it).
 //!
 //! Answers travel through the flushers in order even when their group wrote nothing (a
-//! deduplicated retry may point at a group still being synced). A failed write or sync
-//! poisons the store: nothing more is acknowledged until a restart.
+//! deduplicated retry may point at a group still being synced).
+//!
+//! A failed write or sync (a full disk, an I/O error) refuses appends until the writer has
+//! recovered by reopening the store's files (see `recover`).
+
+mod recover;
 
 use std::collections::HashMap;
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::commit::{fail_successes, Commits, Reply, Written};
+use super::fault::at;
+use super::fault::Fault;
 use super::journal::{Journal, SledFlush};
 use super::view::WriterView;
 use super::{backend, frame, keys, read, Shared, Tail};
@@ -128,14 +133,8 @@ pub(crate) struct Writer {
     sled_flush: Arc<SledFlush>,
 }
 
-fn lock_error() -> sled::Error {
-    sled::Error::ReportableBug("the index lock is poisoned".into())
-}
-
-fn poisoned_error() -> MultiAppendError {
-    MultiAppendError::general(backend(
-        "the store refuses appends after a failed disk write; restart the service",
-    ))
+fn lock_error() -> StoreError {
+    backend("the index lock is poisoned")
 }
 
 impl Writer {
@@ -158,35 +157,51 @@ impl Writer {
         }
     }
 
+    /// The thread: serves requests in sessions (see `recover`) until the store is dropped.
     pub(crate) fn run(mut self, requests: mpsc::Receiver<Request>) {
-        let commits = Arc::new(Commits::new(self.shared.durable()));
-        let sled_flush = self.journal.as_ref().map(|_| {
-            let (sf, shared) = (self.sled_flush.clone(), self.shared.clone());
-            std::thread::Builder::new()
-                .name("eventlog-sled-flush".into())
-                .spawn(move || sf.run(|| shared.flush()))
-        });
-        let started = match sled_flush.transpose() {
-            Ok(sled_flush) => Commits::start(&commits, &self.shared, self.journal.as_ref())
-                .map(|flushers| (flushers, sled_flush)),
-            Err(e) => Err(e),
-        };
-        let (flushers, sled_flush) = match started {
-            Ok(f) => f,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot start the flusher threads; refusing appends");
-                self.sled_flush.stop();
-                self.shared.poisoned.store(true, Ordering::Release);
-                while let Ok(r) = requests.recv() {
-                    let _ = r.reply.send(Err(poisoned_error()));
-                }
-                return;
+        // Requests received while the store was refusing appends, or when a fault was found.
+        let mut waiting = Vec::new();
+        loop {
+            if self.shared.faulted() && !self.await_recovery(&requests, &mut waiting) {
+                break;
             }
-        };
-        while let Ok(first) = requests.recv() {
+            let session = match self.start_session() {
+                Ok(s) => s,
+                Err(e) => {
+                    self.shared.set_fault(&e);
+                    continue;
+                }
+            };
+            let open = self.serve(&session.commits, &requests, &mut waiting);
+            self.end_session(session);
+            if !open {
+                break;
+            }
+        }
+        if let Err(e) = self.write_index() {
+            // The next open rebuilds these entries from the log.
+            tracing::error!(error = %e, "writing the stream index at close failed");
+        }
+    }
+
+    /// Decides and writes groups of requests until the store is dropped (`false`) or a write
+    /// or sync failed (`true`; the requests not decided yet are left in `waiting`).
+    fn serve(
+        &mut self,
+        commits: &Commits,
+        requests: &mpsc::Receiver<Request>,
+        waiting: &mut Vec<Request>,
+    ) -> bool {
+        loop {
+            let mut group = std::mem::take(waiting);
+            if group.is_empty() {
+                match requests.recv() {
+                    Ok(first) => group.push(first),
+                    Err(_) => return false,
+                }
+            }
             let count = |r: &Request| r.batches.iter().map(|b| b.events.len()).sum::<usize>();
-            let mut events = count(&first);
-            let mut group = vec![first];
+            let mut events = group.iter().map(count).sum::<usize>();
             while group.len() < MAX_GROUP && events < MAX_GROUP_EVENTS {
                 match requests.try_recv() {
                     Ok(r) => {
@@ -196,35 +211,25 @@ impl Writer {
                     Err(_) => break,
                 }
             }
+            if self.shared.faulted() {
+                *waiting = group;
+                return true;
+            }
             commits.push(self.commit_group(group));
+            if self.shared.faulted() {
+                return true;
+            }
         }
-        commits.close();
-        for f in flushers {
-            let _ = f.join();
-        }
-        self.sled_flush.stop();
-        if let Some(t) = sled_flush {
-            let _ = t.join();
-        }
-        if let Err(e) = self.write_index() {
-            // The next open rebuilds these entries from the log.
-            tracing::error!(error = %e, "writing the stream index at close failed");
-        }
-    }
-
-    fn poisoned(&self) -> bool {
-        self.shared.poisoned.load(Ordering::Acquire)
     }
 
     fn commit_group(&mut self, requests: Vec<Request>) -> Written {
         let mut group = Pending::default();
         let mut answers = Vec::with_capacity(requests.len());
         for req in requests {
-            let answer = if self.poisoned() {
-                Err(poisoned_error())
-            } else {
-                self.accept(&mut group, req.batches, req.envelopes)
-            };
+            let answer = self.accept(&mut group, req.batches, req.envelopes);
+            if let Err(e) = &answer {
+                self.shared.note(&e.error);
+            }
             answers.push((req.reply, answer));
         }
         if group.events.is_empty() {
@@ -244,9 +249,9 @@ impl Writer {
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, "writing the event log failed; refusing further appends");
-                self.shared.poisoned.store(true, Ordering::Release);
-                fail_successes(&mut answers, &e);
+                self.shared.note(&e);
+                self.shared.set_fault(&e);
+                fail_successes(&mut answers, &Fault::of(&e));
                 Written {
                     last_position: None,
                     answers,
@@ -259,7 +264,8 @@ impl Writer {
     /// its chunks (a large group) with one `apply_batch`; its index entries go to memory (see
     /// `index`), and when those are due they are written too, in the same batch. Then the
     /// same chunks as one journal record. Returns the new chain hash.
-    fn write(&mut self, group: &Pending) -> Result<[u8; frame::HASH_LEN], sled::Error> {
+    fn write(&mut self, group: &Pending) -> Result<[u8; frame::HASH_LEN], StoreError> {
+        let sled = self.shared.sled()?;
         let mut chunks: Vec<(u64, Vec<u8>)> = Vec::new();
         let mut hash = self.last_hash;
         let mut chunk = Vec::with_capacity(CHUNK_BYTES.min(group.events.len() * 512));
@@ -304,12 +310,16 @@ impl Writer {
         if !index_now && chunks.len() == 1 {
             // One key: no `apply_batch`, so no waiting for a sled flush in progress.
             let (first, chunk) = chunks.pop().unwrap_or_default();
-            self.shared.tree.insert(keys::log_key(first), chunk)?;
+            sled.tree
+                .insert(keys::log_key(first), chunk)
+                .map_err(at(first))?;
         } else {
             for (first, chunk) in chunks {
                 batch.insert(&keys::log_key(first), chunk);
             }
-            self.shared.tree.apply_batch(batch)?;
+            sled.tree
+                .apply_batch(batch)
+                .map_err(at(self.next_position))?;
         }
         if index_now {
             self.shared
@@ -321,22 +331,20 @@ impl Writer {
         // Durable once the journal is synced (see `journal`). A group too big for the journal
         // is made durable here, by flushing sled (and syncing its files).
         if let Some(j) = &mut self.journal {
-            let shared = &self.shared;
-            let written = if j.fits() {
-                j.write(&self.sled_flush)
+            if j.fits() {
+                j.write(&self.sled_flush)?;
             } else {
-                shared.flush()
-            };
-            written.map_err(sled::Error::ReportableBug)?;
+                sled.flush()?;
+            }
         }
         Ok(hash)
     }
 
     /// Writes the index entries held in memory, with the watermark, and flushes (when the
     /// store closes, so that the next open has nothing to rebuild).
-    fn write_index(&mut self) -> Result<(), sled::Error> {
+    fn write_index(&mut self) -> Result<(), StoreError> {
         let mut unindexed = self.shared.unindexed.write().map_err(|_| lock_error())?;
-        if unindexed.is_empty() || self.poisoned() {
+        if unindexed.is_empty() || self.shared.faulted() {
             return Ok(());
         }
         let mut batch = sled::Batch::default();
@@ -345,8 +353,9 @@ impl Writer {
             &keys::INDEXED,
             &keys::position_value(self.next_position - 1),
         );
-        self.shared.tree.apply_batch(batch)?;
-        self.shared.flush().map_err(sled::Error::ReportableBug)?;
+        let sled = self.shared.sled()?;
+        sled.tree.apply_batch(batch).map_err(at(0))?;
+        sled.flush()?;
         unindexed.clear();
         Ok(())
     }
@@ -371,14 +380,14 @@ impl Writer {
         batch: &StreamBatch,
         earlier: [&Pending; 2],
     ) -> Result<Option<AppendOutcome>, StoreError> {
-        let tree = &self.shared.tree;
+        let sled = self.shared.sled()?;
         let mut found = Vec::new();
         for (k, ev) in batch.events.iter().enumerate() {
             let Some(id) = ev.id else { continue };
             let existing = match earlier.iter().find_map(|p| p.find(&id)) {
                 Some(e) => Some(e.clone()),
                 None => match read::id_position(&self.shared, &id)? {
-                    Some(position) => Some(read::record_at(tree, position)?),
+                    Some(position) => Some(read::record_at(&sled.tree, position)?),
                     None => None,
                 },
             };
