@@ -350,7 +350,9 @@ impl EventStore for SledStore {
         if position == 0 || position > self.shared.durable() {
             return Ok(None);
         }
-        read::chain_hash_at(&self.shared.tree, position).map(Some)
+        self.shared.read(position, || {
+            read::chain_hash_at(&self.shared.sled()?.tree, position).map(Some)
+        })
     }
 
     async fn stream_version(&self, stream: &str) -> Result<Option<u64>, StoreError> {
