@@ -151,7 +151,7 @@ pub async fn run(data: &Path, args: &ImportArgs) -> Result<(), CliError> {
     let store = store_for(data, args.dry_run)?;
     let done = check_and_append(store.as_ref(), &lines, args.dry_run).await?;
     if args.dry_run {
-        print_dry_run(&done);
+        print_dry_run("", &done);
     } else {
         eprintln!("imported {} lines: {done}", lines.len());
     }
@@ -200,10 +200,10 @@ impl std::fmt::Display for Imported {
     }
 }
 
-/// Prints what a dry run would append, one event type a line.
-pub(super) fn print_dry_run(done: &Imported) {
+/// Prints what a dry run (`what` says of what) would append, one event type a line.
+pub(super) fn print_dry_run(what: &str, done: &Imported) {
     println!(
-        "dry run: {} new events would be appended, {} already in the log; nothing written",
+        "dry run{what}: {} new events would be appended, {} already in the log; nothing written",
         done.new_events(),
         done.already_present
     );

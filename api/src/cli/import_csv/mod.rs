@@ -227,13 +227,13 @@ pub(super) async fn run(data: &Path, args: &ImportArgs) -> Result<(), CliError> 
     let what = summary(&mapped);
     if !mapped.problems.is_empty() {
         if args.dry_run {
-            println!("dry run: {what}");
+            println!("dry run of {what}");
             print_mapped_counts(&mapped.events);
         }
+        let n = mapped.problems.count;
         return Err(CliError::refused(format!(
-            "{} row{} cannot be mapped; nothing was written:\n{}",
-            mapped.problems.count,
-            if mapped.problems.count == 1 { "" } else { "s" },
+            "{n} problem{} in the export; nothing was written:\n{}",
+            if n == 1 { "" } else { "s" },
             mapped.problems
         )));
     }
@@ -242,17 +242,17 @@ pub(super) async fn run(data: &Path, args: &ImportArgs) -> Result<(), CliError> 
     let mut done = check_and_append(store.as_ref(), &fresh.lines, args.dry_run).await?;
     done.already_present += fresh.present;
     if args.dry_run {
-        println!("dry run: {what}");
-        print_dry_run(&done);
+        print_dry_run(&format!(" of {what}"), &done);
     } else {
         eprintln!("imported {what}: {done}");
     }
     if fresh.differ > 0 {
         eprintln!(
-            "note: {} event{} already in the log differ from this export; the log keeps what it \
-             first recorded (an import never rewrites history)",
+            "note: {} event{} already in the log differ{} from this export; the log keeps what \
+             it first recorded (an import never rewrites history)",
             fresh.differ,
-            if fresh.differ == 1 { "" } else { "s" }
+            if fresh.differ == 1 { "" } else { "s" },
+            if fresh.differ == 1 { "s" } else { "" }
         );
     }
     Ok(())
