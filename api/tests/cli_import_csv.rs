@@ -18,6 +18,21 @@ fn dealtrail(data: &Path, args: &[&str]) -> Output {
         .expect("run dealtrail")
 }
 
+/// `dealtrail import --profile PROFILE PATH`.
+fn import(data: &Path, profile: &str, path: &str) -> Output {
+    dealtrail(data, &["import", "--profile", profile, path])
+}
+
+/// A copy of the Salesforce v1 opportunities in `dir/sf/` with one edit (made once).
+fn edited_opportunities(dir: &Path, from: &str, to: &str) -> String {
+    let sf = dir.join("sf");
+    std::fs::create_dir(&sf).unwrap();
+    let text = std::fs::read_to_string(fixtures().join("salesforce-v1/Opportunity.csv")).unwrap();
+    assert_eq!(text.matches(from).count(), 1, "{from}");
+    std::fs::write(sf.join("Opportunity.csv"), text.replace(from, to)).unwrap();
+    sf.display().to_string()
+}
+
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/csv")
 }
@@ -51,7 +66,8 @@ fn log(data: &Path) -> Vec<Value> {
 fn count_by_type(events: &[Value]) -> BTreeMap<String, usize> {
     let mut by = BTreeMap::new();
     for e in events {
-        *by.entry(e["type"].as_str().unwrap().to_string()).or_default() += 1;
+        *by.entry(e["type"].as_str().unwrap().to_string())
+            .or_default() += 1;
     }
     by
 }
@@ -88,20 +104,28 @@ fn salesforce_v1() -> BTreeMap<String, usize> {
 fn salesforce_export_imports_with_its_pipeline_history_and_closes() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let out = ok(dealtrail(
-        &data,
-        &["import", "--profile", "salesforce", &fixture("salesforce-v1")],
-    ));
+    let out = ok(import(&data, "salesforce", &fixture("salesforce-v1")));
     assert!(stderr(&out).contains("20 new events"), "{}", stderr(&out));
     let events = log(&data);
     assert_eq!(count_by_type(&events), salesforce_v1());
 
     // The open stages by probability (Prospecting and Qualification tie at 10: by name).
     let pipeline = &find(&events, "org-main", "PipelineDefined")["data"]["stages"];
-    let ids: Vec<&str> = pipeline.as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = pipeline
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
     assert_eq!(
         ids,
-        ["prospecting", "qualification", "needs_analysis", "proposal_price_quote", "negotiation_review"]
+        [
+            "prospecting",
+            "qualification",
+            "needs_analysis",
+            "proposal_price_quote",
+            "negotiation_review"
+        ]
     );
     assert_eq!(pipeline[3]["probability"], 0.75);
 
@@ -131,7 +155,10 @@ fn salesforce_export_imports_with_its_pipeline_history_and_closes() {
     let a5 = find(&events, "deal-0065g00000SfA5AAA5", "DealOpened");
     assert_eq!(a5["data"]["stage"], "needs_analysis");
     // Every event says where it came from.
-    assert_eq!(a1["metadata"]["import_key"], "salesforce/deal/0065g00000SfA1AAA1/opened");
+    assert_eq!(
+        a1["metadata"]["import_key"],
+        "salesforce/deal/0065g00000SfA1AAA1/opened"
+    );
     assert_eq!(a1["actor"], "import:salesforce");
 }
 
@@ -139,11 +166,14 @@ fn salesforce_export_imports_with_its_pipeline_history_and_closes() {
 fn reimporting_the_same_export_adds_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let args = ["import", "--profile", "salesforce", &fixture("salesforce-v1")];
-    ok(dealtrail(&data, &args));
+    ok(import(&data, "salesforce", &fixture("salesforce-v1")));
     let before = log(&data);
-    let again = ok(dealtrail(&data, &args));
-    assert!(stderr(&again).contains("0 new events, 20 already in the log"), "{}", stderr(&again));
+    let again = ok(import(&data, "salesforce", &fixture("salesforce-v1")));
+    assert!(
+        stderr(&again).contains("0 new events, 20 already in the log"),
+        "{}",
+        stderr(&again)
+    );
     assert_eq!(log(&data), before);
 }
 
@@ -151,19 +181,28 @@ fn reimporting_the_same_export_adds_nothing() {
 fn an_updated_export_appends_only_what_changed() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    ok(dealtrail(&data, &["import", "--profile", "salesforce", &fixture("salesforce-v1")]));
+    ok(import(&data, "salesforce", &fixture("salesforce-v1")));
     let v1 = log(&data);
     // v2: A1 moved on to Negotiation/Review, A4 was won, A6 is new (with a new owner), and
     // A5's amount was edited in place (no history row: the log keeps the first version).
-    let out = ok(dealtrail(&data, &["import", "--profile", "salesforce", &fixture("salesforce-v2")]));
+    let out = ok(import(&data, "salesforce", &fixture("salesforce-v2")));
     assert!(stderr(&out).contains("4 new events"), "{}", stderr(&out));
-    assert!(stderr(&out).contains("1 event already in the log differs"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("1 event already in the log differs"),
+        "{}",
+        stderr(&out)
+    );
     let both = log(&data);
     assert_eq!(&both[..v1.len()], &v1[..], "nothing before is touched");
     let new = &both[v1.len()..];
     let mut got: Vec<(String, String)> = new
         .iter()
-        .map(|e| (e["stream"].as_str().unwrap().into(), e["type"].as_str().unwrap().into()))
+        .map(|e| {
+            (
+                e["stream"].as_str().unwrap().into(),
+                e["type"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     got.sort();
     let want = [
@@ -173,13 +212,21 @@ fn an_updated_export_appends_only_what_changed() {
         ("org-main", "RepJoined"),
     ];
     assert_eq!(got, want.map(|(s, t)| (s.to_string(), t.to_string())));
-    assert_eq!(find(new, "deal-0065g00000SfA1AAA1", "DealStageChanged")["data"]["from"], "proposal_price_quote");
+    assert_eq!(
+        find(new, "deal-0065g00000SfA1AAA1", "DealStageChanged")["data"]["from"],
+        "proposal_price_quote"
+    );
 
     // The same events as importing v2 alone: same ids; only A5's opening differs.
     let fresh_dir = dir.path().join("fresh");
-    ok(dealtrail(&fresh_dir, &["import", "--profile", "salesforce", &fixture("salesforce-v2")]));
+    ok(import(&fresh_dir, "salesforce", &fixture("salesforce-v2")));
     let fresh = log(&fresh_dir);
-    let ids = |events: &[Value]| -> BTreeSet<String> { events.iter().map(|e| e["id"].as_str().unwrap().to_string()).collect() };
+    let ids = |events: &[Value]| -> BTreeSet<String> {
+        events
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_string())
+            .collect()
+    };
     assert_eq!(ids(&both), ids(&fresh));
     let differing: Vec<&Value> = fresh
         .iter()
@@ -196,19 +243,21 @@ fn an_updated_export_appends_only_what_changed() {
 fn a_bad_row_is_named_by_line_and_column_and_nothing_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    ok(dealtrail(&data, &["import", "--profile", "hubspot", &fixture("hubspot/hubspot-deals.csv")]));
+    ok(import(
+        &data,
+        "hubspot",
+        &fixture("hubspot/hubspot-deals.csv"),
+    ));
     let before = log(&data);
     // A4 sits on line 6: the quoted name of A3 spans lines 4 and 5.
-    let sf = dir.path().join("sf");
-    std::fs::create_dir(&sf).unwrap();
-    let text = std::fs::read_to_string(fixtures().join("salesforce-v1/Opportunity.csv")).unwrap();
-    let bad = text.replace("Walk-in order,Prospecting,5000,", "Walk-in order,Prospecting,5k,");
-    assert_ne!(bad, text);
-    std::fs::write(sf.join("Opportunity.csv"), bad).unwrap();
-    let out = dealtrail(&data, &["import", "--profile", "salesforce", sf.to_str().unwrap()]);
+    let sf = edited_opportunities(dir.path(), "Prospecting,5000,", "Prospecting,5k,");
+    let out = import(&data, "salesforce", &sf);
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
     let msg = stderr(&out);
-    assert!(msg.contains("Opportunity.csv: line 6, column 7 (Amount): \"5k\" is not an amount"), "{msg}");
+    assert!(
+        msg.contains("Opportunity.csv: line 6, column 7 (Amount): \"5k\" is not an amount"),
+        "{msg}"
+    );
     assert!(msg.contains("nothing was written"), "{msg}");
     assert_eq!(log(&data), before);
 }
@@ -219,24 +268,37 @@ fn dry_run_counts_by_type_and_writes_nothing() {
     let data = dir.path().join("data");
     let out = ok(dealtrail(
         &data,
-        &["import", "--dry-run", "--profile", "salesforce", &fixture("salesforce-v1")],
+        &[
+            "import",
+            "--dry-run",
+            "--profile",
+            "salesforce",
+            &fixture("salesforce-v1"),
+        ],
     ));
     let text = stdout(&out);
     assert!(text.contains("20 new events would be appended"), "{text}");
     for (ty, n) in salesforce_v1() {
-        let line = text.lines().find(|l| l.trim_start().starts_with(&format!("{ty} "))).unwrap_or_else(|| panic!("{ty}: {text}"));
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{ty} ")))
+            .unwrap_or_else(|| panic!("{ty}: {text}"));
         assert!(line.trim_end().ends_with(&format!(" {n}")), "{line}");
     }
     assert!(!data.exists(), "a dry run creates no store");
 
     // With a bad row: the problem, with its line, and exit 5.
-    let sf = dir.path().join("sf");
-    std::fs::create_dir(&sf).unwrap();
-    let text = std::fs::read_to_string(fixtures().join("salesforce-v1/Opportunity.csv")).unwrap();
-    std::fs::write(sf.join("Opportunity.csv"), text.replace("2024-05-02T14:00:00.000+0000", "soon")).unwrap();
-    let out = dealtrail(&data, &["import", "--dry-run", "--profile", "salesforce", sf.to_str().unwrap()]);
+    let sf = edited_opportunities(dir.path(), "2024-05-02T14:00:00.000+0000", "soon");
+    let out = dealtrail(
+        &data,
+        &["import", "--dry-run", "--profile", "salesforce", &sf],
+    );
     assert_eq!(out.status.code(), Some(5));
-    assert!(stderr(&out).contains("line 6, column 9 (CreatedDate)"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("line 6, column 9 (CreatedDate)"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!data.exists());
 }
 
@@ -244,7 +306,11 @@ fn dry_run_counts_by_type_and_writes_nothing() {
 fn hubspot_export_uses_its_date_entered_columns_as_history() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    ok(dealtrail(&data, &["import", "--profile", "hubspot", &fixture("hubspot/hubspot-deals.csv")]));
+    ok(import(
+        &data,
+        "hubspot",
+        &fixture("hubspot/hubspot-deals.csv"),
+    ));
     let events = log(&data);
     // 4 deals; 9001: 3 stage changes, 9002: 1 and won, 9003: 1 and lost, 9004: none.
     // Owners Jane Doe, John Smith, none; companies Wayne, Stark, Tyrell, none.
@@ -265,7 +331,12 @@ fn hubspot_export_uses_its_date_entered_columns_as_history() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| (s["id"].as_str().unwrap(), s["probability"].as_f64().unwrap()))
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap(),
+                s["probability"].as_f64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         ids,
@@ -281,10 +352,19 @@ fn hubspot_export_uses_its_date_entered_columns_as_history() {
     assert_eq!(opened["data"]["customer_id"], "wayne-enterprises");
     assert_eq!(opened["data"]["stage"], "appointment_scheduled");
     let won = find(&events, "deal-9002", "DealWon");
-    assert_eq!(won["occurred_at"], "2024-02-28T13:00:00Z", "dated by Close Date");
+    assert_eq!(
+        won["occurred_at"], "2024-02-28T13:00:00Z",
+        "dated by Close Date"
+    );
     assert_eq!(won["data"]["amount"], 80000.0);
-    assert_eq!(find(&events, "deal-9003", "DealLost")["data"]["reason"], "Went with competitor");
-    assert_eq!(find(&events, "deal-9004", "DealOpened")["data"]["owner"], "unassigned");
+    assert_eq!(
+        find(&events, "deal-9003", "DealLost")["data"]["reason"],
+        "Went with competitor"
+    );
+    assert_eq!(
+        find(&events, "deal-9004", "DealOpened")["data"]["owner"],
+        "unassigned"
+    );
 }
 
 #[test]
@@ -297,10 +377,13 @@ fn a_utf8_bom_changes_nothing() {
         std::fs::write(sf.join(f), [b"\xEF\xBB\xBF".as_slice(), &text].concat()).unwrap();
     }
     let (plain, bom) = (dir.path().join("plain"), dir.path().join("bom"));
-    ok(dealtrail(&plain, &["import", "--profile", "salesforce", &fixture("salesforce-v1")]));
-    ok(dealtrail(&bom, &["import", "--profile", "salesforce", sf.to_str().unwrap()]));
+    ok(import(&plain, "salesforce", &fixture("salesforce-v1")));
+    ok(import(&bom, "salesforce", sf.to_str().unwrap()));
     let strip = |events: Vec<Value>| -> Vec<(Value, Value, Value)> {
-        events.into_iter().map(|e| (e["id"].clone(), e["data"].clone(), e["occurred_at"].clone())).collect()
+        events
+            .into_iter()
+            .map(|e| (e["id"].clone(), e["data"].clone(), e["occurred_at"].clone()))
+            .collect()
     };
     assert_eq!(strip(log(&plain)), strip(log(&bom)));
 }
@@ -345,7 +428,8 @@ name = "方案报价"
 probability = 0.5
 "#;
 
-const CHINESE_EXPORT: &str = "商机编号;商机名称;客户名称;负责人;金额;阶段;创建时间;结单日期;输单原因
+const CHINESE_EXPORT: &str =
+    "商机编号;商机名称;客户名称;负责人;金额;阶段;创建时间;结单日期;输单原因
 SJ-001;华东区ERP项目;上海华联;张三;120,000.00;方案报价;2024/3/1 9:00;;
 SJ-002;CRM续约;北京同仁;李四;45,000.00;赢单;2024/2/10 8:00;2024/4/15;
 SJ-003;售后服务包;上海华联;张三;30,000.00;输单;2024/3/15 12:00;2024/5/20;价格太高
@@ -366,7 +450,12 @@ fn a_gbk_export_with_semicolons_imports_through_a_mapping() {
     let data = dir.path().join("data");
     let out = ok(dealtrail(
         &data,
-        &["import", "--mapping", mapping.to_str().unwrap(), file.to_str().unwrap()],
+        &[
+            "import",
+            "--mapping",
+            mapping.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ],
     ));
     assert!(stderr(&out).contains("read as GBK"), "{}", stderr(&out));
     let events = log(&data);
@@ -388,11 +477,21 @@ fn a_gbk_export_with_semicolons_imports_through_a_mapping() {
     assert_eq!(opened["data"]["amount"], 120000.0);
     assert_eq!(opened["data"]["stage"], "quote");
     assert_eq!(opened["data"]["currency"], "CNY");
-    assert_eq!(opened["occurred_at"], "2024-03-01T01:00:00Z", "9:00 in Beijing");
+    assert_eq!(
+        opened["occurred_at"], "2024-03-01T01:00:00Z",
+        "9:00 in Beijing"
+    );
     let customer = opened["data"]["customer_id"].as_str().unwrap();
-    let registered = find(&events, &format!("customer-{customer}"), "CustomerRegistered");
+    let registered = find(
+        &events,
+        &format!("customer-{customer}"),
+        "CustomerRegistered",
+    );
     assert_eq!(registered["data"]["name"], "上海华联");
-    assert_eq!(find(&events, "deal-SJ-003", "DealLost")["data"]["reason"], "price");
+    assert_eq!(
+        find(&events, "deal-SJ-003", "DealLost")["data"]["reason"],
+        "price"
+    );
     let joined: BTreeSet<&str> = events
         .iter()
         .filter(|e| e["type"] == "RepJoined")
@@ -403,17 +502,37 @@ fn a_gbk_export_with_semicolons_imports_through_a_mapping() {
     // A stage the mapping does not know refuses its row, by line and column.
     let bad = CHINESE_EXPORT.replace("方案报价;2024/3/1", "需求确认;2024/3/1");
     std::fs::write(&file, encoding_rs::GBK.encode(&bad).0).unwrap();
-    let out = dealtrail(&data, &["import", "--mapping", mapping.to_str().unwrap(), file.to_str().unwrap()]);
+    let out = dealtrail(
+        &data,
+        &[
+            "import",
+            "--mapping",
+            mapping.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ],
+    );
     assert_eq!(out.status.code(), Some(5));
-    assert!(stderr(&out).contains("line 2, column 6 (阶段): \"需求确认\" is not in the mapping's [stages]"), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("line 2, column 6 (阶段): \"需求确认\" is not in the mapping's [stages]"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn a_csv_file_given_to_the_ndjson_import_says_how_to_read_it() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dealtrail(&dir.path().join("data"), &["import", &fixture("hubspot/hubspot-deals.csv")]);
+    let out = dealtrail(
+        &dir.path().join("data"),
+        &["import", &fixture("hubspot/hubspot-deals.csv")],
+    );
     assert_eq!(out.status.code(), Some(5));
-    assert!(stderr(&out).contains("--profile salesforce|hubspot|maven"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--profile salesforce|hubspot|maven"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -423,7 +542,11 @@ fn the_maven_set_imports_and_a_second_import_adds_nothing() {
     let data = dir.path().join("data");
     let args = ["import", "--profile", "maven", maven.to_str().unwrap()];
     let out = ok(dealtrail(&data, &args));
-    assert!(stderr(&out).contains("500 skipped: prospects without an engage_date"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("500 skipped: prospects without an engage_date"),
+        "{}",
+        stderr(&out)
+    );
     let events = log(&data);
     // Counted in the CSV with Python's csv module: 35 agents, 85 accounts (+ `unknown` for the rows
     // without one), 8,800 rows of which 500 have no engage date; 4,238 won, 2,473 lost and
@@ -440,5 +563,9 @@ fn the_maven_set_imports_and_a_second_import_adds_nothing() {
         ])
     );
     let again = ok(dealtrail(&data, &args));
-    assert!(stderr(&again).contains(" 0 new events"), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains(" 0 new events"),
+        "{}",
+        stderr(&again)
+    );
 }

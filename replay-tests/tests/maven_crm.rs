@@ -82,7 +82,8 @@ fn list_prices() -> HashMap<String, i64> {
 /// rules on the way in; and how many rows the profile skipped.
 fn log() -> (Vec<RecordedEvent>, usize) {
     let source = Source::Profile(Profile::Maven);
-    let mapped = map_files(&source, &[data_dir()], &ReadOptions::default()).unwrap_or_else(|e| panic!("{}", e.message));
+    let mapped = map_files(&source, &[data_dir()], &ReadOptions::default())
+        .unwrap_or_else(|e| panic!("{}", e.message));
     assert!(mapped.problems.is_empty(), "{}", mapped.problems);
     let skipped = mapped.skipped.values().sum();
     let now = day("2018-01-01", 0);

@@ -87,7 +87,8 @@ pub fn time(s: &str, formats: &[String], offset: FixedOffset) -> Result<DateTime
             return local(n).ok_or_else(|| format!("{s:?} is not a time"));
         }
         if let Ok(d) = NaiveDate::parse_from_str(s, f) {
-            return local(d.and_time(chrono::NaiveTime::MIN)).ok_or_else(|| format!("{s:?} is not a time"));
+            return local(d.and_time(chrono::NaiveTime::MIN))
+                .ok_or_else(|| format!("{s:?} is not a time"));
         }
     }
     for f in TIMES {
@@ -97,7 +98,8 @@ pub fn time(s: &str, formats: &[String], offset: FixedOffset) -> Result<DateTime
     }
     for f in DATES {
         if let Ok(d) = NaiveDate::parse_from_str(s, f) {
-            return local(d.and_time(chrono::NaiveTime::MIN)).ok_or_else(|| format!("{s:?} is not a time"));
+            return local(d.and_time(chrono::NaiveTime::MIN))
+                .ok_or_else(|| format!("{s:?} is not a time"));
         }
     }
     Err(if s.is_empty() {
@@ -177,7 +179,10 @@ pub fn stage_id(name: &str) -> String {
     }
     let out = out.trim_matches('_');
     if out.is_empty() {
-        format!("stage_{}", &blake3::hash(name.trim().as_bytes()).to_hex()[..8])
+        format!(
+            "stage_{}",
+            &blake3::hash(name.trim().as_bytes()).to_hex()[..8]
+        )
     } else {
         out.to_string()
     }
@@ -210,8 +215,14 @@ mod tests {
     #[test]
     fn times_with_and_without_offsets() {
         let t = |s: &str| time(s, &[], utc()).map(|t| t.to_rfc3339());
-        assert_eq!(t("2024-03-01T10:15:00.000+0000"), Ok("2024-03-01T10:15:00+00:00".into()));
-        assert_eq!(t("2024-03-01T10:15:00+08:00"), Ok("2024-03-01T02:15:00+00:00".into()));
+        assert_eq!(
+            t("2024-03-01T10:15:00.000+0000"),
+            Ok("2024-03-01T10:15:00+00:00".into())
+        );
+        assert_eq!(
+            t("2024-03-01T10:15:00+08:00"),
+            Ok("2024-03-01T02:15:00+00:00".into())
+        );
         assert_eq!(t("2024-03-01"), Ok("2024-03-01T00:00:00+00:00".into()));
         assert_eq!(t("2024/3/1 9:05"), Ok("2024-03-01T09:05:00+00:00".into()));
         assert!(t("03/01/2024").is_err());
@@ -233,7 +244,9 @@ mod tests {
         assert_eq!(slug("Moses Frase"), "moses-frase");
         assert_ne!(slug("张三"), slug("李四"));
         assert!(domain::envelope::is_entity_id(&slug("张三")));
-        assert!(domain::envelope::is_entity_id(&slug(&"long name ".repeat(20))));
+        assert!(domain::envelope::is_entity_id(&slug(
+            &"long name ".repeat(20)
+        )));
         assert_eq!(percent("75"), Ok(0.75));
         assert!(percent("150").is_err());
     }

@@ -19,7 +19,9 @@ use domain::events::StageDef;
 use domain::money::Money;
 
 use super::cells;
-use super::story::{self, CustomerInfo, Dataset, Deal, Outcome, RepInfo, Stage, Step, UNKNOWN_CUSTOMER};
+use super::story::{
+    self, CustomerInfo, Dataset, Deal, Outcome, RepInfo, Stage, Step, UNKNOWN_CUSTOMER,
+};
 use super::table::{ReadOptions, Table};
 use super::Problems;
 
@@ -70,7 +72,9 @@ pub(super) fn read(tables: Vec<Table>, opts: &ReadOptions, problems: &mut Proble
         let [id, name, stage, amount, created, close, owner, company] = cols;
         let lost_reason = t.column("Closed Lost Reason");
         let won_reason = t.column("Closed Won Reason");
-        let currency = t.column("Deal currency code").or_else(|| t.column("Currency"));
+        let currency = t
+            .column("Deal currency code")
+            .or_else(|| t.column("Currency"));
         let entered: Vec<Entered> = t
             .headers
             .iter()
@@ -87,7 +91,10 @@ pub(super) fn read(tables: Vec<Table>, opts: &ReadOptions, problems: &mut Proble
             data.rows += 1;
             let deal_id = r.parse(id, cells::entity_id)?;
             if let Some((file, line)) = seen.insert(deal_id.clone(), (r.table.into(), r.line)) {
-                return Err(r.problem(id, format!("deal {deal_id} already appears in {file}, line {line}")));
+                return Err(r.problem(
+                    id,
+                    format!("deal {deal_id} already appears in {file}, line {line}"),
+                ));
             }
             let current_name = r.required(stage)?;
             if outcome_of(current_name).is_none() && !order.iter().any(|s| s == current_name) {
@@ -116,21 +123,34 @@ pub(super) fn read(tables: Vec<Table>, opts: &ReadOptions, problems: &mut Proble
                 });
             }
             let amount: Money = r.parse(amount, cells::amount)?;
-            let close_at = r.opt(Some(close)).map(|_| r.parse(close, time)).transpose()?;
+            let close_at = r
+                .opt(Some(close))
+                .map(|_| r.parse(close, time))
+                .transpose()?;
             let outcome = match current {
                 Stage::Open(_) => None,
                 ref o => Some(Outcome {
                     won: *o == Stage::Won,
-                    at: close_at.ok_or_else(|| r.problem(close, "is empty: a closed deal needs its close date"))?,
+                    at: close_at.ok_or_else(|| {
+                        r.problem(close, "is empty: a closed deal needs its close date")
+                    })?,
                     amount,
                     reason: if *o == Stage::Won { won } else { lost },
                     origin: r.origin(),
                 }),
             };
             let owner_name = r.get(owner);
-            let rep = if owner_name.is_empty() { "unassigned".to_string() } else { cells::slug(owner_name) };
+            let rep = if owner_name.is_empty() {
+                "unassigned".to_string()
+            } else {
+                cells::slug(owner_name)
+            };
             data.rep(&rep, || RepInfo {
-                name: if owner_name.is_empty() { "Unassigned".into() } else { owner_name.to_string() },
+                name: if owner_name.is_empty() {
+                    "Unassigned".into()
+                } else {
+                    owner_name.to_string()
+                },
                 team: SOURCE.into(),
                 manager: None,
             });
@@ -141,7 +161,11 @@ pub(super) fn read(tables: Vec<Table>, opts: &ReadOptions, problems: &mut Proble
                 cells::slug(company_name)
             };
             data.customer(&customer, || CustomerInfo {
-                name: if company_name.is_empty() { "Unknown account".into() } else { company_name.to_string() },
+                name: if company_name.is_empty() {
+                    "Unknown account".into()
+                } else {
+                    company_name.to_string()
+                },
                 ..CustomerInfo::default()
             });
             let created_at = r.parse(created, time)?;
@@ -165,7 +189,9 @@ pub(super) fn read(tables: Vec<Table>, opts: &ReadOptions, problems: &mut Proble
                     amount,
                     currency: r.opt(currency).map(str::to_uppercase),
                     stage,
-                    expected_close: close_at.filter(|_| matches!(current, Stage::Open(_))).map(|t| t.date_naive()),
+                    expected_close: close_at
+                        .filter(|_| matches!(current, Stage::Open(_)))
+                        .map(|t| t.date_naive()),
                     products: None,
                     steps,
                     outcome,
@@ -176,7 +202,9 @@ pub(super) fn read(tables: Vec<Table>, opts: &ReadOptions, problems: &mut Proble
         });
     }
     let pipeline = pipeline(&order);
-    let first = pipeline.first().map_or_else(|| "qualified".to_string(), |s| s.id.clone());
+    let first = pipeline
+        .first()
+        .map_or_else(|| "qualified".to_string(), |s| s.id.clone());
     for (mut deal, current) in deals {
         if deal.stage.is_empty() {
             deal.stage = match current {
@@ -192,7 +220,9 @@ pub(super) fn read(tables: Vec<Table>, opts: &ReadOptions, problems: &mut Proble
 
 /// The stage named by a `Date entered "Contract Sent (Sales Pipeline)"` header.
 fn entered_stage(header: &str) -> Option<String> {
-    let rest = header.strip_prefix("Date entered \"").or_else(|| header.strip_prefix("Date entered “"))?;
+    let rest = header
+        .strip_prefix("Date entered \"")
+        .or_else(|| header.strip_prefix("Date entered “"))?;
     let inner = rest.trim_end_matches(['"', '”']);
     let stage = match inner.rfind(" (") {
         Some(i) if inner.ends_with(')') => &inner[..i],
@@ -226,10 +256,10 @@ fn pipeline(order: &[String]) -> Vec<StageDef> {
         .into_iter()
         .enumerate()
         .map(|(i, (id, name))| StageDef {
-            probability: DEFAULT_PROBABILITY
-                .iter()
-                .find(|(d, _)| *d == id)
-                .map_or(((i as f64 + 1.0) / (n + 1.0) * 100.0).round() / 100.0, |(_, p)| *p),
+            probability: DEFAULT_PROBABILITY.iter().find(|(d, _)| *d == id).map_or(
+                ((i as f64 + 1.0) / (n + 1.0) * 100.0).round() / 100.0,
+                |(_, p)| *p,
+            ),
             id,
             name: name.clone(),
         })
@@ -246,7 +276,10 @@ mod tests {
             entered_stage("Date entered \"Contract Sent (Sales Pipeline)\""),
             Some("Contract Sent".into())
         );
-        assert_eq!(entered_stage("Date entered \"Closed won\""), Some("Closed won".into()));
+        assert_eq!(
+            entered_stage("Date entered \"Closed won\""),
+            Some("Closed won".into())
+        );
         assert_eq!(entered_stage("Deal Stage"), None);
         assert_eq!(stage_of("Closed Won"), Stage::Won);
         assert_eq!(stage_of("Closed lost"), Stage::Lost);

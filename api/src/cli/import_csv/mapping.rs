@@ -50,7 +50,9 @@ use domain::events::StageDef;
 use serde::Deserialize;
 
 use super::cells;
-use super::story::{self, CustomerInfo, Dataset, Deal, Outcome, RepInfo, Stage, Step, UNKNOWN_CUSTOMER};
+use super::story::{
+    self, CustomerInfo, Dataset, Deal, Outcome, RepInfo, Stage, Step, UNKNOWN_CUSTOMER,
+};
 use super::table::{ReadOptions, Row, Table};
 use super::{Problem, Problems};
 use crate::cli::CliError;
@@ -127,7 +129,10 @@ impl Mapping {
     pub fn parse(text: &str) -> Result<Mapping, String> {
         let m: Mapping = toml::from_str(text).map_err(|e| e.to_string())?;
         if !domain::envelope::is_entity_id(&m.source) || m.source.contains(':') {
-            return Err(format!("source {:?}: 1 to 64 characters of A-Z a-z 0-9 _ . -", m.source));
+            return Err(format!(
+                "source {:?}: 1 to 64 characters of A-Z a-z 0-9 _ . -",
+                m.source
+            ));
         }
         if let Some(d) = &m.delimiter {
             super::parse_delimiter(d).map_err(|e| format!("delimiter: {e}"))?;
@@ -138,7 +143,9 @@ impl Mapping {
         for (value, target) in &m.stages {
             let known = m.pipeline.is_empty() || m.pipeline.iter().any(|s| &s.id == target);
             if !known && !matches!(target.as_str(), "won" | "lost") {
-                return Err(format!("stages: {value:?} maps to {target:?}, which is not in [[pipeline]]"));
+                return Err(format!(
+                    "stages: {value:?} maps to {target:?}, which is not in [[pipeline]]"
+                ));
             }
         }
         Ok(m)
@@ -147,7 +154,10 @@ impl Mapping {
     /// The file-level settings, unless the command line gave them.
     pub(super) fn apply_to(&self, opts: &mut ReadOptions) {
         if opts.delimiter.is_none() {
-            opts.delimiter = self.delimiter.as_deref().and_then(|d| super::parse_delimiter(d).ok());
+            opts.delimiter = self
+                .delimiter
+                .as_deref()
+                .and_then(|d| super::parse_delimiter(d).ok());
         }
         if opts.encoding.is_none() {
             opts.encoding.clone_from(&self.encoding);
@@ -159,13 +169,22 @@ impl Mapping {
     }
 
     /// Reads every file with this layout (several files: e.g. one export a month).
-    pub(super) fn read(&self, tables: Vec<Table>, opts: &ReadOptions, problems: &mut Problems) -> Dataset {
+    pub(super) fn read(
+        &self,
+        tables: Vec<Table>,
+        opts: &ReadOptions,
+        problems: &mut Problems,
+    ) -> Dataset {
         let mut data = Dataset {
             source: self.source.clone(),
             pipeline: (!self.pipeline.is_empty()).then(|| self.pipeline.clone()),
             ..Dataset::default()
         };
-        let first = self.pipeline.first().map_or("qualified", |s| s.id.as_str()).to_string();
+        let first = self
+            .pipeline
+            .first()
+            .map_or("qualified", |s| s.id.as_str())
+            .to_string();
         let mut seen: HashMap<String, (std::sync::Arc<str>, u64)> = HashMap::new();
         for mut t in tables {
             let cols = match Cols::find(self, &t) {
@@ -196,29 +215,51 @@ impl Mapping {
         } else {
             match self.stages.get(value) {
                 Some(t) => t.clone(),
-                None => return Err(r.problem(column, format!("{value:?} is not in the mapping's [stages]"))),
+                None => {
+                    return Err(r.problem(
+                        column,
+                        format!("{value:?} is not in the mapping's [stages]"),
+                    ))
+                }
             }
         };
         Ok(match target.as_str() {
             "won" | "closed_won" => Stage::Won,
             "lost" | "closed_lost" => Stage::Lost,
             _ if !self.pipeline.is_empty() && !self.pipeline.iter().any(|s| s.id == target) => {
-                return Err(r.problem(column, format!("stage {target:?} is not in the mapping's [[pipeline]]")))
+                return Err(r.problem(
+                    column,
+                    format!("stage {target:?} is not in the mapping's [[pipeline]]"),
+                ))
             }
             _ => Stage::Open(target),
         })
     }
 
-    fn deal(&self, r: &Row, c: &Cols, opts: &ReadOptions, first: &str, data: &mut Dataset) -> Result<Deal, Problem> {
-        let time = |col: usize| r.parse(col, |s| cells::time(s, &opts.date_formats, opts.utc_offset));
+    fn deal(
+        &self,
+        r: &Row,
+        c: &Cols,
+        opts: &ReadOptions,
+        first: &str,
+        data: &mut Dataset,
+    ) -> Result<Deal, Problem> {
+        let time =
+            |col: usize| r.parse(col, |s| cells::time(s, &opts.date_formats, opts.utc_offset));
         let id = r.parse(c.deal_id, cells::entity_id)?;
         let owner = r.required(c.owner)?;
         let rep = match self.reps.get(owner) {
             Some(rep) => rep.clone(),
             None if self.reps.is_empty() => cells::slug(owner),
-            None => return Err(r.problem(c.owner, format!("{owner:?} is not in the mapping's [reps]"))),
+            None => {
+                return Err(r.problem(c.owner, format!("{owner:?} is not in the mapping's [reps]")))
+            }
         };
-        let team = r.opt(c.team).or(self.team.as_deref()).unwrap_or(self.source.as_str()).to_string();
+        let team = r
+            .opt(c.team)
+            .or(self.team.as_deref())
+            .unwrap_or(self.source.as_str())
+            .to_string();
         data.rep(&rep, || RepInfo {
             name: owner.to_string(),
             team,
@@ -239,22 +280,33 @@ impl Mapping {
         let current = self.stage(r, c.stage)?;
         let amount = r.parse(c.amount, cells::amount)?;
         let reason = |col: Option<usize>| {
-            r.opt(col)
-                .map(|v| self.reasons.get(v).cloned().unwrap_or_else(|| v.to_string()))
+            r.opt(col).map(|v| {
+                self.reasons
+                    .get(v)
+                    .cloned()
+                    .unwrap_or_else(|| v.to_string())
+            })
         };
         let (won_reason, lost_reason) = (reason(c.won_reason), reason(c.lost_reason));
         let outcome = match &current {
             Stage::Open(_) => None,
             closed => {
                 let Some(col) = c.closed_at else {
-                    return Err(r.problem(c.stage, "a won or lost deal needs [columns] closed_at in the mapping"));
+                    return Err(r.problem(
+                        c.stage,
+                        "a won or lost deal needs [columns] closed_at in the mapping",
+                    ));
                 };
                 let won = *closed == Stage::Won;
                 Some(Outcome {
                     won,
                     at: time(col)?,
                     amount,
-                    reason: if won { won_reason.clone() } else { lost_reason.clone() },
+                    reason: if won {
+                        won_reason.clone()
+                    } else {
+                        lost_reason.clone()
+                    },
                     origin: r.origin(),
                 })
             }
@@ -293,7 +345,10 @@ impl Mapping {
             title: r.opt(c.title).unwrap_or(id.as_str()).to_string(),
             id,
             amount,
-            currency: r.opt(c.currency).map(str::to_uppercase).or_else(|| self.currency.clone()),
+            currency: r
+                .opt(c.currency)
+                .map(str::to_uppercase)
+                .or_else(|| self.currency.clone()),
             stage,
             expected_close: None,
             products: None,
@@ -371,6 +426,45 @@ fn offset(s: &str) -> Result<chrono::FixedOffset, String> {
         _ => return Err(bad()),
     };
     let (h, m) = rest.split_once(':').ok_or_else(bad)?;
-    let secs = h.parse::<i32>().map_err(|_| bad())? * 3600 + m.parse::<i32>().map_err(|_| bad())? * 60;
+    let secs =
+        h.parse::<i32>().map_err(|_| bad())? * 3600 + m.parse::<i32>().map_err(|_| bad())? * 60;
     chrono::FixedOffset::east_opt(sign * secs).ok_or_else(bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example of the README's "Coming from another CRM" section, so that it stays right.
+    fn readme_example() -> String {
+        let readme = include_str!("../../../../README.md");
+        let section = &readme[readme
+            .find("## Coming from another CRM")
+            .expect("the section")..];
+        let start = section.find("```toml\n").expect("a toml block") + 8;
+        section[start..start + section[start..].find("```").expect("its end")].to_string()
+    }
+
+    #[test]
+    fn the_readme_example_is_a_valid_mapping() {
+        let m = Mapping::parse(&readme_example()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(m.source, "xsy");
+        assert_eq!(m.stages.get("赢单").map(String::as_str), Some("won"));
+        assert_eq!(m.pipeline.len(), 2);
+        assert_eq!(offset("+08:00").map(|o| o.local_minus_utc()), Ok(8 * 3600));
+    }
+
+    #[test]
+    fn mistakes_in_a_mapping_are_named() {
+        let example = readme_example();
+        let e = Mapping::parse(
+            &example.replace("\"方案报价\" = \"quote\"", "\"方案报价\" = \"offer\""),
+        )
+        .unwrap_err();
+        assert!(e.contains("\"offer\", which is not in [[pipeline]]"), "{e}");
+        let e = Mapping::parse(&example.replace("deal_id =", "deal_idd =")).unwrap_err();
+        assert!(e.contains("deal_idd"), "{e}");
+        let e = Mapping::parse(&example.replace("+08:00", "8h")).unwrap_err();
+        assert!(e.contains("utc_offset"), "{e}");
+    }
 }

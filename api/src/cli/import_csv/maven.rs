@@ -74,7 +74,8 @@ pub(super) fn read(tables: Vec<Table>, opts: &ReadOptions, problems: &mut Proble
         }
     }
     let mut take = |role: Role| by_role.remove(&role);
-    let (Some(mut pipeline), Some(mut products)) = (take(Role::Pipeline), take(Role::Products)) else {
+    let (Some(mut pipeline), Some(mut products)) = (take(Role::Pipeline), take(Role::Products))
+    else {
         problems.push(Problem {
             file: "(files)".into(),
             line: 0,
@@ -104,7 +105,10 @@ fn at_header(file: &str, why: &str) -> Problem {
 }
 
 fn read_teams(t: &mut Table, data: &mut Dataset, problems: &mut Problems) {
-    let [agent, manager, office] = match t.columns(["sales_agent", "manager", "regional_office"], "sales_teams.csv") {
+    let [agent, manager, office] = match t.columns(
+        ["sales_agent", "manager", "regional_office"],
+        "sales_teams.csv",
+    ) {
         Ok(c) => c,
         Err(p) => return problems.push(p),
     };
@@ -121,10 +125,11 @@ fn read_teams(t: &mut Table, data: &mut Dataset, problems: &mut Problems) {
 }
 
 fn read_accounts(t: &mut Table, data: &mut Dataset, problems: &mut Problems) {
-    let [account, sector, office] = match t.columns(["account", "sector", "office_location"], "accounts.csv") {
-        Ok(c) => c,
-        Err(p) => return problems.push(p),
-    };
+    let [account, sector, office] =
+        match t.columns(["account", "sector", "office_location"], "accounts.csv") {
+            Ok(c) => c,
+            Err(p) => return problems.push(p),
+        };
     t.for_each_row(problems, |r| {
         data.rows += 1;
         let name = r.required(account)?;
@@ -139,7 +144,11 @@ fn read_accounts(t: &mut Table, data: &mut Dataset, problems: &mut Problems) {
 }
 
 /// List prices by product name without spaces.
-fn read_prices(t: &mut Table, data: &mut Dataset, problems: &mut Problems) -> HashMap<String, Money> {
+fn read_prices(
+    t: &mut Table,
+    data: &mut Dataset,
+    problems: &mut Problems,
+) -> HashMap<String, Money> {
     let mut prices = HashMap::new();
     let [product, price] = match t.columns(["product", "sales_price"], "products.csv") {
         Ok(c) => c,
@@ -150,7 +159,10 @@ fn read_prices(t: &mut Table, data: &mut Dataset, problems: &mut Problems) -> Ha
     };
     t.for_each_row(problems, |r| {
         data.rows += 1;
-        prices.insert(r.required(product)?.replace(' ', ""), r.parse(price, cells::amount)?);
+        prices.insert(
+            r.required(product)?.replace(' ', ""),
+            r.parse(price, cells::amount)?,
+        );
         Ok(())
     });
     prices
@@ -173,10 +185,11 @@ fn read_pipeline(
         "close_date",
         "close_value",
     ];
-    let [id, agent, product, account, stage, engage, close, value] = match t.columns(headers, "sales_pipeline.csv") {
-        Ok(c) => c,
-        Err(p) => return problems.push(p),
-    };
+    let [id, agent, product, account, stage, engage, close, value] =
+        match t.columns(headers, "sales_pipeline.csv") {
+            Ok(c) => c,
+            Err(p) => return problems.push(p),
+        };
     let day = |r: &Row, col: usize, hour: i64| -> Result<DateTime<Utc>, Problem> {
         let t = r.parse(col, |s| cells::time(s, &opts.date_formats, opts.utc_offset))?;
         Ok(t + Duration::hours(hour))
@@ -185,7 +198,10 @@ fn read_pipeline(
         data.rows += 1;
         let deal_stage = r.required(stage)?;
         if !matches!(deal_stage, "Prospecting" | "Engaging" | "Won" | "Lost") {
-            return Err(r.problem(stage, format!("{deal_stage:?} is not Prospecting, Engaging, Won or Lost")));
+            return Err(r.problem(
+                stage,
+                format!("{deal_stage:?} is not Prospecting, Engaging, Won or Lost"),
+            ));
         }
         if r.get(engage).is_empty() {
             *data

@@ -137,7 +137,11 @@ pub struct Mapped {
 
 /// Reads the files (a directory stands for its `*.csv` files) with a profile or a mapping.
 /// Fails only when a file cannot be read at all; problems with rows are in `problems`.
-pub fn map_files(source: &Source, files: &[PathBuf], opts: &ReadOptions) -> Result<Mapped, CliError> {
+pub fn map_files(
+    source: &Source,
+    files: &[PathBuf],
+    opts: &ReadOptions,
+) -> Result<Mapped, CliError> {
     let mut opts = opts.clone();
     if let Source::Mapping(m) = source {
         m.apply_to(&mut opts);
@@ -159,7 +163,9 @@ pub fn map_files(source: &Source, files: &[PathBuf], opts: &ReadOptions) -> Resu
         return Ok(mapped);
     }
     let dataset = match source {
-        Source::Profile(Profile::Salesforce) => salesforce::read(tables, &opts, &mut mapped.problems),
+        Source::Profile(Profile::Salesforce) => {
+            salesforce::read(tables, &opts, &mut mapped.problems)
+        }
         Source::Profile(Profile::Hubspot) => hubspot::read(tables, &opts, &mut mapped.problems),
         Source::Profile(Profile::Maven) => maven::read(tables, &opts, &mut mapped.problems),
         Source::Mapping(m) => m.read(tables, &opts, &mut mapped.problems),
@@ -183,7 +189,10 @@ fn expand(files: &[PathBuf]) -> Result<Vec<PathBuf>, CliError> {
                 .collect();
             csvs.sort();
             if csvs.is_empty() {
-                return Err(CliError::refused(format!("{}: no .csv file in this directory", f.display())));
+                return Err(CliError::refused(format!(
+                    "{}: no .csv file in this directory",
+                    f.display()
+                )));
             }
             out.extend(csvs);
         } else {
@@ -198,7 +207,9 @@ pub fn parse_delimiter(s: &str) -> Result<u8, String> {
     match s {
         "tab" | "\\t" | "\t" => Ok(b'\t'),
         _ if s.len() == 1 && s.is_ascii() && s != "\"" => Ok(s.as_bytes()[0]),
-        _ => Err(format!("{s:?} is not a separator: give one character, or `tab`")),
+        _ => Err(format!(
+            "{s:?} is not a separator: give one character, or `tab`"
+        )),
     }
 }
 
@@ -207,7 +218,12 @@ pub(super) async fn run(data: &Path, args: &ImportArgs) -> Result<(), CliError> 
     let source = match (&args.profile, &args.mapping) {
         (Some(p), _) => Source::Profile(*p),
         (None, Some(m)) => Source::Mapping(Box::new(Mapping::load(m)?)),
-        (None, None) => return Err(CliError::new(ExitCode::Usage, "give --profile or --mapping")),
+        (None, None) => {
+            return Err(CliError::new(
+                ExitCode::Usage,
+                "give --profile or --mapping",
+            ))
+        }
     };
     let total: u64 = expand(&args.files)?
         .iter()
@@ -259,7 +275,12 @@ pub(super) async fn run(data: &Path, args: &ImportArgs) -> Result<(), CliError> 
 }
 
 fn summary(m: &Mapped) -> String {
-    let mut s = format!("{} rows from {} file{}", m.rows, m.files, if m.files == 1 { "" } else { "s" });
+    let mut s = format!(
+        "{} rows from {} file{}",
+        m.rows,
+        m.files,
+        if m.files == 1 { "" } else { "s" }
+    );
     for (why, n) in &m.skipped {
         s.push_str(&format!(" ({n} skipped: {why})"));
     }
@@ -272,7 +293,10 @@ fn print_mapped_counts(events: &[MappedEvent]) {
     for e in events {
         *by_type.entry(&e.event.event_type).or_default() += 1;
     }
-    println!("  the rows that can be mapped give {} events:", events.len());
+    println!(
+        "  the rows that can be mapped give {} events:",
+        events.len()
+    );
     for (ty, n) in by_type {
         println!("  {ty:<22} {n:>9}");
     }
@@ -306,14 +330,18 @@ async fn fresh_lines(store: &dyn EventStore, events: Vec<MappedEvent>) -> Result
             let id = m.event.id.unwrap_or_default();
             if let Some(existing) = store.event_by_id(id).await? {
                 fresh.present += 1;
-                if existing.data != m.event.data || Some(existing.occurred_at) != m.event.occurred_at {
+                if existing.data != m.event.data
+                    || Some(existing.occurred_at) != m.event.occurred_at
+                {
                     fresh.differ += 1;
                 }
                 continue;
             }
             let known = match m.event.event_type.as_str() {
                 "CustomerRegistered" => store.stream_version(&m.stream).await?.is_some(),
-                "RepJoined" => m.event.data["rep"].as_str().is_some_and(|r| reps.contains_key(r)),
+                "RepJoined" => m.event.data["rep"]
+                    .as_str()
+                    .is_some_and(|r| reps.contains_key(r)),
                 _ => false,
             };
             if known {

@@ -25,16 +25,34 @@ use domain::events::StageDef;
 use domain::money::Money;
 
 use super::cells;
-use super::story::{self, CustomerInfo, Dataset, Deal, Origin, Outcome, RepInfo, Stage, Step, UNKNOWN_CUSTOMER};
+use super::story::{
+    self, CustomerInfo, Dataset, Deal, Origin, Outcome, RepInfo, Stage, Step, UNKNOWN_CUSTOMER,
+};
 use super::table::{ReadOptions, Row, Table};
 use super::{Problem, Problems};
 
 const SOURCE: &str = "salesforce";
 
 const OPPORTUNITY: [&str; 10] = [
-    "Id", "AccountId", "OwnerId", "Name", "StageName", "Amount", "CloseDate", "CreatedDate", "IsClosed", "IsWon",
+    "Id",
+    "AccountId",
+    "OwnerId",
+    "Name",
+    "StageName",
+    "Amount",
+    "CloseDate",
+    "CreatedDate",
+    "IsClosed",
+    "IsWon",
 ];
-const HISTORY: [&str; 6] = ["OpportunityId", "StageName", "Amount", "Probability", "CloseDate", "CreatedDate"];
+const HISTORY: [&str; 6] = [
+    "OpportunityId",
+    "StageName",
+    "Amount",
+    "Probability",
+    "CloseDate",
+    "CreatedDate",
+];
 
 /// Salesforce's default probabilities of its standard open stages (percent).
 const DEFAULT_PROBABILITY: [(&str, f64); 10] = [
@@ -95,7 +113,10 @@ pub(super) fn read(tables: Vec<Table>, opts: &ReadOptions, problems: &mut Proble
         };
         if let Some(first) = slot.replace(t) {
             let t = slot.as_ref().map_or("", |t| &t.name);
-            problems.push(at_header(&first.name, format!("{t} is the same kind of export: give one of each")));
+            problems.push(at_header(
+                &first.name,
+                format!("{t} is the same kind of export: give one of each"),
+            ));
         }
     }
     let Some(mut opportunities) = opportunities else {
@@ -108,8 +129,13 @@ pub(super) fn read(tables: Vec<Table>, opts: &ReadOptions, problems: &mut Proble
         return data;
     };
     let opps = read_opportunities(&mut opportunities, opts, problems, &mut data.rows);
-    let mut rows: Vec<Vec<HistoryRow>> = std::iter::repeat_with(Vec::new).take(opps.len()).collect();
-    let index: HashMap<&str, usize> = opps.iter().enumerate().map(|(i, o)| (o.id.as_str(), i)).collect();
+    let mut rows: Vec<Vec<HistoryRow>> =
+        std::iter::repeat_with(Vec::new).take(opps.len()).collect();
+    let index: HashMap<&str, usize> = opps
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (o.id.as_str(), i))
+        .collect();
     let history_file = history.as_ref().map(|h| h.name.clone());
     if let Some(h) = history.as_mut() {
         read_history(h, opts, &index, &mut rows, problems, &mut data.rows);
@@ -119,7 +145,9 @@ pub(super) fn read(tables: Vec<Table>, opts: &ReadOptions, problems: &mut Proble
     data.pipeline = stages.pipeline();
     let first = stages.first();
     for (opp, history) in opps.into_iter().zip(rows) {
-        let file = history_file.clone().unwrap_or_else(|| opp.origin.file.clone());
+        let file = history_file
+            .clone()
+            .unwrap_or_else(|| opp.origin.file.clone());
         add_deal(&mut data, &stages, &first, opp, history, file);
     }
     data
@@ -141,7 +169,12 @@ fn at_header(file: &str, why: String) -> Problem {
     }
 }
 
-fn read_opportunities(t: &mut Table, opts: &ReadOptions, problems: &mut Problems, rows: &mut usize) -> Vec<Opportunity> {
+fn read_opportunities(
+    t: &mut Table,
+    opts: &ReadOptions,
+    problems: &mut Problems,
+    rows: &mut usize,
+) -> Vec<Opportunity> {
     let c = match t.columns(OPPORTUNITY, "a Salesforce Opportunity export") {
         Ok(c) => c,
         Err(p) => {
@@ -163,9 +196,14 @@ fn read_opportunities(t: &mut Table, opts: &ReadOptions, problems: &mut Problems
         *rows += 1;
         let opp_id = r.parse(id, cells::entity_id)?;
         if let Some(line) = seen.insert(opp_id.clone(), r.line) {
-            return Err(r.problem(id, format!("opportunity {opp_id} already appears on line {line}")));
+            return Err(r.problem(
+                id,
+                format!("opportunity {opp_id} already appears on line {line}"),
+            ));
         }
-        let account = r.opt(Some(account)).map(|a| cells::entity_id(a).map_err(|why| r.problem(account, why)));
+        let account = r
+            .opt(Some(account))
+            .map(|a| cells::entity_id(a).map_err(|why| r.problem(account, why)));
         out.push(Opportunity {
             id: opp_id,
             origin: r.origin(),
@@ -182,7 +220,9 @@ fn read_opportunities(t: &mut Table, opts: &ReadOptions, problems: &mut Problems
             won: r.parse(is_won, cells::flag)?,
             currency: r.opt(currency).map(str::to_uppercase),
             lead_source: r.opt(lead_source).map(str::to_string),
-            probability: probability.and_then(|p| r.opt(Some(p)).map(|_| r.parse(p, cells::percent))).transpose()?,
+            probability: probability
+                .and_then(|p| r.opt(Some(p)).map(|_| r.parse(p, cells::percent)))
+                .transpose()?,
             loss_reason: r.opt(loss_reason).map(str::to_string),
         });
         Ok(())
@@ -208,17 +248,25 @@ fn read_history(
         *rows += 1;
         let opp_id = r.required(opp)?;
         let Some(&i) = index.get(opp_id) else {
-            return Err(r.problem(opp, format!("no opportunity {opp_id} in the Opportunity export")));
+            return Err(r.problem(
+                opp,
+                format!("no opportunity {opp_id} in the Opportunity export"),
+            ));
         };
         out[i].push(HistoryRow {
             line: r.line,
             stage: r.required(stage)?.to_string(),
-            amount: r.opt(Some(amount)).map(|_| r.parse(amount, cells::amount)).transpose()?,
+            amount: r
+                .opt(Some(amount))
+                .map(|_| r.parse(amount, cells::amount))
+                .transpose()?,
             probability: r
                 .opt(Some(probability))
                 .map(|_| r.parse(probability, cells::percent))
                 .transpose()?,
-            created: r.parse(created, |s| cells::time(s, &opts.date_formats, opts.utc_offset))?,
+            created: r.parse(created, |s| {
+                cells::time(s, &opts.date_formats, opts.utc_offset)
+            })?,
         });
         Ok(())
     });
@@ -263,7 +311,11 @@ impl Stages {
                     .map(|(_, p)| p / 100.0);
             }
         }
-        let ids = open.keys().chain(closed.keys()).map(|n| (n.clone(), cells::stage_id(n))).collect();
+        let ids = open
+            .keys()
+            .chain(closed.keys())
+            .map(|n| (n.clone(), cells::stage_id(n)))
+            .collect();
         Stages { closed, open, ids }
     }
 
@@ -299,7 +351,12 @@ impl Stages {
         match self.closed.get(name) {
             Some(true) => Stage::Won,
             Some(false) => Stage::Lost,
-            None => Stage::Open(self.ids.get(name).cloned().unwrap_or_else(|| cells::stage_id(name))),
+            None => Stage::Open(
+                self.ids
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(|| cells::stage_id(name)),
+            ),
         }
     }
 }
@@ -312,7 +369,10 @@ fn add_deal(
     history: Vec<HistoryRow>,
     history_file: std::sync::Arc<str>,
 ) {
-    let customer = opp.account.clone().unwrap_or_else(|| UNKNOWN_CUSTOMER.into());
+    let customer = opp
+        .account
+        .clone()
+        .unwrap_or_else(|| UNKNOWN_CUSTOMER.into());
     data.customer(&customer, || CustomerInfo {
         name: match &opp.account {
             Some(a) => opp.account_name.clone().unwrap_or_else(|| a.clone()),
@@ -339,7 +399,11 @@ fn add_deal(
             let stage = stages.stage(&h.stage);
             let cents = h.amount.map_or("-".to_string(), |m| m.cents().to_string());
             Step {
-                key: format!("history/{}/{}/{cents}", h.created.to_rfc3339(), stages.ids[&h.stage]),
+                key: format!(
+                    "history/{}/{}/{cents}",
+                    h.created.to_rfc3339(),
+                    stages.ids[&h.stage]
+                ),
                 at: h.created,
                 origin: Origin {
                     file: history_file.clone(),

@@ -209,9 +209,19 @@ impl Dataset {
         if let Some(stages) = pipeline {
             let key = serde_json::to_string(&stages).unwrap_or_default();
             let event = Event::PipelineDefined(PipelineDefined { stages });
-            out.push(ORG_STREAM, &format!("pipeline/{key}/defined"), start, &origin, event);
+            out.push(
+                ORG_STREAM,
+                &format!("pipeline/{key}/defined"),
+                start,
+                &origin,
+                event,
+            );
         }
-        let when = |id: &str| first_deal.get(id).map_or((start, &origin), |(t, o)| (*t, *o));
+        let when = |id: &str| {
+            first_deal
+                .get(id)
+                .map_or((start, &origin), |(t, o)| (*t, *o))
+        };
         for (rep, info) in reps {
             let (at, o) = when(&rep);
             let event = Event::RepJoined(RepJoined {
@@ -220,7 +230,13 @@ impl Dataset {
                 team: info.team,
                 manager: info.manager,
             });
-            out.push(ORG_STREAM, &format!("rep/{rep}/joined"), at, &o.clone(), event);
+            out.push(
+                ORG_STREAM,
+                &format!("rep/{rep}/joined"),
+                at,
+                &o.clone(),
+                event,
+            );
         }
         for (id, info) in customers {
             let (at, o) = when(&id);
@@ -234,7 +250,13 @@ impl Dataset {
                 owner: None,
             });
             let stream = format!("customer-{id}");
-            out.push(&stream, &format!("customer/{id}/registered"), at, &o.clone(), event);
+            out.push(
+                &stream,
+                &format!("customer/{id}/registered"),
+                at,
+                &o.clone(),
+                event,
+            );
         }
         drop(first_deal);
         for deal in deals {
@@ -307,7 +329,13 @@ impl Writer<'_> {
             source_lead: None,
             products,
         });
-        self.push(&stream, &format!("{base}/opened"), opened_at, &origin, opened);
+        self.push(
+            &stream,
+            &format!("{base}/opened"),
+            opened_at,
+            &origin,
+            opened,
+        );
         steps.sort_by_key(|s| s.at);
         let mut now = opened_at;
         let (mut stage, mut amount) = (stage, amount);
@@ -333,7 +361,13 @@ impl Writer<'_> {
                     closes += 1;
                     let won = outcome == Stage::Won;
                     let event = close(won, step.amount.unwrap_or(amount), step.reason);
-                    self.push(&stream, &format!("{base}/closed/{closes}"), now, &step.origin, event);
+                    self.push(
+                        &stream,
+                        &format!("{base}/closed/{closes}"),
+                        now,
+                        &step.origin,
+                        event,
+                    );
                     closed = true;
                 }
                 _ => {}
@@ -419,7 +453,14 @@ mod tests {
     fn story(d: Dataset) -> Vec<String> {
         d.events()
             .into_iter()
-            .map(|e| format!("{} {} {}", e.event.event_type, e.event.data, e.event.occurred_at.unwrap().format("%d")))
+            .map(|e| {
+                format!(
+                    "{} {} {}",
+                    e.event.event_type,
+                    e.event.data,
+                    e.event.occurred_at.unwrap().format("%d")
+                )
+            })
             .collect()
     }
 

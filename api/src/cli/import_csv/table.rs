@@ -125,9 +125,9 @@ impl Table {
     pub fn open(path: &Path, opts: &ReadOptions) -> Result<Table, TableError> {
         let (name, bytes): (Arc<str>, Vec<u8>) = if path.as_os_str() == "-" {
             let mut bytes = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut bytes)
-                .map_err(|e| TableError::Io(CliError::failure(format!("cannot read stdin: {e}"))))?;
+            std::io::stdin().read_to_end(&mut bytes).map_err(|e| {
+                TableError::Io(CliError::failure(format!("cannot read stdin: {e}")))
+            })?;
             ("<stdin>".into(), bytes)
         } else {
             let bytes = std::fs::read(path).map_err(|e| {
@@ -142,14 +142,19 @@ impl Table {
     }
 
     /// Decodes `bytes` and reads the header line.
-    pub fn from_bytes(name: Arc<str>, bytes: Vec<u8>, opts: &ReadOptions) -> Result<Table, Problem> {
+    pub fn from_bytes(
+        name: Arc<str>,
+        bytes: Vec<u8>,
+        opts: &ReadOptions,
+    ) -> Result<Table, Problem> {
         let at_line = |line: u64, why: String| Problem {
             file: name.clone(),
             line,
             column: None,
             why,
         };
-        let (text, note) = decode(bytes, opts.encoding.as_deref()).map_err(|(l, w)| at_line(l, w))?;
+        let (text, note) =
+            decode(bytes, opts.encoding.as_deref()).map_err(|(l, w)| at_line(l, w))?;
         let delimiter = opts.delimiter.unwrap_or_else(|| sniff_delimiter(&text));
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(delimiter)
@@ -184,7 +189,11 @@ impl Table {
     }
 
     /// The indexes of required headers, or one problem naming those missing.
-    pub fn columns<const N: usize>(&self, headers: [&str; N], what: &str) -> Result<[usize; N], Problem> {
+    pub fn columns<const N: usize>(
+        &self,
+        headers: [&str; N],
+        what: &str,
+    ) -> Result<[usize; N], Problem> {
         let found = headers.map(|h| self.column(h));
         let missing: Vec<&str> = headers
             .iter()
@@ -318,7 +327,9 @@ fn strict(encoding: &'static Encoding, bytes: &[u8]) -> Result<String, (u64, Str
 
 /// The line of the first byte that is not valid UTF-8 (the best guess where a decoder failed).
 fn line_of_first_invalid(bytes: &[u8]) -> u64 {
-    let at = std::str::from_utf8(bytes).err().map_or(0, |e| e.valid_up_to());
+    let at = std::str::from_utf8(bytes)
+        .err()
+        .map_or(0, |e| e.valid_up_to());
     line_at(bytes, at)
 }
 
@@ -358,7 +369,8 @@ mod tests {
     use super::*;
 
     fn rows(text: &[u8], opts: &ReadOptions) -> (Vec<String>, Vec<(u64, Vec<String>)>) {
-        let mut t = Table::from_bytes("t.csv".into(), text.to_vec(), opts).unwrap_or_else(|p| panic!("{p}"));
+        let mut t = Table::from_bytes("t.csv".into(), text.to_vec(), opts)
+            .unwrap_or_else(|p| panic!("{p}"));
         let mut out = Vec::new();
         let mut problems = Problems::default();
         t.for_each_row(&mut problems, |r| {
@@ -391,7 +403,9 @@ mod tests {
         // 张三 in GBK (GB2312 code points D5C5 C8FD), written out by hand.
         let mut bytes = b"owner\n".to_vec();
         bytes.extend([0xD5, 0xC5, 0xC8, 0xFD, b'\n']);
-        let t = Table::from_bytes("t.csv".into(), bytes.clone(), &ReadOptions::default()).ok().unwrap();
+        let t = Table::from_bytes("t.csv".into(), bytes.clone(), &ReadOptions::default())
+            .ok()
+            .unwrap();
         assert!(t.note.as_deref().unwrap_or("").contains("GBK"));
         let (_, rows) = rows(&bytes, &ReadOptions::default());
         assert_eq!(rows[0].1, ["张三"]);
@@ -400,7 +414,9 @@ mod tests {
             encoding: Some("utf-8".into()),
             ..ReadOptions::default()
         };
-        let p = Table::from_bytes("t.csv".into(), bytes, &utf8).err().unwrap();
+        let p = Table::from_bytes("t.csv".into(), bytes, &utf8)
+            .err()
+            .unwrap();
         assert_eq!(p.line, 2, "{p}");
     }
 }
