@@ -499,6 +499,34 @@ fn a_gbk_export_with_semicolons_imports_through_a_mapping() {
         .collect();
     assert_eq!(joined, BTreeSet::from(["张三", "李四"]));
 
+    // Separator and encoding given instead of guessed: the same events.
+    let (m, f) = (mapping.to_str().unwrap(), file.to_str().unwrap());
+    let given = [
+        "import",
+        "--mapping",
+        m,
+        "--delimiter",
+        ";",
+        "--encoding",
+        "gbk",
+        f,
+    ];
+    let again = ok(dealtrail(&data, &given));
+    assert!(
+        stderr(&again).contains("0 new events, 10 already in the log"),
+        "{}",
+        stderr(&again)
+    );
+    // A wrong separator leaves one column where the mapping wants nine.
+    let comma = ["import", "--mapping", m, "--delimiter", ",", f];
+    let out = dealtrail(&data, &comma);
+    assert_eq!(out.status.code(), Some(5));
+    assert!(
+        stderr(&out).contains("line 1: the mapping needs the columns"),
+        "{}",
+        stderr(&out)
+    );
+
     // A stage the mapping does not know refuses its row, by line and column.
     let bad = CHINESE_EXPORT.replace("方案报价;2024/3/1", "需求确认;2024/3/1");
     std::fs::write(&file, encoding_rs::GBK.encode(&bad).0).unwrap();
