@@ -72,19 +72,24 @@ impl AppendValidator for DomainRules {
         let Some(first) = batch.first() else {
             return Ok(());
         };
-        let mut cache = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.org.is_none() {
-            let mut org = OrgState::default();
-            for ev in view.streams_with_prefix("org-").map_err(storage)? {
-                org.apply(&ev);
+        let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let cache = &mut *guard;
+        let org = match &mut cache.org {
+            Some(org) => org,
+            none => {
+                let mut org = OrgState::default();
+                for ev in view.streams_with_prefix("org-").map_err(storage)? {
+                    org.apply(&ev);
+                }
+                none.insert(org)
             }
-            cache.org = Some(org);
-        }
+        };
+        // Taken out, not cloned: a refused batch leaves the stream to be folded again.
         let cached = cache
             .streams
-            .get(stream)
+            .remove(stream)
             .filter(|(v, _)| first.version > 0 && *v == first.version - 1)
-            .map(|(_, s)| s.clone());
+            .map(|(_, s)| s);
         let state = match cached {
             Some(s) => s,
             None if first.version == 0 => StreamState::Empty,
@@ -103,9 +108,10 @@ impl AppendValidator for DomainRules {
             None => None,
         };
         let customers = |id: &str| customer.as_ref().filter(|c| c.customer_id == id).cloned();
-        let org = cache.org.clone().unwrap_or_default();
+        // The organisation is borrowed, not cloned: an org of hundreds of reps cloned for
+        // every batch was most of the cost of a large import.
         let ctx = Context {
-            org: &org,
+            org,
             now: (self.clock)(),
             customers: &customers,
         };
@@ -114,11 +120,9 @@ impl AppendValidator for DomainRules {
                 let last = batch.last().map(|e| e.version).unwrap_or(first.version);
                 cache.streams.insert(stream.to_string(), (last, next));
                 if stream.starts_with("org-") {
-                    let mut org = org;
                     for ev in batch {
                         org.apply(ev);
                     }
-                    cache.org = Some(org);
                 }
                 Ok(())
             }

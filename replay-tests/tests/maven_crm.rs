@@ -1,25 +1,19 @@
 //! Real-world data nobody here wrote: the Maven Analytics "CRM Sales Opportunities" set
-//! (`../shared/data/maven-crm/`). Its rows become dealtrail events, every event passes the
-//! domain's rules, and the reports' figures are compared with figures computed directly from
-//! the CSV by plain counting in this file.
+//! (`../shared/data/maven-crm/`). The product's `maven` import profile
+//! (`api::cli::import_csv`, whose module doc lists the set's flaws and what it does with them)
+//! turns its rows into events; every event passes the domain's rules, and the reports'
+//! figures are compared with figures computed directly from the CSV by plain counting in this
+//! file.
 //!
-//! The data set's flaws and what we do with them:
-//! - the product `GTXPro` is spelled `GTX Pro` in `products.csv`: names are normalised by
-//!   dropping spaces before the list price is looked up;
-//! - 500 `Prospecting` rows have no engage date: a deal cannot be placed in time without
-//!   one, so they are skipped (and counted);
-//! - 1,088 `Engaging` rows have no account: they go to one customer, `UNKNOWN`;
-//! - account names hold characters an entity id may not (`Gekko & Co`): ids are slugs;
-//! - sectors are kept as written (`technolgy` included), as an analyst would see them.
-//!
-//! Mapping: a row with an engage date opens a deal at that date (stage `qualified`, amount =
-//! the product's list price, owner = the agent); `Engaging` moves to `presentation` an hour
-//! later; `Won` closes with `DealWon { amount: close_value }` and `Lost` with `DealLost` on the
-//! close date.
+//! The mapping, restated for the counting below: a row with an engage date is a deal (the
+//! 500 `Prospecting` rows without one are skipped), opened in `qualified` at the product's
+//! list price; `Engaging` moves to `presentation`; `Won` closes with `close_value` and
+//! `Lost` closes lost, both on the close date; reps are the agents.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
+use api::cli::import_csv::{map_files, Profile, ReadOptions, Source};
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::rules::{check_batch, Context};
 use domain::state::{OrgState, StreamState};
@@ -41,18 +35,9 @@ fn csv(name: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// An entity id from a name: lower case, anything outside `[a-z0-9_.:-]` (spaces, `&`) → `-`.
+/// A rep id from an agent's name, as the counting below names reps: lower case, spaces → `-`.
 fn slug(name: &str) -> String {
-    name.to_lowercase()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "_.:-".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect()
+    name.to_lowercase().replace(' ', "-")
 }
 
 fn day(s: &str, hour: u32) -> DateTime<Utc> {
@@ -64,10 +49,8 @@ fn day(s: &str, hour: u32) -> DateTime<Utc> {
 }
 
 struct Row {
-    id: String,
     agent: String,
     product: String,
-    account: String,
     stage: String,
     engage: String,
     close: String,
@@ -78,10 +61,8 @@ fn rows() -> Vec<Row> {
     csv("sales_pipeline.csv")
         .into_iter()
         .map(|f| Row {
-            id: f[0].clone(),
             agent: f[1].clone(),
             product: f[2].clone(),
-            account: f[3].clone(),
             stage: f[4].clone(),
             engage: f[5].clone(),
             close: f[6].clone(),
@@ -97,110 +78,35 @@ fn list_prices() -> HashMap<String, i64> {
         .collect()
 }
 
-/// The data set as (stream, type, occurred_at, actor, data), in business-time order.
-/// One event before it becomes part of a log: (stream, type, occurred_at, actor, data).
-type Raw = (String, &'static str, DateTime<Utc>, String, Value);
-
-fn events() -> (Vec<Raw>, usize) {
-    let mut out = Vec::new();
-    let t0 = day("2016-01-01", 0);
-    for f in csv("sales_teams.csv") {
-        let data = json!({"rep": slug(&f[0]), "name": f[0], "team": f[2].to_lowercase(), "manager": slug(&f[1])});
-        out.push((
-            "org-maven".to_string(),
-            "RepJoined",
-            t0,
-            "admin".to_string(),
-            data,
-        ));
-    }
-    for f in csv("accounts.csv") {
-        let data = json!({"name": f[0], "industry": f[1], "region": f[5]});
-        out.push((
-            format!("customer-{}", slug(&f[0])),
-            "CustomerRegistered",
-            t0,
-            "admin".to_string(),
-            data,
-        ));
-    }
-    out.push((
-        "customer-UNKNOWN".into(),
-        "CustomerRegistered",
-        t0,
-        "admin".into(),
-        json!({"name": "Unknown account"}),
-    ));
-    let prices = list_prices();
-    let mut skipped = 0;
-    for r in rows() {
-        if r.engage.is_empty() {
-            skipped += 1;
-            continue;
-        }
-        let stream = format!("deal-{}", r.id);
-        let rep = slug(&r.agent);
-        let customer = if r.account.is_empty() {
-            "UNKNOWN".to_string()
-        } else {
-            slug(&r.account)
-        };
-        let price = prices[&r.product.replace(' ', "")];
-        let opened = day(&r.engage, 9);
-        let data = json!({"customer_id": customer, "owner": rep, "title": r.product, "amount": price, "stage": "qualified", "products": [r.product]});
-        out.push((stream.clone(), "DealOpened", opened, rep.clone(), data));
-        match r.stage.as_str() {
-            "Engaging" => out.push((
-                stream,
-                "DealStageChanged",
-                day(&r.engage, 10),
-                rep,
-                json!({"from": "qualified", "to": "presentation"}),
-            )),
-            "Won" => out.push((
-                stream,
-                "DealWon",
-                day(&r.close, 17),
-                rep,
-                json!({"amount": r.value.parse::<i64>().unwrap()}),
-            )),
-            "Lost" => out.push((
-                stream,
-                "DealLost",
-                day(&r.close, 17),
-                rep,
-                json!({"reason": "unknown"}),
-            )),
-            other => panic!("unexpected stage {other}"),
-        }
-    }
-    out.sort_by_key(|e| e.2);
-    (out, skipped)
-}
-
-/// The events as a log, every one checked by the domain's rules on the way in.
+/// The events of the product's `maven` profile as a log, every one checked by the domain's
+/// rules on the way in; and how many rows the profile skipped.
 fn log() -> (Vec<RecordedEvent>, usize) {
-    let (raw, skipped) = events();
+    let source = Source::Profile(Profile::Maven);
+    let mapped = map_files(&source, &[data_dir()], &ReadOptions::default())
+        .unwrap_or_else(|e| panic!("{}", e.message));
+    assert!(mapped.problems.is_empty(), "{}", mapped.problems);
+    let skipped = mapped.skipped.values().sum();
     let now = day("2018-01-01", 0);
     let mut org = OrgState::default();
     let mut states: HashMap<String, (u64, StreamState)> = HashMap::new();
     let mut log = Vec::new();
-    for (i, (stream, ty, at, actor, data)) in raw.into_iter().enumerate() {
+    for (i, m) in mapped.events.into_iter().enumerate() {
         let (next_version, state) = states
-            .get(&stream)
+            .get(&m.stream)
             .cloned()
             .unwrap_or((0, StreamState::Empty));
+        let at = m.event.occurred_at.expect("imports date every event");
         let ev = RecordedEvent {
-            id: uuid::Uuid::from_u128(i as u128 + 1),
-            stream: stream.clone(),
-            event_type: ty.to_string(),
+            id: m.event.id.expect("imports name every event"),
+            stream: m.stream.clone(),
+            event_type: m.event.event_type.clone(),
             version: next_version,
             position: i as u64 + 1,
             occurred_at: at,
             recorded_at: at,
-            actor,
-            data: data.into(),
-            metadata: Default::default(),
+            actor: m.event.actor.clone().unwrap_or_default(),
+            data: m.event.data.into(),
+            metadata: m.event.metadata.unwrap_or_default().into(),
             schema_version: 1,
         };
         let customers = |id: &str| {
@@ -213,12 +119,14 @@ fn log() -> (Vec<RecordedEvent>, usize) {
             now,
             customers: &customers,
         };
-        let after = check_batch(&ctx, &state, &stream, std::slice::from_ref(&ev))
-            .unwrap_or_else(|r| panic!("event {i} ({ty} on {stream}) refused: {r}"));
-        if stream.starts_with("org-") {
+        let after =
+            check_batch(&ctx, &state, &m.stream, std::slice::from_ref(&ev)).unwrap_or_else(|r| {
+                panic!("event {i} ({} on {}) refused: {r}", ev.event_type, m.stream)
+            });
+        if m.stream.starts_with("org-") {
             org.apply(&ev);
         }
-        states.insert(stream, (next_version + 1, after));
+        states.insert(m.stream, (next_version + 1, after));
         log.push(ev);
     }
     (log, skipped)

@@ -2,7 +2,7 @@
 //! current state plus the lines before it, before anything is written. A refused line refuses
 //! the whole import: nothing of the file is written.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use domain::rules::{check_batch, customer_named, Context};
@@ -14,17 +14,15 @@ use uuid::Uuid;
 use super::import::Line;
 use super::CliError;
 
-/// What the dry run found: how many lines are already in the log (they will be skipped).
+/// What the dry run found: how many lines are already in the log (they will be skipped),
+/// and the new events by type.
 pub struct Checked {
     pub already_present: usize,
+    pub new_by_type: BTreeMap<String, usize>,
 }
 
-/// Checks every line; the error names the file, the line and the rule.
-pub async fn check(
-    store: &dyn EventStore,
-    lines: &[Line],
-    now: DateTime<Utc>,
-) -> Result<Checked, CliError> {
+/// The organisation as the log has it now (every `org-` stream folded).
+pub async fn org_state(store: &dyn EventStore) -> Result<OrgState, CliError> {
     let mut org = OrgState::default();
     let mut next = 1;
     let org_only = Filter {
@@ -39,6 +37,17 @@ pub async fn check(
             org.apply(ev);
         }
     }
+    Ok(org)
+}
+
+/// Checks every line; the error names the file, the line and the rule.
+pub async fn check(
+    store: &dyn EventStore,
+    lines: &[Line],
+    now: DateTime<Utc>,
+) -> Result<Checked, CliError> {
+    let mut org = org_state(store).await?;
+    let mut new_by_type = BTreeMap::new();
     let mut streams = Streams::new();
     let mut seen: HashMap<Uuid, usize> = HashMap::new();
     let mut already_present = 0;
@@ -103,6 +112,7 @@ pub async fn check(
         match check_batch(&ctx, &state_of(&streams, &l.stream), &l.stream, batch) {
             Ok(next_state) => {
                 streams.insert(l.stream.clone(), (Some(ev.version), next_state));
+                *new_by_type.entry(ev.event_type.clone()).or_default() += 1;
                 if l.stream.starts_with("org-") {
                     org.apply(&ev);
                 }
@@ -113,7 +123,10 @@ pub async fn check(
             }
         }
     }
-    Ok(Checked { already_present })
+    Ok(Checked {
+        already_present,
+        new_by_type,
+    })
 }
 
 /// stream → (version of its last event, state after it); `None` version = no events yet.

@@ -6,6 +6,7 @@ mod demo;
 mod export;
 mod import;
 mod import_check;
+pub mod import_csv;
 mod progress;
 mod report;
 mod serve;
@@ -114,14 +115,11 @@ pub enum Command {
     /// Run the HTTP API (SPEC §3) on the embedded store. Prints the address and, the first
     /// time, the admin token. SIGINT/SIGTERM finish in-flight appends before stopping.
     Serve(serve::ServeArgs),
-    /// Import canonical NDJSON events (one per line; `-` reads stdin). Idempotent by event id:
-    /// re-running an import adds nothing twice, and completes an interrupted one. Every line is
-    /// checked against the domain's rules; a refused line is named by file and line number.
-    Import {
-        /// Files to import, in order (`-` for stdin).
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-    },
+    /// Import canonical NDJSON events (one per line; `-` reads stdin), or another CRM's CSV
+    /// export (`--profile`, `--mapping`). Idempotent by event id: re-running an import adds
+    /// nothing twice, and completes an interrupted one. Everything is checked against the
+    /// domain's rules first; a refused line is named by file and line number (and column).
+    Import(import::ImportArgs),
     /// Export the log (canonical NDJSON, or CSV) to stdout.
     Export {
         /// First position to export (inclusive).
@@ -170,7 +168,7 @@ pub enum ExportFormat {
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Serve(args) => serve::run(&cli.data, args).await,
-        Command::Import { files } => import::run(&cli.data, &files).await,
+        Command::Import(args) => import::run(&cli.data, &args).await,
         Command::Export {
             from_position,
             format,

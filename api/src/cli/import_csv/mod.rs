@@ -1,0 +1,359 @@
+//! `dealtrail import --format csv --profile NAME | --mapping FILE.toml FILE…`: other CRMs'
+//! exports into the log (SPEC §4).
+//!
+//! The path of an import:
+//! 1. `table`: each file is decoded (BOM, UTF-8 or GBK, or `--encoding`) and read with the
+//!    `csv` crate (quotes, embedded newlines, the separator sniffed or `--delimiter`).
+//! 2. A profile reads the tables into a [`story::Dataset`] — the org (pipeline, reps,
+//!    customers) and each deal's story: `salesforce`, `hubspot`, `maven`, or `mapping` (a
+//!    TOML description of any other layout). A row that cannot be mapped is a [`Problem`]
+//!    naming file, line, column and why; problems are collected over all rows (the first ten
+//!    are shown) and any problem refuses the import: nothing is written.
+//! 3. `story` turns the dataset into events with deterministic ids (UUIDv5 of the source
+//!    key), so re-importing an export changes nothing and an updated export appends only
+//!    what is new.
+//! 4. Events the log already holds are left out, even when the export now says something
+//!    else about them (an edited amount, a renamed account): the log keeps what it first
+//!    recorded and the summary counts them. So are registrations of customers and reps the
+//!    log already knows by other events.
+//! 5. The rest goes through the same check and append as canonical NDJSON (`import`,
+//!    `import_check`): every event checked against the log and the domain's rules first, a
+//!    refused one named by its file and line, then appended in order.
+
+mod cells;
+mod hubspot;
+mod mapping;
+mod maven;
+mod salesforce;
+mod story;
+mod table;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use eventlog::EventStore;
+
+pub use mapping::Mapping;
+pub use story::{MappedEvent, Origin, NAMESPACE};
+pub use table::ReadOptions;
+
+use super::import::{check_and_append, print_dry_run, store_for, ImportArgs, ImportLine, Line};
+use super::{import_check, progress, CliError, ExitCode};
+use table::{Table, TableError};
+
+/// The CRMs whose exports dealtrail reads without a mapping file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Profile {
+    /// `Opportunity.csv` and `OpportunityHistory.csv`.
+    Salesforce,
+    /// The deals export, with its `Date entered "…"` columns as the stage history.
+    Hubspot,
+    /// The Maven CRM Sales Opportunities set (`sales_pipeline.csv`, `accounts.csv`,
+    /// `products.csv`, `sales_teams.csv`).
+    Maven,
+}
+
+/// How the files of an import are to be read.
+#[derive(Debug, Clone)]
+pub enum Source {
+    Profile(Profile),
+    Mapping(Box<Mapping>),
+}
+
+/// A row that cannot be mapped: where, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub file: Arc<str>,
+    pub line: u64,
+    /// 1-based column number and its header.
+    pub column: Option<(usize, String)>,
+    pub why: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.column {
+            Some((n, name)) => write!(
+                f,
+                "{}: line {}, column {n} ({name}): {}",
+                self.file, self.line, self.why
+            ),
+            None => write!(f, "{}: line {}: {}", self.file, self.line, self.why),
+        }
+    }
+}
+
+/// The problems of an import: how many, and the first few.
+#[derive(Debug, Default)]
+pub struct Problems {
+    pub first: Vec<Problem>,
+    pub count: usize,
+}
+
+impl Problems {
+    /// How many problems are kept for the message.
+    pub const SHOWN: usize = 10;
+
+    pub fn push(&mut self, p: Problem) {
+        self.count += 1;
+        if self.first.len() < Self::SHOWN {
+            self.first.push(p);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+impl std::fmt::Display for Problems {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, p) in self.first.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{p}")?;
+        }
+        if self.count > self.first.len() {
+            write!(f, "\n… and {} more", self.count - self.first.len())?;
+        }
+        Ok(())
+    }
+}
+
+/// An export read into events.
+#[derive(Debug, Default)]
+pub struct Mapped {
+    pub events: Vec<MappedEvent>,
+    pub files: usize,
+    pub rows: usize,
+    pub skipped: BTreeMap<String, usize>,
+    /// Rows that cannot be mapped; when there is any, nothing may be written.
+    pub problems: Problems,
+    /// Things the user should know (a file read as GBK).
+    pub notes: Vec<String>,
+}
+
+/// Reads the files (a directory stands for its `*.csv` files) with a profile or a mapping.
+/// Fails only when a file cannot be read at all; problems with rows are in `problems`.
+pub fn map_files(
+    source: &Source,
+    files: &[PathBuf],
+    opts: &ReadOptions,
+) -> Result<Mapped, CliError> {
+    let mut opts = opts.clone();
+    if let Source::Mapping(m) = source {
+        m.apply_to(&mut opts);
+    }
+    let mut mapped = Mapped::default();
+    let mut tables = Vec::new();
+    for path in expand(files)? {
+        match Table::open(&path, &opts) {
+            Ok(t) => {
+                mapped.notes.extend(t.note.clone());
+                tables.push(t);
+            }
+            Err(TableError::Io(e)) => return Err(e),
+            Err(TableError::Refused(p)) => mapped.problems.push(p),
+        }
+    }
+    mapped.files = tables.len() + mapped.problems.count;
+    if !mapped.problems.is_empty() {
+        return Ok(mapped);
+    }
+    let dataset = match source {
+        Source::Profile(Profile::Salesforce) => {
+            salesforce::read(tables, &opts, &mut mapped.problems)
+        }
+        Source::Profile(Profile::Hubspot) => hubspot::read(tables, &opts, &mut mapped.problems),
+        Source::Profile(Profile::Maven) => maven::read(tables, &opts, &mut mapped.problems),
+        Source::Mapping(m) => m.read(tables, &opts, &mut mapped.problems),
+    };
+    mapped.rows = dataset.rows;
+    mapped.skipped = dataset.skipped.clone();
+    mapped.events = dataset.events();
+    Ok(mapped)
+}
+
+/// The files named, a directory replaced by its `*.csv` files in name order.
+fn expand(files: &[PathBuf]) -> Result<Vec<PathBuf>, CliError> {
+    let mut out = Vec::new();
+    for f in files {
+        if f.is_dir() {
+            let entries = std::fs::read_dir(f)
+                .map_err(|e| CliError::failure(format!("cannot list {}: {e}", f.display())))?;
+            let mut csvs: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("csv")))
+                .collect();
+            csvs.sort();
+            if csvs.is_empty() {
+                return Err(CliError::refused(format!(
+                    "{}: no .csv file in this directory",
+                    f.display()
+                )));
+            }
+            out.extend(csvs);
+        } else {
+            out.push(f.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// `--delimiter`: `,` `;` `|`, `tab` (or `\t`), or any other single ASCII character.
+pub fn parse_delimiter(s: &str) -> Result<u8, String> {
+    match s {
+        "tab" | "\\t" | "\t" => Ok(b'\t'),
+        _ if s.len() == 1 && s.is_ascii() && s != "\"" => Ok(s.as_bytes()[0]),
+        _ => Err(format!(
+            "{s:?} is not a separator: give one character, or `tab`"
+        )),
+    }
+}
+
+/// The CSV import command.
+pub(super) async fn run(data: &Path, args: &ImportArgs) -> Result<(), CliError> {
+    let source = match (&args.profile, &args.mapping) {
+        (Some(p), _) => Source::Profile(*p),
+        (None, Some(m)) => Source::Mapping(Box::new(Mapping::load(m)?)),
+        (None, None) => {
+            return Err(CliError::new(
+                ExitCode::Usage,
+                "give --profile or --mapping",
+            ))
+        }
+    };
+    let total: u64 = expand(&args.files)?
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok().map(|m| m.len()))
+        .sum();
+    let opts = ReadOptions {
+        delimiter: args.delimiter,
+        encoding: args.encoding.clone(),
+        progress: progress::bar(Some(total), "reading"),
+        ..ReadOptions::default()
+    };
+    let mapped = map_files(&source, &args.files, &opts)?;
+    opts.progress.finish_and_clear();
+    for note in &mapped.notes {
+        eprintln!("note: {note}");
+    }
+    let what = summary(&mapped);
+    if !mapped.problems.is_empty() {
+        if args.dry_run {
+            println!("dry run of {what}");
+            print_mapped_counts(&mapped.events);
+        }
+        let n = mapped.problems.count;
+        return Err(CliError::refused(format!(
+            "{n} problem{} in the export; nothing was written:\n{}",
+            if n == 1 { "" } else { "s" },
+            mapped.problems
+        )));
+    }
+    let store = store_for(data, args.dry_run)?;
+    let fresh = fresh_lines(store.as_ref(), mapped.events).await?;
+    let mut done = check_and_append(store.as_ref(), &fresh.lines, args.dry_run).await?;
+    done.already_present += fresh.present;
+    if args.dry_run {
+        print_dry_run(&format!(" of {what}"), &done);
+    } else {
+        eprintln!("imported {what}: {done}");
+    }
+    if fresh.differ > 0 {
+        eprintln!(
+            "note: {} event{} already in the log differ{} from this export; the log keeps what \
+             it first recorded (an import never rewrites history)",
+            fresh.differ,
+            if fresh.differ == 1 { "" } else { "s" },
+            if fresh.differ == 1 { "s" } else { "" }
+        );
+    }
+    Ok(())
+}
+
+fn summary(m: &Mapped) -> String {
+    let mut s = format!(
+        "{} rows from {} file{}",
+        m.rows,
+        m.files,
+        if m.files == 1 { "" } else { "s" }
+    );
+    for (why, n) in &m.skipped {
+        s.push_str(&format!(" ({n} skipped: {why})"));
+    }
+    s
+}
+
+/// Counts per event type of what an export maps to, before the log is consulted.
+fn print_mapped_counts(events: &[MappedEvent]) {
+    let mut by_type: BTreeMap<&str, usize> = BTreeMap::new();
+    for e in events {
+        *by_type.entry(&e.event.event_type).or_default() += 1;
+    }
+    println!(
+        "  the rows that can be mapped give {} events:",
+        events.len()
+    );
+    for (ty, n) in by_type {
+        println!("  {ty:<22} {n:>9}");
+    }
+}
+
+/// The events still to check and append, and what was left out.
+struct Fresh {
+    lines: Vec<Line>,
+    /// Already in the log by id.
+    present: usize,
+    /// Of those, how many the log holds with other content.
+    differ: usize,
+}
+
+/// Leaves out events the log already holds (by id, whatever their content) and registrations
+/// of customers and reps it already knows; the rest become the lines `import` checks.
+async fn fresh_lines(store: &dyn EventStore, events: Vec<MappedEvent>) -> Result<Fresh, CliError> {
+    let mut fresh = Fresh {
+        lines: Vec::with_capacity(events.len()),
+        present: 0,
+        differ: 0,
+    };
+    let empty = store.last_position().await? == 0;
+    let reps = if empty {
+        Default::default()
+    } else {
+        import_check::org_state(store).await?.reps
+    };
+    for m in events {
+        if !empty {
+            let id = m.event.id.unwrap_or_default();
+            if let Some(existing) = store.event_by_id(id).await? {
+                fresh.present += 1;
+                if existing.data != m.event.data
+                    || Some(existing.occurred_at) != m.event.occurred_at
+                {
+                    fresh.differ += 1;
+                }
+                continue;
+            }
+            let known = match m.event.event_type.as_str() {
+                "CustomerRegistered" => store.stream_version(&m.stream).await?.is_some(),
+                "RepJoined" => m.event.data["rep"]
+                    .as_str()
+                    .is_some_and(|r| reps.contains_key(r)),
+                _ => false,
+            };
+            if known {
+                fresh.present += 1;
+                continue;
+            }
+        }
+        fresh.lines.push(Line {
+            source: m.origin.file,
+            number: m.origin.line as usize,
+            event: ImportLine::mapped(m.stream, m.event),
+        });
+    }
+    Ok(fresh)
+}

@@ -1,0 +1,512 @@
+//! What every profile reads an export into — the org (pipeline, reps, customers) and each
+//! deal's story (how it was opened, the stages it entered, its amounts, how it closed) — and
+//! the one place that turns it into events.
+//!
+//! Event ids are UUIDv5 of a source key, in a namespace of dealtrail's own:
+//! `<source>/<record>/<record id>/<role>`, e.g. `salesforce/deal/0061x00000AbCdE/opened`,
+//! `…/history/2024-03-04T10:00:00Z/proposal_price_quote/1250000/stage`, `…/closed/1` (the
+//! first close; `closed/2` after a reopening). A key names only facts that a later export of
+//! the same source repeats unchanged (a history row's time and values, never a line number),
+//! so importing an updated export yields the same ids for what was imported before and new
+//! ids only for what is new. The key is kept in the event's metadata (`import_key`).
+//!
+//! The story of a deal is walked here, not in the profiles, so every profile's events follow
+//! the rules: a stage change names the stage it leaves; nothing but a reopening follows a
+//! close; a row that repeats the current stage adds nothing; times never run backwards
+//! within a deal (a step dated before the previous one is placed at the previous one's time).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use domain::events::{
+    CustomerRegistered, DealAmountChanged, DealLost, DealOpened, DealReopened, DealStageChanged,
+    DealWon, Event, PipelineDefined, RepJoined, StageDef,
+};
+use domain::money::Money;
+use domain::ProposedEvent;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+/// dealtrail's namespace for import ids (UUIDv5). Never change it: ids of events already
+/// imported would no longer match.
+pub const NAMESPACE: Uuid = Uuid::from_u128(0x6d1c_2f7e_9a4b_4c3d_8e5f_d0a1_b2c3_e4f5);
+
+/// The org stream the imported org events go to.
+pub const ORG_STREAM: &str = "org-main";
+
+/// The customer a deal with no account goes to.
+pub const UNKNOWN_CUSTOMER: &str = "unknown";
+
+/// Where a fact came from, for messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub file: Arc<str>,
+    pub line: u64,
+}
+
+/// A stage as an export names it, or one of the two outcomes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stage {
+    Open(String),
+    Won,
+    Lost,
+}
+
+/// Something the export says happened to a deal at a time (a history row, a "date entered"
+/// cell): it entered a stage, its amount was, or both.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// The role part of the event id (`history/<time>/<stage>/<cents>`), unique in the deal.
+    pub key: String,
+    pub at: DateTime<Utc>,
+    pub origin: Origin,
+    pub stage: Option<Stage>,
+    pub amount: Option<Money>,
+    /// The reason recorded if this step closes the deal.
+    pub reason: Option<String>,
+}
+
+/// The close an export's current row states (`IsClosed`), used when no step closed the deal.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub won: bool,
+    pub at: DateTime<Utc>,
+    pub amount: Money,
+    pub reason: Option<String>,
+    pub origin: Origin,
+}
+
+/// Takes the step that opens a deal out of its dated stages: the earliest one (by time, then
+/// the order given), when it is an open stage. Returns it with its stage id.
+pub fn take_opening(steps: &mut Vec<Step>) -> Option<(String, Step)> {
+    steps.sort_by_key(|s| s.at);
+    match steps.first().and_then(|s| s.stage.clone()) {
+        Some(Stage::Open(stage)) => Some((stage, steps.remove(0))),
+        _ => None,
+    }
+}
+
+/// Dates the close that stands (the last one, when the deal is closed now) by the outcome's
+/// date: the close date a CRM's own reports count a deal in, rather than when the row moving
+/// it was written.
+pub fn date_final_close(steps: &mut [Step], outcome: Option<&Outcome>) {
+    let Some(o) = outcome else { return };
+    let closing = |s: &Step| matches!(s.stage, Some(Stage::Won | Stage::Lost));
+    if let Some(last) = steps.iter_mut().rev().find(|s| closing(s)) {
+        last.at = o.at;
+    }
+}
+
+/// One deal: how it was opened, then its steps.
+#[derive(Debug, Clone)]
+pub struct Deal {
+    pub id: String,
+    pub origin: Origin,
+    pub opened_at: DateTime<Utc>,
+    pub customer_id: String,
+    pub owner: String,
+    pub title: String,
+    pub amount: Money,
+    pub currency: Option<String>,
+    /// The stage the deal was opened in.
+    pub stage: String,
+    pub expected_close: Option<NaiveDate>,
+    pub products: Option<Vec<String>>,
+    pub steps: Vec<Step>,
+    pub outcome: Option<Outcome>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RepInfo {
+    pub name: String,
+    pub team: String,
+    pub manager: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CustomerInfo {
+    pub name: String,
+    pub industry: Option<String>,
+    pub region: Option<String>,
+    pub source: Option<String>,
+}
+
+/// An export read by a profile.
+#[derive(Debug, Default)]
+pub struct Dataset {
+    /// Names the source in every event id and in the actor (`import:<source>`).
+    pub source: String,
+    /// The pipeline to define, or `None` to keep the one in force.
+    pub pipeline: Option<Vec<StageDef>>,
+    pub reps: BTreeMap<String, RepInfo>,
+    pub customers: BTreeMap<String, CustomerInfo>,
+    pub deals: Vec<Deal>,
+    /// Data rows read, over all files.
+    pub rows: usize,
+    /// Rows left out on purpose, by reason (e.g. Maven's prospects without a date).
+    pub skipped: BTreeMap<String, usize>,
+}
+
+/// One event of an import, with its stream and the row it came from.
+#[derive(Debug, Clone)]
+pub struct MappedEvent {
+    pub stream: String,
+    pub event: ProposedEvent,
+    pub origin: Origin,
+}
+
+impl Dataset {
+    /// Registers a customer the first time it is seen.
+    pub fn customer(&mut self, id: &str, info: impl FnOnce() -> CustomerInfo) {
+        if !self.customers.contains_key(id) {
+            self.customers.insert(id.to_string(), info());
+        }
+    }
+
+    /// Registers a rep the first time it is seen.
+    pub fn rep(&mut self, id: &str, info: impl FnOnce() -> RepInfo) {
+        if !self.reps.contains_key(id) {
+            self.reps.insert(id.to_string(), info());
+        }
+    }
+
+    /// The events, in business-time order: the pipeline at the earliest time of the export,
+    /// each rep and customer when their first deal opens (the earliest time when they have
+    /// none), then every deal's story.
+    pub fn events(self) -> Vec<MappedEvent> {
+        let Dataset {
+            source,
+            pipeline,
+            reps,
+            customers,
+            deals,
+            ..
+        } = self;
+        let first_origin = deals.first().map(|d| d.origin.clone());
+        let origin = first_origin.unwrap_or(Origin {
+            file: "".into(),
+            line: 0,
+        });
+        let start = deals
+            .iter()
+            .map(|d| d.opened_at)
+            .min()
+            .unwrap_or(DateTime::UNIX_EPOCH);
+        let mut first_deal: BTreeMap<&str, (DateTime<Utc>, &Origin)> = BTreeMap::new();
+        for d in &deals {
+            for who in [d.owner.as_str(), d.customer_id.as_str()] {
+                let e = first_deal.entry(who).or_insert((d.opened_at, &d.origin));
+                if d.opened_at < e.0 {
+                    *e = (d.opened_at, &d.origin);
+                }
+            }
+        }
+        let mut out = Writer {
+            source: &source,
+            events: Vec::new(),
+        };
+        if let Some(stages) = pipeline {
+            let key = serde_json::to_string(&stages).unwrap_or_default();
+            let event = Event::PipelineDefined(PipelineDefined { stages });
+            out.push(
+                ORG_STREAM,
+                &format!("pipeline/{key}/defined"),
+                start,
+                &origin,
+                event,
+            );
+        }
+        let when = |id: &str| {
+            first_deal
+                .get(id)
+                .map_or((start, &origin), |(t, o)| (*t, *o))
+        };
+        for (rep, info) in reps {
+            let (at, o) = when(&rep);
+            let event = Event::RepJoined(RepJoined {
+                rep: rep.clone(),
+                name: info.name,
+                team: info.team,
+                manager: info.manager,
+            });
+            out.push(
+                ORG_STREAM,
+                &format!("rep/{rep}/joined"),
+                at,
+                &o.clone(),
+                event,
+            );
+        }
+        for (id, info) in customers {
+            let (at, o) = when(&id);
+            let event = Event::CustomerRegistered(CustomerRegistered {
+                name: info.name,
+                industry: info.industry,
+                size: None,
+                region: info.region,
+                source: info.source,
+                tags: None,
+                owner: None,
+            });
+            let stream = format!("customer-{id}");
+            out.push(
+                &stream,
+                &format!("customer/{id}/registered"),
+                at,
+                &o.clone(),
+                event,
+            );
+        }
+        drop(first_deal);
+        for deal in deals {
+            out.deal(deal);
+        }
+        let mut events = out.events;
+        // Stable: org events before the deals of the same instant; each deal's own times
+        // never decrease, so its events keep their order.
+        events.sort_by_key(|(at, _)| *at);
+        events.into_iter().map(|(_, e)| e).collect()
+    }
+}
+
+struct Writer<'a> {
+    source: &'a str,
+    events: Vec<(DateTime<Utc>, MappedEvent)>,
+}
+
+impl Writer<'_> {
+    fn push(&mut self, stream: &str, key: &str, at: DateTime<Utc>, origin: &Origin, event: Event) {
+        let key = format!("{}/{key}", self.source);
+        let mut metadata = Map::new();
+        metadata.insert("import_key".into(), Value::String(key.clone()));
+        let proposed = ProposedEvent {
+            id: Some(Uuid::new_v5(&NAMESPACE, key.as_bytes())),
+            event_type: event.type_name().to_string(),
+            occurred_at: Some(at),
+            actor: Some(format!("import:{}", self.source)),
+            data: event.to_data(),
+            metadata: Some(metadata),
+            recorded_at: None,
+        };
+        self.events.push((
+            at,
+            MappedEvent {
+                stream: stream.to_string(),
+                event: proposed,
+                origin: origin.clone(),
+            },
+        ));
+    }
+
+    /// A deal's story, walked so that every event follows the deal rules.
+    fn deal(&mut self, deal: Deal) {
+        let Deal {
+            id,
+            origin,
+            opened_at,
+            customer_id,
+            owner,
+            title,
+            amount,
+            currency,
+            stage,
+            expected_close,
+            products,
+            mut steps,
+            outcome,
+        } = deal;
+        let stream = format!("deal-{id}");
+        let base = format!("deal/{id}");
+        let opened = Event::DealOpened(DealOpened {
+            customer_id,
+            owner,
+            title,
+            amount,
+            currency,
+            stage: stage.clone(),
+            expected_close,
+            source_lead: None,
+            products,
+        });
+        self.push(
+            &stream,
+            &format!("{base}/opened"),
+            opened_at,
+            &origin,
+            opened,
+        );
+        steps.sort_by_key(|s| s.at);
+        let mut now = opened_at;
+        let (mut stage, mut amount) = (stage, amount);
+        let mut closed = false;
+        let mut closes = 0;
+        for step in steps {
+            now = now.max(step.at);
+            let key = |role: &str| format!("{base}/{}/{role}", step.key);
+            match step.stage {
+                Some(Stage::Open(to)) if closed => {
+                    let event = Event::DealReopened(DealReopened { stage: to.clone() });
+                    self.push(&stream, &key("reopened"), now, &step.origin, event);
+                    (closed, stage) = (false, to);
+                }
+                Some(Stage::Open(to)) if to != stage => {
+                    let event = Event::DealStageChanged(DealStageChanged {
+                        from: std::mem::replace(&mut stage, to.clone()),
+                        to,
+                    });
+                    self.push(&stream, &key("stage"), now, &step.origin, event);
+                }
+                Some(outcome @ (Stage::Won | Stage::Lost)) if !closed => {
+                    closes += 1;
+                    let won = outcome == Stage::Won;
+                    let event = close(won, step.amount.unwrap_or(amount), step.reason);
+                    self.push(
+                        &stream,
+                        &format!("{base}/closed/{closes}"),
+                        now,
+                        &step.origin,
+                        event,
+                    );
+                    closed = true;
+                }
+                _ => {}
+            }
+            if let Some(m) = step.amount.filter(|m| !closed && *m != amount) {
+                let event = Event::DealAmountChanged(DealAmountChanged { amount: m });
+                self.push(&stream, &key("amount"), now, &step.origin, event);
+                amount = m;
+            }
+        }
+        if let Some(o) = outcome.filter(|_| !closed) {
+            let event = close(o.won, o.amount, o.reason);
+            let key = format!("{base}/closed/{}", closes + 1);
+            self.push(&stream, &key, now.max(o.at), &o.origin, event);
+        }
+    }
+}
+
+fn close(won: bool, amount: Money, reason: Option<String>) -> Event {
+    if won {
+        Event::DealWon(DealWon { amount, reason })
+    } else {
+        Event::DealLost(DealLost {
+            reason: reason.unwrap_or_else(|| "unknown".into()),
+            competitor: None,
+            note: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(day: u32) -> DateTime<Utc> {
+        chrono::NaiveDate::from_ymd_opt(2024, 3, day)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc()
+    }
+
+    fn origin() -> Origin {
+        Origin {
+            file: "t.csv".into(),
+            line: 2,
+        }
+    }
+
+    fn step(key: &str, day: u32, stage: Stage, amount: Option<i64>) -> Step {
+        Step {
+            key: key.into(),
+            at: at(day),
+            origin: origin(),
+            stage: Some(stage),
+            amount: amount.map(Money::from_cents),
+            reason: None,
+        }
+    }
+
+    fn deal(steps: Vec<Step>, outcome: Option<Outcome>) -> Dataset {
+        Dataset {
+            source: "t".into(),
+            deals: vec![Deal {
+                id: "D1".into(),
+                origin: origin(),
+                opened_at: at(2),
+                customer_id: "c".into(),
+                owner: "r".into(),
+                title: "T".into(),
+                amount: Money::from_cents(100),
+                currency: None,
+                stage: "a".into(),
+                expected_close: None,
+                products: None,
+                steps,
+                outcome,
+            }],
+            ..Dataset::default()
+        }
+    }
+
+    fn story(d: Dataset) -> Vec<String> {
+        d.events()
+            .into_iter()
+            .map(|e| {
+                format!(
+                    "{} {} {}",
+                    e.event.event_type,
+                    e.event.data,
+                    e.event.occurred_at.unwrap().format("%d")
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_story_follows_the_deal_rules_whatever_the_rows_say() {
+        let steps = vec![
+            // Given out of order; the repeated stage adds nothing but its new amount.
+            step("s3", 5, Stage::Won, Some(300)),
+            step("s2", 4, Stage::Open("b".into()), Some(200)),
+            // Dated before the opening: placed at the opening's time.
+            step("s1", 1, Stage::Open("b".into()), None),
+            step("s4", 6, Stage::Open("a".into()), None),
+        ];
+        let lost = Outcome {
+            won: false,
+            at: at(9),
+            amount: Money::ZERO,
+            reason: None,
+            origin: origin(),
+        };
+        assert_eq!(
+            story(deal(steps, Some(lost))),
+            [
+                r#"DealOpened {"customer_id":"c","owner":"r","title":"T","amount":1.0,"stage":"a"} 02"#,
+                r#"DealStageChanged {"from":"a","to":"b"} 02"#,
+                r#"DealAmountChanged {"amount":2.0} 04"#,
+                r#"DealWon {"amount":3.0} 05"#,
+                r#"DealReopened {"stage":"a"} 06"#,
+                r#"DealLost {"reason":"unknown"} 09"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn ids_depend_on_the_source_key_only() {
+        let a = deal(vec![step("s1", 3, Stage::Open("b".into()), None)], None).events();
+        let mut later = deal(vec![step("s1", 3, Stage::Open("b".into()), None)], None);
+        later.deals[0].steps.push(step("s2", 4, Stage::Won, None));
+        later.deals[0].origin.line = 40;
+        let b = later.events();
+        assert_eq!(a[0].event.id, b[0].event.id);
+        assert_eq!(a[1].event.id, b[1].event.id);
+        assert_eq!(b.len(), 3);
+        assert_eq!(
+            a[0].event.id,
+            Some(Uuid::new_v5(&NAMESPACE, b"t/deal/D1/opened"))
+        );
+    }
+}
