@@ -124,8 +124,8 @@ impl PeriodParams {
 /// `deserialize_with` for optional times in query strings: RFC 3339 (any offset, kept as
 /// UTC), or a bare date `2026-06-01`; an empty value is absent. A bare date is a bound, so
 /// what it means depends on the parameter: `from`/`to` (half-open periods) take its
-/// midnight, the start of the day ([`deserialize`]); `as_of` ("as things stood on
-/// 2026-06-30") takes the end of the day, its last nanosecond ([`deserialize_as_of`]).
+/// midnight, the start of the day (`deserialize`); `as_of` ("as things stood on
+/// 2026-06-30") takes the end of the day, its last nanosecond (`deserialize_as_of`).
 pub mod query_time {
     use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
     use serde::{Deserialize, Deserializer};

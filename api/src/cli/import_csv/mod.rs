@@ -4,7 +4,7 @@
 //! The path of an import:
 //! 1. `table`: each file is decoded (BOM, UTF-8 or GBK, or `--encoding`) and read with the
 //!    `csv` crate (quotes, embedded newlines, the separator sniffed or `--delimiter`).
-//! 2. A profile reads the tables into a [`story::Dataset`] — the org (pipeline, reps,
+//! 2. A profile reads the tables into a `story::Dataset` — the org (pipeline, reps,
 //!    customers) and each deal's story: `salesforce`, `hubspot`, `maven`, or `mapping` (a
 //!    TOML description of any other layout). A row that cannot be mapped is a [`Problem`]
 //!    naming file, line, column and why; problems are collected over all rows (the first ten
