@@ -34,6 +34,13 @@ use crate::{
 
 pub use verify::VerifyReport;
 
+/// The decoding of stored chunks, for the fuzz targets in `eventlog/fuzz`; not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use super::frame::{chain_hash, frames, seal_encoded, Frame, GENESIS};
+    pub use super::read::decode_frame;
+}
+
 /// The name of the sled tree that holds the log and its indexes.
 const TREE: &str = "log";
 
