@@ -42,6 +42,7 @@ pub mod memory;
 pub use domain::{ExpectedVersion, ProposedEvent, RecordedEvent, Rejection};
 
 mod prepare;
+pub use prepare::same_content;
 pub mod record;
 pub mod rules;
 mod sled_store;

@@ -106,7 +106,9 @@ pub(crate) fn check_expected(
 
 /// Whether `proposed` (for `stream`) is the same event as the already recorded `existing`:
 /// same stream, type, data and metadata, and the same `occurred_at` when the client gave one.
-pub(crate) fn same_content(
+/// Appending it again is then a no-op; an id already recorded with other content is an
+/// [`StoreError::IdConflict`]. `import`'s dry run asks the same question.
+pub fn same_content(
     stream: &str,
     proposed: &ProposedEvent,
     existing: &RecordedEvent,

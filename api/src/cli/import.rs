@@ -82,6 +82,27 @@ pub async fn run(data: &Path, files: &[PathBuf]) -> Result<(), CliError> {
     }
     let before = store.last_position().await?;
     let bar = progress::bar(Some(lines.len() as u64), "importing");
+    append_lines(store.as_ref(), &lines, |n| bar.inc(n)).await?;
+    bar.finish_and_clear();
+    let after = store.last_position().await?;
+    eprintln!(
+        "imported {} lines: {} new events (positions {}..={}), {} already in the log",
+        lines.len(),
+        after - before,
+        before + 1,
+        after,
+        lines.len() as u64 - (after - before)
+    );
+    Ok(())
+}
+
+/// Appends checked lines in order, in atomic chunks; `done` is told how many lines each
+/// chunk held.
+pub(super) async fn append_lines(
+    store: &dyn EventStore,
+    lines: &[Line],
+    done: impl Fn(u64),
+) -> Result<(), CliError> {
     for chunk in lines.chunks(CHUNK_LINES) {
         let batches = chunk
             .iter()
@@ -98,22 +119,12 @@ pub async fn run(data: &Path, files: &[PathBuf]) -> Result<(), CliError> {
             }
             return Err(e);
         }
-        bar.inc(chunk.len() as u64);
+        done(chunk.len() as u64);
     }
-    bar.finish_and_clear();
-    let after = store.last_position().await?;
-    eprintln!(
-        "imported {} lines: {} new events (positions {}..={}), {} already in the log",
-        lines.len(),
-        after - before,
-        before + 1,
-        after,
-        lines.len() as u64 - (after - before)
-    );
     Ok(())
 }
 
-fn proposed(l: &ImportLine) -> ProposedEvent {
+pub(super) fn proposed(l: &ImportLine) -> ProposedEvent {
     ProposedEvent {
         id: Some(l.id),
         event_type: l.event_type.clone(),
@@ -133,6 +144,15 @@ fn read_file(file: &Path, out: &mut Vec<Line>) -> Result<(), CliError> {
             .map_err(|e| CliError::failure(format!("cannot open {}: {e}", file.display())))?;
         (file.display().to_string(), Box::new(f))
     };
+    read_lines(&source, reader, out)
+}
+
+/// Reads the NDJSON lines of `reader` (named `source` in errors) into `out`.
+pub(super) fn read_lines(
+    source: &str,
+    reader: impl Read,
+    out: &mut Vec<Line>,
+) -> Result<(), CliError> {
     for (i, line) in BufReader::new(reader).lines().enumerate() {
         let number = i + 1;
         let line = line
@@ -143,7 +163,7 @@ fn read_file(file: &Path, out: &mut Vec<Line>) -> Result<(), CliError> {
         let event = parse_line(&line)
             .map_err(|e| CliError::refused(format!("{source}: line {number}: {e}")))?;
         out.push(Line {
-            source: source.clone(),
+            source: source.to_string(),
             number,
             event,
         });
