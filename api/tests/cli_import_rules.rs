@@ -196,10 +196,11 @@ fn a_valid_file_imports_and_a_rerun_is_a_no_op() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 4);
 }
 
-/// Found by the `import_lines` fuzz target: a line repeating the id of an event already in
-/// the log, with the same stream, type and data but other metadata (or another
-/// `occurred_at`), passed the dry run as "already present", and the append then refused it
-/// as an id conflict: after the chunks of lines before it had been written.
+/// Found while writing the `import_lines` fuzz target's invariant (a file the dry run
+/// accepts is appended without error): a line repeating the id of an event already in the
+/// log, with the same stream, type and data but other metadata (or another `occurred_at`),
+/// passed the dry run as "already present", and the append then refused it as an id
+/// conflict, after the chunks of lines before it had been written.
 #[test]
 fn a_logged_id_with_other_metadata_is_refused_before_anything_is_written() {
     let tmp = tempfile::tempdir().unwrap();

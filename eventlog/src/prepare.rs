@@ -108,11 +108,7 @@ pub(crate) fn check_expected(
 /// same stream, type, data and metadata, and the same `occurred_at` when the client gave one.
 /// Appending it again is then a no-op; an id already recorded with other content is an
 /// [`StoreError::IdConflict`]. `import`'s dry run asks the same question.
-pub fn same_content(
-    stream: &str,
-    proposed: &ProposedEvent,
-    existing: &RecordedEvent,
-) -> bool {
+pub fn same_content(stream: &str, proposed: &ProposedEvent, existing: &RecordedEvent) -> bool {
     existing.stream == stream
         && existing.event_type == proposed.event_type
         && existing.data == proposed.data

@@ -50,12 +50,19 @@ fn stored_value(bytes: &[u8]) {
     let (lazy, used) = EventData::from_encoded(bytes).expect("checked bytes are data");
     assert_eq!(used, len);
     let text = serde_json::to_string(&lazy).expect("checked bytes serialise");
-    assert_eq!(text, serde_json::to_string(&value).expect("a Value serialises"));
+    assert_eq!(
+        text,
+        serde_json::to_string(&value).expect("a Value serialises")
+    );
     json_text_reads_back(&text, &value);
 
     let mut r = Reader::new(&bytes[..len]);
     let via_serde = Value::deserialize(StoredDe::new(&mut r)).expect("the serde path reads it");
-    assert!(r.rest.is_empty(), "the serde path read {} bytes less", r.rest.len());
+    assert!(
+        r.rest.is_empty(),
+        "the serde path read {} bytes less",
+        r.rest.len()
+    );
     assert_eq!(via_serde, value);
 
     let mut out = Vec::new();
@@ -69,7 +76,10 @@ fn stored_metadata(bytes: &[u8]) {
     let mut r = Reader::new(bytes);
     let decoded = r.object(0);
     let Ok((lazy, used)) = EventMetadata::from_encoded(bytes) else {
-        assert!(decoded.is_err(), "the check refused what the decoder took: {decoded:?}");
+        assert!(
+            decoded.is_err(),
+            "the check refused what the decoder took: {decoded:?}"
+        );
         return;
     };
     let map: Map<String, Value> = decoded.expect("the decoder takes what the check took");
@@ -134,7 +144,11 @@ fn typed_read(selector: u8, bytes: &[u8]) {
         metadata: Default::default(),
         schema_version: 0,
     };
-    assert_eq!(typed(&ev), parsed, "{event_type}: typed() and parse() differ");
+    assert_eq!(
+        typed(&ev),
+        parsed,
+        "{event_type}: typed() and parse() differ"
+    );
     if let Ok(event) = parsed {
         let canonical = event.to_data();
         let again = Event::from_parts(event_type, &canonical);

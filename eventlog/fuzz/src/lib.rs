@@ -81,7 +81,11 @@ pub fn chunk(bytes: &[u8]) {
             Err(_) => failed = true,
         }
     }
-    assert!(failed || at == bytes.len(), "frames left {} bytes", bytes.len() - at);
+    assert!(
+        failed || at == bytes.len(),
+        "frames left {} bytes",
+        bytes.len() - at
+    );
 
     let mut sealed = Vec::new();
     let hash = seal_encoded(&mut sealed, &GENESIS, |out| out.extend_from_slice(bytes));
@@ -96,7 +100,10 @@ pub fn chunk(bytes: &[u8]) {
         }
         // A frame holds at least one byte: an empty record is refused, never split.
         Some(Err(_)) if bytes.is_empty() => {}
-        other => panic!("a sealed record split into {:?}", other.map(|r| r.map(|f| f.record))),
+        other => panic!(
+            "a sealed record split into {:?}",
+            other.map(|r| r.map(|f| f.record))
+        ),
     }
     assert!(split.next().is_none(), "a sealed record split into more");
 }

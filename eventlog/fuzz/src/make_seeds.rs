@@ -37,6 +37,10 @@ fn main() {
         for ev in &events[first..first + len] {
             hash = seal_encoded(&mut chunk, &hash, |out| encode_record_into(out, ev));
         }
-        write("chunk", format!("lines-{:02}-to-{:02}", first + 1, first + len), &chunk);
+        write(
+            "chunk",
+            format!("lines-{:02}-to-{:02}", first + 1, first + len),
+            &chunk,
+        );
     }
 }
