@@ -4,21 +4,11 @@
 #[path = "../fuzz/src/lib.rs"]
 mod checks;
 
-use std::path::Path;
+#[path = "../../domain/fuzz/src/seeds.rs"]
+mod seeds;
 
-/// Runs `check` on every file of `eventlog/fuzz/corpus/<target>`.
 fn each_seed(target: &str, check: fn(&[u8])) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
-        .join(target);
-    let mut seen = 0;
-    for entry in std::fs::read_dir(&dir).expect("the seed corpus") {
-        let path = entry.expect("a corpus entry").path();
-        let bytes = std::fs::read(&path).expect("a seed");
-        check(&bytes);
-        seen += 1;
-    }
-    assert!(seen > 0, "no seeds in {}", dir.display());
+    seeds::each_seed(env!("CARGO_MANIFEST_DIR"), target, check);
 }
 
 #[test]
