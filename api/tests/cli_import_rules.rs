@@ -271,3 +271,44 @@ fn a_deals_customer_is_read_from_the_store_and_from_earlier_lines() {
     let o = dealtrail(&data, &["import", third.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// Found while writing the `import_lines` fuzz target's invariant (a file the dry run
+/// accepts is appended without error): a line repeating the id of an event already in the
+/// log, with the same stream, type and data but other metadata (or another `occurred_at`),
+/// passed the dry run as "already present", and the append then refused it as an id
+/// conflict, after the chunks of lines before it had been written.
+#[test]
+fn a_logged_id_with_other_metadata_is_refused_before_anything_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let first = tmp.path().join("first.ndjson");
+    std::fs::write(&first, good().join("\n") + "\n").unwrap();
+    let o = dealtrail(&data, &["import", first.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // More than one append chunk (1000 lines) of new customers, then line 1 of the first
+    // file again with metadata it did not have.
+    let mut lines: Vec<String> = (0..1200)
+        .map(|i| {
+            line(
+                100 + i,
+                &format!("customer-N-{i}"),
+                "CustomerRegistered",
+                "2026-03-05T09:00:00Z",
+                r#"{"name":"New Co"}"#,
+            )
+        })
+        .collect();
+    let repeated = good()[0].replace(r#","data""#, r#","metadata":{"source":"crm-2"},"data""#);
+    assert_ne!(repeated, good()[0]);
+    lines.push(repeated);
+    let second = tmp.path().join("second.ndjson");
+    std::fs::write(&second, lines.join("\n") + "\n").unwrap();
+    let o = dealtrail(&data, &["import", second.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(5), "{err}");
+    assert!(err.contains("line 1201"), "no line number in {err}");
+    let out = dealtrail(&data, &["export"]);
+    let exported = String::from_utf8_lossy(&out.stdout).lines().count();
+    assert_eq!(exported, 4, "the refused file was partly written");
+}

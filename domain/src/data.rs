@@ -140,13 +140,16 @@ impl<'a> Reader<'a> {
         Ok(b)
     }
 
+    /// A varint as [`put_varint`] writes it: the shortest form only (a last byte of 0 after
+    /// others is padding the writer never produces), so a value has one encoding and stored
+    /// bytes are exactly what encoding their value gives.
     pub fn varint(&mut self) -> Result<u64, CodecError> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.byte()?;
             v |= u64::from(b & 0x7f) << shift;
             if b & 0x80 == 0 {
-                if shift == 63 && b > 1 {
+                if (shift == 63 && b > 1) || (shift > 0 && b == 0) {
                     break;
                 }
                 return Ok(v);
@@ -829,6 +832,27 @@ mod tests {
         }
         let deep = [T_ARRAY, 1].repeat(600);
         assert!(check_value(&deep).is_err());
+    }
+
+    /// Found by the `stored_data` fuzz target: `[T_UINT, 0x80, 0x00]` (0 padded to two
+    /// bytes) was taken as 0, so stored bytes the writer never produces decoded, and
+    /// re-encoding them gave other bytes.
+    #[test]
+    fn padded_varints_are_refused_so_a_value_has_one_encoding() {
+        let padded_zero = [T_UINT, 0x80, 0x00];
+        assert!(check_value(&padded_zero).is_err());
+        assert!(Reader::new(&padded_zero).value(0).is_err());
+        // 300 padded with an empty last group, and a string length padded the same way.
+        let padded_300 = [T_UINT, 0xac, 0x82, 0x00];
+        assert!(check_value(&padded_300).is_err());
+        let padded_len = [T_STR, 0x81, 0x00, b'a'];
+        assert!(check_value(&padded_len).is_err());
+        // The shortest forms still read, up to u64::MAX.
+        for v in [0, 1, 127, 128, 300, u64::MAX] {
+            let bytes = encoded(&json!(v));
+            assert_eq!(check_value(&bytes), Ok(bytes.len()), "{v}");
+            assert_eq!(Reader::new(&bytes).value(0), Ok(json!(v)));
+        }
     }
 
     #[test]

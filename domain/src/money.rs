@@ -6,6 +6,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Money(pub i64);
 
+/// Amounts are below this many cents in magnitude (see [`Money::from_f64`]).
+const MAX_CENTS: f64 = 1e15;
+
 impl Money {
     pub const ZERO: Money = Money(0);
 
@@ -29,8 +32,10 @@ impl Money {
         }
         let cents = x * 100.0;
         let rounded = cents.round();
-        // 2^53 cents is where f64 stops being exact; far beyond any real deal.
-        if rounded.abs() >= 9.0e15 {
+        // Below 10^15 cents (10 trillion), every amount is exactly the one its JSON number
+        // reads back as (`as_f64`, then this); higher up, neighbouring cents share a number,
+        // or the product above rounds to the neighbour. Far beyond any real deal.
+        if rounded.abs() >= MAX_CENTS {
             return Err(format!("amount {x} is too large"));
         }
         if (cents - rounded).abs() > 1e-6 * rounded.abs().max(1.0) {
@@ -102,5 +107,28 @@ mod tests {
         assert_eq!(Money(123456).to_string(), "1234.56");
         assert_eq!(Money(-5).to_string(), "-0.05");
         assert_eq!(serde_json::to_string(&Money(12000000)).unwrap(), "120000.0");
+    }
+
+    /// Found while checking the `stored_data` fuzz target's invariant (an event's canonical
+    /// `data` parses back to the same event): near the old limit of 9e15 cents, an amount
+    /// came back from its JSON number one cent off (8101256739681932 cents as ...931).
+    #[test]
+    fn every_accepted_amount_reads_back_from_its_json_number() {
+        let one_cent_off = Money(8_101_256_739_681_932);
+        assert!(Money::from_f64(one_cent_off.as_f64()).is_err());
+        // Amounts up to the limit, spread over every magnitude (a fixed pseudo-random walk).
+        let mut walk: u64 = 1;
+        for _ in 0..200_000 {
+            walk = walk
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let c = ((walk >> 11) % 1_000_000_000_000_000) as i64;
+            let near_limit = 999_999_999_999_999 - c % 10_000_000;
+            for cents in [c, -c, near_limit, c % 1_000_000_000] {
+                let m = Money(cents);
+                assert_eq!(Money::from_f64(m.as_f64()), Ok(m), "{cents}");
+            }
+        }
+        assert!(Money::from_f64(1e13).is_err());
     }
 }

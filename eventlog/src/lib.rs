@@ -54,6 +54,9 @@ mod sled_store;
 
 pub use sled_store::{SledStore, VerifyReport};
 
+#[doc(hidden)]
+pub use sled_store::fuzzing;
+
 /// The actor recorded when a proposed event names none.
 pub const DEFAULT_ACTOR: &str = "system";
 

@@ -404,6 +404,32 @@ mod tests {
         );
     }
 
+    /// The padded varints the `stored_data` fuzz target found in `domain::data` were taken
+    /// in a record's envelope too (same reader): a version of 3 written in two bytes
+    /// decoded, and the record did not re-encode to its own bytes.
+    #[test]
+    fn a_record_with_a_padded_varint_is_refused() {
+        let ev = RecordedEvent {
+            id: Uuid::nil(),
+            stream: "deal-D-1".into(),
+            event_type: "DealWon".into(),
+            version: 3,
+            position: 4,
+            occurred_at: DateTime::<Utc>::from_timestamp(0, 0).unwrap(),
+            recorded_at: DateTime::<Utc>::from_timestamp(0, 0).unwrap(),
+            actor: "wukong".into(),
+            data: serde_json::json!({"amount": 1}).into(),
+            metadata: Map::new().into(),
+            schema_version: 0,
+        };
+        let bytes = encode_record(&ev);
+        // Format byte, 16 bytes of id, then the version.
+        assert_eq!(bytes[17], 3);
+        let padded = [&bytes[..17], &[0x83, 0x00], &bytes[18..]].concat();
+        assert!(decode_record(&padded).is_err());
+        assert_eq!(decode_record(&bytes), Ok(ev));
+    }
+
     #[test]
     fn unknown_formats_are_refused() {
         assert_eq!(decode_record(&[]), Err(RecordError::Empty));

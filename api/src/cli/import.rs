@@ -231,6 +231,23 @@ pub(super) async fn check_and_append(
     }
     let before = store.last_position().await?;
     let bar = progress::bar(Some(lines.len() as u64), "importing");
+    append_lines(store, lines, |n| bar.inc(n)).await?;
+    bar.finish_and_clear();
+    let after = store.last_position().await?;
+    if after > before {
+        done.positions = Some((before + 1, after));
+    }
+    done.already_present = lines.len() - (after - before) as usize;
+    Ok(done)
+}
+
+/// Appends checked lines in order, in atomic chunks; `done` is told how many lines each
+/// chunk held.
+pub(super) async fn append_lines(
+    store: &dyn EventStore,
+    lines: &[Line],
+    done: impl Fn(u64),
+) -> Result<(), CliError> {
     for chunk in lines.chunks(CHUNK_LINES) {
         let batches = chunk
             .iter()
@@ -247,15 +264,9 @@ pub(super) async fn check_and_append(
             }
             return Err(e);
         }
-        bar.inc(chunk.len() as u64);
+        done(chunk.len() as u64);
     }
-    bar.finish_and_clear();
-    let after = store.last_position().await?;
-    if after > before {
-        done.positions = Some((before + 1, after));
-    }
-    done.already_present = lines.len() - (after - before) as usize;
-    Ok(done)
+    Ok(())
 }
 
 pub(super) fn proposed(l: &ImportLine) -> ProposedEvent {
@@ -278,6 +289,18 @@ fn read_file(file: &Path, out: &mut Vec<Line>) -> Result<(), CliError> {
             .map_err(|e| CliError::failure(format!("cannot open {}: {e}", file.display())))?;
         (file.display().to_string().into(), Box::new(f))
     };
+    let csv_hint = file.extension().is_some_and(|x| x == "csv");
+    read_lines(source, reader, csv_hint, out)
+}
+
+/// Reads the NDJSON lines of `reader` (named `source` in errors) into `out`; `csv_hint`: the
+/// file looks like a CSV export (a refused first line then says how to import one).
+pub(super) fn read_lines(
+    source: Arc<str>,
+    reader: impl Read,
+    csv_hint: bool,
+    out: &mut Vec<Line>,
+) -> Result<(), CliError> {
     for (i, line) in BufReader::new(reader).lines().enumerate() {
         let number = i + 1;
         let line = line
@@ -286,7 +309,7 @@ fn read_file(file: &Path, out: &mut Vec<Line>) -> Result<(), CliError> {
             continue;
         }
         let event = parse_line(&line).map_err(|e| {
-            let hint = if number == 1 && file.extension().is_some_and(|x| x == "csv") {
+            let hint = if number == 1 && csv_hint {
                 " (a CSV export? use --profile salesforce|hubspot|maven or --mapping FILE.toml)"
             } else {
                 ""

@@ -4,6 +4,8 @@
 
 mod demo;
 mod export;
+#[doc(hidden)]
+pub mod fuzzing;
 mod import;
 mod import_check;
 pub mod import_csv;

@@ -50,10 +50,11 @@ fn body_rejection(r: BytesRejection) -> ApiError {
 }
 
 /// Parses JSON, reporting syntax errors with line and column, and data errors with the
-/// path of the field (`events[0].data`, `expected_version`, ...).
+/// path of the field (`events[0].data`, `expected_version`, ...). The document must be the
+/// whole body (whitespace aside): nothing after it is silently dropped.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let parsed = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.inner();
         if inner.is_syntax() || inner.is_eof() {
@@ -63,7 +64,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         } else {
             ApiError::bad_field(path.clone(), format!("invalid field `{path}`: {inner}"))
         }
-    })
+    })?;
+    de.end()
+        .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+    Ok(parsed)
 }
 
 /// Query parameters; unknown or ill-typed parameters are a 400 naming the parameter.

@@ -380,6 +380,31 @@ async fn bad_inputs_are_answered_with_the_right_problem() {
     );
 }
 
+/// Found with the `append_body` fuzz target's invariant (an accepted body is the JSON
+/// document it appends): a body followed by anything (here a second body) was taken,
+/// the rest silently dropped, and answered 201.
+#[tokio::test]
+async fn a_body_with_characters_after_its_json_is_refused_and_writes_nothing() {
+    let app = TestApp::new();
+    let one = json!({"events": [{"type": "DealOpened", "data": {"amount": 1}}]});
+    let body = format!("{one} {one}");
+    let p = app.post(APPEND, ADMIN, &body).await.problem(400);
+    let detail = p["detail"].as_str().unwrap();
+    assert!(detail.contains("trailing characters"), "{detail}");
+    assert_eq!(
+        app.get("/v1/streams/deal-D1", ADMIN).await.status.as_u16(),
+        404
+    );
+    // Whitespace after the document is no mistake.
+    assert_eq!(
+        app.post(APPEND, ADMIN, &format!("{one} \n"))
+            .await
+            .status
+            .as_u16(),
+        201
+    );
+}
+
 #[tokio::test]
 async fn a_body_that_is_not_json_is_a_415() {
     let app = TestApp::new();

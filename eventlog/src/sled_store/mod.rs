@@ -38,6 +38,13 @@ pub(crate) use fault::backend;
 use fault::{no_panic, Fault};
 pub use verify::VerifyReport;
 
+/// The decoding of stored chunks, for the fuzz targets in `eventlog/fuzz`; not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use super::frame::{chain_hash, frames, seal_encoded, Frame, GENESIS};
+    pub use super::read::decode_frame;
+}
+
 /// The name of the sled tree that holds the log and its indexes.
 const TREE: &str = "log";
 

@@ -9,7 +9,7 @@ use crate::record::decode_record;
 use crate::{Filter, RecordedEvent, StoreError};
 
 /// Decodes the frame stored for `position`, checking its checksum.
-pub(crate) fn decode_frame(position: u64, f: &Frame<'_>) -> Result<RecordedEvent, StoreError> {
+pub fn decode_frame(position: u64, f: &Frame<'_>) -> Result<RecordedEvent, StoreError> {
     let corrupt = |reason: String| StoreError::Corrupt { position, reason };
     f.check_crc().map_err(corrupt)?;
     let ev = decode_record(f.record).map_err(|e| corrupt(e.to_string()))?;
