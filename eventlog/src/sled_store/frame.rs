@@ -37,7 +37,7 @@ pub fn seal_into(chunk: &mut Vec<u8>, prev: &[u8; HASH_LEN], record: &[u8]) -> [
     hash
 }
 
-/// Like [`seal_into`] for the record that `encode` appends to `chunk` (no separate buffer).
+/// Like `seal_into` (tests only) for the record that `encode` appends to `chunk` (no separate buffer).
 pub fn seal_encoded(
     chunk: &mut Vec<u8>,
     prev: &[u8; HASH_LEN],
