@@ -89,20 +89,32 @@ fn stored_metadata(bytes: &[u8]) {
     assert_eq!(again, &bytes[..used], "re-encoding {map:?}");
     let text = serde_json::to_string(&lazy).expect("checked bytes serialise");
     assert_eq!(text, serde_json::to_string(&map).expect("a Map serialises"));
-    json_text_reads_back(&text, &Value::Object(map.clone()));
+    // Metadata reads back as an object (its own parser: no raw-value token there).
+    json_text_reads_back(&text, &map);
     assert_eq!(*lazy, map);
 }
 
-/// The JSON written from stored data (HTTP, SSE, export) reads back as the same value (what
-/// import and HTTP clients do), within serde_json's nesting limit of 128.
-fn json_text_reads_back(text: &str, value: &Value) {
-    match serde_json::from_str::<Value>(text) {
-        Ok(back) => assert_eq!(&back, value, "JSON text {text}"),
+/// The JSON written from stored data (HTTP, SSE, export) reads back as the same item (what
+/// import and HTTP clients do), unless serde_json's text parser refuses it by design
+/// ([`beyond_json_text`]): stored bytes not written from parsed JSON can hold that.
+fn json_text_reads_back<T>(text: &str, item: &T)
+where
+    T: serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+{
+    match serde_json::from_str::<T>(text) {
+        Ok(back) => assert_eq!(&back, item, "JSON text {text}"),
         Err(e) => assert!(
-            e.to_string().starts_with("recursion limit exceeded"),
+            beyond_json_text(text, &e),
             "JSON written from stored data does not read back: {e}: {text}"
         ),
     }
+}
+
+/// Whether serde_json refused `text` (with `error`) by design: nested deeper than its limit
+/// of 128, or holding an object whose first key is its private raw-value token.
+fn beyond_json_text(text: &str, error: &serde_json::Error) -> bool {
+    error.to_string().starts_with("recursion limit exceeded")
+        || text.contains(r#"{"$serde_json::private::RawValue":"#)
 }
 
 /// The typed read straight from the bytes (`Event::from_stored`, used by `schema::typed`

@@ -36,7 +36,7 @@ pub fn record(bytes: &[u8]) {
 }
 
 /// The canonical JSON form (export, HTTP) parses back to the same event: for times that
-/// RFC 3339 can write (years 0000–9999) and data within serde_json's nesting limit.
+/// RFC 3339 can write (years 0000–9999) and data serde_json can read ([`beyond_json_text`]).
 fn json_form_reads_back(ev: &RecordedEvent) {
     let text = serde_json::to_string(ev).expect("an event serialises");
     let writable = |t: &chrono::DateTime<chrono::Utc>| (0..=9999).contains(&t.year());
@@ -51,10 +51,18 @@ fn json_form_reads_back(ev: &RecordedEvent) {
             assert_eq!(back, expected, "JSON form {text}");
         }
         Err(e) => assert!(
-            e.to_string().starts_with("recursion limit exceeded"),
+            beyond_json_text(&text, &e),
             "the JSON form does not read back: {e}: {text}"
         ),
     }
+}
+
+/// Whether serde_json refused `text` (with `error`) by design: nested deeper than its limit
+/// of 128, or holding an object whose first key is its private raw-value token. Stored bytes
+/// not written from parsed JSON can hold that.
+fn beyond_json_text(text: &str, error: &serde_json::Error) -> bool {
+    error.to_string().starts_with("recursion limit exceeded")
+        || text.contains(r#"{"$serde_json::private::RawValue":"#)
 }
 
 /// The `chunk` target: bytes as a stored chunk (frames back to back). Splitting it never
