@@ -310,5 +310,9 @@ fn a_logged_id_with_other_metadata_is_refused_before_anything_is_written() {
     assert!(err.contains("line 1201"), "no line number in {err}");
     let out = dealtrail(&data, &["export"]);
     let exported = String::from_utf8_lossy(&out.stdout).lines().count();
-    assert_eq!(exported, good().len(), "the refused file was partly written");
+    assert_eq!(
+        exported,
+        good().len(),
+        "the refused file was partly written"
+    );
 }
