@@ -5,18 +5,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
-fn dealtrail(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dealtrail"))
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .output()
-        .expect("run dealtrail")
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::dealtrail;
 
 /// `dealtrail import --profile PROFILE PATH`.
 fn import(data: &Path, profile: &str, path: &str) -> Output {

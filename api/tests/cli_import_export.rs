@@ -6,14 +6,9 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::json;
 
-fn dealtrail(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dealtrail"))
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .output()
-        .expect("run dealtrail")
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::dealtrail;
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

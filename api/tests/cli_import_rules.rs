@@ -1,17 +1,9 @@
 //! `dealtrail import` refuses a file with one bad line, naming the line and the rule, and
 //! writes nothing of it.
 
-use std::path::Path;
-use std::process::{Command, Output};
-
-fn dealtrail(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dealtrail"))
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .output()
-        .expect("run dealtrail")
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::dealtrail;
 
 /// A line of canonical NDJSON; `n` makes the id unique.
 fn line(n: u32, stream: &str, ty: &str, at: &str, data: &str) -> String {

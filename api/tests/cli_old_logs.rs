@@ -10,7 +10,6 @@ use eventlog::{EnvelopeOnly, EventStore, SledStore};
 use serde_json::json;
 
 #[path = "support/cli.rs"]
-#[allow(dead_code)]
 mod cli;
 use cli::{dealtrail, ok};
 

@@ -11,7 +11,7 @@ mod disk;
 
 use std::io::{BufRead, Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use disk::{copy_dir, Tmpfs};
@@ -22,14 +22,9 @@ const SMALL_LOG: &str = concat!(
     "/../replay-tests/logs/v1-small.ndjson"
 );
 
-fn dealtrail(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dealtrail"))
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .output()
-        .unwrap()
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::dealtrail;
 
 /// A store with the small recorded log, written by one process: sled has not written its
 /// snapshot yet (it does when it opens a store again).

@@ -1,4 +1,6 @@
-//! Running the real `dealtrail` binary on a data directory (shared by the CLI tests).
+//! Running the real `dealtrail` binary on a data directory (shared by the CLI tests; each
+//! test file uses what it needs of it).
+#![allow(dead_code)]
 
 use std::path::Path;
 use std::process::{Command, Output};
