@@ -126,6 +126,15 @@ const dealLink = (id) => `<a href="/deals/${encodeURIComponent(id)}">${esc(id)}<
 const repLink = (id) => `<a href="/reps/${encodeURIComponent(id)}">${esc(id)}</a>`;
 const card = (key, value) => `<div class="card" data-key="${key}"><div class="k">${esc(t(key))}</div><div class="v">${esc(value)}</div></div>`;
 
+// --- page registry -----------------------------------------------------------------------
+// Each page file (app.js's own pages below, and the files `dashboard/mod.rs` concatenates
+// after this one) registers its URL pattern and adds its labels; `boot.js` routes.
+const PAGES = [];
+/** Registers a page: `pattern` matches the decoded path, `render(...groups)` returns HTML or `{html, after}`. */
+const page = (pattern, render) => PAGES.push({ pattern, render });
+/** Adds a page's labels to both languages. */
+const labels = (en, zh) => { Object.assign(DICT.en, en); Object.assign(DICT.zh, zh); };
+
 // --- pages -------------------------------------------------------------------------------
 async function overview() {
   const p = await api('/v1/reports/pipeline');
@@ -229,49 +238,9 @@ async function pool() {
   return `<h1>${esc(t('pool.title'))}</h1>${table([{ label: 'customer', cell: (c) => `<a href="/customers/${encodeURIComponent(c.customer_id)}">${esc(c.name || c.customer_id)}</a>` }, { label: 'days_in_pool', num: 1, cell: (c) => num(c.days_in_pool, 1) }], list)}`;
 }
 
-// --- router ------------------------------------------------------------------------------
-function applyLabels() {
-  document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
-  document.querySelectorAll('[data-i18n]').forEach((el) => { el.textContent = t(el.dataset.i18n); });
-  document.getElementById('lang').textContent = lang === 'zh' ? 'English' : '中文';
-}
-
-async function render() {
-  applyLabels();
-  if (!token()) return showLogin();
-  document.getElementById('login').hidden = true;
-  main().hidden = false;
-  main().innerHTML = `<p class="muted">${esc(t('loading'))}</p>`;
-  const path = decodeURIComponent(location.pathname);
-  let m;
-  try {
-    let out;
-    if (path === '/') out = await overview();
-    else if (path === '/funnel') out = await funnel();
-    else if (path === '/pool') out = await pool();
-    else if ((m = path.match(/^\/reps\/(.+)$/))) out = await rep(m[1]);
-    else if ((m = path.match(/^\/deals\/(.+)$/))) out = await deal(m[1]);
-    else if ((m = path.match(/^\/customers\/(.+)$/))) out = await customer(m[1]);
-    else throw new HttpError(404, 'no such page');
-    main().innerHTML = typeof out === 'string' ? out : out.html;
-    if (out.after) out.after();
-  } catch (e) {
-    if (e.status === 401) { localStorage.removeItem('dealtrail.token'); return showLogin(t('login.bad')); }
-    const msg = e.status === 404 || e.status === 403 ? t('notfound') : `${t('error')}: ${e.message}`;
-    main().innerHTML = `<p class="error" role="alert" data-status="${esc(e.status || '')}">${esc(msg)}</p>`;
-  }
-}
-
-document.getElementById('login-form').addEventListener('submit', (ev) => {
-  ev.preventDefault();
-  localStorage.setItem('dealtrail.token', document.getElementById('token').value.trim());
-  render();
-});
-document.getElementById('logout').addEventListener('click', () => { localStorage.removeItem('dealtrail.token'); render(); });
-document.getElementById('lang').addEventListener('click', () => {
-  lang = lang === 'zh' ? 'en' : 'zh';
-  localStorage.setItem('dealtrail.lang', lang);
-  render();
-});
-takeHashToken();
-render();
+page(/^\/$/, overview);
+page(/^\/funnel$/, funnel);
+page(/^\/pool$/, pool);
+page(/^\/reps\/(.+)$/, rep);
+page(/^\/deals\/(.+)$/, deal);
+page(/^\/customers\/(.+)$/, customer);

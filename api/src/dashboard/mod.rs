@@ -14,7 +14,10 @@ use axum::routing::get;
 use axum::Router;
 
 const SHELL: &str = include_str!("shell.html");
-const APP_JS: &str = include_str!("app.js");
+/// The client, one ES module: the core and its first pages, then one file per further page
+/// (each registers itself with `page(…)` and `labels(…)`), then the router. A new page adds
+/// its file here and its URL to `routes`.
+const APP_JS: &str = concat!(include_str!("app.js"), include_str!("boot.js"));
 const APP_CSS: &str = include_str!("app.css");
 
 /// `body` with its type and the dashboard's security headers (`http::headers`).
