@@ -35,7 +35,7 @@
 //! all optional) whose `validate()` applies the defaults and returns the checked query or a
 //! [`ParamError`] naming the parameter. Times accept RFC 3339 or a bare date (midnight UTC).
 //!
-//! Seams for the `domain` crate (being written in parallel): [`typed::typed`] is the only
+//! Where this crate meets `domain`: [`typed::typed`] is the only
 //! place an envelope is parsed (→ `domain::schema::typed`); [`deal::DealState`] and the
 //! state part of [`deal::DealView::apply`] mirror `domain::state::DealState`.
 //!

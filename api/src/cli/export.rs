@@ -11,13 +11,40 @@ const PAGE: usize = 10_000;
 
 pub async fn run(data: &Path, from_position: u64, format: ExportFormat) -> Result<(), CliError> {
     match export(data, from_position, format).await {
+        Ok(()) => Ok(()),
         // `dealtrail export | head` closes the pipe early: that is not a failure.
-        Err(e) if e.message.contains("Broken pipe") => Ok(()),
-        other => other,
+        Err(Stop::Write(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(Stop::Write(e)) => Err(e.into()),
+        Err(Stop::Cli(e)) => Err(e),
     }
 }
 
-async fn export(data: &Path, from_position: u64, format: ExportFormat) -> Result<(), CliError> {
+/// Why an export stopped: writing to stdout failed (a closed pipe is not a failure), or
+/// anything else.
+enum Stop {
+    Write(std::io::Error),
+    Cli(CliError),
+}
+
+impl From<std::io::Error> for Stop {
+    fn from(e: std::io::Error) -> Stop {
+        Stop::Write(e)
+    }
+}
+
+impl From<CliError> for Stop {
+    fn from(e: CliError) -> Stop {
+        Stop::Cli(e)
+    }
+}
+
+impl From<eventlog::StoreError> for Stop {
+    fn from(e: eventlog::StoreError) -> Stop {
+        Stop::Cli(e.into())
+    }
+}
+
+async fn export(data: &Path, from_position: u64, format: ExportFormat) -> Result<(), Stop> {
     let store = open_existing_store(data)?;
     let last = store.last_position().await?;
     let bar = progress::bar(
@@ -40,8 +67,7 @@ async fn export(data: &Path, from_position: u64, format: ExportFormat) -> Result
         for ev in &page {
             match format {
                 ExportFormat::Ndjson => {
-                    serde_json::to_writer(&mut out, ev)
-                        .map_err(|e| CliError::failure(e.to_string()))?;
+                    serde_json::to_writer(&mut out, ev).map_err(std::io::Error::from)?;
                     out.write_all(b"\n")?;
                 }
                 ExportFormat::Csv => write_csv(&mut out, ev)?,

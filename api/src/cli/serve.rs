@@ -172,13 +172,22 @@ pub async fn run(data: &Path, args: ServeArgs) -> Result<(), CliError> {
         .await
         .map_err(|e| CliError::failure(format!("cannot listen on {}: {e}", args.addr)))?;
     let addr = listener.local_addr()?;
-    println!("dealtrail listening on http://{addr}  (dashboard: http://{addr}/)");
-    match boot.generated_admin_token {
-        Some(token) => println!("admin token (shown once, store it now): {token}"),
-        None if admin.is_some() => println!("admin token: from DEALTRAIL_ADMIN_TOKEN"),
-        None => println!(
-            "admin token: the one already set (printed at the first start, or the last DEALTRAIL_ADMIN_TOKEN)"
-        ),
+    // Written, not `println!`ed: a server whose stdout was closed (`serve | head -1`) keeps
+    // serving instead of panicking on its second line.
+    let admin_line = match boot.generated_admin_token {
+        Some(token) => format!("admin token (shown once, store it now): {token}"),
+        None if admin.is_some() => "admin token: from DEALTRAIL_ADMIN_TOKEN".to_string(),
+        None => "admin token: the one already set (printed at the first start, or the last DEALTRAIL_ADMIN_TOKEN)"
+            .to_string(),
+    };
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "dealtrail listening on http://{addr}  (dashboard: http://{addr}/)\n{admin_line}"
+        );
+        let _ = out.flush();
     }
 
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -51,9 +51,17 @@ pub(crate) fn temporary() -> Result<Opened, StoreError> {
     recover(db, None)
 }
 
-/// Whether sled refused to open because another handle holds the directory's file lock.
-fn is_lock_error(e: &sled::Error) -> bool {
-    e.to_string().contains("could not acquire lock")
+/// Whether sled's open failed because another handle holds the directory's file lock: sled
+/// reports that only as text, so ask the lock itself (sled takes an exclusive `flock` on
+/// `DIR/db`, which `File::try_lock` tries the same way).
+fn is_lock_error(dir: &Path, e: &sled::Error) -> bool {
+    if !matches!(e, sled::Error::Io(_)) {
+        return false;
+    }
+    let Ok(file) = std::fs::OpenOptions::new().read(true).open(dir.join("db")) else {
+        return false;
+    };
+    matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock))
 }
 
 fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
@@ -65,11 +73,11 @@ fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
     loop {
         match sled::Config::new().path(dir).open() {
             Ok(db) => return Ok(db),
-            Err(e) if is_lock_error(&e) && tries < 30 => {
+            Err(e) if is_lock_error(dir, &e) && tries < 30 => {
                 tries += 1;
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
-            Err(e) if is_lock_error(&e) => {
+            Err(e) if is_lock_error(dir, &e) => {
                 return Err(StoreError::Locked(dir.display().to_string()))
             }
             Err(e) => {
