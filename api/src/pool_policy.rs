@@ -19,10 +19,12 @@ const EVERY: Duration = Duration::from_secs(3600);
 /// matches), never released twice.
 pub async fn release_due(
     store: &dyn EventStore,
-    projector: &Projector,
+    projector: &Arc<Projector>,
     days: u32,
 ) -> Result<usize, StoreError> {
-    let due = projections::pool::due_for_release(&projector.read(), days, Utc::now());
+    let due = projector
+        .query(move |model| projections::pool::due_for_release(model, days, Utc::now()))
+        .await;
     let mut released = 0;
     for c in due {
         let stream = format!("customer-{}", c.customer_id);

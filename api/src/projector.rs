@@ -6,15 +6,20 @@
 //!   written to a temp file, fsynced, then renamed), then catch up from that position + 1. A
 //!   snapshot that fails a check (changed, of another log, ahead of the log) is ignored with
 //!   a warning and the model rebuilt.
-//! - Live: a task follows the store's subscription and applies events in small batches under
-//!   the write lock; readers take the read lock and never see half an event applied.
+//! - Live: a task follows the store's subscription and applies what has arrived as one batch
+//!   under the write lock, on a blocking thread; readers take the read lock and never see
+//!   half an event applied.
+//! - Reads: reports run on blocking threads ([`Projector::query`]), never on the async
+//!   workers: a long report (an "as of" over a big log) waiting for or holding the lock must
+//!   not stall `/healthz`, appends or the follower (the runtime has as many workers as cores).
 //! - Rebuild: a new model is built from the log without any lock, caught up under the write
 //!   lock, and swapped in; readers see the old model until the swap, then the new one.
 
 use std::path::{Path, PathBuf};
 
 use crate::snapshot;
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use eventlog::{EventStore, Filter, StoreError};
 use futures::StreamExt;
@@ -26,8 +31,13 @@ use crate::http::files::write_atomically;
 /// The service's read model.
 pub struct Projector {
     model: RwLock<ReadModel>,
+    /// `model.last_position`, readable without the lock (metrics, the follower).
+    position: AtomicU64,
     snapshot: Option<PathBuf>,
 }
+
+/// The most events the follower applies under one write lock.
+const BATCH: usize = 4_096;
 
 const PAGE: usize = 10_000;
 
@@ -84,6 +94,7 @@ impl Projector {
     pub fn in_memory() -> Projector {
         Projector {
             model: RwLock::new(ReadModel::new()),
+            position: AtomicU64::new(0),
             snapshot: None,
         }
     }
@@ -91,6 +102,7 @@ impl Projector {
     /// A projector for `data` holding `model` (e.g. just rebuilt), not yet saved.
     pub fn with_model(data: &Path, model: ReadModel) -> Projector {
         Projector {
+            position: AtomicU64::new(model.last_position),
             model: RwLock::new(model),
             snapshot: Some(snapshot::path(data)),
         }
@@ -112,60 +124,114 @@ impl Projector {
         model.finish();
         tracing::info!(from, applied, "read model ready");
         Ok(Projector {
+            position: AtomicU64::new(model.last_position),
             model: RwLock::new(model),
             snapshot: Some(path),
         })
     }
 
-    /// Read access to the model (held briefly: one report).
+    /// Read access to the model, blocking while a batch is applied: for blocking threads and
+    /// offline commands. Async code uses [`Projector::query`].
     pub fn read(&self) -> RwLockReadGuard<'_, ReadModel> {
         self.model.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The log position the model reflects.
-    pub fn position(&self) -> u64 {
-        self.read().last_position
+    /// Runs `f` over the model on a blocking thread (a report, a page of a list): the async
+    /// workers stay free for `/healthz`, appends and the follower however long it takes.
+    pub async fn query<T, F>(self: &Arc<Self>, f: F) -> T
+    where
+        F: FnOnce(&ReadModel) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let me = self.clone();
+        match tokio::task::spawn_blocking(move || f(&me.read())).await {
+            Ok(out) => out,
+            // A report that panicked: the same as a panic in the handler itself.
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
     }
 
-    /// Applies what is new in the log now (used after appends when a caller wants its own
-    /// writes reflected, and by the live task).
-    pub async fn refresh(&self, store: &dyn EventStore) -> Result<u64, StoreError> {
-        let from = self.position() + 1;
-        let page = store.read_all(from, PAGE, &Filter::default()).await?;
-        let mut model = self.model.write().unwrap_or_else(|p| p.into_inner());
-        for ev in &page {
+    /// The write lock, as the follower takes it for a batch. Blocking; tests hold it to stand
+    /// for a very long batch or report.
+    pub fn write(&self) -> RwLockWriteGuard<'_, ReadModel> {
+        self.model.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Applies `events` (in log order) under one write lock.
+    fn apply_all(&self, events: &[eventlog::RecordedEvent]) {
+        let mut model = self.write();
+        for ev in events {
             model.apply(ev);
         }
-        Ok(page.len() as u64)
+        self.position.store(model.last_position, Ordering::Release);
     }
 
-    /// Follows the log until `shutdown` resolves; saves a snapshot after `snapshot_every`
-    /// events or a quarter of the log, whichever is more, and at the end.
+    /// The log position the model reflects (no lock taken).
+    pub fn position(&self) -> u64 {
+        self.position.load(Ordering::Acquire)
+    }
+
+    /// Applies what is new in the log now (one page), on a blocking thread.
+    pub async fn refresh(self: &Arc<Self>, store: &dyn EventStore) -> Result<u64, StoreError> {
+        let from = self.position() + 1;
+        let page = store.read_all(from, PAGE, &Filter::default()).await?;
+        let n = page.len() as u64;
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || me.apply_all(&page))
+            .await
+            .map_err(|e| StoreError::Backend(format!("applying to the read model failed: {e}")))?;
+        Ok(n)
+    }
+
+    /// Follows the log until `shutdown` resolves: takes what the subscription has ready (up
+    /// to [`BATCH`] events) and applies it on a blocking thread; saves a snapshot after
+    /// `snapshot_every` events or a quarter of the log, whichever is more, and at the end.
     pub async fn follow(
         self: Arc<Self>,
         store: Arc<dyn EventStore>,
         snapshot_every: u64,
         shutdown: impl std::future::Future<Output = ()>,
     ) {
+        use futures::FutureExt;
         let mut events = store.subscribe(self.position() + 1, Filter::default());
         let mut since_save = 0u64;
         tokio::pin!(shutdown);
         loop {
+            let mut batch = Vec::new();
+            let mut failed = None;
+            let mut ended = false;
             tokio::select! {
                 _ = &mut shutdown => break,
                 next = events.next() => match next {
-                    Some(Ok(ev)) => {
-                        let mut model = self.model.write().unwrap_or_else(|p| p.into_inner());
-                        model.apply(&ev);
-                        since_save += 1;
-                    }
-                    Some(Err(e)) => {
-                        tracing::error!(error = %e, "read model subscription failed; resubscribing");
-                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                        events = store.subscribe(self.position() + 1, Filter::default());
-                    }
-                    None => break,
+                    Some(Ok(ev)) => batch.push(ev),
+                    Some(Err(e)) => failed = Some(e),
+                    None => ended = true,
                 },
+            }
+            // Whatever else is ready joins the batch, without waiting.
+            while failed.is_none() && !ended && !batch.is_empty() && batch.len() < BATCH {
+                match events.next().now_or_never() {
+                    Some(Some(Ok(ev))) => batch.push(ev),
+                    Some(Some(Err(e))) => failed = Some(e),
+                    Some(None) => ended = true,
+                    None => break,
+                }
+            }
+            if !batch.is_empty() {
+                since_save += batch.len() as u64;
+                let me = self.clone();
+                if let Err(e) = tokio::task::spawn_blocking(move || me.apply_all(&batch)).await {
+                    tracing::error!(error = %e, "applying a batch to the read model failed");
+                    break;
+                }
+            }
+            if let Some(e) = failed {
+                tracing::error!(error = %e, "read model subscription failed; resubscribing");
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                events = store.subscribe(self.position() + 1, Filter::default());
+            }
+            if ended {
+                break;
             }
             // A snapshot writes the whole model: spacing them by at least a quarter of the
             // log keeps their total cost linear in the log (a fixed spacing made it quadratic:
@@ -185,20 +251,39 @@ impl Projector {
     }
 
     /// Rebuilds the model from the log beside the live one and swaps it in atomically.
-    pub async fn rebuild(&self, store: &dyn EventStore) -> Result<u64, StoreError> {
+    pub async fn rebuild(self: &Arc<Self>, store: &dyn EventStore) -> Result<u64, StoreError> {
         let mut fresh = ReadModel::deferred();
         catch_up(store, &mut fresh).await?;
         fresh.finish();
-        // Whatever arrived meanwhile is applied under the lock, then the swap.
-        let tail = store
-            .read_all(fresh.last_position + 1, usize::MAX, &Filter::default())
-            .await?;
-        let mut model = self.model.write().unwrap_or_else(|p| p.into_inner());
-        for ev in &tail {
-            fresh.apply(ev);
+        // Whatever arrived meanwhile is applied, then the swap under the write lock, unless the
+        // live model has moved past the fresh one by then (the follower applied more): then
+        // again from there.
+        loop {
+            let tail = store
+                .read_all(fresh.last_position + 1, usize::MAX, &Filter::default())
+                .await?;
+            let me = self.clone();
+            let swapped = tokio::task::spawn_blocking(move || {
+                for ev in &tail {
+                    fresh.apply(ev);
+                }
+                let mut model = me.write();
+                if model.last_position > fresh.last_position {
+                    return Err(Box::new(fresh));
+                }
+                *model = fresh;
+                me.position.store(model.last_position, Ordering::Release);
+                Ok(model.last_position)
+            })
+            .await
+            .map_err(|e| {
+                StoreError::Backend(format!("swapping in the rebuilt read model failed: {e}"))
+            })?;
+            match swapped {
+                Ok(position) => return Ok(position),
+                Err(behind) => fresh = *behind,
+            }
         }
-        *model = fresh;
-        Ok(model.last_position)
     }
 
     /// Writes the snapshot atomically (temp file, fsync, rename, fsync the directory), tied

@@ -84,7 +84,7 @@ async fn idle_owned_customers_go_back_to_the_pool_once() {
         .await
         .unwrap();
 
-    let projector = Projector::in_memory();
+    let projector = Arc::new(Projector::in_memory());
     projector.refresh(store.as_ref()).await.unwrap();
     let released = api::pool_policy::release_due(store.as_ref(), &projector, 30)
         .await

@@ -58,21 +58,31 @@ pub async fn report(
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<reports::Body>, ApiError> {
-    scoped_report(&state, &who, &name, query.as_deref())
+    scoped_report(&state, &who, &name, query.as_deref()).await
 }
 
 /// Report `name` over what `who` sees: the whole organisation for an admin or an analyst,
-/// the deals and work of the rep or the manager's team otherwise (scope table).
-fn scoped_report(
+/// the deals and work of the rep or the manager's team otherwise (scope table). Computed on
+/// a blocking thread ([`Projector::query`](crate::projector::Projector::query)).
+async fn scoped_report(
     state: &AppState,
     who: &Principal,
     name: &str,
     query: Option<&str>,
 ) -> Result<Json<reports::Body>, ApiError> {
     who.require(REPORT_READERS, "read reports")?;
-    let model = state.projector.read();
-    let scope = scope::reps_in_scope(who, &model);
-    let body = reports::run_for(&model, name, query.unwrap_or(""), Utc::now(), scope)?;
+    let (who, name, query) = (
+        who.clone(),
+        name.to_string(),
+        query.unwrap_or("").to_string(),
+    );
+    let body = state
+        .projector
+        .query(move |model| {
+            let scope = scope::reps_in_scope(&who, model);
+            reports::run_for(model, &name, &query, Utc::now(), scope)
+        })
+        .await?;
     Ok(Json(body))
 }
 
@@ -92,7 +102,7 @@ pub async fn pool(
     who: Principal,
     RawQuery(query): RawQuery,
 ) -> Result<Json<reports::Body>, ApiError> {
-    scoped_report(&state, &who, "pool", query.as_deref())
+    scoped_report(&state, &who, "pool", query.as_deref()).await
 }
 
 /// `GET /v1/deals/{id}?as_of=`: the deal's state (SPEC §2.2).
@@ -114,7 +124,11 @@ pub async fn deal(
 ) -> Result<Json<Value>, ApiError> {
     let stream = entity(Category::Deal, &id)?;
     scope::check_read(&state, &who, &stream).await?;
-    reports::deal_state(&state.projector.read(), &id, query.as_deref().unwrap_or(""))?
+    let (deal_id, query) = (id.clone(), query.unwrap_or_default());
+    state
+        .projector
+        .query(move |model| reports::deal_state(model, &deal_id, &query))
+        .await?
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("deal {id} not found")))
 }
@@ -138,9 +152,16 @@ pub async fn replay(
     let stream = entity(Category::Deal, &id)?;
     scope::check_read(&state, &who, &stream).await?;
     let events = reports::deal_events(state.store.as_ref(), &id).await?;
-    let replay = reports::replay(&state.projector.read(), &id, &events, Utc::now())
-        .ok_or_else(|| ApiError::NotFound(format!("deal {id} not found")))?;
-    Ok(Json(body(replay)?))
+    let deal_id = id.clone();
+    let replay = state
+        .projector
+        .query(move |model| {
+            reports::replay(model, &deal_id, &events, Utc::now()).map(serde_json::to_value)
+        })
+        .await
+        .ok_or_else(|| ApiError::NotFound(format!("deal {id} not found")))?
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Json(replay))
 }
 
 /// `GET /v1/customers/{id}?as_of=`: the customer folded over its stream.
@@ -203,13 +224,16 @@ pub async fn timeline(
     )?
     .validate()
     .map_err(ReportError::from)?;
-    let page = {
-        let model = state.projector.read();
-        q.scope = scope::reps_in_scope(&who, &model);
-        projections::timeline::page(&model, &id, &q)
-    }
-    .map_err(ReportError::from)?
-    .ok_or_else(|| ApiError::NotFound(format!("customer {id} not found")))?;
+    let customer_id = id.clone();
+    let page = state
+        .projector
+        .query(move |model| {
+            q.scope = scope::reps_in_scope(&who, model);
+            projections::timeline::page(model, &customer_id, &q)
+        })
+        .await
+        .map_err(ReportError::from)?
+        .ok_or_else(|| ApiError::NotFound(format!("customer {id} not found")))?;
     let events = reports::events_at(state.store.as_ref(), &page.positions).await?;
     Ok(Json(body(page.fill(&events))?))
 }

@@ -9,4 +9,5 @@ mod helpers;
 mod ops;
 mod reads;
 mod scope;
+mod stall;
 mod subscribe;
