@@ -133,12 +133,14 @@ impl Connections {
     /// Asks the connection that has been waiting longest, if any, to close.
     pub(crate) fn evict_longest_waiting(&self) {
         let open = self.open();
+        // Ties (connections accepted in one burst begin waiting in the same millisecond) go
+        // to the one accepted first: never to the newest, whose request may be on its way.
         let longest = open
-            .values()
-            .filter(|c| c.in_flight.load(Ordering::Acquire) == 0)
-            .filter(|c| !c.evicting.load(Ordering::Acquire))
-            .min_by_key(|c| c.waiting_since.load(Ordering::Acquire));
-        if let Some(c) = longest {
+            .iter()
+            .filter(|(_, c)| c.in_flight.load(Ordering::Acquire) == 0)
+            .filter(|(_, c)| !c.evicting.load(Ordering::Acquire))
+            .min_by_key(|(id, c)| (c.waiting_since.load(Ordering::Acquire), **id));
+        if let Some((_, c)) = longest {
             c.evicting.store(true, Ordering::Release);
             c.evict.notify_one();
         }

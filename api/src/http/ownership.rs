@@ -31,14 +31,27 @@ pub trait OwnershipResolver: Send + Sync + 'static {
     async fn team_of(&self, rep: &str) -> Result<Option<String>, StoreError>;
 }
 
-/// Reads the stream (or the org streams) through the store on every question.
+/// Reads the entity's stream through the store on every ownership question; keeps a team
+/// index that each team question brings up to the log's head by reading only the events
+/// appended since the previous one (never the whole log per request).
 pub struct LogOwnership {
     store: Arc<dyn EventStore>,
+    teams: tokio::sync::Mutex<TeamIndex>,
+}
+
+/// Each rep's team from the latest `RepJoined`, as of log position `through`.
+#[derive(Default)]
+struct TeamIndex {
+    through: u64,
+    team: std::collections::HashMap<String, String>,
 }
 
 impl LogOwnership {
     pub fn new(store: Arc<dyn EventStore>) -> LogOwnership {
-        LogOwnership { store }
+        LogOwnership {
+            store,
+            teams: Default::default(),
+        }
     }
 }
 
@@ -99,20 +112,26 @@ impl OwnershipResolver for LogOwnership {
             types: vec!["RepJoined".into()],
             stream_prefix: Some("org-".into()),
         };
-        let mut team = None;
-        let mut from = 1;
-        loop {
-            let page = self.store.read_all(from, PAGE, &filter).await?;
-            for ev in page
-                .iter()
-                .filter(|e| str_field(e, "rep").as_deref() == Some(rep))
-            {
-                team = str_field(ev, "team");
+        let mut index = self.teams.lock().await;
+        // Everything up to the head as it is now: an append acknowledged before this question
+        // is seen by it.
+        let head = self.store.last_position().await?;
+        while index.through < head {
+            let page = self
+                .store
+                .read_all(index.through + 1, PAGE, &filter)
+                .await?;
+            for ev in &page {
+                if let (Some(rep), Some(team)) = (str_field(ev, "rep"), str_field(ev, "team")) {
+                    index.team.insert(rep, team);
+                }
             }
-            match page.last() {
-                Some(last) if page.len() == PAGE => from = last.position + 1,
-                _ => return Ok(team),
-            }
+            index.through = match page.last() {
+                Some(last) if page.len() == PAGE => last.position,
+                Some(last) => last.position.max(head),
+                None => head,
+            };
         }
+        Ok(index.team.get(rep).cloned())
     }
 }
