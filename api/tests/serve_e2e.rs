@@ -122,3 +122,29 @@ fn http_reports_equal_the_offline_reports_and_sigterm_saves_the_model() {
         );
     }
 }
+
+/// Settings the server reads from its environment go through the command line's parser: a
+/// bad one is a usage error (exit 2) naming it, before anything is opened or created.
+#[test]
+fn bad_log_filter_or_admin_token_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let serve = |env: (&str, &str)| {
+        Command::new(env!("CARGO_BIN_EXE_dealtrail"))
+            .arg("--data")
+            .arg(&data)
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .env_remove("DEALTRAIL_ADMIN_TOKEN")
+            .env_remove("RUST_LOG")
+            .env(env.0, env.1)
+            .output()
+            .unwrap()
+    };
+    let out = serve(("RUST_LOG", "info,["));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("log filter"));
+    let out = serve(("DEALTRAIL_ADMIN_TOKEN", "too-short"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 32"));
+    assert!(!data.exists(), "nothing created");
+}

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 use super::{open_store, CliError, ExitCode};
 use crate::http::connections::ConnectionLimits;
-use crate::http::{admin_token_from_env, ApiConfig, AppState};
+use crate::http::{admin_token, ApiConfig, AppState};
 use crate::projector::Projector;
 
 /// Options of `serve`.
@@ -60,6 +60,23 @@ pub struct ServeArgs {
     /// is a request in progress: it is never closed for being quiet.
     #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub keep_alive_timeout: u64,
+    /// The admin token (at least 32 visible ASCII characters); it replaces the previous one.
+    /// Without it: the one already set, or one generated and printed at the first start.
+    /// Prefer the environment variable: a flag shows in the process list.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "DEALTRAIL_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    pub admin_token: Option<String>,
+    /// Which logs to write to stderr, as tracing's filter directives (`warn`,
+    /// `info,api::http=debug`).
+    #[arg(long, value_name = "FILTER", env = "RUST_LOG", default_value = "info")]
+    pub log_filter: String,
+    /// Log lines as text or as JSON objects.
+    #[arg(long, value_enum, env = "DEALTRAIL_LOG", default_value_t = crate::telemetry::LogFormat::Text)]
+    pub log_format: crate::telemetry::LogFormat,
 }
 
 /// Open files kept for the store, the runtime, logs and files opened by requests, when the
@@ -138,8 +155,10 @@ async fn shutdown_signal() {
 }
 
 pub async fn run(data: &Path, args: ServeArgs) -> Result<(), CliError> {
-    crate::telemetry::init();
-    let admin = admin_token_from_env().map_err(|e| CliError::new(ExitCode::Usage, e))?;
+    crate::telemetry::init(&args.log_filter, args.log_format)
+        .map_err(|e| CliError::new(ExitCode::Usage, e))?;
+    let admin =
+        admin_token(args.admin_token.as_deref()).map_err(|e| CliError::new(ExitCode::Usage, e))?;
     let open_files = raise_open_files_limit();
     let store = open_store(data)?;
     let dyn_store: Arc<dyn EventStore> = store.clone();

@@ -44,7 +44,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-pub use state::{admin_token_from_env, ApiConfig, AppState, Bootstrap};
+pub use state::{admin_token, ApiConfig, AppState, Bootstrap};
 
 /// The whole API as a router (tests drive it with `tower::ServiceExt::oneshot`).
 pub fn router(state: AppState) -> Router {

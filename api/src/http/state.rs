@@ -139,18 +139,15 @@ impl AppState {
     }
 }
 
-/// `DEALTRAIL_ADMIN_TOKEN`, if set and not empty; an error saying why if it is not a usable
-/// admin token (see [`check_admin_token`](super::auth::tokens::check_admin_token)).
-pub fn admin_token_from_env() -> Result<Option<String>, String> {
-    let Some(token) = std::env::var_os("DEALTRAIL_ADMIN_TOKEN") else {
-        return Ok(None);
-    };
-    let token = token
-        .into_string()
-        .map_err(|_| "DEALTRAIL_ADMIN_TOKEN is not valid UTF-8".to_string())?;
-    if token.trim().is_empty() {
-        return Ok(None);
+/// The admin token given to `serve` (`--admin-token` or `DEALTRAIL_ADMIN_TOKEN`), if given and
+/// not blank; an error saying why if it is not a usable admin token (see
+/// [`check_admin_token`](super::auth::tokens::check_admin_token)).
+pub fn admin_token(given: Option<&str>) -> Result<Option<String>, String> {
+    match given {
+        Some(token) if !token.trim().is_empty() => {
+            super::auth::tokens::check_admin_token(token)?;
+            Ok(Some(token.to_string()))
+        }
+        _ => Ok(None),
     }
-    super::auth::tokens::check_admin_token(&token)?;
-    Ok(Some(token))
 }
