@@ -7,11 +7,12 @@
 //! rest, 10 by default). Why: sending the live stream is, after appending itself, the
 //! server's largest steady cost (every event goes to every subscriber), and it comes in
 //! bursts. On the shared runtime the appends' responses queued behind those writes: on the
-//! load test, 100 subscribers cut the single-event append rate by 24–30% and took its p99
-//! latency from 5 to 13 ms. On their own thread the kernel interleaves the two, and at a
+//! load test, a hundred subscribers cut the single-event append rate by about a quarter and
+//! more than doubled its p99 latency. On their own thread the kernel interleaves the two, and at a
 //! lower priority the subscriptions take the CPU that appends leave, so that when the
 //! machine is saturated the live stream lags a little rather than slowing acknowledged
-//! writes (with the feed's turns, see `fanout`: 14–24% and 6–7 ms). Every event is still
+//! writes (with the feed's turns, see `fanout`, less again; the load bench prints the
+//! figures with and without subscribers). Every event is still
 //! delivered; a subscriber that falls behind the feed's window reads from the store until it
 //! is back.
 //!

@@ -11,10 +11,11 @@
 //! - Under a steady flow a subscriber does not wait for the feed: it takes what has been
 //!   published once per `SEND_EVERY` (50 ms), at its own turn ([`Feed::next_turn`]). The
 //!   turns of a feed's subscribers are spread evenly over the period, and so are their
-//!   writes and their readers' wake-ups: with all of them woken by each publication, 100
-//!   subscribers wrote ~28 MB in one burst every 50 ms on the load test, and the appends
-//!   answered meanwhile waited (their p99 latency went from 5 to 13 ms; with turns, and the
-//!   subscriptions on their own thread, 6–7.5 ms). The feed publishes more often than a turn
+//!   writes and their readers' wake-ups: with all of them woken by each publication, a
+//!   hundred subscribers wrote megabytes in one burst each period on the load test, and the
+//!   appends answered meanwhile waited (their p99 latency more than doubled; with turns, and
+//!   the subscriptions on their own thread, it came back close to the figure without
+//!   subscribers: the load bench prints both). The feed publishes more often than a turn
 //!   comes round, so that a turn almost always finds something new; one that finds nothing
 //!   waits for the feed again, so the first event after a quiet spell still goes out at
 //!   once.
