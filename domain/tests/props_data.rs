@@ -193,6 +193,14 @@ const SHAPES: &[(&str, &[Field])] = &[
     (
         "SpendRecorded",
         &[("month", Month, true), ("amount", Money, true)],
+    ),    ("ReportingCurrencySet", &[("currency", Text, true)]),
+    (
+        "ExchangeRateSet",
+        &[
+            ("currency", Text, true),
+            ("month", Month, true),
+            ("rate", Ratio(0.0001, 10000.0), true),
+        ],
     ),
 ];
 
