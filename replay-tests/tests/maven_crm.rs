@@ -202,7 +202,7 @@ fn maven_data_passes_the_rules_and_reports_match_plain_counting() {
         &model,
         &q.validate().unwrap(),
         chrono::Utc::now(),
-    ))
+    ).unwrap())
     .unwrap();
     let mut won_by: HashMap<(String, String), (usize, i64)> = HashMap::new();
     for r in rows.iter().filter(|r| r.stage == "Won") {
@@ -249,7 +249,7 @@ fn maven_data_passes_the_rules_and_reports_match_plain_counting() {
         &model,
         &q.validate().unwrap(),
         now,
-    ))
+    ).unwrap())
     .unwrap();
     assert_eq!(pipeline["open_count"], json!(engaging));
     assert_eq!(
