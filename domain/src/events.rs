@@ -578,9 +578,17 @@ mod tests {
         let mut bytes = Vec::new();
         crate::data::put_value(&mut bytes, &rate);
         assert_eq!(Event::from_stored("ExchangeRateSet", &bytes).unwrap(), ev);
-        let e = Event::from_parts("ExchangeRateSet", &json!({"currency": "EUR", "month": "2026-6", "rate": 7.8})).unwrap_err();
+        let e = Event::from_parts(
+            "ExchangeRateSet",
+            &json!({"currency": "EUR", "month": "2026-6", "rate": 7.8}),
+        )
+        .unwrap_err();
         assert_eq!(e.field, "month", "{e:?}");
-        let e = Event::from_parts("ExchangeRateSet", &json!({"currency": "EUR", "month": "2026-06"})).unwrap_err();
+        let e = Event::from_parts(
+            "ExchangeRateSet",
+            &json!({"currency": "EUR", "month": "2026-06"}),
+        )
+        .unwrap_err();
         assert!(e.message.contains("rate"), "{e:?}");
     }
 

@@ -193,7 +193,8 @@ const SHAPES: &[(&str, &[Field])] = &[
     (
         "SpendRecorded",
         &[("month", Month, true), ("amount", Money, true)],
-    ),    ("ReportingCurrencySet", &[("currency", Text, true)]),
+    ),
+    ("ReportingCurrencySet", &[("currency", Text, true)]),
     (
         "ExchangeRateSet",
         &[

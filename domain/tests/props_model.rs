@@ -478,7 +478,12 @@ impl Model {
             }
             35 => {
                 let currency = ["CNY", "USD", "EUR"][b as usize % 3];
-                self.push("org-acme", "ReportingCurrencySet", json!({"currency": currency}), None);
+                self.push(
+                    "org-acme",
+                    "ReportingCurrencySet",
+                    json!({"currency": currency}),
+                    None,
+                );
                 self.reporting = currency;
             }
             36 => {

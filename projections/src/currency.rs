@@ -237,7 +237,10 @@ mod tests {
         assert_eq!((e.currency.as_str(), e.month), ("EUR", june));
         assert_eq!(e.missing.len(), 3);
         let text = e.to_string();
-        assert!(text.starts_with("no exchange rate for EUR in 2026-06"), "{text}");
+        assert!(
+            text.starts_with("no exchange rate for EUR in 2026-06"),
+            "{text}"
+        );
         assert!(text.contains("USD 2026-05, USD 2026-06"), "{text}");
     }
 }

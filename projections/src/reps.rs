@@ -353,9 +353,8 @@ pub fn reps(model: &ReadModel, q: &RepsQuery, now: DateTime<Utc>) -> Result<Reps
             let series: Vec<RepMonth> = months
                 .iter()
                 .map(|&m| {
-                    rows.remove(&(rep.clone(), m)).unwrap_or_else(|| {
-                        row(&Bucket::default(), m, q.big_deal_amount, &conv)
-                    })
+                    rows.remove(&(rep.clone(), m))
+                        .unwrap_or_else(|| row(&Bucket::default(), m, q.big_deal_amount, &conv))
                 })
                 .collect();
             let values: Vec<f64> = series[window_start..]

@@ -721,11 +721,16 @@ fn the_generator_covers_the_vocabulary() {
         let sim = Sim::run(&acts);
         let evs = sim.log.events();
         let foreign_win = evs.iter().any(|e| {
-            e.event_type == "DealOpened" && ["USD", "EUR"].contains(&e.data["currency"].as_str().unwrap_or("CNY"))
+            e.event_type == "DealOpened"
+                && ["USD", "EUR"].contains(&e.data["currency"].as_str().unwrap_or("CNY"))
         }) && evs.iter().any(|e| e.event_type == "DealWon");
         if foreign_win {
             let m = ReadModel::rebuild(evs);
-            let q = PeriodQuery { period: Period::default(), as_of: None, scope: Scope::Organisation };
+            let q = PeriodQuery {
+                period: Period::default(),
+                as_of: None,
+                scope: Scope::Organisation,
+            };
             match winloss::win_loss(&m, &q) {
                 Ok(_) => converted += 1,
                 Err(_) => refused += 1,
@@ -767,7 +772,10 @@ fn the_generator_covers_the_vocabulary() {
         );
     }
     assert!(late > 5, "only {late} late events");
-    assert!(converted > 0 && refused > 0, "converted {converted}, refused {refused}");
+    assert!(
+        converted > 0 && refused > 0,
+        "converted {converted}, refused {refused}"
+    );
 }
 
 #[test]

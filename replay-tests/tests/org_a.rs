@@ -525,7 +525,8 @@ fn pipeline_end_of_june() {
         &m,
         &PipelineParams::default().validate().unwrap(),
         t("2026-06-30T00:00:00Z"),
-    ).unwrap();
+    )
+    .unwrap();
     assert_eq!(v(&r2)["forecast"], json!(140000.0));
 }
 
@@ -538,11 +539,7 @@ fn pipeline_end_of_june() {
 fn pipeline_as_of_a_past_date() {
     let m = model();
     let p: PipelineParams = q("as_of=2026-06-08T00:00:00Z");
-    let r = v(&pipeline(
-        &m,
-        &p.validate().unwrap(),
-        t("2026-12-01T00:00:00Z"),
-    ).unwrap());
+    let r = v(&pipeline(&m, &p.validate().unwrap(), t("2026-12-01T00:00:00Z")).unwrap());
     assert_eq!(r["open_count"], json!(3));
     assert_eq!(r["open_amount"], json!(350000.0));
     assert_eq!(r["forecast"], json!(125000.0));

@@ -341,7 +341,8 @@ fn rep_trends() {
     );
     let trend = |metric: &str| {
         let p: RepsParams = q(&format!("months=3&end=2026-04&metric={metric}"));
-        reps(&m, &p.validate().unwrap(), chrono::Utc::now()).unwrap()
+        reps(&m, &p.validate().unwrap(), chrono::Utc::now())
+            .unwrap()
             .reps
             .iter()
             .map(|x| v(&x.trend))
@@ -426,11 +427,7 @@ fn pipeline_with_team_target() {
     );
     // as_of 03-31: nothing open; March wins E2 20000 + E3 30000 (sha) = 50000; no March target.
     let p: PipelineParams = q("as_of=2026-03-31T00:00:00Z");
-    let r = v(&pipeline(
-        &m,
-        &p.validate().unwrap(),
-        t("2026-12-31T00:00:00Z"),
-    ).unwrap());
+    let r = v(&pipeline(&m, &p.validate().unwrap(), t("2026-12-31T00:00:00Z")).unwrap());
     assert_eq!(
         (
             r["open_count"].clone(),

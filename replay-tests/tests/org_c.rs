@@ -526,11 +526,7 @@ fn win_loss_activity_and_pipeline() {
              "total": 1, "deals_won": 0, "activities_per_won_deal": null}])
     );
     let p: PipelineParams = q("as_of=2026-04-20T00:00:00Z");
-    let r = v(&pipeline(
-        &m,
-        &p.validate().unwrap(),
-        t("2026-12-31T00:00:00Z"),
-    ).unwrap());
+    let r = v(&pipeline(&m, &p.validate().unwrap(), t("2026-12-31T00:00:00Z")).unwrap());
     assert_eq!(
         (
             r["open_count"].clone(),

@@ -153,7 +153,9 @@ impl OrgState {
 
     /// The reporting currency in force: the latest `ReportingCurrencySet`, else "CNY".
     pub fn reporting_currency(&self) -> &str {
-        self.reporting_currency.as_deref().unwrap_or(DEFAULT_CURRENCY)
+        self.reporting_currency
+            .as_deref()
+            .unwrap_or(DEFAULT_CURRENCY)
     }
 
     /// True when the rep joined and has since left. Unknown reps are not "gone".
