@@ -215,11 +215,12 @@ mod tests {
 
     #[test]
     fn conversion_rounds_each_amount_to_the_cent() {
-        assert_eq!(convert(Money(100_00), 7.1), Money(710_00));
+        // 100.00 × 7.1 = 710.00; 1,000,000.00 × 0.137 = 137,000.00 (in cents).
+        assert_eq!(convert(Money(10_000), 7.1), Money(71_000));
         assert_eq!(convert(Money(1), 0.5), Money(1));
         assert_eq!(convert(Money(3), 0.5), Money(2));
         assert_eq!(convert(Money(12_345), 1.0), Money(12_345));
-        assert_eq!(convert(Money(1_000_000_00), 0.137), Money(137_000_00));
+        assert_eq!(convert(Money(100_000_000), 0.137), Money(13_700_000));
     }
 
     #[test]

@@ -271,7 +271,7 @@ impl Sim {
             }
             20 => {
                 // Rarely, the org changes its reporting currency (its rates then no longer apply).
-                if b % 8 == 0 {
+                if b.is_multiple_of(8) {
                     let currency = ["CNY", "USD"][a as usize % 2];
                     self.log.ev(&at, "org-main", "ReportingCurrencySet", "admin", json!({"currency": currency}));
                     self.reporting = currency;
