@@ -8,8 +8,8 @@
 //! an event logged late refolds the deal, and then the deal's old facts are taken out and
 //! the new ones put in ([`RepMonths::deal`] with `-1` / `+1`). Activities on customer streams
 //! never change once logged. Amounts stay in their deals' currencies (a rate may be set after
-//! the close it converts): the report converts them when it runs. The report with `as_of` still scans (see [`crate::reps`]), and
-//! the property tests compare the two paths.
+//! the close it converts): the report converts them when it runs. The report with `as_of`
+//! still scans (see [`crate::reps`]), and the property tests compare the two paths.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
