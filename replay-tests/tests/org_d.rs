@@ -361,3 +361,16 @@ fn a_new_reporting_currency_needs_its_own_rates() {
     let f = funnel::funnel(&m, &funnel::FunnelParams::default().validate().unwrap());
     assert_eq!((f.currency.as_str(), f.groups[0].opened), ("USD", 5));
 }
+
+/// A replay tells the deal's own story: its amounts stay in its currency, which it names.
+#[test]
+fn a_replay_names_the_deal_s_own_currency() {
+    let log = org_d();
+    let m = ReadModel::rebuild(log.events());
+    let now = t("2026-08-01T00:00:00Z");
+    let r = projections::replay::replay(&m, "D2", log.events(), now).unwrap();
+    assert_eq!(r.currency, "USD");
+    assert_eq!(r.steps.last().unwrap().state.amount.as_f64(), 12000.0);
+    let r = projections::replay::replay(&m, "D1", log.events(), now).unwrap();
+    assert_eq!(r.currency, "CNY");
+}
