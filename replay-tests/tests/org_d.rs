@@ -96,43 +96,25 @@ fn org_d() -> LogBuilder {
         "PaymentReceived",
         json!({"amount": 6000.0}),
     );
-    let rate = |c: &str, m: &str, r: f64| json!({"currency": c, "month": m, "rate": r});
-    e(
-        "07-01",
-        "org-main",
-        "ExchangeRateSet",
-        rate("USD", "2026-05", 7.0),
-    );
-    e(
-        "07-01",
-        "org-main",
-        "ExchangeRateSet",
-        rate("USD", "2026-06", 7.2),
-    );
-    e(
-        "07-03",
-        "org-main",
-        "ExchangeRateSet",
-        rate("EUR", "2026-06", 7.8),
-    );
-    e(
-        "07-05",
-        "org-main",
-        "ExchangeRateSet",
-        rate("USD", "2026-06", 7.25),
-    );
+    // Rates (CNY per unit), recorded in July for May and June; then USD becomes the
+    // reporting currency and CNY gets a rate in USD.
+    for (day, currency, month, rate) in [
+        ("07-01", "USD", "2026-05", 7.0),
+        ("07-01", "USD", "2026-06", 7.2),
+        ("07-03", "EUR", "2026-06", 7.8),
+        ("07-05", "USD", "2026-06", 7.25),
+    ] {
+        let data = json!({"currency": currency, "month": month, "rate": rate});
+        e(day, "org-main", "ExchangeRateSet", data);
+    }
     e(
         "07-10",
         "org-main",
         "ReportingCurrencySet",
         json!({"currency": "USD"}),
     );
-    e(
-        "07-11",
-        "org-main",
-        "ExchangeRateSet",
-        rate("CNY", "2026-05", 0.14),
-    );
+    let cny = json!({"currency": "CNY", "month": "2026-05", "rate": 0.14});
+    e("07-11", "org-main", "ExchangeRateSet", cny);
     b
 }
 
