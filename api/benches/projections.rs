@@ -409,7 +409,7 @@ fn main() {
         .expect("default parameters");
     let mut rows = 0;
     time_query("  pipeline without the JSON", runs, || {
-        let p = projections::pipeline::pipeline(&model, &pq, now);
+        let p = projections::pipeline::pipeline(&model, &pq, now).unwrap();
         rows = p.stale.len() + p.stuck.len();
     });
     println!("  (pipeline body: {rows} stale and stuck rows)");

@@ -29,6 +29,10 @@ pub enum ReportError {
         "report {0:?} covers the whole organisation only: it is not computed for a narrower scope"
     )]
     OrganisationOnly(String),
+    /// An amount the report shows is in a currency with no exchange rate for the month it
+    /// needs (SPEC §2): the report is refused rather than added unconverted.
+    #[error(transparent)]
+    MissingRate(#[from] projections::currency::MissingRate),
 }
 
 impl From<projections::ParamError> for ReportError {
@@ -111,21 +115,21 @@ pub fn run_for(
         "reps" => {
             let mut q = parse_query::<reps::RepsParams>(query)?.validate()?;
             q.scope = scope;
-            json(reps::reps(model, &q, now))
+            json(reps::reps(model, &q, now)?)
         }
         "pipeline" => {
             let mut q = parse_query::<pipeline::PipelineParams>(query)?.validate()?;
             q.scope = scope;
-            json(pipeline::pipeline(model, &q, now))
+            json(pipeline::pipeline(model, &q, now)?)
         }
         "channels" => {
             organisation_only(&scope)?;
-            json(channels::channels(model, &period(scope)?))
+            json(channels::channels(model, &period(scope)?)?)
         }
-        "win-loss" => json(winloss::win_loss(model, &period(scope)?)),
+        "win-loss" => json(winloss::win_loss(model, &period(scope)?)?),
         "l2c" => {
             organisation_only(&scope)?;
-            json(l2c::lead_to_cash(model, &period(scope)?))
+            json(l2c::lead_to_cash(model, &period(scope)?)?)
         }
         "activity" => json(activity::activity(model, &period(scope)?)),
         "pool" => {

@@ -25,7 +25,8 @@ use eventlog::{EventStore, StoreError};
 use projections::ReadModel;
 use serde::{Deserialize, Serialize};
 
-const FORMAT: u32 = 2;
+/// 3: deals carry their currency (`DealView::currency`, and in their `DealOpened` op).
+const FORMAT: u32 = 3;
 
 /// Where a data directory keeps its snapshot.
 pub fn path(data: &Path) -> PathBuf {

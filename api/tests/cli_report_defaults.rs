@@ -1,6 +1,7 @@
 //! Defaults that must not mislead: a bare `--as-of` date is the end of that day, and rep
 //! trends end with the last complete month unless asked otherwise (then marked partial).
-//! The log is the recorded `v1-small` (D-1001 won 2026-06-12 08:00; last event 2026-07-20).
+//! The log is the recorded `v1-small` (D-1001 won 2026-06-12 08:00; last event 2026-07-20),
+//! plus June's USD rate (its D-1002 is in USD).
 
 use serde_json::Value;
 
@@ -18,7 +19,10 @@ fn report(data: &std::path::Path, args: &[&str]) -> Value {
 fn store() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    store_with(&data, &std::fs::read_to_string(SMALL_LOG).unwrap());
+    // D-1002 is in USD and lost in June: rep trends over June need June's USD rate.
+    let rate = r#"{"id":"00000000-0000-4000-8000-000000000001","stream":"org-acme","type":"ExchangeRateSet","occurred_at":"2026-07-01T00:00:00Z","actor":"tangseng","data":{"currency":"USD","month":"2026-06","rate":7.2}}"#;
+    let log = std::fs::read_to_string(SMALL_LOG).unwrap() + rate + "\n";
+    store_with(&data, &log);
     (dir, data)
 }
 

@@ -10,7 +10,7 @@
 //! - [`events`]: every event type of SPEC §1.2 as typed Rust.
 //! - [`schema`]: schema versions and upcasting; [`schema::typed`] = upcast + parse.
 //! - [`state`]: folding a stream into `DealState`/`CustomerState`/`LeadState`, and the org
-//!   (`OrgState`: pipeline in force, reps, targets). `apply` is total.
+//!   (`OrgState`: pipeline in force, reps, targets, reporting currency). `apply` is total.
 //! - [`rules`]: [`rules::check_batch`] — the rules of SPEC §1.3 and a few more, catalogued
 //!   in [`rules::RULES`]; one file per area (`catalog`, `envelope`, `values`, `deal`,
 //!   `customer`, `lead`, `org`).
@@ -44,7 +44,12 @@
 //! - `stream.match`: an event naming another stream is not slipped into this one.
 //! - `value.non_empty`: names, ids, reasons, reps and titles are not blank.
 //! - `value.entity_id`: `customer_id`, `deal_id`, `source_lead` could name a stream.
-//! - `value.currency`: three upper-case letters.
+//! - `value.currency`: three upper-case letters (a deal's currency, the reporting currency,
+//!   an exchange rate's currency).
+//! - `value.rate_positive`: an exchange rate is a finite number > 0.
+//! - `rate.not_reporting_currency`: no exchange rate for the reporting currency in force
+//!   (its rate is 1; [`state::OrgState::reporting_currency`], "CNY" until a
+//!   `ReportingCurrencySet`).
 //! - `pipeline.reserved_ids`: `won`/`lost` are outcomes, not stages.
 //! - `rep.leave_active`: `RepLeft` only for a rep who is active.
 //! - `rep.active`: **every rep an event names has joined (`RepJoined`) and not left**:

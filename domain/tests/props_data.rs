@@ -194,6 +194,15 @@ const SHAPES: &[(&str, &[Field])] = &[
         "SpendRecorded",
         &[("month", Month, true), ("amount", Money, true)],
     ),
+    ("ReportingCurrencySet", &[("currency", Text, true)]),
+    (
+        "ExchangeRateSet",
+        &[
+            ("currency", Text, true),
+            ("month", Month, true),
+            ("rate", Ratio(0.0001, 10000.0), true),
+        ],
+    ),
 ];
 
 fn value_of(k: K) -> BoxedStrategy<Value> {

@@ -63,6 +63,8 @@ struct Model {
     leads: Vec<(String, LeadAt)>,
     /// Reps that joined: true while active.
     org_reps: BTreeMap<String, bool>,
+    /// The reporting currency in force (no exchange rate is set for it).
+    reporting: &'static str,
     events: Vec<RecordedEvent>,
 }
 
@@ -87,6 +89,7 @@ impl Model {
             customers: vec![],
             leads: vec![],
             org_reps: BTreeMap::new(),
+            reporting: "CNY",
             events: vec![],
         };
         // The org starts with wukong, who never leaves: `rep.active` accepts only reps
@@ -473,6 +476,27 @@ impl Model {
                     None,
                 );
             }
+            35 => {
+                let currency = ["CNY", "USD", "EUR"][b as usize % 3];
+                self.push(
+                    "org-acme",
+                    "ReportingCurrencySet",
+                    json!({"currency": currency}),
+                    None,
+                );
+                self.reporting = currency;
+            }
+            36 => {
+                let currency = ["CNY", "USD", "EUR", "JPY"]
+                    .into_iter()
+                    .filter(|c| *c != self.reporting)
+                    .nth(b as usize % 3)
+                    .unwrap_or("JPY");
+                let month = domain::Month::of(&self.clock).to_string();
+                let rate = f64::from(n % 100_000 + 1) / 1000.0;
+                let data = json!({"currency": currency, "month": month, "rate": rate});
+                self.push("org-acme", "ExchangeRateSet", data, None);
+            }
             _ => {}
         }
     }
@@ -486,7 +510,7 @@ fn actions() -> impl Strategy<Value = (Option<usize>, Vec<Act>)> {
     (
         proptest::option::of(1usize..6),
         prop::collection::vec(
-            (0u8..35, any::<u8>(), any::<u8>(), any::<u32>(), 0u16..2000),
+            (0u8..37, any::<u8>(), any::<u8>(), any::<u32>(), 0u16..2000),
             1..120,
         ),
     )
@@ -580,7 +604,7 @@ fn the_model_produces_every_event_type() {
     let acts: Vec<Act> = (0..3000)
         .map(|_| {
             (
-                (next() % 35) as u8,
+                (next() % 37) as u8,
                 next() as u8,
                 next() as u8,
                 next() as u32,

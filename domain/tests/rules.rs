@@ -220,6 +220,22 @@ fn value_cases() -> Vec<Case> {
     let mut log = Log::new();
     let b = vec![log.ev("deal-D-1", "DealOpened", json!({"customer_id": "C-1", "owner": "wukong", "title": "t", "amount": 1.0, "stage": "qualified", "currency": "rmb"}))];
     v.push(case("lower-case currency", "value.currency", log, "deal-D-1", b, Some(0), "data.currency", "\"rmb\""));
+
+    let mut log = Log::new();
+    let b = vec![log.ev("org-acme", "ReportingCurrencySet", json!({"currency": "US$"}))];
+    v.push(case("reporting currency US$", "value.currency", log, "org-acme", b, Some(0), "data.currency", "\"US$\""));
+
+    let mut log = Log::new();
+    let b = vec![log.ev("org-acme", "ExchangeRateSet", json!({"currency": "usd", "month": "2026-06", "rate": 7.1}))];
+    v.push(case("rate for a lower-case currency", "value.currency", log, "org-acme", b, Some(0), "data.currency", "\"usd\""));
+
+    let mut log = Log::new();
+    let b = vec![log.ev("org-acme", "ExchangeRateSet", json!({"currency": "USD", "month": "2026-06", "rate": 7.1})), log.ev("org-acme", "ExchangeRateSet", json!({"currency": "EUR", "month": "2026-06", "rate": 0.0}))];
+    v.push(case("rate 0", "value.rate_positive", log, "org-acme", b, Some(1), "data.rate", "0.0"));
+
+    let mut log = Log::new();
+    let b = vec![log.ev("org-acme", "ExchangeRateSet", json!({"currency": "EUR", "month": "2026-06", "rate": -7.8}))];
+    v.push(case("negative rate", "value.rate_positive", log, "org-acme", b, Some(0), "data.rate", "-7.8"));
     v
 }
 
@@ -250,6 +266,19 @@ fn org_cases() -> Vec<Case> {
     // Within one batch: the second RepLeft sees the state left by the first.
     let b = vec![joined(&mut log, "bajie"), log.ev("org-acme", "RepLeft", json!({"rep": "bajie"})), log.ev("org-acme", "RepLeft", json!({"rep": "bajie"}))];
     v.push(case("rep leaves twice in one batch", "rep.leave_active", log, "org-acme", b, Some(2), "data.rep", "\"bajie\""));
+
+    let mut log = Log::new();
+    let b = vec![log.ev("org-acme", "ExchangeRateSet", json!({"currency": "CNY", "month": "2026-06", "rate": 1.0}))];
+    v.push(case("rate for the default reporting currency", "rate.not_reporting_currency", log, "org-acme", b, Some(0), "data.currency", "\"CNY\""));
+
+    let mut log = Log::new();
+    // Within one batch: after the switch to USD, a CNY rate is fine and a USD one is not.
+    let b = vec![
+        log.ev("org-acme", "ReportingCurrencySet", json!({"currency": "USD"})),
+        log.ev("org-acme", "ExchangeRateSet", json!({"currency": "CNY", "month": "2026-06", "rate": 0.14})),
+        log.ev("org-acme", "ExchangeRateSet", json!({"currency": "USD", "month": "2026-06", "rate": 1.0})),
+    ];
+    v.push(case("rate for the reporting currency set in the batch", "rate.not_reporting_currency", log, "org-acme", b, Some(2), "data.currency", "\"USD\""));
 
     let mut log = Log::new();
     let b = vec![log.ev("org-acme", "TargetSet", json!({"rep": "wukong", "team": "east", "month": "2026-06", "amount": 1.0}))];

@@ -32,6 +32,8 @@ pub struct ActivityRow {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Activity {
+    /// The reporting currency (SPEC §2: every report names it; this one has no amounts).
+    pub currency: String,
     #[serde(with = "rfc3339_opt")]
     pub from: Option<DateTime<Utc>>,
     #[serde(with = "rfc3339_opt")]
@@ -83,6 +85,7 @@ pub fn activity(model: &ReadModel, q: &PeriodQuery) -> Activity {
         }
     }
     Activity {
+        currency: crate::currency::reporting_currency(model, q.as_of),
         from: q.period.from,
         to: q.period.to,
         rows: rows

@@ -9,14 +9,18 @@
 //!   `LeadConverted.deal_id`; `won` / `revenue`: those deals now won, and their won amounts.
 //! - `cost_per_lead` = spend ÷ leads, `cost_per_win` = spend ÷ won (to the cent);
 //!   `roi` = (revenue − spend) ÷ spend (4 decimals); `null` on a zero denominator.
+//! - `revenue` is in the reporting currency (`currency`): each deal's won amount at the rate
+//!   of its win's month (see [`crate::currency`]); spend carries no currency and is taken to
+//!   be in the reporting currency.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use domain::envelope::rfc3339_opt;
-use domain::{Event, Money};
+use domain::{Event, Money, Month};
 use serde::Serialize;
 
+use crate::currency::{Converter, MissingRate};
 use crate::deal::DealStatus;
 use crate::model::{prefix, ReadModel};
 use crate::num::{money_div, ratio};
@@ -41,6 +45,8 @@ pub struct ChannelRow {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Channels {
+    /// The reporting currency of every amount (SPEC §2).
+    pub currency: String,
     #[serde(with = "rfc3339_opt")]
     pub from: Option<DateTime<Utc>>,
     #[serde(with = "rfc3339_opt")]
@@ -57,7 +63,9 @@ struct Acc {
     deals: BTreeSet<String>,
 }
 
-pub fn channels(model: &ReadModel, q: &PeriodQuery) -> Channels {
+/// Channels; refused when a won amount needs a rate the log lacks.
+pub fn channels(model: &ReadModel, q: &PeriodQuery) -> Result<Channels, MissingRate> {
+    let conv = Converter::new(model, q.as_of);
     let mut acc: BTreeMap<String, Acc> = BTreeMap::new();
     for (ch, entries) in &model.spend {
         for e in prefix(entries, q.as_of) {
@@ -94,9 +102,9 @@ pub fn channels(model: &ReadModel, q: &PeriodQuery) -> Channels {
         let mut won = (0, Money::ZERO);
         for id in &a.deals {
             if let Some(d) = model.deal_view(id, q.as_of) {
-                if d.state.status == DealStatus::Won {
+                if let (DealStatus::Won, Some(c)) = (d.state.status, d.final_close()) {
                     won.0 += 1;
-                    won.1 += d.state.amount;
+                    won.1 += conv.at(d.state.amount, &d.currency, Month::of(&c.at));
                 }
             }
         }
@@ -126,9 +134,10 @@ pub fn channels(model: &ReadModel, q: &PeriodQuery) -> Channels {
             }
         })
         .collect();
-    Channels {
+    Ok(Channels {
+        currency: conv.finish()?,
         from: q.period.from,
         to: q.period.to,
         channels,
-    }
+    })
 }

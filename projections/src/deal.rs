@@ -36,6 +36,8 @@ pub struct Opened {
     pub customer_id: Arc<str>,
     pub owner: Arc<str>,
     pub amount: Money,
+    /// `DealOpened.currency`, "CNY" when absent.
+    pub currency: Arc<str>,
     pub stage: Arc<str>,
     pub source_lead: Option<String>,
 }
@@ -78,6 +80,11 @@ impl DealOp {
                 customer_id: intern(&o.customer_id),
                 owner: intern(&o.owner),
                 amount: o.amount,
+                currency: intern(
+                    o.currency
+                        .as_deref()
+                        .unwrap_or(domain::state::DEFAULT_CURRENCY),
+                ),
                 stage: intern(&o.stage),
                 source_lead: o.source_lead.clone(),
             })),
@@ -166,6 +173,9 @@ pub struct DealView {
     pub source_lead: Option<String>,
     /// The owner named in `DealOpened`.
     pub opened_by: Arc<str>,
+    /// The currency of every amount of the deal (`DealOpened.currency`, "CNY" when absent):
+    /// reports convert them to the reporting currency ([`crate::currency`]).
+    pub currency: Arc<str>,
     pub visits: Vec<Visit>,
     pub closes: Vec<Close>,
     /// `ActivityLogged` per kind, in [`ActivityKind::ALL`] order.
@@ -197,6 +207,7 @@ impl DealView {
             },
             source_lead: o.source_lead.clone(),
             opened_by: o.owner.clone(),
+            currency: o.currency.clone(),
             visits: vec![Visit {
                 stage: o.stage.clone(),
                 entered: at,

@@ -99,6 +99,8 @@ pub struct FunnelGroup {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Funnel {
+    /// The reporting currency (SPEC §2: every report names it; the funnel counts deals).
+    pub currency: String,
     #[serde(with = "rfc3339_opt")]
     pub from: Option<DateTime<Utc>>,
     #[serde(with = "rfc3339_opt")]
@@ -189,6 +191,7 @@ fn from_index(model: &ReadModel, q: &FunnelQuery) -> Funnel {
         })
         .collect();
     Funnel {
+        currency: crate::currency::reporting_currency(model, q.as_of),
         from: None,
         to: None,
         groups,
@@ -252,6 +255,7 @@ pub fn funnel(model: &ReadModel, q: &FunnelQuery) -> Funnel {
         })
         .collect();
     Funnel {
+        currency: crate::currency::reporting_currency(model, q.as_of),
         from: q.period.from,
         to: q.period.to,
         groups,

@@ -9,12 +9,15 @@
 //! - `median_sales_cycle_days`: opening → final `DealWon`, deals won in the period.
 //! - `activities_per_won_deal`: `ActivityLogged` on the streams of the deals won in the
 //!   period ÷ deals won (4 decimals).
+//! - Amounts are in the reporting currency (`currency`): a won amount at the rate of the
+//!   win's month, and the deal's payments at that same rate (see [`crate::currency`]).
 
 use chrono::{DateTime, Utc};
 use domain::envelope::rfc3339_opt;
-use domain::Money;
+use domain::{Money, Month};
 use serde::Serialize;
 
+use crate::currency::{Converter, MissingRate};
 use crate::deal::DealStatus;
 use crate::model::ReadModel;
 use crate::num::{median_days, money_div, ratio};
@@ -24,6 +27,8 @@ pub use crate::params::PeriodParams as L2cParams;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LeadToCash {
+    /// The reporting currency of every amount (SPEC §2).
+    pub currency: String,
     #[serde(with = "rfc3339_opt")]
     pub from: Option<DateTime<Utc>>,
     #[serde(with = "rfc3339_opt")]
@@ -42,7 +47,9 @@ pub struct LeadToCash {
     pub activities_per_won_deal: Option<f64>,
 }
 
-pub fn lead_to_cash(model: &ReadModel, q: &PeriodQuery) -> LeadToCash {
+/// Lead-to-cash; refused when an amount needs a rate the log lacks.
+pub fn lead_to_cash(model: &ReadModel, q: &PeriodQuery) -> Result<LeadToCash, MissingRate> {
+    let conv = Converter::new(model, q.as_of);
     let (mut leads, mut converted) = (0u32, 0u32);
     for l in model.lead_views(q.as_of) {
         if q.period.contains(l.captured_at) {
@@ -59,16 +66,18 @@ pub fn lead_to_cash(model: &ReadModel, q: &PeriodQuery) -> LeadToCash {
             continue;
         }
         if d.state.status == DealStatus::Won {
+            let month = Month::of(&c.at);
             won += 1;
-            won_amount += c.amount;
-            received += d.state.paid;
+            won_amount += conv.at(c.amount, &d.currency, month);
+            received += conv.at(d.state.paid, &d.currency, month);
             activities += d.state.activities;
             cycles.push(crate::num::days_between(d.state.opened_at, c.at));
         } else {
             lost += 1;
         }
     }
-    LeadToCash {
+    Ok(LeadToCash {
+        currency: conv.finish()?,
         from: q.period.from,
         to: q.period.to,
         leads,
@@ -83,5 +92,5 @@ pub fn lead_to_cash(model: &ReadModel, q: &PeriodQuery) -> LeadToCash {
         collection_ratio: ratio(received.as_f64(), won_amount.as_f64()),
         median_sales_cycle_days: median_days(&cycles),
         activities_per_won_deal: ratio(f64::from(activities), f64::from(won)),
-    }
+    })
 }

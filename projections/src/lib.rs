@@ -18,6 +18,8 @@
 //!   deals. A rebuild ([`ReadModel::deferred`] … [`ReadModel::finish`]) builds them in one
 //!   pass at the end; property tests check both against the scans.
 //! - [`num`]: rounding, medians, p90, ratios — the number conventions.
+//! - [`currency`]: the reporting currency, exchange rates, and converting each deal's amount
+//!   when a report runs (the model keeps native amounts, so rates may arrive late).
 //! - [`params`]: [`ParamError`] and the period type shared by report parameters.
 //! - one module per report: [`timeline`] (§2.1), [`replay`] (§2.2 state as of, replay),
 //!   [`funnel`] (§2.3), [`reps`] (§2.4), [`pipeline`] (§2.5), [`channels`], [`winloss`],
@@ -50,6 +52,7 @@
 
 pub mod activity;
 pub mod channels;
+pub mod currency;
 pub mod deal;
 pub mod funnel;
 pub mod funnel_index;

@@ -11,6 +11,10 @@
 //!   stuck_days` (strictly more); both sorted by days descending, then deal id.
 //! - `top`: 10 largest open deals, ties by deal id. Leaderboard: reps with a win this month or
 //!   an open deal, by won amount, deals won, open amount (descending), then rep.
+//! - Amounts are in the reporting currency (`currency`, see [`crate::currency`]): an open
+//!   deal's at the latest rate up to `as_of`'s month, a win's at its month's rate; `top` and
+//!   the stale list show converted amounts and rank by them; targets are taken to be in the
+//!   reporting currency.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,6 +24,7 @@ use domain::envelope::rfc3339;
 use domain::{Money, Month};
 use serde::{Deserialize, Serialize};
 
+use crate::currency::{Converter, MissingRate};
 use crate::deal::{DealState, DealStatus};
 use crate::model::ReadModel;
 use crate::num::{days_between, ratio, round1, round2};
@@ -111,6 +116,8 @@ pub struct LeaderRow {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Pipeline {
+    /// The reporting currency of every amount (SPEC §2).
+    pub currency: String,
     #[serde(with = "rfc3339")]
     pub as_of: DateTime<Utc>,
     pub open_count: u32,
@@ -125,9 +132,15 @@ pub struct Pipeline {
     pub leaderboard: Vec<LeaderRow>,
 }
 
-pub fn pipeline(model: &ReadModel, q: &PipelineQuery, now: DateTime<Utc>) -> Pipeline {
+/// The pipeline; refused when an amount it shows needs a rate the log lacks.
+pub fn pipeline(
+    model: &ReadModel,
+    q: &PipelineQuery,
+    now: DateTime<Utc>,
+) -> Result<Pipeline, MissingRate> {
     let as_of = q.as_of.unwrap_or(now);
     let month = Month::of(&as_of);
+    let conv = Converter::new(model, Some(as_of));
     let month_start = month.start();
     let defs = model.pipeline(Some(as_of));
     let mut stages: Vec<(StageRow, f64)> = defs
@@ -174,56 +187,60 @@ pub fn pipeline(model: &ReadModel, q: &PipelineQuery, now: DateTime<Utc>) -> Pip
     // the open deals and the month's wins from the model's indexes instead of every deal.
     let current = model.latest_occurred_at.is_none_or(|t| t <= as_of);
     // Otherwise every deal as of then: the month's wins, and the states of the open ones.
-    let mut open_then: Vec<DealState> = Vec::new();
+    let mut open_then: Vec<(DealState, Arc<str>)> = Vec::new();
     if current {
         for (rep, b) in model.rep_months.month(month) {
             if b.won > 0 && mine(rep) {
-                credit(&mut board, rep, b.won_amount, b.won);
+                credit(&mut board, rep, b.won_amount(&conv, month), b.won);
             }
         }
     } else {
         for d in model.deal_views(Some(as_of)) {
             for c in &d.closes {
                 if c.won && c.at >= month_start && mine(&c.owner) {
-                    credit(&mut board, &c.owner, c.amount, 1);
+                    let amount = conv.at(c.amount, &d.currency, month);
+                    credit(&mut board, &c.owner, amount, 1);
                 }
             }
             if d.state.status == DealStatus::Open {
-                open_then.push(d.into_owned().state);
+                let d = d.into_owned();
+                open_then.push((d.state, d.currency));
             }
         }
     }
-    let states: Box<dyn Iterator<Item = &DealState>> = if current {
+    let states: Box<dyn Iterator<Item = (&DealState, &Arc<str>)>> = if current {
         Box::new(
             model
                 .open_deals
                 .iter()
                 .filter_map(|id| model.deals.get(id)?.current.as_deref())
-                .map(|v| &v.state),
+                .map(|v| (&v.state, &v.currency)),
         )
     } else {
-        Box::new(open_then.iter())
+        Box::new(open_then.iter().map(|(s, c)| (s, c)))
     };
-    for s in states {
+    for (s, currency) in states {
         if s.status != DealStatus::Open || !mine(&s.owner) {
             continue;
         }
+        // An open deal: at the latest rate known as of `as_of`.
+        let amount = conv.latest(s.amount, currency, month);
         open_count += 1;
-        open_amount += s.amount;
+        open_amount += amount;
         row(&mut board, &s.owner);
         if let Some(r) = board.get_mut(&*s.owner) {
-            r.open_amount += s.amount;
+            r.open_amount += amount;
         }
         match stages.iter_mut().find(|(r, _)| *r.stage == *s.stage) {
             Some((r, _)) => {
                 r.count += 1;
-                r.amount += s.amount;
+                r.amount += amount;
             }
             None => stages.push((
                 StageRow {
                     stage: s.stage.to_string(),
                     count: 1,
-                    amount: s.amount,
+                    amount,
                     weighted: 0.0,
                 },
                 0.0,
@@ -237,7 +254,7 @@ pub fn pipeline(model: &ReadModel, q: &PipelineQuery, now: DateTime<Utc>) -> Pip
                     deal_id: s.deal_id.clone(),
                     owner: s.owner.clone(),
                     stage: s.stage.clone(),
-                    amount: s.amount,
+                    amount,
                     last_touch_at: s.last_touch_at,
                     days_since_touch: round1(since_touch),
                 },
@@ -255,7 +272,7 @@ pub fn pipeline(model: &ReadModel, q: &PipelineQuery, now: DateTime<Utc>) -> Pip
                 },
             ));
         }
-        top.push(s);
+        top.push((amount, s));
     }
 
     let stages: Vec<StageRow> = stages
@@ -275,19 +292,19 @@ pub fn pipeline(model: &ReadModel, q: &PipelineQuery, now: DateTime<Utc>) -> Pip
             .then_with(|| a.1.deal_id.cmp(&b.1.deal_id))
     });
     // Rows for the ten only (the others are references, not copies).
-    top.sort_by(|a, b| {
-        b.amount
-            .cmp(&a.amount)
+    top.sort_by(|(a_amount, a), (b_amount, b)| {
+        b_amount
+            .cmp(a_amount)
             .then_with(|| a.deal_id.cmp(&b.deal_id))
     });
     let top: Vec<TopDeal> = top
         .into_iter()
         .take(10)
-        .map(|s| TopDeal {
+        .map(|(amount, s)| TopDeal {
             deal_id: s.deal_id.clone(),
             owner: s.owner.to_string(),
             stage: s.stage.to_string(),
-            amount: s.amount,
+            amount,
         })
         .collect();
     let mut leaderboard: Vec<LeaderRow> = board.into_values().collect();
@@ -302,7 +319,8 @@ pub fn pipeline(model: &ReadModel, q: &PipelineQuery, now: DateTime<Utc>) -> Pip
         .target(month, Some(as_of))
         .filter(|_| q.scope.is_organisation())
         .and_then(|t| ratio(open_amount.as_f64(), t.as_f64()));
-    Pipeline {
+    Ok(Pipeline {
+        currency: conv.finish()?,
         as_of,
         open_count,
         open_amount,
@@ -314,5 +332,5 @@ pub fn pipeline(model: &ReadModel, q: &PipelineQuery, now: DateTime<Utc>) -> Pip
         stuck: stuck.into_iter().map(|x| x.1).collect(),
         top,
         leaderboard,
-    }
+    })
 }

@@ -7,8 +7,9 @@
 //! fold does: an event appended at the end adds at most one fact (a close or an activity);
 //! an event logged late refolds the deal, and then the deal's old facts are taken out and
 //! the new ones put in ([`RepMonths::deal`] with `-1` / `+1`). Activities on customer streams
-//! never change once logged. The report with `as_of` still scans (see [`crate::reps`]), and
-//! the property tests compare the two paths.
+//! never change once logged. Amounts stay in their deals' currencies (a rate may be set after
+//! the close it converts): the report converts them when it runs. The report with `as_of`
+//! still scans (see [`crate::reps`]), and the property tests compare the two paths.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -17,20 +18,34 @@ use chrono::{DateTime, Utc};
 use domain::events::ActivityKind;
 use domain::{Money, Month};
 
+use crate::currency::{convert, Converter};
 use crate::deal::DealView;
 use crate::model::Interner;
 use crate::num::days_between;
 
-/// What one rep did in one month.
+/// Won amounts in one currency, unconverted (rates may arrive later: reports convert).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Amounts {
+    /// Their exact sum: the total when this is the reporting currency.
+    pub sum: Money,
+    /// Each amount (sorted), converted one by one otherwise.
+    pub each: Vec<Money>,
+}
+
+/// What one rep did in one month. Amounts are kept per deal currency, as the deals have
+/// them; [`Bucket::won_amount`] and [`Bucket::big_lost`] convert them when a report asks,
+/// each amount at the month's rate (all closes of a bucket are in its month).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Bucket {
     pub opened: u32,
     pub won: u32,
-    pub won_amount: Money,
+    /// The won amounts per currency.
+    pub won_amounts: BTreeMap<Arc<str>, Amounts>,
     /// Opening → win, in days, of each win (sorted).
     pub cycles: Vec<f64>,
-    /// The deal's amount at each loss (sorted), for `big_deals_lost` at any threshold.
-    pub lost_amounts: Vec<Money>,
+    /// The deal's amount at each loss per currency (sorted), for `big_deals_lost` at any
+    /// threshold.
+    pub lost_amounts: BTreeMap<Arc<str>, Vec<Money>>,
     /// Customers reached by the rep's activities, with how many activities each.
     pub customers: HashMap<Arc<str>, u32>,
     /// Activities per kind, in [`ActivityKind::ALL`] order.
@@ -38,6 +53,89 @@ pub struct Bucket {
 }
 
 impl Bucket {
+    /// Adds (`sign` 1) or takes out (-1) a won amount.
+    pub fn won_amount_edit(&mut self, currency: &Arc<str>, amount: Money, sign: Sign) {
+        let a = self.won_amounts.entry(currency.clone()).or_default();
+        if sign > 0 {
+            a.sum += amount;
+        } else {
+            a.sum = a.sum - amount;
+        }
+        sorted_edit(&mut a.each, amount, sign, Ord::cmp);
+        if a.each.is_empty() {
+            self.won_amounts.remove(currency);
+        }
+    }
+
+    /// Adds (`sign` 1) or takes out (-1) a lost deal's amount.
+    pub fn lost_amount_edit(&mut self, currency: &Arc<str>, amount: Money, sign: Sign) {
+        let v = self.lost_amounts.entry(currency.clone()).or_default();
+        sorted_edit(v, amount, sign, Ord::cmp);
+        if v.is_empty() {
+            self.lost_amounts.remove(currency);
+        }
+    }
+
+    /// Adds a won amount, unsorted: call [`Bucket::sort`] before reading (the scans).
+    pub fn push_won(&mut self, currency: &Arc<str>, amount: Money) {
+        let a = self.won_amounts.entry(currency.clone()).or_default();
+        a.sum += amount;
+        a.each.push(amount);
+    }
+
+    /// Adds a lost deal's amount, unsorted: call [`Bucket::sort`] before reading.
+    pub fn push_lost(&mut self, currency: &Arc<str>, amount: Money) {
+        self.lost_amounts
+            .entry(currency.clone())
+            .or_default()
+            .push(amount);
+    }
+
+    /// Sorts what `push_won`/`push_lost` added.
+    pub fn sort(&mut self) {
+        for a in self.won_amounts.values_mut() {
+            a.each.sort_unstable();
+        }
+        for v in self.lost_amounts.values_mut() {
+            v.sort_unstable();
+        }
+    }
+
+    /// How many losses.
+    pub fn lost(&self) -> u32 {
+        self.lost_amounts.values().map(Vec::len).sum::<usize>() as u32
+    }
+
+    /// The won amount in the reporting currency: each amount converted at `month`'s rate.
+    pub fn won_amount(&self, conv: &Converter, month: Month) -> Money {
+        let mut total = Money::ZERO;
+        for (currency, a) in &self.won_amounts {
+            if conv.is_reporting(currency) {
+                total += a.sum;
+            } else if let Some(rate) = conv.needed_rate(currency, month) {
+                total += a.each.iter().map(|x| convert(*x, rate)).sum();
+            }
+        }
+        total
+    }
+
+    /// Losses whose amount, converted at `month`'s rate, is at least `threshold`.
+    pub fn big_lost(&self, conv: &Converter, month: Month, threshold: Money) -> u32 {
+        let mut n = 0;
+        for (currency, v) in &self.lost_amounts {
+            // Sorted, and converting keeps the order: the big ones are a suffix.
+            let small = if conv.is_reporting(currency) {
+                v.partition_point(|a| *a < threshold)
+            } else if let Some(rate) = conv.needed_rate(currency, month) {
+                v.partition_point(|a| convert(*a, rate) < threshold)
+            } else {
+                v.len()
+            };
+            n += v.len() - small;
+        }
+        n as u32
+    }
+
     fn is_empty(&self) -> bool {
         self.opened == 0
             && self.won == 0
@@ -144,11 +242,7 @@ impl RepMonths {
             self.edit(strings, &c.owner, c.at, |b| {
                 if c.won {
                     bump(&mut b.won, sign);
-                    if sign > 0 {
-                        b.won_amount += c.amount;
-                    } else {
-                        b.won_amount = b.won_amount - c.amount;
-                    }
+                    b.won_amount_edit(&view.currency, c.amount, sign);
                     sorted_edit(
                         &mut b.cycles,
                         days_between(opened, c.at),
@@ -156,7 +250,7 @@ impl RepMonths {
                         f64::total_cmp,
                     );
                 } else {
-                    sorted_edit(&mut b.lost_amounts, c.amount, sign, Ord::cmp);
+                    b.lost_amount_edit(&view.currency, c.amount, sign);
                 }
             });
         }
@@ -170,10 +264,10 @@ impl RepMonths {
         self.edit(strings, &c.owner, c.at, |b| {
             if c.won {
                 b.won += 1;
-                b.won_amount += c.amount;
+                b.won_amount_edit(&view.currency, c.amount, 1);
                 sorted_edit(&mut b.cycles, days_between(opened, c.at), 1, f64::total_cmp);
             } else {
-                sorted_edit(&mut b.lost_amounts, c.amount, 1, Ord::cmp);
+                b.lost_amount_edit(&view.currency, c.amount, 1);
             }
         });
     }

@@ -90,6 +90,9 @@ pub struct Analysis {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Replay {
     pub deal_id: String,
+    /// The deal's own currency: the steps' amounts are in it, unconverted (a replay tells
+    /// the deal's story; the reports convert, see [`crate::currency`]).
+    pub currency: String,
     pub steps: Vec<Step>,
     pub analysis: Analysis,
 }
@@ -245,6 +248,7 @@ pub fn replay(
     };
     Some(Replay {
         deal_id: deal_id.to_string(),
+        currency: view.currency.to_string(),
         steps,
         analysis,
     })

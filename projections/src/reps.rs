@@ -17,6 +17,8 @@
 //!   rep's figures are their own: deals credited to them, their activities).
 //! - `metric` may be any numeric series field or `activities` (the total); the trend uses
 //!   the values as written in the series (rounded), nulls skipped.
+//! - Amounts are in the reporting currency (`currency`): each won or lost amount at the rate
+//!   of its close's month (see [`crate::currency`]); `big_deal_amount` is in it too.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -26,6 +28,7 @@ use domain::events::ActivityKind;
 use domain::{Money, Month};
 use serde::{Deserialize, Serialize};
 
+use crate::currency::{Converter, MissingRate};
 use crate::deal::kind_counts;
 use crate::model::ReadModel;
 use crate::num::{median_days, money_div, ratio};
@@ -170,6 +173,8 @@ pub struct RepTrend {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Reps {
+    /// The reporting currency of every amount (SPEC §2).
+    pub currency: String,
     pub end: Month,
     /// `end` was not over at `as_of` (or now): its figures are of a month still running.
     pub partial: bool,
@@ -200,22 +205,22 @@ pub fn classify(values: &[f64]) -> Trend {
     }
 }
 
-/// A rep's month as the report shows it, from the figures of either path.
-fn row(b: &Bucket, month: Month, big_deal_amount: Money) -> RepMonth {
-    let lost = b.lost_amounts.len() as u32;
-    // `lost_amounts` is sorted: the big ones are a suffix.
-    let big = b.lost_amounts.len() - b.lost_amounts.partition_point(|a| *a < big_deal_amount);
+/// A rep's month as the report shows it, from the figures of either path; amounts in the
+/// reporting currency (each deal's at the month's rate), `big_deal_amount` in it too.
+fn row(b: &Bucket, month: Month, big_deal_amount: Money, conv: &Converter) -> RepMonth {
+    let lost = b.lost();
+    let won_amount = b.won_amount(conv, month);
     RepMonth {
         month,
         deals_opened: b.opened,
         deals_won: b.won,
-        won_amount: b.won_amount,
+        won_amount,
         deals_lost: lost,
-        big_deals_lost: big as u32,
+        big_deals_lost: b.big_lost(conv, month, big_deal_amount),
         active_customers: b.customers.len() as u32,
         activities: kind_counts(&b.kinds),
         win_rate: ratio(f64::from(b.won), f64::from(b.won + lost)),
-        avg_won_amount: money_div(b.won_amount, u64::from(b.won)),
+        avg_won_amount: money_div(won_amount, u64::from(b.won)),
         median_cycle_days: median_days(&b.cycles),
     }
 }
@@ -223,7 +228,12 @@ fn row(b: &Bucket, month: Month, big_deal_amount: Money) -> RepMonth {
 type Rows = HashMap<(String, Month), RepMonth>;
 
 /// With `as_of`: every deal folded as of then and every activity up to then, scanned.
-fn by_scan(model: &ReadModel, q: &RepsQuery, months: &[Month]) -> (Vec<String>, Rows) {
+fn by_scan(
+    model: &ReadModel,
+    q: &RepsQuery,
+    months: &[Month],
+    conv: &Converter,
+) -> (Vec<String>, Rows) {
     let mut all: BTreeSet<String> = BTreeSet::new();
     let mut buckets: HashMap<(String, Month), Bucket> = HashMap::new();
     let (first, last) = (months[0], months[months.len() - 1]);
@@ -248,11 +258,11 @@ fn by_scan(model: &ReadModel, q: &RepsQuery, months: &[Month]) -> (Vec<String>, 
             let b = buckets.entry((c.owner.to_string(), m)).or_default();
             if c.won {
                 b.won += 1;
-                b.won_amount += c.amount;
+                b.push_won(&d.currency, c.amount);
                 b.cycles
                     .push(crate::num::days_between(d.state.opened_at, c.at));
             } else {
-                b.lost_amounts.push(c.amount);
+                b.push_lost(&d.currency, c.amount);
             }
         }
     }
@@ -269,15 +279,20 @@ fn by_scan(model: &ReadModel, q: &RepsQuery, months: &[Month]) -> (Vec<String>, 
     let rows = buckets
         .into_iter()
         .map(|((rep, m), mut b)| {
-            b.lost_amounts.sort_unstable();
-            ((rep, m), row(&b, m, q.big_deal_amount))
+            b.sort();
+            ((rep, m), row(&b, m, q.big_deal_amount, conv))
         })
         .collect();
     (all.into_iter().collect(), rows)
 }
 
 /// Without `as_of`: the figures kept per (rep, month) by the read model.
-fn from_index(model: &ReadModel, q: &RepsQuery, months: &[Month]) -> (Vec<String>, Rows) {
+fn from_index(
+    model: &ReadModel,
+    q: &RepsQuery,
+    months: &[Month],
+    conv: &Converter,
+) -> (Vec<String>, Rows) {
     let idx = &model.rep_months;
     let mut all: Vec<String> = idx.reps().map(str::to_string).collect();
     all.sort_unstable();
@@ -286,7 +301,7 @@ fn from_index(model: &ReadModel, q: &RepsQuery, months: &[Month]) -> (Vec<String
     for rep in &all {
         for &m in months {
             if let Some(b) = idx.get(rep, m) {
-                rows.insert((rep.clone(), m), row(b, m, q.big_deal_amount));
+                rows.insert((rep.clone(), m), row(b, m, q.big_deal_amount, conv));
             }
         }
     }
@@ -304,7 +319,8 @@ fn last_complete_month(at: DateTime<Utc>) -> Month {
 }
 
 /// The rep trends. `now` is the clock: without `as_of`, what is "complete" is judged at `now`.
-pub fn reps(model: &ReadModel, q: &RepsQuery, now: DateTime<Utc>) -> Reps {
+/// Refused when a won or lost amount in the months shown needs a rate the log lacks.
+pub fn reps(model: &ReadModel, q: &RepsQuery, now: DateTime<Utc>) -> Result<Reps, MissingRate> {
     let at = q.as_of.unwrap_or(now);
     let complete = last_complete_month(at);
     // Default: the last complete month, but not past the last month with events (a log of
@@ -319,9 +335,10 @@ pub fn reps(model: &ReadModel, q: &RepsQuery, now: DateTime<Utc>) -> Reps {
         months.insert(0, first.prev());
     }
     let known = model.reps(q.as_of);
+    let conv = Converter::new(model, q.as_of);
     let (all, mut rows) = match q.as_of {
-        None => from_index(model, q, &months),
-        Some(_) => by_scan(model, q, &months),
+        None => from_index(model, q, &months, &conv),
+        Some(_) => by_scan(model, q, &months, &conv),
     };
     let all = all
         .into_iter()
@@ -337,7 +354,7 @@ pub fn reps(model: &ReadModel, q: &RepsQuery, now: DateTime<Utc>) -> Reps {
                 .iter()
                 .map(|&m| {
                     rows.remove(&(rep.clone(), m))
-                        .unwrap_or_else(|| row(&Bucket::default(), m, q.big_deal_amount))
+                        .unwrap_or_else(|| row(&Bucket::default(), m, q.big_deal_amount, &conv))
                 })
                 .collect();
             let values: Vec<f64> = series[window_start..]
@@ -354,14 +371,15 @@ pub fn reps(model: &ReadModel, q: &RepsQuery, now: DateTime<Utc>) -> Reps {
             }
         })
         .collect();
-    Reps {
+    Ok(Reps {
+        currency: conv.finish()?,
         end,
         partial: end > complete,
         months,
         metric: q.metric,
         window: q.window,
         reps,
-    }
+    })
 }
 
 #[cfg(test)]

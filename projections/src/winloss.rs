@@ -9,14 +9,17 @@
 //!   `DealLost.competitor`): `lost_to` = lost deals whose `DealLost.competitor` is it,
 //!   `noted` = closed deals naming it, `won` = of those, the won ones, `win_rate` = won ÷ noted;
 //!   sorted by lost_to, noted (descending), then name.
+//! - Amounts are in the reporting currency (`currency`): each deal's at the rate of its
+//!   close's month (see [`crate::currency`]).
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use domain::envelope::rfc3339_opt;
-use domain::Money;
+use domain::{Money, Month};
 use serde::Serialize;
 
+use crate::currency::{Converter, MissingRate};
 use crate::model::ReadModel;
 use crate::num::ratio;
 use crate::params::PeriodQuery;
@@ -41,6 +44,8 @@ pub struct CompetitorRow {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WinLoss {
+    /// The reporting currency of every amount (SPEC §2).
+    pub currency: String,
     #[serde(with = "rfc3339_opt")]
     pub from: Option<DateTime<Utc>>,
     #[serde(with = "rfc3339_opt")]
@@ -55,7 +60,9 @@ pub struct WinLoss {
     pub by_competitor: Vec<CompetitorRow>,
 }
 
-pub fn win_loss(model: &ReadModel, q: &PeriodQuery) -> WinLoss {
+/// Win/loss; refused when an amount needs a rate the log lacks.
+pub fn win_loss(model: &ReadModel, q: &PeriodQuery) -> Result<WinLoss, MissingRate> {
+    let conv = Converter::new(model, q.as_of);
     let (mut won, mut lost) = (0u32, 0u32);
     let (mut won_amount, mut lost_amount) = (Money::ZERO, Money::ZERO);
     let mut reasons: BTreeMap<String, ReasonRow> = BTreeMap::new();
@@ -65,12 +72,13 @@ pub fn win_loss(model: &ReadModel, q: &PeriodQuery) -> WinLoss {
         if !q.period.contains(c.at) || !q.scope.covers(&d.state.owner) {
             continue;
         }
+        let amount = conv.at(c.amount, &d.currency, Month::of(&c.at));
         if c.won {
             won += 1;
-            won_amount += c.amount;
+            won_amount += amount;
         } else {
             lost += 1;
-            lost_amount += c.amount;
+            lost_amount += amount;
             let reason = c.reason.as_deref().unwrap_or_default().to_string();
             let r = reasons.entry(reason.clone()).or_insert(ReasonRow {
                 reason,
@@ -78,7 +86,7 @@ pub fn win_loss(model: &ReadModel, q: &PeriodQuery) -> WinLoss {
                 amount: Money::ZERO,
             });
             r.count += 1;
-            r.amount += c.amount;
+            r.amount += amount;
         }
         for name in &d.state.competitors {
             let r = comps.entry(name.to_string()).or_insert(CompetitorRow {
@@ -113,7 +121,8 @@ pub fn win_loss(model: &ReadModel, q: &PeriodQuery) -> WinLoss {
             .then(b.noted.cmp(&a.noted))
             .then_with(|| a.competitor.cmp(&b.competitor))
     });
-    WinLoss {
+    Ok(WinLoss {
+        currency: conv.finish()?,
         from: q.period.from,
         to: q.period.to,
         closed: won + lost,
@@ -124,5 +133,5 @@ pub fn win_loss(model: &ReadModel, q: &PeriodQuery) -> WinLoss {
         lost_amount,
         by_reason,
         by_competitor,
-    }
+    })
 }

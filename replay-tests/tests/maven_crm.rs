@@ -198,11 +198,9 @@ fn maven_data_passes_the_rules_and_reports_match_plain_counting() {
     // Rep trends: deals won and won amount per agent per close month, over the 15 months.
     let q: projections::reps::RepsParams =
         serde_json::from_value(json!({"months": 15, "end": "2017-12"})).unwrap();
-    let reps = serde_json::to_value(projections::reps::reps(
-        &model,
-        &q.validate().unwrap(),
-        chrono::Utc::now(),
-    ))
+    let reps = serde_json::to_value(
+        projections::reps::reps(&model, &q.validate().unwrap(), chrono::Utc::now()).unwrap(),
+    )
     .unwrap();
     let mut won_by: HashMap<(String, String), (usize, i64)> = HashMap::new();
     for r in rows.iter().filter(|r| r.stage == "Won") {
@@ -245,11 +243,9 @@ fn maven_data_passes_the_rules_and_reports_match_plain_counting() {
     let q: projections::pipeline::PipelineParams =
         serde_json::from_value(json!({"as_of": "2018-01-01T00:00:00Z"})).unwrap();
     let now = day("2018-01-01", 0);
-    let pipeline = serde_json::to_value(projections::pipeline::pipeline(
-        &model,
-        &q.validate().unwrap(),
-        now,
-    ))
+    let pipeline = serde_json::to_value(
+        projections::pipeline::pipeline(&model, &q.validate().unwrap(), now).unwrap(),
+    )
     .unwrap();
     assert_eq!(pipeline["open_count"], json!(engaging));
     assert_eq!(

@@ -38,6 +38,8 @@ const STAGES: [&str; 5] = [
 ];
 const CHANNELS: [&str; 3] = ["web", "fair", "referral"];
 const KINDS: [&str; 6] = ["call", "email", "sms", "meeting", "visit", "note"];
+/// Deal currencies: most deals in the default (CNY, no `currency` field), some in others.
+const CURRENCIES: [Option<&str>; 6] = [None, None, None, Some("USD"), Some("EUR"), Some("CNY")];
 
 /// The plain model of a deal, kept in log order (only activities are ever logged late, and
 /// they do not change these fields).
@@ -64,6 +66,8 @@ struct Sim {
     /// lead id → (captured at, qualified, converted)
     leads: Vec<(String, DateTime<Utc>, bool, bool)>,
     deals: BTreeMap<String, SimDeal>,
+    /// The reporting currency in force (no rate is set for it: the rules refuse that).
+    reporting: &'static str,
 }
 
 type Action = (u8, u8, u8, u16, bool, u16);
@@ -82,6 +86,7 @@ impl Sim {
     fn run(actions: &[Action]) -> Sim {
         let mut s = Sim {
             now: Some(t("2026-01-05T08:00:00Z")),
+            reporting: "CNY",
             ..Sim::default()
         };
         for &(kind, a, b, step_min, late, late_min) in actions {
@@ -102,7 +107,7 @@ impl Sim {
 
     fn act(&mut self, kind: u8, a: u8, b: u8, now: DateTime<Utc>, late: Option<u16>) {
         let at = now.to_rfc3339();
-        match kind % 19 {
+        match kind % 21 {
             0 => {
                 let r = REPS[a as usize % 4];
                 if !self.reps.contains(&r) {
@@ -122,7 +127,7 @@ impl Sim {
                 self.customers.push((id, owner, now));
             }
             2 | 3 => {
-                let claim = kind % 19 == 2;
+                let claim = kind % 21 == 2;
                 let rep = self.rep(b);
                 let cands: Vec<usize> = (0..self.customers.len())
                     .filter(|&i| self.customers[i].1.is_none() == claim)
@@ -251,6 +256,27 @@ impl Sim {
                     ("DealReassigned", data)
                 }, &at)
             }
+            19 => {
+                // A rate for this month or one of the two before (often set after the deals
+                // it converts have closed), sometimes none at all for a month.
+                let currency = ["USD", "EUR", "JPY", "CNY"][a as usize % 4];
+                let mut month = Month::of(&now);
+                for _ in 0..(b % 3) {
+                    month = month.prev();
+                }
+                if currency != self.reporting {
+                    self.log.ev(&at, "org-main", "ExchangeRateSet", "admin",
+                        json!({"currency": currency, "month": month.to_string(), "rate": 0.5 + f64::from(b) / 16.0}));
+                }
+            }
+            20 => {
+                // Rarely, the org changes its reporting currency (its rates then no longer apply).
+                if b.is_multiple_of(8) {
+                    let currency = ["CNY", "USD"][a as usize % 2];
+                    self.log.ev(&at, "org-main", "ReportingCurrencySet", "admin", json!({"currency": currency}));
+                    self.reporting = currency;
+                }
+            }
             17 => self.on_open(a, |_| ("CompetitorNoted", json!({"competitor": (["Acme", "Globex", "Initech"][b as usize % 3])})), &at),
             _ => self.on_open(a, |d| {
                 d.amount = 100_000 * i64::from(b);
@@ -273,6 +299,9 @@ impl Sim {
             "amount": 1000.0 * f64::from(x), "stage": STAGES[stage]});
         if let Some(l) = lead {
             data["source_lead"] = json!(l);
+        }
+        if let Some(c) = CURRENCIES[usize::from(x / 7) % CURRENCIES.len()] {
+            data["currency"] = json!(c);
         }
         self.log.ev(
             &now.to_rfc3339(),
@@ -316,7 +345,7 @@ impl Sim {
 fn actions() -> impl Strategy<Value = Vec<Action>> {
     prop::collection::vec(
         (
-            0u8..19,
+            0u8..21,
             any::<u8>(),
             any::<u8>(),
             0u16..2880,
@@ -356,7 +385,7 @@ fn reports(
         scope: Scope::Organisation,
     };
     let mut out = vec![
-        v(&pipeline::pipeline(
+        refusable(pipeline::pipeline(
             m,
             &pipeline::PipelineQuery {
                 as_of: Some(at),
@@ -367,12 +396,12 @@ fn reports(
             at,
         )),
         v(&pool::pool(m, Some(at), at)),
-        v(&channels::channels(m, &period)),
-        v(&channels::channels(m, &june)),
-        v(&winloss::win_loss(m, &period)),
-        v(&l2c::lead_to_cash(m, &june)),
+        refusable(channels::channels(m, &period)),
+        refusable(channels::channels(m, &june)),
+        refusable(winloss::win_loss(m, &period)),
+        refusable(l2c::lead_to_cash(m, &june)),
         v(&activity::activity(m, &period)),
-        v(&reps::reps(
+        refusable(reps::reps(
             m,
             &reps::RepsParams {
                 months: Some(3),
@@ -544,6 +573,17 @@ mod erased {
     }
 }
 
+/// A report that may be refused for a missing exchange rate: the body, or the refusal (which
+/// must then be the same refusal on both sides of a comparison).
+fn refusable<T: serde::Serialize>(
+    r: Result<T, projections::currency::MissingRate>,
+) -> serde_json::Value {
+    match r {
+        Ok(body) => serde_json::to_value(body).unwrap(),
+        Err(e) => json!({"refused": e.to_string()}),
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
@@ -674,10 +714,28 @@ fn the_generator_covers_the_vocabulary() {
     let mut runner = TestRunner::deterministic();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     let mut late = 0;
+    // Reports over logs with deals in other currencies: both converted and refused ones.
+    let (mut converted, mut refused) = (0, 0);
     for _ in 0..40 {
         let acts = actions().new_tree(&mut runner).unwrap().current();
         let sim = Sim::run(&acts);
         let evs = sim.log.events();
+        let foreign_win = evs.iter().any(|e| {
+            e.event_type == "DealOpened"
+                && ["USD", "EUR"].contains(&e.data["currency"].as_str().unwrap_or("CNY"))
+        }) && evs.iter().any(|e| e.event_type == "DealWon");
+        if foreign_win {
+            let m = ReadModel::rebuild(evs);
+            let q = PeriodQuery {
+                period: Period::default(),
+                as_of: None,
+                scope: Scope::Organisation,
+            };
+            match winloss::win_loss(&m, &q) {
+                Ok(_) => converted += 1,
+                Err(_) => refused += 1,
+            }
+        }
         for (i, e) in evs.iter().enumerate() {
             *seen.entry(e.event_type.clone()).or_default() += 1;
             if i > 0 && e.occurred_at < evs[i - 1].occurred_at {
@@ -705,6 +763,8 @@ fn the_generator_covers_the_vocabulary() {
         "DealReassigned",
         "CompetitorNoted",
         "DealAmountChanged",
+        "ExchangeRateSet",
+        "ReportingCurrencySet",
     ] {
         assert!(
             seen.get(ty).copied().unwrap_or(0) > 0,
@@ -712,6 +772,10 @@ fn the_generator_covers_the_vocabulary() {
         );
     }
     assert!(late > 5, "only {late} late events");
+    assert!(
+        converted > 0 && refused > 0,
+        "converted {converted}, refused {refused}"
+    );
 }
 
 #[test]

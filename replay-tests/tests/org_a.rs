@@ -319,7 +319,7 @@ fn funnel_all() {
     let f = funnel(&m, &p.validate().unwrap());
     assert_eq!(
         v(&f),
-        json!({"from": "2026-06-01T00:00:00Z", "to": "2026-07-01T00:00:00Z", "groups": [
+        json!({"currency": "CNY", "from": "2026-06-01T00:00:00Z", "to": "2026-07-01T00:00:00Z", "groups": [
             {"key": "all", "opened": 4, "won": 1, "lost": 2, "open": 1, "win_rate": 0.3333, "stages": [
                 {"stage": "qualified", "reached": 4, "conversion_to_next": 0.75, "median_days_in_stage": 2.0, "p90_days_in_stage": 2.0, "lost_here": 1},
                 {"stage": "presentation", "reached": 3, "conversion_to_next": 1.0, "median_days_in_stage": 3.0, "p90_days_in_stage": 5.0, "lost_here": 0},
@@ -496,11 +496,11 @@ fn deal_state_as_of() {
 fn pipeline_end_of_june() {
     let m = model();
     let p: PipelineParams = q("as_of=2026-06-30T00:00:00Z");
-    let r = pipeline(&m, &p.validate().unwrap(), t("2026-12-01T00:00:00Z"));
+    let r = pipeline(&m, &p.validate().unwrap(), t("2026-12-01T00:00:00Z")).unwrap();
     let zero = |s: &str| json!({"stage": s, "count": 0, "amount": 0.0, "weighted": 0.0});
     assert_eq!(
         v(&r),
-        json!({"as_of": "2026-06-30T00:00:00Z", "open_count": 1, "open_amount": 200000.0,
+        json!({"currency": "CNY", "as_of": "2026-06-30T00:00:00Z", "open_count": 1, "open_amount": 200000.0,
             "forecast": 140000.0, "won_this_month": 48000.0, "coverage": 0.4,
             "stages": [zero("qualified"), zero("presentation"), zero("quote"),
                 {"stage": "negotiation", "count": 1, "amount": 200000.0, "weighted": 140000.0},
@@ -515,7 +515,7 @@ fn pipeline_end_of_june() {
     );
     // stuck_days=10: 20.0 > 10.
     let p: PipelineParams = q("as_of=2026-06-30T00:00:00Z&stuck_days=10");
-    let r = pipeline(&m, &p.validate().unwrap(), t("2026-12-01T00:00:00Z"));
+    let r = pipeline(&m, &p.validate().unwrap(), t("2026-12-01T00:00:00Z")).unwrap();
     assert_eq!(
         v(&r.stuck),
         json!([{"deal_id": "D3", "owner": "bajie", "stage": "negotiation", "days_in_stage": 20.0}])
@@ -525,7 +525,8 @@ fn pipeline_end_of_june() {
         &m,
         &PipelineParams::default().validate().unwrap(),
         t("2026-06-30T00:00:00Z"),
-    );
+    )
+    .unwrap();
     assert_eq!(v(&r2)["forecast"], json!(140000.0));
 }
 
@@ -538,11 +539,7 @@ fn pipeline_end_of_june() {
 fn pipeline_as_of_a_past_date() {
     let m = model();
     let p: PipelineParams = q("as_of=2026-06-08T00:00:00Z");
-    let r = v(&pipeline(
-        &m,
-        &p.validate().unwrap(),
-        t("2026-12-01T00:00:00Z"),
-    ));
+    let r = v(&pipeline(&m, &p.validate().unwrap(), t("2026-12-01T00:00:00Z")).unwrap());
     assert_eq!(r["open_count"], json!(3));
     assert_eq!(r["open_amount"], json!(350000.0));
     assert_eq!(r["forecast"], json!(125000.0));
@@ -584,7 +581,7 @@ fn pipeline_as_of_a_past_date() {
 fn rep_trends() {
     let m = model();
     let p: RepsParams = q("months=2&window=2");
-    let r = reps(&m, &p.validate().unwrap(), chrono::Utc::now());
+    let r = reps(&m, &p.validate().unwrap(), chrono::Utc::now()).unwrap();
     let empty = |mo: &str| {
         json!({"month": mo, "deals_opened": 0, "deals_won": 0, "won_amount": 0.0,
         "deals_lost": 0, "big_deals_lost": 0, "active_customers": 0, "activities": {},
@@ -592,7 +589,7 @@ fn rep_trends() {
     };
     assert_eq!(
         v(&r),
-        json!({"end": "2026-06", "partial": false, "months": ["2026-05", "2026-06"], "metric": "deals_won", "window": 2,
+        json!({"currency": "CNY", "end": "2026-06", "partial": false, "months": ["2026-05", "2026-06"], "metric": "deals_won", "window": 2,
         "reps": [
             {"rep": "bajie", "name": "Zhu Bajie", "team": "west", "trend": "stable", "series": [
                 empty("2026-05"),
@@ -614,17 +611,17 @@ fn rep_trends() {
     // won_amount: wukong [80000, 48000], m = 64000, |80000 − 64000| = 16000 > 6400,
     // strictly decreasing → declining; bajie [0, 0] → stable.
     let p: RepsParams = q("months=2&window=2&metric=won_amount");
-    let r = reps(&m, &p.validate().unwrap(), chrono::Utc::now());
+    let r = reps(&m, &p.validate().unwrap(), chrono::Utc::now()).unwrap();
     let trends: Vec<_> = r.reps.iter().map(|x| v(&x.trend)).collect();
     assert_eq!(trends, [json!("stable"), json!("declining")]);
     // win_rate: bajie [null, 0.0] → one value → insufficient_data; wukong [1.0, 0.5] → declining.
     let p: RepsParams = q("months=2&window=2&metric=win_rate");
-    let r = reps(&m, &p.validate().unwrap(), chrono::Utc::now());
+    let r = reps(&m, &p.validate().unwrap(), chrono::Utc::now()).unwrap();
     let trends: Vec<_> = r.reps.iter().map(|x| v(&x.trend)).collect();
     assert_eq!(trends, [json!("insufficient_data"), json!("declining")]);
     // big_deal_amount=100000.01 → D1 (100000) is no longer big.
     let p: RepsParams = q("months=1&window=1&big_deal_amount=100000.01");
-    let r = reps(&m, &p.validate().unwrap(), chrono::Utc::now());
+    let r = reps(&m, &p.validate().unwrap(), chrono::Utc::now()).unwrap();
     assert_eq!(r.reps[1].series[0].big_deals_lost, 0);
 }
 
@@ -654,8 +651,8 @@ fn win_loss_june() {
     let m = model();
     let p: PeriodParams = q(JUNE);
     assert_eq!(
-        v(&win_loss(&m, &p.validate().unwrap())),
-        json!({"from": "2026-06-01T00:00:00Z", "to": "2026-07-01T00:00:00Z",
+        v(&win_loss(&m, &p.validate().unwrap()).unwrap()),
+        json!({"currency": "CNY", "from": "2026-06-01T00:00:00Z", "to": "2026-07-01T00:00:00Z",
             "closed": 3, "won": 1, "lost": 2, "win_rate": 0.3333,
             "won_amount": 48000.0, "lost_amount": 130000.0,
             "by_reason": [{"reason": "price", "count": 1, "amount": 100000.0},
@@ -671,8 +668,8 @@ fn lead_to_cash_june() {
     let m = model();
     let p: PeriodParams = q(JUNE);
     assert_eq!(
-        v(&lead_to_cash(&m, &p.validate().unwrap())),
-        json!({"from": "2026-06-01T00:00:00Z", "to": "2026-07-01T00:00:00Z",
+        v(&lead_to_cash(&m, &p.validate().unwrap()).unwrap()),
+        json!({"currency": "CNY", "from": "2026-06-01T00:00:00Z", "to": "2026-07-01T00:00:00Z",
             "leads": 0, "converted_leads": 0, "lead_conversion_rate": null,
             "deals_won": 1, "deals_lost": 2, "win_rate": 0.3333,
             "won_amount": 48000.0, "avg_won_amount": 48000.0, "received": 20000.0,
@@ -681,7 +678,7 @@ fn lead_to_cash_june() {
     );
     let p: PeriodParams = q(JUNE);
     assert_eq!(
-        v(&channels::channels(&m, &p.validate().unwrap()))["channels"],
+        v(&channels::channels(&m, &p.validate().unwrap()).unwrap())["channels"],
         json!([])
     );
 }

@@ -324,10 +324,10 @@ fn month(
 fn rep_trends() {
     let m = model();
     let p: RepsParams = q("months=3&end=2026-04");
-    let r = reps(&m, &p.validate().unwrap(), chrono::Utc::now());
+    let r = reps(&m, &p.validate().unwrap(), chrono::Utc::now()).unwrap();
     assert_eq!(
         v(&r),
-        json!({"end": "2026-04", "partial": false, "months": ["2026-02", "2026-03", "2026-04"], "metric": "deals_won", "window": 3,
+        json!({"currency": "CNY", "end": "2026-04", "partial": false, "months": ["2026-02", "2026-03", "2026-04"], "metric": "deals_won", "window": 3,
         "reps": [
             {"rep": "long", "name": "Bai Long", "team": "north", "trend": "volatile", "series": [
                 month("2026-02", 2, 2, 16000.0, 0, 0, 1, json!({"meeting": 1}), json!(1.0), json!(8000.0), json!(6.5)),
@@ -342,6 +342,7 @@ fn rep_trends() {
     let trend = |metric: &str| {
         let p: RepsParams = q(&format!("months=3&end=2026-04&metric={metric}"));
         reps(&m, &p.validate().unwrap(), chrono::Utc::now())
+            .unwrap()
             .reps
             .iter()
             .map(|x| v(&x.trend))
@@ -410,10 +411,10 @@ fn funnel_as_of() {
 fn pipeline_with_team_target() {
     let m = model();
     let p: PipelineParams = q("as_of=2026-04-01T12:00:00Z");
-    let r = pipeline(&m, &p.validate().unwrap(), t("2026-12-31T00:00:00Z"));
+    let r = pipeline(&m, &p.validate().unwrap(), t("2026-12-31T00:00:00Z")).unwrap();
     assert_eq!(
         v(&r),
-        json!({"as_of": "2026-04-01T12:00:00Z", "open_count": 3, "open_amount": 160000.0,
+        json!({"currency": "CNY", "as_of": "2026-04-01T12:00:00Z", "open_count": 3, "open_amount": 160000.0,
             "forecast": 77000.0, "won_this_month": 0.0, "coverage": 0.8,
             "stages": [{"stage": "lead", "count": 2, "amount": 10000.0, "weighted": 2000.0},
                        {"stage": "demo", "count": 1, "amount": 150000.0, "weighted": 75000.0},
@@ -426,11 +427,7 @@ fn pipeline_with_team_target() {
     );
     // as_of 03-31: nothing open; March wins E2 20000 + E3 30000 (sha) = 50000; no March target.
     let p: PipelineParams = q("as_of=2026-03-31T00:00:00Z");
-    let r = v(&pipeline(
-        &m,
-        &p.validate().unwrap(),
-        t("2026-12-31T00:00:00Z"),
-    ));
+    let r = v(&pipeline(&m, &p.validate().unwrap(), t("2026-12-31T00:00:00Z")).unwrap());
     assert_eq!(
         (
             r["open_count"].clone(),
@@ -454,15 +451,15 @@ fn win_loss_feb_to_april() {
     let m = model();
     let p: PeriodParams = q("from=2026-02-01T00:00:00Z&to=2026-05-01T00:00:00Z");
     assert_eq!(
-        v(&win_loss(&m, &p.validate().unwrap())),
-        json!({"from": "2026-02-01T00:00:00Z", "to": "2026-05-01T00:00:00Z",
+        v(&win_loss(&m, &p.validate().unwrap()).unwrap()),
+        json!({"currency": "CNY", "from": "2026-02-01T00:00:00Z", "to": "2026-05-01T00:00:00Z",
             "closed": 11, "won": 10, "lost": 1, "win_rate": 0.9091,
             "won_amount": 228000.0, "lost_amount": 20000.0,
             "by_reason": [{"reason": "price", "count": 1, "amount": 20000.0}],
             "by_competitor": [{"competitor": "Baigujing", "lost_to": 1, "noted": 2, "won": 1, "win_rate": 0.5}]})
     );
     let p: PeriodParams = q("from=2026-03-01T00:00:00Z&to=2026-04-01T00:00:00Z");
-    let r = v(&win_loss(&m, &p.validate().unwrap()));
+    let r = v(&win_loss(&m, &p.validate().unwrap()).unwrap());
     assert_eq!(
         (
             r["closed"].clone(),
@@ -487,8 +484,8 @@ fn lead_to_cash_feb_to_april() {
     let m = model();
     let p: PeriodParams = q("from=2026-02-01T00:00:00Z&to=2026-05-01T00:00:00Z");
     assert_eq!(
-        v(&lead_to_cash(&m, &p.validate().unwrap())),
-        json!({"from": "2026-02-01T00:00:00Z", "to": "2026-05-01T00:00:00Z",
+        v(&lead_to_cash(&m, &p.validate().unwrap()).unwrap()),
+        json!({"currency": "CNY", "from": "2026-02-01T00:00:00Z", "to": "2026-05-01T00:00:00Z",
             "leads": 0, "converted_leads": 0, "lead_conversion_rate": null,
             "deals_won": 10, "deals_lost": 1, "win_rate": 0.9091,
             "won_amount": 228000.0, "avg_won_amount": 22800.0, "received": 70000.0,

@@ -314,8 +314,8 @@ fn channels_march() {
     let m = model();
     let p: PeriodParams = q(MARCH);
     assert_eq!(
-        v(&channels(&m, &p.validate().unwrap())),
-        json!({"from": "2026-03-01T00:00:00Z", "to": "2026-04-01T00:00:00Z", "channels": [
+        v(&channels(&m, &p.validate().unwrap()).unwrap()),
+        json!({"currency": "CNY", "from": "2026-03-01T00:00:00Z", "to": "2026-04-01T00:00:00Z", "channels": [
             {"channel": "fair", "spend": 2000.0, "leads": 1, "qualified": 0, "converted": 0, "deals": 0,
              "won": 0, "revenue": 0.0, "cost_per_lead": 2000.0, "cost_per_win": null, "roi": -1.0},
             {"channel": "web", "spend": 3000.0, "leads": 3, "qualified": 3, "converted": 2, "deals": 2,
@@ -332,7 +332,7 @@ fn channels_as_of() {
     let m = model();
     let p: PeriodParams = q("as_of=2026-03-13T00:00:00Z");
     assert_eq!(
-        v(&channels(&m, &p.validate().unwrap()))["channels"],
+        v(&channels(&m, &p.validate().unwrap()).unwrap())["channels"],
         json!([
             {"channel": "fair", "spend": 2000.0, "leads": 1, "qualified": 0, "converted": 0, "deals": 0,
              "won": 0, "revenue": 0.0, "cost_per_lead": 2000.0, "cost_per_win": null, "roi": -1.0},
@@ -348,8 +348,8 @@ fn lead_to_cash_march() {
     let m = model();
     let p: PeriodParams = q(MARCH);
     assert_eq!(
-        v(&lead_to_cash(&m, &p.validate().unwrap())),
-        json!({"from": "2026-03-01T00:00:00Z", "to": "2026-04-01T00:00:00Z",
+        v(&lead_to_cash(&m, &p.validate().unwrap()).unwrap()),
+        json!({"currency": "CNY", "from": "2026-03-01T00:00:00Z", "to": "2026-04-01T00:00:00Z",
             "leads": 4, "converted_leads": 2, "lead_conversion_rate": 0.5,
             "deals_won": 1, "deals_lost": 1, "win_rate": 0.5,
             "won_amount": 12000.0, "avg_won_amount": 12000.0, "received": 6000.0,
@@ -376,7 +376,7 @@ fn funnel_by_source() {
     let n = || json!(null);
     assert_eq!(
         v(&funnel(&m, &p.validate().unwrap())),
-        json!({"from": null, "to": null, "groups": [
+        json!({"currency": "CNY", "from": null, "to": null, "groups": [
             {"key": "direct", "opened": 1, "won": 0, "lost": 0, "open": 1, "win_rate": null, "stages": [
                 stage("qualified", 1, json!(0.0), n(), 0), stage("presentation", 0, n(), n(), 0),
                 stage("quote", 0, n(), n(), 0), stage("negotiation", 0, n(), n(), 0),
@@ -471,7 +471,7 @@ fn timelines_include_converted_leads() {
 fn rep_trends() {
     let m = model();
     let p: RepsParams = q("months=2&window=2");
-    let r = v(&reps(&m, &p.validate().unwrap(), chrono::Utc::now()));
+    let r = v(&reps(&m, &p.validate().unwrap(), chrono::Utc::now()).unwrap());
     assert_eq!(r["end"], json!("2026-04"));
     let s = |m: &str,
              o: u32,
@@ -509,8 +509,8 @@ fn win_loss_activity_and_pipeline() {
     let m = model();
     let p: PeriodParams = q(MARCH);
     assert_eq!(
-        v(&win_loss(&m, &p.validate().unwrap())),
-        json!({"from": "2026-03-01T00:00:00Z", "to": "2026-04-01T00:00:00Z",
+        v(&win_loss(&m, &p.validate().unwrap()).unwrap()),
+        json!({"currency": "CNY", "from": "2026-03-01T00:00:00Z", "to": "2026-04-01T00:00:00Z",
             "closed": 2, "won": 1, "lost": 1, "win_rate": 0.5, "won_amount": 12000.0, "lost_amount": 6000.0,
             "by_reason": [{"reason": "price", "count": 1, "amount": 6000.0}], "by_competitor": []})
     );
@@ -526,11 +526,7 @@ fn win_loss_activity_and_pipeline() {
              "total": 1, "deals_won": 0, "activities_per_won_deal": null}])
     );
     let p: PipelineParams = q("as_of=2026-04-20T00:00:00Z");
-    let r = v(&pipeline(
-        &m,
-        &p.validate().unwrap(),
-        t("2026-12-31T00:00:00Z"),
-    ));
+    let r = v(&pipeline(&m, &p.validate().unwrap(), t("2026-12-31T00:00:00Z")).unwrap());
     assert_eq!(
         (
             r["open_count"].clone(),

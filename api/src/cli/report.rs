@@ -170,7 +170,11 @@ pub async fn run_replay(data: &Path, deal_id: &str, json: bool) -> Result<(), Cl
 
 /// The deal's story for a person: one line a step, then the analysis.
 pub fn story(replay: &Value) -> String {
-    let mut out = format!("Deal {}\n", replay["deal_id"].as_str().unwrap_or("?"));
+    let mut out = format!(
+        "Deal {} (amounts in {})\n",
+        replay["deal_id"].as_str().unwrap_or("?"),
+        replay["currency"].as_str().unwrap_or("?")
+    );
     for step in replay["steps"].as_array().into_iter().flatten() {
         let s = &step["state"];
         out.push_str(&format!(

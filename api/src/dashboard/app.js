@@ -60,7 +60,8 @@ const DICT = {
 let lang = localStorage.getItem('dealtrail.lang') || (navigator.language.startsWith('zh') ? 'zh' : 'en');
 const t = (k) => (DICT[lang] && DICT[lang][k]) || DICT.en[k] || k;
 const locale = () => (lang === 'zh' ? 'zh-CN' : 'en-US');
-const money = (x) => (x == null ? '—' : new Intl.NumberFormat(locale(), { style: 'currency', currency: 'CNY', maximumFractionDigits: 0 }).format(x));
+/** An amount in `currency` (a report's `currency`, a deal's own); a plain number when it is not known. */
+const money = (x, currency) => (x == null ? '—' : new Intl.NumberFormat(locale(), currency ? { style: 'currency', currency, maximumFractionDigits: 0 } : { maximumFractionDigits: 0 }).format(x));
 const num = (x, d = 0) => (x == null ? '—' : new Intl.NumberFormat(locale(), { maximumFractionDigits: d }).format(x));
 const pct = (x) => (x == null ? '—' : new Intl.NumberFormat(locale(), { style: 'percent', maximumFractionDigits: 1 }).format(x));
 const date = (s) => (s ? new Intl.DateTimeFormat(locale(), { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' }).format(new Date(s)) : '—');
@@ -104,14 +105,14 @@ function table(cols, rows, empty) {
   return `<div class="scroll"><table><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table></div>`;
 }
 
-function bars(items, value, label, title) {
+function bars(items, value, label, title, currency) {
   const max = Math.max(1, ...items.map(value));
   const h = 26;
   const rows = items.map((it, i) => {
     const w = Math.round((value(it) / max) * 300);
     return `<g transform="translate(0,${i * h})"><text x="0" y="17" class="lbl">${esc(label(it))}</text>` +
       `<rect x="120" y="4" width="${w}" height="16" rx="3"></rect>` +
-      `<text x="${126 + w}" y="17" class="val">${esc(money(value(it)))}</text></g>`;
+      `<text x="${126 + w}" y="17" class="val">${esc(money(value(it), currency))}</text></g>`;
   }).join('');
   return `<svg class="bars" viewBox="0 0 560 ${items.length * h}" role="img"><title>${esc(title)}</title>${rows}</svg>`;
 }
@@ -139,13 +140,13 @@ const labels = (en, zh) => { Object.assign(DICT.en, en); Object.assign(DICT.zh, 
 async function overview() {
   const p = await api('/v1/reports/pipeline');
   return `<h1>${esc(t('overview.title'))}</h1>
-  <div class="cards">${card('open_count', num(p.open_count))}${card('open_amount', money(p.open_amount))}${card('forecast', money(p.forecast))}${card('won_this_month', money(p.won_this_month))}${card('coverage', p.coverage == null ? '—' : num(p.coverage, 2) + '×')}</div>
-  <section><h2>${esc(t('overview.stages'))}</h2>${bars(p.stages, (s) => s.amount, (s) => s.stage, t('overview.stages'))}
-  ${table([{ label: 'stage', cell: (s) => esc(s.stage) }, { label: 'count', num: 1, cell: (s) => num(s.count) }, { label: 'amount', num: 1, cell: (s) => money(s.amount) }, { label: 'weighted', num: 1, cell: (s) => money(s.weighted) }], p.stages)}</section>
-  <section id="leaderboard"><h2>${esc(t('overview.leaderboard'))}</h2>${table([{ label: 'rep', cell: (r) => repLink(r.rep) }, { label: 'deals_won', num: 1, cell: (r) => num(r.deals_won) }, { label: 'won_amount', num: 1, cell: (r) => money(r.won_amount) }, { label: 'open_amount', num: 1, cell: (r) => money(r.open_amount) }], p.leaderboard)}</section>
+  <div class="cards">${card('open_count', num(p.open_count))}${card('open_amount', money(p.open_amount, p.currency))}${card('forecast', money(p.forecast, p.currency))}${card('won_this_month', money(p.won_this_month, p.currency))}${card('coverage', p.coverage == null ? '—' : num(p.coverage, 2) + '×')}</div>
+  <section><h2>${esc(t('overview.stages'))}</h2>${bars(p.stages, (s) => s.amount, (s) => s.stage, t('overview.stages'), p.currency)}
+  ${table([{ label: 'stage', cell: (s) => esc(s.stage) }, { label: 'count', num: 1, cell: (s) => num(s.count) }, { label: 'amount', num: 1, cell: (s) => money(s.amount, p.currency) }, { label: 'weighted', num: 1, cell: (s) => money(s.weighted, p.currency) }], p.stages)}</section>
+  <section id="leaderboard"><h2>${esc(t('overview.leaderboard'))}</h2>${table([{ label: 'rep', cell: (r) => repLink(r.rep) }, { label: 'deals_won', num: 1, cell: (r) => num(r.deals_won) }, { label: 'won_amount', num: 1, cell: (r) => money(r.won_amount, p.currency) }, { label: 'open_amount', num: 1, cell: (r) => money(r.open_amount, p.currency) }], p.leaderboard)}</section>
   <div class="two"><section><h2>${esc(t('overview.stale'))}</h2>${table([{ label: 'deal', cell: (d) => dealLink(d.deal_id) }, { label: 'rep', cell: (d) => repLink(d.owner) }, { label: 'stage', cell: (d) => esc(d.stage) }, { label: 'days_since_touch', num: 1, cell: (d) => num(d.days_since_touch, 1) }], p.stale.slice(0, 15))}</section>
   <section><h2>${esc(t('overview.stuck'))}</h2>${table([{ label: 'deal', cell: (d) => dealLink(d.deal_id) }, { label: 'rep', cell: (d) => repLink(d.owner) }, { label: 'stage', cell: (d) => esc(d.stage) }, { label: 'days_in_stage', num: 1, cell: (d) => num(d.days_in_stage, 1) }], p.stuck.slice(0, 15))}</section></div>
-  <section><h2>${esc(t('overview.top'))}</h2>${table([{ label: 'deal', cell: (d) => dealLink(d.deal_id) }, { label: 'rep', cell: (d) => repLink(d.owner) }, { label: 'stage', cell: (d) => esc(d.stage) }, { label: 'amount', num: 1, cell: (d) => money(d.amount) }], p.top)}</section>`;
+  <section><h2>${esc(t('overview.top'))}</h2>${table([{ label: 'deal', cell: (d) => dealLink(d.deal_id) }, { label: 'rep', cell: (d) => repLink(d.owner) }, { label: 'stage', cell: (d) => esc(d.stage) }, { label: 'amount', num: 1, cell: (d) => money(d.amount, p.currency) }], p.top)}</section>`;
 }
 
 async function funnel() {
@@ -175,12 +176,12 @@ async function rep(id) {
   const metric = (k) => s.map((m) => m[k]);
   return `<h1>${esc(t('rep.title'))}: ${esc(me.name || me.rep)} <span class="badge trend-${esc(me.trend)}" data-trend="${esc(me.trend)}">${esc(t('trend.' + me.trend))}</span></h1>
   <div class="cards">${['deals_won', 'won_amount', 'win_rate', 'big_deals_lost', 'active_customers'].map((k) => `<div class="card"><div class="k">${esc(t(k))}</div>${sparkline(metric(k), t(k))}</div>`).join('')}</div>
-  ${table([{ label: 'month', cell: (m) => esc(m.month) }, { label: 'deals_won', num: 1, cell: (m) => num(m.deals_won) }, { label: 'won_amount', num: 1, cell: (m) => money(m.won_amount) }, { label: 'deals_lost', num: 1, cell: (m) => num(m.deals_lost) }, { label: 'big_deals_lost', num: 1, cell: (m) => num(m.big_deals_lost) }, { label: 'win_rate', num: 1, cell: (m) => pct(m.win_rate) }, { label: 'active_customers', num: 1, cell: (m) => num(m.active_customers) }], s.slice().reverse())}`;
+  ${table([{ label: 'month', cell: (m) => esc(m.month) }, { label: 'deals_won', num: 1, cell: (m) => num(m.deals_won) }, { label: 'won_amount', num: 1, cell: (m) => money(m.won_amount, r.currency) }, { label: 'deals_lost', num: 1, cell: (m) => num(m.deals_lost) }, { label: 'big_deals_lost', num: 1, cell: (m) => num(m.big_deals_lost) }, { label: 'win_rate', num: 1, cell: (m) => pct(m.win_rate) }, { label: 'active_customers', num: 1, cell: (m) => num(m.active_customers) }], s.slice().reverse())}`;
 }
 
-function stateTable(st) {
-  const rows = [['status', t('status.' + st.status)], ['stage', st.stage], ['owner', st.owner], ['amount', money(st.amount)], ['quotes', num(st.quotes)],
-    ['competitors', (st.competitors || []).join(', ') || '—'], ['activities', num(st.activities)], ['last_touch_at', date(st.last_touch_at)], ['paid', money(st.paid)]];
+function stateTable(st, currency) {
+  const rows = [['status', t('status.' + st.status)], ['stage', st.stage], ['owner', st.owner], ['amount', money(st.amount, currency)], ['quotes', num(st.quotes)],
+    ['competitors', (st.competitors || []).join(', ') || '—'], ['activities', num(st.activities)], ['last_touch_at', date(st.last_touch_at)], ['paid', money(st.paid, currency)]];
   return `<dl class="kv">${rows.map(([k, v]) => `<dt>${esc(t(k))}</dt><dd data-field="${k}">${esc(v)}</dd>`).join('')}</dl>`;
 }
 
@@ -208,7 +209,7 @@ async function deal(id) {
     const scrub = document.getElementById('scrub');
     const show = () => {
       const i = Number(scrub.value) - 1;
-      document.getElementById('state').innerHTML = stateTable(steps[i].state);
+      document.getElementById('state').innerHTML = stateTable(steps[i].state, r.currency);
       document.getElementById('step-no').textContent = String(i + 1);
       document.querySelectorAll('.steps li').forEach((li) => li.classList.toggle('current', Number(li.dataset.i) === i));
       document.querySelectorAll('.steps li').forEach((li) => li.classList.toggle('future', Number(li.dataset.i) > i));
@@ -223,7 +224,7 @@ async function customer(id) {
   const [c, tl] = await Promise.all([api(`/v1/customers/${encodeURIComponent(id)}`), api(`/v1/customers/${encodeURIComponent(id)}/timeline?limit=200`)]);
   const items = tl.events.map((e) => {
     const d = e.data || {};
-    const what = d.kind ? `${d.kind}${d.summary ? ': ' + d.summary : ''}` : (d.to ? `${d.from} → ${d.to}` : (d.amount != null ? money(d.amount) : (d.reason || d.summary || '')));
+    const what = d.kind ? `${d.kind}${d.summary ? ': ' + d.summary : ''}` : (d.to ? `${d.from} → ${d.to}` : (d.amount != null ? money(d.amount, e.type === 'DealOpened' ? d.currency || 'CNY' : null) : (d.reason || d.summary || '')));
     const link = e.stream.startsWith('deal-') ? ` · ${dealLink(e.stream.slice(5))}` : '';
     return `<li><time>${esc(date(e.occurred_at))}</time> <b>${esc(e.type)}</b> ${esc(what)}${link} <span class="muted">— ${esc(e.actor)}</span></li>`;
   }).join('');

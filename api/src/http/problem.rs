@@ -92,6 +92,9 @@ pub enum ApiError {
     NotFound(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A report needs an exchange rate the log does not have (422).
+    #[error("{0}")]
+    MissingRate(Box<projections::currency::MissingRate>),
     /// A server-side failure: logged in full, answered with a generic body.
     #[error("internal error: {0}")]
     Internal(String),
@@ -148,6 +151,19 @@ impl ApiError {
                 Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found", d)
             }
             ApiError::Store(e) => store_problem(e),
+            ApiError::MissingRate(m) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "missing-exchange-rate",
+                "Missing exchange rate",
+                m.to_string(),
+            )
+            .with("currency", m.currency.as_str())
+            .with("month", m.month.to_string())
+            .with("reporting_currency", m.reporting.as_str())
+            .with(
+                "missing",
+                serde_json::to_value(&m.missing).unwrap_or(Value::Null),
+            ),
             ApiError::Internal(_) => internal_problem(),
         }
     }

@@ -27,6 +27,8 @@ impl From<ReportError> for ApiError {
             }
             // Only an organisation-wide caller may read it: the role decides, like a 403.
             ReportError::OrganisationOnly(_) => ApiError::Forbidden(e.to_string()),
+            // The request is fine; the log lacks a rate: 422, naming the currency and month.
+            ReportError::MissingRate(m) => ApiError::MissingRate(Box::new(m)),
         }
     }
 }
@@ -50,6 +52,7 @@ fn entity(category: Category, id: &str) -> Result<StreamName, ApiError> {
         (status = 401, body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "A service token; or channels/l2c for a rep or manager token", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 404, description = "Unknown, or not visible to the caller", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "An amount the report shows is in a currency without an exchange rate for the month it needs (`currency`, `month`: the first; `missing`: all)", body = ProblemDoc, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn report(

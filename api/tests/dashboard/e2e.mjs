@@ -71,7 +71,8 @@ try {
   // The overview's figures equal the API's, formatted for the locale.
   const p = await api('/v1/reports/pipeline');
   const shown = async (key) => (await page.textContent(`.card[data-key=${key}] .v`)).trim();
-  const fmt = (x, money) => page.evaluate(([v, m]) => (m ? new Intl.NumberFormat('en-US', { style: 'currency', currency: 'CNY', maximumFractionDigits: 0 }) : new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 })).format(v), [x, money]);
+  // Amounts in the report's own currency (`currency`), never a hard-coded one.
+  const fmt = (x, money) => page.evaluate(([v, m]) => (m ? new Intl.NumberFormat('en-US', { style: 'currency', currency: m, maximumFractionDigits: 0 }) : new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 })).format(v), [x, money && p.currency]);
   check((await shown('open_count')) === (await fmt(p.open_count, false)), `open deals = API open_count (${p.open_count})`);
   check((await shown('open_amount')) === (await fmt(p.open_amount, true)), `open amount = API open_amount (${p.open_amount})`);
   check((await shown('forecast')) === (await fmt(p.forecast, true)), `forecast = API forecast (${p.forecast})`);

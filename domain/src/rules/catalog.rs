@@ -46,7 +46,9 @@ rules! {
     ENTITY_ID = "value.entity_id": "references to other streams (customer_id, deal_id, source_lead) are valid entity ids";
     AMOUNT_NON_NEGATIVE = "value.amount_non_negative": "amounts are >= 0";
     IN_RANGE = "value.in_range": "NPS 0..10, fit/intent scores 0..100, stage probability 0..1, discount_pct 0..100";
-    CURRENCY = "value.currency": "a deal's currency is an ISO 4217 style code: 3 upper-case letters";
+    CURRENCY = "value.currency": "a currency (DealOpened.currency, ReportingCurrencySet.currency, ExchangeRateSet.currency) is an ISO 4217 style code: 3 upper-case letters";
+    RATE_POSITIVE = "value.rate_positive": "ExchangeRateSet.rate is a finite number > 0 (units of the reporting currency per unit of the currency)";
+    RATE_NOT_REPORTING = "rate.not_reporting_currency": "ExchangeRateSet is not for the reporting currency in force (its rate is 1 by definition)";
     PIPELINE_NON_EMPTY = "pipeline.non_empty": "PipelineDefined has at least one stage";
     PIPELINE_UNIQUE_IDS = "pipeline.unique_ids": "PipelineDefined stage ids are unique";
     PIPELINE_RESERVED_IDS = "pipeline.reserved_ids": "won and lost are outcomes, not stages: no stage may be called that";

@@ -148,6 +148,7 @@ fn check_event(
         Event::RepJoined(_)
         | Event::RepLeft(_)
         | Event::TargetSet(_)
+        | Event::ExchangeRateSet(_)
         | Event::PipelineDefined(_) => org::check(org, &event)?,
         Event::ActivityLogged(a) => org::rep_active(org, "rep", &a.rep)?,
         _ => {}

@@ -1,4 +1,4 @@
-//! Rules on the org stream (pipeline, reps, targets) and on naming reps.
+//! Rules on the org stream (pipeline, reps, targets, exchange rates) and on naming reps.
 
 use std::collections::BTreeSet;
 
@@ -81,6 +81,16 @@ pub(super) fn check(org: &OrgState, event: &Event) -> Result<(), Rejection> {
                     "a target is for a rep, a team or the org: give rep or team, not both",
                 ));
             }
+        }
+        Event::ExchangeRateSet(r) if r.currency == org.reporting_currency() => {
+            return Err(RATE_NOT_REPORTING.reject(
+                "data.currency",
+                json_text(&r.currency),
+                format!(
+                    "{} is the reporting currency: its rate is 1 by definition (ReportingCurrencySet changes the reporting currency)",
+                    r.currency
+                ),
+            ));
         }
         _ => {}
     }

@@ -67,6 +67,17 @@ fn range_f(field: &str, v: f64, lo: f64, hi: f64) -> Check {
     Ok(())
 }
 
+fn rate(v: f64) -> Check {
+    if !(v.is_finite() && v > 0.0) {
+        return Err(RATE_POSITIVE.reject(
+            "data.rate",
+            json_text(&v),
+            "rate must be a number > 0: units of the reporting currency per unit",
+        ));
+    }
+    Ok(())
+}
+
 fn currency(v: &str) -> Check {
     if v.len() != 3 || !v.bytes().all(|b| b.is_ascii_uppercase()) {
         return Err(CURRENCY.reject(
@@ -98,6 +109,11 @@ pub(super) fn check_values(event: &Event) -> Check {
             opt_text("rep", &t.rep)?;
             opt_text("team", &t.team)?;
             amount("amount", t.amount)?;
+        }
+        Event::ReportingCurrencySet(r) => currency(&r.currency)?,
+        Event::ExchangeRateSet(r) => {
+            currency(&r.currency)?;
+            rate(r.rate)?;
         }
         Event::CustomerRegistered(c) => {
             text("name", &c.name)?;

@@ -98,7 +98,10 @@ impl DealState {
             last_touch_at: at,
             paid: Money::ZERO,
             title: o.title.clone(),
-            currency: o.currency.clone().unwrap_or_else(|| "CNY".to_string()),
+            currency: o
+                .currency
+                .clone()
+                .unwrap_or_else(|| super::DEFAULT_CURRENCY.to_string()),
             expected_close: o.expected_close,
             source_lead: o.source_lead.clone(),
             won_amount: None,

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 pub use customer::CustomerState;
 pub use deal::{DealState, DealStatus, Installment};
 pub use lead::{LeadState, LeadStatus};
-pub use org::{OrgState, Pipeline, Rep, TargetScope};
+pub use org::{OrgState, Pipeline, Rep, TargetScope, DEFAULT_CURRENCY};
 
 use crate::envelope::{Category, RecordedEvent, StreamName};
 use crate::events::Event;

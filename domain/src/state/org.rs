@@ -1,4 +1,5 @@
-//! The organisation: the pipeline in force, the reps and the targets (the `org` stream).
+//! The organisation: the pipeline in force, the reps, the targets and the reporting
+//! currency (the `org` stream).
 
 use std::collections::BTreeMap;
 
@@ -92,7 +93,13 @@ pub struct OrgState {
     pub reps: BTreeMap<String, Rep>,
     /// The latest target per scope and month.
     pub targets: BTreeMap<(TargetScope, Month), Money>,
+    /// The latest `ReportingCurrencySet` (`None` = the default, [`DEFAULT_CURRENCY`]).
+    pub reporting_currency: Option<String>,
 }
+
+/// The currency of a deal without `currency`, and the reporting currency until a
+/// `ReportingCurrencySet` (SPEC §1.2).
+pub const DEFAULT_CURRENCY: &str = "CNY";
 
 impl OrgState {
     /// Folds one event of the `org` stream. Total: anything else (or unparsable) is ignored.
@@ -139,8 +146,16 @@ impl OrgState {
                 };
                 self.targets.insert((scope, t.month), t.amount);
             }
+            Event::ReportingCurrencySet(r) => self.reporting_currency = Some(r.currency.clone()),
             _ => {}
         }
+    }
+
+    /// The reporting currency in force: the latest `ReportingCurrencySet`, else "CNY".
+    pub fn reporting_currency(&self) -> &str {
+        self.reporting_currency
+            .as_deref()
+            .unwrap_or(DEFAULT_CURRENCY)
     }
 
     /// True when the rep joined and has since left. Unknown reps are not "gone".
