@@ -38,6 +38,8 @@ pub struct Opened {
     pub amount: Money,
     pub stage: Arc<str>,
     pub source_lead: Option<String>,
+    /// The deal's title (the follow-up list shows it).
+    pub title: String,
 }
 
 /// A `DealLost`, as far as the fold needs it.
@@ -66,6 +68,10 @@ pub enum DealOp {
     Won(Box<(Money, Option<Arc<str>>)>),
     Lost(Box<Lost>),
     Paid(Money),
+    /// A `PaymentReceived` for an installment: amount and `installment_id`.
+    PaidInstallment(Box<(Money, String)>),
+    /// A `PaymentScheduled`.
+    Scheduled(Box<Installment>),
     /// Any other event of the deal's stream (it still touches the deal).
     Other,
 }
@@ -80,6 +86,7 @@ impl DealOp {
                 amount: o.amount,
                 stage: intern(&o.stage),
                 source_lead: o.source_lead.clone(),
+                title: o.title.clone(),
             })),
             Event::DealStageChanged(c) => DealOp::Stage(intern(&c.to)),
             Event::DealReopened(r) => DealOp::Reopened(intern(&r.stage)),
@@ -95,10 +102,26 @@ impl DealOp {
                 reason: intern(&l.reason),
                 competitor: l.competitor.as_deref().map(&mut *intern),
             })),
-            Event::PaymentReceived(p) => DealOp::Paid(p.amount),
+            Event::PaymentReceived(p) => match &p.installment_id {
+                Some(id) => DealOp::PaidInstallment(Box::new((p.amount, id.clone()))),
+                None => DealOp::Paid(p.amount),
+            },
+            Event::PaymentScheduled(p) => DealOp::Scheduled(Box::new(Installment {
+                installment_id: p.installment_id.clone(),
+                amount: p.amount,
+                due: p.due,
+            })),
             _ => DealOp::Other,
         }
     }
+}
+
+/// A `PaymentScheduled`: what is due when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Installment {
+    pub installment_id: String,
+    pub amount: Money,
+    pub due: chrono::NaiveDate,
 }
 
 /// open / won / lost.
@@ -302,7 +325,8 @@ impl DealView {
                 });
             }
             DealOp::Paid(amount) => self.state.paid += *amount,
-            DealOp::Opened(_) | DealOp::Other => {}
+            DealOp::PaidInstallment(p) => self.state.paid += p.0,
+            DealOp::Opened(_) | DealOp::Scheduled(_) | DealOp::Other => {}
         }
     }
 

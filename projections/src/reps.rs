@@ -294,7 +294,7 @@ fn from_index(model: &ReadModel, q: &RepsQuery, months: &[Month]) -> (Vec<String
 }
 
 /// The last month that was over at `at` (its own month if `at` is that month's last instant).
-fn last_complete_month(at: DateTime<Utc>) -> Month {
+pub fn last_complete_month(at: DateTime<Utc>) -> Month {
     let month = Month::of(&at);
     if at + chrono::TimeDelta::nanoseconds(1) >= month.next().start() {
         month

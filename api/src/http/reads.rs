@@ -26,7 +26,10 @@ impl From<ReportError> for ApiError {
                 ApiError::bad_field(param.clone(), e.to_string())
             }
             // Only an organisation-wide caller may read it: the role decides, like a 403.
-            ReportError::OrganisationOnly(_) => ApiError::Forbidden(e.to_string()),
+            ReportError::OrganisationOnly(_) | ReportError::RepOutOfScope(_) => {
+                ApiError::Forbidden(e.to_string())
+            }
+            ReportError::UnknownRep(_) => ApiError::NotFound(e.to_string()),
         }
     }
 }
@@ -43,13 +46,13 @@ fn entity(category: Category, id: &str) -> Result<StreamName, ApiError> {
 
 /// `GET /v1/reports/{name}`.
 #[utoipa::path(get, path = "/v1/reports/{name}", tag = "reports",
-    params(("name" = String, Path, description = "funnel, reps, pipeline, channels, win-loss, l2c, activity or pool; parameters as in SPEC §2 (from, to, as_of, group_by, months, end, metric, window, big_deal_amount, stale_days, stuck_days). A rep or manager token gets the report over its own scope (the rep's deals, the team's); channels and l2c are organisation-wide only")),
+    params(("name" = String, Path, description = "funnel, reps, pipeline, channels, win-loss, l2c, activity, pool, service (SPEC §2.7) or follow-up (§2.8); parameters as in SPEC §2 (from, to, as_of, group_by, months, end, metric, window, big_deal_amount, stale_days, stuck_days, rep). A rep or manager token gets the report over its own scope (the rep's deals, the team's; service: the customers owned in scope at each month's end); channels and l2c are organisation-wide only. follow-up: a rep reads their own list (`rep` may be left out), a manager names a rep of the team, an admin or analyst any known rep")),
     responses(
         (status = 200, description = "The report (shapes: SPEC §2)", body = Object),
         (status = 400, description = "Bad parameter (the `field` names it)", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 401, body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, description = "A service token; or channels/l2c for a rep or manager token", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown, or not visible to the caller", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "A service token; or channels/l2c for a rep or manager token; or the follow-up list of a rep outside the caller's scope", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown report, or (follow-up) a rep the log does not know", body = ProblemDoc, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn report(
@@ -72,7 +75,17 @@ fn scoped_report(
     who.require(REPORT_READERS, "read reports")?;
     let model = state.projector.read();
     let scope = scope::reps_in_scope(who, &model);
-    let body = reports::run_for(&model, name, query.unwrap_or(""), Utc::now(), scope)?;
+    let options = reports::ReportOptions {
+        pool_release_after_days: state.config.pool_release_after_days,
+    };
+    let body = reports::run_with(
+        &model,
+        name,
+        query.unwrap_or(""),
+        Utc::now(),
+        scope,
+        &options,
+    )?;
     Ok(Json(body))
 }
 
