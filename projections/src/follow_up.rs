@@ -162,7 +162,9 @@ impl LeadToWork {
                         rep: q.rep.clone(),
                     })
                 }
-                Event::LeadConverted(_) | Event::LeadDisqualified(_) => return None,
+                // Qualified again after a disqualification, it is to be worked again.
+                Event::LeadDisqualified(_) => lead = None,
+                Event::LeadConverted(_) => return None,
                 _ => {}
             }
         }
