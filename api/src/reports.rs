@@ -197,8 +197,8 @@ fn follow_up_rep(
         (Some(rep), _) if !scope.covers(&rep) => Err(ReportError::RepOutOfScope(rep)),
         (Some(rep), Scope::Reps(_)) => Ok(rep),
         (Some(rep), Scope::Organisation) => {
-            let known = model.reps(None).contains_key(&rep)
-                || model.rep_months.reps().any(|r| r == rep);
+            let known =
+                model.reps(None).contains_key(&rep) || model.rep_months.reps().any(|r| r == rep);
             if known {
                 Ok(rep)
             } else {

@@ -118,7 +118,10 @@ pub fn installments(entries: &[DealEntry]) -> Vec<InstallmentDue> {
     by_id
         .into_values()
         .map(|mut i| {
-            i.received = paid.get(i.installment_id.as_str()).copied().unwrap_or_default();
+            i.received = paid
+                .get(i.installment_id.as_str())
+                .copied()
+                .unwrap_or_default();
             i
         })
         .collect()
@@ -248,7 +251,11 @@ fn from_index<'a>(model: &'a ReadModel, rep: &str) -> Candidates<'a> {
         .into_iter()
         .filter_map(|id| {
             let rec = model.deals.get(id)?;
-            Some((id.as_str(), (**rec.current.as_ref()?).clone(), &rec.entries[..]))
+            Some((
+                id.as_str(),
+                (**rec.current.as_ref()?).clone(),
+                &rec.entries[..],
+            ))
         })
         .collect();
     let customers = idx
@@ -274,8 +281,11 @@ fn by_scan<'a>(model: &'a ReadModel, rep: &str, as_of: DateTime<Utc>) -> Candida
         .filter_map(|(id, rec)| {
             let entries = prefix(&rec.entries, t);
             let view = DealView::fold(id, entries)?;
-            (&*view.state.owner == rep && view.state.status != DealStatus::Lost)
-                .then_some((id.as_str(), view, entries))
+            (&*view.state.owner == rep && view.state.status != DealStatus::Lost).then_some((
+                id.as_str(),
+                view,
+                entries,
+            ))
         })
         .collect();
     let customers = model

@@ -134,8 +134,7 @@ impl FollowUpIndex {
         &'a self,
         rep: &str,
     ) -> impl Iterator<Item = (&'a String, DateTime<Utc>)> + 'a {
-        Self::of(&self.customers, rep)
-            .filter_map(|id| Some((id, self.owner_of.get(id)?.1)))
+        Self::of(&self.customers, rep).filter_map(|id| Some((id, self.owner_of.get(id)?.1)))
     }
 
     pub fn last_activity(&self, customer: &str) -> Option<DateTime<Utc>> {

@@ -675,7 +675,10 @@ impl ReadModel {
                 }
             }
         }
-        let customers = self.customers.iter().map(|(id, c)| (id, c.entries.as_slice()));
+        let customers = self
+            .customers
+            .iter()
+            .map(|(id, c)| (id, c.entries.as_slice()));
         self.service = ServiceIndex::build(customers, None, strings);
         let follow = &mut self.follow_up;
         *follow = FollowUpIndex::default();

@@ -75,10 +75,16 @@ impl Bucket {
         n(&mut self.complaints_opened, c.complaints_opened);
         n(&mut self.complaints_resolved, c.complaints_resolved);
         for &d in &c.resolution_days {
-            let i = self.resolution_days.partition_point(|y| y.total_cmp(&d).is_lt());
+            let i = self
+                .resolution_days
+                .partition_point(|y| y.total_cmp(&d).is_lt());
             if sign > 0 {
                 self.resolution_days.insert(i, d);
-            } else if self.resolution_days.get(i).is_some_and(|y| y.total_cmp(&d).is_eq()) {
+            } else if self
+                .resolution_days
+                .get(i)
+                .is_some_and(|y| y.total_cmp(&d).is_eq())
+            {
                 self.resolution_days.remove(i);
             }
         }
@@ -131,7 +137,9 @@ impl CustomerFacts {
             let mut nps: Option<i64> = None;
             while let Some(e) = it.next_if(|e| Month::of(&e.at) == month) {
                 match &e.event {
-                    Event::CustomerRegistered(r) => owner = r.owner.as_deref().map(|o| strings.get(o)),
+                    Event::CustomerRegistered(r) => {
+                        owner = r.owner.as_deref().map(|o| strings.get(o))
+                    }
                     Event::CustomerUpdated(u) => {
                         if let Some(o) = &u.owner {
                             owner = Some(strings.get(o));

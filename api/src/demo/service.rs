@@ -43,17 +43,38 @@ impl Gen {
                     4 | 5 => self.rng.random_range(7..9),
                     _ => self.rng.random_range(0..7),
                 };
-                self.emit(format!("customer-{c}"), "NpsRecorded", at, "survey", json!({"score": score}), false);
+                self.emit(
+                    format!("customer-{c}"),
+                    "NpsRecorded",
+                    at,
+                    "survey",
+                    json!({"score": score}),
+                    false,
+                );
             }
             let complaints = 4 + m % 2;
             for k in 0..complaints {
                 let c = alive[self.rng.random_range(0..alive.len())];
                 let id = format!("SV-{m}-{k}");
                 let at = ms + self.days(0.5, 27.0);
-                self.emit(format!("customer-{c}"), "ComplaintFiled", at, "service", json!({"complaint_id": id, "summary": "invoice wrong"}), false);
+                self.emit(
+                    format!("customer-{c}"),
+                    "ComplaintFiled",
+                    at,
+                    "service",
+                    json!({"complaint_id": id, "summary": "invoice wrong"}),
+                    false,
+                );
                 if self.rng.random_range(0..5) != 0 {
                     let done = at + self.days(0.2, 9.0);
-                    self.emit(format!("customer-{c}"), "ComplaintResolved", done, "service", json!({"complaint_id": id}), false);
+                    self.emit(
+                        format!("customer-{c}"),
+                        "ComplaintResolved",
+                        done,
+                        "service",
+                        json!({"complaint_id": id}),
+                        false,
+                    );
                 }
             }
             for _ in 0..(1 + m % 3) {
@@ -63,7 +84,14 @@ impl Gen {
                 }
                 churned.push(c);
                 let at = ms + self.days(1.0, 28.0);
-                self.emit(format!("customer-{c}"), "CustomerChurned", at, "service", json!({"reason": "moved to a competitor"}), false);
+                self.emit(
+                    format!("customer-{c}"),
+                    "CustomerChurned",
+                    at,
+                    "service",
+                    json!({"reason": "moved to a competitor"}),
+                    false,
+                );
             }
         }
         self.mornings();
@@ -81,30 +109,86 @@ impl Gen {
             let opened = end - Duration::days(110);
             self.emit(stream.clone(), "DealOpened", opened, r, json!({"customer_id": c, "owner": r, "title": format!("Annual licence {c}"), "amount": 90000, "stage": "contract"}), false);
             let won = end - Duration::days(70);
-            self.emit(stream.clone(), "DealWon", won, r, json!({"amount": 90000}), false);
+            self.emit(
+                stream.clone(),
+                "DealWon",
+                won,
+                r,
+                json!({"amount": 90000}),
+                false,
+            );
             for (i, due_days) in [(1, 40), (2, 9)] {
                 let due = (end - Duration::days(due_days)).date_naive().to_string();
-                self.emit(stream.clone(), "PaymentScheduled", won + Duration::hours(1), r, json!({"installment_id": format!("I{i}"), "amount": 45000, "due": due}), false);
+                self.emit(
+                    stream.clone(),
+                    "PaymentScheduled",
+                    won + Duration::hours(1),
+                    r,
+                    json!({"installment_id": format!("I{i}"), "amount": 45000, "due": due}),
+                    false,
+                );
             }
-            self.emit(stream.clone(), "PaymentReceived", end - Duration::days(38), "finance", json!({"amount": 45000, "installment_id": "I1"}), false);
-            self.emit(stream.clone(), "PaymentReceived", end - Duration::days(5), "finance", json!({"amount": 15000, "installment_id": "I2"}), false);
+            self.emit(
+                stream.clone(),
+                "PaymentReceived",
+                end - Duration::days(38),
+                "finance",
+                json!({"amount": 45000, "installment_id": "I1"}),
+                false,
+            );
+            self.emit(
+                stream.clone(),
+                "PaymentReceived",
+                end - Duration::days(5),
+                "finance",
+                json!({"amount": 15000, "installment_id": "I2"}),
+                false,
+            );
             // An open deal nobody touched for three weeks.
             let deal = self.deal_id();
             let stream = format!("deal-{deal}");
             let opened = end - Duration::days(45);
             self.emit(stream.clone(), "DealOpened", opened, r, json!({"customer_id": c, "owner": r, "title": format!("Expansion {c}"), "amount": 60000, "stage": "qualified"}), false);
-            self.emit(stream.clone(), "DealStageChanged", opened + Duration::days(10), r, json!({"from": "qualified", "to": "quote"}), false);
-            self.emit(stream, "ActivityLogged", end - Duration::days(21), r, json!({"kind": "call", "rep": r}), false);
+            self.emit(
+                stream.clone(),
+                "DealStageChanged",
+                opened + Duration::days(10),
+                r,
+                json!({"from": "qualified", "to": "quote"}),
+                false,
+            );
+            self.emit(
+                stream,
+                "ActivityLogged",
+                end - Duration::days(21),
+                r,
+                json!({"kind": "call", "rep": r}),
+                false,
+            );
             // A customer idle for 58 days.
             let idle = self.new_customer(end - Duration::days(90), Some(r), "direct", r);
-            self.emit(format!("customer-{idle}"), "ActivityLogged", end - Duration::days(58), r, json!({"kind": "visit", "rep": r}), false);
+            self.emit(
+                format!("customer-{idle}"),
+                "ActivityLogged",
+                end - Duration::days(58),
+                r,
+                json!({"kind": "visit", "rep": r}),
+                false,
+            );
             // Two fresh leads qualified to the rep.
             for (k, (fit, intent)) in [(80, 70), (55, 90)].into_iter().enumerate() {
                 let lead = format!("L-{}", self.next_lead);
                 self.next_lead += 1;
                 let at = end - Duration::days(3 + k as i64);
                 self.emit(format!("lead-{lead}"), "LeadCaptured", at, "marketing", json!({"channel": "web", "name": format!("Contact {lead}"), "company": format!("Prospect {lead}")}), false);
-                self.emit(format!("lead-{lead}"), "LeadQualified", at + Duration::hours(4), r, json!({"rep": r, "fit_score": fit, "intent_score": intent}), false);
+                self.emit(
+                    format!("lead-{lead}"),
+                    "LeadQualified",
+                    at + Duration::hours(4),
+                    r,
+                    json!({"rep": r, "fit_score": fit, "intent_score": intent}),
+                    false,
+                );
             }
         }
     }
