@@ -623,7 +623,14 @@ async fn service_and_follow_up(w: &World, c: &Caller, ok: u16) {
         .filter(|o| c.reach.deal(o))
         .map(str::to_string)
         .collect();
-    if let Some(s) = get(w, c, &format!("/v1/reports/service?months=1&end={month}"), ok).await {
+    if let Some(s) = get(
+        w,
+        c,
+        &format!("/v1/reports/service?months=1&end={month}"),
+        ok,
+    )
+    .await
+    {
         let answers = owners.len() + usize::from(whole);
         let nps = &s["groups"][0]["series"][0]["nps"];
         assert_eq!(nps["responses"], answers, "{} service", c.name);
@@ -633,7 +640,12 @@ async fn service_and_follow_up(w: &World, c: &Caller, ok: u16) {
         if whole {
             owners.insert("pool".into());
         }
-        assert_eq!(strings_at(&s["groups"], "key"), owners, "{} service by rep", c.name);
+        assert_eq!(
+            strings_at(&s["groups"], "key"),
+            owners,
+            "{} service by rep",
+            c.name
+        );
     }
     for (rep, _) in REPS {
         let status = match c.reports {
