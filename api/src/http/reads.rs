@@ -73,6 +73,13 @@ fn scoped_report(
     query: Option<&str>,
 ) -> Result<Json<reports::Body>, ApiError> {
     who.require(REPORT_READERS, "read reports")?;
+    if name == "follow-up" && who.role == Role::Manager && !names_a_rep(query.unwrap_or("")) {
+        // A manager's own scope is a team, not a list: the manager names the rep.
+        return Err(ApiError::bad_field(
+            "rep",
+            "required: a manager names a rep of the team whose follow-up list to show",
+        ));
+    }
     let model = state.projector.read();
     let scope = scope::reps_in_scope(who, &model);
     let options = reports::ReportOptions {
@@ -87,6 +94,11 @@ fn scoped_report(
         &options,
     )?;
     Ok(Json(body))
+}
+
+/// Whether the query string has a non-empty `rep`.
+fn names_a_rep(query: &str) -> bool {
+    form_urlencoded::parse(query.as_bytes()).any(|(k, v)| k == "rep" && !v.is_empty())
 }
 
 /// `GET /v1/pool`.

@@ -658,9 +658,10 @@ async fn service_and_follow_up(w: &World, c: &Caller, ok: u16) {
             assert_eq!(f["rep"], rep, "{} follow-up", c.name);
         }
     }
-    // Without a name: a rep's own list; a manager of one rep, that rep's; else name one.
+    // Without a name: a rep's own list; everybody else names one (a manager too, even of
+    // a team of one).
     let own = match c.reach {
-        Reach::Reps([only]) if c.reports == Reports::Scoped => Some(*only),
+        Reach::Reps([only]) if c.name.starts_with("rep ") => Some(*only),
         _ => None,
     };
     let status = match (c.reports, own) {
