@@ -63,8 +63,8 @@ async function today() {
     { label: 'fit_score', num: 1, cell: (r) => num(r.fit_score) }, { label: 'intent_score', num: 1, cell: (r) => num(r.intent_score) },
     { label: 'score', num: 1, cell: (r) => num(r.score) }, { label: 'qualified_at', cell: (r) => esc(date(r.qualified_at)) }]);
   return `<h1>${esc(t('today.title'))} <span class="muted">${esc(t('today.for'))} ${repLink(f.rep)} · ${esc(date(f.as_of))}</span></h1>
-  <div class="two">${section('overdue', 'today.overdue', overdue)}${section('stale', 'today.stale', stale)}</div>
-  <div class="two">${section('pool-soon', 'today.pool', pool)}${section('leads', 'today.leads', leads)}</div>`;
+  ${section('overdue', 'today.overdue', overdue)}${section('stale', 'today.stale', stale)}
+  ${section('pool-soon', 'today.pool', pool)}${section('leads', 'today.leads', leads)}`;
 }
 
 page(/^\/today$/, today);
