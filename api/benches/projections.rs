@@ -340,7 +340,13 @@ fn main() {
                 let paid = if rng.below(3) == 0 { 1 } else { 2 };
                 for i in 1..=paid {
                     let at = t + chrono::Duration::days(30 * i);
-                    let ev = log.event(&stream, "PaymentReceived", at, "finance", json!({"installment_id": format!("I{i}"), "amount": amount / 2}));
+                    let ev = log.event(
+                        &stream,
+                        "PaymentReceived",
+                        at,
+                        "finance",
+                        json!({"installment_id": format!("I{i}"), "amount": amount / 2}),
+                    );
                     apply(&mut model, ev);
                 }
             }
@@ -357,20 +363,44 @@ fn main() {
         let mut at = reg;
         for _ in 0..2 {
             at += chrono::Duration::seconds(rng.below(span_secs / 3) as i64);
-            let ev = log.event(&stream, "NpsRecorded", at, "survey", json!({"score": rng.below(11)}));
+            let ev = log.event(
+                &stream,
+                "NpsRecorded",
+                at,
+                "survey",
+                json!({"score": rng.below(11)}),
+            );
             apply(&mut model, ev);
         }
         if c % 5 == 0 {
-            let ev = log.event(&stream, "ComplaintFiled", at, "service", json!({"complaint_id": "X1"}));
+            let ev = log.event(
+                &stream,
+                "ComplaintFiled",
+                at,
+                "service",
+                json!({"complaint_id": "X1"}),
+            );
             apply(&mut model, ev);
             if c % 25 != 0 {
                 let done = at + chrono::Duration::hours(1 + rng.below(240) as i64);
-                let ev = log.event(&stream, "ComplaintResolved", done, "service", json!({"complaint_id": "X1"}));
+                let ev = log.event(
+                    &stream,
+                    "ComplaintResolved",
+                    done,
+                    "service",
+                    json!({"complaint_id": "X1"}),
+                );
                 apply(&mut model, ev);
             }
         }
         if c % 40 == 0 {
-            let ev = log.event(&stream, "CustomerChurned", at + chrono::Duration::days(3), "service", json!({}));
+            let ev = log.event(
+                &stream,
+                "CustomerChurned",
+                at + chrono::Duration::days(3),
+                "service",
+                json!({}),
+            );
             apply(&mut model, ev);
         }
         log.versions.remove(&stream);
@@ -379,12 +409,30 @@ fn main() {
         let stream = format!("lead-L{l}");
         let at = start + chrono::Duration::seconds((l * 20 * span_secs / deals) as i64);
         let rep = format!("rep{}", l % REPS as u64);
-        let ev = log.event(&stream, "LeadCaptured", at, "web", json!({"channel": "web", "name": format!("Lead {l}")}));
+        let ev = log.event(
+            &stream,
+            "LeadCaptured",
+            at,
+            "web",
+            json!({"channel": "web", "name": format!("Lead {l}")}),
+        );
         apply(&mut model, ev);
-        let ev = log.event(&stream, "LeadQualified", at + chrono::Duration::hours(2), &rep, json!({"rep": rep, "fit_score": rng.below(101), "intent_score": rng.below(101)}));
+        let ev = log.event(
+            &stream,
+            "LeadQualified",
+            at + chrono::Duration::hours(2),
+            &rep,
+            json!({"rep": rep, "fit_score": rng.below(101), "intent_score": rng.below(101)}),
+        );
         apply(&mut model, ev);
         if l % 3 != 0 {
-            let ev = log.event(&stream, "LeadDisqualified", at + chrono::Duration::days(2), &rep, json!({"reason": "no_budget"}));
+            let ev = log.event(
+                &stream,
+                "LeadDisqualified",
+                at + chrono::Duration::days(2),
+                &rep,
+                json!({"reason": "no_budget"}),
+            );
             apply(&mut model, ev);
         }
         log.versions.remove(&stream);
@@ -490,7 +538,8 @@ fn main() {
     let mut items = 0;
     time_query("follow-up (one rep, pool policy 30 d)", runs, || {
         let scope = projections::params::Scope::Organisation;
-        if let Ok(b) = api::reports::run_with(&model, "follow-up", "rep=rep7", now, scope, &options) {
+        if let Ok(b) = api::reports::run_with(&model, "follow-up", "rep=rep7", now, scope, &options)
+        {
             items = b.get().matches("_id\"").count();
         }
     });

@@ -5,7 +5,7 @@
 //! model of *this* log up to a position:
 //!
 //! ```text
-//! {"format":2,"position":N,"chain":"<hex>","checksum":"<hex>"}\n
+//! {"format":3,"position":N,"chain":"<hex>","checksum":"<hex>"}\n
 //! <the model as JSON>
 //! ```
 //!

@@ -20,6 +20,7 @@
 //! - `leads_to_work`: `score` = fit + intent (a missing score counts 0); highest first, then
 //!   the earliest qualified, then lead id.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -236,7 +237,7 @@ fn title(entries: &[DealEntry]) -> String {
 /// Where the list's candidates come from: the model's index (now) or a scan (as of then).
 struct Candidates<'a> {
     /// (id, deal as of then, its events up to then) of the rep's open and won deals.
-    deals: Vec<(&'a str, DealView, &'a [DealEntry])>,
+    deals: Vec<(&'a str, Cow<'a, DealView>, &'a [DealEntry])>,
     /// (customer id, owned since, latest activity) of the rep's customers.
     customers: Vec<(&'a str, DateTime<Utc>, Option<DateTime<Utc>>)>,
     leads: Vec<LeadToWork>,
@@ -251,11 +252,8 @@ fn from_index<'a>(model: &'a ReadModel, rep: &str) -> Candidates<'a> {
         .into_iter()
         .filter_map(|id| {
             let rec = model.deals.get(id)?;
-            Some((
-                id.as_str(),
-                (**rec.current.as_ref()?).clone(),
-                &rec.entries[..],
-            ))
+            let view = Cow::Borrowed(rec.current.as_deref()?);
+            Some((id.as_str(), view, &rec.entries[..]))
         })
         .collect();
     let customers = idx
@@ -283,7 +281,7 @@ fn by_scan<'a>(model: &'a ReadModel, rep: &str, as_of: DateTime<Utc>) -> Candida
             let view = DealView::fold(id, entries)?;
             (&*view.state.owner == rep && view.state.status != DealStatus::Lost).then_some((
                 id.as_str(),
-                view,
+                Cow::Owned(view),
                 entries,
             ))
         })

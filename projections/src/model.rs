@@ -26,7 +26,7 @@ use crate::deal::{DealOp, DealView};
 use crate::follow_up_index::{deal_key, FollowUpIndex};
 use crate::funnel_index::FunnelIndex;
 use crate::rep_months::{won_key, RepMonths};
-use crate::service_index::{concerns_service, ServiceIndex};
+use crate::service_index::{concerns_service, CustomerFacts, ServiceIndex};
 use crate::typed::typed;
 
 /// One event of an org, customer, lead or channel stream: where and when, and its typed
@@ -502,12 +502,14 @@ impl ReadModel {
                         .activity(strings, &a.rep, at, a.kind, &id, 1);
                     self.follow_up.activity(&id, at);
                 }
-                let service = concerns_service(&entry.event);
+                let service = concerns_service(&entry.event) && !self.deferred;
                 let rec = self.customers.entry(id.clone()).or_default();
+                let strings = &mut self.strings;
+                let before = service.then(|| CustomerFacts::of(&rec.entries, strings));
                 insert_sorted(&mut rec.entries, entry);
-                if service && !self.deferred {
-                    let strings = &mut self.strings;
-                    self.service.customer(&id, &rec.entries, strings);
+                if let Some(before) = before {
+                    let after = CustomerFacts::of(&rec.entries, strings);
+                    self.service.change(&before, &after);
                     self.follow_up.customer(&id, &rec.entries, strings);
                 }
             }

@@ -213,12 +213,12 @@ fn push(out: &mut Vec<(Month, Group, Bucket)>, month: Month, group: Group, b: Bu
     out.push((month, group, b));
 }
 
-/// Every group's buckets by month, and each customer's contributions (to take them out
-/// again when the customer changes).
+/// Every group's buckets by month. A customer's contributions are not kept: the model
+/// computes them again from the customer's events before and after a change (a customer
+/// has few events; 200,000 customers' contributions would cost tens of MiB).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ServiceIndex {
     groups: HashMap<Group, BTreeMap<Month, Bucket>>,
-    customers: HashMap<String, CustomerFacts>,
 }
 
 impl ServiceIndex {
@@ -229,21 +229,18 @@ impl ServiceIndex {
         strings: &mut Interner,
     ) -> ServiceIndex {
         let mut index = ServiceIndex::default();
-        for (id, entries) in customers {
-            index.customer(id, crate::model::prefix(entries, as_of), strings);
+        for (_, entries) in customers {
+            let facts = CustomerFacts::of(crate::model::prefix(entries, as_of), strings);
+            index.apply(&facts, 1);
         }
         index
     }
 
-    /// The customer `id` now has the events `entries`: replaces its contributions.
-    pub fn customer(&mut self, id: &str, entries: &[Entry], strings: &mut Interner) {
-        let facts = CustomerFacts::of(entries, strings);
-        if let Some(old) = self.customers.remove(id) {
-            self.apply(&old, -1);
-        }
-        self.apply(&facts, 1);
-        if !facts.0.is_empty() {
-            self.customers.insert(id.to_string(), facts);
+    /// A customer's contributions went from `before` to `after`.
+    pub fn change(&mut self, before: &CustomerFacts, after: &CustomerFacts) {
+        if before != after {
+            self.apply(before, -1);
+            self.apply(after, 1);
         }
     }
 
