@@ -4,7 +4,6 @@
 //! moves, bad parameters are named (400 over HTTP, exit 5 offline), and the HTTP bodies equal
 //! `dealtrail report … --json` byte for byte.
 
-use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
@@ -14,17 +13,7 @@ mod common;
 const TOKEN: &str = "e2e-admin-token-0123456789abcdefgh";
 
 fn get(addr: &str, path: &str) -> (u16, String) {
-    let mut s = std::net::TcpStream::connect(addr).expect("connect");
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n").unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").expect("a full response");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, body.to_string())
+    common::http_get(addr, path, TOKEN)
 }
 
 #[test]

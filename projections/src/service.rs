@@ -189,17 +189,8 @@ fn series<'a>(
 }
 
 pub fn service(model: &ReadModel, q: &ServiceQuery, now: DateTime<Utc>) -> Service {
-    let at = q.as_of.unwrap_or(now);
-    let complete = crate::reps::last_complete_month(at);
-    let end = q.end.unwrap_or_else(|| match model.latest_at(q.as_of) {
-        Some(latest) => Month::of(&latest).min(complete),
-        None => complete,
-    });
-    let mut months = vec![end];
-    while months.len() < q.months as usize {
-        let first = months[0];
-        months.insert(0, first.prev());
-    }
+    let (months, partial) = crate::reps::months_ending(model, q.end, q.months, q.as_of, now);
+    let end = months[months.len() - 1];
     let current = q
         .as_of
         .is_none_or(|t| model.latest_occurred_at.is_none_or(|l| l <= t));
@@ -246,7 +237,7 @@ pub fn service(model: &ReadModel, q: &ServiceQuery, now: DateTime<Utc>) -> Servi
     };
     Service {
         end,
-        partial: end > complete,
+        partial,
         months,
         groups,
     }
