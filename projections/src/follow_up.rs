@@ -234,12 +234,15 @@ fn title(entries: &[DealEntry]) -> String {
         .unwrap_or_default()
 }
 
+/// A customer of the rep: id, owned since, latest activity on it or its deals.
+type RepCustomer<'a> = (&'a str, DateTime<Utc>, Option<DateTime<Utc>>);
+
 /// Where the list's candidates come from: the model's index (now) or a scan (as of then).
 struct Candidates<'a> {
     /// (id, deal as of then, its events up to then) of the rep's open and won deals.
     deals: Vec<(&'a str, Cow<'a, DealView>, &'a [DealEntry])>,
     /// (customer id, owned since, latest activity) of the rep's customers.
-    customers: Vec<(&'a str, DateTime<Utc>, Option<DateTime<Utc>>)>,
+    customers: Vec<RepCustomer<'a>>,
     leads: Vec<LeadToWork>,
 }
 

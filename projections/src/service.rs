@@ -149,8 +149,8 @@ fn row(month: Month, b: &Bucket, active: i64, open: i64) -> ServiceMonth {
 }
 
 /// The series of the groups `groups` taken together, over `months`.
-fn series<'a>(
-    groups: &[&'a std::collections::BTreeMap<Month, Bucket>],
+fn series(
+    groups: &[&std::collections::BTreeMap<Month, Bucket>],
     months: &[Month],
 ) -> Vec<ServiceMonth> {
     let (first, end) = (months[0], months[months.len() - 1]);

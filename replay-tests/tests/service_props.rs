@@ -104,7 +104,7 @@ impl Sim {
                 let r = REPS[a as usize % 3];
                 if !self.reps.contains(&r) {
                     self.reps.push(r);
-                    let team = if a % 2 == 0 { "west" } else { "east" };
+                    let team = if a.is_multiple_of(2) { "west" } else { "east" };
                     self.ev(
                         now,
                         "org-main",
@@ -116,7 +116,11 @@ impl Sim {
             }
             1 => {
                 let id = format!("K{}", nc + 1);
-                let owner = if b % 3 == 0 { None } else { self.rep(b) };
+                let owner = if b.is_multiple_of(3) {
+                    None
+                } else {
+                    self.rep(b)
+                };
                 let mut data = json!({"name": format!("Customer {id}")});
                 if let Some(o) = owner {
                     data["owner"] = json!(o);
@@ -142,8 +146,7 @@ impl Sim {
                 let stream = format!("customer-{}", c.id);
                 match c.owner {
                     None => self.ev(now, &stream, "CustomerClaimed", r, json!({"rep": r})),
-                    Some(o) if b % 2 == 0 => {
-                        let _ = o;
+                    Some(_) if b.is_multiple_of(2) => {
                         self.ev(
                             now,
                             &stream,
@@ -203,7 +206,7 @@ impl Sim {
                     json!({"complaint_id": id}),
                 );
             }
-            7 if nc > 0 && b % 3 == 0 => {
+            7 if nc > 0 && b.is_multiple_of(3) => {
                 let c = &self.customers[ci];
                 let (stream, reg) = (format!("customer-{}", c.id), c.registered);
                 let at = self.when(late, reg);
@@ -244,7 +247,7 @@ impl Sim {
                 let d = self.deals[di].clone();
                 let stream = format!("deal-{}", d.id);
                 match d.status {
-                    0 if b % 4 == 0 => {
+                    0 if b.is_multiple_of(4) => {
                         self.ev(
                             now,
                             &stream,
@@ -271,7 +274,7 @@ impl Sim {
                         self.ev(now, &stream, "DealWon", d.owner, json!({"amount": 1000}));
                         self.deals[di].status = 1;
                     }
-                    1 if d.installments.len() < 3 && b % 2 == 0 => {
+                    1 if d.installments.len() < 3 && b.is_multiple_of(2) => {
                         let id = format!("P{}", d.installments.len() + 1);
                         let due = (now + Duration::days(i64::from(b % 40)) - Duration::days(10))
                             .date_naive()
@@ -352,7 +355,7 @@ impl Sim {
                     _ => {
                         let Some(r) = self.rep(b) else { return };
                         let mut data = json!({"rep": r, "fit_score": b % 101});
-                        if b % 5 != 0 {
+                        if !b.is_multiple_of(5) {
                             data["intent_score"] = json!(a % 101);
                         }
                         self.ev(now, &stream, "LeadQualified", r, data);
@@ -498,8 +501,8 @@ fn plain_service(events: &[RecordedEvent], months: &[Month], by_rep: bool) -> Va
             f[8] = open.len() as i64;
             let key = (if by_rep { owner } else { Some("all".into()) }, m);
             let x = table.entry(key).or_default();
-            for i in 0..9 {
-                x.0[i] += f[i];
+            for (sum, n) in x.0.iter_mut().zip(f) {
+                *sum += n;
             }
             x.1.extend(days);
             m = m.next();
