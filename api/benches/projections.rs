@@ -9,8 +9,9 @@
 //! lost; customers; reps; deals open over two years, each closed within weeks except half
 //! of those opened in the last month, so about 2% are open at the end) is generated on the fly and applied to a fresh `ReadModel`, so the
 //! measured memory is the model's own. Then: rebuild rate, query latency p50/p99 for funnel,
-//! rep trends, pipeline and a 1,000-event deal replay, an `as_of` pipeline a year back, and
-//! peak memory (VmHWM).
+//! rep trends, pipeline, customer service and a rep's follow-up list, a 1,000-event deal
+//! replay, `as_of` reports a year back, and peak memory (VmHWM). Customers also answer NPS,
+//! complain and churn; won deals have two installments; leads are qualified to the reps.
 
 use std::time::{Duration, Instant};
 
@@ -316,7 +317,8 @@ fn main() {
         // the last 1/25 of the span (about a month), every other one is still open.
         let still_open = d >= deals - deals / 25 && d % 2 == 0;
         if !still_open {
-            let ev = if rng.below(3) == 0 {
+            let won = rng.below(3) == 0;
+            let ev = if won {
                 log.event(&stream, "DealWon", t, &rep, json!({"amount": amount}))
             } else {
                 log.event(
@@ -328,8 +330,112 @@ fn main() {
                 )
             };
             apply(&mut model, ev);
+            if won {
+                // Two installments; the second is paid in two deals out of three.
+                for (i, days) in [(1, 30), (2, 60)] {
+                    let due = (t + chrono::Duration::days(days)).date_naive().to_string();
+                    let ev = log.event(&stream, "PaymentScheduled", t, &rep, json!({"installment_id": format!("I{i}"), "amount": amount / 2, "due": due}));
+                    apply(&mut model, ev);
+                }
+                let paid = if rng.below(3) == 0 { 1 } else { 2 };
+                for i in 1..=paid {
+                    let at = t + chrono::Duration::days(30 * i);
+                    let ev = log.event(
+                        &stream,
+                        "PaymentReceived",
+                        at,
+                        "finance",
+                        json!({"installment_id": format!("I{i}"), "amount": amount / 2}),
+                    );
+                    apply(&mut model, ev);
+                }
+            }
         }
         log.versions.remove(&stream); // done with this deal: the generator keeps nothing
+    }
+    // Keeping customers (issue 18): every customer answers NPS twice, one in five complains
+    // (most resolved within days), one in forty churns; leads qualified to the reps, some
+    // converted or disqualified. Logged after the deals, at times across the two years.
+    for c in 0..customers {
+        let stream = format!("customer-C{c}");
+        log.versions.insert(stream.clone(), 1);
+        let reg = start + chrono::Duration::seconds((c * span_secs / customers / 4) as i64);
+        let mut at = reg;
+        for _ in 0..2 {
+            at += chrono::Duration::seconds(rng.below(span_secs / 3) as i64);
+            let ev = log.event(
+                &stream,
+                "NpsRecorded",
+                at,
+                "survey",
+                json!({"score": rng.below(11)}),
+            );
+            apply(&mut model, ev);
+        }
+        if c % 5 == 0 {
+            let ev = log.event(
+                &stream,
+                "ComplaintFiled",
+                at,
+                "service",
+                json!({"complaint_id": "X1"}),
+            );
+            apply(&mut model, ev);
+            if c % 25 != 0 {
+                let done = at + chrono::Duration::hours(1 + rng.below(240) as i64);
+                let ev = log.event(
+                    &stream,
+                    "ComplaintResolved",
+                    done,
+                    "service",
+                    json!({"complaint_id": "X1"}),
+                );
+                apply(&mut model, ev);
+            }
+        }
+        if c % 40 == 0 {
+            let ev = log.event(
+                &stream,
+                "CustomerChurned",
+                at + chrono::Duration::days(3),
+                "service",
+                json!({}),
+            );
+            apply(&mut model, ev);
+        }
+        log.versions.remove(&stream);
+    }
+    for l in 0..deals / 20 {
+        let stream = format!("lead-L{l}");
+        let at = start + chrono::Duration::seconds((l * 20 * span_secs / deals) as i64);
+        let rep = format!("rep{}", l % REPS as u64);
+        let ev = log.event(
+            &stream,
+            "LeadCaptured",
+            at,
+            "web",
+            json!({"channel": "web", "name": format!("Lead {l}")}),
+        );
+        apply(&mut model, ev);
+        let ev = log.event(
+            &stream,
+            "LeadQualified",
+            at + chrono::Duration::hours(2),
+            &rep,
+            json!({"rep": rep, "fit_score": rng.below(101), "intent_score": rng.below(101)}),
+        );
+        apply(&mut model, ev);
+        if l % 3 != 0 {
+            let ev = log.event(
+                &stream,
+                "LeadDisqualified",
+                at + chrono::Duration::days(2),
+                &rep,
+                json!({"reason": "no_budget"}),
+            );
+            apply(&mut model, ev);
+        }
+        log.versions.remove(&stream);
     }
     // One long deal: 1,000 events, for the replay latency.
     let long_open = start + chrono::Duration::days(30);
@@ -419,6 +525,29 @@ fn main() {
     });
     time_query("funnel as_of one year back (a scan)", 5, || {
         let _ = api::reports::run(&model, "funnel", &format!("as_of={year_back}"), now);
+    });
+    time_query("service (12 months)", runs, || {
+        let _ = api::reports::run(&model, "service", "months=12", now);
+    });
+    time_query("service group_by=rep", runs, || {
+        let _ = api::reports::run(&model, "service", "months=12&group_by=rep", now);
+    });
+    let options = api::reports::ReportOptions {
+        pool_release_after_days: Some(30),
+    };
+    let mut items = 0;
+    time_query("follow-up (one rep, pool policy 30 d)", runs, || {
+        let scope = projections::params::Scope::Organisation;
+        if let Ok(b) = api::reports::run_with(&model, "follow-up", "rep=rep7", now, scope, &options)
+        {
+            items = b.get().matches("_id\"").count();
+        }
+    });
+    println!("  (follow-up body: {items} items)");
+    time_query("follow-up as_of a year back (a scan)", 5, || {
+        let scope = projections::params::Scope::Organisation;
+        let q = format!("rep=rep7&as_of={year_back}");
+        let _ = api::reports::run_with(&model, "follow-up", &q, now, scope, &options);
     });
     time_query("deal replay (1,000 events)", runs, || {
         let _ = api::reports::replay(&model, "LONG", &long, now);

@@ -3,7 +3,8 @@
 //! Two teams of four reps over the 12 months before `end`; about 2,200 deals with varied
 //! paths (skipped stages, regressions, quote revisions, competitors, reopened deals,
 //! late-logged activities, payments); leads from five channels with monthly spend; a public
-//! pool with claims and releases; targets; complaints, NPS and churn. It tells the stories a
+//! pool with claims and releases; targets; complaints, NPS and churn every month, and for
+//! each rep an item of every follow-up list on the last day ([`service`]). It tells the stories a
 //! manager recognises:
 //! - `wukong` has by far the most customers and a win rate that falls month after month;
 //! - `nezha` improves steadily;
@@ -18,6 +19,9 @@ use domain::ProposedEvent;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde_json::{json, Value};
+
+mod service;
+pub use service::DEMO_POOL_RELEASE_AFTER_DAYS;
 
 /// The demo's fixed seed.
 pub const SEED: u64 = 0xdea1_7a11;
@@ -175,6 +179,7 @@ pub fn generate(end: DateTime<Utc>, seed: u64) -> Vec<DemoEvent> {
     g.deals(start, &customers);
     g.taibai_leaves(start, &customers);
     g.customer_care(start, &customers);
+    g.service_year(start, &customers);
     g.out.sort_by_key(|(recorded, seq, _)| (*recorded, *seq));
     g.out.into_iter().map(|(_, _, e)| e).collect()
 }

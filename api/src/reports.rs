@@ -12,8 +12,17 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// The report names, as in `GET /v1/reports/{name}` and `dealtrail report NAME`.
-pub const REPORTS: [&str; 8] = [
-    "funnel", "reps", "pipeline", "channels", "win-loss", "l2c", "activity", "pool",
+pub const REPORTS: [&str; 10] = [
+    "funnel",
+    "reps",
+    "pipeline",
+    "channels",
+    "win-loss",
+    "l2c",
+    "activity",
+    "pool",
+    "service",
+    "follow-up",
 ];
 
 /// Why a report could not be computed: always the client's mistake.
@@ -33,6 +42,20 @@ pub enum ReportError {
     /// needs (SPEC §2): the report is refused rather than added unconverted.
     #[error(transparent)]
     MissingRate(#[from] projections::currency::MissingRate),
+    /// The follow-up list of a rep outside the caller's scope (a rep names only themself, a
+    /// manager a rep of the team): refused whether or not the rep exists.
+    #[error("the follow-up list of rep {0:?} is not yours to read: a rep reads their own, a manager a rep of the team")]
+    RepOutOfScope(String),
+    /// The follow-up list of a rep the log does not know.
+    #[error("rep {0:?} not found")]
+    UnknownRep(String),
+}
+
+/// What a report may need besides its parameters: the service's configuration.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReportOptions {
+    /// The pool policy's `release_after_days` (`serve --pool-release-after-days`), if on.
+    pub pool_release_after_days: Option<u32>,
 }
 
 impl From<projections::ParamError> for ReportError {
@@ -93,6 +116,18 @@ pub fn run_for(
     now: DateTime<Utc>,
     scope: Scope,
 ) -> Result<Body, ReportError> {
+    run_with(model, name, query, now, scope, &ReportOptions::default())
+}
+
+/// [`run_for`], with the service's configuration.
+pub fn run_with(
+    model: &ReadModel,
+    name: &str,
+    query: &str,
+    now: DateTime<Utc>,
+    scope: Scope,
+    options: &ReportOptions,
+) -> Result<Body, ReportError> {
     use projections::*;
     let period = |scope: Scope| -> Result<params::PeriodQuery, ReportError> {
         let mut q = parse_query::<params::PeriodParams>(query)?.validate()?;
@@ -136,8 +171,49 @@ pub fn run_for(
             let as_of = parse_query::<pool::PoolParams>(query)?.validate()?;
             json(pool::pool_in(model, as_of, now, &scope))
         }
+        "service" => {
+            let mut q = parse_query::<service::ServiceParams>(query)?.validate()?;
+            q.scope = scope;
+            json(service::service(model, &q, now))
+        }
+        "follow-up" => {
+            let mut q = parse_query::<follow_up::FollowUpParams>(query)?.validate()?;
+            q.rep = Some(follow_up_rep(model, q.rep.take(), &scope)?);
+            q.release_after_days = options.pool_release_after_days;
+            json(follow_up::follow_up(model, &q, now))
+        }
         other => return Err(ReportError::UnknownReport(other.to_string())),
     })
+}
+
+/// Whose follow-up list: the rep named, if the scope covers them; without a name, the
+/// scope's only rep (a rep's own list). An organisation-wide caller names a known rep.
+fn follow_up_rep(
+    model: &ReadModel,
+    named: Option<String>,
+    scope: &Scope,
+) -> Result<String, ReportError> {
+    let required = || ReportError::BadParameter {
+        param: "rep".into(),
+        message: "required: name the rep whose follow-up list to show".into(),
+    };
+    match (named, scope) {
+        (Some(rep), _) if !scope.covers(&rep) => Err(ReportError::RepOutOfScope(rep)),
+        (Some(rep), Scope::Reps(_)) => Ok(rep),
+        (Some(rep), Scope::Organisation) => {
+            let known =
+                model.reps(None).contains_key(&rep) || model.rep_months.reps().any(|r| r == rep);
+            if known {
+                Ok(rep)
+            } else {
+                Err(ReportError::UnknownRep(rep))
+            }
+        }
+        (None, Scope::Reps(reps)) if reps.len() == 1 => {
+            reps.iter().next().cloned().ok_or_else(required)
+        }
+        (None, _) => Err(required()),
+    }
 }
 
 /// `GET /v1/deals/{id}?as_of=`: the deal's state, `Ok(None)` for an unknown deal.
@@ -214,7 +290,16 @@ mod tests {
             Some(ReportError::UnknownReport("nope".into()))
         );
         for name in REPORTS {
-            assert!(run(&m, name, "", now).is_ok(), "{name} on an empty model");
+            let r = run(&m, name, "", now);
+            if name == "follow-up" {
+                // The whole organisation has no list of its own: a rep must be named.
+                assert!(
+                    matches!(&r, Err(ReportError::BadParameter { param, .. }) if param == "rep"),
+                    "{r:?}"
+                );
+            } else {
+                assert!(r.is_ok(), "{name} on an empty model");
+            }
         }
     }
 }

@@ -5,7 +5,7 @@
 //! model of *this* log up to a position:
 //!
 //! ```text
-//! {"format":2,"position":N,"chain":"<hex>","checksum":"<hex>"}\n
+//! {"format":3,"position":N,"chain":"<hex>","checksum":"<hex>"}\n
 //! <the model as JSON>
 //! ```
 //!
@@ -25,7 +25,8 @@ use eventlog::{EventStore, StoreError};
 use projections::ReadModel;
 use serde::{Deserialize, Serialize};
 
-/// 3: deals carry their currency (`DealView::currency`, and in their `DealOpened` op).
+/// 3: deals carry their currency (`DealView::currency`, and in their `DealOpened` op); the
+/// customer service and follow-up indexes.
 const FORMAT: u32 = 3;
 
 /// Where a data directory keeps its snapshot.

@@ -35,13 +35,16 @@ async fn get_with_headers(path: &str) -> (StatusCode, HeaderMap, String) {
 }
 
 /// A URL of each of the dashboard's pages.
-const PAGES: [&str; 6] = [
+const PAGES: [&str; 9] = [
     "/",
     "/funnel",
     "/pool",
     "/reps/wukong",
     "/deals/D-1001",
     "/customers/C-1",
+    "/service",
+    "/today",
+    "/leads/L-1",
 ];
 
 #[tokio::test]

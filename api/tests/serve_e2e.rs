@@ -1,32 +1,14 @@
 //! `dealtrail serve --demo` as a real process: reports over HTTP equal `dealtrail report
 //! --json` on the same data directory, and SIGTERM stops the server cleanly (read model saved).
 
-use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 
 mod common;
 
 const TOKEN: &str = "e2e-admin-token-0123456789abcdefgh";
 
-/// A plain HTTP/1.1 GET; returns (status, body).
 fn get(addr: &str, path: &str) -> (u16, String) {
-    let mut s = std::net::TcpStream::connect(addr).expect("connect");
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n").unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").expect("a full response");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    assert!(
-        !head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked"),
-        "unexpected chunked body"
-    );
-    (status, body.to_string())
+    common::http_get(addr, path, TOKEN)
 }
 
 #[test]

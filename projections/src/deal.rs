@@ -40,6 +40,8 @@ pub struct Opened {
     pub currency: Arc<str>,
     pub stage: Arc<str>,
     pub source_lead: Option<String>,
+    /// The deal's title (the follow-up list shows it).
+    pub title: String,
 }
 
 /// A `DealLost`, as far as the fold needs it.
@@ -68,6 +70,10 @@ pub enum DealOp {
     Won(Box<(Money, Option<Arc<str>>)>),
     Lost(Box<Lost>),
     Paid(Money),
+    /// A `PaymentReceived` for an installment: amount and `installment_id`.
+    PaidInstallment(Box<(Money, String)>),
+    /// A `PaymentScheduled`.
+    Scheduled(Box<Installment>),
     /// Any other event of the deal's stream (it still touches the deal).
     Other,
 }
@@ -87,6 +93,7 @@ impl DealOp {
                 ),
                 stage: intern(&o.stage),
                 source_lead: o.source_lead.clone(),
+                title: o.title.clone(),
             })),
             Event::DealStageChanged(c) => DealOp::Stage(intern(&c.to)),
             Event::DealReopened(r) => DealOp::Reopened(intern(&r.stage)),
@@ -102,10 +109,26 @@ impl DealOp {
                 reason: intern(&l.reason),
                 competitor: l.competitor.as_deref().map(&mut *intern),
             })),
-            Event::PaymentReceived(p) => DealOp::Paid(p.amount),
+            Event::PaymentReceived(p) => match &p.installment_id {
+                Some(id) => DealOp::PaidInstallment(Box::new((p.amount, id.clone()))),
+                None => DealOp::Paid(p.amount),
+            },
+            Event::PaymentScheduled(p) => DealOp::Scheduled(Box::new(Installment {
+                installment_id: p.installment_id.clone(),
+                amount: p.amount,
+                due: p.due,
+            })),
             _ => DealOp::Other,
         }
     }
+}
+
+/// A `PaymentScheduled`: what is due when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Installment {
+    pub installment_id: String,
+    pub amount: Money,
+    pub due: chrono::NaiveDate,
 }
 
 /// open / won / lost.
@@ -313,7 +336,8 @@ impl DealView {
                 });
             }
             DealOp::Paid(amount) => self.state.paid += *amount,
-            DealOp::Opened(_) | DealOp::Other => {}
+            DealOp::PaidInstallment(p) => self.state.paid += p.0,
+            DealOp::Opened(_) | DealOp::Scheduled(_) | DealOp::Other => {}
         }
     }
 

@@ -23,7 +23,9 @@
 //! - [`params`]: [`ParamError`] and the period type shared by report parameters.
 //! - one module per report: [`timeline`] (§2.1), [`replay`] (§2.2 state as of, replay),
 //!   [`funnel`] (§2.3), [`reps`] (§2.4), [`pipeline`] (§2.5), [`channels`], [`winloss`],
-//!   [`l2c`], [`pool`], [`activity`] (§2.6).
+//!   [`l2c`], [`pool`], [`activity`] (§2.6), [`service`] (§2.7), [`follow_up`] (§2.8).
+//! - [`service_index`], [`follow_up_index`]: the figures those two read at "now", kept
+//!   current like [`rep_months`].
 //!
 //! Time: a deal's (customer's, lead's) events are folded in business order, by
 //! (`occurred_at`, `position`), so late-logged events land where they happened; "as of T"
@@ -54,6 +56,8 @@ pub mod activity;
 pub mod channels;
 pub mod currency;
 pub mod deal;
+pub mod follow_up;
+pub mod follow_up_index;
 pub mod funnel;
 pub mod funnel_index;
 pub mod l2c;
@@ -65,6 +69,8 @@ pub mod pool;
 pub mod rep_months;
 pub mod replay;
 pub mod reps;
+pub mod service;
+pub mod service_index;
 pub mod timeline;
 pub mod typed;
 pub mod winloss;

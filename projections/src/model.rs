@@ -23,8 +23,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::deal::DealStatus;
 use crate::deal::{DealOp, DealView};
+use crate::follow_up_index::{deal_key, FollowUpIndex};
 use crate::funnel_index::FunnelIndex;
 use crate::rep_months::{won_key, RepMonths};
+use crate::service_index::{concerns_service, CustomerFacts, ServiceIndex};
 use crate::typed::typed;
 
 /// One event of an org, customer, lead or channel stream: where and when, and its typed
@@ -232,6 +234,12 @@ pub struct ReadModel {
     /// The whole-history funnel: see [`FunnelIndex`].
     #[serde(skip)]
     pub funnel: FunnelIndex,
+    /// The customer service report's figures: see [`ServiceIndex`].
+    #[serde(skip)]
+    pub service: ServiceIndex,
+    /// What the follow-up lists read: see [`FollowUpIndex`].
+    #[serde(skip)]
+    pub follow_up: FollowUpIndex,
     /// Rebuilding: indexes are built by [`ReadModel::finish`], not kept current.
     #[serde(skip)]
     deferred: bool,
@@ -263,6 +271,8 @@ impl From<Stored> for ReadModel {
             rep_months: RepMonths::default(),
             open_deals: BTreeSet::new(),
             funnel: FunnelIndex::default(),
+            service: ServiceIndex::default(),
+            follow_up: FollowUpIndex::default(),
             deferred: false,
         };
         m.reindex();
@@ -490,15 +500,29 @@ impl ReadModel {
                     let at = entry.at;
                     self.rep_months
                         .activity(strings, &a.rep, at, a.kind, &id, 1);
+                    self.follow_up.activity(&id, at);
                 }
-                insert_sorted(&mut self.customers.entry(id).or_default().entries, entry);
+                let service = concerns_service(&entry.event) && !self.deferred;
+                let rec = self.customers.entry(id.clone()).or_default();
+                let strings = &mut self.strings;
+                let before = service.then(|| CustomerFacts::of(&rec.entries, strings));
+                insert_sorted(&mut rec.entries, entry);
+                if let Some(before) = before {
+                    let after = CustomerFacts::of(&rec.entries, strings);
+                    self.service.change(&before, &after);
+                    self.follow_up.customer(&id, &rec.entries, strings);
+                }
             }
             Category::Lead => {
                 if let Event::LeadConverted(c) = &entry.event {
                     let cust = self.customers.entry(c.customer_id.clone()).or_default();
                     cust.leads.insert(id.clone());
                 }
-                insert_sorted(&mut self.leads.entry(id).or_default().entries, entry);
+                let rec = self.leads.entry(id.clone()).or_default();
+                insert_sorted(&mut rec.entries, entry);
+                if !self.deferred {
+                    self.follow_up.lead(&id, &rec.entries, &mut self.strings);
+                }
             }
             Category::Deal => {}
         }
@@ -517,6 +541,10 @@ impl ReadModel {
             op: DealOp::of(event, &mut |s| strings.get(s)),
         };
         let rec = self.deals.entry(id.clone()).or_default();
+        let key_before = match (&rec.current, self.deferred) {
+            (Some(view), false) => Some(deal_key(view, &rec.entries)),
+            _ => None,
+        };
         let cheap = rec.current.is_some();
         let at_end = insert_sorted(&mut rec.entries, entry);
         if self.deferred {
@@ -591,6 +619,13 @@ impl ReadModel {
             self.funnel
                 .change(fact_before.as_ref(), fact_after.as_ref());
         }
+        let key_after = rec.current.as_ref().map(|v| deal_key(v, &rec.entries));
+        self.follow_up
+            .deal(&id, key_before.as_ref(), key_after.as_ref());
+        if let (Event::ActivityLogged(_), Some(view)) = (event, &rec.current) {
+            self.follow_up
+                .activity(&view.state.customer_id, ev.occurred_at);
+        }
         let open = rec
             .current
             .as_ref()
@@ -642,9 +677,31 @@ impl ReadModel {
                 }
             }
         }
+        let customers = self
+            .customers
+            .iter()
+            .map(|(id, c)| (id, c.entries.as_slice()));
+        self.service = ServiceIndex::build(customers, None, strings);
+        let follow = &mut self.follow_up;
+        *follow = FollowUpIndex::default();
+        for (id, c) in &self.customers {
+            follow.customer(id, &c.entries, strings);
+            for e in &c.entries {
+                if matches!(e.event, Event::ActivityLogged(_)) {
+                    follow.activity(id, e.at);
+                }
+            }
+        }
+        for (id, l) in &self.leads {
+            follow.lead(id, &l.entries, strings);
+        }
         self.open_deals.clear();
         for (id, d) in &self.deals {
             if let Some(view) = &d.current {
+                follow.deal(id, None, Some(&deal_key(view, &d.entries)));
+                if let Some(at) = crate::follow_up_index::last_deal_activity(&d.entries) {
+                    follow.activity(&view.state.customer_id, at);
+                }
                 deal_facts(index, strings, view, d.entries.iter(), 1);
                 index.won_change(strings, id, None, won_key(view));
                 if view.state.status == DealStatus::Open {

@@ -318,22 +318,35 @@ fn last_complete_month(at: DateTime<Utc>) -> Month {
     }
 }
 
-/// The rep trends. `now` is the clock: without `as_of`, what is "complete" is judged at `now`.
-/// Refused when a won or lost amount in the months shown needs a rate the log lacks.
-pub fn reps(model: &ReadModel, q: &RepsQuery, now: DateTime<Utc>) -> Result<Reps, MissingRate> {
-    let at = q.as_of.unwrap_or(now);
-    let complete = last_complete_month(at);
-    // Default: the last complete month, but not past the last month with events (a log of
-    // history that ended long ago shows its own last months, not empty ones).
-    let end = q.end.unwrap_or_else(|| match model.latest_at(q.as_of) {
+/// The `count` months ending with `end`, or by default with the last month complete at
+/// `as_of` (or `now`), but not past the last month with events (a log of history that ended
+/// long ago shows its own last months, not empty ones); and whether the last one was still
+/// running then. Shared by the reports with a monthly series (rep trends, customer service).
+pub fn months_ending(
+    model: &ReadModel,
+    end: Option<Month>,
+    count: u32,
+    as_of: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> (Vec<Month>, bool) {
+    let complete = last_complete_month(as_of.unwrap_or(now));
+    let end = end.unwrap_or_else(|| match model.latest_at(as_of) {
         Some(latest) => Month::of(&latest).min(complete),
         None => complete,
     });
     let mut months = vec![end];
-    while months.len() < q.months as usize {
+    while months.len() < count as usize {
         let first = months[0];
         months.insert(0, first.prev());
     }
+    (months, end > complete)
+}
+
+/// The rep trends. `now` is the clock: without `as_of`, what is "complete" is judged at `now`.
+/// Refused when a won or lost amount in the months shown needs a rate the log lacks.
+pub fn reps(model: &ReadModel, q: &RepsQuery, now: DateTime<Utc>) -> Result<Reps, MissingRate> {
+    let (months, partial) = months_ending(model, q.end, q.months, q.as_of, now);
+    let end = months[months.len() - 1];
     let known = model.reps(q.as_of);
     let conv = Converter::new(model, q.as_of);
     let (all, mut rows) = match q.as_of {
@@ -374,7 +387,7 @@ pub fn reps(model: &ReadModel, q: &RepsQuery, now: DateTime<Utc>) -> Result<Reps
     Ok(Reps {
         currency: conv.finish()?,
         end,
-        partial: end > complete,
+        partial,
         months,
         metric: q.metric,
         window: q.window,

@@ -136,7 +136,7 @@ pub enum Command {
     /// Compute a report (SPEC §2) offline from the data directory. `--json` prints exactly
     /// the body of `GET /v1/reports/NAME` with the same parameters; without it, indented JSON.
     Report {
-        /// funnel, reps, pipeline, channels, win-loss, l2c, activity or pool.
+        /// funnel, reps, pipeline, channels, win-loss, l2c, activity, pool, service or follow-up.
         name: String,
         /// Compact JSON, byte for byte the HTTP body.
         #[arg(long)]

@@ -49,6 +49,13 @@ pub struct ReportFlags {
     /// pipeline: days in one stage after which an open deal is stuck.
     #[arg(long)]
     pub stuck_days: Option<String>,
+    /// follow-up: whose list (a rep id).
+    #[arg(long)]
+    pub rep: Option<String>,
+    /// follow-up: the pool policy's release_after_days, as `serve --pool-release-after-days`
+    /// (lists the customers about to go back to the pool; off when not given).
+    #[arg(long)]
+    pub pool_release_after_days: Option<u32>,
 }
 
 impl ReportFlags {
@@ -66,6 +73,7 @@ impl ReportFlags {
             ("big_deal_amount", &self.big_deal_amount),
             ("stale_days", &self.stale_days),
             ("stuck_days", &self.stuck_days),
+            ("rep", &self.rep),
         ];
         let mut q = form_urlencoded::Serializer::new(String::new());
         for (k, v) in pairs {
@@ -138,12 +146,21 @@ pub async fn run_report(
     if !reports::REPORTS.contains(&name) {
         return Err(refused(ReportError::UnknownReport(name.to_string())));
     }
-    // Check the parameters before reading the whole log.
-    reports::run(&ReadModel::new(), name, &flags.query(), Utc::now()).map_err(refused)?;
+    let options = reports::ReportOptions {
+        pool_release_after_days: flags.pool_release_after_days,
+    };
+    let run = |model: &ReadModel| {
+        let scope = projections::params::Scope::Organisation;
+        reports::run_with(model, name, &flags.query(), Utc::now(), scope, &options)
+    };
+    // Check the parameters before reading the whole log (a rep is known only from the log).
+    match run(&ReadModel::new()) {
+        Err(ReportError::UnknownRep(_)) | Ok(_) => {}
+        Err(e) => return Err(refused(e)),
+    }
     let store = open_existing_store(data)?;
     let projector = load_model(data, store.as_ref()).await?;
-    let body =
-        reports::run(&projector.read(), name, &flags.query(), Utc::now()).map_err(refused)?;
+    let body = run(&projector.read()).map_err(refused)?;
     if json {
         // Exactly the HTTP body.
         return write_stdout(&format!("{}\n", body.get()));

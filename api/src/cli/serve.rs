@@ -176,6 +176,7 @@ pub async fn run(data: &Path, args: ServeArgs) -> Result<(), CliError> {
             header_read_timeout: Duration::from_secs(args.header_read_timeout),
             keep_alive_timeout: Duration::from_secs(args.keep_alive_timeout),
         },
+        pool_release_after_days: args.pool_release_after_days,
         ..ApiConfig::default()
     };
     let (state, boot) =

@@ -74,7 +74,9 @@ function takeHashToken() {
   if (m) {
     localStorage.setItem('dealtrail.token', decodeURIComponent(m[1]));
     history.replaceState(null, '', location.pathname + location.search);
+    return true;
   }
+  return false;
 }
 const token = () => localStorage.getItem('dealtrail.token');
 

@@ -32,7 +32,7 @@ async function render() {
 document.getElementById('login-form').addEventListener('submit', (ev) => {
   ev.preventDefault();
   localStorage.setItem('dealtrail.token', document.getElementById('token').value.trim());
-  render();
+  signedIn();
 });
 document.getElementById('logout').addEventListener('click', () => { localStorage.removeItem('dealtrail.token'); render(); });
 document.getElementById('lang').addEventListener('click', () => {
@@ -40,5 +40,4 @@ document.getElementById('lang').addEventListener('click', () => {
   localStorage.setItem('dealtrail.lang', lang);
   render();
 });
-takeHashToken();
-render();
+if (takeHashToken()) signedIn(); else render();

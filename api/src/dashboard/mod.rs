@@ -6,7 +6,9 @@
 //! (`http::headers::DASHBOARD_CSP`) allows only `app.js` and `app.css` from this server.
 //!
 //! Pages: `/` overview, `/funnel`, `/reps/{rep}`, `/deals/{id}` (replay with a scrubber),
-//! `/customers/{id}` (timeline), `/pool`. Labels in English and Simplified Chinese.
+//! `/customers/{id}` (timeline), `/pool`, `/service` (customer service), `/today` (the rep's
+//! follow-up list, a rep's home after sign-in), `/leads/{id}`. Labels in English and
+//! Simplified Chinese.
 
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -17,7 +19,13 @@ const SHELL: &str = include_str!("shell.html");
 /// The client, one ES module: the core and its first pages, then one file per further page
 /// (each registers itself with `page(…)` and `labels(…)`), then the router. A new page adds
 /// its file here and its URL to `routes`.
-const APP_JS: &str = concat!(include_str!("app.js"), include_str!("boot.js"));
+const APP_JS: &str = concat!(
+    include_str!("app.js"),
+    include_str!("service.js"),
+    include_str!("today.js"),
+    include_str!("lead.js"),
+    include_str!("boot.js")
+);
 const APP_CSS: &str = include_str!("app.css");
 
 /// `body` with its type and the dashboard's security headers (`http::headers`).
@@ -51,6 +59,9 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/reps/{rep}", get(shell))
         .route("/deals/{id}", get(shell))
         .route("/customers/{id}", get(shell))
+        .route("/service", get(shell))
+        .route("/today", get(shell))
+        .route("/leads/{id}", get(shell))
         .route("/assets/app.js", get(app_js))
         .route("/assets/app.css", get(app_css))
 }

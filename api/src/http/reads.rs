@@ -26,7 +26,10 @@ impl From<ReportError> for ApiError {
                 ApiError::bad_field(param.clone(), e.to_string())
             }
             // Only an organisation-wide caller may read it: the role decides, like a 403.
-            ReportError::OrganisationOnly(_) => ApiError::Forbidden(e.to_string()),
+            ReportError::OrganisationOnly(_) | ReportError::RepOutOfScope(_) => {
+                ApiError::Forbidden(e.to_string())
+            }
+            ReportError::UnknownRep(_) => ApiError::NotFound(e.to_string()),
             // The request is fine; the log lacks a rate: 422, naming the currency and month.
             ReportError::MissingRate(m) => ApiError::MissingRate(Box::new(m)),
         }
@@ -45,13 +48,13 @@ fn entity(category: Category, id: &str) -> Result<StreamName, ApiError> {
 
 /// `GET /v1/reports/{name}`.
 #[utoipa::path(get, path = "/v1/reports/{name}", tag = "reports",
-    params(("name" = String, Path, description = "funnel, reps, pipeline, channels, win-loss, l2c, activity or pool; parameters as in SPEC §2 (from, to, as_of, group_by, months, end, metric, window, big_deal_amount, stale_days, stuck_days). A rep or manager token gets the report over its own scope (the rep's deals, the team's); channels and l2c are organisation-wide only")),
+    params(("name" = String, Path, description = "funnel, reps, pipeline, channels, win-loss, l2c, activity, pool, service (SPEC §2.7) or follow-up (§2.8); parameters as in SPEC §2 (from, to, as_of, group_by, months, end, metric, window, big_deal_amount, stale_days, stuck_days, rep). A rep or manager token gets the report over its own scope (the rep's deals, the team's; service: the customers owned in scope at each month's end); channels and l2c are organisation-wide only. follow-up: a rep reads their own list (`rep` may be left out), a manager names a rep of the team, an admin or analyst any known rep")),
     responses(
         (status = 200, description = "The report (shapes: SPEC §2)", body = Object),
         (status = 400, description = "Bad parameter (the `field` names it)", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 401, body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, description = "A service token; or channels/l2c for a rep or manager token", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown, or not visible to the caller", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "A service token; or channels/l2c for a rep or manager token; or the follow-up list of a rep outside the caller's scope", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown report, or (follow-up) a rep the log does not know", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "An amount the report shows is in a currency without an exchange rate for the month it needs (`currency`, `month`: the first; `missing`: all)", body = ProblemDoc, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
@@ -74,6 +77,16 @@ async fn scoped_report(
     query: Option<&str>,
 ) -> Result<Json<reports::Body>, ApiError> {
     who.require(REPORT_READERS, "read reports")?;
+    if name == "follow-up" && who.role == Role::Manager && !names_a_rep(query.unwrap_or("")) {
+        // A manager's own scope is a team, not a list: the manager names the rep.
+        return Err(ApiError::bad_field(
+            "rep",
+            "required: a manager names a rep of the team whose follow-up list to show",
+        ));
+    }
+    let options = reports::ReportOptions {
+        pool_release_after_days: state.config.pool_release_after_days,
+    };
     let (who, name, query) = (
         who.clone(),
         name.to_string(),
@@ -83,10 +96,15 @@ async fn scoped_report(
         .projector
         .query(move |model| {
             let scope = scope::reps_in_scope(&who, model);
-            reports::run_for(model, &name, &query, Utc::now(), scope)
+            reports::run_with(model, &name, &query, Utc::now(), scope, &options)
         })
         .await?;
     Ok(Json(body))
+}
+
+/// Whether the query string has a non-empty `rep`.
+fn names_a_rep(query: &str) -> bool {
+    form_urlencoded::parse(query.as_bytes()).any(|(k, v)| k == "rep" && !v.is_empty())
 }
 
 /// `GET /v1/pool`.

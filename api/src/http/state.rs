@@ -39,6 +39,9 @@ pub struct ApiConfig {
     pub subscriber_nice: i32,
     /// How many connections may be open, and how long they may wait for a request.
     pub connections: ConnectionLimits,
+    /// The pool policy's `release_after_days` when it is on: the follow-up list warns of
+    /// customers about to go back to the pool.
+    pub pool_release_after_days: Option<u32>,
 }
 
 impl Default for ApiConfig {
@@ -56,6 +59,7 @@ impl Default for ApiConfig {
             sse_window: 16384,
             subscriber_nice: 10,
             connections: ConnectionLimits::default(),
+            pool_release_after_days: None,
         }
     }
 }

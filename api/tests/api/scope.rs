@@ -118,10 +118,12 @@ async fn world() -> World {
         if let Some(o) = owner {
             data["owner"] = json!(o);
         }
+        // An NPS answer each: the service report has a figure for every customer.
         seed(
             &app,
             &format!("customer-{id}"),
-            json!([{"type": "CustomerRegistered", "data": data}]),
+            json!([{"type": "CustomerRegistered", "data": data},
+                {"type": "NpsRecorded", "data": {"score": 9}}]),
         )
         .await;
     }
@@ -433,6 +435,7 @@ async fn reports(w: &World, c: &Caller) {
             );
         }
     }
+    service_and_follow_up(w, c, ok(true)).await;
     get(
         w,
         c,
@@ -606,4 +609,73 @@ async fn a_deal_opens_only_on_its_owners_customer_or_a_pool_one() {
             .await;
         assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     }
+}
+
+/// The customer service report counts the customers owned in scope at the month's end (the
+/// pool only for the whole organisation); a follow-up list is the caller's own (a rep), a
+/// team rep's (a manager) or any known rep's (admin, analyst).
+async fn service_and_follow_up(w: &World, c: &Caller, ok: u16) {
+    let month = domain::Month::of(&chrono::Utc::now());
+    let whole = c.reports == Reports::Organisation;
+    let mut owners: BTreeSet<String> = CUSTOMERS
+        .iter()
+        .filter_map(|x| x.1)
+        .filter(|o| c.reach.deal(o))
+        .map(str::to_string)
+        .collect();
+    if let Some(s) = get(
+        w,
+        c,
+        &format!("/v1/reports/service?months=1&end={month}"),
+        ok,
+    )
+    .await
+    {
+        let answers = owners.len() + usize::from(whole);
+        let nps = &s["groups"][0]["series"][0]["nps"];
+        assert_eq!(nps["responses"], answers, "{} service", c.name);
+    }
+    let path = format!("/v1/reports/service?months=1&end={month}&group_by=rep");
+    if let Some(s) = get(w, c, &path, ok).await {
+        if whole {
+            owners.insert("pool".into());
+        }
+        assert_eq!(
+            strings_at(&s["groups"], "key"),
+            owners,
+            "{} service by rep",
+            c.name
+        );
+    }
+    for (rep, _) in REPS {
+        let status = match c.reports {
+            Reports::Organisation => 200,
+            Reports::Scoped if c.reach.deal(rep) => 200,
+            _ => 403,
+        };
+        let path = format!("/v1/reports/follow-up?rep={rep}");
+        if let Some(f) = get(w, c, &path, status).await {
+            assert_eq!(f["rep"], rep, "{} follow-up", c.name);
+        }
+    }
+    // Without a name: a rep's own list; everybody else names one (a manager too, even of
+    // a team of one).
+    let own = match c.reach {
+        Reach::Reps([only]) if c.name.starts_with("rep ") => Some(*only),
+        _ => None,
+    };
+    let status = match (c.reports, own) {
+        (Reports::Refused, _) => 403,
+        (_, Some(_)) => 200,
+        _ => 400,
+    };
+    if let Some(f) = get(w, c, "/v1/reports/follow-up", status).await {
+        assert_eq!(f["rep"], own.unwrap(), "{} own follow-up", c.name);
+    }
+    // A rep nobody knows: 404 for the whole organisation, out of scope (403) for the others.
+    let unknown = match c.reports {
+        Reports::Organisation => 404,
+        _ => 403,
+    };
+    get(w, c, "/v1/reports/follow-up?rep=nobody", unknown).await;
 }

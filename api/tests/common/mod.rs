@@ -22,3 +22,27 @@ pub fn listening_address(child: &mut Child) -> (String, Output) {
         }
     }
 }
+
+/// A plain HTTP/1.1 GET with a bearer token; returns (status, body). The body is never
+/// chunked (the reports are sent whole).
+#[allow(dead_code)] // not every test binary that shares this module sends requests
+pub fn http_get(addr: &str, path: &str, token: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").expect("a full response");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        !head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "unexpected chunked body"
+    );
+    (status, body.to_string())
+}

@@ -1,5 +1,6 @@
 // End-to-end test of the dashboard in Debian's headless Chromium (no downloaded browser).
-// Env: DEALTRAIL_URL (e.g. http://127.0.0.1:8080), DEALTRAIL_TOKEN (an admin token),
+// Env: DEALTRAIL_URL (e.g. http://127.0.0.1:8080; the server runs `serve --demo
+// --pool-release-after-days 60`), DEALTRAIL_TOKEN (an admin token),
 // SCREENSHOT_DIR (where PNGs go), CHROMIUM (default /usr/bin/chromium).
 // Exits non-zero on the first failed check, saying which, and on any Content-Security-Policy
 // violation (a `securitypolicyviolation` event or a CSP error in the console) on any page.
@@ -148,6 +149,78 @@ try {
     await wall.waitForSelector('main h1');
   }
   checkNoViolations('on any page');
+
+  // Tokens for a rep and a manager, issued by the admin (POST /v1/tokens).
+  const issue = (role, subject) => page.evaluate(async ([t, r, s]) => {
+    const res = await fetch('/v1/tokens', { method: 'POST', headers: { Authorization: `Bearer ${t}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ role: r, subject: s }) });
+    return (await res.json()).token;
+  }, [token, role, subject]);
+  const repToken = await issue('rep', 'nezha');
+  const managerToken = await issue('manager', 'east');
+  check(Boolean(repToken && managerToken), 'the admin issues a rep and a manager token');
+
+  // A rep signs in and lands on Today: the four lists of the follow-up list, as the API says.
+  const repContext = await browser.newContext({ viewport: { width: 1280, height: 1000 }, locale: 'en-US' });
+  await watchCsp(repContext);
+  const repPage = await repContext.newPage();
+  await repPage.goto(base + '/');
+  await repPage.waitForSelector('#login-form', { state: 'visible' });
+  await repPage.fill('#token', repToken);
+  await repPage.click('#login-form button[type=submit]');
+  await repPage.waitForSelector('#overdue');
+  check(new URL(repPage.url()).pathname === '/today', `a rep lands on /today after signing in (${repPage.url()})`);
+  const follow = await repPage.evaluate(async (t) => (await fetch('/v1/reports/follow-up', { headers: { Authorization: `Bearer ${t}` } })).json(), repToken);
+  const lists = [['overdue', 'overdue_payments'], ['stale', 'stale_deals'], ['pool-soon', 'pool_release_soon'], ['leads', 'leads_to_work']];
+  for (const [id, key] of lists) {
+    const rows = await repPage.$$eval(`#${id} tbody tr`, (r) => r.length);
+    check(rows === follow[key].length, `Today: ${key} lists ${follow[key].length} items`);
+  }
+  check(follow.pool_release_after_days != null ? follow.pool_release_soon.length > 0 : true, 'with the pool policy on, someone is about to go back to the pool');
+  const firstDeal = await repPage.getAttribute('#overdue tbody tr a', 'href');
+  check(firstDeal === `/deals/${follow.overdue_payments[0].deal_id}`, 'an overdue payment links to its deal');
+  const firstLead = await repPage.getAttribute('#leads tbody tr a', 'href');
+  check(firstLead === `/leads/${follow.leads_to_work[0].lead_id}`, 'a lead to work links to the lead');
+  await repPage.screenshot({ path: `${shots}/today.png`, fullPage: false });
+  await repPage.click('#leads tbody tr a');
+  await repPage.waitForSelector('ol.steps li');
+  check((await repPage.textContent('main h1')).includes(follow.leads_to_work[0].name), 'the lead page opens');
+  await repPage.click('#lang');
+  await repPage.goto(base + '/today');
+  await repPage.waitForSelector('#overdue');
+  check((await repPage.textContent('#overdue h2')).startsWith('逾期回款'), 'Today in Chinese');
+  await repPage.screenshot({ path: `${shots}/today-zh.png`, fullPage: false });
+
+  // A manager opens Service: the team's figures, then grouped by rep.
+  const mgrContext = await browser.newContext({ viewport: { width: 1280, height: 1000 }, locale: 'en-US' });
+  await watchCsp(mgrContext);
+  const mgr = await mgrContext.newPage();
+  await mgr.goto(`${base}/#token=${encodeURIComponent(managerToken)}`);
+  await mgr.waitForSelector('.card[data-key=open_count]');
+  check(new URL(mgr.url()).pathname === '/', 'a manager stays on the overview after signing in');
+  await mgr.goto(base + '/service');
+  await mgr.waitForSelector('.service-group svg.nps');
+  const svc = await mgr.evaluate(async (t) => (await fetch('/v1/reports/service?months=12&group_by=none', { headers: { Authorization: `Bearer ${t}` } })).json(), managerToken);
+  const last = svc.groups[0].series[svc.groups[0].series.length - 1];
+  const npsShown = (await mgr.textContent('.card[data-key=nps_score] .v')).trim();
+  const npsWant = await mgr.evaluate((v) => (v == null ? '—' : new Intl.NumberFormat('en-US', { maximumFractionDigits: 1 }).format(v)), last.nps.score);
+  check(npsShown === npsWant, `Service: the last month's NPS = API (${last.nps.score})`);
+  const bars = await mgr.$$eval('svg.nps g[data-month]', (g) => g.length);
+  check(bars === 12, 'Service: twelve months of NPS bands');
+  const rows = await mgr.$$eval('.service-group tbody tr', (r) => r.length);
+  check(rows === 12, 'Service: a table row a month');
+  await mgr.screenshot({ path: `${shots}/service.png`, fullPage: false });
+  await mgr.goto(base + '/service?group_by=rep');
+  await mgr.waitForSelector('.service-group[data-key]');
+  const keys = await mgr.$$eval('.service-group', (g) => g.map((x) => x.dataset.key));
+  const svcRep = await mgr.evaluate(async (t) => (await fetch('/v1/reports/service?months=12&group_by=rep', { headers: { Authorization: `Bearer ${t}` } })).json(), managerToken);
+  check(JSON.stringify(keys) === JSON.stringify(svcRep.groups.map((g) => g.key)) && !keys.includes('pool'), `Service by rep: the team's reps (${keys.join(', ')})`);
+  await mgr.goto(base + '/today');
+  await mgr.waitForSelector('form.filters input[name=rep]');
+  check(true, 'a manager is asked whose follow-up list to show');
+  await mgr.goto(base + '/today?rep=wukong');
+  await mgr.waitForSelector('#overdue');
+  check(true, "a manager opens a team rep's follow-up list");
+  checkNoViolations('on Today, a lead and Service');
 } finally {
   await browser.close();
 }
