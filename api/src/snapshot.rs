@@ -5,7 +5,7 @@
 //! model of *this* log up to a position:
 //!
 //! ```text
-//! {"format":2,"position":N,"chain":"<hex>","checksum":"<hex>"}\n
+//! {"format":3,"position":N,"chain":"<hex>","checksum":"<hex>"}\n
 //! <the model as JSON>
 //! ```
 //!
@@ -25,7 +25,7 @@ use eventlog::{EventStore, StoreError};
 use projections::ReadModel;
 use serde::{Deserialize, Serialize};
 
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 
 /// Where a data directory keeps its snapshot.
 pub fn path(data: &Path) -> PathBuf {

@@ -38,6 +38,12 @@ pub struct Opened {
     pub amount: Money,
     pub stage: Arc<str>,
     pub source_lead: Option<String>,
+    /// `DealOpened.title` (the deal list shows it).
+    #[serde(default)]
+    pub title: String,
+    /// `DealOpened.currency`, when given.
+    #[serde(default)]
+    pub currency: Option<Arc<str>>,
 }
 
 /// A `DealLost`, as far as the fold needs it.
@@ -80,6 +86,8 @@ impl DealOp {
                 amount: o.amount,
                 stage: intern(&o.stage),
                 source_lead: o.source_lead.clone(),
+                title: o.title.clone(),
+                currency: o.currency.as_deref().map(&mut *intern),
             })),
             Event::DealStageChanged(c) => DealOp::Stage(intern(&c.to)),
             Event::DealReopened(r) => DealOp::Reopened(intern(&r.stage)),

@@ -51,6 +51,7 @@
 pub mod activity;
 pub mod channels;
 pub mod deal;
+pub mod deal_list;
 pub mod funnel;
 pub mod funnel_index;
 pub mod l2c;

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::deal::DealStatus;
 use crate::deal::{DealOp, DealView};
+use crate::deal_list::{self, DealIndex};
 use crate::funnel_index::FunnelIndex;
 use crate::rep_months::{won_key, RepMonths};
 use crate::typed::typed;
@@ -232,6 +233,9 @@ pub struct ReadModel {
     /// The whole-history funnel: see [`FunnelIndex`].
     #[serde(skip)]
     pub funnel: FunnelIndex,
+    /// The deal list's index (SPEC §5.1): see [`DealIndex`].
+    #[serde(skip)]
+    pub deal_index: DealIndex,
     /// Rebuilding: indexes are built by [`ReadModel::finish`], not kept current.
     #[serde(skip)]
     deferred: bool,
@@ -263,6 +267,7 @@ impl From<Stored> for ReadModel {
             rep_months: RepMonths::default(),
             open_deals: BTreeSet::new(),
             funnel: FunnelIndex::default(),
+            deal_index: DealIndex::default(),
             deferred: false,
         };
         m.reindex();
@@ -491,7 +496,16 @@ impl ReadModel {
                     self.rep_months
                         .activity(strings, &a.rep, at, a.kind, &id, 1);
                 }
-                insert_sorted(&mut self.customers.entry(id).or_default().entries, entry);
+                let renames = matches!(
+                    entry.event,
+                    Event::CustomerRegistered(_) | Event::CustomerUpdated(_)
+                );
+                let rec = self.customers.entry(id.clone()).or_default();
+                insert_sorted(&mut rec.entries, entry);
+                if renames && !self.deferred {
+                    let name = CustomerView::fold(&id, &rec.entries).map(|c| c.name);
+                    self.deal_index.set_customer_name(&id, name.as_deref());
+                }
             }
             Category::Lead => {
                 if let Event::LeadConverted(c) = &entry.event {
@@ -505,6 +519,10 @@ impl ReadModel {
     }
 
     fn apply_deal(&mut self, id: String, ev: &RecordedEvent, event: &Event) {
+        let listed_before = (!self.deferred)
+            .then(|| self.deals.get_full(&id))
+            .flatten()
+            .and_then(|(n, _, r)| r.current.as_deref().map(|v| deal_list::fact(n, v)));
         if let Event::DealOpened(o) = event {
             let cust = self.customers.entry(o.customer_id.clone()).or_default();
             cust.deals.insert(id.clone());
@@ -591,6 +609,15 @@ impl ReadModel {
             self.funnel
                 .change(fact_before.as_ref(), fact_after.as_ref());
         }
+        let listed_after = self
+            .deals
+            .get_full(&id)
+            .and_then(|(n, _, r)| r.current.as_deref().map(|v| deal_list::fact(n, v)));
+        self.deal_index
+            .change(listed_before.as_ref(), listed_after.as_ref());
+        let Some(rec) = self.deals.get_mut(&id) else {
+            return;
+        };
         let open = rec
             .current
             .as_ref()
@@ -643,8 +670,15 @@ impl ReadModel {
             }
         }
         self.open_deals.clear();
-        for (id, d) in &self.deals {
+        self.deal_index = DealIndex::default();
+        for (id, c) in &self.customers {
+            let name = CustomerView::fold(id, &c.entries).map(|c| c.name);
+            self.deal_index.set_customer_name(id, name.as_deref());
+        }
+        for (n, (id, d)) in self.deals.iter().enumerate() {
             if let Some(view) = &d.current {
+                self.deal_index
+                    .change(None, Some(&deal_list::fact(n, view)));
                 deal_facts(index, strings, view, d.entries.iter(), 1);
                 index.won_change(strings, id, None, won_key(view));
                 if view.state.status == DealStatus::Open {

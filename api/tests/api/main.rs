@@ -4,6 +4,7 @@
 mod append;
 mod auth;
 mod bad_inputs;
+mod deals;
 mod e2e;
 mod helpers;
 mod ops;
