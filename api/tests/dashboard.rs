@@ -35,9 +35,11 @@ async fn get_with_headers(path: &str) -> (StatusCode, HeaderMap, String) {
 }
 
 /// A URL of each of the dashboard's pages.
-const PAGES: [&str; 6] = [
+const PAGES: [&str; 8] = [
     "/",
     "/funnel",
+    "/deals",
+    "/deals?status=lost&rep=wukong",
     "/pool",
     "/reps/wukong",
     "/deals/D-1001",

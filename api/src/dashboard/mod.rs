@@ -5,7 +5,8 @@
 //! No inline script, style attribute or event handler anywhere: the Content-Security-Policy
 //! (`http::headers::DASHBOARD_CSP`) allows only `app.js` and `app.css` from this server.
 //!
-//! Pages: `/` overview, `/funnel`, `/reps/{rep}`, `/deals/{id}` (replay with a scrubber),
+//! Pages: `/` overview, `/funnel`, `/reps/{rep}`, `/deals` (the deal list, `deals.js`),
+//! `/deals/{id}` (replay with a scrubber),
 //! `/customers/{id}` (timeline), `/pool`. Labels in English and Simplified Chinese.
 
 use axum::http::{header, HeaderValue};
@@ -17,7 +18,11 @@ const SHELL: &str = include_str!("shell.html");
 /// The client, one ES module: the core and its first pages, then one file per further page
 /// (each registers itself with `page(…)` and `labels(…)`), then the router. A new page adds
 /// its file here and its URL to `routes`.
-const APP_JS: &str = concat!(include_str!("app.js"), include_str!("boot.js"));
+const APP_JS: &str = concat!(
+    include_str!("app.js"),
+    include_str!("deals.js"),
+    include_str!("boot.js")
+);
 const APP_CSS: &str = include_str!("app.css");
 
 /// `body` with its type and the dashboard's security headers (`http::headers`).
@@ -47,6 +52,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", get(shell))
         .route("/funnel", get(shell))
+        .route("/deals", get(shell))
         .route("/pool", get(shell))
         .route("/reps/{rep}", get(shell))
         .route("/deals/{id}", get(shell))

@@ -147,7 +147,154 @@ try {
     await wall.waitForSelector('main h1');
   }
   checkNoViolations('on any page');
+
+  await managersPath();
+  checkNoViolations('on the deal list, its links and the search box');
 } finally {
   await browser.close();
 }
 console.log(`${checks} passed, 0 failed`);
+
+// The deals of the whole log folded by hand from `GET /v1/events` (admin): the independent
+// count every list is checked against. Business order: (occurred_at, position).
+async function foldedDeals(apiAs) {
+  const events = [];
+  for (let from = 1; ;) {
+    const page = await apiAs(`/v1/events?from_position=${from}&limit=1000&stream_prefix=deal-`);
+    if (!page.events.length) break;
+    events.push(...page.events);
+    from = page.events[page.events.length - 1].position + 1;
+  }
+  events.sort((a, b) => (a.occurred_at < b.occurred_at ? -1 : a.occurred_at > b.occurred_at ? 1 : a.position - b.position));
+  const deals = new Map();
+  for (const e of events) {
+    const id = e.stream.slice('deal-'.length);
+    const d = deals.get(id) || {};
+    const x = e.data;
+    switch (e.type) {
+      case 'DealOpened': Object.assign(d, { owner: x.owner, amount: x.amount, status: 'open', opened_at: e.occurred_at }); break;
+      case 'DealAmountChanged': d.amount = x.amount; break;
+      case 'DealReassigned': d.owner = x.to; break;
+      case 'DealWon': Object.assign(d, { status: 'won', amount: x.amount, closed_at: e.occurred_at }); break;
+      case 'DealLost':
+        Object.assign(d, { status: 'lost', closed_at: e.occurred_at });
+        (d.losses = d.losses || []).push({ at: e.occurred_at, owner: d.owner, amount: d.amount });
+        break;
+      case 'DealReopened': Object.assign(d, { status: 'open', closed_at: null }); break;
+      default:
+    }
+    deals.set(id, d);
+  }
+  return deals;
+}
+
+// Issue 20's manager's path, with no typed URL after signing in: overview → a rep → "big
+// deals lost" in a month → the list → a deal's replay. The list shown equals `GET /v1/deals`
+// with the same filters, which equals a count over `GET /v1/events`.
+async function managersPath() {
+  const adminPage = await browser.newPage();
+  await adminPage.goto(base + '/healthz');
+  const apiAs = (path, tok = token, method = 'GET', body) => adminPage.evaluate(async ([p, t, m, b]) => {
+    const res = await fetch(p, { method: m, headers: { Authorization: `Bearer ${t}`, 'Content-Type': 'application/json' }, body: b });
+    return res.json();
+  }, [path, tok, method, body]);
+  const reps = await apiAs('/v1/reports/reps?months=12');
+  // A team with a rep who lost a big deal in one of the last 12 months.
+  let team; let rep; let month;
+  for (const r of reps.reps) {
+    const m = r.series.slice().reverse().find((x) => x.big_deals_lost > 0);
+    if (m) { team = r.team; rep = r.rep; month = m.month; break; }
+  }
+  check(Boolean(rep), `the demo has a big lost deal (${rep}, ${month})`);
+  const manager = (await apiAs('/v1/tokens', token, 'POST', JSON.stringify({ role: 'manager', subject: team }))).token;
+  const context = await browser.newContext({ viewport: { width: 1280, height: 1000 }, locale: 'en-US', acceptDownloads: true });
+  await watchCsp(context);
+  const m = await context.newPage();
+  await m.goto(base + '/');
+  await m.fill('#token', manager);
+  await m.click('#login-form button[type=submit]');
+  await m.waitForSelector('#leaderboard');
+  // Overview → the rep (from the leaderboard).
+  await Promise.all([m.waitForURL(`**/reps/${rep}`), m.click(`#leaderboard a[href="/reps/${rep}"]`)]);
+  await m.waitForSelector('table');
+  // The month's "big deals lost" cell → the list.
+  const cell = m.locator(`a.count[href*="min_amount=100000"][href*="from=${month}-01"]`);
+  const figure = Number((await cell.textContent()).replace(/\D/g, ''));
+  await Promise.all([m.waitForURL('**/deals?**'), cell.click()]);
+  await m.waitForSelector('#deal-count');
+  const url = new URL(m.url());
+  check(url.searchParams.get('rep') === rep && url.searchParams.get('status') === 'lost', `the cell opens the list of ${rep}'s lost deals (${url.search})`);
+  const shownIds = await m.$$eval('#deal-list tbody tr', (rows) => rows.map((r) => r.dataset.id));
+  const viaApi = await apiAs(`/v1/deals${url.search}`, manager);
+  check(JSON.stringify(shownIds) === JSON.stringify(viaApi.deals.map((d) => d.id)), `the list shown = GET /v1/deals with the same filters (${shownIds.length} deals)`);
+  const [from, to] = [`${month}-01T00:00:00Z`, url.searchParams.get('to')];
+  const folded = await foldedDeals((p) => apiAs(p));
+  const counted = [...folded.entries()].filter(([, d]) => d.owner === rep && d.status === 'lost' && d.amount >= 100000 &&
+    d.closed_at >= from && d.closed_at.slice(0, 10) <= to).map(([id]) => id).sort();
+  check(JSON.stringify(counted) === JSON.stringify(shownIds.slice().sort()), `= the deals counted from GET /v1/events (${counted.length})`);
+  // The rep page counts every loss in the month by the owner then (SPEC §2.4); the list holds
+  // the deals lost now (SPEC §5.1): the difference is exactly the deals reopened since.
+  const losses = [...folded.entries()].filter(([, d]) => (d.losses || []).some((l) => l.owner === rep && l.amount >= 100000 && l.at >= from && l.at.slice(0, 10) <= to));
+  check(losses.length === figure, `the figure on the rep page (${figure}) = the big losses in the month counted from GET /v1/events`);
+  const reopened = losses.filter(([id]) => !counted.includes(id));
+  check(reopened.every(([, d]) => d.status !== 'lost' || d.closed_at > to), `the ${reopened.length} big loss(es) of the month not listed were reopened since`);
+  await m.screenshot({ path: `${shots}/deals.png`, fullPage: false });
+
+  // Sorting and the CSV of what is shown.
+  await m.click('#deal-list button.sort[data-sort=amount]');
+  const amounts = await m.$$eval('#deal-list tbody tr', (rows) => rows.map((r) => r.dataset.id));
+  const byAmount = viaApi.deals.slice().sort((a, b) => a.amount - b.amount).map((d) => d.id);
+  check(JSON.stringify(amounts.map((id) => viaApi.deals.find((d) => d.id === id).amount)) === JSON.stringify(byAmount.map((id) => viaApi.deals.find((d) => d.id === id).amount)), 'a column head sorts the rows');
+  const [download] = await Promise.all([m.waitForEvent('download'), m.click('#csv')]);
+  const csv = (await (await download.createReadStream()).toArray()).join('');
+  const lines = csv.replace(/^\ufeff/, '').trim().split('\r\n');
+  check(lines.length === shownIds.length + 1 && lines[0].startsWith('id,title,customer') && lines.slice(1).map((l) => l.split(',')[0]).join() === amounts.join(), 'the CSV holds the rows as shown');
+
+  // A deal of the list → its replay.
+  const dealId = shownIds[0];
+  await Promise.all([m.waitForURL(`**/deals/${dealId}`), m.click(`#deal-list a[href="/deals/${dealId}"]`)]);
+  await m.waitForSelector('#scrub');
+  check((await m.textContent('[data-field=status]')) === 'lost', `the replay of ${dealId} ends lost`);
+
+  // The header's search box: a deal id opens its replay; a customer's name lists its deals.
+  await m.goto(base + '/');
+  await m.waitForSelector('#leaderboard');
+  await m.fill('#search-q', dealId);
+  await Promise.all([m.waitForURL(`**/deals/${dealId}`), m.press('#search-q', 'Enter')]);
+  check(true, 'the search box finds a deal by id');
+  const someDeal = viaApi.deals[0];
+  await m.fill('#search-q', someDeal.customer_name);
+  await Promise.all([m.waitForURL('**/deals?q=**'), m.press('#search-q', 'Enter')]);
+  await m.waitForSelector('#deal-count');
+  const found = await m.$$eval('#deal-list tbody tr', (rows) => rows.map((r) => r.dataset.id));
+  check(found.includes(someDeal.id), `the search box finds deals by customer name (${someDeal.customer_name})`);
+
+  // Figures elsewhere link to their lists: the funnel's lost-here cells, the pipeline's stages.
+  await m.goto(base + '/funnel?group_by=rep');
+  await m.waitForSelector('main h1');
+  const lostHere = m.locator('a.count[href*="status=lost"][href*="stage="]').first();
+  const n = Number((await lostHere.textContent()).replace(/\D/g, ''));
+  const href = await lostHere.getAttribute('href');
+  const listed = await apiAs(`/v1/deals${href.slice('/deals'.length)}&limit=1000`, manager);
+  check(listed.deals.length === n, `a funnel lost-here cell (${href}) counts its list (${n})`);
+  await m.goto(base + '/');
+  await m.waitForSelector('#leaderboard');
+  const stageLink = m.locator('a.count[href*="status=open"][href*="stage="]').first();
+  const sn = Number((await stageLink.textContent()).replace(/\D/g, ''));
+  const shref = await stageLink.getAttribute('href');
+  const slisted = await apiAs(`/v1/deals${shref.slice('/deals'.length)}&limit=1000`, manager);
+  check(slisted.deals.length === sn, `a pipeline stage's count (${shref}) counts its list (${sn})`);
+  await Promise.all([m.waitForURL('**/deals?view=stale'), m.click('#all-stale')]);
+  await m.waitForSelector('#deal-count');
+  const pipe = await apiAs('/v1/reports/pipeline', manager);
+  check(Number(await m.getAttribute('#deal-count', 'data-count')) === pipe.stale.length, `"stale" lists every stale deal (${pipe.stale.length})`);
+
+  // In Chinese.
+  await m.click('#lang');
+  await m.goto(base + url.pathname + url.search);
+  await m.waitForSelector('#deal-count');
+  check((await m.textContent('h1')).startsWith('商机列表'), 'the deal list in Chinese');
+  await m.screenshot({ path: `${shots}/deals-zh.png`, fullPage: false });
+  await context.close();
+  await adminPage.close();
+}
