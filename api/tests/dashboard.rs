@@ -35,8 +35,12 @@ async fn get_with_headers(path: &str) -> (StatusCode, HeaderMap, String) {
 }
 
 /// A URL of each of the dashboard's pages.
-const PAGES: [&str; 8] = [
+const PAGES: [&str; 12] = [
     "/",
+    "/win-loss",
+    "/channels?from=2026-01-01",
+    "/activity",
+    "/l2c",
     "/funnel",
     "/deals",
     "/deals?status=lost&rep=wukong",

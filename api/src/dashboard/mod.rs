@@ -6,7 +6,7 @@
 //! (`http::headers::DASHBOARD_CSP`) allows only `app.js` and `app.css` from this server.
 //!
 //! Pages: `/` overview, `/funnel`, `/reps/{rep}`, `/deals` (the deal list, `deals.js`),
-//! `/deals/{id}` (replay with a scrubber),
+//! `/deals/{id}` (replay with a scrubber), `/win-loss`, `/channels`, `/activity`, `/l2c`,
 //! `/customers/{id}` (timeline), `/pool`. Labels in English and Simplified Chinese.
 
 use axum::http::{header, HeaderValue};
@@ -21,6 +21,10 @@ const SHELL: &str = include_str!("shell.html");
 const APP_JS: &str = concat!(
     include_str!("app.js"),
     include_str!("deals.js"),
+    include_str!("winloss.js"),
+    include_str!("channels.js"),
+    include_str!("activity.js"),
+    include_str!("l2c.js"),
     include_str!("boot.js")
 );
 const APP_CSS: &str = include_str!("app.css");
@@ -53,6 +57,10 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/", get(shell))
         .route("/funnel", get(shell))
         .route("/deals", get(shell))
+        .route("/win-loss", get(shell))
+        .route("/channels", get(shell))
+        .route("/activity", get(shell))
+        .route("/l2c", get(shell))
         .route("/pool", get(shell))
         .route("/reps/{rep}", get(shell))
         .route("/deals/{id}", get(shell))

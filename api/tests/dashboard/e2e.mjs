@@ -148,6 +148,25 @@ try {
   }
   checkNoViolations('on any page');
 
+  // The report pages, in English and in Chinese (screenshots for the README).
+  const reportPages = [['/win-loss', 'win-loss'], ['/channels', 'channels'], ['/activity', 'activity'], ['/l2c', 'l2c']];
+  for (const zh of [false, true]) {
+    await wall.evaluate((l) => localStorage.setItem('dealtrail.lang', l), zh ? 'zh' : 'en');
+    for (const [path, name] of reportPages) {
+      await wall.goto(base + path);
+      await wall.waitForSelector('main h1');
+      check(!(await wall.$('main .error')), `${path} renders${zh ? ' in Chinese' : ''}`);
+      await wall.screenshot({ path: `${shots}/${name}${zh ? '-zh' : ''}.png`, fullPage: false });
+    }
+  }
+  const wl = await api('/v1/reports/win-loss');
+  await wall.evaluate(() => localStorage.setItem('dealtrail.lang', 'en'));
+  await wall.goto(base + '/win-loss');
+  await wall.waitForSelector('#reasons');
+  const reasonLink = wall.locator('#reasons a.count').first();
+  check((await reasonLink.getAttribute('href')).startsWith(`/deals?status=lost&reason=${wl.by_reason[0].reason}`), 'a lost reason links to its lost deals');
+  checkNoViolations('on the report pages');
+
   await managersPath();
   checkNoViolations('on the deal list, its links and the search box');
 } finally {
