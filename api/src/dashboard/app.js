@@ -213,14 +213,16 @@ function analysisTable(a) {
 }
 
 async function deal(id) {
-  const r = await api(`/v1/deals/${encodeURIComponent(id)}/replay`);
+  const [r, pipe] = await Promise.all([api(`/v1/deals/${encodeURIComponent(id)}/replay`), api('/v1/reports/pipeline').catch(() => null)]);
   const steps = r.steps;
+  const forms = dealForms(r, pipe ? pipe.stages.map((s) => s.stage) : []);
   const html = `<h1>${esc(t('deal.title'))}: ${esc(r.deal_id)}</h1>
   <div class="replay"><section><label for="scrub">${esc(t('step'))} <output id="step-no">${steps.length}</output> / ${steps.length}</label>
     <input id="scrub" type="range" min="1" max="${steps.length}" value="${steps.length}">
     <ol class="steps">${steps.map((s, i) => `<li data-i="${i}"><time>${esc(date(s.occurred_at))}</time> <b>${esc(s.type)}</b> ${esc(s.summary)} <span class="muted">— ${esc(s.actor)}</span></li>`).join('')}</ol></section>
-  <aside><h2>${esc(t('status'))}</h2><div id="state"></div><h2>${esc(t('analysis'))}</h2>${analysisTable(r.analysis)}</aside></div>`;
+  <aside><h2>${esc(t('status'))}</h2><div id="state"></div><h2>${esc(t('analysis'))}</h2>${analysisTable(r.analysis)}</aside></div>${forms.html}`;
   return { html, after: () => {
+    forms.after();
     const scrub = document.getElementById('scrub');
     const show = () => {
       const i = Number(scrub.value) - 1;

@@ -169,6 +169,8 @@ try {
 
   await managersPath();
   checkNoViolations('on the deal list, its links and the search box');
+  await repsHands();
+  checkNoViolations('on the forms');
 } finally {
   await browser.close();
 }
@@ -314,6 +316,61 @@ async function managersPath() {
   await m.waitForSelector('#deal-count');
   check((await m.textContent('h1')).startsWith('商机列表'), 'the deal list in Chinese');
   await m.screenshot({ path: `${shots}/deals-zh.png`, fullPage: false });
+  await context.close();
+  await adminPage.close();
+}
+
+// The rep's hands: signed in as a rep, log a call on an own open deal through the form and see
+// it in the deal's story and the customer's timeline; a form left open while somebody else
+// records on the deal gets a 409, shown in words.
+async function repsHands() {
+  const adminPage = await browser.newPage();
+  await adminPage.goto(base + '/healthz');
+  const apiAs = (path, tok = token, method = 'GET', body) => adminPage.evaluate(async ([p, t, m, b]) => {
+    const res = await fetch(p, { method: m, headers: { Authorization: `Bearer ${t}`, 'Content-Type': 'application/json' }, body: b });
+    return { status: res.status, body: await res.json() };
+  }, [path, tok, method, body]);
+  const deal = (await apiAs('/v1/deals?status=open&limit=1')).body.deals[0];
+  const repToken = (await apiAs('/v1/tokens', token, 'POST', JSON.stringify({ role: 'rep', subject: deal.owner }))).body.token;
+  const context = await browser.newContext({ viewport: { width: 1280, height: 1000 }, locale: 'en-US' });
+  await watchCsp(context);
+  const r = await context.newPage();
+  await r.goto(`${base}/#token=${encodeURIComponent(repToken)}`);
+  await r.waitForSelector('.card[data-key=open_count]');
+  // A rep's list holds the rep's deals only.
+  await Promise.all([r.waitForURL('**/deals'), r.click('nav a[href="/deals"]')]);
+  await r.waitForSelector('#deal-count');
+  const owners = await r.$$eval('#deal-list tbody tr td:nth-child(4)', (cells) => [...new Set(cells.map((c) => c.textContent))]);
+  check(owners.length === 1 && owners[0] === deal.owner, `a rep's deal list shows only the rep's deals (${owners})`);
+
+  await r.goto(`${base}/deals/${deal.id}`);
+  await r.waitForSelector('#activity-form');
+  const summary = `E2E call ${Date.now()}: asked for the revised quote`;
+  await r.selectOption('#activity-form select[name=kind]', 'call');
+  await r.selectOption('#activity-form select[name=direction]', 'outbound');
+  await r.fill('#activity-form input[name=duration_min]', '12');
+  await r.fill('#activity-form input[name=summary]', summary);
+  await r.click('#activity-form button[type=submit]');
+  await r.waitForFunction((s) => [...document.querySelectorAll('.steps li')].some((li) => li.textContent.includes(s)), summary);
+  check((await r.textContent('#activity-form .form-msg')) === 'Saved.', 'the call is saved and the form says so');
+  const logged = (await apiAs(`/v1/streams/deal-${deal.id}`)).body.events.pop();
+  check(logged.type === 'ActivityLogged' && logged.actor === deal.owner && logged.data.duration_s === 720 && logged.data.direction === 'outbound', 'the event is the rep\'s call: actor, 12 minutes, outbound');
+  await r.screenshot({ path: `${shots}/deal-forms.png`, fullPage: true });
+
+  // Somebody else records on the deal meanwhile: the open form's version is stale.
+  const other = await apiAs(`/v1/streams/deal-${deal.id}/events`, token, 'POST', JSON.stringify({ events: [{ type: 'ActivityLogged', data: { kind: 'note', rep: deal.owner, summary: 'meanwhile' } }] }));
+  check(other.status === 201, 'another append on the deal');
+  await r.fill('#activity-form input[name=summary]', 'a second call');
+  await r.click('#activity-form button[type=submit]');
+  await r.waitForSelector('#activity-form .form-msg.error');
+  const words = await r.textContent('#activity-form .form-msg');
+  check(words.startsWith('Someone changed this deal'), `a 409 is shown in words: "${words}"`);
+  check(await r.evaluate(() => [...document.querySelectorAll('.steps li')].some((li) => li.textContent.includes('meanwhile'))), 'and the page shows the deal as it is now');
+
+  // The call is in the customer's timeline too.
+  await r.goto(`${base}/customers/${deal.customer_id}`);
+  await r.waitForSelector('main h1');
+  check((await r.textContent('main')).includes(summary), 'the call is in the customer\'s timeline');
   await context.close();
   await adminPage.close();
 }
