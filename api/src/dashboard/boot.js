@@ -24,6 +24,7 @@ async function render() {
     out = await hit.render(...m.slice(1));
     main().innerHTML = typeof out === 'string' ? out : out.html;
     if (out.after) out.after();
+    followLog(typeof out === 'string' ? out : out.html);
   } catch (e) {
     if (e.status === 401) { localStorage.removeItem('dealtrail.token'); return showLogin(t('login.bad')); }
     const msg = e.status === 404 || e.status === 403 ? t('notfound') : `${t('error')}: ${e.message}`;

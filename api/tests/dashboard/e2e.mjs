@@ -148,6 +148,22 @@ try {
   }
   checkNoViolations('on any page');
 
+  // Live: the overview left open follows the log; an append over HTTP changes its figure
+  // within 2 seconds, without a reload.
+  await wall.goto(base + '/');
+  await wall.waitForSelector('.card[data-key=open_count]');
+  const before = (await api('/v1/reports/pipeline')).open_count;
+  const someCustomer = (await api('/v1/deals?limit=1')).deals[0];
+  const liveId = `LIVE-${Date.now()}`;
+  await wall.evaluate(() => { window.__notReloaded = true; });
+  const appendedAt = Date.now();
+  const res = await page.evaluate(async ([id, c, o, tok]) => (await fetch(`/v1/streams/deal-${id}/events`, { method: 'POST', headers: { Authorization: `Bearer ${tok}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ events: [{ type: 'DealOpened', data: { customer_id: c, owner: o, title: 'Live test', amount: 1000, stage: 'qualified' } }] }) })).status, [liveId, someCustomer.customer_id, someCustomer.owner, token]);
+  check(res === 201, 'a deal opened over HTTP');
+  const want = new Intl.NumberFormat('en-US').format(before + 1);
+  await wall.waitForFunction((w) => document.querySelector('.card[data-key=open_count] .v')?.textContent === w, want, { timeout: 2000 });
+  check(await wall.evaluate(() => window.__notReloaded === true), `the open wall screen shows ${want} open deals ${Date.now() - appendedAt} ms after the append, without a reload`);
+
   // The report pages, in English and in Chinese (screenshots for the README).
   const reportPages = [['/win-loss', 'win-loss'], ['/channels', 'channels'], ['/activity', 'activity'], ['/l2c', 'l2c']];
   for (const zh of [false, true]) {
