@@ -213,13 +213,16 @@ function analysisTable(a) {
 }
 
 async function deal(id) {
-  const [r, pipe] = await Promise.all([api(`/v1/deals/${encodeURIComponent(id)}/replay`), api('/v1/reports/pipeline').catch(() => null)]);
+  const [r, pipe, stream] = await Promise.all([api(`/v1/deals/${encodeURIComponent(id)}/replay`), api('/v1/reports/pipeline').catch(() => null),
+    api(`/v1/streams/deal-${encodeURIComponent(id)}?limit=1000`).catch(() => ({ events: [] }))]);
   const steps = r.steps;
-  const forms = dealForms(r, pipe ? pipe.stages.map((s) => s.stage) : []);
-  const html = `<h1>${esc(t('deal.title'))}: ${esc(r.deal_id)}</h1>
+  const stages = pipe ? pipe.stages.map((s) => s.stage) : [];
+  const forms = dealForms(r, stages);
+  const story = dealStory(r, stream.events || [], stages);
+  const html = `<h1>${esc(t('deal.title'))}: ${esc(r.deal_id)}</h1>${story.html}
   <div class="replay"><section><label for="scrub">${esc(t('step'))} <output id="step-no">${steps.length}</output> / ${steps.length}</label>
     <input id="scrub" type="range" min="1" max="${steps.length}" value="${steps.length}">
-    <ol class="steps">${steps.map((s, i) => `<li data-i="${i}"><time>${esc(date(s.occurred_at))}</time> <b>${esc(s.type)}</b> ${esc(s.summary)} <span class="muted">— ${esc(s.actor)}</span></li>`).join('')}</ol></section>
+    <ol class="steps">${steps.map((s, i) => { const x = story.step(i); return `<li data-i="${i}" class="${x.cls}"><time>${esc(date(s.occurred_at))}</time> <b>${esc(s.type)}</b> ${esc(s.summary)} <span class="muted">— ${esc(s.actor)}</span> ${x.html}</li>`; }).join('')}</ol></section>
   <aside><h2>${esc(t('status'))}</h2><div id="state"></div><h2>${esc(t('analysis'))}</h2>${analysisTable(r.analysis)}</aside></div>${forms.html}`;
   return { html, after: () => {
     forms.after();

@@ -96,7 +96,10 @@ function dealForms(r, stages) {
       if (f.get('duration_min')) data.duration_s = Math.round(Number(f.get('duration_min')) * 60);
       if (f.get('outcome').trim()) data.outcome = f.get('outcome').trim();
       if (f.get('summary').trim()) data.summary = f.get('summary').trim();
-      const at = f.get('occurred_at') ? new Date(`${f.get('occurred_at')}:00Z`) : new Date();
+      // Left at its default ("now", to the minute), the time is the moment of saving.
+      const field = document.querySelector('#activity-form input[name=occurred_at]');
+      const typed = f.get('occurred_at') && f.get('occurred_at') !== field.defaultValue;
+      const at = typed ? new Date(`${f.get('occurred_at')}:00Z`) : new Date();
       return { type: 'ActivityLogged', occurred_at: at.toISOString().replace('.000Z', 'Z'), data };
     });
     wire('stage-form', (f) => ({ type: 'DealStageChanged', data: { from: st.stage, to: f.get('to') } }));

@@ -26,6 +26,7 @@ const APP_JS: &str = concat!(
     include_str!("activity.js"),
     include_str!("l2c.js"),
     include_str!("forms.js"),
+    include_str!("story.js"),
     include_str!("live.js"),
     include_str!("boot.js")
 );

@@ -97,6 +97,15 @@ try {
     const want = replay.steps[i - 1].state;
     check((await page.textContent('[data-field=stage]')) === want.stage && (await page.textContent('#step-no')) === String(i), `step ${i}: stage ${want.stage}`);
   }
+  // The story: the stage path, the longest silence marked where the server's analysis puts it.
+  check(Boolean(await page.$('#story svg.stagepath')), 'the replay draws the stage path');
+  const backs = await page.$$eval('#story svg.stagepath line.back', (l) => l.length);
+  check(backs === replay.analysis.stage_regressions, `moves back drawn red (${backs}; analysis: ${replay.analysis.stage_regressions} regression(s))`);
+  if (replay.analysis.longest_silence_days > 0) {
+    const note = await page.textContent('.steps li.silence .silence-note');
+    const days = Number(note.match(/[\d.]+/)[0]);
+    check(Math.abs(days - replay.analysis.longest_silence_days) <= 0.05, `the longest silence is marked in the timeline (${note}; analysis ${replay.analysis.longest_silence_days})`);
+  }
   await page.screenshot({ path: `${shots}/deal-replay.png`, fullPage: false });
 
   // Switch the language: labels change, the choice is remembered.
