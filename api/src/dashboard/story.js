@@ -32,8 +32,8 @@ function dealStory(r, events, stages) {
   // Stage order: the pipeline's, then any other stage in order of appearance.
   const order = stages.slice();
   steps.forEach((s) => { if (!order.includes(s.state.stage)) order.push(s.state.stage); });
-  // The stage path: one point per stage change, a step line; moves back drawn red.
-  const w = 640, h = 28 * order.length + 30, x = (tm) => 90 + ((tm - start) / (end - start)) * (w - 110), y = (st) => 14 + 28 * order.indexOf(st);
+  // The stage path: one point per stage change, a step line (later stages higher); moves back drawn red.
+  const w = 640, h = 28 * order.length + 30, x = (tm) => 90 + ((tm - start) / (end - start)) * (w - 110), y = (st) => 14 + 28 * (order.length - 1 - order.indexOf(st));
   const segs = [];
   let prev = { t: start, stage: steps[0].state.stage };
   steps.forEach((s) => {
@@ -84,14 +84,14 @@ function dealStory(r, events, stages) {
     : '';
   const html = `<section id="story"><h2>${esc(t('story.title'))}</h2>${path}
     <ul class="facts"><li id="story-discount">${esc(discount)}</li><li id="story-competitor">${esc(competitor)}</li>
-    ${silence.i > 0 ? `<li id="story-silence">${esc(t('story.longest'))}: ${num(silence.days, 1)} d</li>` : ''}</ul>${vs}</section>`;
+    ${silence.i > 0 && silence.days >= 0.05 ? `<li id="story-silence">${esc(t('story.longest'))}: ${num(silence.days, 1)} d</li>` : ''}</ul>${vs}</section>`;
   /** Extra HTML and classes for step `i` of the timeline. */
   const step = (i) => {
     const s = steps[i];
     const e = byPos.get(s.position);
     const notes = [];
     const cls = [];
-    if (i === silence.i) { cls.push('silence'); notes.push(`<span class="note silence-note">${esc(fill(t('story.silence'), { days: num(silence.days, 1) }))}</span>`); }
+    if (i === silence.i && silence.days >= 0.05) { cls.push('silence'); notes.push(`<span class="note silence-note">${esc(fill(t('story.silence'), { days: num(silence.days, 1) }))}</span>`); }
     if (i === firstComp) { cls.push('first-competitor'); notes.push(`<span class="note">${esc(t('story.first_competitor'))}</span>`); }
     if (e && e.type === 'ActivityLogged') {
       const d = e.data;
