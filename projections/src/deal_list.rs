@@ -275,7 +275,7 @@ pub fn encode_cursor(key: Key) -> String {
 }
 
 pub fn decode_cursor(s: &str) -> Option<Key> {
-    if s.len() % 2 != 0 || s.len() > 80 {
+    if !s.len().is_multiple_of(2) || s.len() > 80 {
         return None;
     }
     let bytes: Option<Vec<u8>> = (0..s.len())
@@ -549,7 +549,7 @@ pub fn scan(model: &ReadModel, q: &DealListQuery) -> Vec<String> {
                 .then(|| (key, id.clone()))
         })
         .collect();
-    keyed.sort_by(|a, b| b.0.cmp(&a.0));
+    keyed.sort_by_key(|k| std::cmp::Reverse(k.0));
     keyed.into_iter().map(|(_, id)| id).collect()
 }
 

@@ -162,7 +162,7 @@ impl Plain {
     fn select(&self, pick: impl Fn(&str, &PlainDeal) -> bool) -> Vec<String> {
         let mut v: Vec<(&String, &PlainDeal)> =
             self.deals.iter().filter(|(id, d)| pick(id, d)).collect();
-        v.sort_by(|a, b| (b.1.time(), b.1.first).cmp(&(a.1.time(), a.1.first)));
+        v.sort_by_key(|(_, d)| std::cmp::Reverse((d.time(), d.first)));
         v.into_iter().map(|(id, _)| id.clone()).collect()
     }
 }

@@ -34,9 +34,11 @@ enum Outcome {
     Lost(&'static str),
 }
 
-/// (deal id, customer, owner, outcome): one deal per customer, and two on the pool
-/// customer, one of them another team's.
-const DEALS: [(&str, &str, &str, Outcome); 5] = [
+/// (deal id, customer, owner, outcome).
+type Deal = (&'static str, &'static str, &'static str, Outcome);
+
+/// One deal per customer, and two on the pool customer, one of them another team's.
+const DEALS: [Deal; 5] = [
     ("D-own", "C-own", "wukong", Outcome::Open),
     ("D-team", "C-team", "shaseng", Outcome::Lost("price")),
     ("D-other", "C-other", "bajie", Outcome::Won),
@@ -303,7 +305,7 @@ async fn every_read_shows_each_role_exactly_its_scope() {
         // The deal list: exactly the deals in reach, whatever the filters ask for; a filter
         // naming a rep out of reach lists nothing (never 403 or 404: nothing is revealed).
         let listed = |v: &Value| strings_at(&v["deals"], "id");
-        let reach = |pick: &dyn Fn(&(&str, &str, &str, Outcome)) -> bool| {
+        let reach = |pick: &dyn Fn(&Deal) -> bool| {
             set(DEALS
                 .iter()
                 .filter(|d| c.reach.deal(d.2) && pick(d))
@@ -334,7 +336,7 @@ async fn every_read_shows_each_role_exactly_its_scope() {
             );
         }
         let lost = get(&w, c, "/v1/deals?status=lost", 200).await.unwrap();
-        let is_lost = |d: &(&str, &str, &str, Outcome)| matches!(d.3, Outcome::Lost(_));
+        let is_lost = |d: &Deal| matches!(d.3, Outcome::Lost(_));
         assert_eq!(listed(&lost), reach(&is_lost), "{} lost deals", c.name);
         let pool = get(&w, c, "/v1/deals?customer_id=C-pool", 200)
             .await
