@@ -261,6 +261,14 @@ async function managersPath() {
   await m.fill('#token', manager);
   await m.click('#login-form button[type=submit]');
   await m.waitForSelector('#leaderboard');
+  // A manager's deal list holds the team's deals only.
+  const teamReps = reps.reps.filter((x) => x.team === team).map((x) => x.rep);
+  await Promise.all([m.waitForURL('**/deals'), m.click('nav a[href="/deals"]')]);
+  await m.waitForSelector('#deal-count');
+  const teamOwners = await m.$$eval('#deal-list tbody tr td:nth-child(4)', (cells) => [...new Set(cells.map((c) => c.textContent))]);
+  check(teamOwners.length > 0 && teamOwners.every((o) => teamReps.includes(o)), `a manager's deal list shows the team's deals only (${teamOwners})`);
+  await Promise.all([m.waitForURL(`${base}/`), m.click('nav a[href="/"]')]);
+  await m.waitForSelector('#leaderboard');
   // Overview → the rep (from the leaderboard).
   await Promise.all([m.waitForURL(`**/reps/${rep}`), m.click(`#leaderboard a[href="/reps/${rep}"]`)]);
   await m.waitForSelector('table');
