@@ -10,8 +10,9 @@
 //! of those opened in the last month, so about 2% are open at the end) is generated on the fly and applied to a fresh `ReadModel`, so the
 //! measured memory is the model's own. Then: rebuild rate, query latency p50/p99 for funnel,
 //! rep trends, pipeline, customer service and a rep's follow-up list, a 1,000-event deal
-//! replay, `as_of` reports a year back, and peak memory (VmHWM). Customers also answer NPS,
-//! complain and churn; won deals have two installments; leads are qualified to the reps.
+//! replay, `as_of` reports a year back, pages of the deal list (`GET /v1/deals`) with various
+//! filters, and peak memory (VmHWM). Customers also answer NPS, complain and churn; won deals
+//! have two installments; leads are qualified to the reps.
 
 use std::time::{Duration, Instant};
 
@@ -553,6 +554,67 @@ fn main() {
         let _ = api::reports::replay(&model, "LONG", &long, now);
     });
     time_read_stream(&long, runs);
+    // The deal list (SPEC §5.1): pages of 100 from the index, as `GET /v1/deals` serves them.
+    let month = (now - chrono::Duration::days(60))
+        .format("%Y-%m")
+        .to_string();
+    let deal_lists = [
+        ("deals: first page, no filter", String::new()),
+        (
+            "deals: a rep's lost deals in a month",
+            format!("rep=rep7&status=lost&from={month}-01&to={month}-28"),
+        ),
+        (
+            "deals: a team's big wins",
+            "team=east&status=won&min_amount=150000".to_string(),
+        ),
+        ("deals: a customer's", "customer_id=C4242".to_string()),
+        (
+            "deals: lost to Acme at a stage",
+            "status=lost&competitor=Acme&reason=price&stage=negotiation".to_string(),
+        ),
+        (
+            "deals: open, 1,000 a page",
+            "status=open&limit=1000".to_string(),
+        ),
+        (
+            "deals: q= (title/id/customer scan)",
+            "q=customer 4242".to_string(),
+        ),
+        (
+            "deals: q= matching nothing (all scanned)",
+            "q=zzz".to_string(),
+        ),
+    ];
+    // p99 needs a hundred runs at least.
+    let list_runs = runs.max(100);
+    for (name, q) in &deal_lists {
+        // `q` alone scans every deal: fewer runs.
+        let n = if q.starts_with("q=") { runs } else { list_runs };
+        time_query(name, n, || {
+            let _ = api::reports::deal_list(&model, q, projections::params::Scope::Organisation);
+        });
+    }
+    // Deep paging: the 50th page of a filter, by the cursors of the 49 before it.
+    let mut cursor = String::new();
+    let lost = "status=lost&limit=100";
+    for _ in 0..49 {
+        let body = api::reports::deal_list(
+            &model,
+            &format!("{lost}&cursor={cursor}"),
+            projections::params::Scope::Organisation,
+        )
+        .expect("a page");
+        let v: Value = serde_json::from_str(body.get()).expect("JSON");
+        cursor = v["next_cursor"].as_str().unwrap_or_default().to_string();
+    }
+    time_query("deals: the 50th page of lost deals", list_runs, || {
+        let _ = api::reports::deal_list(
+            &model,
+            &format!("{lost}&cursor={cursor}"),
+            projections::params::Scope::Organisation,
+        );
+    });
     println!(
         "  peak memory (VmHWM)                {:>10.0} MiB",
         peak_rss_mib()

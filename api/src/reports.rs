@@ -216,6 +216,14 @@ fn follow_up_rep(
     }
 }
 
+/// `GET /v1/deals?…` (SPEC §5.1): a page of the deal list over the deals of `scope`, from
+/// the read model's index (no scan of the log).
+pub fn deal_list(model: &ReadModel, query: &str, scope: Scope) -> Result<Body, ReportError> {
+    let mut q = parse_query::<projections::deal_list::DealListParams>(query)?.validate()?;
+    q.scope = scope;
+    Ok(json(projections::deal_list::list(model, &q)))
+}
+
 /// `GET /v1/deals/{id}?as_of=`: the deal's state, `Ok(None)` for an unknown deal.
 pub fn deal_state(
     model: &ReadModel,

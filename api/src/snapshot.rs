@@ -26,7 +26,7 @@ use projections::ReadModel;
 use serde::{Deserialize, Serialize};
 
 /// 3: deals carry their currency (`DealView::currency`, and in their `DealOpened` op); the
-/// customer service and follow-up indexes.
+/// customer service and follow-up indexes; the deal list index.
 const FORMAT: u32 = 3;
 
 /// Where a data directory keeps its snapshot.

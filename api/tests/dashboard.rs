@@ -35,9 +35,15 @@ async fn get_with_headers(path: &str) -> (StatusCode, HeaderMap, String) {
 }
 
 /// A URL of each of the dashboard's pages.
-const PAGES: [&str; 9] = [
+const PAGES: [&str; 15] = [
     "/",
+    "/win-loss",
+    "/channels?from=2026-01-01",
+    "/activity",
+    "/l2c",
     "/funnel",
+    "/deals",
+    "/deals?status=lost&rep=wukong",
     "/pool",
     "/reps/wukong",
     "/deals/D-1001",

@@ -50,6 +50,48 @@ fn http_reports_equal_the_offline_reports_and_sigterm_saves_the_model() {
         assert_eq!(status, 200, "{name}: {body}");
         bodies.push(body);
     }
+    // The deal list (SPEC §5.1), and its second page by the first one's cursor.
+    let mut deal_queries: Vec<(String, Vec<String>)> = vec![
+        (
+            "status=lost&min_amount=100000&from=2026-01-01&limit=7".into(),
+            [
+                "--status",
+                "lost",
+                "--min-amount",
+                "100000",
+                "--from",
+                "2026-01-01",
+                "--limit",
+                "7",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ),
+        (
+            "team=east&q=d-1&limit=5".into(),
+            ["--team", "east", "--q", "d-1", "--limit", "5"]
+                .map(String::from)
+                .to_vec(),
+        ),
+    ];
+    let (_, first) = get(&addr, &format!("/v1/deals?{}", deal_queries[0].0));
+    let first: serde_json::Value = serde_json::from_str(&first).unwrap();
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("a second page")
+        .to_string();
+    deal_queries.push((
+        format!("{}&cursor={cursor}", deal_queries[0].0),
+        [deal_queries[0].1.clone(), vec!["--cursor".into(), cursor]].concat(),
+    ));
+    let mut deal_bodies = Vec::new();
+    for (q, _) in &deal_queries {
+        let (status, body) = get(&addr, &format!("/v1/deals?{q}"));
+        assert_eq!(status, 200, "deals?{q}: {body}");
+        assert!(body.contains("\"id\""), "deals?{q}: {body}");
+        deal_bodies.push(body);
+    }
+
     let (status, body) = get(&addr, "/v1/reports/funnel?group_by=colour");
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("group_by"), "{body}");
@@ -103,6 +145,35 @@ fn http_reports_equal_the_offline_reports_and_sigterm_saves_the_model() {
             "{name}: HTTP and offline bodies differ"
         );
     }
+    for ((q, flags), http_body) in deal_queries.iter().zip(&deal_bodies) {
+        let o = Command::new(env!("CARGO_BIN_EXE_dealtrail"))
+            .arg("--data")
+            .arg(&data)
+            .args(["deals", "--json"])
+            .args(flags)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{q}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let offline = String::from_utf8(o.stdout).unwrap();
+        assert_eq!(
+            offline.trim_end(),
+            http_body,
+            "deals?{q}: HTTP and offline bodies differ"
+        );
+    }
+    // A bad filter: exit 5, naming it.
+    let o = Command::new(env!("CARGO_BIN_EXE_dealtrail"))
+        .arg("--data")
+        .arg(&data)
+        .args(["deals", "--status", "closed"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("status"));
 }
 
 /// Settings the server reads from its environment go through the command line's parser: a

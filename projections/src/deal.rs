@@ -40,7 +40,8 @@ pub struct Opened {
     pub currency: Arc<str>,
     pub stage: Arc<str>,
     pub source_lead: Option<String>,
-    /// The deal's title (the follow-up list shows it).
+    /// `DealOpened.title` (the follow-up list and the deal list show it).
+    #[serde(default)]
     pub title: String,
 }
 

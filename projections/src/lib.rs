@@ -56,6 +56,7 @@ pub mod activity;
 pub mod channels;
 pub mod currency;
 pub mod deal;
+pub mod deal_list;
 pub mod follow_up;
 pub mod follow_up_index;
 pub mod funnel;

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::deal::DealStatus;
 use crate::deal::{DealOp, DealView};
 use crate::follow_up_index::{deal_key, FollowUpIndex};
+use crate::deal_list::{self, DealIndex};
 use crate::funnel_index::FunnelIndex;
 use crate::rep_months::{won_key, RepMonths};
 use crate::service_index::{concerns_service, CustomerFacts, ServiceIndex};
@@ -240,6 +241,9 @@ pub struct ReadModel {
     /// What the follow-up lists read: see [`FollowUpIndex`].
     #[serde(skip)]
     pub follow_up: FollowUpIndex,
+    /// The deal list's index (SPEC §5.1): see [`DealIndex`].
+    #[serde(skip)]
+    pub deal_index: DealIndex,
     /// Rebuilding: indexes are built by [`ReadModel::finish`], not kept current.
     #[serde(skip)]
     deferred: bool,
@@ -273,6 +277,7 @@ impl From<Stored> for ReadModel {
             funnel: FunnelIndex::default(),
             service: ServiceIndex::default(),
             follow_up: FollowUpIndex::default(),
+            deal_index: DealIndex::default(),
             deferred: false,
         };
         m.reindex();
@@ -503,6 +508,10 @@ impl ReadModel {
                     self.follow_up.activity(&id, at);
                 }
                 let service = concerns_service(&entry.event) && !self.deferred;
+                let renames = matches!(
+                    entry.event,
+                    Event::CustomerRegistered(_) | Event::CustomerUpdated(_)
+                );
                 let rec = self.customers.entry(id.clone()).or_default();
                 let strings = &mut self.strings;
                 let before = service.then(|| CustomerFacts::of(&rec.entries, strings));
@@ -511,6 +520,11 @@ impl ReadModel {
                     let after = CustomerFacts::of(&rec.entries, strings);
                     self.service.change(&before, &after);
                     self.follow_up.customer(&id, &rec.entries, strings);
+                }
+                if renames && !self.deferred {
+                    let rec = &self.customers[&id];
+                    let name = CustomerView::fold(&id, &rec.entries).map(|c| c.name);
+                    self.deal_index.set_customer_name(&id, name.as_deref());
                 }
             }
             Category::Lead => {
@@ -529,6 +543,10 @@ impl ReadModel {
     }
 
     fn apply_deal(&mut self, id: String, ev: &RecordedEvent, event: &Event) {
+        let listed_before = (!self.deferred)
+            .then(|| self.deals.get_full(&id))
+            .flatten()
+            .and_then(|(n, _, r)| r.current.as_deref().map(|v| deal_list::fact(n, v)));
         if let Event::DealOpened(o) = event {
             let cust = self.customers.entry(o.customer_id.clone()).or_default();
             cust.deals.insert(id.clone());
@@ -626,6 +644,15 @@ impl ReadModel {
             self.follow_up
                 .activity(&view.state.customer_id, ev.occurred_at);
         }
+        let listed_after = self
+            .deals
+            .get_full(&id)
+            .and_then(|(n, _, r)| r.current.as_deref().map(|v| deal_list::fact(n, v)));
+        self.deal_index
+            .change(listed_before.as_ref(), listed_after.as_ref());
+        let Some(rec) = self.deals.get_mut(&id) else {
+            return;
+        };
         let open = rec
             .current
             .as_ref()
@@ -696,12 +723,19 @@ impl ReadModel {
             follow.lead(id, &l.entries, strings);
         }
         self.open_deals.clear();
-        for (id, d) in &self.deals {
+        self.deal_index = DealIndex::default();
+        for (id, c) in &self.customers {
+            let name = CustomerView::fold(id, &c.entries).map(|c| c.name);
+            self.deal_index.set_customer_name(id, name.as_deref());
+        }
+        for (n, (id, d)) in self.deals.iter().enumerate() {
             if let Some(view) = &d.current {
                 follow.deal(id, None, Some(&deal_key(view, &d.entries)));
                 if let Some(at) = crate::follow_up_index::last_deal_activity(&d.entries) {
                     follow.activity(&view.state.customer_id, at);
                 }
+                self.deal_index
+                    .change(None, Some(&deal_list::fact(n, view)));
                 deal_facts(index, strings, view, d.entries.iter(), 1);
                 index.won_change(strings, id, None, won_key(view));
                 if view.state.status == DealStatus::Open {

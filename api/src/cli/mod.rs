@@ -2,6 +2,7 @@
 //!
 //! Exit codes (stable, for scripts): see [`ExitCode`].
 
+mod deals;
 mod demo;
 mod export;
 #[doc(hidden)]
@@ -144,6 +145,16 @@ pub enum Command {
         #[command(flatten)]
         flags: Box<report::ReportFlags>,
     },
+    /// List deals (SPEC §5.1), newest first, filtered like `GET /v1/deals` (flags named like
+    /// its query parameters); `--json` prints exactly its body. A page at a time: the next
+    /// one with `--cursor`.
+    Deals {
+        /// Compact JSON, byte for byte the HTTP body.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        flags: Box<deals::DealFlags>,
+    },
     /// Replay one deal: every step with the deal's state after it, then the loss analysis.
     Replay {
         /// The deal id (the part of the stream name after `deal-`).
@@ -178,6 +189,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Report { name, json, flags } => {
             report::run_report(&cli.data, &name, &flags, json).await
         }
+        Command::Deals { json, flags } => deals::run(&cli.data, &flags, json).await,
         Command::Replay { deal_id, json } => report::run_replay(&cli.data, &deal_id, json).await,
         Command::Rebuild => report::run_rebuild(&cli.data).await,
         Command::Demo => demo::run(&cli.data).await,

@@ -124,7 +124,7 @@ fn print(v: &Value, compact: bool) -> Result<(), CliError> {
 }
 
 /// Writes to stdout; a closed pipe (`| head`) ends the output quietly.
-fn write_stdout(text: &str) -> Result<(), CliError> {
+pub(super) fn write_stdout(text: &str) -> Result<(), CliError> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {

@@ -3,7 +3,7 @@
 
 const DICT = {
   en: {
-    'nav.overview': 'Overview', 'nav.funnel': 'Funnel', 'nav.pool': 'Pool', logout: 'Log out',
+    'nav.overview': 'Overview', 'nav.deals': 'Deals', 'nav.funnel': 'Funnel', 'nav.pool': 'Pool', logout: 'Log out',
     'login.title': 'Sign in', 'login.token': 'Access token', 'login.submit': 'Sign in',
     'login.bad': 'That token was not accepted.',
     'overview.title': 'Pipeline today', open_count: 'Open deals', open_amount: 'Open amount',
@@ -32,7 +32,7 @@ const DICT = {
     'status.open': 'open', 'status.won': 'won', 'status.lost': 'lost',
   },
   zh: {
-    'nav.overview': '总览', 'nav.funnel': '漏斗', 'nav.pool': '公海', logout: '退出',
+    'nav.overview': '总览', 'nav.deals': '商机', 'nav.funnel': '漏斗', 'nav.pool': '公海', logout: '退出',
     'login.title': '登录', 'login.token': '访问令牌', 'login.submit': '登录', 'login.bad': '令牌无效。',
     'overview.title': '今日销售管道', open_count: '进行中商机', open_amount: '进行中金额', forecast: '预测',
     won_this_month: '本月赢单', coverage: '目标覆盖率', 'overview.stages': '各阶段进行中商机',
@@ -127,6 +127,14 @@ function sparkline(values, title) {
 
 const dealLink = (id) => `<a href="/deals/${encodeURIComponent(id)}">${esc(id)}</a>`;
 const repLink = (id) => `<a href="/reps/${encodeURIComponent(id)}">${esc(id)}</a>`;
+// A figure that counts deals, linked to the list behind it (`/deals?…`, SPEC §5.1).
+const dealsHref = (filters) => `/deals?${new URLSearchParams(Object.entries(filters).filter(([, v]) => v != null && v !== ''))}`;
+const countLink = (n, filters) => `<a class="count" href="${esc(dealsHref(filters))}">${num(n)}</a>`;
+/** `2026-06` as the deal list's period: its first and last day (both inclusive). */
+const monthRange = (m) => {
+  const [y, mo] = m.split('-').map(Number);
+  return { from: `${m}-01`, to: `${m}-${String(new Date(Date.UTC(y, mo, 0)).getUTCDate()).padStart(2, '0')}` };
+};
 const card = (key, value) => `<div class="card" data-key="${key}"><div class="k">${esc(t(key))}</div><div class="v">${esc(value)}</div></div>`;
 
 // --- page registry -----------------------------------------------------------------------
@@ -143,12 +151,12 @@ async function overview() {
   const p = await api('/v1/reports/pipeline');
   return `<h1>${esc(t('overview.title'))}</h1>
   <div class="cards">${card('open_count', num(p.open_count))}${card('open_amount', money(p.open_amount, p.currency))}${card('forecast', money(p.forecast, p.currency))}${card('won_this_month', money(p.won_this_month, p.currency))}${card('coverage', p.coverage == null ? '—' : num(p.coverage, 2) + '×')}</div>
-  <section><h2>${esc(t('overview.stages'))}</h2>${bars(p.stages, (s) => s.amount, (s) => s.stage, t('overview.stages'), p.currency)}
-  ${table([{ label: 'stage', cell: (s) => esc(s.stage) }, { label: 'count', num: 1, cell: (s) => num(s.count) }, { label: 'amount', num: 1, cell: (s) => money(s.amount, p.currency) }, { label: 'weighted', num: 1, cell: (s) => money(s.weighted, p.currency) }], p.stages)}</section>
+  <section><h2>${esc(t('overview.stages'), p.currency)}</h2>${bars(p.stages, (s) => s.amount, (s) => s.stage, t('overview.stages'), p.currency)}
+  ${table([{ label: 'stage', cell: (s) => esc(s.stage) }, { label: 'count', num: 1, cell: (s) => countLink(s.count, { status: 'open', stage: s.stage }) }, { label: 'amount', num: 1, cell: (s) => money(s.amount, p.currency) }, { label: 'weighted', num: 1, cell: (s) => money(s.weighted, p.currency) }], p.stages)}</section>
   <section id="leaderboard"><h2>${esc(t('overview.leaderboard'))}</h2>${table([{ label: 'rep', cell: (r) => repLink(r.rep) }, { label: 'deals_won', num: 1, cell: (r) => num(r.deals_won) }, { label: 'won_amount', num: 1, cell: (r) => money(r.won_amount, p.currency) }, { label: 'open_amount', num: 1, cell: (r) => money(r.open_amount, p.currency) }], p.leaderboard)}</section>
-  <div class="two"><section><h2>${esc(t('overview.stale'))}</h2>${table([{ label: 'deal', cell: (d) => dealLink(d.deal_id) }, { label: 'rep', cell: (d) => repLink(d.owner) }, { label: 'stage', cell: (d) => esc(d.stage) }, { label: 'days_since_touch', num: 1, cell: (d) => num(d.days_since_touch, 1) }], p.stale.slice(0, 15))}</section>
-  <section><h2>${esc(t('overview.stuck'))}</h2>${table([{ label: 'deal', cell: (d) => dealLink(d.deal_id) }, { label: 'rep', cell: (d) => repLink(d.owner) }, { label: 'stage', cell: (d) => esc(d.stage) }, { label: 'days_in_stage', num: 1, cell: (d) => num(d.days_in_stage, 1) }], p.stuck.slice(0, 15))}</section></div>
-  <section><h2>${esc(t('overview.top'))}</h2>${table([{ label: 'deal', cell: (d) => dealLink(d.deal_id) }, { label: 'rep', cell: (d) => repLink(d.owner) }, { label: 'stage', cell: (d) => esc(d.stage) }, { label: 'amount', num: 1, cell: (d) => money(d.amount, p.currency) }], p.top)}</section>`;
+  <div class="two"><section><h2>${esc(t('overview.stale'))} <a class="all" id="all-stale" href="/deals?view=stale">${num(p.stale.length)} · ${esc(t('deals.all'))}</a></h2>${table([{ label: 'deal', cell: (d) => dealLink(d.deal_id) }, { label: 'rep', cell: (d) => repLink(d.owner) }, { label: 'stage', cell: (d) => esc(d.stage) }, { label: 'days_since_touch', num: 1, cell: (d) => num(d.days_since_touch, 1) }], p.stale.slice(0, 15))}</section>
+  <section><h2>${esc(t('overview.stuck'))} <a class="all" id="all-stuck" href="/deals?view=stuck">${num(p.stuck.length)} · ${esc(t('deals.all'))}</a></h2>${table([{ label: 'deal', cell: (d) => dealLink(d.deal_id) }, { label: 'rep', cell: (d) => repLink(d.owner) }, { label: 'stage', cell: (d) => esc(d.stage) }, { label: 'days_in_stage', num: 1, cell: (d) => num(d.days_in_stage, 1) }], p.stuck.slice(0, 15))}</section></div>
+  <section><h2>${esc(t('overview.top'))}${p.top.length ? ` <a class="all" id="all-top" href="${esc(dealsHref({ status: 'open', min_amount: Math.min(...p.top.map((d) => d.amount)) }))}">${esc(t('deals.all'))}</a>` : ''}</h2>${table([{ label: 'deal', cell: (d) => dealLink(d.deal_id) }, { label: 'rep', cell: (d) => repLink(d.owner) }, { label: 'stage', cell: (d) => esc(d.stage) }, { label: 'amount', num: 1, cell: (d) => money(d.amount, p.currency) }], p.top)}</section>`;
 }
 
 async function funnel() {
@@ -159,9 +167,14 @@ async function funnel() {
   if (q.get('to')) params.set('to', q.get('to'));
   const f = await api(`/v1/reports/funnel?${params}`);
   const opts = ['none', 'rep', 'source', 'industry'].map((g) => `<option value="${g}" ${g === groupBy ? 'selected' : ''}>${esc(t('group.' + g))}</option>`).join('');
+  // Over the whole history (no period) and per rep or for all, the deal list selects exactly
+  // the deals a figure counts: link it. (The funnel's period is an opening cohort, which the
+  // list's period, a closing time for closed deals, is not.)
+  const linked = !q.get('from') && !q.get('to') && (groupBy === 'none' || groupBy === 'rep');
+  const count = (n, g, filters) => (linked ? countLink(n, { ...filters, rep: groupBy === 'rep' ? g.key : '' }) : num(n));
   const groups = f.groups.map((g) => `<section><h2>${esc(g.key)} · ${esc(t('win_rate'))} ${pct(g.win_rate)}</h2>
-    <p class="muted">${esc(t('opened'))} ${num(g.opened)} · ${esc(t('won'))} ${num(g.won)} · ${esc(t('lost'))} ${num(g.lost)} · ${esc(t('open'))} ${num(g.open)}</p>
-    ${table([{ label: 'stage', cell: (s) => esc(s.stage) }, { label: 'reached', num: 1, cell: (s) => num(s.reached) }, { label: 'conversion_to_next', num: 1, cell: (s) => pct(s.conversion_to_next) }, { label: 'median_days_in_stage', num: 1, cell: (s) => num(s.median_days_in_stage, 1) }, { label: 'lost_here', num: 1, cell: (s) => num(s.lost_here) }], g.stages)}</section>`).join('');
+    <p class="muted">${esc(t('opened'))} ${count(g.opened, g, {})} · ${esc(t('won'))} ${count(g.won, g, { status: 'won' })} · ${esc(t('lost'))} ${count(g.lost, g, { status: 'lost' })} · ${esc(t('open'))} ${count(g.open, g, { status: 'open' })}</p>
+    ${table([{ label: 'stage', cell: (s) => esc(s.stage) }, { label: 'reached', num: 1, cell: (s) => num(s.reached) }, { label: 'conversion_to_next', num: 1, cell: (s) => pct(s.conversion_to_next) }, { label: 'median_days_in_stage', num: 1, cell: (s) => num(s.median_days_in_stage, 1) }, { label: 'lost_here', num: 1, cell: (s) => count(s.lost_here, g, { status: 'lost', stage: s.stage }) }], g.stages)}</section>`).join('');
   return `<h1>${esc(t('funnel.title'))}</h1>
   <form class="filters" method="get" action="/funnel">
     <label>${esc(t('group_by'))} <select name="group_by">${opts}</select></label>
@@ -169,6 +182,9 @@ async function funnel() {
     <label>${esc(t('to'))} <input type="date" name="to" value="${esc(q.get('to') || '')}"></label>
     <button type="submit">${esc(t('apply'))}</button></form>${groups}`;
 }
+
+/** The rep trends' default `big_deal_amount` (SPEC §2.4). */
+const BIG_DEAL = 100000;
 
 async function rep(id) {
   const r = await api('/v1/reports/reps?months=12');
@@ -178,7 +194,7 @@ async function rep(id) {
   const metric = (k) => s.map((m) => m[k]);
   return `<h1>${esc(t('rep.title'))}: ${esc(me.name || me.rep)} <span class="badge trend-${esc(me.trend)}" data-trend="${esc(me.trend)}">${esc(t('trend.' + me.trend))}</span></h1>
   <div class="cards">${['deals_won', 'won_amount', 'win_rate', 'big_deals_lost', 'active_customers'].map((k) => `<div class="card"><div class="k">${esc(t(k))}</div>${sparkline(metric(k), t(k))}</div>`).join('')}</div>
-  ${table([{ label: 'month', cell: (m) => esc(m.month) }, { label: 'deals_won', num: 1, cell: (m) => num(m.deals_won) }, { label: 'won_amount', num: 1, cell: (m) => money(m.won_amount, r.currency) }, { label: 'deals_lost', num: 1, cell: (m) => num(m.deals_lost) }, { label: 'big_deals_lost', num: 1, cell: (m) => num(m.big_deals_lost) }, { label: 'win_rate', num: 1, cell: (m) => pct(m.win_rate) }, { label: 'active_customers', num: 1, cell: (m) => num(m.active_customers) }], s.slice().reverse())}`;
+  ${table([{ label: 'month', cell: (m) => esc(m.month) }, { label: 'deals_won', num: 1, cell: (m) => countLink(m.deals_won, { rep: id, status: 'won', ...monthRange(m.month) }) }, { label: 'won_amount', num: 1, cell: (m) => money(m.won_amount, r.currency) }, { label: 'deals_lost', num: 1, cell: (m) => countLink(m.deals_lost, { rep: id, status: 'lost', ...monthRange(m.month) }) }, { label: 'big_deals_lost', num: 1, cell: (m) => countLink(m.big_deals_lost, { rep: id, status: 'lost', min_amount: BIG_DEAL, ...monthRange(m.month) }) }, { label: 'win_rate', num: 1, cell: (m) => pct(m.win_rate) }, { label: 'active_customers', num: 1, cell: (m) => num(m.active_customers) }], s.slice().reverse())}`;
 }
 
 function stateTable(st, currency) {
@@ -200,14 +216,19 @@ function analysisTable(a) {
 }
 
 async function deal(id) {
-  const r = await api(`/v1/deals/${encodeURIComponent(id)}/replay`);
+  const [r, pipe, stream] = await Promise.all([api(`/v1/deals/${encodeURIComponent(id)}/replay`), api('/v1/reports/pipeline').catch(() => null),
+    api(`/v1/streams/deal-${encodeURIComponent(id)}?limit=1000`).catch(() => ({ events: [] }))]);
   const steps = r.steps;
-  const html = `<h1>${esc(t('deal.title'))}: ${esc(r.deal_id)}</h1>
+  const stages = pipe ? pipe.stages.map((s) => s.stage) : [];
+  const forms = dealForms(r, stages);
+  const story = dealStory(r, stream.events || [], stages);
+  const html = `<h1>${esc(t('deal.title'))}: ${esc(r.deal_id)}</h1>${story.html}
   <div class="replay"><section><label for="scrub">${esc(t('step'))} <output id="step-no">${steps.length}</output> / ${steps.length}</label>
     <input id="scrub" type="range" min="1" max="${steps.length}" value="${steps.length}">
-    <ol class="steps">${steps.map((s, i) => `<li data-i="${i}"><time>${esc(date(s.occurred_at))}</time> <b>${esc(s.type)}</b> ${esc(s.summary)} <span class="muted">— ${esc(s.actor)}</span></li>`).join('')}</ol></section>
-  <aside><h2>${esc(t('status'))}</h2><div id="state"></div><h2>${esc(t('analysis'))}</h2>${analysisTable(r.analysis)}</aside></div>`;
+    <ol class="steps">${steps.map((s, i) => { const x = story.step(i); return `<li data-i="${i}" class="${x.cls}"><time>${esc(date(s.occurred_at))}</time> <b>${esc(s.type)}</b> ${esc(s.summary)} <span class="muted">— ${esc(s.actor)}</span> ${x.html}</li>`; }).join('')}</ol></section>
+  <aside><h2>${esc(t('status'))}</h2><div id="state"></div><h2>${esc(t('analysis'))}</h2>${analysisTable(r.analysis)}</aside></div>${forms.html}`;
   return { html, after: () => {
+    forms.after();
     const scrub = document.getElementById('scrub');
     const show = () => {
       const i = Number(scrub.value) - 1;

@@ -4,6 +4,8 @@
 function applyLabels() {
   document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
   document.querySelectorAll('[data-i18n]').forEach((el) => { el.textContent = t(el.dataset.i18n); });
+  document.querySelectorAll('[data-i18n-placeholder]').forEach((el) => { el.placeholder = t(el.dataset.i18nPlaceholder); });
+  document.querySelectorAll('[data-i18n-label]').forEach((el) => { el.setAttribute('aria-label', t(el.dataset.i18nLabel)); });
   document.getElementById('lang').textContent = lang === 'zh' ? 'English' : '中文';
 }
 
@@ -22,6 +24,7 @@ async function render() {
     out = await hit.render(...m.slice(1));
     main().innerHTML = typeof out === 'string' ? out : out.html;
     if (out.after) out.after();
+    followLog(typeof out === 'string' ? out : out.html);
   } catch (e) {
     if (e.status === 401) { localStorage.removeItem('dealtrail.token'); return showLogin(t('login.bad')); }
     const msg = e.status === 404 || e.status === 403 ? t('notfound') : `${t('error')}: ${e.message}`;

@@ -5,7 +5,8 @@
 //! No inline script, style attribute or event handler anywhere: the Content-Security-Policy
 //! (`http::headers::DASHBOARD_CSP`) allows only `app.js` and `app.css` from this server.
 //!
-//! Pages: `/` overview, `/funnel`, `/reps/{rep}`, `/deals/{id}` (replay with a scrubber),
+//! Pages: `/` overview, `/funnel`, `/reps/{rep}`, `/deals` (the deal list, `deals.js`),
+//! `/deals/{id}` (replay with a scrubber), `/win-loss`, `/channels`, `/activity`, `/l2c`,
 //! `/customers/{id}` (timeline), `/pool`, `/service` (customer service), `/today` (the rep's
 //! follow-up list, a rep's home after sign-in), `/leads/{id}`. Labels in English and
 //! Simplified Chinese.
@@ -24,6 +25,14 @@ const APP_JS: &str = concat!(
     include_str!("service.js"),
     include_str!("today.js"),
     include_str!("lead.js"),
+    include_str!("deals.js"),
+    include_str!("winloss.js"),
+    include_str!("channels.js"),
+    include_str!("activity.js"),
+    include_str!("l2c.js"),
+    include_str!("forms.js"),
+    include_str!("story.js"),
+    include_str!("live.js"),
     include_str!("boot.js")
 );
 const APP_CSS: &str = include_str!("app.css");
@@ -55,6 +64,11 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", get(shell))
         .route("/funnel", get(shell))
+        .route("/deals", get(shell))
+        .route("/win-loss", get(shell))
+        .route("/channels", get(shell))
+        .route("/activity", get(shell))
+        .route("/l2c", get(shell))
         .route("/pool", get(shell))
         .route("/reps/{rep}", get(shell))
         .route("/deals/{id}", get(shell))

@@ -8,6 +8,7 @@
 //! - [`ownership`]: who owns a deal/customer, which team a rep is on.
 //! - [`streams`], [`events`], [`subscribe`], [`consumers`]: the log endpoints; `fanout`:
 //!   the one reader of the log that every SSE subscriber shares.
+//! - [`reads`], [`deals`]: the projections (reports, deal state and replay, the deal list).
 //! - [`ops`], [`metrics`], [`openapi`]: `/healthz`, `/metrics`, `/openapi.json`.
 //! - [`headers`]: security headers (`nosniff` everywhere, the dashboard's CSP).
 //! - [`files`], [`params`]: atomic state files; query-parameter helpers.
@@ -17,6 +18,7 @@ mod accept;
 pub mod auth;
 pub mod connections;
 pub mod consumers;
+pub mod deals;
 pub mod events;
 pub mod extract;
 pub(crate) mod fanout;
@@ -62,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/reports/{name}", get(reads::report))
         .route("/v1/pool", get(reads::pool))
         .route("/v1/admin/rebuild", post(reads::rebuild))
+        .route("/v1/deals", get(deals::list))
         .route("/v1/deals/{id}", get(reads::deal))
         .route("/v1/deals/{id}/replay", get(reads::replay))
         .route("/v1/customers/{id}", get(reads::customer))

@@ -118,6 +118,7 @@ impl Modify for BearerAuth {
         super::reads::report,
         super::reads::pool,
         super::reads::deal,
+        super::deals::list,
         super::reads::replay,
         super::reads::customer,
         super::reads::timeline,

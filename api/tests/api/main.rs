@@ -5,6 +5,7 @@ mod append;
 mod auth;
 mod bad_inputs;
 mod currency;
+mod deals;
 mod e2e;
 mod helpers;
 mod ops;

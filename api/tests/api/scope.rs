@@ -34,9 +34,11 @@ enum Outcome {
     Lost(&'static str),
 }
 
-/// (deal id, customer, owner, outcome): one deal per customer, and two on the pool
-/// customer, one of them another team's.
-const DEALS: [(&str, &str, &str, Outcome); 5] = [
+/// (deal id, customer, owner, outcome).
+type Deal = (&'static str, &'static str, &'static str, Outcome);
+
+/// One deal per customer, and two on the pool customer, one of them another team's.
+const DEALS: [Deal; 5] = [
     ("D-own", "C-own", "wukong", Outcome::Open),
     ("D-team", "C-team", "shaseng", Outcome::Lost("price")),
     ("D-other", "C-other", "bajie", Outcome::Won),
@@ -302,6 +304,52 @@ async fn every_read_shows_each_role_exactly_its_scope() {
             get(&w, c, &format!("/v1/deals/{id}/replay"), s).await;
             get(&w, c, &format!("/v1/streams/deal-{id}"), s).await;
         }
+        // The deal list: exactly the deals in reach, whatever the filters ask for; a filter
+        // naming a rep out of reach lists nothing (never 403 or 404: nothing is revealed).
+        let listed = |v: &Value| strings_at(&v["deals"], "id");
+        let reach = |pick: &dyn Fn(&Deal) -> bool| {
+            set(DEALS
+                .iter()
+                .filter(|d| c.reach.deal(d.2) && pick(d))
+                .map(|d| d.0))
+        };
+        let all = get(&w, c, "/v1/deals", 200).await.unwrap();
+        assert_eq!(listed(&all), reach(&|_| true), "{} deal list", c.name);
+        assert_eq!(all["next_cursor"], Value::Null, "{} deal list", c.name);
+        for (rep, team) in REPS {
+            let by_rep = get(&w, c, &format!("/v1/deals?rep={rep}"), 200)
+                .await
+                .unwrap();
+            assert_eq!(
+                listed(&by_rep),
+                reach(&|d| d.2 == rep),
+                "{} deals of {rep}",
+                c.name
+            );
+            let of_team = |o: &str| REPS.iter().any(|r| r.0 == o && r.1 == team);
+            let by_team = get(&w, c, &format!("/v1/deals?team={team}"), 200)
+                .await
+                .unwrap();
+            assert_eq!(
+                listed(&by_team),
+                reach(&|d| of_team(d.2)),
+                "{} deals of {team}",
+                c.name
+            );
+        }
+        let lost = get(&w, c, "/v1/deals?status=lost", 200).await.unwrap();
+        let is_lost = |d: &Deal| matches!(d.3, Outcome::Lost(_));
+        assert_eq!(listed(&lost), reach(&is_lost), "{} lost deals", c.name);
+        let pool = get(&w, c, "/v1/deals?customer_id=C-pool", 200)
+            .await
+            .unwrap();
+        assert_eq!(
+            listed(&pool),
+            reach(&|d| d.1 == "C-pool"),
+            "{} pool deals",
+            c.name
+        );
+
         // Leads belong to nobody; org streams are for the organisation-wide roles.
         get(&w, c, "/v1/streams/lead-L-1", 200).await;
         get(

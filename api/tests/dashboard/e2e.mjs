@@ -1,4 +1,5 @@
-// End-to-end test of the dashboard in Debian's headless Chromium (no downloaded browser).
+// End-to-end test of the dashboard in Debian's headless Chromium (no downloaded browser):
+// what README.md next to it lists, the manager's path of issue 20 included.
 // Env: DEALTRAIL_URL (e.g. http://127.0.0.1:8080; the server runs `serve --demo
 // --pool-release-after-days 60`), DEALTRAIL_TOKEN (an admin token),
 // SCREENSHOT_DIR (where PNGs go), CHROMIUM (default /usr/bin/chromium).
@@ -99,6 +100,15 @@ try {
     const want = replay.steps[i - 1].state;
     check((await page.textContent('[data-field=stage]')) === want.stage && (await page.textContent('#step-no')) === String(i), `step ${i}: stage ${want.stage}`);
   }
+  // The story: the stage path, the longest silence marked where the server's analysis puts it.
+  check(Boolean(await page.$('#story svg.stagepath')), 'the replay draws the stage path');
+  const backs = await page.$$eval('#story svg.stagepath line.back', (l) => l.length);
+  check(backs === replay.analysis.stage_regressions, `moves back drawn red (${backs}; analysis: ${replay.analysis.stage_regressions} regression(s))`);
+  if (replay.analysis.longest_silence_days > 0) {
+    const note = await page.textContent('.steps li.silence .silence-note');
+    const days = Number(note.match(/[\d.]+/)[0]);
+    check(Math.abs(days - replay.analysis.longest_silence_days) <= 0.05, `the longest silence is marked in the timeline (${note}; analysis ${replay.analysis.longest_silence_days})`);
+  }
   await page.screenshot({ path: `${shots}/deal-replay.png`, fullPage: false });
 
   // Switch the language: labels change, the choice is remembered.
@@ -149,6 +159,46 @@ try {
     await wall.waitForSelector('main h1');
   }
   checkNoViolations('on any page');
+
+  // Live: the overview left open follows the log; an append over HTTP changes its figure
+  // within 2 seconds, without a reload.
+  await wall.goto(base + '/');
+  await wall.waitForSelector('.card[data-key=open_count]');
+  const before = (await api('/v1/reports/pipeline')).open_count;
+  const someCustomer = (await api('/v1/deals?limit=1')).deals[0];
+  const liveId = `LIVE-${Date.now()}`;
+  await wall.evaluate(() => { window.__notReloaded = true; });
+  const appendedAt = Date.now();
+  const res = await page.evaluate(async ([id, c, o, tok]) => (await fetch(`/v1/streams/deal-${id}/events`, { method: 'POST', headers: { Authorization: `Bearer ${tok}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ events: [{ type: 'DealOpened', data: { customer_id: c, owner: o, title: 'Live test', amount: 1000, stage: 'qualified' } }] }) })).status, [liveId, someCustomer.customer_id, someCustomer.owner, token]);
+  check(res === 201, 'a deal opened over HTTP');
+  const want = new Intl.NumberFormat('en-US').format(before + 1);
+  await wall.waitForFunction((w) => document.querySelector('.card[data-key=open_count] .v')?.textContent === w, want, { timeout: 2000 });
+  check(await wall.evaluate(() => window.__notReloaded === true), `the open wall screen shows ${want} open deals ${Date.now() - appendedAt} ms after the append, without a reload`);
+
+  // The report pages, in English and in Chinese (screenshots for the README).
+  const reportPages = [['/win-loss', 'win-loss'], ['/channels', 'channels'], ['/activity', 'activity'], ['/l2c', 'l2c']];
+  for (const zh of [false, true]) {
+    await wall.evaluate((l) => localStorage.setItem('dealtrail.lang', l), zh ? 'zh' : 'en');
+    for (const [path, name] of reportPages) {
+      await wall.goto(base + path);
+      await wall.waitForSelector('main h1');
+      check(!(await wall.$('main .error')), `${path} renders${zh ? ' in Chinese' : ''}`);
+      await wall.screenshot({ path: `${shots}/${name}${zh ? '-zh' : ''}.png`, fullPage: false });
+    }
+  }
+  const wl = await api('/v1/reports/win-loss');
+  await wall.evaluate(() => localStorage.setItem('dealtrail.lang', 'en'));
+  await wall.goto(base + '/win-loss');
+  await wall.waitForSelector('#reasons');
+  const reasonLink = wall.locator('#reasons a.count').first();
+  check((await reasonLink.getAttribute('href')).startsWith(`/deals?status=lost&reason=${wl.by_reason[0].reason}`), 'a lost reason links to its lost deals');
+  checkNoViolations('on the report pages');
+
+  await managersPath();
+  checkNoViolations('on the deal list, its links and the search box');
+  await repsHands();
+  checkNoViolations('on the forms');
 
   // Tokens for a rep and a manager, issued by the admin (POST /v1/tokens).
   const issue = (role, subject) => page.evaluate(async ([t, r, s]) => {
@@ -225,3 +275,211 @@ try {
   await browser.close();
 }
 console.log(`${checks} passed, 0 failed`);
+
+// The deals of the whole log folded by hand from `GET /v1/events` (admin): the independent
+// count every list is checked against. Business order: (occurred_at, position).
+async function foldedDeals(apiAs) {
+  const events = [];
+  for (let from = 1; ;) {
+    const page = await apiAs(`/v1/events?from_position=${from}&limit=1000&stream_prefix=deal-`);
+    if (!page.events.length) break;
+    events.push(...page.events);
+    from = page.events[page.events.length - 1].position + 1;
+  }
+  events.sort((a, b) => (a.occurred_at < b.occurred_at ? -1 : a.occurred_at > b.occurred_at ? 1 : a.position - b.position));
+  const deals = new Map();
+  for (const e of events) {
+    const id = e.stream.slice('deal-'.length);
+    const d = deals.get(id) || {};
+    const x = e.data;
+    switch (e.type) {
+      case 'DealOpened': Object.assign(d, { owner: x.owner, amount: x.amount, status: 'open', opened_at: e.occurred_at }); break;
+      case 'DealAmountChanged': d.amount = x.amount; break;
+      case 'DealReassigned': d.owner = x.to; break;
+      case 'DealWon': Object.assign(d, { status: 'won', amount: x.amount, closed_at: e.occurred_at }); break;
+      case 'DealLost':
+        Object.assign(d, { status: 'lost', closed_at: e.occurred_at });
+        (d.losses = d.losses || []).push({ at: e.occurred_at, owner: d.owner, amount: d.amount });
+        break;
+      case 'DealReopened': Object.assign(d, { status: 'open', closed_at: null }); break;
+      default:
+    }
+    deals.set(id, d);
+  }
+  return deals;
+}
+
+// Issue 20's manager's path, with no typed URL after signing in: overview → a rep → "big
+// deals lost" in a month → the list → a deal's replay. The list shown equals `GET /v1/deals`
+// with the same filters, which equals a count over `GET /v1/events`.
+async function managersPath() {
+  const adminPage = await browser.newPage();
+  await adminPage.goto(base + '/healthz');
+  const apiAs = (path, tok = token, method = 'GET', body) => adminPage.evaluate(async ([p, t, m, b]) => {
+    const res = await fetch(p, { method: m, headers: { Authorization: `Bearer ${t}`, 'Content-Type': 'application/json' }, body: b });
+    return res.json();
+  }, [path, tok, method, body]);
+  const reps = await apiAs('/v1/reports/reps?months=12');
+  // A team with a rep who lost a big deal in one of the last 12 months.
+  let team; let rep; let month;
+  for (const r of reps.reps) {
+    const m = r.series.slice().reverse().find((x) => x.big_deals_lost > 0);
+    if (m) { team = r.team; rep = r.rep; month = m.month; break; }
+  }
+  check(Boolean(rep), `the demo has a big lost deal (${rep}, ${month})`);
+  const manager = (await apiAs('/v1/tokens', token, 'POST', JSON.stringify({ role: 'manager', subject: team }))).token;
+  const context = await browser.newContext({ viewport: { width: 1280, height: 1000 }, locale: 'en-US', acceptDownloads: true });
+  await watchCsp(context);
+  const m = await context.newPage();
+  await m.goto(base + '/');
+  await m.fill('#token', manager);
+  await m.click('#login-form button[type=submit]');
+  await m.waitForSelector('#leaderboard');
+  // A manager's deal list holds the team's deals only.
+  const teamReps = reps.reps.filter((x) => x.team === team).map((x) => x.rep);
+  await Promise.all([m.waitForURL('**/deals'), m.click('nav a[href="/deals"]')]);
+  await m.waitForSelector('#deal-count');
+  const teamOwners = await m.$$eval('#deal-list tbody tr td:nth-child(4)', (cells) => [...new Set(cells.map((c) => c.textContent))]);
+  check(teamOwners.length > 0 && teamOwners.every((o) => teamReps.includes(o)), `a manager's deal list shows the team's deals only (${teamOwners})`);
+  await Promise.all([m.waitForURL(`${base}/`), m.click('nav a[href="/"]')]);
+  await m.waitForSelector('#leaderboard');
+  // Overview → the rep (from the leaderboard).
+  await Promise.all([m.waitForURL(`**/reps/${rep}`), m.click(`#leaderboard a[href="/reps/${rep}"]`)]);
+  await m.waitForSelector('table');
+  // The month's "big deals lost" cell → the list.
+  const cell = m.locator(`a.count[href*="min_amount=100000"][href*="from=${month}-01"]`);
+  const figure = Number((await cell.textContent()).replace(/\D/g, ''));
+  await Promise.all([m.waitForURL('**/deals?**'), cell.click()]);
+  await m.waitForSelector('#deal-count');
+  const url = new URL(m.url());
+  check(url.searchParams.get('rep') === rep && url.searchParams.get('status') === 'lost', `the cell opens the list of ${rep}'s lost deals (${url.search})`);
+  const shownIds = await m.$$eval('#deal-list tbody tr', (rows) => rows.map((r) => r.dataset.id));
+  const viaApi = await apiAs(`/v1/deals${url.search}`, manager);
+  check(JSON.stringify(shownIds) === JSON.stringify(viaApi.deals.map((d) => d.id)), `the list shown = GET /v1/deals with the same filters (${shownIds.length} deals)`);
+  const [from, to] = [`${month}-01T00:00:00Z`, url.searchParams.get('to')];
+  const folded = await foldedDeals((p) => apiAs(p));
+  const counted = [...folded.entries()].filter(([, d]) => d.owner === rep && d.status === 'lost' && d.amount >= 100000 &&
+    d.closed_at >= from && d.closed_at.slice(0, 10) <= to).map(([id]) => id).sort();
+  check(JSON.stringify(counted) === JSON.stringify(shownIds.slice().sort()), `= the deals counted from GET /v1/events (${counted.length})`);
+  // The rep page counts every loss in the month by the owner then (SPEC §2.4); the list holds
+  // the deals lost now (SPEC §5.1): the difference is exactly the deals reopened since.
+  const losses = [...folded.entries()].filter(([, d]) => (d.losses || []).some((l) => l.owner === rep && l.amount >= 100000 && l.at >= from && l.at.slice(0, 10) <= to));
+  check(losses.length === figure, `the figure on the rep page (${figure}) = the big losses in the month counted from GET /v1/events`);
+  const reopened = losses.filter(([id]) => !counted.includes(id));
+  check(reopened.every(([, d]) => d.status !== 'lost' || d.closed_at > to), `the ${reopened.length} big loss(es) of the month not listed were reopened since`);
+  await m.screenshot({ path: `${shots}/deals.png`, fullPage: false });
+
+  // Sorting and the CSV of what is shown.
+  await m.click('#deal-list button.sort[data-sort=amount]');
+  const amounts = await m.$$eval('#deal-list tbody tr', (rows) => rows.map((r) => r.dataset.id));
+  const byAmount = viaApi.deals.slice().sort((a, b) => a.amount - b.amount).map((d) => d.id);
+  check(JSON.stringify(amounts.map((id) => viaApi.deals.find((d) => d.id === id).amount)) === JSON.stringify(byAmount.map((id) => viaApi.deals.find((d) => d.id === id).amount)), 'a column head sorts the rows');
+  const [download] = await Promise.all([m.waitForEvent('download'), m.click('#csv')]);
+  const csv = (await (await download.createReadStream()).toArray()).join('');
+  const lines = csv.replace(/^\ufeff/, '').trim().split('\r\n');
+  check(lines.length === shownIds.length + 1 && lines[0].startsWith('id,title,customer') && lines.slice(1).map((l) => l.split(',')[0]).join() === amounts.join(), 'the CSV holds the rows as shown');
+
+  // A deal of the list → its replay.
+  const dealId = shownIds[0];
+  await Promise.all([m.waitForURL(`**/deals/${dealId}`), m.click(`#deal-list a[href="/deals/${dealId}"]`)]);
+  await m.waitForSelector('#scrub');
+  check((await m.textContent('[data-field=status]')) === 'lost', `the replay of ${dealId} ends lost`);
+
+  // The header's search box: a deal id opens its replay; a customer's name lists its deals.
+  await m.goto(base + '/');
+  await m.waitForSelector('#leaderboard');
+  await m.fill('#search-q', dealId);
+  await Promise.all([m.waitForURL(`**/deals/${dealId}`), m.press('#search-q', 'Enter')]);
+  check(true, 'the search box finds a deal by id');
+  const someDeal = viaApi.deals[0];
+  await m.fill('#search-q', someDeal.customer_name);
+  await Promise.all([m.waitForURL('**/deals?q=**'), m.press('#search-q', 'Enter')]);
+  await m.waitForSelector('#deal-count');
+  const found = await m.$$eval('#deal-list tbody tr', (rows) => rows.map((r) => r.dataset.id));
+  check(found.includes(someDeal.id), `the search box finds deals by customer name (${someDeal.customer_name})`);
+
+  // Figures elsewhere link to their lists: the funnel's lost-here cells, the pipeline's stages.
+  await m.goto(base + '/funnel?group_by=rep');
+  await m.waitForSelector('main h1');
+  const lostHere = m.locator('a.count[href*="status=lost"][href*="stage="]').first();
+  const n = Number((await lostHere.textContent()).replace(/\D/g, ''));
+  const href = await lostHere.getAttribute('href');
+  const listed = await apiAs(`/v1/deals${href.slice('/deals'.length)}&limit=1000`, manager);
+  check(listed.deals.length === n, `a funnel lost-here cell (${href}) counts its list (${n})`);
+  await m.goto(base + '/');
+  await m.waitForSelector('#leaderboard');
+  const stageLink = m.locator('a.count[href*="status=open"][href*="stage="]').first();
+  const sn = Number((await stageLink.textContent()).replace(/\D/g, ''));
+  const shref = await stageLink.getAttribute('href');
+  const slisted = await apiAs(`/v1/deals${shref.slice('/deals'.length)}&limit=1000`, manager);
+  check(slisted.deals.length === sn, `a pipeline stage's count (${shref}) counts its list (${sn})`);
+  await Promise.all([m.waitForURL('**/deals?view=stale'), m.click('#all-stale')]);
+  await m.waitForSelector('#deal-count');
+  const pipe = await apiAs('/v1/reports/pipeline', manager);
+  check(Number(await m.getAttribute('#deal-count', 'data-count')) === pipe.stale.length, `"stale" lists every stale deal (${pipe.stale.length})`);
+
+  // In Chinese.
+  await m.click('#lang');
+  await m.goto(base + url.pathname + url.search);
+  await m.waitForSelector('#deal-count');
+  check((await m.textContent('h1')).startsWith('商机列表'), 'the deal list in Chinese');
+  await m.screenshot({ path: `${shots}/deals-zh.png`, fullPage: false });
+  await context.close();
+  await adminPage.close();
+}
+
+// The rep's hands: signed in as a rep, log a call on an own open deal through the form and see
+// it in the deal's story and the customer's timeline; a form left open while somebody else
+// records on the deal gets a 409, shown in words.
+async function repsHands() {
+  const adminPage = await browser.newPage();
+  await adminPage.goto(base + '/healthz');
+  const apiAs = (path, tok = token, method = 'GET', body) => adminPage.evaluate(async ([p, t, m, b]) => {
+    const res = await fetch(p, { method: m, headers: { Authorization: `Bearer ${t}`, 'Content-Type': 'application/json' }, body: b });
+    return { status: res.status, body: await res.json() };
+  }, [path, tok, method, body]);
+  // An open deal of the demo's (not one this test opened), with some history.
+  const deal = (await apiAs('/v1/deals?status=open&stage=quote&limit=50')).body.deals.find((d) => !d.id.startsWith('LIVE-'));
+  const repToken = (await apiAs('/v1/tokens', token, 'POST', JSON.stringify({ role: 'rep', subject: deal.owner }))).body.token;
+  const context = await browser.newContext({ viewport: { width: 1280, height: 1000 }, locale: 'en-US' });
+  await watchCsp(context);
+  const r = await context.newPage();
+  await r.goto(`${base}/#token=${encodeURIComponent(repToken)}`);
+  await r.waitForSelector('.card[data-key=open_count]');
+  // A rep's list holds the rep's deals only.
+  await Promise.all([r.waitForURL('**/deals'), r.click('nav a[href="/deals"]')]);
+  await r.waitForSelector('#deal-count');
+  const owners = await r.$$eval('#deal-list tbody tr td:nth-child(4)', (cells) => [...new Set(cells.map((c) => c.textContent))]);
+  check(owners.length === 1 && owners[0] === deal.owner, `a rep's deal list shows only the rep's deals (${owners})`);
+
+  await r.goto(`${base}/deals/${deal.id}`);
+  await r.waitForSelector('#activity-form');
+  const summary = `E2E call ${Date.now()}: asked for the revised quote`;
+  await r.selectOption('#activity-form select[name=kind]', 'call');
+  await r.selectOption('#activity-form select[name=direction]', 'outbound');
+  await r.fill('#activity-form input[name=duration_min]', '12');
+  await r.fill('#activity-form input[name=summary]', summary);
+  await r.click('#activity-form button[type=submit]');
+  await r.waitForFunction((s) => [...document.querySelectorAll('.steps li')].some((li) => li.textContent.includes(s)), summary);
+  check((await r.textContent('#activity-form .form-msg')) === 'Saved.', 'the call is saved and the form says so');
+  const logged = (await apiAs(`/v1/streams/deal-${deal.id}`)).body.events.pop();
+  check(logged.type === 'ActivityLogged' && logged.actor === deal.owner && logged.data.duration_s === 720 && logged.data.direction === 'outbound', 'the event is the rep\'s call: actor, 12 minutes, outbound');
+  await r.screenshot({ path: `${shots}/deal-forms.png`, fullPage: true });
+
+  // Somebody else records on the deal meanwhile: the open form's version is stale.
+  const other = await apiAs(`/v1/streams/deal-${deal.id}/events`, token, 'POST', JSON.stringify({ events: [{ type: 'ActivityLogged', data: { kind: 'note', rep: deal.owner, summary: 'meanwhile' } }] }));
+  check(other.status === 201, 'another append on the deal');
+  await r.fill('#activity-form input[name=summary]', 'a second call');
+  await r.click('#activity-form button[type=submit]');
+  await r.waitForSelector('#activity-form .form-msg.error');
+  const words = await r.textContent('#activity-form .form-msg');
+  check(words.startsWith('Someone changed this deal'), `a 409 is shown in words: "${words}"`);
+  check(await r.evaluate(() => [...document.querySelectorAll('.steps li')].some((li) => li.textContent.includes('meanwhile'))), 'and the page shows the deal as it is now');
+
+  // The call is in the customer's timeline too.
+  await r.goto(`${base}/customers/${deal.customer_id}`);
+  await r.waitForSelector('main h1');
+  check((await r.textContent('main')).includes(summary), 'the call is in the customer\'s timeline');
+  await context.close();
+  await adminPage.close();
+}

@@ -9,14 +9,13 @@
 //! | customer state, `/v1/streams/customer-…` | all | all | customers owned in scope, and pool customers; others 404 |
 //! | timeline | all | all | as the customer; inside: the customer's own events, its converted leads, and the events of the deals owned in scope; other deals on the customer are left out entirely |
 //! | deal state, `as_of`, replay, `/v1/streams/deal-…` | all | all | deals owned in scope; others 404 |
+//! | deal list `/v1/deals` | all | all | the deals owned in scope (others are not listed) |
 //! | `/v1/streams/lead-…` | all | all | all (leads belong to nobody) |
 //! | `/v1/streams/org-…`, `channel-…` | all | all | 404 |
 //! | `/v1/events`, `/v1/subscribe` | all | all | 403: the global log is for integrations and analysts; filtering it per caller would make positions skip and `next_position` say what was left out |
 //! | reports funnel, reps, pipeline, win-loss, activity | whole org | 403 | computed over the scope: deals owned in scope (as of the report's `as_of`), the scope's reps' rows |
 //! | reports channels, l2c | whole org | 403 | 403 (leads and spend belong to nobody: organisation figures) |
 //! | `/v1/pool`, `/v1/reports/pool` | whole org | 403 | pool customers and monthly claims/releases as everyone sees them; `customers_per_rep` of the scope's reps only |
-//!
-//! There is no deal list endpoint yet (SPEC §5.1); it is to be scoped like the deal reads.
 //!
 //! | write | admin | analyst, service | manager (team), rep (own) |
 //! |---|---|---|---|
@@ -60,7 +59,8 @@ async fn covers(state: &AppState, who: &Principal, rep: &str) -> Result<bool, Ap
     })
 }
 
-/// The reps whose deals and work `who` sees in reports and timelines (from the read model).
+/// The reps whose deals and work `who` sees in reports, timelines and the deal list (from
+/// the read model).
 pub fn reps_in_scope(who: &Principal, model: &ReadModel) -> Scope {
     match who.role {
         Role::Admin | Role::Analyst | Role::Service => Scope::Organisation,

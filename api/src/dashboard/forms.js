@@ -1,0 +1,123 @@
+// dealtrail dashboard: the rep's hands on a deal page — log an activity, move the stage, mark
+// the deal won or lost. Each form appends one event through `POST /v1/streams/deal-…/events`
+// with the version of the deal's last event as `expected_version`, so an edit made meanwhile
+// by somebody else is a 409, told in words next to the form; a rule's 422 likewise. After an
+// append the page is drawn again from the log and the read model.
+
+labels({
+  'forms.title': 'Record', 'forms.activity': 'Log an activity', 'forms.stage': 'Move the stage', 'forms.close': 'Close the deal',
+  kind: 'Kind', direction: 'Direction', 'direction.inbound': 'inbound', 'direction.outbound': 'outbound',
+  duration_min: 'Duration (minutes)', summary: 'Summary', occurred_at: 'When', save: 'Save', note: 'Note',
+  'close.won': 'Won', 'close.lost': 'Lost', won_amount_field: 'Won amount',
+  'forms.saved': 'Saved.', 'forms.conflict': 'Someone changed this deal while you were writing (it is now at version {actual}, the form expected {expected}). The page now shows the latest; please check and send again.',
+  'forms.refused': 'Not recorded: {detail}', 'forms.denied': 'You may not record this: {detail}',
+}, {
+  'forms.title': '记录', 'forms.activity': '记录一次活动', 'forms.stage': '推进阶段', 'forms.close': '关闭商机',
+  kind: '类型', direction: '方向', 'direction.inbound': '呼入', 'direction.outbound': '呼出',
+  duration_min: '时长（分钟）', summary: '摘要', occurred_at: '时间', save: '保存', note: '说明',
+  'close.won': '赢单', 'close.lost': '输单', won_amount_field: '赢单金额',
+  'forms.saved': '已保存。', 'forms.conflict': '在您填写时，其他人修改了这个商机（当前版本 {actual}，表单基于版本 {expected}）。页面已刷新为最新内容，请核对后重新提交。',
+  'forms.refused': '未记录：{detail}', 'forms.denied': '您无权记录：{detail}',
+});
+
+const fill = (text, vars) => text.replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? ''));
+
+/** Appends `event` to `stream` expecting `version`; resolves to null, or the words for the failure. */
+async function appendEvent(stream, version, event) {
+  const res = await fetch(`/v1/streams/${encodeURIComponent(stream)}/events`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${token()}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ expected_version: version, events: [event] }),
+  });
+  if (res.ok) return null;
+  let p = {};
+  try { p = await res.json(); } catch (_) { /* not JSON */ }
+  if (res.status === 409 && p.actual !== undefined) return fill(t('forms.conflict'), { actual: p.actual ?? '—', expected: version });
+  if (res.status === 403 || res.status === 404) return fill(t('forms.denied'), { detail: p.detail || res.statusText });
+  return fill(t('forms.refused'), { detail: p.detail || res.statusText });
+}
+
+/** `datetime-local` value for now (UTC, as the dashboard shows times). */
+const nowLocal = () => new Date().toISOString().slice(0, 16);
+
+/** The forms under a deal's replay; `r` is the replay, `stages` the pipeline's stage ids. */
+function dealForms(r, stages) {
+  const last = r.steps[r.steps.length - 1];
+  const st = last.state;
+  const version = last.version;
+  const stream = `deal-${r.deal_id}`;
+  const open = st.status === 'open';
+  const opt = (v, text, sel) => `<option value="${esc(v)}" ${sel ? 'selected' : ''}>${esc(text)}</option>`;
+  const activity = `<form id="activity-form" class="record"><h3>${esc(t('forms.activity'))}</h3>
+    <label>${esc(t('kind'))} <select name="kind">${KINDS.map((k) => opt(k, t('kind.' + k), k === 'call')).join('')}</select></label>
+    <label>${esc(t('direction'))} <select name="direction">${opt('', '—')}${opt('outbound', t('direction.outbound'))}${opt('inbound', t('direction.inbound'))}</select></label>
+    <label>${esc(t('duration_min'))} <input name="duration_min" type="number" min="0" step="1" size="5"></label>
+    <label>${esc(t('outcome'))} <input name="outcome" size="14"></label>
+    <label class="wide">${esc(t('summary'))} <input name="summary"></label>
+    <label>${esc(t('occurred_at'))} (UTC) <input name="occurred_at" type="datetime-local" value="${nowLocal()}"></label>
+    <button type="submit">${esc(t('save'))}</button><p class="form-msg" role="status"></p></form>`;
+  const stage = open ? `<form id="stage-form" class="record"><h3>${esc(t('forms.stage'))}</h3>
+    <label>${esc(t('stage'))} <select name="to">${stages.filter((s) => s !== st.stage).map((s) => opt(s, s)).join('')}</select></label>
+    <button type="submit">${esc(t('save'))}</button><p class="form-msg" role="status"></p></form>` : '';
+  const close = open ? `<form id="close-form" class="record"><h3>${esc(t('forms.close'))}</h3>
+    <label>${esc(t('outcome'))} <select name="outcome">${opt('lost', t('close.lost'))}${opt('won', t('close.won'))}</select></label>
+    <label>${esc(t('won_amount_field'))} <input name="amount" type="number" min="0" step="0.01" value="${esc(st.amount)}"></label>
+    <label>${esc(t('reason'))} <input name="reason" list="close-reasons" size="12"></label>
+    <label>${esc(t('competitor'))} <input name="competitor" size="12"></label>
+    <label class="wide">${esc(t('note'))} <input name="note"></label>
+    <datalist id="close-reasons">${['price', 'timing', 'no_budget', 'no_decision', 'feature_gap'].map((x) => `<option value="${x}">`).join('')}</datalist>
+    <button type="submit">${esc(t('save'))}</button><p class="form-msg" role="status"></p></form>` : '';
+  const html = `<section id="record"><h2>${esc(t('forms.title'))}</h2><div class="forms">${activity}${stage}${close}</div></section>`;
+  const wire = (id, build) => {
+    const form = document.getElementById(id);
+    if (!form) return;
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const msg = form.querySelector('.form-msg');
+      const f = new FormData(form);
+      const event = build(f);
+      if (typeof event === 'string') { msg.textContent = event; msg.className = 'form-msg error'; return; }
+      form.querySelector('button').disabled = true;
+      const failed = await appendEvent(stream, version, event);
+      if (failed) {
+        // Show the words, then the deal as it is now (the form's version was stale, or a
+        // rule said no): the message stays above the redrawn page.
+        sessionStorage.setItem('dealtrail.formMsg', JSON.stringify({ id, text: failed }));
+      } else {
+        sessionStorage.setItem('dealtrail.formMsg', JSON.stringify({ id, text: t('forms.saved'), ok: true }));
+      }
+      await render();
+    });
+  };
+  const after = () => {
+    wire('activity-form', (f) => {
+      const data = { kind: f.get('kind'), rep: st.owner };
+      if (f.get('direction')) data.direction = f.get('direction');
+      if (f.get('duration_min')) data.duration_s = Math.round(Number(f.get('duration_min')) * 60);
+      if (f.get('outcome').trim()) data.outcome = f.get('outcome').trim();
+      if (f.get('summary').trim()) data.summary = f.get('summary').trim();
+      // Left at its default ("now", to the minute), the time is the moment of saving.
+      const field = document.querySelector('#activity-form input[name=occurred_at]');
+      const typed = f.get('occurred_at') && f.get('occurred_at') !== field.defaultValue;
+      const at = typed ? new Date(`${f.get('occurred_at')}:00Z`) : new Date();
+      return { type: 'ActivityLogged', occurred_at: at.toISOString().replace('.000Z', 'Z'), data };
+    });
+    wire('stage-form', (f) => ({ type: 'DealStageChanged', data: { from: st.stage, to: f.get('to') } }));
+    wire('close-form', (f) => {
+      if (f.get('outcome') === 'won') return { type: 'DealWon', data: { amount: Number(f.get('amount')) } };
+      if (!f.get('reason').trim()) return `${t('reason')}: ${t('none')}`;
+      const data = { reason: f.get('reason').trim() };
+      if (f.get('competitor').trim()) data.competitor = f.get('competitor').trim();
+      if (f.get('note').trim()) data.note = f.get('note').trim();
+      return { type: 'DealLost', data };
+    });
+    const kept = sessionStorage.getItem('dealtrail.formMsg');
+    if (kept) {
+      sessionStorage.removeItem('dealtrail.formMsg');
+      const { id, text, ok } = JSON.parse(kept);
+      const el = document.querySelector(`#${id} .form-msg`) || document.querySelector('#record .form-msg');
+      if (el) { el.textContent = text; el.className = `form-msg ${ok ? 'ok' : 'error'}`; }
+    }
+  };
+  return { html, after };
+}
