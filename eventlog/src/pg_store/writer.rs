@@ -53,6 +53,9 @@ const MAX_GROUP_EVENTS: usize = 50_000;
 
 pub(crate) type Reply = Result<Vec<AppendOutcome>, MultiAppendError>;
 
+/// One request's batches and the result of their envelope checks.
+type Work = (Vec<StreamBatch>, Vec<Result<(), StoreError>>);
+
 pub(crate) struct Request {
     batches: Vec<StreamBatch>,
     /// [`prepare::check_envelope`] of each batch, done by the caller (it needs no log).
@@ -278,10 +281,7 @@ impl Writer {
     }
 
     /// Decides and writes one group. `Err`: the group failed as a whole (nothing written).
-    fn transact(
-        &mut self,
-        work: Vec<(Vec<StreamBatch>, Vec<Result<(), StoreError>>)>,
-    ) -> Result<Vec<Reply>, StoreError> {
+    fn transact(&mut self, work: Vec<Work>) -> Result<Vec<Reply>, StoreError> {
         let mut streams: Vec<&str> = work
             .iter()
             .flat_map(|(b, _)| b.iter().map(|b| b.stream.as_str()))
