@@ -54,6 +54,14 @@ pub use documents::Documents;
 /// that cannot be made or was lost is `Unavailable` (retry later).
 pub(crate) fn db_error(e: tokio_postgres::Error) -> StoreError {
     match e.as_db_error() {
+        // The connection is going away (class 08), the server shutting down or starting
+        // (57P01-57P03), or out of connections (53300): try again later.
+        Some(db)
+            if db.code().code().starts_with("08")
+                || ["57P01", "57P02", "57P03", "53300"].contains(&db.code().code()) =>
+        {
+            StoreError::Unavailable(format!("PostgreSQL: {}", db.message()))
+        }
         Some(db) => StoreError::Backend(format!(
             "PostgreSQL: {} ({})",
             db.message(),

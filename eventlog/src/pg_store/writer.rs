@@ -204,6 +204,17 @@ fn again(e: &StoreError) -> StoreError {
     }
 }
 
+/// [`db_error`] of an error we only borrow.
+fn db_error_ref(e: &tokio_postgres::Error) -> StoreError {
+    match e.as_db_error() {
+        Some(db) if db.code().code().starts_with("08") || db.code().code().starts_with("57P") => {
+            StoreError::Unavailable(format!("PostgreSQL: {}", db.message()))
+        }
+        Some(db) => StoreError::Backend(format!("PostgreSQL refused the append: {}", db.message())),
+        None => StoreError::Unavailable(format!("PostgreSQL: {e}")),
+    }
+}
+
 fn lost(e: &StoreError) -> bool {
     matches!(e, StoreError::Unavailable(_))
 }
@@ -450,8 +461,8 @@ impl Writer {
             .filter_map(|r| r.as_ref().err())
             .find(|e| e.as_db_error().is_some())
         {
-            let e = StoreError::Backend(format!("PostgreSQL refused the append: {e}"));
-            if commit.is_err() {
+            let e = db_error_ref(e);
+            if commit.is_err() || lost(&e) {
                 self.conn = None;
             }
             self.validator.reset();
