@@ -161,11 +161,11 @@ pub async fn run(data: &Path, args: &ImportArgs) -> Result<(), CliError> {
 
 /// The store to import into; a dry run on a directory that holds none checks against an
 /// empty log instead of creating one.
-pub(super) async fn store_for(
-    data: &Path,
-    dry_run: bool,
-) -> Result<Arc<dyn EventStore>, CliError> {
-    let embedded = matches!(super::store::selected(data), super::store::Location::Sled(_));
+pub(super) async fn store_for(data: &Path, dry_run: bool) -> Result<Arc<dyn EventStore>, CliError> {
+    let embedded = matches!(
+        super::store::selected(data),
+        super::store::Location::Sled(_)
+    );
     if dry_run && embedded && !data.exists() {
         return Ok(Arc::new(eventlog::memory::MemoryStore::new()));
     }

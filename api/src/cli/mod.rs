@@ -2,6 +2,7 @@
 //!
 //! Exit codes (stable, for scripts): see [`ExitCode`].
 
+mod copy;
 mod demo;
 mod export;
 #[doc(hidden)]
@@ -11,7 +12,6 @@ mod import_check;
 pub mod import_csv;
 mod progress;
 mod report;
-mod copy;
 mod serve;
 pub mod store;
 mod verify;
@@ -186,7 +186,12 @@ pub enum ExportFormat {
 
 /// Runs a parsed command line.
 pub async fn run(mut cli: Cli) -> Result<(), CliError> {
-    match cli.store.as_deref().map(store::Location::parse).transpose()? {
+    match cli
+        .store
+        .as_deref()
+        .map(store::Location::parse)
+        .transpose()?
+    {
         Some(store::Location::Sled(dir)) => {
             cli.data = dir;
             store::select_postgres(None);

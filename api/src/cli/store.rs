@@ -22,7 +22,9 @@ impl Location {
     pub fn parse(url: &str) -> Result<Location, CliError> {
         if let Some(dir) = url.strip_prefix("sled:") {
             if dir.is_empty() {
-                return Err(usage("--store sled:DIR needs a directory, e.g. sled:./dealtrail-data"));
+                return Err(usage(
+                    "--store sled:DIR needs a directory, e.g. sled:./dealtrail-data",
+                ));
             }
             return Ok(Location::Sled(PathBuf::from(dir)));
         }
@@ -159,7 +161,11 @@ mod tests {
         let pg = Location::parse("postgres://crm:hunter2@db:5432/crm?schema=eu").unwrap();
         assert_eq!(pg.display(), "postgres://crm:***@db:5432/crm?schema=eu");
         for bad in ["sled:", "mysql://x/y", "postgres://x@y/z?schema=Bad"] {
-            assert_eq!(Location::parse(bad).unwrap_err().code, ExitCode::Usage, "{bad}");
+            assert_eq!(
+                Location::parse(bad).unwrap_err().code,
+                ExitCode::Usage,
+                "{bad}"
+            );
         }
     }
 }

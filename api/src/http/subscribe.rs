@@ -79,11 +79,16 @@ async fn start_position(
     }
     if let Some(name) = &p.consumer {
         check_name(name)?;
-        let c = state.consumers.get(name).await.map_err(|e| ApiError::Internal(format!("reading the consumer {name}: {e}")))?.ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "consumer {name} does not exist (create it with PUT /v1/consumers/{name})"
-            ))
-        })?;
+        let c = state
+            .consumers
+            .get(name)
+            .await
+            .map_err(|e| ApiError::Internal(format!("reading the consumer {name}: {e}")))?
+            .ok_or_else(|| {
+                ApiError::NotFound(format!(
+                    "consumer {name} does not exist (create it with PUT /v1/consumers/{name})"
+                ))
+            })?;
         return Ok(c.position + 1);
     }
     Ok(p.from_position.unwrap_or(0).max(1))

@@ -69,7 +69,12 @@ impl Checkpoints {
 
     pub async fn get(&self, name: &str) -> std::io::Result<Option<Checkpoint>> {
         match &self.shared {
-            Some(d) => d.get(KIND, name).await.map_err(store_io)?.map(parse).transpose(),
+            Some(d) => d
+                .get(KIND, name)
+                .await
+                .map_err(store_io)?
+                .map(parse)
+                .transpose(),
             None => Ok(self.lock().get(name).cloned()),
         }
     }
