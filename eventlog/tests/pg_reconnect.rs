@@ -76,6 +76,8 @@ async fn subscribers_and_appends_survive_the_connections_being_cut() {
             "writer, listener and pool of two nodes: cut {cut}"
         );
     }
+    // Recovered: the store says so.
+    assert_eq!(a.health(), eventlog::StoreHealth::Ok);
     let total = a.last_position().await.unwrap();
     assert_eq!(total, 60);
     assert_eq!(b.verify(&mut |_| {}).await.unwrap().events, 60);

@@ -89,9 +89,16 @@ pub(crate) struct Shared {
     prefixes: Mutex<HashSet<String>>,
     /// The NOTIFY channel of this schema.
     channel: String,
+    /// Why the last group could not be written for want of the database (`None` once a
+    /// group went through again): what `health` reports.
+    unavailable: Mutex<Option<String>>,
 }
 
 impl Shared {
+    pub(crate) fn set_unavailable(&self, why: Option<String>) {
+        *self.unavailable.lock().unwrap_or_else(|p| p.into_inner()) = why;
+    }
+
     pub(crate) fn publish_head(&self, position: u64) {
         self.head_tx.send_if_modified(|h| {
             let newer = position > *h;
@@ -153,6 +160,7 @@ impl PgStore {
             closed: AtomicBool::new(false),
             prefixes: Mutex::new(HashSet::new()),
             channel: channel_name(&config.schema),
+            unavailable: Mutex::new(None),
         });
         let listener = tokio::spawn(listen::run(config.driver.clone(), shared.clone()));
         let (tx, rx) = mpsc::channel();
@@ -308,6 +316,18 @@ impl EventStore for PgStore {
 
     async fn event_by_id(&self, id: uuid::Uuid) -> Result<Option<RecordedEvent>, StoreError> {
         read::event_by_id(&**self.client().await?, id).await
+    }
+
+    fn health(&self) -> crate::StoreHealth {
+        match &*self
+            .shared
+            .unavailable
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+        {
+            Some(why) => crate::StoreHealth::WriteFailed(why.clone()),
+            None => crate::StoreHealth::Ok,
+        }
     }
 
     fn subscribe(

@@ -50,6 +50,8 @@ use crate::{
 const MAX_GROUP: usize = 4096;
 /// ...and no more requests join a group once it holds this many events.
 const MAX_GROUP_EVENTS: usize = 50_000;
+/// The longest a small group waits for the callers the last group answered (see `run`).
+const GATHER: Duration = Duration::from_micros(1500);
 
 pub(crate) type Reply = Result<Vec<AppendOutcome>, MultiAppendError>;
 
@@ -240,18 +242,29 @@ impl Writer {
     }
 
     pub(crate) fn run(mut self, requests: mpsc::Receiver<Request>) {
+        // How many requests the last group held: the callers it answered are about to send
+        // their next requests, so a group much smaller than that waits a moment for them
+        // (at most `GATHER`) rather than taking a commit for a few.
+        let mut last_group = 0usize;
         while let Ok(first) = requests.recv() {
             let mut events = first.events();
             let mut group = vec![first];
+            let deadline = std::time::Instant::now() + GATHER;
             while group.len() < MAX_GROUP && events < MAX_GROUP_EVENTS {
-                match requests.try_recv() {
-                    Ok(r) => {
-                        events += r.events();
-                        group.push(r);
+                let next = match requests.try_recv() {
+                    Ok(r) => Some(r),
+                    Err(mpsc::TryRecvError::Disconnected) => None,
+                    Err(mpsc::TryRecvError::Empty) if group.len() * 2 < last_group => {
+                        let left = deadline.saturating_duration_since(std::time::Instant::now());
+                        requests.recv_timeout(left).ok()
                     }
-                    Err(_) => break,
-                }
+                    Err(mpsc::TryRecvError::Empty) => None,
+                };
+                let Some(r) = next else { break };
+                events += r.events();
+                group.push(r);
             }
+            last_group = group.len();
             self.commit_group(group);
         }
     }
@@ -262,10 +275,14 @@ impl Writer {
             .map(|r| (r.reply, (r.batches, r.envelopes)))
             .unzip();
         let answers = match self.transact(work) {
-            Ok(answers) => answers,
+            Ok(answers) => {
+                self.shared.set_unavailable(None);
+                answers
+            }
             Err(e) => {
                 if lost(&e) {
                     self.conn = None;
+                    self.shared.set_unavailable(Some(e.to_string()));
                 }
                 self.last_head = None;
                 self.validator.reset();
