@@ -31,6 +31,8 @@ struct Sub {
     next: u64,
     buffer: VecDeque<RecordedEvent>,
     backoff: Duration,
+    /// While catching up: the next page, being read while this one is delivered.
+    prefetch: Option<tokio::task::JoinHandle<Result<Vec<RecordedEvent>, StoreError>>>,
 }
 
 pub(crate) fn subscribe(
@@ -47,25 +49,43 @@ pub(crate) fn subscribe(
         next: from.max(1),
         buffer: VecDeque::new(),
         backoff: Duration::from_millis(50),
+        prefetch: None,
     };
     Box::pin(futures::stream::unfold(sub, |mut sub| async move {
         sub.next_event().await.map(|r| (r, sub))
     }))
 }
 
+/// The page of the log from `from`.
+async fn page(pool: &deadpool_postgres::Pool, from: u64) -> Result<Vec<RecordedEvent>, StoreError> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let rows = client
+        .query(
+            &format!("SELECT {RECORD} FROM events WHERE position >= $1 ORDER BY position LIMIT $2"),
+            &[&(from as i64), &PAGE],
+        )
+        .await
+        .map_err(db_error)?;
+    decode_all(&rows)
+}
+
 impl Sub {
-    async fn page(&self) -> Result<Vec<RecordedEvent>, StoreError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {RECORD} FROM events WHERE position >= $1 ORDER BY position LIMIT $2"
-                ),
-                &[&(self.next as i64), &PAGE],
-            )
-            .await
-            .map_err(db_error)?;
-        decode_all(&rows)
+    async fn page(&mut self) -> Result<Vec<RecordedEvent>, StoreError> {
+        let read = match self.prefetch.take() {
+            Some(h) => h
+                .await
+                .unwrap_or_else(|e| Err(StoreError::Backend(format!("a page read failed: {e}")))),
+            None => page(&self.pool, self.next).await,
+        };
+        if let Ok(events) = &read {
+            if events.len() as i64 == PAGE {
+                // More to catch up on: read the next page while this one is delivered.
+                let from = events[events.len() - 1].position + 1;
+                let pool = self.pool.clone();
+                self.prefetch = Some(tokio::spawn(async move { page(&pool, from).await }));
+            }
+        }
+        read
     }
 
     async fn next_event(&mut self) -> Option<Result<RecordedEvent, StoreError>> {
