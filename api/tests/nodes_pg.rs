@@ -331,3 +331,91 @@ fn three_nodes_share_one_log() {
     }
     drop(nodes);
 }
+
+/// A node killed with `kill -9` in the middle of a load (perhaps holding the head lock in a
+/// transaction) does not stop the others: the server ends its transaction when its
+/// connection drops, the other nodes' writers all get through, and the log verifies.
+#[test]
+fn a_node_killed_mid_load_does_not_stop_the_others() {
+    let Some(schema) = Schema::new() else {
+        return;
+    };
+    let store = schema.url();
+    let dirs = tempfile::tempdir().unwrap();
+    let mut nodes: Vec<Node> = (0..NODES)
+        .map(|i| Node::start(&store, &dirs.path().join(format!("node{i}"))))
+        .collect();
+    let rep = ev(
+        "RepJoined",
+        json!({"rep": "wukong", "name": "Wukong", "team": "east"}),
+    );
+    append(&nodes[0].addr, "org-acme", vec![rep]).expect("the rep joins");
+    let writers: Vec<_> = (0..12)
+        .map(|w| {
+            let addr = nodes[w % NODES].addr.clone();
+            std::thread::spawn(move || {
+                let stream = format!("customer-K{w}");
+                let first = ev(
+                    "CustomerRegistered",
+                    json!({"name": "k", "owner": "wukong"}),
+                );
+                let mut acknowledged = Vec::new();
+                let mut events = vec![first];
+                for _ in 0..40 {
+                    let e = events.pop().unwrap_or_else(|| {
+                        ev("ActivityLogged", json!({"kind": "note", "rep": "wukong"}))
+                    });
+                    let id = e["id"].as_str().unwrap().to_string();
+                    // Node 2's writers fail once it is gone (connection refused or cut).
+                    let sent = std::panic::catch_unwind(|| append(&addr, &stream, vec![e]));
+                    match sent {
+                        Ok(Some((_, last))) => acknowledged.push((id, last)),
+                        _ if w % NODES == 2 => break,
+                        other => panic!("writer {w} on a live node: {other:?}"),
+                    }
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = nodes[2].child.kill(); // SIGKILL
+    let acknowledged: Vec<(String, u64)> = writers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    let on_live_nodes = 8 * 40;
+    assert!(
+        acknowledged.len() >= on_live_nodes,
+        "{}",
+        acknowledged.len()
+    );
+    let offline = dirs.path().join("offline");
+    let exported = dealtrail(&store, &offline, &["export"]);
+    let log: std::collections::HashMap<String, u64> = exported
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (
+                v["id"].as_str().unwrap().to_string(),
+                v["position"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    for (id, position) in &acknowledged {
+        assert_eq!(log.get(id), Some(position), "acknowledged {id}");
+    }
+    let total = log.len();
+    assert!(dealtrail(&store, &offline, &["verify"]).contains(&format!("{total} events verified")));
+    // The survivors still take appends.
+    append(
+        &nodes[0].addr,
+        "customer-K0",
+        vec![ev(
+            "ActivityLogged",
+            json!({"kind": "note", "rep": "wukong"}),
+        )],
+    )
+    .expect("node 0 still appends");
+    nodes.truncate(2);
+}
