@@ -1,6 +1,6 @@
 //! # eventlog — the append-only event log
 //!
-//! One trait, [`EventStore`], that every backend implements (sled now, PostgreSQL later);
+//! One trait, [`EventStore`], that every backend implements (sled, PostgreSQL, memory);
 //! no backend type appears in its signatures.
 //!
 //! Layout:
@@ -37,6 +37,9 @@
 //!   - `view`: the [`LogView`] the validator sees (log + earlier, unwritten group members);
 //!   - `read`: reads, bounded by the durable watermark; `subscribe`: catch-up then live off
 //!     that watermark; `verify`: the integrity walk.
+//! - `pg_store`: [`PgStore`], the PostgreSQL backend shared by several nodes (see its module
+//!   doc: the head-row lock that keeps positions gap-free and in commit order, group commit,
+//!   rules checked inside the serialised transaction, LISTEN/NOTIFY subscriptions).
 //!
 //! Place in the whole: `api` and the CLI append through this crate after the domain has
 //! checked the batch (via [`AppendValidator`]); `projections` read and subscribe.
@@ -48,10 +51,14 @@ pub use domain::{ExpectedVersion, ProposedEvent, RecordedEvent, Rejection};
 
 mod prepare;
 pub use prepare::same_content;
+mod pg_store;
 pub mod record;
 pub mod rules;
 mod sled_store;
 
+pub use pg_store::{
+    is_postgres_url, Documents, PgConfig, PgStore, DEFAULT_POOL_SIZE, DEFAULT_SCHEMA,
+};
 pub use sled_store::{SledStore, VerifyReport};
 
 #[doc(hidden)]
@@ -165,6 +172,10 @@ pub enum StoreError {
     /// Anything else from the backend (I/O, ...).
     #[error("storage error: {0}")]
     Backend(String),
+    /// The database server cannot be reached (PostgreSQL store): nothing was written; retry
+    /// later (with the same event ids).
+    #[error("the event store's database is unavailable: {0}")]
+    Unavailable(String),
 }
 
 fn corrupt_message(position: u64, reason: &str) -> String {

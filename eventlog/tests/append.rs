@@ -1,28 +1,28 @@
 //! Appends: expected versions, idempotency, validation, atomicity, locking, persistence.
 
+#[macro_use]
 mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::{note, note_with_id, open, open_with};
+use common::{note, note_with_id, open};
 use eventlog::{
     AppendValidator, EventStore, ExpectedVersion, Filter, LogView, RecordedEvent, Rejection,
     StoreError, StreamBatch,
 };
 use serde_json::json;
 
-async fn all(store: &impl EventStore) -> Vec<RecordedEvent> {
+async fn all(store: &dyn EventStore) -> Vec<RecordedEvent> {
     store
         .read_all(0, usize::MAX, &Filter::default())
         .await
         .unwrap()
 }
 
-#[tokio::test]
-async fn appends_assign_versions_positions_and_defaults() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+contract! {
+async fn appends_assign_versions_positions_and_defaults(backend: Backend) {
+    let store = backend.open().await;
     let mut unnamed = note(1);
     unnamed.actor = None;
     let out = store
@@ -59,7 +59,7 @@ async fn appends_assign_versions_positions_and_defaults() {
         .unwrap();
     assert_eq!((out.first_position, out.next_expected_version), (4, 2));
 
-    let evs = all(&store).await;
+    let evs = all(&*store).await;
     assert_eq!(
         evs.iter().map(|e| e.position).collect::<Vec<_>>(),
         [1, 2, 3, 4]
@@ -96,11 +96,11 @@ async fn appends_assign_versions_positions_and_defaults() {
         3
     );
 }
+}
 
-#[tokio::test]
-async fn imported_times_are_kept() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+contract! {
+async fn imported_times_are_kept(backend: Backend) {
+    let store = backend.open().await;
     let t = domain::envelope::parse_time("2026-06-03T09:30:02.118Z").unwrap();
     let o = domain::envelope::parse_time("2026-06-01T08:00:00Z").unwrap();
     let mut ev = note(1);
@@ -112,15 +112,15 @@ async fn imported_times_are_kept() {
         .append("deal-D-1", ExpectedVersion::Any, vec![ev, ev2])
         .await
         .unwrap();
-    let evs = all(&store).await;
+    let evs = all(&*store).await;
     assert_eq!((evs[0].recorded_at, evs[0].occurred_at), (t, t));
     assert_eq!((evs[1].recorded_at, evs[1].occurred_at), (t, o));
 }
+}
 
-#[tokio::test]
-async fn wrong_expected_versions_are_typed_and_write_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+contract! {
+async fn wrong_expected_versions_are_typed_and_write_nothing(backend: Backend) {
+    let store = backend.open().await;
     let e = store
         .append("deal-D-1", ExpectedVersion::Exact(0), vec![note(1)])
         .await
@@ -156,11 +156,11 @@ async fn wrong_expected_versions_are_typed_and_write_nothing() {
     );
     assert_eq!(store.last_position().await.unwrap(), 1);
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn racing_exact_appends_let_exactly_one_per_version_through() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(open(dir.path()));
+contract! {
+async fn racing_exact_appends_let_exactly_one_per_version_through(backend: Backend) {
+    let store = Arc::new(backend.open().await);
     const TASKS: u64 = 16;
     const ROUNDS: u64 = 10;
     let wins = Arc::new(AtomicUsize::new(0));
@@ -214,11 +214,11 @@ async fn racing_exact_appends_let_exactly_one_per_version_through() {
         (1..=ROUNDS).collect::<Vec<_>>()
     );
 }
+}
 
-#[tokio::test]
-async fn retrying_a_batch_returns_the_original_positions_and_writes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+contract! {
+async fn retrying_a_batch_returns_the_original_positions_and_writes_nothing(backend: Backend) {
+    let store = backend.open().await;
     store
         .append("deal-D-0", ExpectedVersion::Any, vec![note(0)])
         .await
@@ -232,14 +232,14 @@ async fn retrying_a_batch_returns_the_original_positions_and_writes_nothing() {
         .append("deal-D-1", ExpectedVersion::Any, vec![note(3)])
         .await
         .unwrap();
-    let before = all(&store).await;
+    let before = all(&*store).await;
     // Same batch again: the stale expected version is not checked.
     let again = store
         .append("deal-D-1", ExpectedVersion::NoStream, batch.clone())
         .await
         .unwrap();
     assert_eq!(again, first);
-    assert_eq!(all(&store).await, before);
+    assert_eq!(all(&*store).await, before);
 
     // Same id, other content: a conflict naming the original position.
     let mut changed = batch[1].clone();
@@ -269,13 +269,13 @@ async fn retrying_a_batch_returns_the_original_positions_and_writes_nothing() {
         .await
         .unwrap_err();
     assert!(matches!(e, StoreError::Invalid(_)), "{e}");
-    assert_eq!(all(&store).await, before);
+    assert_eq!(all(&*store).await, before);
+}
 }
 
-#[tokio::test]
-async fn envelope_errors_are_precise() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+contract! {
+async fn envelope_errors_are_precise(backend: Backend) {
+    let store = backend.open().await;
     let msg = |e: StoreError| match e {
         StoreError::Invalid(m) => m,
         other => panic!("expected Invalid, got {other}"),
@@ -316,6 +316,7 @@ async fn envelope_errors_are_precise() {
         .unwrap_err());
     assert!(m.contains("appears twice"), "{m}");
     assert_eq!(store.last_position().await.unwrap(), 0);
+}
 }
 
 /// Rejects any event whose data has `"bad": true`, and checks what it is shown.
@@ -364,13 +365,12 @@ fn bad() -> eventlog::ProposedEvent {
     e
 }
 
-#[tokio::test]
-async fn a_rejected_batch_writes_nothing_and_names_the_event() {
-    let dir = tempfile::tempdir().unwrap();
+contract! {
+async fn a_rejected_batch_writes_nothing_and_names_the_event(backend: Backend) {
     let picky = Arc::new(Picky {
         applied: AtomicUsize::new(0),
     });
-    let store = open_with(dir.path(), picky.clone());
+    let store = backend.open_with(picky.clone()).await;
     store
         .append("deal-D-1", ExpectedVersion::Any, vec![note(1)])
         .await
@@ -397,14 +397,14 @@ async fn a_rejected_batch_writes_nothing_and_names_the_event() {
         .unwrap();
     assert_eq!((out.first_position, out.next_expected_version), (2, 1));
 }
+}
 
-#[tokio::test]
-async fn multi_stream_appends_are_ordered_and_all_or_nothing() {
-    let dir = tempfile::tempdir().unwrap();
+contract! {
+async fn multi_stream_appends_are_ordered_and_all_or_nothing(backend: Backend) {
     let picky = Arc::new(Picky {
         applied: AtomicUsize::new(0),
     });
-    let store = open_with(dir.path(), picky.clone());
+    let store = backend.open_with(picky.clone()).await;
     let b = |stream: &str, expected, events| StreamBatch {
         stream: stream.into(),
         expected,
@@ -462,6 +462,7 @@ async fn multi_stream_appends_are_ordered_and_all_or_nothing() {
     assert_eq!(outs[0].first_position, 5);
     assert_eq!(outs[1].first_position, 6);
 }
+}
 
 #[tokio::test]
 async fn the_log_survives_a_reopen_and_a_held_directory_is_refused() {
@@ -489,10 +490,9 @@ async fn the_log_survives_a_reopen_and_a_held_directory_is_refused() {
     assert_eq!((report.events, report.streams), (3, 1));
 }
 
-#[tokio::test]
-async fn large_batches_read_back_from_any_position_and_version() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+contract! {
+async fn large_batches_read_back_from_any_position_and_version(backend: Backend) {
+    let store = backend.open().await;
     // ~300 KB in one batch: several chunks in one group commit.
     let events: Vec<_> = (0..600)
         .map(|i| {
@@ -528,15 +528,17 @@ async fn large_batches_read_back_from_any_position_and_version() {
         assert!(evs.iter().all(|e| e.position == e.version + 1));
     }
     assert_eq!(store.stream_version("deal-big").await.unwrap(), Some(600));
-    assert_eq!(store.verify(&mut |_| {}).unwrap().events, 602);
+    if let Some(r) = store.verify().await {
+        assert_eq!(r.events, 602);
+    }
+}
 }
 
+contract! {
 /// Store-generated ids are indexed too (in id runs): re-importing exported events, which now
 /// carry those ids, is a no-op, also after a restart.
-#[tokio::test]
-async fn reimporting_events_with_store_generated_ids_is_a_no_op() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = open(dir.path());
+async fn reimporting_events_with_store_generated_ids_is_a_no_op(backend: Backend) {
+    let mut store = backend.open().await;
     for i in 0..5 {
         store
             .append(
@@ -547,7 +549,7 @@ async fn reimporting_events_with_store_generated_ids_is_a_no_op() {
             .await
             .unwrap();
     }
-    let exported = all(&store).await;
+    let exported = all(&*store).await;
     let as_import = |evs: &[RecordedEvent]| -> Vec<eventlog::ProposedEvent> {
         evs.iter()
             .map(|e| eventlog::ProposedEvent {
@@ -573,32 +575,32 @@ async fn reimporting_events_with_store_generated_ids_is_a_no_op() {
                 "round {round}"
             );
         }
-        assert_eq!(all(&store).await[..exported.len()], exported[..]);
+        assert_eq!(all(&*store).await[..exported.len()], exported[..]);
         // Again after a restart, with new appends in between.
         drop(store);
-        store = open(dir.path());
+        store = backend.open().await;
         store
             .append("deal-D-2", ExpectedVersion::Any, vec![note(99)])
             .await
             .unwrap();
-        exported_len_check(&store, exported.len() as u64 + round + 1).await;
+        exported_len_check(&*store, exported.len() as u64 + round + 1).await;
     }
-    assert!(store.verify(&mut |_| {}).is_ok());
+    store.verify().await;
+}
 }
 
-async fn exported_len_check(store: &eventlog::SledStore, n: u64) {
+async fn exported_len_check(store: &dyn EventStore, n: u64) {
     assert_eq!(store.last_position().await.unwrap(), n);
 }
 
+contract! {
 /// Concurrent appends land in shared group commits; every validator call must still see
 /// exactly the stream it extends (`Picky` asserts it; a failed assertion fails the append).
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_validator_sees_earlier_appends_of_the_same_group_commit() {
-    let dir = tempfile::tempdir().unwrap();
+async fn the_validator_sees_earlier_appends_of_the_same_group_commit(backend: Backend) {
     let picky = Arc::new(Picky {
         applied: AtomicUsize::new(0),
     });
-    let store = Arc::new(open_with(dir.path(), picky.clone()));
+    let store = Arc::new(backend.open_with(picky.clone()).await);
     let tasks: Vec<_> = (0..32u64)
         .map(|t| {
             let store = store.clone();
@@ -622,7 +624,10 @@ async fn the_validator_sees_earlier_appends_of_the_same_group_commit() {
     // 32 tasks × 6 accepted single-event appends.
     assert_eq!(store.last_position().await.unwrap(), 192);
     assert_eq!(picky.applied.load(Ordering::SeqCst), 192);
-    assert_eq!(store.verify(&mut |_| {}).unwrap().events, 192);
+    if let Some(r) = store.verify().await {
+        assert_eq!(r.events, 192);
+    }
+}
 }
 
 #[tokio::test]

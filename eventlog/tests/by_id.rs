@@ -1,14 +1,14 @@
 //! `event_by_id`: finds store-generated and client-supplied ids, durable events only.
 
+#[macro_use]
 mod common;
 
-use common::{note, note_with_id, open};
-use eventlog::{EventStore, ExpectedVersion};
+use common::{note, note_with_id};
+use eventlog::ExpectedVersion;
 
-#[tokio::test]
-async fn finds_generated_and_client_ids() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+contract! {
+async fn finds_generated_and_client_ids(backend: Backend) {
+    let store = backend.open().await;
     let client = note_with_id(1);
     let client_id = client.id.unwrap();
     store
@@ -48,4 +48,5 @@ async fn finds_generated_and_client_ids() {
         .await
         .unwrap()
         .is_none());
+}
 }

@@ -1,11 +1,13 @@
 //! Subscriptions: catch-up then live, no gap and no duplicate at the switch, slow readers.
 
+#[macro_use]
 mod common;
 
 use std::sync::Arc;
 
-use common::{note, open};
-use eventlog::{EventStore, ExpectedVersion, Filter};
+use common::note;
+use common::stores::Subject;
+use eventlog::{ExpectedVersion, Filter};
 use futures::StreamExt;
 
 const WRITERS: u64 = 8;
@@ -21,7 +23,7 @@ const PER_WRITER: u64 = 60;
 
 /// Starts `WRITERS` tasks that each append `PER_WRITER` single-event batches to their own
 /// stream.
-fn spawn_writers(store: Arc<eventlog::SledStore>) -> Vec<tokio::task::JoinHandle<()>> {
+fn spawn_writers(store: Arc<Subject>) -> Vec<tokio::task::JoinHandle<()>> {
     (0..WRITERS)
         .map(|w| {
             let store = store.clone();
@@ -40,10 +42,9 @@ fn spawn_writers(store: Arc<eventlog::SledStore>) -> Vec<tokio::task::JoinHandle
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn switch_from_catch_up_to_live_loses_and_duplicates_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(open(dir.path()));
+contract! {
+async fn switch_from_catch_up_to_live_loses_and_duplicates_nothing(backend: Backend) {
+    let store = Arc::new(backend.open().await);
     // Some history to catch up on.
     for i in 0..50 {
         store
@@ -77,11 +78,11 @@ async fn switch_from_catch_up_to_live_loses_and_duplicates_nothing() {
         );
     }
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn filtered_subscriptions_see_only_matching_events_in_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(open(dir.path()));
+contract! {
+async fn filtered_subscriptions_see_only_matching_events_in_order(backend: Backend) {
+    let store = Arc::new(backend.open().await);
     let filter = Filter {
         types: vec![],
         stream_prefix: Some("deal-W3".into()),
@@ -99,11 +100,11 @@ async fn filtered_subscriptions_see_only_matching_events_in_order() {
         (0..PER_WRITER).collect::<Vec<_>>()
     );
 }
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_subscriber_that_is_not_polled_blocks_nothing_and_still_gets_everything() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(open(dir.path()));
+contract! {
+async fn a_subscriber_that_is_not_polled_blocks_nothing_and_still_gets_everything(backend: Backend) {
+    let store = Arc::new(backend.open().await);
     let mut lazy = store.subscribe(1, Filter::default());
     // Take one event live, then stop polling while many appends happen.
     store
@@ -125,11 +126,11 @@ async fn a_subscriber_that_is_not_polled_blocks_nothing_and_still_gets_everythin
     .await;
     assert_eq!(rest, (2..=total).collect::<Vec<_>>());
 }
+}
 
-#[tokio::test]
-async fn a_subscription_from_beyond_the_end_waits_for_that_position() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(open(dir.path()));
+contract! {
+async fn a_subscription_from_beyond_the_end_waits_for_that_position(backend: Backend) {
+    let store = Arc::new(backend.open().await);
     store
         .append("org-main", ExpectedVersion::Any, vec![note(0), note(1)])
         .await
@@ -149,11 +150,14 @@ async fn a_subscription_from_beyond_the_end_waits_for_that_position() {
     }
     assert_eq!(reader.await.unwrap(), [4, 5]);
 }
+}
 
-#[tokio::test]
-async fn dropping_the_store_ends_its_subscriptions_and_frees_the_directory() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+contract! {
+async fn dropping_the_store_ends_its_subscriptions_and_frees_the_directory(backend: Backend) {
+    if !backend.is_durable() {
+        return; // clones of a memory store share the log: there is no "the store" to drop
+    }
+    let store = backend.open().await;
     store
         .append("org-main", ExpectedVersion::Any, vec![note(0), note(1)])
         .await
@@ -164,6 +168,7 @@ async fn dropping_the_store_ends_its_subscriptions_and_frees_the_directory() {
     drop(store);
     // The subscription delivers what was durable, then ends.
     assert_eq!(reader.await.unwrap(), [1, 2]);
-    let store = open(dir.path());
+    let store = backend.open().await;
     assert_eq!(store.last_position().await.unwrap(), 2);
+}
 }

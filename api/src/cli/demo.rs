@@ -8,7 +8,7 @@ use eventlog::{EventStore, ExpectedVersion, StreamBatch};
 use super::{open_store, progress, CliError};
 
 pub async fn run(data: &Path) -> Result<(), CliError> {
-    let store = open_store(data)?;
+    let store = open_store(data).await?;
     let written = write_demo(store.as_ref()).await?;
     eprintln!("demo organisation written: {written} new events");
     Ok(())

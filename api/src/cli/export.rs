@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use eventlog::{EventStore, Filter};
+use eventlog::Filter;
 
 use super::{open_existing_store, progress, CliError, ExportFormat};
 
@@ -45,7 +45,7 @@ impl From<eventlog::StoreError> for Stop {
 }
 
 async fn export(data: &Path, from_position: u64, format: ExportFormat) -> Result<(), Stop> {
-    let store = open_existing_store(data)?;
+    let store = open_existing_store(data).await?;
     let last = store.last_position().await?;
     let bar = progress::bar(
         Some(last.saturating_sub(from_position.max(1)) + 1),

@@ -149,7 +149,7 @@ pub async fn run(data: &Path, args: &ImportArgs) -> Result<(), CliError> {
     for file in &args.files {
         read_file(file, &mut lines)?;
     }
-    let store = store_for(data, args.dry_run)?;
+    let store = store_for(data, args.dry_run).await?;
     let done = check_and_append(store.as_ref(), &lines, args.dry_run).await?;
     if args.dry_run {
         print_dry_run("", &done);
@@ -161,11 +161,15 @@ pub async fn run(data: &Path, args: &ImportArgs) -> Result<(), CliError> {
 
 /// The store to import into; a dry run on a directory that holds none checks against an
 /// empty log instead of creating one.
-pub(super) fn store_for(data: &Path, dry_run: bool) -> Result<Arc<dyn EventStore>, CliError> {
-    if dry_run && !data.exists() {
+pub(super) async fn store_for(data: &Path, dry_run: bool) -> Result<Arc<dyn EventStore>, CliError> {
+    let embedded = matches!(
+        super::store::selected(data),
+        super::store::Location::Sled(_)
+    );
+    if dry_run && embedded && !data.exists() {
         return Ok(Arc::new(eventlog::memory::MemoryStore::new()));
     }
-    Ok(open_store(data)?)
+    Ok(open_store(data).await?.shared())
 }
 
 /// What an import appended (or, in a dry run, would append).

@@ -2,6 +2,7 @@
 //!
 //! Exit codes (stable, for scripts): see [`ExitCode`].
 
+mod copy;
 mod deals;
 mod demo;
 mod export;
@@ -13,6 +14,7 @@ pub mod import_csv;
 mod progress;
 mod report;
 mod serve;
+pub mod store;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -60,6 +62,12 @@ impl CliError {
     pub fn refused(message: impl Into<String>) -> CliError {
         CliError::new(ExitCode::Refused, message)
     }
+
+    /// The same error, its message prefixed with `what: ` (e.g. which store).
+    pub fn prefixed(mut self, what: &str) -> CliError {
+        self.message = format!("{what}: {}", self.message);
+        self
+    }
 }
 
 impl From<eventlog::StoreError> for CliError {
@@ -100,7 +108,14 @@ impl From<std::io::Error> for CliError {
                   4 store damaged (names the first damaged position), 5 input refused (bad import line, unknown deal, bad parameter)."
 )]
 pub struct Cli {
-    /// The data directory of the embedded store.
+    /// The event store: `postgres://user[:password]@host[:port]/db[?schema=NAME]` (shared by
+    /// any number of `serve` processes) or `sled:DIR` (the embedded store in DIR). Without
+    /// it: the embedded store in `--data`.
+    #[arg(long, global = true, env = "DEALTRAIL_STORE", value_name = "URL")]
+    pub store: Option<String>,
+
+    /// The data directory of the embedded store (`--store sled:DIR` says the same). With a
+    /// PostgreSQL store, this node's own directory (the read model's snapshot).
     #[arg(
         long,
         global = true,
@@ -169,6 +184,9 @@ pub enum Command {
     /// Walk the whole log checking every record's checksum and the hash chain. Exit code 4
     /// names the first damaged position.
     Verify,
+    /// Copy the whole log of the selected store into another, empty store (ids, positions,
+    /// versions, times and hash chain preserved), then verify both and compare them.
+    Copy(copy::CopyArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -178,7 +196,20 @@ pub enum ExportFormat {
 }
 
 /// Runs a parsed command line.
-pub async fn run(cli: Cli) -> Result<(), CliError> {
+pub async fn run(mut cli: Cli) -> Result<(), CliError> {
+    match cli
+        .store
+        .as_deref()
+        .map(store::Location::parse)
+        .transpose()?
+    {
+        Some(store::Location::Sled(dir)) => {
+            cli.data = dir;
+            store::select_postgres(None);
+        }
+        Some(store::Location::Postgres(url)) => store::select_postgres(Some(url)),
+        None => store::select_postgres(None),
+    }
     match cli.command {
         Command::Serve(args) => serve::run(&cli.data, args).await,
         Command::Import(args) => import::run(&cli.data, &args).await,
@@ -194,22 +225,23 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Rebuild => report::run_rebuild(&cli.data).await,
         Command::Demo => demo::run(&cli.data).await,
         Command::Verify => verify::run(&cli.data).await,
+        Command::Copy(args) => copy::run(&cli.data, &args).await,
     }
 }
 
-/// Opens the embedded store with the domain's rules in front of every append (creating the
-/// data directory, private, if it does not exist).
-pub fn open_store(data: &Path) -> Result<Arc<eventlog::SledStore>, CliError> {
-    let store = eventlog::SledStore::open(data, Arc::new(eventlog::rules::DomainRules::default()))?;
-    Ok(Arc::new(store))
+/// Opens the selected store (`--store`, else the embedded one in `data`, created private if
+/// it does not exist) with the domain's rules in front of every append.
+pub async fn open_store(data: &Path) -> Result<store::Store, CliError> {
+    let rules = Arc::new(eventlog::rules::DomainRules::default());
+    store::open_at(&store::selected(data), rules).await
 }
 
 /// Opens an existing store for the commands that only read (`report`, `replay`, `export`,
 /// `verify`, `rebuild`); refuses, as a usage error and without creating anything, a
 /// directory that holds no store (sled's `db` file): a mistyped `--data` must not answer
 /// "ok: 0 events".
-pub fn open_existing_store(data: &Path) -> Result<Arc<eventlog::SledStore>, CliError> {
-    if !data.join("db").is_file() {
+pub async fn open_existing_store(data: &Path) -> Result<store::Store, CliError> {
+    if matches!(store::selected(data), store::Location::Sled(_)) && !data.join("db").is_file() {
         let what = if data.exists() {
             "holds no dealtrail store"
         } else {
@@ -224,5 +256,5 @@ pub fn open_existing_store(data: &Path) -> Result<Arc<eventlog::SledStore>, CliE
             ),
         ));
     }
-    open_store(data)
+    open_store(data).await
 }

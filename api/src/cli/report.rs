@@ -92,7 +92,7 @@ pub async fn load_model(data: &Path, store: &dyn EventStore) -> Result<Projector
 
 /// `dealtrail rebuild`: the read model from scratch, saved with the position it reflects.
 pub async fn run_rebuild(data: &Path) -> Result<(), CliError> {
-    let store = open_existing_store(data)?;
+    let store = open_existing_store(data).await?;
     let last = store.last_position().await?;
     let bar = progress::bar(Some(last), "rebuilding");
     let started = std::time::Instant::now();
@@ -158,7 +158,7 @@ pub async fn run_report(
         Err(ReportError::UnknownRep(_)) | Ok(_) => {}
         Err(e) => return Err(refused(e)),
     }
-    let store = open_existing_store(data)?;
+    let store = open_existing_store(data).await?;
     let projector = load_model(data, store.as_ref()).await?;
     let body = run(&projector.read()).map_err(refused)?;
     if json {
@@ -171,7 +171,7 @@ pub async fn run_report(
 }
 
 pub async fn run_replay(data: &Path, deal_id: &str, json: bool) -> Result<(), CliError> {
-    let store = open_existing_store(data)?;
+    let store = open_existing_store(data).await?;
     let projector = load_model(data, store.as_ref()).await?;
     let events = reports::deal_events(store.as_ref(), deal_id)
         .await

@@ -160,8 +160,8 @@ pub async fn run(data: &Path, args: ServeArgs) -> Result<(), CliError> {
     let admin =
         admin_token(args.admin_token.as_deref()).map_err(|e| CliError::new(ExitCode::Usage, e))?;
     let open_files = raise_open_files_limit();
-    let store = open_store(data)?;
-    let dyn_store: Arc<dyn EventStore> = store.clone();
+    let store = open_store(data).await?;
+    let dyn_store: Arc<dyn EventStore> = store.shared();
     if args.demo && store.last_position().await? == 0 {
         let written = super::demo::write_demo(dyn_store.as_ref()).await?;
         eprintln!("demo organisation written: {written} events");
@@ -179,13 +179,19 @@ pub async fn run(data: &Path, args: ServeArgs) -> Result<(), CliError> {
         pool_release_after_days: args.pool_release_after_days,
         ..ApiConfig::default()
     };
-    let (state, boot) =
-        AppState::open(dyn_store.clone(), data, config, admin.as_deref()).map_err(|e| {
-            CliError::failure(format!(
-                "cannot open the API state in {}: {e}",
-                data.display()
-            ))
-        })?;
+    let opened = match store.documents() {
+        // Tokens and consumer checkpoints in the store, the same on every node.
+        Some(documents) => {
+            AppState::open_shared(dyn_store.clone(), documents, config, admin.as_deref()).await
+        }
+        None => AppState::open(dyn_store.clone(), data, config, admin.as_deref()),
+    };
+    let (state, boot) = opened.map_err(|e| {
+        CliError::failure(format!(
+            "cannot open the API state ({}): {e}",
+            super::store::selected(data).display()
+        ))
+    })?;
     let state = state.with_projector(projector.clone());
 
     let listener = tokio::net::TcpListener::bind(args.addr)

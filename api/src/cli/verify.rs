@@ -7,15 +7,17 @@ use super::{open_existing_store, progress, CliError, ExitCode};
 use crate::snapshot;
 
 pub async fn run(data: &Path) -> Result<(), CliError> {
-    let store = open_existing_store(data)?;
+    let store = open_existing_store(data).await?;
     let bar = progress::bar(None, "verifying");
     let mut seen = 0u64;
-    let report = store.verify(&mut |position| {
-        seen = position;
-        if position % 10_000 == 0 {
-            bar.set_position(position);
-        }
-    });
+    let report = store
+        .verify(&mut |position| {
+            seen = position;
+            if position % 10_000 == 0 {
+                bar.set_position(position);
+            }
+        })
+        .await;
     bar.finish_and_clear();
     let report = report?;
     println!(

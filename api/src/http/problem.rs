@@ -214,6 +214,13 @@ fn store_problem(e: &StoreError) -> Problem {
             Problem::new(StatusCode::BAD_REQUEST, "bad-request", "Bad request", d)
         }
         StoreError::StorageFull(_) => storage_full_problem(),
+        StoreError::Unavailable(_) => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store-unavailable",
+            "Service unavailable",
+            "the event store's database cannot be reached: nothing was written; retry \
+             (with the same event ids)",
+        ),
         StoreError::Locked(_) | StoreError::Corrupt { .. } | StoreError::Backend(_) => {
             internal_problem()
         }
@@ -254,12 +261,18 @@ impl IntoResponse for ApiError {
             StoreError::Backend(_)
             | StoreError::Corrupt { .. }
             | StoreError::Locked(_)
-            | StoreError::StorageFull(_),
+            | StoreError::StorageFull(_)
+            | StoreError::Unavailable(_),
         ) = &self
         {
             tracing::error!(error = %self, "request failed");
         }
+        let unavailable = matches!(self, ApiError::Store(StoreError::Unavailable(_)));
         let mut res = self.to_problem().into_response();
+        if unavailable {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if let ApiError::Unauthorized(_) = self {
             res.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

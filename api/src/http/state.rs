@@ -122,6 +122,37 @@ impl AppState {
         ))
     }
 
+    /// [`AppState::open`] for a store shared by several nodes (PostgreSQL): tokens and
+    /// consumer checkpoints live in the store's `documents`, so every node sees the same.
+    pub async fn open_shared(
+        store: Arc<dyn EventStore>,
+        documents: eventlog::Documents,
+        config: ApiConfig,
+        admin_token: Option<&str>,
+    ) -> std::io::Result<(AppState, Bootstrap)> {
+        let (tokens, generated_admin_token) =
+            TokenStore::open_shared(documents.clone(), admin_token).await?;
+        let consumers = Checkpoints::shared(documents);
+        let ownership = Arc::new(LogOwnership::new(store.clone()));
+        let (shutdown, _) = watch::channel(false);
+        Ok((
+            AppState {
+                store,
+                config: Arc::new(config),
+                tokens: Arc::new(tokens),
+                consumers: Arc::new(consumers),
+                metrics: Arc::new(Metrics::default()),
+                ownership,
+                projector: Arc::new(crate::projector::Projector::in_memory()),
+                feed: Arc::default(),
+                shutdown: Arc::new(shutdown),
+            },
+            Bootstrap {
+                generated_admin_token,
+            },
+        ))
+    }
+
     /// Serves reports from `projector` (which the caller keeps following the log).
     pub fn with_projector(mut self, projector: Arc<crate::projector::Projector>) -> AppState {
         self.projector = projector;

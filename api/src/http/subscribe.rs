@@ -59,7 +59,7 @@ pub struct SubscribeParams {
     pub consumer: Option<String>,
 }
 
-fn start_position(
+async fn start_position(
     state: &AppState,
     headers: &HeaderMap,
     p: &SubscribeParams,
@@ -79,11 +79,16 @@ fn start_position(
     }
     if let Some(name) = &p.consumer {
         check_name(name)?;
-        let c = state.consumers.get(name).ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "consumer {name} does not exist (create it with PUT /v1/consumers/{name})"
-            ))
-        })?;
+        let c = state
+            .consumers
+            .get(name)
+            .await
+            .map_err(|e| ApiError::Internal(format!("reading the consumer {name}: {e}")))?
+            .ok_or_else(|| {
+                ApiError::NotFound(format!(
+                    "consumer {name} does not exist (create it with PUT /v1/consumers/{name})"
+                ))
+            })?;
         return Ok(c.position + 1);
     }
     Ok(p.from_position.unwrap_or(0).max(1))
@@ -107,7 +112,7 @@ pub async fn subscribe(
     Query(p): Query<SubscribeParams>,
 ) -> Result<Response, ApiError> {
     who.require(LOG_READERS, "subscribe to the log")?;
-    let from = start_position(&state, &headers, &p)?;
+    let from = start_position(&state, &headers, &p).await?;
     let filter = filter(p.types.as_deref(), p.stream_prefix.clone());
     let (feed, woken) = state
         .feed

@@ -36,6 +36,8 @@ use crate::{
 
 pub(crate) use fault::backend;
 use fault::{no_panic, Fault};
+/// The hash chain, shared with the PostgreSQL store (same records, same chain).
+pub(crate) use frame::{chain_hash, GENESIS};
 pub use verify::VerifyReport;
 
 /// The decoding of stored chunks, for the fuzz targets in `eventlog/fuzz`; not an API.

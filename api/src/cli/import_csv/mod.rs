@@ -253,7 +253,7 @@ pub(super) async fn run(data: &Path, args: &ImportArgs) -> Result<(), CliError> 
             mapped.problems
         )));
     }
-    let store = store_for(data, args.dry_run)?;
+    let store = store_for(data, args.dry_run).await?;
     let fresh = fresh_lines(store.as_ref(), mapped.events).await?;
     let mut done = check_and_append(store.as_ref(), &fresh.lines, args.dry_run).await?;
     done.already_present += fresh.present;

@@ -94,7 +94,8 @@ impl FromRequestParts<AppState> for Principal {
             })?;
         state
             .tokens
-            .authenticate(token)
+            .find(token)
+            .await?
             .ok_or_else(|| ApiError::Unauthorized("unknown or revoked token".into()))
     }
 }

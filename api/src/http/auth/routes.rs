@@ -60,8 +60,9 @@ pub async fn create_token(
     };
     let token = state
         .tokens
-        .issue(req.role, &subject)
-        .map_err(|e| ApiError::Internal(format!("saving the token file: {e}")))?;
+        .issue_token(req.role, &subject)
+        .await
+        .map_err(|e| ApiError::Internal(format!("saving the token: {e}")))?;
     Ok((
         StatusCode::CREATED,
         axum::Json(IssuedToken {

@@ -81,6 +81,50 @@ type TokenTable = BTreeMap<String, TokenRecord>;
 pub struct TokenStore {
     path: PathBuf,
     table: Mutex<TokenTable>,
+    /// With a store shared by several nodes (PostgreSQL): the tokens live there, one
+    /// document per token hash, and are read from there on every request (a token issued
+    /// on one node works on every node at once). `path` and `table` are then unused.
+    shared: Option<eventlog::Documents>,
+}
+
+/// The documents' kind for tokens in a shared store.
+const KIND: &str = "token";
+
+fn store_io(e: eventlog::StoreError) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
+
+/// Makes sure an admin token exists in `table` (see [`TokenStore::bootstrap_admin`]):
+/// whether it changed the table, and the generated token.
+fn bootstrap(
+    table: &mut TokenTable,
+    configured: Option<&str>,
+) -> std::io::Result<(bool, Option<String>)> {
+    if let Some(token) = configured {
+        check_admin_token(token)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let key = hash(token);
+        let mut start_admins = table.iter().filter(|(_, r)| r.is_start_admin());
+        let already = start_admins
+            .next()
+            .is_some_and(|(k, r)| *k == key && r.origin == Some(Origin::Configured))
+            && start_admins.next().is_none();
+        if already {
+            return Ok((false, None));
+        }
+        table.retain(|_, r| !r.is_start_admin());
+        table.insert(key, record(Role::Admin, "admin", Origin::Configured));
+        return Ok((true, None));
+    }
+    if table.values().any(|r| r.role == Role::Admin) {
+        return Ok((false, None));
+    }
+    let token = generate();
+    table.insert(
+        hash(&token),
+        record(Role::Admin, "admin", Origin::Generated),
+    );
+    Ok((true, Some(token)))
 }
 
 fn hash(token: &str) -> String {
@@ -113,7 +157,42 @@ impl TokenStore {
         Ok(TokenStore {
             path,
             table: Mutex::new(table),
+            shared: None,
         })
+    }
+
+    /// The tokens of a store shared by several nodes, with an admin token made sure of as
+    /// [`TokenStore::bootstrap_admin`] does (returned when generated).
+    pub async fn open_shared(
+        documents: eventlog::Documents,
+        configured: Option<&str>,
+    ) -> std::io::Result<(TokenStore, Option<String>)> {
+        let mut table = TokenTable::new();
+        for (key, body) in documents.list(KIND).await.map_err(store_io)? {
+            let r = serde_json::from_value(body).map_err(|e| {
+                std::io::Error::new(std::io::ErrorKind::InvalidData, format!("token {key}: {e}"))
+            })?;
+            table.insert(key, r);
+        }
+        let before = table.clone();
+        let (changed, generated) = bootstrap(&mut table, configured)?;
+        if changed {
+            for key in before.keys().filter(|k| !table.contains_key(*k)) {
+                documents.delete(KIND, key).await.map_err(store_io)?;
+            }
+            for (key, r) in &table {
+                let body = serde_json::to_value(r)?;
+                if before.get(key).map(serde_json::to_value).transpose()? != Some(body.clone()) {
+                    documents.put(KIND, key, &body).await.map_err(store_io)?;
+                }
+            }
+        }
+        let store = TokenStore {
+            path: PathBuf::new(),
+            table: Mutex::new(TokenTable::new()),
+            shared: Some(documents),
+        };
+        Ok((store, generated))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, TokenTable> {
@@ -125,37 +204,14 @@ impl TokenStore {
     /// configured or generated one. Without it, a token is generated the first time only and
     /// returned so the caller can print it once; later starts return `None`.
     pub fn bootstrap_admin(&self, configured: Option<&str>) -> std::io::Result<Option<String>> {
-        if let Some(token) = configured {
-            check_admin_token(token)
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-            let key = hash(token);
-            self.update(|table| {
-                let mut start_admins = table.iter().filter(|(_, r)| r.is_start_admin());
-                let already = start_admins
-                    .next()
-                    .is_some_and(|(k, r)| *k == key && r.origin == Some(Origin::Configured))
-                    && start_admins.next().is_none();
-                if already {
-                    return false;
-                }
-                table.retain(|_, r| !r.is_start_admin());
-                table.insert(key, record(Role::Admin, "admin", Origin::Configured));
-                true
-            })?;
-            return Ok(None);
+        let mut table = self.lock();
+        let mut next = table.clone();
+        let (changed, generated) = bootstrap(&mut next, configured)?;
+        if changed {
+            files::store(&self.path, &next)?;
+            *table = next;
         }
-        if self.lock().values().any(|r| r.role == Role::Admin) {
-            return Ok(None);
-        }
-        let token = generate();
-        self.update(|table| {
-            table.insert(
-                hash(&token),
-                record(Role::Admin, "admin", Origin::Generated),
-            );
-            true
-        })?;
-        Ok(Some(token))
+        Ok(generated)
     }
 
     /// Issues a new token for `role`/`subject`; the plain token is returned once.
@@ -166,6 +222,37 @@ impl TokenStore {
             true
         })?;
         Ok(token)
+    }
+
+    /// [`TokenStore::issue`], in the shared store when there is one.
+    pub async fn issue_token(&self, role: Role, subject: &str) -> std::io::Result<String> {
+        let Some(documents) = &self.shared else {
+            return self.issue(role, subject);
+        };
+        let token = generate();
+        let body = serde_json::to_value(record(role, subject, Origin::Issued))?;
+        documents
+            .put(KIND, &hash(&token), &body)
+            .await
+            .map_err(store_io)?;
+        Ok(token)
+    }
+
+    /// [`TokenStore::authenticate`], reading the shared store when there is one (an error:
+    /// it cannot be reached).
+    pub async fn find(&self, token: &str) -> Result<Option<Principal>, eventlog::StoreError> {
+        let Some(documents) = &self.shared else {
+            return Ok(self.authenticate(token));
+        };
+        let Some(body) = documents.get(KIND, &hash(token)).await? else {
+            return Ok(None);
+        };
+        let r: TokenRecord = serde_json::from_value(body)
+            .map_err(|e| eventlog::StoreError::Backend(format!("a stored token: {e}")))?;
+        Ok(Some(Principal {
+            role: r.role,
+            subject: r.subject,
+        }))
     }
 
     /// Applies `change` to the table and saves it, if `change` says it changed anything.

@@ -1,5 +1,7 @@
 //! Durable consumer checkpoints in `<data dir>/http/consumers.json` (0600), replaced atomically on
-//! every change so an acknowledged position survives a crash or restart.
+//! every change so an acknowledged position survives a crash or restart; with a store shared
+//! by several nodes (PostgreSQL), in the store, one document per consumer, so that every node
+//! sees the same checkpoint.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,6 +27,20 @@ pub struct Checkpoint {
 pub struct Checkpoints {
     path: PathBuf,
     table: Mutex<BTreeMap<String, Checkpoint>>,
+    /// The shared store's documents, when there is one (then `path` and `table` are unused).
+    shared: Option<eventlog::Documents>,
+}
+
+/// The documents' kind for checkpoints in a shared store.
+const KIND: &str = "consumer";
+
+fn store_io(e: eventlog::StoreError) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
+
+fn parse(body: serde_json::Value) -> std::io::Result<Checkpoint> {
+    serde_json::from_value(body)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 impl Checkpoints {
@@ -34,19 +50,54 @@ impl Checkpoints {
         Ok(Checkpoints {
             path,
             table: Mutex::new(table),
+            shared: None,
         })
+    }
+
+    /// The checkpoints of a store shared by several nodes.
+    pub fn shared(documents: eventlog::Documents) -> Checkpoints {
+        Checkpoints {
+            path: PathBuf::new(),
+            table: Mutex::new(BTreeMap::new()),
+            shared: Some(documents),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Checkpoint>> {
         self.table.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn get(&self, name: &str) -> Option<Checkpoint> {
-        self.lock().get(name).cloned()
+    pub async fn get(&self, name: &str) -> std::io::Result<Option<Checkpoint>> {
+        match &self.shared {
+            Some(d) => d
+                .get(KIND, name)
+                .await
+                .map_err(store_io)?
+                .map(parse)
+                .transpose(),
+            None => Ok(self.lock().get(name).cloned()),
+        }
     }
 
     /// Creates the consumer at position 0 unless it exists; `true` if it was created.
-    pub fn create(&self, name: &str) -> std::io::Result<(Checkpoint, bool)> {
+    pub async fn create(&self, name: &str) -> std::io::Result<(Checkpoint, bool)> {
+        if let Some(d) = &self.shared {
+            let now = Utc::now();
+            let c = Checkpoint {
+                name: name.to_string(),
+                position: 0,
+                created_at: now,
+                updated_at: now,
+            };
+            if d.insert_new(KIND, name, &serde_json::to_value(&c)?)
+                .await
+                .map_err(store_io)?
+            {
+                return Ok((c, true));
+            }
+            let existing = self.get(name).await?.unwrap_or(c);
+            return Ok((existing, false));
+        }
         let mut table = self.lock();
         if let Some(c) = table.get(name) {
             return Ok((c.clone(), false));
@@ -67,7 +118,22 @@ impl Checkpoints {
 
     /// Moves the checkpoint forward to `position` (never back: an older ack is a no-op, so
     /// acks that arrive out of order are harmless). `None` if the consumer does not exist.
-    pub fn ack(&self, name: &str, position: u64) -> std::io::Result<Option<Checkpoint>> {
+    pub async fn ack(&self, name: &str, position: u64) -> std::io::Result<Option<Checkpoint>> {
+        if let Some(d) = &self.shared {
+            let Some(mut c) = self.get(name).await? else {
+                return Ok(None);
+            };
+            if position <= c.position {
+                return Ok(Some(c));
+            }
+            c.position = position;
+            c.updated_at = Utc::now();
+            // Only forward, also against another node's ack in between.
+            d.put_if_greater(KIND, name, "position", position, &serde_json::to_value(&c)?)
+                .await
+                .map_err(store_io)?;
+            return self.get(name).await;
+        }
         let mut table = self.lock();
         let Some(current) = table.get(name) else {
             return Ok(None);
@@ -90,26 +156,27 @@ impl Checkpoints {
 mod tests {
     use super::*;
 
-    #[test]
-    fn acks_move_forward_and_survive_reopen() {
+    #[tokio::test]
+    async fn acks_move_forward_and_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let c = Checkpoints::open(dir.path()).unwrap();
-        assert!(c.create("billing").unwrap().1);
-        assert!(!c.create("billing").unwrap().1);
-        assert_eq!(c.ack("billing", 7).unwrap().unwrap().position, 7);
-        assert_eq!(c.ack("billing", 3).unwrap().unwrap().position, 7);
-        assert!(c.ack("nobody", 1).unwrap().is_none());
+        assert!(c.create("billing").await.unwrap().1);
+        assert!(!c.create("billing").await.unwrap().1);
+        assert_eq!(c.ack("billing", 7).await.unwrap().unwrap().position, 7);
+        assert_eq!(c.ack("billing", 3).await.unwrap().unwrap().position, 7);
+        assert!(c.ack("nobody", 1).await.unwrap().is_none());
         let again = Checkpoints::open(dir.path()).unwrap();
-        assert_eq!(again.get("billing").unwrap().position, 7);
+        assert_eq!(again.get("billing").await.unwrap().unwrap().position, 7);
     }
 
     #[cfg(unix)]
-    #[test]
-    fn the_checkpoint_file_is_private() {
+    #[tokio::test]
+    async fn the_checkpoint_file_is_private() {
         let dir = tempfile::tempdir().unwrap();
         Checkpoints::open(dir.path())
             .unwrap()
             .create("billing")
+            .await
             .unwrap();
         assert_eq!(files::mode(&dir.path().join("http/consumers.json")), 0o600);
     }

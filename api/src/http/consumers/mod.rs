@@ -59,7 +59,7 @@ pub async fn put_consumer(
 ) -> Result<(StatusCode, axum::Json<Checkpoint>), ApiError> {
     who.require(&[Role::Admin, Role::Service], "manage consumers")?;
     check_name(&name)?;
-    let (c, created) = state.consumers.create(&name).map_err(io)?;
+    let (c, created) = state.consumers.create(&name).await.map_err(io)?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -100,6 +100,7 @@ pub async fn ack(
     state
         .consumers
         .ack(&name, ack.position)
+        .await
         .map_err(io)?
         .map(axum::Json)
         .ok_or_else(|| unknown(&name))
@@ -127,6 +128,8 @@ pub async fn get_consumer(
     state
         .consumers
         .get(&name)
+        .await
+        .map_err(io)?
         .map(axum::Json)
         .ok_or_else(|| unknown(&name))
 }
