@@ -2,9 +2,12 @@
 //! `Opportunity.csv` and `OpportunityHistory.csv` with ROWS history rows (default 1,000,000),
 //! about four per opportunity: each moves up the standard stages (some rows also change the
 //! amount), and seven in ten end won or lost. Deterministic (a fixed xorshift seed).
+//! With `--ndjson FILE`, also the events that export maps to (what `import --profile
+//! salesforce` would append to an empty log), as canonical NDJSON, for measuring `import`.
 //!
-//!     cargo run --release -p api --example salesforce_history -- DIR [ROWS]
+//!     cargo run --release -p api --example salesforce_history -- DIR [ROWS] [--ndjson FILE]
 //!     dealtrail --data /tmp/big import --profile salesforce DIR
+//!     dealtrail --data /tmp/big2 import FILE
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -38,8 +41,18 @@ fn time(minutes: u64) -> String {
 }
 
 fn main() -> std::io::Result<()> {
-    let mut args = std::env::args().skip(1);
-    let dir = PathBuf::from(args.next().expect("usage: salesforce_history DIR [ROWS]"));
+    let usage = "usage: salesforce_history DIR [ROWS] [--ndjson FILE]";
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let ndjson = match args.iter().position(|a| a == "--ndjson") {
+        Some(i) => {
+            let file = args.get(i + 1).expect(usage).clone();
+            args.drain(i..i + 2);
+            Some(PathBuf::from(file))
+        }
+        None => None,
+    };
+    let mut args = args.into_iter();
+    let dir = PathBuf::from(args.next().expect(usage));
     let rows: u64 = args
         .next()
         .map_or(1_000_000, |r| r.parse().expect("ROWS is a number"));
@@ -112,5 +125,27 @@ fn main() -> std::io::Result<()> {
         "{n} opportunities, {written} history rows in {}",
         dir.display()
     );
+    if let Some(file) = ndjson {
+        write_ndjson(&dir, &file)?;
+    }
+    Ok(())
+}
+
+/// The events the export in `dir` maps to, one canonical event a line.
+fn write_ndjson(dir: &std::path::Path, file: &std::path::Path) -> std::io::Result<()> {
+    use api::cli::import_csv::{map_files, Profile, ReadOptions, Source};
+    let source = Source::Profile(Profile::Salesforce);
+    let mapped = map_files(&source, &[dir.to_path_buf()], &ReadOptions::default())
+        .map_err(|e| std::io::Error::other(e.message))?;
+    assert!(mapped.problems.is_empty(), "{}", mapped.problems);
+    let mut out = BufWriter::new(File::create(file)?);
+    for m in &mapped.events {
+        let mut line = serde_json::to_value(&m.event)?;
+        line["stream"] = m.stream.clone().into();
+        serde_json::to_writer(&mut out, &line)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    eprintln!("{} events in {}", mapped.events.len(), file.display());
     Ok(())
 }

@@ -185,6 +185,15 @@ fn corrupt_message(position: u64, reason: &str) -> String {
     }
 }
 
+/// The refusal of [`EventStore::append_checked`] when the log no longer ends where the
+/// events were checked.
+pub fn log_moved(last: u64, checked_at: u64) -> StoreError {
+    StoreError::Invalid(format!(
+        "the log moved since these events were checked: it ends at position {last}, not \
+         {checked_at}; check them again"
+    ))
+}
+
 /// What a store knows about its own state ([`EventStore::health`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreHealth {
@@ -274,6 +283,31 @@ pub trait EventStore: Send + Sync + 'static {
         batches: Vec<StreamBatch>,
     ) -> Result<Vec<AppendOutcome>, MultiAppendError>;
 
+    /// Appends batches that the caller has already checked, as [`EventStore::append_multi`]
+    /// would, against the log as it stood when its last position was `checked_at` (the bulk
+    /// path of `dealtrail import`): none of their ids is in the log or appears twice, and they
+    /// pass the domain's rules in this order. The append is refused, with nothing written,
+    /// unless the log still ends at `checked_at` when it is decided (so that the check still
+    /// holds); positions, versions and times are assigned, and the events written, as by
+    /// `append_multi`. Several calls may be in flight, each naming the position the previous
+    /// one ends at. A store may skip its own id lookups and validator for such a request
+    /// (sled does, and then forgets what its validator cached); the default runs the ordinary
+    /// path, which checks everything again.
+    async fn append_checked(
+        &self,
+        batches: Vec<StreamBatch>,
+        checked_at: u64,
+    ) -> Result<Vec<AppendOutcome>, MultiAppendError> {
+        let last = self
+            .last_position()
+            .await
+            .map_err(MultiAppendError::general)?;
+        if last != checked_at {
+            return Err(MultiAppendError::general(log_moved(last, checked_at)));
+        }
+        self.append_multi(batches).await
+    }
+
     /// A stream's events from `from_version`, at most `limit`.
     async fn read_stream(
         &self,
@@ -305,6 +339,19 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// The durable event with this id, `None` if there is none (import's idempotency check).
     async fn event_by_id(&self, id: uuid::Uuid) -> Result<Option<RecordedEvent>, StoreError>;
+
+    /// [`EventStore::event_by_id`] for many ids at once (import's idempotency check of a
+    /// large file): one answer per id, in the order given.
+    async fn events_by_ids(
+        &self,
+        ids: &[uuid::Uuid],
+    ) -> Result<Vec<Option<RecordedEvent>>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(self.event_by_id(*id).await?);
+        }
+        Ok(out)
+    }
 
     /// What the store knows about its own state (for a health check): a full disk or a failed
     /// write refusing appends, damage found by a read.

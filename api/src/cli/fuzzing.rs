@@ -35,8 +35,11 @@ impl ImportLines {
         Ok(checked.already_present)
     }
 
-    /// `import`'s append of checked lines.
+    /// `import`'s check, then its append of the checked lines (the store's bulk path, which
+    /// the in-memory store serves by checking everything again).
     pub async fn append(&self, store: &dyn EventStore) -> Result<(), CliError> {
-        import::append_lines(store, &self.0, |_| {}).await
+        let checked = import_check::check(store, &self.0, Utc::now()).await?;
+        import::append_checked(store, &self.0, &checked, |_| {}).await?;
+        Ok(())
     }
 }

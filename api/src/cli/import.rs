@@ -1,35 +1,48 @@
 //! `dealtrail import FILE…`: canonical NDJSON into the log, and the checking and appending
 //! that the CSV import (`import_csv`) shares.
 //!
-//! Every line is parsed and checked against the domain's rules (see `import_check`) before
-//! anything is written, so a malformed or refused line refuses the whole import. Then the
-//! lines are appended in order, in atomic chunks (one stream batch per line, so each line is
-//! deduplicated by its id on its own): positions follow the file's order, a re-run adds
-//! nothing twice, and a run killed half-way leaves a prefix of the file that the next run
-//! completes. `version` and `position` in the file are not trusted: the store assigns them
-//! (they are checked to be numbers if present). `--dry-run` stops after the check and prints
-//! what would be appended.
+//! An import reads its events twice ([`Source`]), so that a file of millions of events is
+//! never held in memory: first every line is parsed and checked against the log and the
+//! domain's rules (see `import_check`), keeping only a bit per event (already in the log, or
+//! a repeat within the file) and what the rules need (the folded streams), so a malformed
+//! or refused line anywhere refuses the whole import with nothing written. Then the file is
+//! read again and the new events are appended in order, in atomic chunks through the store's
+//! bulk path ([`EventStore::append_checked`]): each chunk is refused unless the log still
+//! ends where the check (plus the chunks before it) left it, so the rules are not checked a
+//! second time; two chunks are in flight at once. Positions follow the file's order, a
+//! re-run adds nothing twice, and a run killed half-way leaves a prefix of the file that the
+//! next run completes. `version` and `position` in the file are not trusted: the store
+//! assigns them (they are checked to be numbers if present). `--dry-run` stops after the
+//! check and prints what would be appended. Standard input is copied to an unnamed
+//! temporary file first, to be read twice.
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
+use std::collections::{BTreeMap, VecDeque};
+use std::fs::File;
+use std::future::Future;
+use std::io::{BufRead, BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 
 use chrono::{DateTime, Utc};
 use domain::envelope::rfc3339_opt;
 use domain::ProposedEvent;
-use eventlog::{EventStore, ExpectedVersion, StreamBatch};
+use eventlog::{AppendOutcome, EventStore, ExpectedVersion, MultiAppendError, StreamBatch};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::{import_csv, open_store, progress, CliError};
 
-/// How many lines go into one atomic, durable append.
-const CHUNK_LINES: usize = 1000;
+/// How many events go into one atomic, durable append (the store groups the chunks in
+/// flight into one write when it can; two of them fit the commit journal's half).
+const CHUNK_EVENTS: usize = 8192;
+/// How many chunks are handed to the store before the first of them is waited for.
+const IN_FLIGHT: usize = 2;
 
 /// One NDJSON line: the canonical envelope; `id` is required (it is the idempotency key).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ImportLine {
     pub(super) id: Uuid,
@@ -54,7 +67,9 @@ pub(super) struct ImportLine {
 }
 
 impl ImportLine {
-    /// Same event for idempotency: same stream, type, data, metadata, `occurred_at` and actor.
+    /// Same event for idempotency: same stream, type, data, metadata, `occurred_at` and actor
+    /// (the check compares digests of these: see `import_check::digest`).
+    #[cfg(test)]
     pub(super) fn same_content(&self, other: &ImportLine) -> bool {
         self.stream == other.stream
             && self.event_type == other.event_type
@@ -66,6 +81,20 @@ impl ImportLine {
 }
 
 impl ImportLine {
+    /// Its stream and the event to append.
+    pub(super) fn into_proposed(self) -> (String, ProposedEvent) {
+        let event = ProposedEvent {
+            id: Some(self.id),
+            event_type: self.event_type,
+            occurred_at: self.occurred_at,
+            actor: self.actor,
+            data: self.data,
+            metadata: self.metadata,
+            recorded_at: self.recorded_at,
+        };
+        (self.stream, event)
+    }
+
     /// An event made by the CSV import (no `version`/`position`; recorded now).
     pub(super) fn mapped(stream: String, event: ProposedEvent) -> ImportLine {
         ImportLine {
@@ -145,16 +174,13 @@ pub async fn run(data: &Path, args: &ImportArgs) -> Result<(), CliError> {
         _ if csv => return import_csv::run(data, args).await,
         _ => {}
     }
-    let mut lines = Vec::new();
-    for file in &args.files {
-        read_file(file, &mut lines)?;
-    }
+    let files = NdjsonFiles::open(&args.files)?;
     let store = store_for(data, args.dry_run).await?;
-    let done = check_and_append(store.as_ref(), &lines, args.dry_run).await?;
+    let done = check_and_append(store.as_ref(), &files, args.dry_run).await?;
     if args.dry_run {
         print_dry_run("", &done);
     } else {
-        eprintln!("imported {} lines: {done}", lines.len());
+        eprintln!("imported {} lines: {done}", done.events);
     }
     Ok(())
 }
@@ -172,8 +198,137 @@ pub(super) async fn store_for(data: &Path, dry_run: bool) -> Result<Arc<dyn Even
     Ok(open_store(data).await?.shared())
 }
 
+/// An import's events, in order; read twice (check, then append), so each call starts
+/// from the first.
+pub(super) trait Source {
+    fn lines(&self) -> Result<Box<dyn Iterator<Item = Result<Line, CliError>> + '_>, CliError>;
+}
+
+/// Lines already in memory (the fuzz targets, tests).
+impl Source for Vec<Line> {
+    fn lines(&self) -> Result<Box<dyn Iterator<Item = Result<Line, CliError>> + '_>, CliError> {
+        Ok(Box::new(self.iter().map(|l| {
+            Ok(Line {
+                source: l.source.clone(),
+                number: l.number,
+                event: l.event.clone(),
+            })
+        })))
+    }
+}
+
+/// The NDJSON files of an import (standard input copied to a temporary file).
+pub(super) struct NdjsonFiles {
+    files: Vec<NdjsonFile>,
+}
+
+struct NdjsonFile {
+    name: Arc<str>,
+    file: File,
+    /// The file looks like a CSV export (a refused first line then says how to import one).
+    csv_hint: bool,
+}
+
+impl NdjsonFiles {
+    pub(super) fn open(paths: &[PathBuf]) -> Result<NdjsonFiles, CliError> {
+        let mut files = Vec::with_capacity(paths.len());
+        for path in paths {
+            let (name, file): (Arc<str>, File) = if path.as_os_str() == "-" {
+                let mut spool = tempfile::tempfile().map_err(|e| {
+                    CliError::failure(format!("cannot make a temporary file for stdin: {e}"))
+                })?;
+                std::io::copy(&mut std::io::stdin().lock(), &mut spool)
+                    .map_err(|e| CliError::failure(format!("cannot read stdin: {e}")))?;
+                ("<stdin>".into(), spool)
+            } else {
+                let f = File::open(path).map_err(|e| {
+                    CliError::failure(format!("cannot open {}: {e}", path.display()))
+                })?;
+                (path.display().to_string().into(), f)
+            };
+            files.push(NdjsonFile {
+                name,
+                file,
+                csv_hint: path.extension().is_some_and(|x| x == "csv"),
+            });
+        }
+        Ok(NdjsonFiles { files })
+    }
+}
+
+impl Source for NdjsonFiles {
+    fn lines(&self) -> Result<Box<dyn Iterator<Item = Result<Line, CliError>> + '_>, CliError> {
+        let mut readers = Vec::with_capacity(self.files.len());
+        for f in &self.files {
+            let mut file = f.file.try_clone().map_err(|e| {
+                CliError::failure(format!("cannot read {} again: {e}", f.name))
+            })?;
+            file.rewind()
+                .map_err(|e| CliError::failure(format!("cannot read {} again: {e}", f.name)))?;
+            readers.push((f.name.clone(), f.csv_hint, file));
+        }
+        Ok(Box::new(readers.into_iter().flat_map(
+            |(name, csv_hint, file)| ndjson_lines(name, file, csv_hint),
+        )))
+    }
+}
+
+/// The NDJSON lines of `reader` (named `source` in errors), parsed; `csv_hint`: the file
+/// looks like a CSV export (a refused first line then says how to import one).
+fn ndjson_lines(
+    source: Arc<str>,
+    reader: impl Read,
+    csv_hint: bool,
+) -> impl Iterator<Item = Result<Line, CliError>> {
+    BufReader::with_capacity(1 << 16, reader)
+        .lines()
+        .enumerate()
+        .filter_map(move |(i, line)| {
+            let number = i + 1;
+            let line = match line {
+                Ok(l) => l,
+                Err(e) => {
+                    return Some(Err(CliError::refused(format!(
+                        "{source}: line {number}: cannot read: {e}"
+                    ))))
+                }
+            };
+            if line.trim().is_empty() {
+                return None;
+            }
+            let event = parse_line(&line).map_err(|e| {
+                let hint = if number == 1 && csv_hint {
+                    " (a CSV export? use --profile salesforce|hubspot|maven or --mapping FILE.toml)"
+                } else {
+                    ""
+                };
+                CliError::refused(format!("{source}: line {number}: {e}{hint}"))
+            });
+            Some(event.map(|event| Line {
+                source: source.clone(),
+                number,
+                event,
+            }))
+        })
+}
+
+/// Reads the NDJSON lines of `reader` (named `source` in errors) into `out`.
+pub(super) fn read_lines(
+    source: Arc<str>,
+    reader: impl Read,
+    csv_hint: bool,
+    out: &mut Vec<Line>,
+) -> Result<(), CliError> {
+    for line in ndjson_lines(source, reader, csv_hint) {
+        out.push(line?);
+    }
+    Ok(())
+}
+
 /// What an import appended (or, in a dry run, would append).
 pub(super) struct Imported {
+    /// Events read (lines, or mapped events).
+    pub(super) events: usize,
     /// New events by type (those not already in the log).
     pub(super) new_by_type: BTreeMap<String, usize>,
     pub(super) already_present: usize,
@@ -217,59 +372,134 @@ pub(super) fn print_dry_run(what: &str, done: &Imported) {
     }
 }
 
-/// Checks every line against the log and the domain's rules, then (unless `dry_run`)
-/// appends the new ones in order. Nothing is written if any line is refused.
+/// Checks every event against the log and the domain's rules, then (unless `dry_run`)
+/// appends the new ones in order. Nothing is written if any event is refused.
 pub(super) async fn check_and_append(
     store: &dyn EventStore,
-    lines: &[Line],
+    source: &dyn Source,
     dry_run: bool,
 ) -> Result<Imported, CliError> {
-    let checked = super::import_check::check(store, lines, chrono::Utc::now()).await?;
+    let checked = super::import_check::check(store, source, chrono::Utc::now()).await?;
     let mut done = Imported {
-        new_by_type: checked.new_by_type,
+        events: checked.events,
+        new_by_type: checked.new_by_type.clone(),
         already_present: checked.already_present,
         positions: None,
     };
-    if dry_run || checked.already_present == lines.len() {
+    if dry_run || checked.already_present == checked.events {
         return Ok(done);
     }
-    let before = store.last_position().await?;
-    let bar = progress::bar(Some(lines.len() as u64), "importing");
-    append_lines(store, lines, |n| bar.inc(n)).await?;
+    let before = checked.at;
+    let new = (checked.events - checked.already_present) as u64;
+    let bar = progress::bar(Some(new), "importing");
+    let after = append_checked(store, source, &checked, |n| bar.inc(n)).await?;
     bar.finish_and_clear();
-    let after = store.last_position().await?;
     if after > before {
         done.positions = Some((before + 1, after));
     }
-    done.already_present = lines.len() - (after - before) as usize;
+    done.already_present = checked.events - (after - before) as usize;
     Ok(done)
 }
 
-/// Appends checked lines in order, in atomic chunks; `done` is told how many lines each
-/// chunk held.
-pub(super) async fn append_lines(
+type Append<'a> = Pin<Box<dyn Future<Output = Result<Vec<AppendOutcome>, MultiAppendError>> + Send + 'a>>;
+
+/// A chunk handed to the store: its answer (or the future of it) and where each of its
+/// batches came from.
+struct InFlight<'a> {
+    answer: Result<Vec<AppendOutcome>, MultiAppendError>,
+    pending: Option<Append<'a>>,
+    lines: Vec<(Arc<str>, usize)>,
+    events: u64,
+}
+
+/// Reads `source` again and appends the events the check found new (`checked`), in order,
+/// in atomic chunks through [`EventStore::append_checked`]; `done` is told how many events
+/// each chunk held. Returns the log's last position after them.
+pub(super) async fn append_checked(
     store: &dyn EventStore,
-    lines: &[Line],
+    source: &dyn Source,
+    checked: &super::import_check::Checked,
     done: impl Fn(u64),
-) -> Result<(), CliError> {
-    for chunk in lines.chunks(CHUNK_LINES) {
-        let batches = chunk
-            .iter()
-            .map(|l| StreamBatch {
-                stream: l.event.stream.clone(),
-                expected: ExpectedVersion::Any,
-                events: vec![proposed(&l.event)],
-            })
-            .collect();
-        if let Err(err) = store.append_multi(batches).await {
-            let mut e = CliError::from(err.error);
-            if let Some(line) = err.index.and_then(|i| chunk.get(i)) {
-                e.message = format!("{}: line {}: {}", line.source, line.number, e.message);
+) -> Result<u64, CliError> {
+    let mut at = checked.at;
+    let mut in_flight: VecDeque<InFlight<'_>> = VecDeque::new();
+    let mut batches: Vec<StreamBatch> = Vec::new();
+    let mut lines: Vec<(Arc<str>, usize)> = Vec::new();
+    let mut events = 0usize;
+    let mut i = 0usize;
+    let mut iter = source.lines()?;
+    loop {
+        let next = iter.next().transpose()?;
+        let full = events >= CHUNK_EVENTS || (next.is_none() && events > 0);
+        if full {
+            let mut chunk = InFlight {
+                answer: Ok(Vec::new()),
+                pending: Some(store.append_checked(std::mem::take(&mut batches), at)),
+                lines: std::mem::take(&mut lines),
+                events: events as u64,
+            };
+            at += events as u64;
+            events = 0;
+            // Polled once, so that the store has the chunk while the next one is read.
+            poll_once(&mut chunk).await;
+            in_flight.push_back(chunk);
+            while in_flight.len() >= IN_FLIGHT || (next.is_none() && !in_flight.is_empty()) {
+                if let Some(chunk) = in_flight.pop_front() {
+                    finish(chunk, &done).await?;
+                }
             }
-            return Err(e);
         }
-        done(chunk.len() as u64);
+        let Some(line) = next else { break };
+        let new = checked.is_new(i);
+        i += 1;
+        if !new {
+            continue;
+        }
+        let (stream, event) = line.event.into_proposed();
+        match batches.last_mut() {
+            // Consecutive events of one stream go in one batch.
+            Some(b) if b.stream == stream && b.events.len() < eventlog::MAX_BATCH_EVENTS => {
+                b.events.push(event);
+            }
+            _ => {
+                lines.push((line.source, line.number));
+                batches.push(StreamBatch {
+                    stream,
+                    expected: ExpectedVersion::Any,
+                    events: vec![event],
+                });
+            }
+        }
+        events += 1;
     }
+    Ok(at)
+}
+
+async fn poll_once(chunk: &mut InFlight<'_>) {
+    let Some(pending) = chunk.pending.as_mut() else {
+        return;
+    };
+    let polled = std::future::poll_fn(|cx| Poll::Ready(pending.as_mut().poll(cx))).await;
+    if let Poll::Ready(answer) = polled {
+        chunk.answer = answer;
+        chunk.pending = None;
+    }
+}
+
+/// Waits for a chunk's answer; an error names the line of the batch it concerns.
+async fn finish(chunk: InFlight<'_>, done: &impl Fn(u64)) -> Result<(), CliError> {
+    let answer = match chunk.pending {
+        Some(pending) => pending.await,
+        None => chunk.answer,
+    };
+    if let Err(err) = answer {
+        let mut e = CliError::from(err.error);
+        if let Some((source, number)) = err.index.and_then(|i| chunk.lines.get(i)) {
+            e.message = format!("{source}: line {number}: {}", e.message);
+        }
+        return Err(e);
+    }
+    done(chunk.events);
     Ok(())
 }
 
@@ -285,51 +515,11 @@ pub(super) fn proposed(l: &ImportLine) -> ProposedEvent {
     }
 }
 
-fn read_file(file: &Path, out: &mut Vec<Line>) -> Result<(), CliError> {
-    let (source, reader): (Arc<str>, Box<dyn Read>) = if file.as_os_str() == "-" {
-        ("<stdin>".into(), Box::new(std::io::stdin()))
-    } else {
-        let f = std::fs::File::open(file)
-            .map_err(|e| CliError::failure(format!("cannot open {}: {e}", file.display())))?;
-        (file.display().to_string().into(), Box::new(f))
-    };
-    let csv_hint = file.extension().is_some_and(|x| x == "csv");
-    read_lines(source, reader, csv_hint, out)
-}
-
-/// Reads the NDJSON lines of `reader` (named `source` in errors) into `out`; `csv_hint`: the
-/// file looks like a CSV export (a refused first line then says how to import one).
-pub(super) fn read_lines(
-    source: Arc<str>,
-    reader: impl Read,
-    csv_hint: bool,
-    out: &mut Vec<Line>,
-) -> Result<(), CliError> {
-    for (i, line) in BufReader::new(reader).lines().enumerate() {
-        let number = i + 1;
-        let line = line
-            .map_err(|e| CliError::refused(format!("{source}: line {number}: cannot read: {e}")))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let event = parse_line(&line).map_err(|e| {
-            let hint = if number == 1 && csv_hint {
-                " (a CSV export? use --profile salesforce|hubspot|maven or --mapping FILE.toml)"
-            } else {
-                ""
-            };
-            CliError::refused(format!("{source}: line {number}: {e}{hint}"))
-        })?;
-        out.push(Line {
-            source: source.clone(),
-            number,
-            event,
-        });
-    }
-    Ok(())
-}
-
 fn parse_line(line: &str) -> Result<ImportLine, String> {
+    // The fast path; a refused line is parsed again to name the field.
+    if let Ok(parsed) = serde_json::from_str::<ImportLine>(line) {
+        return Ok(parsed);
+    }
     let mut de = serde_json::Deserializer::from_str(line);
     let parsed: ImportLine = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

@@ -1,24 +1,65 @@
-//! The dry run of `import`: every line checked against the domain's rules, against the store's
-//! current state plus the lines before it, before anything is written. A refused line refuses
-//! the whole import: nothing of the file is written.
+//! The check of `import` (all of its dry run): every event checked against the log and the
+//! domain's rules, against the store's state plus the events before it, before anything is
+//! written. A refused event refuses the whole import: nothing of it is written.
+//!
+//! The source is read once and not kept: what stays is one bit per event (new, or already
+//! in the log / a repeat within the import), per event id its line and a digest of its
+//! content (to tell a repeat within the import from a conflict), and the folded state of
+//! every stream the import touches (what the rules read). The log is asked about ids a block
+//! at a time ([`EventStore::events_by_ids`]), and not at all when it is empty; a stream is
+//! read from the log the first time the import names it.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
 
 use chrono::{DateTime, Utc};
-use domain::rules::{check_batch, customer_named, Context};
+use domain::rules::{check_batch, Context};
 use domain::state::{fold_stream, OrgState, StreamState};
 use domain::RecordedEvent;
 use eventlog::{EventStore, Filter, DEFAULT_ACTOR};
+use serde_json::Value;
 use uuid::Uuid;
 
-use super::import::{proposed, Line};
+use super::import::{proposed, ImportLine, Line, Source};
 use super::CliError;
 
-/// What the dry run found: how many lines are already in the log (they will be skipped),
-/// and the new events by type.
+/// How many events' ids are looked up in the log at once.
+const BLOCK: usize = 4096;
+
+/// What the check found: which events are new, how many are already in the log (or repeat
+/// an earlier event of the import), and the new events by type.
 pub struct Checked {
+    /// Events read.
+    pub events: usize,
     pub already_present: usize,
     pub new_by_type: BTreeMap<String, usize>,
+    /// The log's last position the events were checked against.
+    pub at: u64,
+    /// One bit per event, in the source's order: set when it is new.
+    new: Vec<u64>,
+}
+
+impl Checked {
+    /// Whether the `i`-th event of the source is to be appended.
+    pub fn is_new(&self, i: usize) -> bool {
+        self.new
+            .get(i / 64)
+            .is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+
+    fn push(&mut self, new: bool) {
+        let i = self.events;
+        if i.is_multiple_of(64) {
+            self.new.push(0);
+        }
+        if new {
+            if let Some(w) = self.new.last_mut() {
+                *w |= 1 << (i % 64);
+            }
+        }
+        self.events += 1;
+    }
 }
 
 /// The organisation as the log has it now (every `org-` stream folded).
@@ -40,112 +81,299 @@ pub async fn org_state(store: &dyn EventStore) -> Result<OrgState, CliError> {
     Ok(org)
 }
 
-/// Checks every line; the error names the file, the line and the rule.
+/// Checks every event of `source`; the error names the file, the line and the rule.
 pub async fn check(
     store: &dyn EventStore,
-    lines: &[Line],
+    source: &dyn Source,
     now: DateTime<Utc>,
 ) -> Result<Checked, CliError> {
-    let mut org = org_state(store).await?;
-    let mut new_by_type = BTreeMap::new();
-    let mut streams = Streams::new();
-    let mut seen: HashMap<Uuid, usize> = HashMap::new();
-    let mut already_present = 0;
-    for (i, line) in lines.iter().enumerate() {
-        let l = &line.event;
-        let at = |msg: String| {
-            CliError::refused(format!("{}: line {}: {msg}", line.source, line.number))
-        };
-        if let Some(&first) = seen.get(&l.id) {
-            let same = lines[first].event.same_content(l);
-            if !same {
-                return Err(at(format!(
-                    "event id {} already appears on line {} with other content",
-                    l.id, lines[first].number
-                )));
+    let at = store.last_position().await?;
+    let org = if at == 0 {
+        OrgState::default()
+    } else {
+        org_state(store).await?
+    };
+    let mut checker = Checker {
+        store,
+        now,
+        empty: at == 0,
+        org,
+        streams: Streams::default(),
+        seen: HashMap::default(),
+        checked: Checked {
+            events: 0,
+            already_present: 0,
+            new_by_type: BTreeMap::new(),
+            at,
+            new: Vec::new(),
+        },
+    };
+    let mut lines = source.lines()?;
+    let mut block: Vec<Line> = Vec::with_capacity(BLOCK);
+    loop {
+        let next = lines.next().transpose()?;
+        let end = next.is_none();
+        block.extend(next);
+        if block.len() == BLOCK || (end && !block.is_empty()) {
+            if checker.empty {
+                for line in block.drain(..) {
+                    checker.check(line, None)?;
+                }
+            } else {
+                let ids: Vec<Uuid> = block.iter().map(|l| l.event.id).collect();
+                let existing = store.events_by_ids(&ids).await?;
+                for (line, existing) in block.drain(..).zip(existing) {
+                    checker.load(&line.event.stream).await?;
+                    if let Some(customer) = customer_of(&line.event) {
+                        checker.load(&format!("customer-{customer}")).await?;
+                    }
+                    checker.check(line, existing)?;
+                }
             }
-            already_present += 1;
-            continue;
         }
-        seen.insert(l.id, i);
-        if let Some(existing) = store.event_by_id(l.id).await? {
-            // The store's own test of a repeat, so that a line taken here as already
-            // present is never refused by the append as a conflict.
-            if !eventlog::same_content(&l.stream, &proposed(l), &existing) {
+        if end {
+            break;
+        }
+    }
+    Ok(checker.checked)
+}
+
+/// The customer a `DealOpened` names (the one stream besides its own that the rules read).
+fn customer_of(l: &ImportLine) -> Option<&str> {
+    if l.event_type == "DealOpened" && l.stream.starts_with("deal-") {
+        l.data.get("customer_id").and_then(Value::as_str)
+    } else {
+        None
+    }
+}
+
+/// stream → (version of its last event, state after it); `None` version = no events yet.
+type Streams = HashMap<String, (Option<u64>, StreamState), foldhash::fast::RandomState>;
+
+struct Checker<'a> {
+    store: &'a dyn EventStore,
+    now: DateTime<Utc>,
+    /// The log holds nothing: no need to ask it about ids or streams.
+    empty: bool,
+    org: OrgState,
+    streams: Streams,
+    /// Event id → the line it first appeared on, and the digest of its content.
+    seen: HashMap<Uuid, (usize, u64), foldhash::fast::RandomState>,
+    checked: Checked,
+}
+
+impl Checker<'_> {
+    /// Checks one event; `existing` is the log's event with its id, if any. The streams the
+    /// rules read are loaded (see `load`), or the log is empty.
+    fn check(&mut self, line: Line, existing: Option<RecordedEvent>) -> Result<(), CliError> {
+        let Line {
+            source,
+            number,
+            event: l,
+        } = line;
+        let at = |msg: String| CliError::refused(format!("{source}: line {number}: {msg}"));
+        let digest = digest(&l);
+        match self.seen.entry(l.id) {
+            Entry::Occupied(first) => {
+                let (first_line, first_digest) = *first.get();
+                if first_digest != digest {
+                    return Err(at(format!(
+                        "event id {} already appears on line {first_line} with other content",
+                        l.id
+                    )));
+                }
+                self.checked.already_present += 1;
+                self.checked.push(false);
+                return Ok(());
+            }
+            Entry::Vacant(v) => {
+                v.insert((number, digest));
+            }
+        }
+        if let Some(existing) = existing {
+            // The store's own test of a repeat (SPEC §1.1: other content, `occurred_at`,
+            // actor or metadata included, is a conflict).
+            if !eventlog::same_content(&l.stream, &proposed(&l), &existing) {
                 return Err(at(format!(
                     "event id {} is already in the log (position {}) with other content",
                     l.id, existing.position
                 )));
             }
-            already_present += 1;
-            continue;
+            self.checked.already_present += 1;
+            self.checked.push(false);
+            return Ok(());
         }
-        load(store, &mut streams, &l.stream).await?;
-        let version = streams.get(&l.stream).and_then(|(v, _)| *v);
-        let recorded_at = l.recorded_at.unwrap_or(now);
+        let (version, state) = self
+            .streams
+            .remove(&l.stream)
+            .unwrap_or((None, StreamState::Empty));
+        let recorded_at = l.recorded_at.unwrap_or(self.now);
+        let ImportLine {
+            id,
+            stream,
+            event_type,
+            occurred_at,
+            actor,
+            data,
+            metadata,
+            ..
+        } = l;
         let ev = RecordedEvent {
-            id: l.id,
-            stream: l.stream.clone(),
-            event_type: l.event_type.clone(),
+            id,
+            stream,
+            schema_version: domain::schema::current_schema_version(&event_type),
+            event_type,
             version: version.map_or(0, |v| v + 1),
             position: 0,
-            occurred_at: l.occurred_at.unwrap_or(recorded_at),
+            occurred_at: occurred_at.unwrap_or(recorded_at),
             recorded_at,
-            actor: l.actor.clone().unwrap_or_else(|| DEFAULT_ACTOR.to_string()),
-            data: l.data.clone().into(),
-            metadata: l.metadata.clone().unwrap_or_default().into(),
-            schema_version: domain::schema::current_schema_version(&l.event_type),
+            actor: actor.unwrap_or_else(|| DEFAULT_ACTOR.to_string()),
+            data: data.into(),
+            metadata: metadata.unwrap_or_default().into(),
         };
         let batch = std::slice::from_ref(&ev);
-        if let Some(id) = customer_named(&l.stream, batch) {
-            load(store, &mut streams, &format!("customer-{id}")).await?;
-        }
-        let customer_states = &streams;
+        let customer_states = &self.streams;
         let customers = |id: &str| {
             customer_states
                 .get(&format!("customer-{id}"))
                 .and_then(|(_, s)| s.as_customer().cloned())
         };
         let ctx = Context {
-            org: &org,
-            now,
+            org: &self.org,
+            now: self.now,
             customers: &customers,
         };
-        match check_batch(&ctx, &state_of(&streams, &l.stream), &l.stream, batch) {
-            Ok(next_state) => {
-                streams.insert(l.stream.clone(), (Some(ev.version), next_state));
-                *new_by_type.entry(ev.event_type.clone()).or_default() += 1;
-                if l.stream.starts_with("org-") {
-                    org.apply(&ev);
-                }
-            }
-            Err(mut r) => {
-                r.index = None;
-                return Err(at(r.to_string()));
+        let next = check_batch(&ctx, &state, &ev.stream, batch).map_err(|mut r| {
+            r.index = None;
+            at(r.to_string())
+        })?;
+        if ev.stream.starts_with("org-") {
+            self.org.apply(&ev);
+        }
+        match self.checked.new_by_type.get_mut(&ev.event_type) {
+            Some(n) => *n += 1,
+            None => {
+                self.checked.new_by_type.insert(ev.event_type.clone(), 1);
             }
         }
+        self.checked.push(true);
+        self.streams.insert(ev.stream, (Some(ev.version), next));
+        Ok(())
     }
-    Ok(Checked {
-        already_present,
-        new_by_type,
-    })
+
+    /// Folds `stream` from the store into `streams` unless it is there already.
+    async fn load(&mut self, stream: &str) -> Result<(), CliError> {
+        if !self.streams.contains_key(stream) {
+            let state = if self.empty {
+                (None, StreamState::Empty)
+            } else {
+                let events = self.store.read_stream(stream, 0, usize::MAX).await?;
+                let version = events.last().map(|e| e.version);
+                (version, fold_stream(stream, &events))
+            };
+            self.streams.insert(stream.to_string(), state);
+        }
+        Ok(())
+    }
 }
 
-/// stream → (version of its last event, state after it); `None` version = no events yet.
-type Streams = HashMap<String, (Option<u64>, StreamState)>;
-
-/// Folds `stream` from the store into `streams` unless it is there already.
-async fn load(store: &dyn EventStore, streams: &mut Streams, stream: &str) -> Result<(), CliError> {
-    if !streams.contains_key(stream) {
-        let events = store.read_stream(stream, 0, usize::MAX).await?;
-        let version = events.last().map(|e| e.version);
-        streams.insert(stream.to_string(), (version, fold_stream(stream, &events)));
-    }
-    Ok(())
+/// A digest of what makes two events with one id the same event (`ImportLine::same_content`):
+/// stream, type, data, metadata, `occurred_at` and actor. An object's entries are combined
+/// in any order (their equality ignores order); a number's kind counts (`1` is not `1.0`),
+/// as in `Value`'s equality. 64 bits: two different events of one id in one import pass for
+/// the same one with a chance of 2⁻⁶⁴.
+fn digest(l: &ImportLine) -> u64 {
+    let mut h = DefaultHasher::new();
+    l.stream.hash(&mut h);
+    l.event_type.hash(&mut h);
+    l.occurred_at
+        .map(|t| (t.timestamp(), t.timestamp_subsec_nanos()))
+        .hash(&mut h);
+    l.actor.hash(&mut h);
+    value_hash(&l.data).hash(&mut h);
+    l.metadata.as_ref().map(object_hash).hash(&mut h);
+    h.finish()
 }
 
-fn state_of(streams: &Streams, stream: &str) -> StreamState {
-    streams
-        .get(stream)
-        .map_or(StreamState::Empty, |(_, s)| s.clone())
+fn object_hash(m: &serde_json::Map<String, Value>) -> u64 {
+    let mut h = DefaultHasher::new();
+    b'o'.hash(&mut h);
+    m.len().hash(&mut h);
+    // Order-free: the entries' own hashes, summed.
+    let entries = m.iter().fold(0u64, |sum, (k, v)| {
+        let mut e = DefaultHasher::new();
+        k.hash(&mut e);
+        value_hash(v).hash(&mut e);
+        sum.wrapping_add(e.finish())
+    });
+    entries.hash(&mut h);
+    h.finish()
+}
+
+fn value_hash(v: &Value) -> u64 {
+    let mut h = DefaultHasher::new();
+    match v {
+        Value::Null => b'n'.hash(&mut h),
+        Value::Bool(b) => (b'b', *b).hash(&mut h),
+        Value::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                (b'u', u).hash(&mut h);
+            } else if let Some(i) = n.as_i64() {
+                (b'i', i).hash(&mut h);
+            } else {
+                (b'd', n.as_f64().unwrap_or(f64::NAN).to_bits()).hash(&mut h);
+            }
+        }
+        Value::String(s) => (b's', s).hash(&mut h),
+        Value::Array(a) => {
+            (b'a', a.len()).hash(&mut h);
+            for x in a {
+                value_hash(x).hash(&mut h);
+            }
+        }
+        Value::Object(m) => return object_hash(m),
+    }
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(json: &str) -> ImportLine {
+        serde_json::from_str(json).unwrap()
+    }
+
+    /// The digest says "same" exactly when `same_content` does, on the cases that matter:
+    /// key order, number kinds, each field of the envelope.
+    #[test]
+    fn the_digest_follows_same_content() {
+        let base = r#"{"id":"0192f4c2-6b1e-7c3a-9d2e-1f00c0ffee00","stream":"deal-D-1","type":"DealWon","occurred_at":"2026-06-03T09:30:00Z","actor":"wukong","data":{"amount":1,"reason":"x"},"metadata":{"a":1,"b":[1,"2"]}}"#;
+        let a = line(base);
+        let same = [
+            base.replace(r#"{"amount":1,"reason":"x"}"#, r#"{"reason":"x","amount":1}"#),
+            base.replace(r#"{"a":1,"b":[1,"2"]}"#, r#"{"b":[1,"2"],"a":1}"#),
+        ];
+        for s in same {
+            let b = line(&s);
+            assert!(a.same_content(&b), "{s}");
+            assert_eq!(digest(&a), digest(&b), "{s}");
+        }
+        let other = [
+            base.replace("deal-D-1", "deal-D-2"),
+            base.replace("DealWon", "DealLost"),
+            base.replace("09:30:00Z", "09:30:01Z"),
+            base.replace("\"actor\":\"wukong\",", ""),
+            base.replace("wukong", "bajie"),
+            base.replace(r#""amount":1,"#, r#""amount":1.0,"#),
+            base.replace(r#"[1,"2"]"#, r#"["1",2]"#),
+            base.replace(r#","metadata":{"a":1,"b":[1,"2"]}"#, ""),
+            base.replace(r#"{"a":1,"b":[1,"2"]}"#, "{}"),
+        ];
+        for s in other {
+            let b = line(&s);
+            assert!(!a.same_content(&b), "{s}");
+            assert_ne!(digest(&a), digest(&b), "{s}");
+        }
+    }
 }

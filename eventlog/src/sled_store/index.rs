@@ -23,6 +23,10 @@ use super::keys::{self, Run};
 const MAX_RUNS: usize = 4096;
 /// ...or once they cover this many events (which bounds the rebuild work at open).
 const MAX_EVENTS: u64 = 65_536;
+/// For a group of [`crate::EventStore::append_checked`] (a bulk import), only this many: a
+/// stream's runs in a window this wide share one `S` entry, instead of an entry nearly per
+/// event when an import interleaves many streams.
+const MAX_BULK_RUNS: usize = 65_536;
 /// At most this many runs go into one `S` entry.
 const RUNS_PER_ENTRY: usize = 256;
 /// An id run (`J` entry) is closed once it holds this many bytes.
@@ -65,9 +69,16 @@ impl Unindexed {
         self.runs += 1;
     }
 
-    /// Whether the runs held, plus `runs` more covering `events` events, are due to be written.
-    pub(crate) fn due(&self, runs: usize, events: u64) -> bool {
-        self.runs + runs >= MAX_RUNS || self.events + events >= MAX_EVENTS
+    /// Whether the runs held, plus `runs` more covering `events` events, are due to be written;
+    /// `bulk`: by a group of checked (bulk) appends.
+    pub(crate) fn due(&self, runs: usize, events: u64, bulk: bool) -> bool {
+        let max_runs = if bulk { MAX_BULK_RUNS } else { MAX_RUNS };
+        self.runs + runs >= max_runs || self.events + events >= MAX_EVENTS
+    }
+
+    /// The last run of `stream` held here.
+    pub(crate) fn last_run(&self, stream: &str) -> Option<Run> {
+        self.streams.get(stream).and_then(|runs| runs.last().copied())
     }
 
     /// Adds the id of the event at `position`.

@@ -273,16 +273,18 @@ impl SledStore {
         self.shared.watch(result)
     }
 
+    /// `checked_at`: see [`EventStore::append_checked`].
     async fn submit(
         &self,
         batches: Vec<StreamBatch>,
+        checked_at: Option<u64>,
     ) -> Result<Vec<AppendOutcome>, MultiAppendError> {
         let stopped = || MultiAppendError::general(backend("the store's writer has stopped"));
         let (reply, answer) = oneshot::channel();
         self.requests
             .as_ref()
             .ok_or_else(stopped)?
-            .send(writer::Request::new(batches, reply))
+            .send(writer::Request::new(batches, checked_at, reply))
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
@@ -313,7 +315,10 @@ impl EventStore for SledStore {
             expected,
             events,
         };
-        let mut outcomes = self.submit(vec![batch]).await.map_err(|e| e.error)?;
+        let mut outcomes = self
+            .submit(vec![batch], None)
+            .await
+            .map_err(|e| e.error)?;
         outcomes
             .pop()
             .ok_or_else(|| backend("the writer returned no outcome"))
@@ -326,7 +331,18 @@ impl EventStore for SledStore {
         if batches.is_empty() {
             return Ok(Vec::new());
         }
-        self.submit(batches).await
+        self.submit(batches, None).await
+    }
+
+    async fn append_checked(
+        &self,
+        batches: Vec<StreamBatch>,
+        checked_at: u64,
+    ) -> Result<Vec<AppendOutcome>, MultiAppendError> {
+        if batches.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.submit(batches, Some(checked_at)).await
     }
 
     async fn read_stream(
@@ -371,6 +387,14 @@ impl EventStore for SledStore {
 
     async fn event_by_id(&self, id: uuid::Uuid) -> Result<Option<RecordedEvent>, StoreError> {
         self.shared.read(0, || read::event_by_id(&self.shared, &id))
+    }
+
+    async fn events_by_ids(
+        &self,
+        ids: &[uuid::Uuid],
+    ) -> Result<Vec<Option<RecordedEvent>>, StoreError> {
+        self.shared
+            .read(0, || read::events_by_ids(&self.shared, ids))
     }
 
     fn health(&self) -> StoreHealth {

@@ -400,6 +400,27 @@ pub(crate) fn runs(
     Ok(out)
 }
 
+/// The last run of `stream` in the tree's stream index (one point lookup: the writer's
+/// version of a stream it has not seen yet).
+pub(crate) fn tree_last_run(tree: &sled::Tree, stream: &str) -> Result<Option<Run>, StoreError> {
+    let prefix = keys::stream_prefix(stream);
+    let mut upper = prefix.clone();
+    if let Some(last) = upper.last_mut() {
+        *last = 1;
+    }
+    let Some((k, v)) = tree.get_lt(&upper).map_err(at(0))? else {
+        return Ok(None);
+    };
+    if !k.starts_with(&prefix) {
+        return Ok(None);
+    }
+    let (_, runs) = keys::parse_runs(&k, &v).ok_or_else(|| StoreError::Corrupt {
+        position: 0,
+        reason: format!("malformed stream index entry {k:?}"),
+    })?;
+    Ok(runs.last().copied())
+}
+
 /// The stream index watermark (see `keys`), `None` if the store has none yet.
 pub(crate) fn indexed_through(tree: &sled::Tree) -> Result<Option<u64>, StoreError> {
     match tree.get(keys::INDEXED).map_err(at(0))? {
@@ -526,4 +547,48 @@ pub(crate) fn event_by_id(
         return Ok(None);
     }
     record_at(&shared.sled()?.tree, position).map(Some)
+}
+
+/// [`event_by_id`] for many ids: the positions from the id index, then the records read in
+/// log order, each chunk once (a re-run of a large import finds long runs of them).
+pub(crate) fn events_by_ids(
+    shared: &Shared,
+    ids: &[uuid::Uuid],
+) -> Result<Vec<Option<RecordedEvent>>, StoreError> {
+    /// Positions closer than this are read in one walk over the chunks between them.
+    const GAP: u64 = 256;
+    let durable = shared.durable();
+    let mut wanted: Vec<(u64, usize)> = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        if let Some(p) = id_position(shared, id)?.filter(|p| *p <= durable) {
+            wanted.push((p, i));
+        }
+    }
+    wanted.sort_unstable();
+    let mut out: Vec<Option<RecordedEvent>> = vec![None; ids.len()];
+    let tree = &shared.sled()?.tree;
+    let mut i = 0;
+    while i < wanted.len() {
+        let mut j = i;
+        while j + 1 < wanted.len() && wanted[j + 1].0 <= wanted[j].0 + GAP {
+            j += 1;
+        }
+        let mut k = i;
+        for_each_frame(tree, wanted[i].0, wanted[j].0, |p, f| {
+            while k <= j && wanted[k].0 == p {
+                out[wanted[k].1] = Some(decode_frame(p, &f)?);
+                k += 1;
+            }
+            Ok(k <= j)
+        })?;
+        if k <= j {
+            return Err(StoreError::Corrupt {
+                position: wanted[k].0,
+                reason: "an index points to this position but the log holds no record there"
+                    .into(),
+            });
+        }
+        i = j + 1;
+    }
+    Ok(out)
 }

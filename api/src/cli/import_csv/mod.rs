@@ -325,10 +325,17 @@ async fn fresh_lines(store: &dyn EventStore, events: Vec<MappedEvent>) -> Result
     } else {
         import_check::org_state(store).await?.reps
     };
-    for m in events {
-        if !empty {
-            let id = m.event.id.unwrap_or_default();
-            if let Some(existing) = store.event_by_id(id).await? {
+    let mut events = events.into_iter().peekable();
+    while events.peek().is_some() {
+        let block: Vec<MappedEvent> = events.by_ref().take(4096).collect();
+        let existing = if empty {
+            vec![None; block.len()]
+        } else {
+            let ids: Vec<_> = block.iter().map(|m| m.event.id.unwrap_or_default()).collect();
+            store.events_by_ids(&ids).await?
+        };
+        for (m, existing) in block.into_iter().zip(existing) {
+            if let Some(existing) = existing {
                 fresh.present += 1;
                 if existing.data != m.event.data
                     || Some(existing.occurred_at) != m.event.occurred_at
@@ -337,23 +344,24 @@ async fn fresh_lines(store: &dyn EventStore, events: Vec<MappedEvent>) -> Result
                 }
                 continue;
             }
-            let known = match m.event.event_type.as_str() {
-                "CustomerRegistered" => store.stream_version(&m.stream).await?.is_some(),
-                "RepJoined" => m.event.data["rep"]
-                    .as_str()
-                    .is_some_and(|r| reps.contains_key(r)),
-                _ => false,
-            };
+            let known = !empty
+                && match m.event.event_type.as_str() {
+                    "CustomerRegistered" => store.stream_version(&m.stream).await?.is_some(),
+                    "RepJoined" => m.event.data["rep"]
+                        .as_str()
+                        .is_some_and(|r| reps.contains_key(r)),
+                    _ => false,
+                };
             if known {
                 fresh.present += 1;
                 continue;
             }
+            fresh.lines.push(Line {
+                source: m.origin.file,
+                number: m.origin.line as usize,
+                event: ImportLine::mapped(m.stream, m.event),
+            });
         }
-        fresh.lines.push(Line {
-            source: m.origin.file,
-            number: m.origin.line as usize,
-            event: ImportLine::mapped(m.stream, m.event),
-        });
     }
     Ok(fresh)
 }

@@ -52,15 +52,23 @@ pub(crate) struct Request {
     /// The result of [`prepare::check_envelope`] for each batch, done by the caller (it needs
     /// no log) so that the writer thread only has to look at it, in order.
     pub envelopes: Vec<Result<(), StoreError>>,
+    /// Set for [`crate::EventStore::append_checked`]: the log's last position the caller
+    /// checked the batches against.
+    pub checked_at: Option<u64>,
     pub reply: oneshot::Sender<Reply>,
 }
 
 impl Request {
-    pub(crate) fn new(batches: Vec<StreamBatch>, reply: oneshot::Sender<Reply>) -> Request {
+    pub(crate) fn new(
+        batches: Vec<StreamBatch>,
+        checked_at: Option<u64>,
+        reply: oneshot::Sender<Reply>,
+    ) -> Request {
         let envelopes = batches.iter().map(prepare::check_envelope).collect();
         Request {
             batches,
             envelopes,
+            checked_at,
             reply,
         }
     }
@@ -76,6 +84,8 @@ struct Pending {
     versions: HashMap<String, u64>,
     /// One range of `events` per accepted batch.
     runs: Vec<Range<usize>>,
+    /// Some of the events come from checked (bulk) appends.
+    bulk: bool,
 }
 
 impl Pending {
@@ -113,6 +123,7 @@ impl Pending {
                 .map(|r| r.start + offset..r.end + offset),
         );
         self.events.extend(other.events);
+        self.bulk |= other.bulk;
     }
 }
 
@@ -226,7 +237,10 @@ impl Writer {
         let mut group = Pending::default();
         let mut answers = Vec::with_capacity(requests.len());
         for req in requests {
-            let answer = self.accept(&mut group, req.batches, req.envelopes);
+            let answer = match req.checked_at {
+                None => self.accept(&mut group, req.batches, req.envelopes),
+                Some(at) => self.accept_checked(&mut group, req.batches, req.envelopes, at),
+            };
             if let Err(e) = &answer {
                 self.shared.note(&e.error);
             }
@@ -299,7 +313,7 @@ impl Writer {
         for ev in &group.events {
             unindexed.push_id(ev.id, ev.position);
         }
-        let index_now = unindexed.due(0, 0);
+        let index_now = unindexed.due(0, 0, group.bulk);
         let mut batch = sled::Batch::default();
         if index_now {
             unindexed.write_into(&mut batch, &mut self.last_run_id);
@@ -364,9 +378,18 @@ impl Writer {
         if let Some(v) = self.versions.get(stream) {
             return Ok(Some(*v));
         }
-        let version = read::runs(&self.shared, read::Streams::One(stream))?
-            .last()
-            .map(|(_, run)| run.last_version());
+        // Memory first: runs held there are newer than any in the tree.
+        let held = self
+            .shared
+            .unindexed
+            .read()
+            .map_err(|_| lock_error())?
+            .last_run(stream);
+        let last = match held {
+            Some(run) => Some(run),
+            None => read::tree_last_run(&self.shared.sled()?.tree, stream)?,
+        };
+        let version = last.map(|run| run.last_version());
         if let Some(v) = version {
             self.versions.insert(stream.to_string(), v);
         }
@@ -435,6 +458,87 @@ impl Writer {
             }
             StoreError::Rejected(r)
         })
+    }
+
+    /// Decides a request of batches the caller checked against the log ending at
+    /// `checked_at` (see [`crate::EventStore::append_checked`]): if the log (plus `group`)
+    /// still ends there, the check holds, so neither the id index nor the validator is
+    /// consulted; versions are assigned from the streams as they are. The validator then
+    /// forgets what it cached, which these events may have made stale (the organisation).
+    /// On error `group` is unchanged.
+    fn accept_checked(
+        &mut self,
+        group: &mut Pending,
+        batches: Vec<StreamBatch>,
+        envelopes: Vec<Result<(), StoreError>>,
+        checked_at: u64,
+    ) -> Reply {
+        let last = self.next_position + group.events.len() as u64 - 1;
+        if last != checked_at {
+            return Err(MultiAppendError::general(crate::log_moved(
+                last, checked_at,
+            )));
+        }
+        let now = prepare::now();
+        let mut mine = Pending {
+            bulk: true,
+            ..Pending::default()
+        };
+        let mut outcomes = Vec::with_capacity(batches.len());
+        let mut position = last + 1;
+        for (i, (batch, envelope)) in batches.into_iter().zip(envelopes).enumerate() {
+            let at = |e| MultiAppendError::at(i, e);
+            envelope.map_err(at)?;
+            if let Some(id) = batch
+                .events
+                .iter()
+                .filter_map(|e| e.id)
+                .find(|id| mine.ids.contains_key(id))
+            {
+                return Err(at(StoreError::Invalid(format!(
+                    "id {id} appears twice in the request"
+                ))));
+            }
+            let current = match mine
+                .versions
+                .get(&batch.stream)
+                .or_else(|| group.versions.get(&batch.stream))
+            {
+                Some(v) => Some(*v),
+                None => self.stream_version(&batch.stream).map_err(at)?,
+            };
+            prepare::check_expected(&batch.stream, batch.expected, current).map_err(at)?;
+            let first_version = current.map_or(0, |v| v + 1);
+            let first_position = position;
+            let recorded: Vec<RecordedEvent> = batch
+                .events
+                .into_iter()
+                .enumerate()
+                .map(|(k, ev)| {
+                    let r = prepare::assign(
+                        &batch.stream,
+                        ev,
+                        first_version + k as u64,
+                        position,
+                        now,
+                    );
+                    position += 1;
+                    r
+                })
+                .collect();
+            let last = recorded.len() as u64 - 1;
+            outcomes.push(AppendOutcome {
+                first_position,
+                last_position: first_position + last,
+                next_expected_version: first_version + last,
+            });
+            mine.push_run(recorded);
+        }
+        if catch_unwind(AssertUnwindSafe(|| self.validator.reset())).is_err() {
+            tracing::error!("the append validator panicked in `reset`");
+        }
+        group.absorb(mine);
+        Ok(outcomes)
     }
 
     /// Decides one request against the log plus `group`; on success adds its events to
