@@ -327,7 +327,7 @@ fn opened(rec: &DealRecord) -> (&str, &str) {
     rec.entries
         .iter()
         .find_map(|e| match &e.op {
-            DealOp::Opened(o) => Some((o.title.as_str(), o.currency.as_deref().unwrap_or("CNY"))),
+            DealOp::Opened(o) => Some((o.title.as_str(), &*o.currency)),
             _ => None,
         })
         .unwrap_or(("", "CNY"))

@@ -87,7 +87,7 @@ pub async fn run(data: &Path, flags: &DealFlags, json: bool) -> Result<(), CliEr
     let refused = |e: reports::ReportError| CliError::refused(e.to_string());
     // Check the parameters before reading the whole log.
     reports::deal_list(&ReadModel::new(), &query, Scope::Organisation).map_err(refused)?;
-    let store = open_existing_store(data)?;
+    let store = open_existing_store(data).await?;
     let projector = load_model(data, store.as_ref()).await?;
     let body =
         reports::deal_list(&projector.read(), &query, Scope::Organisation).map_err(refused)?;

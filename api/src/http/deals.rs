@@ -41,11 +41,14 @@ pub async fn list(
     who: Principal,
     RawQuery(query): RawQuery,
 ) -> Result<Json<reports::Body>, ApiError> {
-    let model = state.projector.read();
-    let scope = scope::reps_in_scope(&who, &model);
-    Ok(Json(reports::deal_list(
-        &model,
-        query.as_deref().unwrap_or(""),
-        scope,
-    )?))
+    // On a blocking thread, as every read of the model (see `Projector::query`).
+    let query = query.unwrap_or_default();
+    let body = state
+        .projector
+        .query(move |model| {
+            let scope = scope::reps_in_scope(&who, model);
+            reports::deal_list(model, &query, scope)
+        })
+        .await?;
+    Ok(Json(body))
 }
