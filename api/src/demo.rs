@@ -4,7 +4,7 @@
 //! paths (skipped stages, regressions, quote revisions, competitors, reopened deals,
 //! late-logged activities, payments); leads from five channels with monthly spend; a public
 //! pool with claims and releases; targets; complaints, NPS and churn every month, and for
-//! each rep an item of every follow-up list on the last day ([`service`]). It tells the stories a
+//! each rep an item of every follow-up list on the last day (`demo/service.rs`). It tells the stories a
 //! manager recognises:
 //! - `wukong` has by far the most customers and a win rate that falls month after month;
 //! - `nezha` improves steadily;

@@ -48,7 +48,9 @@
 //! blob records the position it reflects atomically; resuming means applying events after
 //! that position (re-delivered ones are ignored). "As of" keeps each entity's events sorted
 //! so a past state is a prefix fold. Still scanning every deal: reports with `as_of`, a
-//! period or a grouping other than none/rep (funnel), and channels, win/loss, l2c, activity.
+//! period or a grouping other than none/rep (funnel), and channels, win/loss, l2c, activity
+//! (service and follow-up with an `as_of` before the latest event scan the customers, deals
+//! and leads too).
 //!
 //! Place in the whole: reads `domain` types; `api` and the CLI call the report functions.
 
