@@ -402,10 +402,19 @@ async function repsHands() {
   check(words.startsWith('Someone changed this deal'), `a 409 is shown in words: "${words}"`);
   check(await r.evaluate(() => [...document.querySelectorAll('.steps li')].some((li) => li.textContent.includes('meanwhile'))), 'and the page shows the deal as it is now');
 
-  // The call is in the customer's timeline too.
+  // The call is in the customer's timeline too; a visit logged on the customer's page is there.
   await r.goto(`${base}/customers/${deal.customer_id}`);
   await r.waitForSelector('main h1');
   check((await r.textContent('main')).includes(summary), 'the call is in the customer\'s timeline');
+  const customer = await apiAs(`/v1/customers/${deal.customer_id}`, repToken);
+  if (customer.body.owner === deal.owner) {
+    await r.selectOption('#activity-form select[name=kind]', 'visit');
+    await r.fill('#activity-form input[name=summary]', `visit for ${summary}`);
+    await r.click('#activity-form button[type=submit]');
+    await r.waitForFunction((s) => document.querySelector('main').textContent.includes(s), `visit for ${summary}`);
+    const v = (await apiAs(`/v1/streams/customer-${deal.customer_id}`, repToken)).body.events.pop();
+    check(v.type === 'ActivityLogged' && v.data.kind === 'visit' && v.actor === deal.owner, 'a visit logged on the customer\'s page');
+  }
   await context.close();
   await adminPage.close();
 }
