@@ -586,7 +586,16 @@ mod tests {
         for key in [(t, 0), (t, 4_000_000_000), (DateTime::UNIX_EPOCH, 7)] {
             assert_eq!(decode_cursor(&encode_cursor(key)), Some(key));
         }
-        for bad in ["", "zz", "313", "3132", "2e", "312e", "2e31", &"31".repeat(41)] {
+        for bad in [
+            "",
+            "zz",
+            "313",
+            "3132",
+            "2e",
+            "312e",
+            "2e31",
+            &"31".repeat(41),
+        ] {
             assert_eq!(decode_cursor(bad), None, "{bad:?}");
         }
     }
