@@ -575,3 +575,37 @@ fn list_owners(model: &ReadModel, q: &DealListQuery) -> Option<BTreeSet<String>>
     }
     owners
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_reads_back_and_anything_else_is_refused() {
+        let t = DateTime::from_timestamp(1_780_000_000, 123_456_789).unwrap();
+        for key in [(t, 0), (t, 4_000_000_000), (DateTime::UNIX_EPOCH, 7)] {
+            assert_eq!(decode_cursor(&encode_cursor(key)), Some(key));
+        }
+        for bad in [
+            "",
+            "zz",
+            "313",
+            "3132",
+            "2e",
+            "312e",
+            "2e31",
+            &"31".repeat(41),
+        ] {
+            assert_eq!(decode_cursor(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn search_ignores_case_in_any_script() {
+        assert!(contains_ci("D-1311", "d-13"));
+        assert!(contains_ci("South C-93 Co.", "c-93 co"));
+        assert!(contains_ci("ÉTÉ Conseil", "été"));
+        assert!(contains_ci("华东 Acme 公司", "acme 公司"));
+        assert!(!contains_ci("Acme", "acne"));
+    }
+}

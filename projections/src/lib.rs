@@ -17,6 +17,8 @@
 //!   do not scan every deal. The model also keeps the open deals' states and each rep's won
 //!   deals. A rebuild ([`ReadModel::deferred`] … [`ReadModel::finish`]) builds them in one
 //!   pass at the end; property tests check both against the scans.
+//! - [`deal_list`]: the deal list (SPEC §5.1) and its index ([`deal_list::DealIndex`]: deals
+//!   per status and per owner, by the deal's time), kept current like the others.
 //! - [`num`]: rounding, medians, p90, ratios — the number conventions.
 //! - [`currency`]: the reporting currency, exchange rates, and converting each deal's amount
 //!   when a report runs (the model keeps native amounts, so rates may arrive late).

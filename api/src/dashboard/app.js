@@ -244,17 +244,22 @@ async function deal(id) {
 }
 
 async function customer(id) {
-  const [c, tl] = await Promise.all([api(`/v1/customers/${encodeURIComponent(id)}`), api(`/v1/customers/${encodeURIComponent(id)}/timeline?limit=200`)]);
+  const [c, tl, version] = await Promise.all([api(`/v1/customers/${encodeURIComponent(id)}`), api(`/v1/customers/${encodeURIComponent(id)}/timeline?limit=200`), streamVersion(`customer-${id}`)]);
+  const forms = customerForms(c, version);
   const items = tl.events.map((e) => {
     const d = e.data || {};
     const what = d.kind ? `${d.kind}${d.summary ? ': ' + d.summary : ''}` : (d.to ? `${d.from} → ${d.to}` : (d.amount != null ? money(d.amount, e.type === 'DealOpened' ? d.currency || 'CNY' : null) : (d.reason || d.summary || '')));
     const link = e.stream.startsWith('deal-') ? ` · ${dealLink(e.stream.slice(5))}` : '';
     return `<li><time>${esc(date(e.occurred_at))}</time> <b>${esc(e.type)}</b> ${esc(what)}${link} <span class="muted">— ${esc(e.actor)}</span></li>`;
   }).join('');
-  return `<h1>${esc(t('customer.title'))}: ${esc(c.name)}</h1>
+  const html = `<h1>${esc(t('customer.title'))}: ${esc(c.name)}</h1>
   <p class="muted">${esc(c.industry || '')} · ${esc(c.region || '')} · ${esc(t('owner'))}: ${c.owner ? repLink(c.owner) : esc(t('nav.pool'))}</p>
-  <h2>${esc(t('timeline'))}</h2><ol class="steps">${items}</ol>`;
+  ${forms.html}<h2>${esc(t('timeline'))}</h2><ol class="steps">${items}</ol>`;
+  return { html, after: forms.after };
 }
+
+/** The version of `stream`'s last event (`null` if it cannot be read). */
+const streamVersion = (stream) => api(`/v1/streams/${encodeURIComponent(stream)}?limit=1`).then((p) => p.version, () => null);
 
 async function pool() {
   const p = await api('/v1/pool');

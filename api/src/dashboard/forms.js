@@ -1,5 +1,5 @@
 // dealtrail dashboard: the rep's hands on a deal page — log an activity, move the stage, mark
-// the deal won or lost. Each form appends one event through `POST /v1/streams/deal-…/events`
+// the deal won or lost — and on a customer's page, log an activity. Each form appends one event through `POST /v1/streams/deal-…/events`
 // with the version of the deal's last event as `expected_version`, so an edit made meanwhile
 // by somebody else is a 409, told in words next to the form; a rule's 422 likewise. After an
 // append the page is drawn again from the log and the read model.
@@ -40,15 +40,10 @@ async function appendEvent(stream, version, event) {
 /** `datetime-local` value for now (UTC, as the dashboard shows times). */
 const nowLocal = () => new Date().toISOString().slice(0, 16);
 
-/** The forms under a deal's replay; `r` is the replay, `stages` the pipeline's stage ids. */
-function dealForms(r, stages) {
-  const last = r.steps[r.steps.length - 1];
-  const st = last.state;
-  const version = last.version;
-  const stream = `deal-${r.deal_id}`;
-  const open = st.status === 'open';
-  const opt = (v, text, sel) => `<option value="${esc(v)}" ${sel ? 'selected' : ''}>${esc(text)}</option>`;
-  const activity = `<form id="activity-form" class="record"><h3>${esc(t('forms.activity'))}</h3>
+const opt = (v, text, sel) => `<option value="${esc(v)}" ${sel ? 'selected' : ''}>${esc(text)}</option>`;
+
+function activityFormHtml() {
+  return `<form id="activity-form" class="record"><h3>${esc(t('forms.activity'))}</h3>
     <label>${esc(t('kind'))} <select name="kind">${KINDS.map((k) => opt(k, t('kind.' + k), k === 'call')).join('')}</select></label>
     <label>${esc(t('direction'))} <select name="direction">${opt('', '—')}${opt('outbound', t('direction.outbound'))}${opt('inbound', t('direction.inbound'))}</select></label>
     <label>${esc(t('duration_min'))} <input name="duration_min" type="number" min="0" step="1" size="5"></label>
@@ -56,6 +51,66 @@ function dealForms(r, stages) {
     <label class="wide">${esc(t('summary'))} <input name="summary"></label>
     <label>${esc(t('occurred_at'))} (UTC) <input name="occurred_at" type="datetime-local" value="${nowLocal()}"></label>
     <button type="submit">${esc(t('save'))}</button><p class="form-msg" role="status"></p></form>`;
+}
+
+/** The `ActivityLogged` the activity form describes, for `rep`. */
+function activityEvent(f, rep) {
+  const data = { kind: f.get('kind'), rep };
+  if (f.get('direction')) data.direction = f.get('direction');
+  if (f.get('duration_min')) data.duration_s = Math.round(Number(f.get('duration_min')) * 60);
+  if (f.get('outcome').trim()) data.outcome = f.get('outcome').trim();
+  if (f.get('summary').trim()) data.summary = f.get('summary').trim();
+  // Left at its default ("now", to the minute), the time is the moment of saving.
+  const field = document.querySelector('#activity-form input[name=occurred_at]');
+  const typed = f.get('occurred_at') && f.get('occurred_at') !== field.defaultValue;
+  const at = typed ? new Date(`${f.get('occurred_at')}:00Z`) : new Date();
+  return { type: 'ActivityLogged', occurred_at: at.toISOString().replace('.000Z', 'Z'), data };
+}
+
+/** Sends form `id`'s event (`build(formData)`, or the words of a mistake) to `stream` at `version`, then redraws. */
+function wireForm(id, stream, version, build) {
+  const form = document.getElementById(id);
+  if (!form) return;
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const msg = form.querySelector('.form-msg');
+    const event = build(new FormData(form));
+    if (typeof event === 'string') { msg.textContent = event; msg.className = 'form-msg error'; return; }
+    form.querySelector('button').disabled = true;
+    const failed = await appendEvent(stream, version, event);
+    // The words stay above the page drawn again: the deal as it is now.
+    sessionStorage.setItem('dealtrail.formMsg', JSON.stringify(failed ? { id, text: failed } : { id, text: t('forms.saved'), ok: true }));
+    await render();
+  });
+}
+
+/** Shows the message a form left before the page was drawn again. */
+function showFormMessage() {
+  const kept = sessionStorage.getItem('dealtrail.formMsg');
+  if (!kept) return;
+  sessionStorage.removeItem('dealtrail.formMsg');
+  const { id, text, ok } = JSON.parse(kept);
+  const el = document.querySelector(`#${id} .form-msg`) || document.querySelector('#record .form-msg');
+  if (el) { el.textContent = text; el.className = `form-msg ${ok ? 'ok' : 'error'}`; }
+}
+
+/** The activity form on a customer's page (`version`: the customer stream's last event). */
+function customerForms(c, version) {
+  if (!c.owner || version == null) return { html: '', after: () => {} };
+  return {
+    html: `<section id="record"><h2>${esc(t('forms.title'))}</h2><div class="forms">${activityFormHtml()}</div></section>`,
+    after: () => { wireForm('activity-form', `customer-${c.customer_id}`, version, (f) => activityEvent(f, c.owner)); showFormMessage(); },
+  };
+}
+
+/** The forms under a deal's replay; `r` is the replay, `stages` the pipeline's stage ids. */
+function dealForms(r, stages) {
+  const last = r.steps[r.steps.length - 1];
+  const st = last.state;
+  const version = last.version;
+  const stream = `deal-${r.deal_id}`;
+  const open = st.status === 'open';
+  const activity = activityFormHtml();
   const stage = open ? `<form id="stage-form" class="record"><h3>${esc(t('forms.stage'))}</h3>
     <label>${esc(t('stage'))} <select name="to">${stages.filter((s) => s !== st.stage).map((s) => opt(s, s)).join('')}</select></label>
     <button type="submit">${esc(t('save'))}</button><p class="form-msg" role="status"></p></form>` : '';
@@ -68,42 +123,10 @@ function dealForms(r, stages) {
     <datalist id="close-reasons">${['price', 'timing', 'no_budget', 'no_decision', 'feature_gap'].map((x) => `<option value="${x}">`).join('')}</datalist>
     <button type="submit">${esc(t('save'))}</button><p class="form-msg" role="status"></p></form>` : '';
   const html = `<section id="record"><h2>${esc(t('forms.title'))}</h2><div class="forms">${activity}${stage}${close}</div></section>`;
-  const wire = (id, build) => {
-    const form = document.getElementById(id);
-    if (!form) return;
-    form.addEventListener('submit', async (ev) => {
-      ev.preventDefault();
-      const msg = form.querySelector('.form-msg');
-      const f = new FormData(form);
-      const event = build(f);
-      if (typeof event === 'string') { msg.textContent = event; msg.className = 'form-msg error'; return; }
-      form.querySelector('button').disabled = true;
-      const failed = await appendEvent(stream, version, event);
-      if (failed) {
-        // Show the words, then the deal as it is now (the form's version was stale, or a
-        // rule said no): the message stays above the redrawn page.
-        sessionStorage.setItem('dealtrail.formMsg', JSON.stringify({ id, text: failed }));
-      } else {
-        sessionStorage.setItem('dealtrail.formMsg', JSON.stringify({ id, text: t('forms.saved'), ok: true }));
-      }
-      await render();
-    });
-  };
   const after = () => {
-    wire('activity-form', (f) => {
-      const data = { kind: f.get('kind'), rep: st.owner };
-      if (f.get('direction')) data.direction = f.get('direction');
-      if (f.get('duration_min')) data.duration_s = Math.round(Number(f.get('duration_min')) * 60);
-      if (f.get('outcome').trim()) data.outcome = f.get('outcome').trim();
-      if (f.get('summary').trim()) data.summary = f.get('summary').trim();
-      // Left at its default ("now", to the minute), the time is the moment of saving.
-      const field = document.querySelector('#activity-form input[name=occurred_at]');
-      const typed = f.get('occurred_at') && f.get('occurred_at') !== field.defaultValue;
-      const at = typed ? new Date(`${f.get('occurred_at')}:00Z`) : new Date();
-      return { type: 'ActivityLogged', occurred_at: at.toISOString().replace('.000Z', 'Z'), data };
-    });
-    wire('stage-form', (f) => ({ type: 'DealStageChanged', data: { from: st.stage, to: f.get('to') } }));
-    wire('close-form', (f) => {
+    wireForm('activity-form', stream, version, (f) => activityEvent(f, st.owner));
+    wireForm('stage-form', stream, version, (f) => ({ type: 'DealStageChanged', data: { from: st.stage, to: f.get('to') } }));
+    wireForm('close-form', stream, version, (f) => {
       if (f.get('outcome') === 'won') return { type: 'DealWon', data: { amount: Number(f.get('amount')) } };
       if (!f.get('reason').trim()) return `${t('reason')}: ${t('none')}`;
       const data = { reason: f.get('reason').trim() };
@@ -111,13 +134,7 @@ function dealForms(r, stages) {
       if (f.get('note').trim()) data.note = f.get('note').trim();
       return { type: 'DealLost', data };
     });
-    const kept = sessionStorage.getItem('dealtrail.formMsg');
-    if (kept) {
-      sessionStorage.removeItem('dealtrail.formMsg');
-      const { id, text, ok } = JSON.parse(kept);
-      const el = document.querySelector(`#${id} .form-msg`) || document.querySelector('#record .form-msg');
-      if (el) { el.textContent = text; el.className = `form-msg ${ok ? 'ok' : 'error'}`; }
-    }
+    showFormMessage();
   };
   return { html, after };
 }

@@ -466,20 +466,39 @@ async function repsHands() {
   check(logged.type === 'ActivityLogged' && logged.actor === deal.owner && logged.data.duration_s === 720 && logged.data.direction === 'outbound', 'the event is the rep\'s call: actor, 12 minutes, outbound');
   await r.screenshot({ path: `${shots}/deal-forms.png`, fullPage: true });
 
-  // Somebody else records on the deal meanwhile: the open form's version is stale.
+  // Somebody else records on the deal while the rep writes: the open form's version is stale.
+  await r.fill('#activity-form input[name=summary]', 'a second call');
   const other = await apiAs(`/v1/streams/deal-${deal.id}/events`, token, 'POST', JSON.stringify({ events: [{ type: 'ActivityLogged', data: { kind: 'note', rep: deal.owner, summary: 'meanwhile' } }] }));
   check(other.status === 201, 'another append on the deal');
-  await r.fill('#activity-form input[name=summary]', 'a second call');
   await r.click('#activity-form button[type=submit]');
   await r.waitForSelector('#activity-form .form-msg.error');
   const words = await r.textContent('#activity-form .form-msg');
   check(words.startsWith('Someone changed this deal'), `a 409 is shown in words: "${words}"`);
   check(await r.evaluate(() => [...document.querySelectorAll('.steps li')].some((li) => li.textContent.includes('meanwhile'))), 'and the page shows the deal as it is now');
 
-  // The call is in the customer's timeline too.
+  // Live for a rep's token too (it may not subscribe: it watches /healthz): a note another
+  // user records shows up on the open deal page without a reload.
+  await r.goto(`${base}/deals/${deal.id}`);
+  await r.waitForSelector('#activity-form');
+  await r.evaluate(() => { window.__notReloaded = true; });
+  const noted = Date.now();
+  await apiAs(`/v1/streams/deal-${deal.id}/events`, token, 'POST', JSON.stringify({ events: [{ type: 'ActivityLogged', data: { kind: 'note', rep: deal.owner, summary: 'live note' } }] }));
+  await r.waitForFunction(() => [...document.querySelectorAll('.steps li')].some((li) => li.textContent.includes('live note')), null, { timeout: 2500 });
+  check(await r.evaluate(() => window.__notReloaded === true), `the rep's open deal page shows another user's note ${Date.now() - noted} ms later, without a reload`);
+
+  // The call is in the customer's timeline too; a visit logged on the customer's page is there.
   await r.goto(`${base}/customers/${deal.customer_id}`);
   await r.waitForSelector('main h1');
   check((await r.textContent('main')).includes(summary), 'the call is in the customer\'s timeline');
+  const customer = await apiAs(`/v1/customers/${deal.customer_id}`, repToken);
+  if (customer.body.owner === deal.owner) {
+    await r.selectOption('#activity-form select[name=kind]', 'visit');
+    await r.fill('#activity-form input[name=summary]', `visit for ${summary}`);
+    await r.click('#activity-form button[type=submit]');
+    await r.waitForFunction((s) => document.querySelector('main').textContent.includes(s), `visit for ${summary}`);
+    const v = (await apiAs(`/v1/streams/customer-${deal.customer_id}`, repToken)).body.events.pop();
+    check(v.type === 'ActivityLogged' && v.data.kind === 'visit' && v.actor === deal.owner, 'a visit logged on the customer\'s page');
+  }
   await context.close();
   await adminPage.close();
 }
