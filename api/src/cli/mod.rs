@@ -238,10 +238,26 @@ pub async fn open_store(data: &Path) -> Result<store::Store, CliError> {
 
 /// Opens an existing store for the commands that only read (`report`, `replay`, `export`,
 /// `verify`, `rebuild`); refuses, as a usage error and without creating anything, a
-/// directory that holds no store (sled's `db` file): a mistyped `--data` must not answer
-/// "ok: 0 events".
+/// directory that holds no store (sled's `db` file), or a PostgreSQL schema without one: a
+/// mistyped `--data` or `--store` must not answer "ok: 0 events".
 pub async fn open_existing_store(data: &Path) -> Result<store::Store, CliError> {
-    if matches!(store::selected(data), store::Location::Sled(_)) && !data.join("db").is_file() {
+    let location = store::selected(data);
+    if let store::Location::Postgres(url) = &location {
+        let config = eventlog::PgConfig::parse(url)?;
+        if !eventlog::PgStore::exists(&config).await? {
+            return Err(CliError::new(
+                ExitCode::Usage,
+                format!(
+                    "{} holds no dealtrail store (schema {}): check --store, or create one \
+                     with `dealtrail import`, `dealtrail demo` or `dealtrail copy --to`",
+                    location.display(),
+                    config.schema
+                ),
+            ));
+        }
+        return open_store(data).await;
+    }
+    if !data.join("db").is_file() {
         let what = if data.exists() {
             "holds no dealtrail store"
         } else {

@@ -102,9 +102,25 @@ impl AppState {
         let tokens = TokenStore::open(data_dir)?;
         let generated_admin_token = tokens.bootstrap_admin(admin_token)?;
         let consumers = Checkpoints::open(data_dir)?;
+        Ok(AppState::assemble(
+            store,
+            config,
+            tokens,
+            consumers,
+            generated_admin_token,
+        ))
+    }
+
+    fn assemble(
+        store: Arc<dyn EventStore>,
+        config: ApiConfig,
+        tokens: TokenStore,
+        consumers: Checkpoints,
+        generated_admin_token: Option<String>,
+    ) -> (AppState, Bootstrap) {
         let ownership = Arc::new(LogOwnership::new(store.clone()));
         let (shutdown, _) = watch::channel(false);
-        Ok((
+        (
             AppState {
                 store,
                 config: Arc::new(config),
@@ -119,7 +135,7 @@ impl AppState {
             Bootstrap {
                 generated_admin_token,
             },
-        ))
+        )
     }
 
     /// [`AppState::open`] for a store shared by several nodes (PostgreSQL): tokens and
@@ -133,23 +149,12 @@ impl AppState {
         let (tokens, generated_admin_token) =
             TokenStore::open_shared(documents.clone(), admin_token).await?;
         let consumers = Checkpoints::shared(documents);
-        let ownership = Arc::new(LogOwnership::new(store.clone()));
-        let (shutdown, _) = watch::channel(false);
-        Ok((
-            AppState {
-                store,
-                config: Arc::new(config),
-                tokens: Arc::new(tokens),
-                consumers: Arc::new(consumers),
-                metrics: Arc::new(Metrics::default()),
-                ownership,
-                projector: Arc::new(crate::projector::Projector::in_memory()),
-                feed: Arc::default(),
-                shutdown: Arc::new(shutdown),
-            },
-            Bootstrap {
-                generated_admin_token,
-            },
+        Ok(AppState::assemble(
+            store,
+            config,
+            tokens,
+            consumers,
+            generated_admin_token,
         ))
     }
 

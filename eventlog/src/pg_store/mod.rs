@@ -179,6 +179,20 @@ impl PgStore {
         })
     }
 
+    /// Whether the store at `config` exists (its schema holds the log), without creating
+    /// anything: for the commands that only read.
+    pub async fn exists(config: &PgConfig) -> Result<bool, StoreError> {
+        let client = connect(&config.driver).await?;
+        let row = client
+            .query_one(
+                "SELECT to_regclass($1) IS NOT NULL",
+                &[&format!("{}.head", config.schema)],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(row.get(0))
+    }
+
     /// The schema this store lives in.
     pub fn schema(&self) -> &str {
         &self.config.schema
