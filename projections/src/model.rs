@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::deal::DealStatus;
 use crate::deal::{DealOp, DealView};
-use crate::follow_up_index::{deal_key, FollowUpIndex};
 use crate::deal_list::{self, DealIndex};
+use crate::follow_up_index::{deal_key, FollowUpIndex};
 use crate::funnel_index::FunnelIndex;
 use crate::rep_months::{won_key, RepMonths};
 use crate::service_index::{concerns_service, CustomerFacts, ServiceIndex};

@@ -331,7 +331,10 @@ async fn fresh_lines(store: &dyn EventStore, events: Vec<MappedEvent>) -> Result
         let existing = if empty {
             vec![None; block.len()]
         } else {
-            let ids: Vec<_> = block.iter().map(|m| m.event.id.unwrap_or_default()).collect();
+            let ids: Vec<_> = block
+                .iter()
+                .map(|m| m.event.id.unwrap_or_default())
+                .collect();
             store.events_by_ids(&ids).await?
         };
         for (m, existing) in block.into_iter().zip(existing) {
