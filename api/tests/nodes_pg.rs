@@ -436,6 +436,9 @@ fn copy_moves_a_log_to_postgres_and_back() {
         "/../replay-tests/logs/v1-small.ndjson"
     ))
     .unwrap();
+    // D-1002 is in USD and lost in June: the win-loss report needs June's USD rate.
+    let rate = r#"{"id":"00000000-0000-4000-8000-000000000001","stream":"org-acme","type":"ExchangeRateSet","occurred_at":"2026-07-01T00:00:00Z","actor":"tangseng","data":{"currency":"USD","month":"2026-06","rate":7.2}}"#;
+    let log = log + rate + "\n";
     let file = dirs.path().join("log.ndjson");
     std::fs::write(&file, &log).unwrap();
     let sled_url = format!("sled:{}", sled.display());
