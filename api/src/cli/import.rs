@@ -256,9 +256,10 @@ impl Source for NdjsonFiles {
     fn lines(&self) -> Result<Box<dyn Iterator<Item = Result<Line, CliError>> + '_>, CliError> {
         let mut readers = Vec::with_capacity(self.files.len());
         for f in &self.files {
-            let mut file = f.file.try_clone().map_err(|e| {
-                CliError::failure(format!("cannot read {} again: {e}", f.name))
-            })?;
+            let mut file = f
+                .file
+                .try_clone()
+                .map_err(|e| CliError::failure(format!("cannot read {} again: {e}", f.name)))?;
             file.rewind()
                 .map_err(|e| CliError::failure(format!("cannot read {} again: {e}", f.name)))?;
             readers.push((f.name.clone(), f.csv_hint, file));
@@ -397,7 +398,8 @@ pub(super) async fn check_and_append(
     Ok(done)
 }
 
-type Append<'a> = Pin<Box<dyn Future<Output = Result<Vec<AppendOutcome>, MultiAppendError>> + Send + 'a>>;
+type Append<'a> =
+    Pin<Box<dyn Future<Output = Result<Vec<AppendOutcome>, MultiAppendError>> + Send + 'a>>;
 
 /// A chunk handed to the store: its answer (or the future of it) and where each of its
 /// batches came from.

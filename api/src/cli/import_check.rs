@@ -351,7 +351,10 @@ mod tests {
         let base = r#"{"id":"0192f4c2-6b1e-7c3a-9d2e-1f00c0ffee00","stream":"deal-D-1","type":"DealWon","occurred_at":"2026-06-03T09:30:00Z","actor":"wukong","data":{"amount":1,"reason":"x"},"metadata":{"a":1,"b":[1,"2"]}}"#;
         let a = line(base);
         let same = [
-            base.replace(r#"{"amount":1,"reason":"x"}"#, r#"{"reason":"x","amount":1}"#),
+            base.replace(
+                r#"{"amount":1,"reason":"x"}"#,
+                r#"{"reason":"x","amount":1}"#,
+            ),
             base.replace(r#"{"a":1,"b":[1,"2"]}"#, r#"{"b":[1,"2"],"a":1}"#),
         ];
         for s in same {

@@ -78,7 +78,9 @@ impl Unindexed {
 
     /// The last run of `stream` held here.
     pub(crate) fn last_run(&self, stream: &str) -> Option<Run> {
-        self.streams.get(stream).and_then(|runs| runs.last().copied())
+        self.streams
+            .get(stream)
+            .and_then(|runs| runs.last().copied())
     }
 
     /// Adds the id of the event at `position`.

@@ -313,10 +313,7 @@ impl EventStore for SledStore {
             expected,
             events,
         };
-        let mut outcomes = self
-            .submit(vec![batch], None)
-            .await
-            .map_err(|e| e.error)?;
+        let mut outcomes = self.submit(vec![batch], None).await.map_err(|e| e.error)?;
         outcomes
             .pop()
             .ok_or_else(|| backend("the writer returned no outcome"))

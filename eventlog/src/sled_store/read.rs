@@ -584,8 +584,7 @@ pub(crate) fn events_by_ids(
         if k <= j {
             return Err(StoreError::Corrupt {
                 position: wanted[k].0,
-                reason: "an index points to this position but the log holds no record there"
-                    .into(),
+                reason: "an index points to this position but the log holds no record there".into(),
             });
         }
         i = j + 1;

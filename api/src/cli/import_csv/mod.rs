@@ -349,7 +349,10 @@ impl Events for Fresh<'_> {
 /// Leaves out events the log already holds (by id, whatever their content) and registrations
 /// of customers and reps it already knows; the rest are what `import` checks. The log is
 /// asked about ids a block at a time, and not at all when it is empty.
-async fn fresh_events<'a>(store: &dyn EventStore, mapped: &'a Mapped) -> Result<Fresh<'a>, CliError> {
+async fn fresh_events<'a>(
+    store: &dyn EventStore,
+    mapped: &'a Mapped,
+) -> Result<Fresh<'a>, CliError> {
     let mut fresh = Fresh {
         mapped,
         left_out: None,
@@ -365,7 +368,10 @@ async fn fresh_events<'a>(store: &dyn EventStore, mapped: &'a Mapped) -> Result<
     let mut i = 0usize;
     while events.peek().is_some() {
         let block: Vec<MappedEvent> = events.by_ref().take(4096).collect();
-        let ids: Vec<_> = block.iter().map(|m| m.event.id.unwrap_or_default()).collect();
+        let ids: Vec<_> = block
+            .iter()
+            .map(|m| m.event.id.unwrap_or_default())
+            .collect();
         let existing = store.events_by_ids(&ids).await?;
         for (m, existing) in block.into_iter().zip(existing) {
             if i.is_multiple_of(64) {

@@ -235,7 +235,13 @@ impl Dataset {
                 team: info.team.clone(),
                 manager: info.manager.clone(),
             });
-            out.push(ORG_STREAM, &format!("rep/{rep}/joined"), at, &o.clone(), event);
+            out.push(
+                ORG_STREAM,
+                &format!("rep/{rep}/joined"),
+                at,
+                &o.clone(),
+                event,
+            );
         }
         for (id, info) in &self.customers {
             let (at, o) = when(id);

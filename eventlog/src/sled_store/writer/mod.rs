@@ -515,13 +515,8 @@ impl Writer {
                 .into_iter()
                 .enumerate()
                 .map(|(k, ev)| {
-                    let r = prepare::assign(
-                        &batch.stream,
-                        ev,
-                        first_version + k as u64,
-                        position,
-                        now,
-                    );
+                    let r =
+                        prepare::assign(&batch.stream, ev, first_version + k as u64, position, now);
                     position += 1;
                     r
                 })
