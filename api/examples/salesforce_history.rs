@@ -139,13 +139,15 @@ fn write_ndjson(dir: &std::path::Path, file: &std::path::Path) -> std::io::Resul
         .map_err(|e| std::io::Error::other(e.message))?;
     assert!(mapped.problems.is_empty(), "{}", mapped.problems);
     let mut out = BufWriter::new(File::create(file)?);
-    for m in &mapped.events {
+    let mut n = 0;
+    for m in mapped.events() {
         let mut line = serde_json::to_value(&m.event)?;
         line["stream"] = m.stream.clone().into();
         serde_json::to_writer(&mut out, &line)?;
         out.write_all(b"\n")?;
+        n += 1;
     }
     out.flush()?;
-    eprintln!("{} events in {}", mapped.events.len(), file.display());
+    eprintln!("{n} events in {}", file.display());
     Ok(())
 }

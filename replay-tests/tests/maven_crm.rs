@@ -90,7 +90,7 @@ fn log() -> (Vec<RecordedEvent>, usize) {
     let mut org = OrgState::default();
     let mut states: HashMap<String, (u64, StreamState)> = HashMap::new();
     let mut log = Vec::new();
-    for (i, m) in mapped.events.into_iter().enumerate() {
+    for (i, m) in mapped.events().enumerate() {
         let (next_version, state) = states
             .get(&m.stream)
             .cloned()

@@ -38,7 +38,9 @@ pub use mapping::Mapping;
 pub use story::{MappedEvent, Origin, NAMESPACE};
 pub use table::ReadOptions;
 
-use super::import::{check_and_append, print_dry_run, store_for, ImportArgs, ImportLine, Line};
+use super::import::{
+    check_and_append, print_dry_run, store_for, ImportArgs, ImportLine, Line, Source as Events,
+};
 use super::{import_check, progress, CliError, ExitCode};
 use table::{Table, TableError};
 
@@ -125,7 +127,8 @@ impl std::fmt::Display for Problems {
 /// An export read into events.
 #[derive(Debug, Default)]
 pub struct Mapped {
-    pub events: Vec<MappedEvent>,
+    /// What the export says; its events are [`Mapped::events`].
+    pub dataset: story::Dataset,
     pub files: usize,
     pub rows: usize,
     pub skipped: BTreeMap<String, usize>,
@@ -133,6 +136,13 @@ pub struct Mapped {
     pub problems: Problems,
     /// Things the user should know (a file read as GBK).
     pub notes: Vec<String>,
+}
+
+impl Mapped {
+    /// The events of the export, in order, made as they are taken (see `story`).
+    pub fn events(&self) -> story::Story<'_> {
+        self.dataset.story()
+    }
 }
 
 /// Reads the files (a directory stands for its `*.csv` files) with a profile or a mapping.
@@ -172,7 +182,7 @@ pub fn map_files(
     };
     mapped.rows = dataset.rows;
     mapped.skipped = dataset.skipped.clone();
-    mapped.events = dataset.events();
+    mapped.dataset = dataset;
     Ok(mapped)
 }
 
@@ -244,7 +254,7 @@ pub(super) async fn run(data: &Path, args: &ImportArgs) -> Result<(), CliError> 
     if !mapped.problems.is_empty() {
         if args.dry_run {
             println!("dry run of {what}");
-            print_mapped_counts(&mapped.events);
+            print_mapped_counts(mapped.events());
         }
         let n = mapped.problems.count;
         return Err(CliError::refused(format!(
@@ -254,8 +264,8 @@ pub(super) async fn run(data: &Path, args: &ImportArgs) -> Result<(), CliError> 
         )));
     }
     let store = store_for(data, args.dry_run).await?;
-    let fresh = fresh_lines(store.as_ref(), mapped.events).await?;
-    let mut done = check_and_append(store.as_ref(), &fresh.lines, args.dry_run).await?;
+    let fresh = fresh_events(store.as_ref(), &mapped).await?;
+    let mut done = check_and_append(store.as_ref(), &fresh, args.dry_run).await?;
     done.already_present += fresh.present;
     if args.dry_run {
         print_dry_run(&format!(" of {what}"), &done);
@@ -288,83 +298,111 @@ fn summary(m: &Mapped) -> String {
 }
 
 /// Counts per event type of what an export maps to, before the log is consulted.
-fn print_mapped_counts(events: &[MappedEvent]) {
-    let mut by_type: BTreeMap<&str, usize> = BTreeMap::new();
+fn print_mapped_counts(events: impl Iterator<Item = MappedEvent>) {
+    let mut by_type: BTreeMap<String, usize> = BTreeMap::new();
+    let mut n = 0;
     for e in events {
-        *by_type.entry(&e.event.event_type).or_default() += 1;
+        *by_type.entry(e.event.event_type).or_default() += 1;
+        n += 1;
     }
-    println!(
-        "  the rows that can be mapped give {} events:",
-        events.len()
-    );
+    println!("  the rows that can be mapped give {n} events:");
     for (ty, n) in by_type {
         println!("  {ty:<22} {n:>9}");
     }
 }
 
-/// The events still to check and append, and what was left out.
-struct Fresh {
-    lines: Vec<Line>,
+/// The events of an export still to check and append (an import source read twice, each time
+/// made again from the dataset), and what was left out.
+struct Fresh<'a> {
+    mapped: &'a Mapped,
+    /// One bit per event of the export: set when it is left out; `None`: none is.
+    left_out: Option<Vec<u64>>,
     /// Already in the log by id.
     present: usize,
     /// Of those, how many the log holds with other content.
     differ: usize,
 }
 
+impl Events for Fresh<'_> {
+    fn lines(&self) -> Result<Box<dyn Iterator<Item = Result<Line, CliError>> + '_>, CliError> {
+        let left_out = |i: usize| {
+            self.left_out
+                .as_ref()
+                .is_some_and(|bits| bits[i / 64] & (1 << (i % 64)) != 0)
+        };
+        Ok(Box::new(
+            self.mapped
+                .events()
+                .enumerate()
+                .filter(move |(i, _)| !left_out(*i))
+                .map(|(_, m)| {
+                    Ok(Line {
+                        source: m.origin.file,
+                        number: m.origin.line as usize,
+                        event: ImportLine::mapped(m.stream, m.event),
+                    })
+                }),
+        ))
+    }
+}
+
 /// Leaves out events the log already holds (by id, whatever their content) and registrations
-/// of customers and reps it already knows; the rest become the lines `import` checks.
-async fn fresh_lines(store: &dyn EventStore, events: Vec<MappedEvent>) -> Result<Fresh, CliError> {
+/// of customers and reps it already knows; the rest are what `import` checks. The log is
+/// asked about ids a block at a time, and not at all when it is empty.
+async fn fresh_events<'a>(
+    store: &dyn EventStore,
+    mapped: &'a Mapped,
+) -> Result<Fresh<'a>, CliError> {
     let mut fresh = Fresh {
-        lines: Vec::with_capacity(events.len()),
+        mapped,
+        left_out: None,
         present: 0,
         differ: 0,
     };
-    let empty = store.last_position().await? == 0;
-    let reps = if empty {
-        Default::default()
-    } else {
-        import_check::org_state(store).await?.reps
-    };
-    let mut events = events.into_iter().peekable();
+    if store.last_position().await? == 0 {
+        return Ok(fresh);
+    }
+    let reps = import_check::org_state(store).await?.reps;
+    let mut bits: Vec<u64> = Vec::new();
+    let mut events = mapped.events().peekable();
+    let mut i = 0usize;
     while events.peek().is_some() {
         let block: Vec<MappedEvent> = events.by_ref().take(4096).collect();
-        let existing = if empty {
-            vec![None; block.len()]
-        } else {
-            let ids: Vec<_> = block
-                .iter()
-                .map(|m| m.event.id.unwrap_or_default())
-                .collect();
-            store.events_by_ids(&ids).await?
-        };
+        let ids: Vec<_> = block
+            .iter()
+            .map(|m| m.event.id.unwrap_or_default())
+            .collect();
+        let existing = store.events_by_ids(&ids).await?;
         for (m, existing) in block.into_iter().zip(existing) {
-            if let Some(existing) = existing {
-                fresh.present += 1;
-                if existing.data != m.event.data
-                    || Some(existing.occurred_at) != m.event.occurred_at
-                {
-                    fresh.differ += 1;
-                }
-                continue;
+            if i.is_multiple_of(64) {
+                bits.push(0);
             }
-            let known = !empty
-                && match m.event.event_type.as_str() {
+            let left_out = match existing {
+                Some(existing) => {
+                    if existing.data != m.event.data
+                        || Some(existing.occurred_at) != m.event.occurred_at
+                    {
+                        fresh.differ += 1;
+                    }
+                    true
+                }
+                None => match m.event.event_type.as_str() {
                     "CustomerRegistered" => store.stream_version(&m.stream).await?.is_some(),
                     "RepJoined" => m.event.data["rep"]
                         .as_str()
                         .is_some_and(|r| reps.contains_key(r)),
                     _ => false,
-                };
-            if known {
+                },
+            };
+            if left_out {
                 fresh.present += 1;
-                continue;
+                if let Some(w) = bits.last_mut() {
+                    *w |= 1 << (i % 64);
+                }
             }
-            fresh.lines.push(Line {
-                source: m.origin.file,
-                number: m.origin.line as usize,
-                event: ImportLine::mapped(m.stream, m.event),
-            });
+            i += 1;
         }
     }
+    fresh.left_out = Some(bits);
     Ok(fresh)
 }

@@ -15,7 +15,8 @@
 //! close; a row that repeats the current stage adds nothing; times never run backwards
 //! within a deal (a step dated before the previous one is placed at the previous one's time).
 
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -173,28 +174,30 @@ impl Dataset {
 
     /// The events, in business-time order: the pipeline at the earliest time of the export,
     /// each rep and customer when their first deal opens (the earliest time when they have
-    /// none), then every deal's story.
+    /// none), then every deal's story (see [`Dataset::story`]).
     pub fn events(self) -> Vec<MappedEvent> {
-        let Dataset {
-            source,
-            pipeline,
-            reps,
-            customers,
-            deals,
-            ..
-        } = self;
-        let first_origin = deals.first().map(|d| d.origin.clone());
-        let origin = first_origin.unwrap_or(Origin {
+        self.story().collect()
+    }
+
+    /// [`Dataset::events`], made as they are taken: the org's events first (sorted by time),
+    /// then each deal's story is walked when its opening is due and merged in by time, so a
+    /// large export's events are never all in memory. At equal times, org events come first,
+    /// then the deals in the dataset's order, each deal's events in its own order (a stable
+    /// sort of all of them by time gives the same sequence).
+    pub fn story(&self) -> Story<'_> {
+        let origin = self.deals.first().map(|d| d.origin.clone());
+        let origin = origin.unwrap_or(Origin {
             file: "".into(),
             line: 0,
         });
-        let start = deals
+        let start = self
+            .deals
             .iter()
             .map(|d| d.opened_at)
             .min()
             .unwrap_or(DateTime::UNIX_EPOCH);
         let mut first_deal: BTreeMap<&str, (DateTime<Utc>, &Origin)> = BTreeMap::new();
-        for d in &deals {
+        for d in &self.deals {
             for who in [d.owner.as_str(), d.customer_id.as_str()] {
                 let e = first_deal.entry(who).or_insert((d.opened_at, &d.origin));
                 if d.opened_at < e.0 {
@@ -203,12 +206,14 @@ impl Dataset {
             }
         }
         let mut out = Writer {
-            source: &source,
+            source: &self.source,
             events: Vec::new(),
         };
-        if let Some(stages) = pipeline {
-            let key = serde_json::to_string(&stages).unwrap_or_default();
-            let event = Event::PipelineDefined(PipelineDefined { stages });
+        if let Some(stages) = &self.pipeline {
+            let key = serde_json::to_string(stages).unwrap_or_default();
+            let event = Event::PipelineDefined(PipelineDefined {
+                stages: stages.clone(),
+            });
             out.push(
                 ORG_STREAM,
                 &format!("pipeline/{key}/defined"),
@@ -222,13 +227,13 @@ impl Dataset {
                 .get(id)
                 .map_or((start, &origin), |(t, o)| (*t, *o))
         };
-        for (rep, info) in reps {
-            let (at, o) = when(&rep);
+        for (rep, info) in &self.reps {
+            let (at, o) = when(rep);
             let event = Event::RepJoined(RepJoined {
                 rep: rep.clone(),
-                name: info.name,
-                team: info.team,
-                manager: info.manager,
+                name: info.name.clone(),
+                team: info.team.clone(),
+                manager: info.manager.clone(),
             });
             out.push(
                 ORG_STREAM,
@@ -238,14 +243,14 @@ impl Dataset {
                 event,
             );
         }
-        for (id, info) in customers {
-            let (at, o) = when(&id);
+        for (id, info) in &self.customers {
+            let (at, o) = when(id);
             let event = Event::CustomerRegistered(CustomerRegistered {
-                name: info.name,
-                industry: info.industry,
+                name: info.name.clone(),
+                industry: info.industry.clone(),
                 size: None,
-                region: info.region,
-                source: info.source,
+                region: info.region.clone(),
+                source: info.source.clone(),
                 tags: None,
                 owner: None,
             });
@@ -258,15 +263,64 @@ impl Dataset {
                 event,
             );
         }
-        drop(first_deal);
-        for deal in deals {
-            out.deal(deal);
+        let mut org = out.events;
+        // Stable: in the order pushed at equal times.
+        org.sort_by_key(|(at, _)| *at);
+        let deals = self
+            .deals
+            .iter()
+            .enumerate()
+            .map(|(i, d)| Reverse((d.opened_at, i)))
+            .collect();
+        Story {
+            dataset: self,
+            org: org.into_iter().peekable(),
+            deals,
+            walked: HashMap::new(),
         }
-        let mut events = out.events;
-        // Stable: org events before the deals of the same instant; each deal's own times
-        // never decrease, so its events keep their order.
-        events.sort_by_key(|(at, _)| *at);
-        events.into_iter().map(|(_, e)| e).collect()
+    }
+}
+
+/// The events of a [`Dataset`], in order (see [`Dataset::story`]).
+pub struct Story<'a> {
+    dataset: &'a Dataset,
+    org: std::iter::Peekable<std::vec::IntoIter<(DateTime<Utc>, MappedEvent)>>,
+    /// (time of its next event, index) of every deal with events still to give.
+    deals: BinaryHeap<Reverse<(DateTime<Utc>, usize)>>,
+    /// The rest of the story of the deals opened so far.
+    walked: HashMap<usize, VecDeque<(DateTime<Utc>, MappedEvent)>>,
+}
+
+impl Iterator for Story<'_> {
+    type Item = MappedEvent;
+
+    fn next(&mut self) -> Option<MappedEvent> {
+        let deal_at = self.deals.peek().map(|Reverse((at, _))| *at);
+        let org_first = match (self.org.peek(), deal_at) {
+            (Some((org_at, _)), Some(deal_at)) => *org_at <= deal_at,
+            (org, _) => org.is_some(),
+        };
+        if org_first {
+            return self.org.next().map(|(_, e)| e);
+        }
+        let Reverse((_, i)) = self.deals.pop()?;
+        let dataset = self.dataset;
+        let rest = self.walked.entry(i).or_insert_with(|| {
+            let mut out = Writer {
+                source: &dataset.source,
+                events: Vec::new(),
+            };
+            out.deal(&dataset.deals[i]);
+            out.events.into()
+        });
+        let (_, event) = rest.pop_front()?;
+        match rest.front() {
+            Some((at, _)) => self.deals.push(Reverse((*at, i))),
+            None => {
+                self.walked.remove(&i);
+            }
+        }
+        Some(event)
     }
 }
 
@@ -300,7 +354,7 @@ impl Writer<'_> {
     }
 
     /// A deal's story, walked so that every event follows the deal rules.
-    fn deal(&mut self, deal: Deal) {
+    fn deal(&mut self, deal: &Deal) {
         let Deal {
             id,
             origin,
@@ -313,9 +367,10 @@ impl Writer<'_> {
             stage,
             expected_close,
             products,
-            mut steps,
+            steps,
             outcome,
-        } = deal;
+        } = deal.clone();
+        let mut steps = steps;
         let stream = format!("deal-{id}");
         let base = format!("deal/{id}");
         let opened = Event::DealOpened(DealOpened {

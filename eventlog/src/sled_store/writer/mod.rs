@@ -460,6 +460,45 @@ impl Writer {
         })
     }
 
+    /// The events of `batch` as they will be written after the log plus `group` and `mine`
+    /// (the request's batches before it), from `position` on, once its expected version holds.
+    fn assign(
+        &mut self,
+        group: &Pending,
+        mine: &Pending,
+        batch: StreamBatch,
+        position: u64,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(Vec<RecordedEvent>, AppendOutcome), StoreError> {
+        let stream = batch.stream;
+        let current = match mine
+            .versions
+            .get(&stream)
+            .or_else(|| group.versions.get(&stream))
+        {
+            Some(v) => Some(*v),
+            None => self.stream_version(&stream)?,
+        };
+        prepare::check_expected(&stream, batch.expected, current)?;
+        let first_version = current.map_or(0, |v| v + 1);
+        let recorded: Vec<RecordedEvent> = batch
+            .events
+            .into_iter()
+            .enumerate()
+            .map(|(k, ev)| {
+                let k = k as u64;
+                prepare::assign(&stream, ev, first_version + k, position + k, now)
+            })
+            .collect();
+        let last = recorded.len() as u64 - 1;
+        let outcome = AppendOutcome {
+            first_position: position,
+            last_position: position + last,
+            next_expected_version: first_version + last,
+        };
+        Ok((recorded, outcome))
+    }
+
     /// Decides a request of batches the caller checked against the log ending at
     /// `checked_at` (see [`crate::EventStore::append_checked`]): if the log (plus `group`)
     /// still ends there, the check holds, so neither the id index nor the validator is
@@ -499,34 +538,11 @@ impl Writer {
                     "id {id} appears twice in the request"
                 ))));
             }
-            let current = match mine
-                .versions
-                .get(&batch.stream)
-                .or_else(|| group.versions.get(&batch.stream))
-            {
-                Some(v) => Some(*v),
-                None => self.stream_version(&batch.stream).map_err(at)?,
-            };
-            prepare::check_expected(&batch.stream, batch.expected, current).map_err(at)?;
-            let first_version = current.map_or(0, |v| v + 1);
-            let first_position = position;
-            let recorded: Vec<RecordedEvent> = batch
-                .events
-                .into_iter()
-                .enumerate()
-                .map(|(k, ev)| {
-                    let r =
-                        prepare::assign(&batch.stream, ev, first_version + k as u64, position, now);
-                    position += 1;
-                    r
-                })
-                .collect();
-            let last = recorded.len() as u64 - 1;
-            outcomes.push(AppendOutcome {
-                first_position,
-                last_position: first_position + last,
-                next_expected_version: first_version + last,
-            });
+            let (recorded, outcome) = self
+                .assign(group, &mine, batch, position, now)
+                .map_err(at)?;
+            position = outcome.last_position + 1;
+            outcomes.push(outcome);
             mine.push_run(recorded);
         }
         if catch_unwind(AssertUnwindSafe(|| self.validator.reset())).is_err() {
@@ -555,40 +571,18 @@ impl Writer {
                 outcomes.push(outcome);
                 continue;
             }
-            let current = match mine
-                .versions
-                .get(&batch.stream)
-                .or_else(|| group.versions.get(&batch.stream))
-            {
-                Some(v) => Some(*v),
-                None => self.stream_version(&batch.stream).map_err(at)?,
-            };
-            prepare::check_expected(&batch.stream, batch.expected, current).map_err(at)?;
-            let first_version = current.map_or(0, |v| v + 1);
-            let first_position = position;
-            let recorded: Vec<RecordedEvent> = batch
-                .events
-                .into_iter()
-                .enumerate()
-                .map(|(k, ev)| {
-                    let version = first_version + k as u64;
-                    let r = prepare::assign(&batch.stream, ev, version, position, now);
-                    position += 1;
-                    r
-                })
-                .collect();
+            let (recorded, outcome) = self
+                .assign(group, &mine, batch, position, now)
+                .map_err(at)?;
             let view = WriterView {
                 shared: &self.shared,
                 group: &group.events,
                 request: &mine.events,
             };
-            self.validate(&view, &batch.stream, &recorded).map_err(at)?;
-            let last = recorded.len() as u64 - 1;
-            outcomes.push(AppendOutcome {
-                first_position,
-                last_position: first_position + last,
-                next_expected_version: first_version + last,
-            });
+            self.validate(&view, &recorded[0].stream, &recorded)
+                .map_err(at)?;
+            position = outcome.last_position + 1;
+            outcomes.push(outcome);
             mine.push_run(recorded);
         }
         for run in &mine.runs {
