@@ -39,6 +39,8 @@ pub struct ApiConfig {
     pub subscriber_nice: i32,
     /// How many connections may be open, and how long they may wait for a request.
     pub connections: ConnectionLimits,
+    /// Timings of webhook deliveries.
+    pub webhooks: crate::webhooks::DeliveryConfig,
 }
 
 impl Default for ApiConfig {
@@ -56,6 +58,7 @@ impl Default for ApiConfig {
             sse_window: 16384,
             subscriber_nice: 10,
             connections: ConnectionLimits::default(),
+            webhooks: crate::webhooks::DeliveryConfig::default(),
         }
     }
 }
@@ -67,6 +70,8 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     pub tokens: Arc<TokenStore>,
     pub consumers: Arc<Checkpoints>,
+    /// Outbound webhooks and their delivery tasks.
+    pub webhooks: Arc<crate::webhooks::Webhooks>,
     pub metrics: Arc<Metrics>,
     pub ownership: Arc<dyn OwnershipResolver>,
     /// The projections' read model (reports, deals, customers, pool).
@@ -86,7 +91,7 @@ pub struct Bootstrap {
 }
 
 impl AppState {
-    /// Opens the API's own state (tokens, consumer checkpoints) in `data_dir` and makes sure
+    /// Opens the API's own state (tokens, consumer checkpoints, webhooks) in `data_dir` and makes sure
     /// an admin token exists: `admin_token` (from `DEALTRAIL_ADMIN_TOKEN`, see
     /// [`admin_token_from_env`]) or a generated one returned in [`Bootstrap`].
     pub fn open(
@@ -98,6 +103,11 @@ impl AppState {
         let tokens = TokenStore::open(data_dir)?;
         let generated_admin_token = tokens.bootstrap_admin(admin_token)?;
         let consumers = Checkpoints::open(data_dir)?;
+        let webhooks = crate::webhooks::Webhooks::new(
+            Arc::new(crate::webhooks::FileStorage::open(data_dir)?),
+            store.clone(),
+            config.webhooks.clone(),
+        )?;
         let ownership = Arc::new(LogOwnership::new(store.clone()));
         let (shutdown, _) = watch::channel(false);
         Ok((
@@ -106,6 +116,7 @@ impl AppState {
                 config: Arc::new(config),
                 tokens: Arc::new(tokens),
                 consumers: Arc::new(consumers),
+                webhooks: Arc::new(webhooks),
                 metrics: Arc::new(Metrics::default()),
                 ownership,
                 projector: Arc::new(crate::projector::Projector::in_memory()),
