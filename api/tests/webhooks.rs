@@ -119,6 +119,14 @@ struct Server {
     _output: common::Output,
 }
 
+impl Drop for Server {
+    /// A failing test leaves no server behind.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn start(data: &std::path::Path) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_dealtrail"))
         .arg("--data")
@@ -163,7 +171,9 @@ impl Api {
             .request(method, format!("{}{path}", self.base))
             .bearer_auth(token);
         if let Some(b) = body {
-            req = req.json(&b);
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
         }
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
@@ -462,7 +472,14 @@ async fn every_matching_event_arrives_in_order_signed_across_a_kill_and_restart(
     }
     assert_eq!(accepted(&receiver, "leads").len(), before);
 
-    // A graceful stop saves every checkpoint: a restart delivers nothing again.
+    // A graceful stop saves every checkpoint: a restart delivers nothing again. (A delivery
+    // the receiver accepted but whose answer the server had not read yet when it stopped
+    // would be sent again: at least once. So first wait for the server to know.)
+    let until = Instant::now() + Duration::from_secs(30);
+    while api.get(&format!("/v1/webhooks/{all}"), TOKEN).await.1["position"] != 84 {
+        assert!(Instant::now() < until);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let pid = server.child.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])
@@ -471,10 +488,7 @@ async fn every_matching_event_arrives_in_order_signed_across_a_kill_and_restart(
         .success());
     server.child.wait().unwrap();
     let delivered = accepted(&receiver, "all").len();
-    let server = start(&data);
+    let _server = start(&data);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(accepted(&receiver, "all").len(), delivered);
-    let mut child = server.child;
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
