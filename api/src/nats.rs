@@ -239,7 +239,10 @@ impl Publisher {
         event: &RecordedEvent,
     ) -> Result<async_nats::jetstream::context::PublishAckFuture, BoxError> {
         let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", event.id.to_string().as_str());
+        headers.insert(
+            async_nats::header::NATS_MESSAGE_ID,
+            event.id.to_string().as_str(),
+        );
         headers.insert(POSITION_HEADER, event.position.to_string().as_str());
         headers.insert("Content-Type", "application/json");
         let body = serde_json::to_vec(event)?;

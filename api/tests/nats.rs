@@ -15,8 +15,9 @@ const TOKEN: &str = "nats-admin-token-0123456789abcdefghij";
 const NATS: &str = "127.0.0.1:4222";
 
 fn nats_answers() -> bool {
-    let answers = std::net::TcpStream::connect_timeout(&NATS.parse().unwrap(), Duration::from_secs(2))
-        .is_ok();
+    let answers =
+        std::net::TcpStream::connect_timeout(&NATS.parse().unwrap(), Duration::from_secs(2))
+            .is_ok();
     if !answers {
         if std::env::var("DEALTRAIL_REQUIRE_NATS").as_deref() == Ok("1") {
             panic!("NATS does not answer at {NATS} and DEALTRAIL_REQUIRE_NATS=1");
@@ -43,28 +44,37 @@ fn start(data: &std::path::Path, stream: &str, prefix: &str) -> (Child, String, 
     (child, format!("http://{addr}"), out)
 }
 
-async fn append(http: &reqwest::Client, base: &str, stream: &str, events: Value) {
-    let resp = http
+/// Appends one batch; `false` when the server is gone.
+async fn append(http: &reqwest::Client, base: &str, stream: &str, events: Value) -> bool {
+    let sent = http
         .post(format!("{base}/v1/streams/{stream}/events"))
         .bearer_auth(TOKEN)
         .header("content-type", "application/json")
         .body(json!({ "events": events }).to_string())
         .send()
-        .await
-        .unwrap();
+        .await;
+    let Ok(resp) = sent else { return false };
     let status = resp.status().as_u16();
     assert_eq!(status, 201, "{}", resp.text().await.unwrap());
+    true
 }
 
-/// Appends `n` batches of 50 `CustomerUpdated` to `customer-C-<batch>` (each registered first).
+/// Events per append.
+const BATCH: usize = 1000;
+
+/// Appends batches of [`BATCH`] events (`CustomerRegistered`, then `CustomerUpdated`) to
+/// `customer-C-<batch>`, until `to` or the server is gone.
 async fn append_batches(http: &reqwest::Client, base: &str, from: usize, to: usize) {
     for b in from..to {
         let stream = format!("customer-C-{b}");
-        let mut events = vec![json!({"type": "CustomerRegistered", "data": {"name": format!("c{b}")}})];
-        for i in 0..49 {
+        let mut events =
+            vec![json!({"type": "CustomerRegistered", "data": {"name": format!("c{b}")}})];
+        for i in 1..BATCH {
             events.push(json!({"type": "CustomerUpdated", "data": {"industry": format!("i{i}")}}));
         }
-        append(http, base, &stream, Value::Array(events)).await;
+        if !append(http, base, &stream, Value::Array(events)).await {
+            return;
+        }
     }
 }
 
@@ -111,48 +121,74 @@ async fn a_kill_mid_stream_and_a_restart_publish_every_event_once_in_order() {
     let http = reqwest::Client::new();
     let (child, base, _out) = start(&data, &stream_name, &prefix);
     let mut server = Server(child);
-    append_batches(&http, &base, 0, 60).await; // 3,000 events
-
-    // Kill -9 once part of the log is in the stream, while the rest is being published.
+    // 10,000 events, appended while the server publishes; kill -9 in the middle of
+    // publishing a batch (a count that is not a multiple of the batch size: more of the log
+    // is there).
+    let appender = tokio::spawn({
+        let (http, base) = (http.clone(), base.clone());
+        async move { append_batches(&http, &base, 0, 10).await }
+    });
     let until = Instant::now() + Duration::from_secs(60);
     let in_stream = loop {
         if let Ok(mut s) = js.get_stream(&stream_name).await {
             let n = s.info().await.unwrap().state.messages;
-            if n >= 200 {
+            if n >= 1500 && n % BATCH as u64 != 0 {
                 break n;
             }
         }
         assert!(Instant::now() < until, "nothing published");
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(Duration::from_millis(1)).await;
     };
     server.0.kill().unwrap();
     server.0.wait().unwrap();
-    eprintln!("killed with {in_stream} of 3000 events in the stream");
+    appender.await.unwrap();
 
     let (child, base, _out) = start(&data, &stream_name, &prefix);
     let _server = Server(child);
-    append_batches(&http, &base, 60, 70).await; // 500 more, live
+    let before = http
+        .get(format!("{base}/v1/events?limit=1"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .map(|t| serde_json::from_str::<Value>(&t).unwrap())
+        .unwrap()["head_position"]
+        .as_u64()
+        .unwrap();
+    eprintln!("killed with {in_stream} of {before} events in the stream");
+    append_batches(&http, &base, 10, 11).await; // one more batch, live
     let page: Value = http
         .get(format!("{base}/v1/events?limit=1000&from_position=0"))
         .bearer_auth(TOKEN)
         .send()
         .await
         .unwrap()
-        .json()
+        .text()
         .await
+        .map(|t| serde_json::from_str(&t).unwrap())
         .unwrap();
     let head = page["head_position"].as_u64().unwrap();
-    assert_eq!(head, 3500);
+    assert_eq!(head, before + BATCH as u64);
 
     let mut stream = js.get_stream(&stream_name).await.unwrap();
     let until = Instant::now() + Duration::from_secs(90);
     loop {
         let state = stream.info().await.unwrap().state.clone();
-        assert!(state.messages <= head, "{} messages for {head} events", state.messages);
+        assert!(
+            state.messages <= head,
+            "{} messages for {head} events",
+            state.messages
+        );
         if state.messages == head {
             break;
         }
-        assert!(Instant::now() < until, "{} of {head} published", state.messages);
+        assert!(
+            Instant::now() < until,
+            "{} of {head} published",
+            state.messages
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
@@ -166,8 +202,9 @@ async fn a_kill_mid_stream_and_a_restart_publish_every_event_once_in_order() {
             .send()
             .await
             .unwrap()
-            .json()
+            .text()
             .await
+            .map(|t| serde_json::from_str(&t).unwrap())
             .unwrap();
         for e in page["events"].as_array().unwrap() {
             ids.push((
@@ -185,10 +222,22 @@ async fn a_kill_mid_stream_and_a_restart_publish_every_event_once_in_order() {
     assert_eq!(state.last_sequence, head, "no sequence was used twice");
     for (i, (id, stream_of, event_type)) in ids.iter().enumerate() {
         let m = stream.get_raw_message(i as u64 + 1).await.unwrap();
-        let got = m.headers.get("Nats-Msg-Id").map(|v| v.as_str().to_string());
-        assert_eq!(got.as_deref(), Some(id.as_str()), "message {}", i + 1);
+        let got = m
+            .headers
+            .get(async_nats::header::NATS_MESSAGE_ID)
+            .map(|v| v.as_str().to_string());
+        assert_eq!(
+            got.as_deref(),
+            Some(id.as_str()),
+            "message {}: {:?}",
+            i + 1,
+            m.headers
+        );
         let category = stream_of.split('-').next().unwrap();
-        assert_eq!(m.subject.as_str(), format!("{prefix}.{category}.{event_type}"));
+        assert_eq!(
+            m.subject.as_str(),
+            format!("{prefix}.{category}.{event_type}")
+        );
         let body: Value = serde_json::from_slice(&m.payload).unwrap();
         assert_eq!(body["id"], id.as_str());
         assert_eq!(body["position"], i as u64 + 1);
