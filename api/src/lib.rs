@@ -14,6 +14,8 @@
 //! - [`pool_policy`]: the public pool's release policy, appending ordinary events.
 //! - [`demo`]: the deterministic demo organisation.
 //! - [`telemetry`]: structured logs.
+//! - [`nats`]: `serve --nats`, the log published to NATS JetStream (SPEC §6).
+//! - [`webhooks`]: outbound webhooks (SPEC §6), one delivery task per webhook.
 //!
 //! Place in the whole: data walks one way — HTTP/CLI → domain rules (inside the store's
 //! append) → `eventlog` → subscription → `projections` → HTTP/CLI reads.
@@ -22,8 +24,10 @@ pub mod cli;
 pub mod dashboard;
 pub mod demo;
 pub mod http;
+pub mod nats;
 pub mod pool_policy;
 pub mod projector;
 pub mod reports;
 pub mod snapshot;
 pub mod telemetry;
+pub mod webhooks;

@@ -74,9 +74,43 @@ pub struct ServeArgs {
     /// `info,api::http=debug`).
     #[arg(long, value_name = "FILTER", env = "RUST_LOG", default_value = "info")]
     pub log_filter: String,
+    /// Seconds allowed for one webhook delivery (connecting, sending, the whole answer);
+    /// longer counts as a failed attempt. Fractions allowed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = positive_seconds)]
+    pub webhook_timeout: f64,
+    /// Seconds before the first retry of a failed webhook delivery; each further retry
+    /// waits twice as long, with jitter, up to --webhook-max-backoff.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0, value_parser = positive_seconds)]
+    pub webhook_first_retry: f64,
+    /// The longest wait between two attempts at a webhook delivery, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600.0, value_parser = positive_seconds)]
+    pub webhook_max_backoff: f64,
+    /// A webhook whose every delivery has failed for this many seconds is disabled (it
+    /// says so in `GET /v1/webhooks/{id}`). Default: 3 days.
+    #[arg(long, value_name = "SECONDS", default_value_t = 259200.0, value_parser = positive_seconds)]
+    pub webhook_disable_after: f64,
+    /// Publish every event to NATS JetStream at this address (`nats://127.0.0.1:4222`), in
+    /// log order, resuming after a restart from a checkpoint in the data directory.
+    #[arg(long, value_name = "URL")]
+    pub nats: Option<String>,
+    /// The JetStream stream the events go to (created if absent).
+    #[arg(long, value_name = "NAME", default_value = "DEALTRAIL", value_parser = crate::nats::check_stream_name)]
+    pub nats_stream: String,
+    /// The first token(s) of each subject: `<prefix>.<category>.<type>`; the stream takes
+    /// `<prefix>.>`.
+    #[arg(long, value_name = "PREFIX", default_value = "dealtrail", value_parser = crate::nats::check_subject_prefix)]
+    pub nats_subject_prefix: String,
     /// Log lines as text or as JSON objects.
     #[arg(long, value_enum, env = "DEALTRAIL_LOG", default_value_t = crate::telemetry::LogFormat::Text)]
     pub log_format: crate::telemetry::LogFormat,
+}
+
+/// A duration in seconds: a positive finite number, fractions allowed.
+fn positive_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s < 1e9 => Ok(s),
+        _ => Err(format!("{text:?} is not a positive number of seconds")),
+    }
 }
 
 /// Open files kept for the store, the runtime, logs and files opened by requests, when the
@@ -177,12 +211,19 @@ pub async fn run(data: &Path, args: ServeArgs) -> Result<(), CliError> {
             keep_alive_timeout: Duration::from_secs(args.keep_alive_timeout),
         },
         pool_release_after_days: args.pool_release_after_days,
+        webhooks: crate::webhooks::DeliveryConfig {
+            request_timeout: Duration::from_secs_f64(args.webhook_timeout),
+            first_retry: Duration::from_secs_f64(args.webhook_first_retry),
+            max_backoff: Duration::from_secs_f64(args.webhook_max_backoff),
+            disable_after: Duration::from_secs_f64(args.webhook_disable_after),
+        },
         ..ApiConfig::default()
     };
     let opened = match store.documents() {
         // Tokens and consumer checkpoints in the store, the same on every node.
         Some(documents) => {
-            AppState::open_shared(dyn_store.clone(), documents, config, admin.as_deref()).await
+            AppState::open_shared(dyn_store.clone(), documents, data, config, admin.as_deref())
+                .await
         }
         None => AppState::open(dyn_store.clone(), data, config, admin.as_deref()),
     };
@@ -193,6 +234,7 @@ pub async fn run(data: &Path, args: ServeArgs) -> Result<(), CliError> {
         ))
     })?;
     let state = state.with_projector(projector.clone());
+    let webhooks = state.webhooks.clone();
 
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
@@ -234,11 +276,25 @@ pub async fn run(data: &Path, args: ServeArgs) -> Result<(), CliError> {
         ))
     });
 
+    let nats = args.nats.map(|url| {
+        let config = crate::nats::NatsConfig {
+            url,
+            stream: args.nats_stream,
+            subject_prefix: args.nats_subject_prefix,
+        };
+        let (store, data, stop) = (dyn_store.clone(), data.to_path_buf(), stop_rx.clone());
+        tokio::spawn(async move { crate::nats::run(store, &data, config, stop).await })
+    });
+
     crate::http::serve(listener, state, shutdown_signal()).await?;
+    webhooks.shutdown().await;
     let _ = stop_tx.send(true);
     let _ = follower.await;
     if let Some(p) = policy {
         let _ = p.await;
+    }
+    if let Some(n) = nats {
+        let _ = n.await;
     }
     eprintln!(
         "dealtrail stopped: read model saved at position {}",

@@ -61,6 +61,18 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/consumers/{name}/ack", post(consumers::ack))
         .route("/v1/tokens", post(auth::routes::create_token))
+        .route(
+            "/v1/webhooks",
+            post(crate::webhooks::routes::create).get(crate::webhooks::routes::list),
+        )
+        .route(
+            "/v1/webhooks/{id}",
+            get(crate::webhooks::routes::get).delete(crate::webhooks::routes::delete),
+        )
+        .route(
+            "/v1/webhooks/{id}/deliveries",
+            get(crate::webhooks::routes::deliveries),
+        )
         .route("/v1/reports/{name}", get(reads::report))
         .route("/v1/pool", get(reads::pool))
         .route("/v1/admin/rebuild", post(reads::rebuild))
@@ -107,7 +119,8 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves the API on `listener` until `shutdown` resolves; then open subscriptions end,
-/// in-flight requests (appends included) finish, and the function returns. Subscriptions
+/// in-flight requests (appends included) finish, and the function returns. Webhook
+/// deliveries start here; the caller stops them afterwards ([`crate::webhooks::Webhooks::shutdown`]). Subscriptions
 /// are served on a thread of their own at a lower CPU priority (see `accept`); connections
 /// are capped and time out as [`ApiConfig::connections`] says.
 pub async fn serve(
@@ -118,6 +131,7 @@ pub async fn serve(
     let notify = state.shutdown.clone();
     let nice = state.config.subscriber_nice;
     let limits = state.config.connections.clone();
+    state.webhooks.start().await?;
     let app = router(state);
     accept::serve(listener, app, nice, limits, async move {
         shutdown.await;

@@ -42,6 +42,8 @@ pub struct ApiConfig {
     /// The pool policy's `release_after_days` when it is on: the follow-up list warns of
     /// customers about to go back to the pool.
     pub pool_release_after_days: Option<u32>,
+    /// Timings of webhook deliveries.
+    pub webhooks: crate::webhooks::DeliveryConfig,
 }
 
 impl Default for ApiConfig {
@@ -60,6 +62,7 @@ impl Default for ApiConfig {
             subscriber_nice: 10,
             connections: ConnectionLimits::default(),
             pool_release_after_days: None,
+            webhooks: crate::webhooks::DeliveryConfig::default(),
         }
     }
 }
@@ -71,6 +74,8 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     pub tokens: Arc<TokenStore>,
     pub consumers: Arc<Checkpoints>,
+    /// Outbound webhooks and their delivery tasks.
+    pub webhooks: Arc<crate::webhooks::Webhooks>,
     pub metrics: Arc<Metrics>,
     pub ownership: Arc<dyn OwnershipResolver>,
     /// The projections' read model (reports, deals, customers, pool).
@@ -79,6 +84,19 @@ pub struct AppState {
     pub(crate) feed: Arc<FeedSlot>,
     /// Flips to `true` when the server starts shutting down; open subscriptions end then.
     pub(crate) shutdown: Arc<watch::Sender<bool>>,
+}
+
+/// The webhooks kept in `data_dir`, delivered from `store`.
+fn webhooks_in(
+    data_dir: &Path,
+    store: &Arc<dyn EventStore>,
+    config: &ApiConfig,
+) -> std::io::Result<crate::webhooks::Webhooks> {
+    crate::webhooks::Webhooks::new(
+        Arc::new(crate::webhooks::FileStorage::open(data_dir)?),
+        store.clone(),
+        config.webhooks.clone(),
+    )
 }
 
 /// What starting the API produced that the binary must tell the operator.
@@ -90,7 +108,7 @@ pub struct Bootstrap {
 }
 
 impl AppState {
-    /// Opens the API's own state (tokens, consumer checkpoints) in `data_dir` and makes sure
+    /// Opens the API's own state (tokens, consumer checkpoints, webhooks) in `data_dir` and makes sure
     /// an admin token exists: `admin_token` (from `DEALTRAIL_ADMIN_TOKEN`, see
     /// [`admin_token_from_env`]) or a generated one returned in [`Bootstrap`].
     pub fn open(
@@ -102,11 +120,13 @@ impl AppState {
         let tokens = TokenStore::open(data_dir)?;
         let generated_admin_token = tokens.bootstrap_admin(admin_token)?;
         let consumers = Checkpoints::open(data_dir)?;
+        let webhooks = webhooks_in(data_dir, &store, &config)?;
         Ok(AppState::assemble(
             store,
             config,
             tokens,
             consumers,
+            webhooks,
             generated_admin_token,
         ))
     }
@@ -116,6 +136,7 @@ impl AppState {
         config: ApiConfig,
         tokens: TokenStore,
         consumers: Checkpoints,
+        webhooks: crate::webhooks::Webhooks,
         generated_admin_token: Option<String>,
     ) -> (AppState, Bootstrap) {
         let ownership = Arc::new(LogOwnership::new(store.clone()));
@@ -126,6 +147,7 @@ impl AppState {
                 config: Arc::new(config),
                 tokens: Arc::new(tokens),
                 consumers: Arc::new(consumers),
+                webhooks: Arc::new(webhooks),
                 metrics: Arc::new(Metrics::default()),
                 ownership,
                 projector: Arc::new(crate::projector::Projector::in_memory()),
@@ -140,20 +162,25 @@ impl AppState {
 
     /// [`AppState::open`] for a store shared by several nodes (PostgreSQL): tokens and
     /// consumer checkpoints live in the store's `documents`, so every node sees the same.
+    /// Webhooks are still the node's own, in `data_dir` (not yet in the store): register them
+    /// on one node only, or each node delivers them.
     pub async fn open_shared(
         store: Arc<dyn EventStore>,
         documents: eventlog::Documents,
+        data_dir: &Path,
         config: ApiConfig,
         admin_token: Option<&str>,
     ) -> std::io::Result<(AppState, Bootstrap)> {
         let (tokens, generated_admin_token) =
             TokenStore::open_shared(documents.clone(), admin_token).await?;
         let consumers = Checkpoints::shared(documents);
+        let webhooks = webhooks_in(data_dir, &store, &config)?;
         Ok(AppState::assemble(
             store,
             config,
             tokens,
             consumers,
+            webhooks,
             generated_admin_token,
         ))
     }
