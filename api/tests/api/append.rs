@@ -1,5 +1,10 @@
 //! Appending and reading back, idempotency, conflicts, rule violations.
 
+use std::sync::Arc;
+
+use eventlog::memory::MemoryStore;
+use eventlog::rules::DomainRules;
+use eventlog::{AppendValidator, LogView, RecordedEvent, StoreError, ValidateError};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -218,4 +223,53 @@ async fn oversized_metadata_is_refused_by_the_store() {
         .problem(422);
     assert_eq!(p["field"], "metadata");
     assert_eq!(p["index"], 0);
+}
+
+/// The real domain rules, shown a log whose reads fail (a disk or database error while the
+/// rules decide a batch).
+struct RulesOverFailingReads(DomainRules);
+
+struct FailingReads;
+
+const SECRET: &str = "/srv/secret/db: Input/output error";
+
+impl LogView for FailingReads {
+    fn stream(&self, _: &str) -> Result<Vec<RecordedEvent>, StoreError> {
+        Err(StoreError::Backend(SECRET.into()))
+    }
+    fn streams_with_prefix(&self, _: &str) -> Result<Vec<RecordedEvent>, StoreError> {
+        Err(StoreError::Backend(SECRET.into()))
+    }
+}
+
+impl AppendValidator for RulesOverFailingReads {
+    fn validate(
+        &self,
+        _: &dyn LogView,
+        stream: &str,
+        batch: &[RecordedEvent],
+    ) -> Result<(), ValidateError> {
+        self.0.validate(&FailingReads, stream, batch)
+    }
+}
+
+#[tokio::test]
+async fn a_failed_read_while_validating_is_a_500_with_nothing_internal_in_the_body() {
+    let store =
+        MemoryStore::with_validator(Arc::new(RulesOverFailingReads(DomainRules::default())));
+    let app = TestApp::with_store(Arc::new(store), tempfile::tempdir().unwrap());
+    let r = app
+        .append(
+            "org-acme",
+            ADMIN,
+            json!({"events": [{"type": "RepJoined", "data": {"rep": "wukong", "name": "Wukong", "team": "east"}}]}),
+        )
+        .await;
+    let p = r.problem(500);
+    let body = String::from_utf8_lossy(&r.body);
+    for internal in ["secret", "Input/output", "storage", "read"] {
+        assert!(!body.contains(internal), "{internal:?} in {body}");
+    }
+    assert!(p.get("rule").is_none(), "not a rule violation: {p}");
+    app.get("/v1/streams/org-acme", ADMIN).await.problem(404);
 }

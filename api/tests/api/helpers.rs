@@ -12,7 +12,7 @@ use axum::Router;
 use eventlog::memory::MemoryStore;
 use eventlog::{
     AppendOutcome, AppendValidator, EventStore, ExpectedVersion, Filter, LogView, MultiAppendError,
-    ProposedEvent, RecordedEvent, Rejection, StoreError, StreamBatch,
+    ProposedEvent, RecordedEvent, Rejection, StoreError, StreamBatch, ValidateError,
 };
 use futures::stream::BoxStream;
 use http_body_util::BodyExt;
@@ -27,7 +27,12 @@ pub const WAIT: Duration = Duration::from_secs(10);
 pub struct NonNegativeAmounts;
 
 impl AppendValidator for NonNegativeAmounts {
-    fn validate(&self, _: &dyn LogView, _: &str, batch: &[RecordedEvent]) -> Result<(), Rejection> {
+    fn validate(
+        &self,
+        _: &dyn LogView,
+        _: &str,
+        batch: &[RecordedEvent],
+    ) -> Result<(), ValidateError> {
         for (i, ev) in batch.iter().enumerate() {
             if let Some(a) = ev.data.get("amount").and_then(Value::as_f64) {
                 if a < 0.0 {
@@ -37,7 +42,8 @@ impl AppendValidator for NonNegativeAmounts {
                         a,
                         "amounts may not be negative",
                     )
-                    .at(i));
+                    .at(i)
+                    .into());
                 }
             }
         }
