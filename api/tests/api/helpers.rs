@@ -98,6 +98,11 @@ impl<H: Hooks> EventStore for Hooked<H> {
     }
 }
 
+/// A fresh [`MemoryStore`] that checks every append with the domain's rules.
+pub fn rules_store() -> MemoryStore {
+    MemoryStore::with_validator(Arc::new(DomainRules::default()))
+}
+
 pub struct TestApp {
     pub state: AppState,
     pub dir: tempfile::TempDir,
@@ -152,9 +157,7 @@ pub fn test_config() -> ApiConfig {
 
 impl TestApp {
     pub fn new() -> TestApp {
-        let store = Arc::new(MemoryStore::with_validator(
-            Arc::new(DomainRules::default()),
-        ));
+        let store = Arc::new(rules_store());
         TestApp::with_store(store, tempfile::tempdir().unwrap())
     }
 
