@@ -244,6 +244,22 @@ impl From<StoreError> for ValidateError {
     }
 }
 
+impl ValidateError {
+    /// The store error an append of `batch_len` events answers: a rejection of a one-event
+    /// batch names that event (index 0); a failed read is the store error it is.
+    pub(crate) fn for_batch(self, batch_len: usize) -> StoreError {
+        match self {
+            ValidateError::Rejected(mut r) => {
+                if r.index.is_none() && batch_len == 1 {
+                    r.index = Some(0);
+                }
+                StoreError::Rejected(r)
+            }
+            ValidateError::Store(e) => e,
+        }
+    }
+}
+
 impl From<ValidateError> for StoreError {
     fn from(e: ValidateError) -> StoreError {
         match e {

@@ -112,17 +112,7 @@ async fn exactly_one_of_n_racing_appends_with_the_same_expected_version_wins() {
 async fn sse_over_http_resumes_with_last_event_id() {
     let dir = tempfile::tempdir().unwrap();
     let app = spawn_app(sled_store(), dir.path()).await;
-    for position in 1..=3 {
-        let (status, _) = app
-            .send_json(
-                Method::POST,
-                "/v1/streams/customer-C1/events",
-                Some(ADMIN),
-                body(json!({"events": [customer_event(position)]})),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED);
-    }
+    append_customer_events(&app, 3).await;
     let res = app
         .send(
             Method::GET,
@@ -171,17 +161,7 @@ async fn a_durable_consumer_resumes_after_a_server_restart() {
         .send_json(Method::PUT, "/v1/consumers/billing", Some(&service), None)
         .await;
     assert_eq!(status, StatusCode::CREATED);
-    for position in 1..=5 {
-        let (status, _) = first
-            .send_json(
-                Method::POST,
-                "/v1/streams/customer-C1/events",
-                Some(ADMIN),
-                body(json!({"events": [customer_event(position)]})),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED);
-    }
+    append_customer_events(&first, 5).await;
     let (status, c) = first
         .send_json(
             Method::POST,
@@ -227,6 +207,21 @@ async fn a_durable_consumer_resumes_after_a_server_restart() {
 fn sled_store() -> Arc<dyn EventStore> {
     let rules = Arc::new(eventlog::rules::DomainRules::default());
     Arc::new(eventlog::SledStore::temporary(rules).unwrap())
+}
+
+/// Appends [`customer_event`] 1 to `n` to `customer-C1`, one request each.
+async fn append_customer_events(app: &Running, n: u64) {
+    for position in 1..=n {
+        let (status, _) = app
+            .send_json(
+                Method::POST,
+                "/v1/streams/customer-C1/events",
+                Some(ADMIN),
+                body(json!({"events": [customer_event(position)]})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
 }
 
 /// The event appended at `position` of a log holding only `customer-C1`: its registration

@@ -44,7 +44,6 @@ use crate::record::encode_record;
 use crate::sled_store::chain_hash;
 use crate::{
     AppendOutcome, AppendValidator, MultiAppendError, RecordedEvent, StoreError, StreamBatch,
-    ValidateError,
 };
 
 /// At most this many requests share one transaction...
@@ -602,16 +601,7 @@ impl Writer {
             self.validator.validate(view, stream, batch)
         }))
         .map_err(|_| StoreError::Backend("the append validator panicked".into()))?;
-        verdict.map_err(|e| match e {
-            ValidateError::Rejected(mut r) => {
-                if r.index.is_none() && batch.len() == 1 {
-                    r.index = Some(0);
-                }
-                StoreError::Rejected(r)
-            }
-            // A failed read while deciding: the store error it is, not a refusal.
-            ValidateError::Store(e) => e,
-        })
+        verdict.map_err(|e| e.for_batch(batch.len()))
     }
 
     /// Decides one request against the log plus `group`; on success adds its events to

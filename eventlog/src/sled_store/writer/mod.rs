@@ -38,7 +38,6 @@ use crate::prepare;
 use crate::record::encode_record_into;
 use crate::{
     AppendOutcome, AppendValidator, MultiAppendError, RecordedEvent, StoreError, StreamBatch,
-    ValidateError,
 };
 
 /// At most this many requests share one flush...
@@ -453,16 +452,7 @@ impl Writer {
             self.validator.validate(view, stream, batch)
         }))
         .map_err(|_| backend("the append validator panicked"))?;
-        verdict.map_err(|e| match e {
-            ValidateError::Rejected(mut r) => {
-                if r.index.is_none() && batch.len() == 1 {
-                    r.index = Some(0);
-                }
-                StoreError::Rejected(r)
-            }
-            // A failed read while deciding: the store error it is, not a refusal.
-            ValidateError::Store(e) => e,
-        })
+        verdict.map_err(|e| e.for_batch(batch.len()))
     }
 
     /// Decides a request of batches the caller checked against the log ending at
