@@ -220,15 +220,65 @@ pub trait LogView {
     fn streams_with_prefix(&self, prefix: &str) -> Result<Vec<RecordedEvent>, StoreError>;
 }
 
+/// Why [`AppendValidator::validate`] did not accept a batch.
+#[derive(Debug, thiserror::Error)]
+pub enum ValidateError {
+    /// The domain refused the batch: the store answers [`StoreError::Rejected`].
+    #[error("{0}")]
+    Rejected(Rejection),
+    /// The validator could not read the log (a [`LogView`] read failed): the store answers
+    /// this error as it is, never as a rejection.
+    #[error("{0}")]
+    Store(StoreError),
+}
+
+impl From<Rejection> for ValidateError {
+    fn from(r: Rejection) -> ValidateError {
+        ValidateError::Rejected(r)
+    }
+}
+
+impl From<StoreError> for ValidateError {
+    fn from(e: StoreError) -> ValidateError {
+        ValidateError::Store(e)
+    }
+}
+
+impl ValidateError {
+    /// The store error an append of `batch_len` events answers: a rejection of a one-event
+    /// batch names that event (index 0); a failed read is the store error it is.
+    pub(crate) fn for_batch(self, batch_len: usize) -> StoreError {
+        match self {
+            ValidateError::Rejected(mut r) => {
+                if r.index.is_none() && batch_len == 1 {
+                    r.index = Some(0);
+                }
+                StoreError::Rejected(r)
+            }
+            ValidateError::Store(e) => e,
+        }
+    }
+}
+
+impl From<ValidateError> for StoreError {
+    fn from(e: ValidateError) -> StoreError {
+        match e {
+            ValidateError::Rejected(r) => StoreError::Rejected(r),
+            ValidateError::Store(e) => e,
+        }
+    }
+}
+
 /// Decides whether a batch may be appended (the domain's rules plug in here).
 pub trait AppendValidator: Send + Sync + 'static {
     /// `batch` has ids, versions, positions and times assigned as they will be written.
+    /// A failed read of `view` is [`ValidateError::Store`], never a rejection.
     fn validate(
         &self,
         view: &dyn LogView,
         stream: &str,
         batch: &[RecordedEvent],
-    ) -> Result<(), Rejection>;
+    ) -> Result<(), ValidateError>;
     /// Called, in log order, with every batch that passed (for caches), as soon as it is
     /// accepted into the current group commit, so the next `validate` can rely on it. If
     /// writing that group then fails, the store refuses appends until it has gone back to what
@@ -249,7 +299,7 @@ impl AppendValidator for EnvelopeOnly {
         _view: &dyn LogView,
         _stream: &str,
         _batch: &[RecordedEvent],
-    ) -> Result<(), Rejection> {
+    ) -> Result<(), ValidateError> {
         Ok(())
     }
 }

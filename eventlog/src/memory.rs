@@ -149,7 +149,7 @@ impl MemoryStore {
             .collect();
         self.validator
             .validate(&*log, stream, &batch)
-            .map_err(StoreError::Rejected)?;
+            .map_err(StoreError::from)?;
         for ev in &batch {
             log.ids.insert(ev.id, ev.position);
             log.streams

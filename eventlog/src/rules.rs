@@ -16,9 +16,9 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use domain::rules::{self, check_batch, Context};
 use domain::state::{fold_stream, OrgState, StreamState};
-use domain::{RecordedEvent, Rejection};
+use domain::RecordedEvent;
 
-use crate::{AppendValidator, LogView};
+use crate::{AppendValidator, LogView, ValidateError};
 
 /// How many folded streams to keep before the cache is emptied (after a write, never mid-append).
 const CACHE_STREAMS: usize = 200_000;
@@ -53,22 +53,13 @@ impl DomainRules {
     }
 }
 
-fn storage(e: crate::StoreError) -> Rejection {
-    Rejection::new(
-        "storage.read",
-        "stream",
-        "",
-        format!("could not read the stream to validate it: {e}"),
-    )
-}
-
 impl AppendValidator for DomainRules {
     fn validate(
         &self,
         view: &dyn LogView,
         stream: &str,
         batch: &[RecordedEvent],
-    ) -> Result<(), Rejection> {
+    ) -> Result<(), ValidateError> {
         let Some(first) = batch.first() else {
             return Ok(());
         };
@@ -78,7 +69,7 @@ impl AppendValidator for DomainRules {
             Some(org) => org,
             none => {
                 let mut org = OrgState::default();
-                for ev in view.streams_with_prefix("org-").map_err(storage)? {
+                for ev in view.streams_with_prefix("org-")? {
                     org.apply(&ev);
                 }
                 none.insert(org)
@@ -93,7 +84,7 @@ impl AppendValidator for DomainRules {
         let state = match cached {
             Some(s) => s,
             None if first.version == 0 => StreamState::Empty,
-            None => fold_stream(stream, &view.stream(stream).map_err(storage)?),
+            None => fold_stream(stream, &view.stream(stream)?),
         };
         // The customer a `DealOpened` names, folded from the log as it stands (pending
         // events of this group and request included): never from the cache, whose entry may
@@ -101,7 +92,7 @@ impl AppendValidator for DomainRules {
         let customer = match rules::customer_named(stream, batch) {
             Some(id) => {
                 let name = format!("customer-{id}");
-                fold_stream(&name, &view.stream(&name).map_err(storage)?)
+                fold_stream(&name, &view.stream(&name)?)
                     .as_customer()
                     .cloned()
             }
@@ -130,7 +121,7 @@ impl AppendValidator for DomainRules {
                 // An earlier batch of this atomic append may have changed the organisation;
                 // it will not be written now, so fold it again from disk next time.
                 cache.org = None;
-                Err(r)
+                Err(ValidateError::Rejected(r))
             }
         }
     }

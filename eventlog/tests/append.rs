@@ -3,13 +3,14 @@
 #[macro_use]
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use common::{note, note_with_id, open};
+use eventlog::rules::DomainRules;
 use eventlog::{
     AppendValidator, EventStore, ExpectedVersion, Filter, LogView, RecordedEvent, Rejection,
-    StoreError, StreamBatch,
+    StoreError, StreamBatch, ValidateError,
 };
 use serde_json::json;
 
@@ -330,7 +331,7 @@ impl AppendValidator for Picky {
         view: &dyn LogView,
         stream: &str,
         batch: &[RecordedEvent],
-    ) -> Result<(), Rejection> {
+    ) -> Result<(), ValidateError> {
         // The view holds everything before the batch, including earlier batches of a
         // multi-stream append.
         let before = view.stream(stream).unwrap();
@@ -348,7 +349,8 @@ impl AppendValidator for Picky {
                     "true",
                     "bad events are refused",
                 )
-                .at(i));
+                .at(i)
+                .into());
             }
         }
         Ok(())
@@ -396,6 +398,93 @@ async fn a_rejected_batch_writes_nothing_and_names_the_event(backend: Backend) {
         .await
         .unwrap();
     assert_eq!((out.first_position, out.next_expected_version), (2, 1));
+}
+}
+
+/// The real domain rules, shown a log view whose reads fail while `failing` is set (a disk
+/// or database error in the middle of deciding a batch).
+struct RulesOverFailingReads {
+    rules: DomainRules,
+    failing: AtomicBool,
+}
+
+struct FailingView<'a> {
+    inner: &'a dyn LogView,
+    failing: bool,
+}
+
+const READ_FAILURE: &str = "injected read failure at /srv/secret/db";
+
+impl LogView for FailingView<'_> {
+    fn stream(&self, stream: &str) -> Result<Vec<RecordedEvent>, StoreError> {
+        match self.failing {
+            true => Err(StoreError::Backend(READ_FAILURE.into())),
+            false => self.inner.stream(stream),
+        }
+    }
+
+    fn streams_with_prefix(&self, prefix: &str) -> Result<Vec<RecordedEvent>, StoreError> {
+        match self.failing {
+            true => Err(StoreError::Backend(READ_FAILURE.into())),
+            false => self.inner.streams_with_prefix(prefix),
+        }
+    }
+}
+
+impl AppendValidator for RulesOverFailingReads {
+    fn validate(
+        &self,
+        view: &dyn LogView,
+        stream: &str,
+        batch: &[RecordedEvent],
+    ) -> Result<(), ValidateError> {
+        let view = FailingView {
+            inner: view,
+            failing: self.failing.load(Ordering::SeqCst),
+        };
+        self.rules.validate(&view, stream, batch)
+    }
+
+    fn applied(&self, batch: &[RecordedEvent]) {
+        self.rules.applied(batch)
+    }
+
+    fn reset(&self) {
+        self.rules.reset()
+    }
+}
+
+contract! {
+/// A read that fails while the rules decide a batch is the store error it is, not a
+/// rejection (which would tell the client its events broke a rule): nothing is written, and
+/// the same append succeeds once reads work again.
+async fn a_failed_read_during_validation_is_a_store_error_not_a_rejection(backend: Backend) {
+    let v = Arc::new(RulesOverFailingReads {
+        rules: DomainRules::default(),
+        failing: AtomicBool::new(true),
+    });
+    let store = backend.open_with(v.clone()).await;
+    let joined = || -> Vec<eventlog::ProposedEvent> {
+        vec![serde_json::from_value(json!({
+            "type": "RepJoined",
+            "data": {"rep": "wukong", "name": "Wukong", "team": "east"}
+        }))
+        .unwrap()]
+    };
+    match store
+        .append("org-acme", ExpectedVersion::Any, joined())
+        .await
+    {
+        Err(StoreError::Backend(m)) => assert!(m.contains(READ_FAILURE), "{m}"),
+        other => panic!("expected the read's Backend error, got {other:?}"),
+    }
+    assert_eq!(store.last_position().await.unwrap(), 0, "nothing written");
+    v.failing.store(false, Ordering::SeqCst);
+    let out = store
+        .append("org-acme", ExpectedVersion::NoStream, joined())
+        .await
+        .unwrap();
+    assert_eq!((out.first_position, out.next_expected_version), (1, 0));
 }
 }
 

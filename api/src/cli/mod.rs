@@ -274,3 +274,26 @@ pub async fn open_existing_store(data: &Path) -> Result<store::Store, CliError> 
     }
     open_store(data).await
 }
+
+#[cfg(test)]
+mod tests {
+    use eventlog::{Rejection, StoreError, ValidateError};
+
+    use super::{CliError, ExitCode};
+
+    /// A store read failing while the rules decide a batch reaches the command as the store
+    /// error it is (exit 1), not as a refused input (exit 5).
+    #[test]
+    fn a_failed_read_while_validating_is_a_failure_not_a_refusal() {
+        let read = ValidateError::Store(StoreError::Backend("read failed".into()));
+        assert_eq!(
+            CliError::from(StoreError::from(read)).code,
+            ExitCode::Failure
+        );
+        let refused = ValidateError::Rejected(Rejection::new("rep.active", "data.rep", "x", "no"));
+        assert_eq!(
+            CliError::from(StoreError::from(refused)).code,
+            ExitCode::Refused
+        );
+    }
+}

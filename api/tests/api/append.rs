@@ -1,5 +1,10 @@
 //! Appending and reading back, idempotency, conflicts, rule violations.
 
+use std::sync::Arc;
+
+use eventlog::memory::MemoryStore;
+use eventlog::rules::DomainRules;
+use eventlog::{AppendValidator, LogView, RecordedEvent, StoreError, ValidateError};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -9,9 +14,27 @@ fn call(rep: &str) -> serde_json::Value {
     json!({"type": "ActivityLogged", "data": {"kind": "call", "rep": rep}})
 }
 
+fn deal_opened(customer: &str, owner: &str) -> serde_json::Value {
+    json!({"type": "DealOpened", "data": {"customer_id": customer, "owner": owner, "title": "t",
+        "amount": 10, "stage": "qualified"}})
+}
+
+/// An organisation with rep `a`, customer C1 of hers and deal D1 opened on it (version 0):
+/// positions 1-2 (org), 3 (customer), 4 (deal).
+async fn app_with_a_deal() -> TestApp {
+    let app = TestApp::new();
+    assert_eq!(app.seed_org(&["a"]).await, 2);
+    assert_eq!(app.seed_customer("C1", "a").await, 3);
+    app.seed("deal-D1", json!([deal_opened("C1", "a")])).await;
+    app
+}
+
 #[tokio::test]
 async fn append_then_read_the_stream_and_the_log() {
     let app = TestApp::new();
+    // Positions 1-2: the organisation (pipeline, wukong); 3: wukong's customer C1.
+    assert_eq!(app.seed_org(&["wukong"]).await, 2);
+    assert_eq!(app.seed_customer("C1", "wukong").await, 3);
     let r = app
         .append(
             "deal-D1",
@@ -27,7 +50,7 @@ async fn append_then_read_the_stream_and_the_log() {
     assert_eq!(r.status, 201, "{:?}", r.body);
     assert_eq!(
         r.json(),
-        json!({"first_position": 1, "last_position": 2, "next_expected_version": 1})
+        json!({"first_position": 4, "last_position": 5, "next_expected_version": 1})
     );
 
     let s = app.get("/v1/streams/deal-D1", ADMIN).await;
@@ -47,10 +70,11 @@ async fn append_then_read_the_stream_and_the_log() {
         .get("/v1/streams/deal-D1?from_version=1&limit=1", ADMIN)
         .await
         .json();
-    assert_eq!(one["events"][0]["position"], 2);
+    assert_eq!(one["events"][0]["position"], 5);
 
+    // Position 6: a customer in the pool.
     app.seed(
-        "customer-C1",
+        "customer-C2",
         json!([{"type": "CustomerRegistered", "data": {"name": "x"}}]),
     )
     .await;
@@ -60,9 +84,9 @@ async fn append_then_read_the_stream_and_the_log() {
         .json();
     assert_eq!(log["events"].as_array().unwrap().len(), 2);
     assert_eq!(log["next_position"], 3);
-    let rest = app.get("/v1/events?from_position=3", ADMIN).await.json();
-    assert_eq!(rest["events"][0]["stream"], "customer-C1");
-    assert_eq!(rest["next_position"], 4);
+    let rest = app.get("/v1/events?from_position=6", ADMIN).await.json();
+    assert_eq!(rest["events"][0]["stream"], "customer-C2");
+    assert_eq!(rest["next_position"], 7);
     let typed = app
         .get(
             "/v1/events?types=CustomerRegistered,DealOpened&stream_prefix=deal-",
@@ -77,7 +101,7 @@ async fn append_then_read_the_stream_and_the_log() {
         .map(|e| e["type"].clone())
         .collect();
     assert_eq!(types, vec![json!("DealOpened")]);
-    assert_eq!(typed["next_position"], 4, "the whole log was considered");
+    assert_eq!(typed["next_position"], 7, "the whole log was considered");
 
     app.get("/v1/streams/deal-NOPE", ADMIN).await.problem(404);
 }
@@ -144,9 +168,8 @@ async fn an_id_already_in_the_log_returns_the_original_positions() {
 
 #[tokio::test]
 async fn a_stale_expected_version_is_a_409_naming_both_versions() {
-    let app = TestApp::new();
-    app.seed("deal-D1", json!([call("a"), call("a"), call("a")]))
-        .await;
+    let app = app_with_a_deal().await;
+    app.seed("deal-D1", json!([call("a"), call("a")])).await;
     let p = app
         .append(
             "deal-D1",
@@ -188,7 +211,7 @@ async fn a_stale_expected_version_is_a_409_naming_both_versions() {
 
 #[tokio::test]
 async fn a_broken_rule_is_a_422_with_rule_field_value_and_index_and_nothing_is_written() {
-    let app = TestApp::new();
+    let app = app_with_a_deal().await;
     let p = app
         .append(
             "deal-D1",
@@ -197,11 +220,16 @@ async fn a_broken_rule_is_a_422_with_rule_field_value_and_index_and_nothing_is_w
         )
         .await
         .problem(422);
-    assert_eq!(p["rule"], "amount.non_negative");
+    // The domain's own rule (SPEC's catalogue), not a stand-in's.
+    assert_eq!(p["rule"], "value.amount_non_negative");
+    assert!(domain::RULES.iter().any(|r| r.code == p["rule"]), "{p}");
     assert_eq!(p["field"], "data.amount");
-    assert_eq!(p["value"], "-5");
+    assert_eq!(p["value"], "-5.00", "an amount, shown with its 2 decimals");
     assert_eq!(p["index"], 1);
-    app.get("/v1/streams/deal-D1", ADMIN).await.problem(404);
+    // Nothing of the batch was written: the deal is still at its opening event.
+    let stream = app.get("/v1/streams/deal-D1", ADMIN).await.json();
+    assert_eq!(stream["version"], 0);
+    assert_eq!(app.get("/healthz", "").await.json()["last_position"], 4);
 }
 
 #[tokio::test]
@@ -218,4 +246,53 @@ async fn oversized_metadata_is_refused_by_the_store() {
         .problem(422);
     assert_eq!(p["field"], "metadata");
     assert_eq!(p["index"], 0);
+}
+
+/// The real domain rules, shown a log whose reads fail (a disk or database error while the
+/// rules decide a batch).
+struct RulesOverFailingReads(DomainRules);
+
+struct FailingReads;
+
+const SECRET: &str = "/srv/secret/db: Input/output error";
+
+impl LogView for FailingReads {
+    fn stream(&self, _: &str) -> Result<Vec<RecordedEvent>, StoreError> {
+        Err(StoreError::Backend(SECRET.into()))
+    }
+    fn streams_with_prefix(&self, _: &str) -> Result<Vec<RecordedEvent>, StoreError> {
+        Err(StoreError::Backend(SECRET.into()))
+    }
+}
+
+impl AppendValidator for RulesOverFailingReads {
+    fn validate(
+        &self,
+        _: &dyn LogView,
+        stream: &str,
+        batch: &[RecordedEvent],
+    ) -> Result<(), ValidateError> {
+        self.0.validate(&FailingReads, stream, batch)
+    }
+}
+
+#[tokio::test]
+async fn a_failed_read_while_validating_is_a_500_with_nothing_internal_in_the_body() {
+    let store =
+        MemoryStore::with_validator(Arc::new(RulesOverFailingReads(DomainRules::default())));
+    let app = TestApp::with_store(Arc::new(store), tempfile::tempdir().unwrap());
+    let r = app
+        .append(
+            "org-acme",
+            ADMIN,
+            json!({"events": [{"type": "RepJoined", "data": {"rep": "wukong", "name": "Wukong", "team": "east"}}]}),
+        )
+        .await;
+    let p = r.problem(500);
+    let body = String::from_utf8_lossy(&r.body);
+    for internal in ["secret", "Input/output", "storage", "read"] {
+        assert!(!body.contains(internal), "{internal:?} in {body}");
+    }
+    assert!(p.get("rule").is_none(), "not a rule violation: {p}");
+    app.get("/v1/streams/org-acme", ADMIN).await.problem(404);
 }

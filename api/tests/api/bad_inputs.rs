@@ -60,8 +60,15 @@ const APPEND: &str = "/v1/streams/deal-D1/events";
 #[tokio::test]
 async fn bad_inputs_are_answered_with_the_right_problem() {
     let app = TestApp::new();
-    app.seed("deal-D1", json!([{"type": "X", "data": {}}]))
-        .await;
+    // Positions 1-3: the organisation and wukong's customer C1; 4: deal D1 opened on it.
+    app.seed_org(&["wukong"]).await;
+    app.seed_customer("C1", "wukong").await;
+    app.seed(
+        "deal-D1",
+        json!([{"type": "DealOpened", "data": {"customer_id": "C1", "owner": "wukong",
+            "title": "t", "amount": 1, "stage": "qualified"}}]),
+    )
+    .await;
     let ev = r#"{"type":"X","data":{}}"#;
     let too_many = format!(r#"{{"events":[{}]}}"#, vec![ev; 1001].join(","));
     let oversized = format!(
@@ -376,7 +383,7 @@ async fn bad_inputs_are_answered_with_the_right_problem() {
     // Nothing of the above was written.
     assert_eq!(
         app.get("/v1/events", ADMIN).await.json()["head_position"],
-        1
+        4
     );
 }
 
@@ -386,7 +393,10 @@ async fn bad_inputs_are_answered_with_the_right_problem() {
 #[tokio::test]
 async fn a_body_with_characters_after_its_json_is_refused_and_writes_nothing() {
     let app = TestApp::new();
-    let one = json!({"events": [{"type": "DealOpened", "data": {"amount": 1}}]});
+    app.seed_org(&["wukong"]).await;
+    app.seed_customer("C1", "wukong").await;
+    let one = json!({"events": [{"type": "DealOpened", "data": {"customer_id": "C1",
+        "owner": "wukong", "title": "t", "amount": 1, "stage": "qualified"}}]});
     let body = format!("{one} {one}");
     let p = app.post(APPEND, ADMIN, &body).await.problem(400);
     let detail = p["detail"].as_str().unwrap();

@@ -9,6 +9,8 @@ use crate::helpers::{TestApp, ADMIN};
 /// Won in June: D1 100000 CNY, D2 10000 USD. USD June's rate arrives after the win.
 async fn app() -> TestApp {
     let app = TestApp::new();
+    app.seed_org(&["wukong"]).await;
+    app.seed_customer("C1", "wukong").await;
     let opened = |amount: f64, currency: Option<&str>| {
         let mut d = json!({"customer_id": "C1", "owner": "wukong", "title": "T", "amount": amount, "stage": "quote"});
         if let Some(c) = currency {

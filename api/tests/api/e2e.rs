@@ -19,7 +19,7 @@ fn body(v: serde_json::Value) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn append_and_read_over_http() {
     let dir = tempfile::tempdir().unwrap();
-    let app = spawn_app(Arc::new(MemoryStore::new()), dir.path()).await;
+    let app = spawn_app(Arc::new(rules_store()), dir.path()).await;
     let (status, out) = app
         .send_json(Method::POST, "/v1/streams/lead-L1/events", Some(ADMIN),
             body(json!({"events": [{"type": "LeadCaptured", "data": {"channel": "web", "name": "n"}}]})))
@@ -44,14 +44,16 @@ async fn append_and_read_over_http() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn exactly_one_of_n_racing_appends_with_the_same_expected_version_wins() {
     let dir = tempfile::tempdir().unwrap();
-    let app = Arc::new(spawn_app(Arc::new(MemoryStore::new()), dir.path()).await);
-    app.send_json(
-        Method::POST,
-        "/v1/streams/deal-D1/events",
-        Some(ADMIN),
-        body(json!({"events": [{"type": "A", "data": {}}]})),
-    )
-    .await;
+    let app = Arc::new(spawn_app(Arc::new(rules_store()), dir.path()).await);
+    let (status, _) = app
+        .send_json(
+            Method::POST,
+            "/v1/streams/customer-C1/events",
+            Some(ADMIN),
+            body(json!({"events": [customer_event(1)]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
     let n = 16;
     let barrier = Arc::new(tokio::sync::Barrier::new(n));
     let mut tasks = Vec::new();
@@ -61,9 +63,10 @@ async fn exactly_one_of_n_racing_appends_with_the_same_expected_version_wins() {
             barrier.wait().await;
             app.send_json(
                 Method::POST,
-                "/v1/streams/deal-D1/events",
+                "/v1/streams/customer-C1/events",
                 Some(ADMIN),
-                body(json!({"expected_version": 0, "events": [{"type": "B", "data": {"i": i}}]})),
+                body(json!({"expected_version": 0,
+                    "events": [{"type": "NpsRecorded", "data": {"score": i % 11}}]})),
             )
             .await
         }));
@@ -95,7 +98,7 @@ async fn exactly_one_of_n_racing_appends_with_the_same_expected_version_wins() {
         n - 1
     );
     let (_, page) = app
-        .send_json(Method::GET, "/v1/streams/deal-D1", Some(ADMIN), None)
+        .send_json(Method::GET, "/v1/streams/customer-C1", Some(ADMIN), None)
         .await;
     assert_eq!(page["version"], 1);
     Arc::try_unwrap(app)
@@ -109,15 +112,7 @@ async fn exactly_one_of_n_racing_appends_with_the_same_expected_version_wins() {
 async fn sse_over_http_resumes_with_last_event_id() {
     let dir = tempfile::tempdir().unwrap();
     let app = spawn_app(sled_store(), dir.path()).await;
-    for t in ["A", "B", "C"] {
-        app.send_json(
-            Method::POST,
-            "/v1/streams/deal-D1/events",
-            Some(ADMIN),
-            body(json!({"events": [{"type": t, "data": {}}]})),
-        )
-        .await;
-    }
+    append_customer_events(&app, 3).await;
     let res = app
         .send(
             Method::GET,
@@ -133,12 +128,15 @@ async fn sse_over_http_resumes_with_last_event_id() {
     assert_eq!(sse.next_event().await.id.as_deref(), Some("3"));
     app.send_json(
         Method::POST,
-        "/v1/streams/deal-D1/events",
+        "/v1/streams/customer-C1/events",
         Some(ADMIN),
-        body(json!({"events": [{"type": "D", "data": {}}]})),
+        body(json!({"events": [{"type": "CustomerUpdated", "data": {"industry": "retail"}}]})),
     )
     .await;
-    assert_eq!(sse.next_event().await.event.as_deref(), Some("D"));
+    assert_eq!(
+        sse.next_event().await.event.as_deref(),
+        Some("CustomerUpdated")
+    );
     // Shutting down ends the open subscription instead of waiting for it forever.
     app.shutdown().await;
 }
@@ -163,16 +161,7 @@ async fn a_durable_consumer_resumes_after_a_server_restart() {
         .send_json(Method::PUT, "/v1/consumers/billing", Some(&service), None)
         .await;
     assert_eq!(status, StatusCode::CREATED);
-    for t in ["A", "B", "C", "D", "E"] {
-        first
-            .send_json(
-                Method::POST,
-                "/v1/streams/deal-D1/events",
-                Some(ADMIN),
-                body(json!({"events": [{"type": t, "data": {}}]})),
-            )
-            .await;
-    }
+    append_customer_events(&first, 5).await;
     let (status, c) = first
         .send_json(
             Method::POST,
@@ -207,14 +196,41 @@ async fn a_durable_consumer_resumes_after_a_server_restart() {
     let next = sse.next_event().await;
     assert_eq!(
         (next.id.as_deref(), next.event.as_deref()),
-        (Some("4"), Some("D"))
+        (Some("4"), Some("NpsRecorded"))
     );
+    let data: serde_json::Value = serde_json::from_str(&next.data).unwrap();
+    assert_eq!(data["data"]["score"], 4, "the event at position 4");
     second.shutdown().await;
 }
 
-/// The real store in a temporary directory, accepting any well-formed envelope.
+/// The real store in a temporary directory, with the domain's rules.
 fn sled_store() -> Arc<dyn EventStore> {
-    Arc::new(eventlog::SledStore::temporary(Arc::new(eventlog::EnvelopeOnly)).unwrap())
+    let rules = Arc::new(eventlog::rules::DomainRules::default());
+    Arc::new(eventlog::SledStore::temporary(rules).unwrap())
+}
+
+/// Appends [`customer_event`] 1 to `n` to `customer-C1`, one request each.
+async fn append_customer_events(app: &Running, n: u64) {
+    for position in 1..=n {
+        let (status, _) = app
+            .send_json(
+                Method::POST,
+                "/v1/streams/customer-C1/events",
+                Some(ADMIN),
+                body(json!({"events": [customer_event(position)]})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+}
+
+/// The event appended at `position` of a log holding only `customer-C1`: its registration
+/// (a customer in the pool: no organisation needed), then NPS answers scored `position`.
+fn customer_event(position: u64) -> serde_json::Value {
+    match position {
+        1 => json!({"type": "CustomerRegistered", "data": {"name": "x"}}),
+        p => json!({"type": "NpsRecorded", "data": {"score": p}}),
+    }
 }
 
 /// A store whose appends wait for a go-ahead, to hold an append in flight.
@@ -245,7 +261,7 @@ async fn shutdown_finishes_an_in_flight_append() {
     let dir = tempfile::tempdir().unwrap();
     let (entered_tx, entered_rx) = oneshot::channel();
     let (release_tx, release_rx) = oneshot::channel();
-    let inner = MemoryStore::new();
+    let inner = rules_store();
     let store = Arc::new(Hooked(Gated {
         inner: inner.clone(),
         entered: Mutex::new(Some(entered_tx)),
@@ -255,9 +271,9 @@ async fn shutdown_finishes_an_in_flight_append() {
     let res = send(
         app.addr,
         Method::POST,
-        "/v1/streams/deal-D1/events",
+        "/v1/streams/customer-C1/events",
         Some(ADMIN),
-        body(json!({"events": [{"type": "A", "data": {}}]})),
+        body(json!({"events": [customer_event(1)]})),
         &[],
     );
     let client = tokio::spawn(async move {

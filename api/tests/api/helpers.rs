@@ -1,4 +1,5 @@
-//! Test harness: a fresh temp data dir and `MemoryStore` per test, tokens per role, request
+//! Test harness: a fresh temp data dir and `MemoryStore` with the domain's rules
+//! (`DomainRules`) per test, a minimal organisation to seed, tokens per role, request
 //! helpers for the router, an SSE reader, and `spawn_app` for a real server on port 0.
 
 use std::net::SocketAddr;
@@ -10,9 +11,10 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use eventlog::memory::MemoryStore;
+use eventlog::rules::DomainRules;
 use eventlog::{
-    AppendOutcome, AppendValidator, EventStore, ExpectedVersion, Filter, LogView, MultiAppendError,
-    ProposedEvent, RecordedEvent, Rejection, StoreError, StreamBatch,
+    AppendOutcome, EventStore, ExpectedVersion, Filter, MultiAppendError, ProposedEvent,
+    RecordedEvent, StoreError, StreamBatch,
 };
 use futures::stream::BoxStream;
 use http_body_util::BodyExt;
@@ -22,28 +24,8 @@ use tower::ServiceExt;
 pub const ADMIN: &str = "test-admin-token-0123456789abcdef";
 /// Bounded wait for anything asynchronous a test expects.
 pub const WAIT: Duration = Duration::from_secs(10);
-
-/// A stand-in for the domain rules: amounts may not be negative.
-pub struct NonNegativeAmounts;
-
-impl AppendValidator for NonNegativeAmounts {
-    fn validate(&self, _: &dyn LogView, _: &str, batch: &[RecordedEvent]) -> Result<(), Rejection> {
-        for (i, ev) in batch.iter().enumerate() {
-            if let Some(a) = ev.data.get("amount").and_then(Value::as_f64) {
-                if a < 0.0 {
-                    return Err(Rejection::new(
-                        "amount.non_negative",
-                        "data.amount",
-                        a,
-                        "amounts may not be negative",
-                    )
-                    .at(i));
-                }
-            }
-        }
-        Ok(())
-    }
-}
+/// When the organisation of [`TestApp::seed_org`] was set up (business time).
+pub const ORG_SINCE: &str = "2026-01-01T00:00:00Z";
 
 /// What a test store changes about a [`MemoryStore`]; [`Hooked`] delegates the rest.
 #[async_trait::async_trait]
@@ -116,6 +98,11 @@ impl<H: Hooks> EventStore for Hooked<H> {
     }
 }
 
+/// A fresh [`MemoryStore`] that checks every append with the domain's rules.
+pub fn rules_store() -> MemoryStore {
+    MemoryStore::with_validator(Arc::new(DomainRules::default()))
+}
+
 pub struct TestApp {
     pub state: AppState,
     pub dir: tempfile::TempDir,
@@ -170,7 +157,7 @@ pub fn test_config() -> ApiConfig {
 
 impl TestApp {
     pub fn new() -> TestApp {
-        let store = Arc::new(MemoryStore::with_validator(Arc::new(NonNegativeAmounts)));
+        let store = Arc::new(rules_store());
         TestApp::with_store(store, tempfile::tempdir().unwrap())
     }
 
@@ -243,6 +230,41 @@ impl TestApp {
             .refresh(self.state.store.as_ref())
             .await
             .unwrap();
+    }
+
+    /// Appends a minimal organisation to `org-acme` in one batch: the default pipeline
+    /// (SPEC §1.2: qualified, presentation, quote, negotiation, contract) defined and `reps`
+    /// joined (team `east`), so that events naming those reps and stages pass the domain's
+    /// rules. Its business time is [`ORG_SINCE`], before any date the tests report on.
+    /// Returns the log's last position after it (`reps.len() + 1` on an empty log).
+    pub async fn seed_org(&self, reps: &[&str]) -> u64 {
+        let mut events = vec![serde_json::json!({"type": "PipelineDefined",
+            "occurred_at": ORG_SINCE, "data": {"stages": [
+            {"id": "qualified", "name": "Qualified", "probability": 0.1},
+            {"id": "presentation", "name": "Presentation", "probability": 0.25},
+            {"id": "quote", "name": "Quote", "probability": 0.5},
+            {"id": "negotiation", "name": "Negotiation", "probability": 0.7},
+            {"id": "contract", "name": "Contract", "probability": 0.9}]}})];
+        for rep in reps {
+            events.push(
+                serde_json::json!({"type": "RepJoined", "occurred_at": ORG_SINCE,
+                "data": {"rep": rep, "name": rep, "team": "east"}}),
+            );
+        }
+        self.seed("org-acme", Value::Array(events)).await["last_position"]
+            .as_u64()
+            .unwrap()
+    }
+
+    /// Registers `customer-{customer}` (owned by `owner`, who must have joined): a deal of
+    /// `owner` may then be opened on it (registered at [`ORG_SINCE`]). Returns the log's last
+    /// position after it.
+    pub async fn seed_customer(&self, customer: &str, owner: &str) -> u64 {
+        let registered = serde_json::json!([{"type": "CustomerRegistered",
+            "occurred_at": ORG_SINCE, "data": {"name": format!("Customer {customer}"), "owner": owner}}]);
+        self.seed(&format!("customer-{customer}"), registered).await["last_position"]
+            .as_u64()
+            .unwrap()
     }
 
     /// Appends as admin and insists on success.

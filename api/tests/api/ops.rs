@@ -7,8 +7,11 @@ use crate::helpers::*;
 #[tokio::test]
 async fn healthz_reports_the_log_position() {
     let app = TestApp::new();
-    app.seed("deal-D1", json!([{"type": "A", "data": {}}]))
-        .await;
+    app.seed(
+        "customer-C1",
+        json!([{"type": "CustomerRegistered", "data": {"name": "x"}}]),
+    )
+    .await;
     let r = app.get("/healthz", "").await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json(), json!({"status": "ok", "last_position": 1}));
@@ -18,14 +21,15 @@ async fn healthz_reports_the_log_position() {
 async fn metrics_count_appends_latency_and_reads() {
     let app = TestApp::new();
     app.seed(
-        "deal-D1",
-        json!([{"type": "A", "data": {}}, {"type": "B", "data": {}}]),
+        "customer-C1",
+        json!([{"type": "CustomerRegistered", "data": {"name": "x"}},
+            {"type": "NpsRecorded", "data": {"score": 9}}]),
     )
     .await;
     app.append(
-        "deal-D1",
+        "customer-C1",
         ADMIN,
-        json!({"expected_version": 0, "events": [{"type": "C", "data": {}}]}),
+        json!({"expected_version": 0, "events": [{"type": "NpsRecorded", "data": {"score": 8}}]}),
     )
     .await
     .problem(409);

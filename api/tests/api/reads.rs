@@ -117,6 +117,8 @@ async fn reads_come_from_the_read_model_within_each_role_s_scope() {
 #[tokio::test]
 async fn a_bare_as_of_date_is_the_end_of_that_day() {
     let app = crate::helpers::TestApp::new();
+    app.seed_org(&["wukong"]).await;
+    app.seed_customer("C7", "wukong").await;
     app.seed(
         "deal-D7",
         json!([{"type": "DealOpened", "occurred_at": "2026-06-12T08:00:00Z",

@@ -5,16 +5,14 @@
 
 use std::sync::Arc;
 
+use crate::helpers::{rules_store, send, test_config, ADMIN, WAIT};
 use api::http::{serve, AppState};
 use axum::http::{Method, StatusCode};
-use eventlog::memory::MemoryStore;
-
-use crate::helpers::{send, test_config, ADMIN, WAIT};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_waiting_for_the_model_do_not_stall_healthz_or_appends() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(MemoryStore::new());
+    let store = Arc::new(rules_store());
     let (state, _) = AppState::open(store, dir.path(), test_config(), Some(ADMIN)).unwrap();
     let projector = state.projector.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

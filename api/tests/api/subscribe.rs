@@ -7,6 +7,7 @@ use std::time::Duration;
 use api::http::{ApiConfig, AppState};
 use axum::http::{Method, StatusCode};
 use eventlog::memory::MemoryStore;
+use eventlog::rules::DomainRules;
 use eventlog::{EventStore, Filter, RecordedEvent, StoreError};
 use futures::stream::{BoxStream, StreamExt};
 use serde_json::{json, Value};
@@ -14,8 +15,18 @@ use tower::ServiceExt;
 
 use crate::helpers::*;
 
-fn ev(t: &str) -> Value {
-    json!({"type": t, "data": {}})
+/// A customer's opening event (a customer in the pool: no rep, no organisation needed).
+fn registered() -> Value {
+    json!({"type": "CustomerRegistered", "data": {"name": "x"}})
+}
+
+/// An event that may follow it, again and again.
+fn nps(score: i64) -> Value {
+    json!({"type": "NpsRecorded", "data": {"score": score}})
+}
+
+fn updated() -> Value {
+    json!({"type": "CustomerUpdated", "data": {"industry": "retail"}})
 }
 
 async fn open(
@@ -47,14 +58,14 @@ async fn assert_metric(app: &TestApp, line: &str) {
 #[tokio::test]
 async fn catch_up_then_live_in_canonical_form() {
     let app = TestApp::new();
-    app.seed("deal-D1", json!([ev("A"), ev("B"), ev("C")]))
+    app.seed("customer-C0", json!([registered(), nps(9), updated()]))
         .await;
     let mut sse = open(&app, "/v1/subscribe?from_position=2", None).await;
     let b = sse.next_event().await;
     assert_eq!(b.id.as_deref(), Some("2"));
-    assert_eq!(b.event.as_deref(), Some("B"));
+    assert_eq!(b.event.as_deref(), Some("NpsRecorded"));
     let stored = app
-        .get("/v1/streams/deal-D1?from_version=1&limit=1", ADMIN)
+        .get("/v1/streams/customer-C0?from_version=1&limit=1", ADMIN)
         .await
         .json();
     assert_eq!(
@@ -65,11 +76,11 @@ async fn catch_up_then_live_in_canonical_form() {
     assert_eq!(sse.next_event().await.id.as_deref(), Some("3"));
 
     // Live: appended after the subscription started.
-    app.seed("customer-C1", json!([ev("D")])).await;
+    app.seed("customer-C1", json!([registered()])).await;
     let live = sse.next_event().await;
     assert_eq!(
         (live.id.as_deref(), live.event.as_deref()),
-        (Some("4"), Some("D"))
+        (Some("4"), Some("CustomerRegistered"))
     );
     let data: Value = serde_json::from_str(&live.data).unwrap();
     assert_eq!(data["stream"], "customer-C1");
@@ -82,7 +93,7 @@ async fn catch_up_then_live_in_canonical_form() {
 #[tokio::test]
 async fn last_event_id_takes_precedence_and_resumes_after_it() {
     let app = TestApp::new();
-    app.seed("deal-D1", json!([ev("A"), ev("B"), ev("C"), ev("D")]))
+    app.seed("customer-C1", json!([registered(), nps(1), nps(2), nps(3)]))
         .await;
     let mut sse = open(&app, "/v1/subscribe?from_position=1", Some("2")).await;
     assert_eq!(sse.next_event().await.id.as_deref(), Some("3"));
@@ -102,20 +113,26 @@ async fn last_event_id_takes_precedence_and_resumes_after_it() {
 #[tokio::test]
 async fn filters_apply_and_heartbeats_flow_while_idle() {
     let app = TestApp::new();
-    app.seed("deal-D1", json!([ev("A"), ev("B")])).await;
-    app.seed("customer-C1", json!([ev("B")])).await;
-    let mut sse = open(&app, "/v1/subscribe?types=B&stream_prefix=customer-", None).await;
+    // Positions 1-2 are of another stream, 3 of the right stream but another type.
+    app.seed("customer-C2", json!([registered(), nps(1)])).await;
+    app.seed("customer-C1", json!([registered(), nps(2)])).await;
+    let mut sse = open(
+        &app,
+        "/v1/subscribe?types=NpsRecorded&stream_prefix=customer-C1",
+        None,
+    )
+    .await;
     let b = sse.next_event().await;
     assert_eq!(
         (b.id.as_deref(), b.event.as_deref()),
-        (Some("3"), Some("B"))
+        (Some("4"), Some("NpsRecorded"))
     );
     // Nothing else matches: the next block is a heartbeat comment (interval 100 ms in tests).
     let hb = sse.next_block().await;
     assert_eq!(hb.comment.as_deref(), Some("heartbeat"));
-    app.seed("deal-D1", json!([ev("B")])).await;
-    app.seed("customer-C1", json!([ev("A"), ev("B")])).await;
-    assert_eq!(sse.next_event().await.id.as_deref(), Some("6"));
+    app.seed("customer-C2", json!([nps(3)])).await;
+    app.seed("customer-C1", json!([updated(), nps(4)])).await;
+    assert_eq!(sse.next_event().await.id.as_deref(), Some("7"));
 }
 
 #[tokio::test]
@@ -142,7 +159,7 @@ async fn a_consumer_resumes_after_its_last_ack() {
         .await;
     assert_eq!(again.status, 200);
 
-    app.seed("deal-D1", json!([ev("A"), ev("B"), ev("C")]))
+    app.seed("customer-C1", json!([registered(), nps(1), nps(2)]))
         .await;
     let acked = app
         .post("/v1/consumers/billing/ack", &service, r#"{"position": 2}"#)
@@ -188,7 +205,9 @@ fn app_with_window(sse_window: usize) -> Arc<TestApp> {
         ..test_config()
     };
     Arc::new(TestApp::with_config(
-        Arc::new(MemoryStore::new()),
+        Arc::new(MemoryStore::with_validator(
+            Arc::new(DomainRules::default()),
+        )),
         tempfile::tempdir().unwrap(),
         config,
     ))
@@ -214,16 +233,19 @@ async fn catch_up_hands_over_to_the_shared_feed_without_loss_or_repeat() {
     let app = app_with_window(64);
     // 600 events before anyone subscribes: more than two store pages of catch-up.
     for i in 0..6 {
-        let batch: Vec<Value> = (0..100).map(|_| ev("A")).collect();
-        app.seed(&format!("deal-S{i}"), json!(batch)).await;
+        let batch: Vec<Value> = (0..100)
+            .map(|k| if k == 0 { registered() } else { nps(9) })
+            .collect();
+        app.seed(&format!("customer-S{i}"), json!(batch)).await;
     }
     // The fan-out starts with the first subscriber, at the end of the log.
     let mut live = open(&app, "/v1/subscribe?from_position=601", None).await;
     let writer = tokio::spawn({
         let app = app.clone();
         async move {
-            for _ in 0..200 {
-                app.seed("deal-W", json!([ev("B"), ev("C")])).await;
+            for k in 0..200 {
+                let first = if k == 0 { registered() } else { nps(1) };
+                app.seed("customer-W", json!([first, nps(2)])).await;
             }
         }
     });
@@ -255,11 +277,12 @@ async fn catch_up_hands_over_to_the_shared_feed_without_loss_or_repeat() {
 async fn a_subscriber_behind_the_window_still_gets_everything_in_order() {
     let app = app_with_window(2);
     let mut all = open(&app, "/v1/subscribe", None).await;
-    let mut only_b = open(&app, "/v1/subscribe?types=B", None).await;
+    let mut only_b = open(&app, "/v1/subscribe?types=NpsRecorded", None).await;
     // Neither body is read while 60 events are appended: both fall far behind a window
     // of 2 (and the appends do not wait for them).
-    for _ in 0..20 {
-        app.seed("deal-D1", json!([ev("A"), ev("B"), ev("C")]))
+    for k in 0..20 {
+        let first = if k == 0 { registered() } else { updated() };
+        app.seed("customer-C1", json!([first, nps(k % 11), updated()]))
             .await;
     }
     assert_eq!(
@@ -269,7 +292,7 @@ async fn a_subscriber_behind_the_window_still_gets_everything_in_order() {
     let bs: Vec<u64> = (0..20).map(|i| 3 * i + 2).collect();
     assert_eq!(positions(&mut only_b, 20).await, bs);
     // Back within the window: live events still come, once.
-    app.seed("deal-D1", json!([ev("B")])).await;
+    app.seed("customer-C1", json!([nps(9)])).await;
     assert_eq!(positions(&mut all, 1).await, vec![61]);
     assert_eq!(positions(&mut only_b, 1).await, vec![61]);
     nothing_more(&mut all).await;
@@ -281,14 +304,14 @@ async fn a_subscriber_behind_the_window_still_gets_everything_in_order() {
 async fn a_new_subscriber_after_all_left_gets_a_working_feed() {
     let app = app_with_window(8);
     let mut first = open(&app, "/v1/subscribe", None).await;
-    app.seed("deal-D1", json!([ev("A")])).await;
+    app.seed("customer-C1", json!([registered()])).await;
     assert_eq!(positions(&mut first, 1).await, vec![1]);
     drop(first);
     // The feed notices nobody follows it at its next batch, and stops.
-    app.seed("deal-D1", json!([ev("B")])).await;
-    app.seed("deal-D1", json!([ev("C")])).await;
+    app.seed("customer-C1", json!([nps(1)])).await;
+    app.seed("customer-C1", json!([nps(2)])).await;
     let mut second = open(&app, "/v1/subscribe?from_position=2", None).await;
-    app.seed("deal-D1", json!([ev("D")])).await;
+    app.seed("customer-C1", json!([nps(3)])).await;
     assert_eq!(positions(&mut second, 3).await, vec![2, 3, 4]);
     nothing_more(&mut second).await;
 }
@@ -321,7 +344,7 @@ impl Hooks for SubscriptionFails {
 #[tokio::test]
 async fn a_store_error_in_the_feed_ends_subscriptions_with_an_error_event() {
     let store = SubscriptionFails {
-        inner: MemoryStore::new(),
+        inner: MemoryStore::with_validator(Arc::new(DomainRules::default())),
         ok: 2,
     };
     let dir = tempfile::tempdir().unwrap();
@@ -333,11 +356,11 @@ async fn a_store_error_in_the_feed_ends_subscriptions_with_an_error_event() {
     )
     .unwrap();
     let app = TestApp { state, dir };
-    app.seed("deal-D1", json!([ev("A")])).await;
+    app.seed("customer-C1", json!([registered()])).await;
     let mut sse = open(&app, "/v1/subscribe", None).await;
     assert_eq!(positions(&mut sse, 1).await, vec![1]);
     // The feed follows from position 2: two events, then the failure.
-    app.seed("deal-D1", json!([ev("B"), ev("C"), ev("D")]))
+    app.seed("customer-C1", json!([nps(1), nps(2), nps(3)]))
         .await;
     assert_eq!(positions(&mut sse, 2).await, vec![2, 3]);
     let err = sse.next_event().await;

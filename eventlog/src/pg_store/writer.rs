@@ -601,12 +601,7 @@ impl Writer {
             self.validator.validate(view, stream, batch)
         }))
         .map_err(|_| StoreError::Backend("the append validator panicked".into()))?;
-        verdict.map_err(|mut r| {
-            if r.index.is_none() && batch.len() == 1 {
-                r.index = Some(0);
-            }
-            StoreError::Rejected(r)
-        })
+        verdict.map_err(|e| e.for_batch(batch.len()))
     }
 
     /// Decides one request against the log plus `group`; on success adds its events to

@@ -452,12 +452,7 @@ impl Writer {
             self.validator.validate(view, stream, batch)
         }))
         .map_err(|_| backend("the append validator panicked"))?;
-        verdict.map_err(|mut r| {
-            if r.index.is_none() && batch.len() == 1 {
-                r.index = Some(0);
-            }
-            StoreError::Rejected(r)
-        })
+        verdict.map_err(|e| e.for_batch(batch.len()))
     }
 
     /// The events of `batch` as they will be written after the log plus `group` and `mine`
