@@ -115,6 +115,8 @@ impl Modify for BearerAuth {
         super::consumers::ack,
         super::consumers::get_consumer,
         super::auth::routes::create_token,
+        super::auth::routes::list_tokens,
+        super::auth::routes::revoke_token,
         super::reads::report,
         super::reads::pool,
         super::reads::deal,

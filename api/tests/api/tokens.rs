@@ -1,0 +1,210 @@
+//! Token management (SPEC §7): the lifecycle (issue, list, use, revoke, expire), each
+//! refusal told apart in the 401's problem+json, admin-only management, the audit trail.
+
+use axum::http::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+async fn delete(app: &TestApp, path: &str, token: &str) -> Reply {
+    app.call(request(Method::DELETE, path, Some(token), None))
+        .await
+}
+
+async fn issue(app: &TestApp, body: Value) -> Value {
+    let r = app.post("/v1/tokens", ADMIN, &body.to_string()).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    r.json()
+}
+
+fn listed(app_list: &Value, id: &str) -> Value {
+    app_list["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("token {id} not listed in {app_list}"))
+}
+
+#[tokio::test]
+async fn a_token_is_issued_listed_used_and_revoked_and_then_refused_as_revoked() {
+    let app = TestApp::new();
+    let issued = issue(&app, json!({"role": "service", "subject": "billing"})).await;
+    let token = issued["token"].as_str().unwrap().to_string();
+    let id = issued["id"].as_str().unwrap().to_string();
+    assert_eq!(issued["expires_at"], Value::Null);
+
+    let list = app.get("/v1/tokens", ADMIN).await;
+    assert_eq!(list.status, 200);
+    let raw = String::from_utf8_lossy(&list.body).to_string();
+    assert!(!raw.contains(&token) && !raw.contains(ADMIN), "{raw}");
+    let hash = blake3::hash(token.as_bytes()).to_hex().to_string();
+    assert!(!raw.contains(&hash), "the full hash is not shown either");
+    let row = listed(&list.json(), &id);
+    assert_eq!(row["role"], "service");
+    assert_eq!(row["subject"], "billing");
+    assert_eq!(row["status"], "active");
+    assert_eq!(row["last_used_at"], Value::Null, "never used yet");
+    assert_eq!(row["expires_at"], Value::Null);
+    assert!(row["created_at"].as_str().unwrap().ends_with('Z'));
+    // The start admin token is listed, marked as such.
+    let start: Vec<Value> = list.json()["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["start_admin"] == true)
+        .cloned()
+        .collect();
+    assert_eq!(start.len(), 1);
+    assert_eq!(start[0]["role"], "admin");
+
+    let before = chrono::Utc::now();
+    assert_eq!(app.get("/v1/events", &token).await.status, 200);
+    let row = listed(&app.get("/v1/tokens", ADMIN).await.json(), &id);
+    let used: chrono::DateTime<chrono::Utc> =
+        row["last_used_at"].as_str().unwrap().parse().unwrap();
+    assert!(
+        used >= before - chrono::Duration::seconds(1),
+        "{used} vs {before}"
+    );
+
+    assert_eq!(
+        delete(&app, &format!("/v1/tokens/{id}"), ADMIN)
+            .await
+            .status,
+        204
+    );
+    let p = app.get("/v1/events", &token).await.problem(401);
+    assert_eq!(p["reason"], "revoked", "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("revoked"), "{p}");
+    let row = listed(&app.get("/v1/tokens", ADMIN).await.json(), &id);
+    assert_eq!(row["status"], "revoked");
+    assert!(row["revoked_at"].is_string());
+    // Revoking again changes nothing; an unknown id is a 404.
+    assert_eq!(
+        delete(&app, &format!("/v1/tokens/{id}"), ADMIN)
+            .await
+            .status,
+        204
+    );
+    delete(&app, "/v1/tokens/0123456789abcdef", ADMIN)
+        .await
+        .problem(404);
+    // An unknown token says so.
+    let p = app.get("/v1/events", "dt_never_issued").await.problem(401);
+    assert_eq!(p["reason"], "unknown", "{p}");
+    // Revoked survives a restart (the token file).
+    let (state, _) = api::http::AppState::open(
+        app.state.store.clone(),
+        app.dir.path(),
+        test_config(),
+        Some(ADMIN),
+    )
+    .unwrap();
+    let again = TestApp {
+        state,
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let p = again.get("/v1/events", &token).await.problem(401);
+    assert_eq!(p["reason"], "revoked");
+}
+
+#[tokio::test]
+async fn the_start_admin_token_is_not_revoked_by_delete() {
+    let app = TestApp::new();
+    let list = app.get("/v1/tokens", ADMIN).await.json();
+    let start = list["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["start_admin"] == true)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let p = delete(&app, &format!("/v1/tokens/{start}"), ADMIN)
+        .await
+        .problem(409);
+    assert!(p["detail"]
+        .as_str()
+        .unwrap()
+        .contains("DEALTRAIL_ADMIN_TOKEN"));
+    assert_eq!(app.get("/v1/tokens", ADMIN).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_token_expires_at_its_expires_at_and_then_is_refused_as_expired() {
+    let app = TestApp::new();
+    let at = chrono::Utc::now() + chrono::Duration::milliseconds(1500);
+    let issued = issue(
+        &app,
+        json!({"role": "analyst", "subject": "bi", "expires_at": at.to_rfc3339()}),
+    )
+    .await;
+    let token = issued["token"].as_str().unwrap().to_string();
+    let back: chrono::DateTime<chrono::Utc> =
+        issued["expires_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(back, at);
+    assert_eq!(app.get("/v1/events", &token).await.status, 200);
+    tokio::time::sleep((at - chrono::Utc::now()).to_std().unwrap_or_default()).await;
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let p = app.get("/v1/events", &token).await.problem(401);
+    assert_eq!(p["reason"], "expired", "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("expired"), "{p}");
+    let row = listed(
+        &app.get("/v1/tokens", ADMIN).await.json(),
+        issued["id"].as_str().unwrap(),
+    );
+    assert_eq!(row["status"], "expired");
+}
+
+#[tokio::test]
+async fn expires_at_in_the_past_or_malformed_is_refused_naming_the_field() {
+    let app = TestApp::new();
+    let past = (chrono::Utc::now() - chrono::Duration::seconds(5)).to_rfc3339();
+    let p = app
+        .post(
+            "/v1/tokens",
+            ADMIN,
+            &json!({"role": "analyst", "expires_at": past}).to_string(),
+        )
+        .await
+        .problem(422);
+    assert_eq!(p["field"], "expires_at");
+    let p = app
+        .post(
+            "/v1/tokens",
+            ADMIN,
+            &json!({"role": "analyst", "expires_at": "tomorrow"}).to_string(),
+        )
+        .await
+        .problem(400);
+    assert_eq!(p["field"], "expires_at");
+    let list = app.get("/v1/tokens", ADMIN).await.json();
+    assert_eq!(
+        list["tokens"].as_array().unwrap().len(),
+        1,
+        "nothing issued"
+    );
+}
+
+#[tokio::test]
+async fn only_an_admin_lists_and_revokes_tokens() {
+    let app = TestApp::new();
+    let issued = issue(&app, json!({"role": "analyst", "subject": "bi"})).await;
+    let id = issued["id"].as_str().unwrap();
+    for role in ["manager", "rep", "analyst", "service"] {
+        let token = app.token(role, "someone");
+        app.get("/v1/tokens", &token).await.problem(403);
+        delete(&app, &format!("/v1/tokens/{id}"), &token)
+            .await
+            .problem(403);
+    }
+    let analyst = issued["token"].as_str().unwrap();
+    assert_eq!(
+        app.get("/v1/events", analyst).await.status,
+        200,
+        "not revoked"
+    );
+}
