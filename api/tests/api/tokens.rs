@@ -208,3 +208,80 @@ async fn only_an_admin_lists_and_revokes_tokens() {
         "not revoked"
     );
 }
+
+/// Team east: wukong (active) and shaseng (left); team west: bajie.
+async fn org(app: &TestApp) {
+    app.seed(
+        "org-acme",
+        json!([
+            {"type": "RepJoined", "data": {"rep": "wukong", "name": "Sun Wukong", "team": "east"}},
+            {"type": "RepJoined", "data": {"rep": "bajie", "name": "Zhu Bajie", "team": "west"}},
+            {"type": "RepJoined", "data": {"rep": "shaseng", "name": "Sha Wujing", "team": "east"}},
+            {"type": "RepLeft", "data": {"rep": "shaseng"}},
+        ]),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn tokens_for_unknown_or_left_reps_and_teamless_managers_are_422_naming_subject() {
+    let app = TestApp::new();
+    org(&app).await;
+    for (role, subject, says) in [
+        ("rep", "nobody", "has not joined"),
+        ("rep", "shaseng", "has left"),
+        ("manager", "north", "no rep"),
+    ] {
+        let p = app
+            .post(
+                "/v1/tokens",
+                ADMIN,
+                &json!({"role": role, "subject": subject}).to_string(),
+            )
+            .await
+            .problem(422);
+        assert_eq!(p["field"], "subject", "{role} {subject}: {p}");
+        assert!(p["detail"].as_str().unwrap().contains(says), "{p}");
+    }
+    let list = app.get("/v1/tokens", ADMIN).await.json();
+    assert_eq!(
+        list["tokens"].as_array().unwrap().len(),
+        1,
+        "nothing issued"
+    );
+    // Those who are there get theirs.
+    issue(&app, json!({"role": "rep", "subject": "wukong"})).await;
+    issue(&app, json!({"role": "manager", "subject": "west"})).await;
+}
+
+#[tokio::test]
+async fn a_reps_token_stops_working_once_rep_left_is_appended_and_again_if_they_rejoin() {
+    let app = TestApp::new();
+    org(&app).await;
+    let issued = issue(&app, json!({"role": "rep", "subject": "wukong"})).await;
+    let token = issued["token"].as_str().unwrap().to_string();
+    assert_eq!(app.get("/v1/deals", &token).await.status, 200);
+    app.seed(
+        "org-acme",
+        json!([{"type": "RepLeft", "data": {"rep": "wukong"}}]),
+    )
+    .await;
+    let p = app.get("/v1/deals", &token).await.problem(401);
+    assert_eq!(p["reason"], "rep-left", "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("wukong"), "{p}");
+    // Other reps' tokens are unaffected.
+    let bajie = issue(&app, json!({"role": "rep", "subject": "bajie"})).await;
+    assert_eq!(
+        app.get("/v1/deals", bajie["token"].as_str().unwrap())
+            .await
+            .status,
+        200
+    );
+    // Joining again brings the token back (it was never revoked).
+    app.seed(
+        "org-acme",
+        json!([{"type": "RepJoined", "data": {"rep": "wukong", "name": "Sun Wukong", "team": "west"}}]),
+    )
+    .await;
+    assert_eq!(app.get("/v1/deals", &token).await.status, 200);
+}

@@ -13,6 +13,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
 
+use super::ownership::RepStatus;
 use super::problem::ApiError;
 use super::state::AppState;
 
@@ -94,6 +95,20 @@ impl FromRequestParts<AppState> for Principal {
             })?;
         use tokens::Presented;
         match state.tokens.find(token).await? {
+            Presented::Valid(who) if who.role == Role::Rep => {
+                // A rep who left is refused at once (the index follows the log's head).
+                match state.ownership.rep_status(&who.subject).await? {
+                    RepStatus::Left => Err(ApiError::TokenRefused {
+                        reason: "rep-left",
+                        detail: format!(
+                            "rep {:?} has left the organisation (RepLeft): their token no \
+                             longer works",
+                            who.subject
+                        ),
+                    }),
+                    RepStatus::Active | RepStatus::Unknown => Ok(who),
+                }
+            }
             Presented::Valid(who) => Ok(who),
             Presented::Unknown => Err(ApiError::TokenRefused {
                 reason: "unknown",

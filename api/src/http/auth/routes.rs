@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::tokens::{Revocation, TokenInfo};
 use super::{Principal, Role};
 use crate::http::extract::Json;
+use crate::http::ownership::RepStatus;
 use crate::http::problem::ApiError;
 use crate::http::state::AppState;
 
@@ -42,7 +43,7 @@ pub struct IssuedToken {
         (status = 400, description = "Bad role, subject or expires_at", body = crate::http::openapi::ProblemDoc, content_type = "application/problem+json"),
         (status = 401, description = "No or unknown token", body = crate::http::openapi::ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = crate::http::openapi::ProblemDoc, content_type = "application/problem+json"),
-        (status = 422, description = "expires_at not in the future", body = crate::http::openapi::ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "expires_at not in the future; a rep who has not joined or has left; a team with no rep", body = crate::http::openapi::ProblemDoc, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn create_token(
@@ -67,6 +68,30 @@ pub async fn create_token(
         }
         (role, None) => role.as_str().to_string(),
     };
+    match req.role {
+        Role::Rep => match state.ownership.rep_status(&subject).await? {
+            RepStatus::Active => {}
+            RepStatus::Unknown => {
+                return Err(ApiError::Unprocessable {
+                    detail: format!("rep {subject:?} has not joined (no RepJoined for it)"),
+                    field: "subject".into(),
+                })
+            }
+            RepStatus::Left => {
+                return Err(ApiError::Unprocessable {
+                    detail: format!("rep {subject:?} has left the organisation (RepLeft)"),
+                    field: "subject".into(),
+                })
+            }
+        },
+        Role::Manager if !state.ownership.team_exists(&subject).await? => {
+            return Err(ApiError::Unprocessable {
+                detail: format!("team {subject:?} has no rep (no RepJoined names it)"),
+                field: "subject".into(),
+            })
+        }
+        _ => {}
+    }
     let expires_at = match &req.expires_at {
         None => None,
         Some(text) => {
