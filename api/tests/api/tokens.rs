@@ -285,3 +285,81 @@ async fn a_reps_token_stops_working_once_rep_left_is_appended_and_again_if_they_
     .await;
     assert_eq!(app.get("/v1/deals", &token).await.status, 200);
 }
+
+#[tokio::test]
+async fn every_token_issued_and_revoked_is_an_audit_event_without_the_secret() {
+    let app = TestApp::new();
+    org(&app).await;
+    let a = issue(&app, json!({"role": "rep", "subject": "wukong"})).await;
+    let at = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
+    let b = issue(
+        &app,
+        json!({"role": "manager", "subject": "east", "expires_at": at}),
+    )
+    .await;
+    let (a_id, b_id) = (a["id"].as_str().unwrap(), b["id"].as_str().unwrap());
+    assert_eq!(
+        delete(&app, &format!("/v1/tokens/{a_id}"), ADMIN)
+            .await
+            .status,
+        204
+    );
+    // A second revocation records nothing more; a refused issue records nothing.
+    delete(&app, &format!("/v1/tokens/{a_id}"), ADMIN).await;
+    app.post(
+        "/v1/tokens",
+        ADMIN,
+        r#"{"role": "rep", "subject": "nobody"}"#,
+    )
+    .await
+    .problem(422);
+
+    let r = app.get("/v1/streams/org-access", ADMIN).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let raw = String::from_utf8_lossy(&r.body).to_string();
+    for secret in [
+        a["token"].as_str().unwrap(),
+        b["token"].as_str().unwrap(),
+        ADMIN,
+    ] {
+        assert!(!raw.contains(secret), "a secret in the log: {raw}");
+    }
+    let body = r.json();
+    let events = body["events"].as_array().expect("events");
+    let seen: Vec<(String, Value, String)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap().to_string(),
+                e["data"].clone(),
+                e["actor"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expires: chrono::DateTime<chrono::Utc> = at.parse().unwrap();
+    assert_eq!(
+        seen,
+        vec![
+            (
+                "TokenIssued".to_string(),
+                json!({"token_id": a_id, "role": "rep", "subject": "wukong"}),
+                "admin".to_string()
+            ),
+            (
+                "TokenIssued".to_string(),
+                json!({"token_id": b_id, "role": "manager", "subject": "east",
+                       "expires_at": serde_json::to_value(expires).unwrap()}),
+                "admin".to_string()
+            ),
+            (
+                "TokenRevoked".to_string(),
+                json!({"token_id": a_id}),
+                "admin".to_string()
+            ),
+        ]
+    );
+    // The whole log holds no secret either.
+    let all = app.get("/v1/events", ADMIN).await;
+    let raw = String::from_utf8_lossy(&all.body).to_string();
+    assert!(!raw.contains(a["token"].as_str().unwrap()));
+}

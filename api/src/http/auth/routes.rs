@@ -1,7 +1,12 @@
 //! `POST /v1/tokens`, `GET /v1/tokens`, `DELETE /v1/tokens/{id}` (admin only).
+//!
+//! Every token issued or revoked here is also an event in [`AUDIT_STREAM`] (`TokenIssued`,
+//! `TokenRevoked`; the actor is the caller's subject; never the secret). The admin token the
+//! server starts with is not issued here and has no such event.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use eventlog::{ExpectedVersion, ProposedEvent};
 use serde::{Deserialize, Serialize};
 
 use super::tokens::{Revocation, TokenInfo};
@@ -10,6 +15,32 @@ use crate::http::extract::Json;
 use crate::http::ownership::RepStatus;
 use crate::http::problem::ApiError;
 use crate::http::state::AppState;
+
+/// The org stream of the access audit trail.
+pub const AUDIT_STREAM: &str = "org-access";
+
+/// Appends one audit event, by `who`.
+async fn audit(state: &AppState, who: &Principal, event: domain::Event) -> Result<(), ApiError> {
+    let event_type = event.type_name().to_string();
+    let data = match serde_json::to_value(&event) {
+        Ok(serde_json::Value::Object(mut tagged)) => tagged.remove("data").unwrap_or_default(),
+        other => return Err(ApiError::Internal(format!("an audit event: {other:?}"))),
+    };
+    let proposed = ProposedEvent {
+        id: Some(uuid::Uuid::new_v4()),
+        event_type,
+        occurred_at: None,
+        actor: Some(who.subject.clone()),
+        data,
+        metadata: None,
+        recorded_at: None,
+    };
+    state
+        .store
+        .append(AUDIT_STREAM, ExpectedVersion::Any, vec![proposed])
+        .await?;
+    Ok(())
+}
 
 /// A token to create.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -117,6 +148,19 @@ pub async fn create_token(
         .issue_token(req.role, &subject, expires_at)
         .await
         .map_err(|e| ApiError::Internal(format!("saving the token: {e}")))?;
+    let issued = domain::Event::TokenIssued(domain::events::TokenIssued {
+        token_id: info.id.clone(),
+        role: req.role.as_str().to_string(),
+        subject: subject.clone(),
+        expires_at,
+    });
+    if let Err(e) = audit(&state, &who, issued).await {
+        // No token without its audit event: the new one is revoked before it is shown.
+        if let Err(undo) = state.tokens.revoke(&info.id).await {
+            tracing::error!(error = %undo, token_id = %info.id, "revoking an unaudited token");
+        }
+        return Err(e);
+    }
     Ok((
         StatusCode::CREATED,
         axum::Json(IssuedToken {
@@ -177,7 +221,14 @@ pub async fn revoke_token(
         .await
         .map_err(|e| ApiError::Internal(format!("revoking the token: {e}")))?;
     match outcome {
-        Revocation::Revoked(_) | Revocation::AlreadyRevoked(_) => Ok(StatusCode::NO_CONTENT),
+        Revocation::Revoked(info) => {
+            // Revoked first (it must not wait on the log), then recorded.
+            let revoked =
+                domain::Event::TokenRevoked(domain::events::TokenRevoked { token_id: info.id });
+            audit(&state, &who, revoked).await?;
+            Ok(StatusCode::NO_CONTENT)
+        }
+        Revocation::AlreadyRevoked(_) => Ok(StatusCode::NO_CONTENT),
         Revocation::NotFound => Err(ApiError::NotFound(format!("no token has id {id:?}"))),
         Revocation::StartAdmin => Err(ApiError::Conflict(format!(
             "token {id} is the admin token the server starts with: it is replaced by \
