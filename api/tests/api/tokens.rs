@@ -363,3 +363,114 @@ async fn every_token_issued_and_revoked_is_an_audit_event_without_the_secret() {
     let raw = String::from_utf8_lossy(&all.body).to_string();
     assert!(!raw.contains(a["token"].as_str().unwrap()));
 }
+
+mod pg {
+    //! The same on a PostgreSQL store shared by two nodes (`DEALTRAIL_TEST_PG`, default
+    //! `postgres://postgres@127.0.0.1:5432/test`; a schema of its own, dropped afterwards;
+    //! skipped, saying so, when no server answers, unless `DEALTRAIL_REQUIRE_PG=1`).
+
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn pg_url() -> String {
+        std::env::var("DEALTRAIL_TEST_PG")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
+    }
+
+    async fn sql(statement: &str) -> Result<(), String> {
+        let url = pg_url();
+        let connect = tokio_postgres::connect(&url, tokio_postgres::NoTls);
+        let (client, conn) = tokio::time::timeout(std::time::Duration::from_secs(5), connect)
+            .await
+            .map_err(|_| "no answer within 5 s".to_string())?
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        client
+            .batch_execute(statement)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn node(url: &str) -> TestApp {
+        let rules = Arc::new(eventlog::rules::DomainRules::default());
+        let store = Arc::new(eventlog::PgStore::open(url, rules).await.unwrap());
+        let documents = store.documents();
+        let (state, _) =
+            api::http::AppState::open_shared(store, documents, test_config(), Some(ADMIN))
+                .await
+                .unwrap();
+        TestApp {
+            state,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_token_revoked_on_one_node_is_refused_on_the_other_at_once() {
+        if let Err(e) = sql("SELECT 1").await {
+            if std::env::var("DEALTRAIL_REQUIRE_PG").is_ok_and(|v| v == "1") {
+                panic!(
+                    "DEALTRAIL_REQUIRE_PG=1 but no PostgreSQL at {}: {e}",
+                    pg_url()
+                );
+            }
+            eprintln!("PostgreSQL tests skipped: no server at {} ({e})", pg_url());
+            return;
+        }
+        let schema = format!("tok_{}", uuid::Uuid::new_v4().simple());
+        let base = pg_url();
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}schema={schema}");
+        let outcome = tokio::spawn(async move {
+            let a = node(&url).await;
+            let b = node(&url).await;
+            a.seed(
+                "org-acme",
+                json!([
+                    {"type": "RepJoined", "data": {"rep": "wukong", "name": "Sun Wukong", "team": "east"}},
+                ]),
+            )
+            .await;
+            let issued = issue(&a, json!({"role": "rep", "subject": "wukong"})).await;
+            let token = issued["token"].as_str().unwrap().to_string();
+            let id = issued["id"].as_str().unwrap().to_string();
+            // Used on B (which records its last use), listed on B.
+            assert_eq!(b.get("/v1/deals", &token).await.status, 200);
+            let row = listed(&b.get("/v1/tokens", ADMIN).await.json(), &id);
+            assert_eq!(row["subject"], "wukong");
+            assert!(row["last_used_at"].is_string(), "{row}");
+            // Revoked on B: refused on A at once, and on B.
+            assert_eq!(delete(&b, &format!("/v1/tokens/{id}"), ADMIN).await.status, 204);
+            for n in [&a, &b] {
+                let p = n.get("/v1/deals", &token).await.problem(401);
+                assert_eq!(p["reason"], "revoked", "{p}");
+            }
+            let p = a.get("/v1/deals", "dt_unknown").await.problem(401);
+            assert_eq!(p["reason"], "unknown");
+            // The audit trail, in the shared log, without the secret.
+            let r = a.get("/v1/streams/org-access", ADMIN).await;
+            assert!(!String::from_utf8_lossy(&r.body).contains(&token));
+            let types: Vec<String> = r.json()["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["type"].as_str().unwrap().to_string())
+                .collect();
+            assert_eq!(types, ["TokenIssued", "TokenRevoked"]);
+            // RepLeft appended through A stops a fresh token of the rep on B.
+            let fresh = issue(&b, json!({"role": "rep", "subject": "wukong"})).await;
+            let fresh = fresh["token"].as_str().unwrap();
+            a.seed("org-acme", json!([{"type": "RepLeft", "data": {"rep": "wukong"}}]))
+                .await;
+            let p = b.get("/v1/deals", fresh).await.problem(401);
+            assert_eq!(p["reason"], "rep-left", "{p}");
+        })
+        .await;
+        let dropped = sql(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await;
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic.into_panic());
+        }
+        dropped.unwrap();
+    }
+}
