@@ -163,6 +163,7 @@ async fn a_durable_consumer_resumes_after_a_server_restart() {
         .send_json(Method::PUT, "/v1/consumers/billing", Some(&service), None)
         .await;
     assert_eq!(status, StatusCode::CREATED);
+    // Position 1 is the token's audit event (`TokenIssued` in `org-access`); A..E are 2..6.
     for t in ["A", "B", "C", "D", "E"] {
         first
             .send_json(
@@ -178,10 +179,10 @@ async fn a_durable_consumer_resumes_after_a_server_restart() {
             Method::POST,
             "/v1/consumers/billing/ack",
             Some(&service),
-            body(json!({"position": 3})),
+            body(json!({"position": 4})),
         )
         .await;
-    assert_eq!((status, c["position"].clone()), (StatusCode::OK, json!(3)));
+    assert_eq!((status, c["position"].clone()), (StatusCode::OK, json!(4)));
     first.shutdown().await;
 
     let second = spawn_app(store, dir.path()).await;
@@ -190,7 +191,7 @@ async fn a_durable_consumer_resumes_after_a_server_restart() {
         .await;
     assert_eq!(
         (status, c["position"].clone()),
-        (StatusCode::OK, json!(3)),
+        (StatusCode::OK, json!(4)),
         "token and checkpoint survived"
     );
     let res = second
@@ -207,7 +208,7 @@ async fn a_durable_consumer_resumes_after_a_server_restart() {
     let next = sse.next_event().await;
     assert_eq!(
         (next.id.as_deref(), next.event.as_deref()),
-        (Some("4"), Some("D"))
+        (Some("5"), Some("D"))
     );
     second.shutdown().await;
 }
