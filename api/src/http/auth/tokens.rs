@@ -540,6 +540,77 @@ mod tests {
         assert!(reopened.authenticate("dt_nope").is_none());
     }
 
+    #[tokio::test]
+    async fn last_use_is_written_lazily_and_revocation_and_expiry_are_kept_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TokenStore::open(dir.path()).unwrap();
+        let in_an_hour = Utc::now() + chrono::Duration::hours(1);
+        let (token, info) = store
+            .issue_token(Role::Analyst, "bi", Some(in_an_hour))
+            .await
+            .unwrap();
+        assert_eq!(info.last_used_at, None);
+        let file = dir.path().join("http/tokens.json");
+        assert!(matches!(
+            store.find(&token).await.unwrap(),
+            Presented::Valid(_)
+        ));
+        let first = store.list().await.unwrap()[0]
+            .last_used_at
+            .expect("written");
+        let written = std::fs::read(&file).unwrap();
+        // Within TOUCH_EVERY: no write at all.
+        for _ in 0..5 {
+            assert!(matches!(
+                store.find(&token).await.unwrap(),
+                Presented::Valid(_)
+            ));
+        }
+        assert_eq!(store.list().await.unwrap()[0].last_used_at, Some(first));
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            written,
+            "the file was not rewritten"
+        );
+
+        assert_eq!(store.find("dt_other").await.unwrap(), Presented::Unknown);
+        let Revocation::Revoked(revoked) = store.revoke(&info.id).await.unwrap() else {
+            panic!("revoked");
+        };
+        assert_eq!(revoked.status, "revoked");
+        assert!(matches!(
+            store.find(&token).await.unwrap(),
+            Presented::Revoked(_)
+        ));
+        assert!(store.authenticate(&token).is_none());
+        let reopened = TokenStore::open(dir.path()).unwrap();
+        assert!(matches!(
+            reopened.find(&token).await.unwrap(),
+            Presented::Revoked(_)
+        ));
+        assert_eq!(reopened.revoke("nope").await.unwrap(), Revocation::NotFound);
+
+        // An expiry in the past (written by hand: the API refuses one).
+        let mut table: TokenTable = files::load(&file).unwrap();
+        let (token2, info2) = reopened
+            .issue_token(Role::Service, "s", None)
+            .await
+            .unwrap();
+        table = {
+            let mut t: TokenTable = files::load(&file).unwrap();
+            t.extend(table);
+            t
+        };
+        let key = table.keys().find(|k| id_of(k) == info2.id).unwrap().clone();
+        table.get_mut(&key).unwrap().expires_at = Some(Utc::now() - chrono::Duration::seconds(1));
+        files::store(&file, &table).unwrap();
+        let reopened = TokenStore::open(dir.path()).unwrap();
+        assert!(matches!(
+            reopened.find(&token2).await.unwrap(),
+            Presented::Expired(_)
+        ));
+    }
+
     const A: &str = "configured-admin-token-A-0123456789";
     const B: &str = "configured-admin-token-B-0123456789";
 
