@@ -152,10 +152,11 @@ impl LogOwnership {
             types: vec!["RepJoined".into(), "RepLeft".into()],
             stream_prefix: Some("org-".into()),
         };
-        let mut index = self.teams.lock().await;
         // Everything up to the head as it is now: an append acknowledged before this question
-        // is seen by it.
+        // is seen by it. Read before taking the lock, so that the questions every rep's
+        // request asks (see `auth`) do not queue behind one another's reads of the head.
         let head = self.store.last_position().await?;
+        let mut index = self.teams.lock().await;
         while index.through < head {
             let page = self
                 .store
