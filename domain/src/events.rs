@@ -177,6 +177,22 @@ payload!(ExchangeRateSet {
     /// Units of the reporting currency per unit of `currency`.
     rate: f64,
 });
+payload!(
+    /// An API token was issued (SPEC §7 audit trail; `actor` is who issued it). Never the
+    /// secret: `token_id` is the id `GET /v1/tokens` shows.
+    TokenIssued {
+        token_id: String,
+        /// `admin`, `manager`, `rep`, `analyst` or `service`.
+        role: String,
+        subject: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    }
+);
+payload!(
+    /// An API token was revoked (`actor` is who revoked it).
+    TokenRevoked { token_id: String }
+);
 payload!(CustomerRegistered {
     name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -359,6 +375,8 @@ pub enum Event {
     PaymentScheduled(PaymentScheduled),
     PaymentReceived(PaymentReceived),
     SpendRecorded(SpendRecorded),
+    TokenIssued(TokenIssued),
+    TokenRevoked(TokenRevoked),
 }
 
 /// Every event type name, with the stream categories it may be appended to.
@@ -397,6 +415,8 @@ pub const EVENT_TYPES: &[(&str, &[Category])] = &[
     // model's snapshot, the fuzz seeds' selector byte) keeps naming the same type.
     ("ReportingCurrencySet", &[Category::Org]),
     ("ExchangeRateSet", &[Category::Org]),
+    ("TokenIssued", &[Category::Org]),
+    ("TokenRevoked", &[Category::Org]),
 ];
 
 /// The categories a type may be appended to; `None` for an unknown type.
@@ -417,6 +437,8 @@ impl Event {
             Event::TargetSet(_) => "TargetSet",
             Event::ReportingCurrencySet(_) => "ReportingCurrencySet",
             Event::ExchangeRateSet(_) => "ExchangeRateSet",
+            Event::TokenIssued(_) => "TokenIssued",
+            Event::TokenRevoked(_) => "TokenRevoked",
             Event::CustomerRegistered(_) => "CustomerRegistered",
             Event::CustomerUpdated(_) => "CustomerUpdated",
             Event::CustomerClaimed(_) => "CustomerClaimed",
@@ -495,6 +517,8 @@ impl Event {
             "TargetSet" => parse(data).map(Event::TargetSet),
             "ReportingCurrencySet" => parse(data).map(Event::ReportingCurrencySet),
             "ExchangeRateSet" => parse(data).map(Event::ExchangeRateSet),
+            "TokenIssued" => parse(data).map(Event::TokenIssued),
+            "TokenRevoked" => parse(data).map(Event::TokenRevoked),
             "CustomerRegistered" => parse(data).map(Event::CustomerRegistered),
             "CustomerUpdated" => parse(data).map(Event::CustomerUpdated),
             "CustomerClaimed" => parse(data).map(Event::CustomerClaimed),

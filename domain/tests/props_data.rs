@@ -28,6 +28,8 @@ enum K {
     Kind,
     Direction,
     Stages,
+    /// An RFC 3339 instant (UTC).
+    Time,
 }
 
 use K::*;
@@ -203,6 +205,16 @@ const SHAPES: &[(&str, &[Field])] = &[
             ("rate", Ratio(0.0001, 10000.0), true),
         ],
     ),
+    (
+        "TokenIssued",
+        &[
+            ("token_id", Text, true),
+            ("role", Text, true),
+            ("subject", Text, true),
+            ("expires_at", Time, false),
+        ],
+    ),
+    ("TokenRevoked", &[("token_id", Text, true)]),
 ];
 
 fn value_of(k: K) -> BoxedStrategy<Value> {
@@ -224,6 +236,11 @@ fn value_of(k: K) -> BoxedStrategy<Value> {
         Int(lo, hi) => (lo..=hi).prop_map(Value::from).boxed(),
         Ratio(lo, hi) => (lo..=hi).prop_map(Value::from).boxed(),
         Secs => (0u64..1_000_000).prop_map(Value::from).boxed(),
+        Time => (2000i32..2100, 1u32..=12, 1u32..=28, 0u32..24, 0u32..60)
+            .prop_map(|(y, mo, d, h, mi)| {
+                json!(format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:00Z"))
+            })
+            .boxed(),
         Kind => prop::sample::select(vec!["call", "email", "sms", "meeting", "visit", "note"])
             .prop_map(Value::from)
             .boxed(),
@@ -267,7 +284,7 @@ fn typed_data() -> impl Strategy<Value = (usize, Value)> {
 /// A value of the wrong JSON type for a field of kind `k`.
 fn wrong_for(k: K) -> Value {
     match k {
-        Text | Month | Date | Kind | Direction => json!(7),
+        Text | Month | Date | Kind | Direction | Time => json!(7),
         Texts | Stages => json!("not a list"),
         Money | Int(..) | Ratio(..) | Secs => json!("12"),
     }

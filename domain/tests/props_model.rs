@@ -497,6 +497,15 @@ impl Model {
                 let data = json!({"currency": currency, "month": month, "rate": rate});
                 self.push("org-acme", "ExchangeRateSet", data, None);
             }
+            37 => {
+                let id = format!("{:016x}", u64::from(n) << 8 | u64::from(b));
+                let data = json!({"token_id": id, "role": "rep", "subject": REPS[a as usize % REPS.len()]});
+                self.push("org-access", "TokenIssued", data, None);
+            }
+            38 => {
+                let id = format!("{:016x}", u64::from(n) << 8 | u64::from(b));
+                self.push("org-access", "TokenRevoked", json!({"token_id": id}), None);
+            }
             _ => {}
         }
     }
@@ -510,7 +519,7 @@ fn actions() -> impl Strategy<Value = (Option<usize>, Vec<Act>)> {
     (
         proptest::option::of(1usize..6),
         prop::collection::vec(
-            (0u8..37, any::<u8>(), any::<u8>(), any::<u32>(), 0u16..2000),
+            (0u8..39, any::<u8>(), any::<u8>(), any::<u32>(), 0u16..2000),
             1..120,
         ),
     )
@@ -604,7 +613,7 @@ fn the_model_produces_every_event_type() {
     let acts: Vec<Act> = (0..3000)
         .map(|_| {
             (
-                (next() % 37) as u8,
+                (next() % 39) as u8,
                 next() as u8,
                 next() as u8,
                 next() as u32,

@@ -39,7 +39,7 @@ use std::future::Future;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -60,7 +60,11 @@ pub fn router(state: AppState) -> Router {
             put(consumers::put_consumer).get(consumers::get_consumer),
         )
         .route("/v1/consumers/{name}/ack", post(consumers::ack))
-        .route("/v1/tokens", post(auth::routes::create_token))
+        .route(
+            "/v1/tokens",
+            post(auth::routes::create_token).get(auth::routes::list_tokens),
+        )
+        .route("/v1/tokens/{id}", delete(auth::routes::revoke_token))
         .route(
             "/v1/webhooks",
             post(crate::webhooks::routes::create).get(crate::webhooks::routes::list),

@@ -120,6 +120,8 @@ impl Modify for BearerAuth {
         crate::webhooks::routes::get,
         crate::webhooks::routes::delete,
         crate::webhooks::routes::deliveries,
+        super::auth::routes::list_tokens,
+        super::auth::routes::revoke_token,
         super::reads::report,
         super::reads::pool,
         super::reads::deal,

@@ -29,6 +29,21 @@ pub trait OwnershipResolver: Send + Sync + 'static {
     /// The rep's team (the latest `RepJoined` in `org-*` streams): a rep who left stays on
     /// the team they left, so that their deals and figures stay the team's.
     async fn team_of(&self, rep: &str) -> Result<Option<String>, StoreError>;
+    /// Whether the rep joined, and whether they have left since (a later `RepJoined`
+    /// brings them back).
+    async fn rep_status(&self, rep: &str) -> Result<RepStatus, StoreError>;
+    /// Whether any `RepJoined` names `team`.
+    async fn team_exists(&self, team: &str) -> Result<bool, StoreError>;
+}
+
+/// A rep as the `org-*` streams tell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepStatus {
+    /// No `RepJoined` for them.
+    Unknown,
+    Active,
+    /// `RepLeft` after their latest `RepJoined`.
+    Left,
 }
 
 /// Reads the entity's stream through the store on every ownership question; keeps a team
@@ -39,11 +54,14 @@ pub struct LogOwnership {
     teams: tokio::sync::Mutex<TeamIndex>,
 }
 
-/// Each rep's team from the latest `RepJoined`, as of log position `through`.
+/// Each rep's team from the latest `RepJoined`, the reps who left since, and every team
+/// named, as of log position `through`.
 #[derive(Default)]
 struct TeamIndex {
     through: u64,
     team: std::collections::HashMap<String, String>,
+    left: std::collections::HashSet<String>,
+    teams: std::collections::HashSet<String>,
 }
 
 impl LogOwnership {
@@ -108,21 +126,51 @@ impl OwnershipResolver for LogOwnership {
     }
 
     async fn team_of(&self, rep: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.teams().await?.team.get(rep).cloned())
+    }
+
+    async fn rep_status(&self, rep: &str) -> Result<RepStatus, StoreError> {
+        let index = self.teams().await?;
+        Ok(if !index.team.contains_key(rep) {
+            RepStatus::Unknown
+        } else if index.left.contains(rep) {
+            RepStatus::Left
+        } else {
+            RepStatus::Active
+        })
+    }
+
+    async fn team_exists(&self, team: &str) -> Result<bool, StoreError> {
+        Ok(self.teams().await?.teams.contains(team))
+    }
+}
+
+impl LogOwnership {
+    /// The team index, brought up to the log's head.
+    async fn teams(&self) -> Result<tokio::sync::MutexGuard<'_, TeamIndex>, StoreError> {
         let filter = Filter {
-            types: vec!["RepJoined".into()],
+            types: vec!["RepJoined".into(), "RepLeft".into()],
             stream_prefix: Some("org-".into()),
         };
-        let mut index = self.teams.lock().await;
         // Everything up to the head as it is now: an append acknowledged before this question
-        // is seen by it.
+        // is seen by it. Read before taking the lock, so that the questions every rep's
+        // request asks (see `auth`) do not queue behind one another's reads of the head.
         let head = self.store.last_position().await?;
+        let mut index = self.teams.lock().await;
         while index.through < head {
             let page = self
                 .store
                 .read_all(index.through + 1, PAGE, &filter)
                 .await?;
             for ev in &page {
-                if let (Some(rep), Some(team)) = (str_field(ev, "rep"), str_field(ev, "team")) {
+                let Some(rep) = str_field(ev, "rep") else {
+                    continue;
+                };
+                if ev.event_type == "RepLeft" {
+                    index.left.insert(rep);
+                } else if let Some(team) = str_field(ev, "team") {
+                    index.left.remove(&rep);
+                    index.teams.insert(team.clone());
                     index.team.insert(rep, team);
                 }
             }
@@ -132,6 +180,6 @@ impl OwnershipResolver for LogOwnership {
                 None => head,
             };
         }
-        Ok(index.team.get(rep).cloned())
+        Ok(index)
     }
 }

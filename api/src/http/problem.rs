@@ -84,6 +84,19 @@ pub enum ApiError {
     /// No or an unknown bearer token.
     #[error("{0}")]
     Unauthorized(String),
+    /// A token that is known but refused; `reason` (`revoked`, `expired`, `rep-left`) says
+    /// why, `unknown` when it is not known at all (401).
+    #[error("{detail}")]
+    TokenRefused {
+        reason: &'static str,
+        detail: String,
+    },
+    /// Well-formed, but it cannot be done as asked; `field` names the part (422).
+    #[error("{detail}")]
+    Unprocessable { detail: String, field: String },
+    /// The resource's state forbids it (409).
+    #[error("{0}")]
+    Conflict(String),
     /// Authenticated, but the role may not do this.
     #[error("{0}")]
     Forbidden(String),
@@ -144,6 +157,21 @@ impl ApiError {
             ApiError::Unauthorized(d) => {
                 Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized", d)
             }
+            ApiError::TokenRefused { reason, detail } => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Unauthorized",
+                detail,
+            )
+            .with("reason", *reason),
+            ApiError::Unprocessable { detail, field } => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unprocessable",
+                "Unprocessable request",
+                detail,
+            )
+            .with("field", field.as_str()),
+            ApiError::Conflict(d) => Problem::new(StatusCode::CONFLICT, "conflict", "Conflict", d),
             ApiError::Forbidden(d) => {
                 Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", d)
             }
@@ -273,7 +301,7 @@ impl IntoResponse for ApiError {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
-        if let ApiError::Unauthorized(_) = self {
+        if let ApiError::Unauthorized(_) | ApiError::TokenRefused { .. } = self {
             res.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"dealtrail\""),

@@ -161,16 +161,18 @@ async fn a_durable_consumer_resumes_after_a_server_restart() {
         .send_json(Method::PUT, "/v1/consumers/billing", Some(&service), None)
         .await;
     assert_eq!(status, StatusCode::CREATED);
+    // Position 1 is the token's audit event (`TokenIssued` in `org-access`); the customer's
+    // events are 2..6.
     append_customer_events(&first, 5).await;
     let (status, c) = first
         .send_json(
             Method::POST,
             "/v1/consumers/billing/ack",
             Some(&service),
-            body(json!({"position": 3})),
+            body(json!({"position": 4})),
         )
         .await;
-    assert_eq!((status, c["position"].clone()), (StatusCode::OK, json!(3)));
+    assert_eq!((status, c["position"].clone()), (StatusCode::OK, json!(4)));
     first.shutdown().await;
 
     let second = spawn_app(store, dir.path()).await;
@@ -179,7 +181,7 @@ async fn a_durable_consumer_resumes_after_a_server_restart() {
         .await;
     assert_eq!(
         (status, c["position"].clone()),
-        (StatusCode::OK, json!(3)),
+        (StatusCode::OK, json!(4)),
         "token and checkpoint survived"
     );
     let res = second
@@ -196,10 +198,10 @@ async fn a_durable_consumer_resumes_after_a_server_restart() {
     let next = sse.next_event().await;
     assert_eq!(
         (next.id.as_deref(), next.event.as_deref()),
-        (Some("4"), Some("NpsRecorded"))
+        (Some("5"), Some("NpsRecorded"))
     );
     let data: serde_json::Value = serde_json::from_str(&next.data).unwrap();
-    assert_eq!(data["data"]["score"], 4, "the event at position 4");
+    assert_eq!(data["data"]["score"], 4, "the event at position 5");
     second.shutdown().await;
 }
 

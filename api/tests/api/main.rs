@@ -13,3 +13,4 @@ mod reads;
 mod scope;
 mod stall;
 mod subscribe;
+mod tokens;

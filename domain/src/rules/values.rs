@@ -105,6 +105,12 @@ pub(super) fn check_values(event: &Event) -> Check {
             opt_text("manager", &r.manager)?;
         }
         Event::RepLeft(r) => text("rep", &r.rep)?,
+        Event::TokenIssued(t) => {
+            text("token_id", &t.token_id)?;
+            text("role", &t.role)?;
+            text("subject", &t.subject)?;
+        }
+        Event::TokenRevoked(t) => text("token_id", &t.token_id)?,
         Event::TargetSet(t) => {
             opt_text("rep", &t.rep)?;
             opt_text("team", &t.team)?;

@@ -65,6 +65,22 @@ impl Documents {
         Ok(())
     }
 
+    /// Merges the top-level fields of `fields` (an object) into the stored document, in one
+    /// statement (a concurrent change to other fields is kept); `true` if it existed.
+    pub async fn patch(&self, kind: &str, key: &str, fields: &Value) -> Result<bool, StoreError> {
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE documents SET body = body || $3::text::jsonb, updated_at = now() \
+                 WHERE kind = $1 AND key = $2",
+                &[&kind, &key, &fields.to_string()],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(n == 1)
+    }
+
     /// Inserts the document unless one exists; `true` if it was inserted.
     pub async fn insert_new(
         &self,

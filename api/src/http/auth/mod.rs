@@ -2,7 +2,7 @@
 //!
 //! - [`tokens`]: the hashed token file and the admin bootstrap.
 //! - [`scope`]: per-stream read/write decisions (needs an [`OwnershipResolver`](crate::http::ownership::OwnershipResolver)).
-//! - [`routes`]: `POST /v1/tokens`.
+//! - [`routes`]: `POST /v1/tokens`, `GET /v1/tokens`, `DELETE /v1/tokens/{id}`.
 
 pub mod routes;
 pub mod scope;
@@ -13,6 +13,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
 
+use super::ownership::RepStatus;
 use super::problem::ApiError;
 use super::state::AppState;
 
@@ -92,10 +93,35 @@ impl FromRequestParts<AppState> for Principal {
             .ok_or_else(|| {
                 ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".into())
             })?;
-        state
-            .tokens
-            .find(token)
-            .await?
-            .ok_or_else(|| ApiError::Unauthorized("unknown or revoked token".into()))
+        use tokens::Presented;
+        match state.tokens.find(token).await? {
+            Presented::Valid(who) if who.role == Role::Rep => {
+                // A rep who left is refused at once (the index follows the log's head).
+                match state.ownership.rep_status(&who.subject).await? {
+                    RepStatus::Left => Err(ApiError::TokenRefused {
+                        reason: "rep-left",
+                        detail: format!(
+                            "rep {:?} has left the organisation (RepLeft): their token no \
+                             longer works",
+                            who.subject
+                        ),
+                    }),
+                    RepStatus::Active | RepStatus::Unknown => Ok(who),
+                }
+            }
+            Presented::Valid(who) => Ok(who),
+            Presented::Unknown => Err(ApiError::TokenRefused {
+                reason: "unknown",
+                detail: "unknown token".into(),
+            }),
+            Presented::Revoked(at) => Err(ApiError::TokenRefused {
+                reason: "revoked",
+                detail: format!("this token was revoked at {}", at.to_rfc3339()),
+            }),
+            Presented::Expired(at) => Err(ApiError::TokenRefused {
+                reason: "expired",
+                detail: format!("this token expired at {}", at.to_rfc3339()),
+            }),
+        }
     }
 }

@@ -7,10 +7,19 @@
 //! `POST /v1/tokens` stay. A configured token must be at least [`MIN_ADMIN_TOKEN_CHARS`]
 //! visible ASCII characters: anything shorter is guessable, and a bearer token outside
 //! visible ASCII could never be presented in a header.
+//!
+//! Each token has an id (the first 16 hex digits of its hash: it names the token in
+//! `GET /v1/tokens` and `DELETE /v1/tokens/{id}` and says nothing of the secret), may expire
+//! (`expires_at`), and is revoked by marking it (`revoked_at`), never by forgetting it, so
+//! that a revoked token is told apart from an unknown one. `last_used_at` is written lazily:
+//! at most once a [`TOUCH_EVERY`] per token and node, not on every request.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
 
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +34,63 @@ struct TokenRecord {
     /// Absent in files written before it was recorded (see [`TokenRecord::is_start_admin`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     origin: Option<Origin>,
+    /// After this instant the token is refused (401, expired).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<DateTime<Utc>>,
+    /// When it was last presented, to within [`TOUCH_EVERY`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_used_at: Option<DateTime<Utc>>,
+    /// When `DELETE /v1/tokens/{id}` revoked it (401, revoked, from then on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+/// How often at most `last_used_at` is written for one token (per node).
+pub const TOUCH_EVERY: Duration = Duration::from_secs(60);
+
+/// A token as `GET /v1/tokens` shows it: never the secret, nor its hash.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct TokenInfo {
+    /// Names the token in `DELETE /v1/tokens/{id}`.
+    pub id: String,
+    pub role: Role,
+    pub subject: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: DateTime<Utc>,
+    /// Lazily recorded: exact to within a minute.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_used_at: Option<DateTime<Utc>>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// `active`, `expired` or `revoked`.
+    pub status: &'static str,
+    /// The admin token the server starts with (`DEALTRAIL_ADMIN_TOKEN` or generated): it
+    /// is replaced by restarting with another `DEALTRAIL_ADMIN_TOKEN`, not revoked.
+    pub start_admin: bool,
+}
+
+/// What a presented token turns out to be.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Presented {
+    Valid(Principal),
+    /// No token has this hash.
+    Unknown,
+    Revoked(DateTime<Utc>),
+    Expired(DateTime<Utc>),
+}
+
+/// The outcome of `DELETE /v1/tokens/{id}`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Revocation {
+    /// Revoked now.
+    Revoked(TokenInfo),
+    /// It already was: nothing changed.
+    AlreadyRevoked(TokenInfo),
+    /// The start admin token (see [`TokenInfo::start_admin`]).
+    StartAdmin,
+    NotFound,
 }
 
 /// Where a token came from.
@@ -50,6 +116,42 @@ impl TokenRecord {
             None => self.role == Role::Admin && self.subject == "admin",
         }
     }
+
+    fn presented(&self, now: DateTime<Utc>) -> Presented {
+        if let Some(at) = self.revoked_at {
+            return Presented::Revoked(at);
+        }
+        match self.expires_at {
+            Some(at) if at <= now => Presented::Expired(at),
+            _ => Presented::Valid(Principal {
+                role: self.role,
+                subject: self.subject.clone(),
+            }),
+        }
+    }
+
+    fn info(&self, key: &str, now: DateTime<Utc>) -> TokenInfo {
+        TokenInfo {
+            id: id_of(key),
+            role: self.role,
+            subject: self.subject.clone(),
+            created_at: self.created_at,
+            last_used_at: self.last_used_at,
+            expires_at: self.expires_at,
+            revoked_at: self.revoked_at,
+            status: match self.presented(now) {
+                Presented::Revoked(_) => "revoked",
+                Presented::Expired(_) => "expired",
+                _ => "active",
+            },
+            start_admin: self.is_start_admin(),
+        }
+    }
+}
+
+/// A token's id: the first 16 hex digits of its hash (64 bits of a hash of a 244-bit secret).
+fn id_of(key: &str) -> String {
+    key[..16.min(key.len())].to_string()
 }
 
 /// The shortest admin token accepted from `DEALTRAIL_ADMIN_TOKEN`.
@@ -85,6 +187,8 @@ pub struct TokenStore {
     /// document per token hash, and are read from there on every request (a token issued
     /// on one node works on every node at once). `path` and `table` are then unused.
     shared: Option<eventlog::Documents>,
+    /// When this node last wrote `last_used_at`, by token hash.
+    touched: Mutex<HashMap<String, Instant>>,
 }
 
 /// The documents' kind for tokens in a shared store.
@@ -137,6 +241,9 @@ fn record(role: Role, subject: &str, origin: Origin) -> TokenRecord {
         subject: subject.to_string(),
         created_at: chrono::Utc::now(),
         origin: Some(origin),
+        expires_at: None,
+        last_used_at: None,
+        revoked_at: None,
     }
 }
 
@@ -158,6 +265,7 @@ impl TokenStore {
             path,
             table: Mutex::new(table),
             shared: None,
+            touched: Mutex::default(),
         })
     }
 
@@ -191,6 +299,7 @@ impl TokenStore {
             path: PathBuf::new(),
             table: Mutex::new(TokenTable::new()),
             shared: Some(documents),
+            touched: Mutex::default(),
         };
         Ok((store, generated))
     }
@@ -214,45 +323,177 @@ impl TokenStore {
         Ok(generated)
     }
 
-    /// Issues a new token for `role`/`subject`; the plain token is returned once.
+    /// Issues a new token for `role`/`subject` (in the token file); the plain token is
+    /// returned once.
     pub fn issue(&self, role: Role, subject: &str) -> std::io::Result<String> {
+        self.issue_file(role, subject, None).map(|(token, _)| token)
+    }
+
+    fn issue_file(
+        &self,
+        role: Role,
+        subject: &str,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> std::io::Result<(String, TokenInfo)> {
         let token = generate();
+        let key = hash(&token);
+        let r = TokenRecord {
+            expires_at,
+            ..record(role, subject, Origin::Issued)
+        };
+        let info = r.info(&key, Utc::now());
         self.update(|table| {
-            table.insert(hash(&token), record(role, subject, Origin::Issued));
+            table.insert(key.clone(), r);
             true
         })?;
-        Ok(token)
+        Ok((token, info))
     }
 
-    /// [`TokenStore::issue`], in the shared store when there is one.
-    pub async fn issue_token(&self, role: Role, subject: &str) -> std::io::Result<String> {
+    /// Issues a new token, in the shared store when there is one: the plain token (shown
+    /// once) and what `GET /v1/tokens` will show of it.
+    pub async fn issue_token(
+        &self,
+        role: Role,
+        subject: &str,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> std::io::Result<(String, TokenInfo)> {
         let Some(documents) = &self.shared else {
-            return self.issue(role, subject);
+            return self.issue_file(role, subject, expires_at);
         };
         let token = generate();
-        let body = serde_json::to_value(record(role, subject, Origin::Issued))?;
-        documents
-            .put(KIND, &hash(&token), &body)
-            .await
-            .map_err(store_io)?;
-        Ok(token)
+        let key = hash(&token);
+        let r = TokenRecord {
+            expires_at,
+            ..record(role, subject, Origin::Issued)
+        };
+        let body = serde_json::to_value(&r)?;
+        documents.put(KIND, &key, &body).await.map_err(store_io)?;
+        Ok((token, r.info(&key, Utc::now())))
     }
 
-    /// [`TokenStore::authenticate`], reading the shared store when there is one (an error:
-    /// it cannot be reached).
-    pub async fn find(&self, token: &str) -> Result<Option<Principal>, eventlog::StoreError> {
+    /// What `token` is, reading the shared store when there is one (an error: it cannot be
+    /// reached). A valid token's `last_used_at` is written if this node has not written it
+    /// for [`TOUCH_EVERY`]; a failure to write it is logged, not answered.
+    pub async fn find(&self, token: &str) -> Result<Presented, eventlog::StoreError> {
+        let key = hash(token);
+        let now = Utc::now();
         let Some(documents) = &self.shared else {
-            return Ok(self.authenticate(token));
+            let presented = match self.lock().get(&key) {
+                Some(r) => r.presented(now),
+                None => Presented::Unknown,
+            };
+            if matches!(presented, Presented::Valid(_)) && self.touch_due(&key) {
+                let touched = self.update(|table| match table.get_mut(&key) {
+                    Some(r) => {
+                        r.last_used_at = Some(now);
+                        true
+                    }
+                    None => false,
+                });
+                if let Err(e) = touched {
+                    tracing::warn!(error = %e, "recording a token's last use");
+                }
+            }
+            return Ok(presented);
         };
-        let Some(body) = documents.get(KIND, &hash(token)).await? else {
-            return Ok(None);
+        let Some(body) = documents.get(KIND, &key).await? else {
+            return Ok(Presented::Unknown);
         };
         let r: TokenRecord = serde_json::from_value(body)
             .map_err(|e| eventlog::StoreError::Backend(format!("a stored token: {e}")))?;
-        Ok(Some(Principal {
-            role: r.role,
-            subject: r.subject,
-        }))
+        let presented = r.presented(now);
+        if matches!(presented, Presented::Valid(_)) && self.touch_due(&key) {
+            // A merge of one field: a revocation written meanwhile by another node stays.
+            let fields = serde_json::json!({ "last_used_at": now });
+            if let Err(e) = documents.patch(KIND, &key, &fields).await {
+                tracing::warn!(error = %e, "recording a token's last use");
+            }
+        }
+        Ok(presented)
+    }
+
+    /// Whether this node should write `last_used_at` for `key` now (and notes that it does).
+    fn touch_due(&self, key: &str) -> bool {
+        let mut touched = self.touched.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        match touched.get(key) {
+            Some(at) if now.duration_since(*at) < TOUCH_EVERY => false,
+            _ => {
+                touched.insert(key.to_string(), now);
+                true
+            }
+        }
+    }
+
+    /// Every token (revoked and expired ones too), oldest first.
+    pub async fn list(&self) -> std::io::Result<Vec<TokenInfo>> {
+        let now = Utc::now();
+        let mut all: Vec<TokenInfo> = match &self.shared {
+            None => self.lock().iter().map(|(k, r)| r.info(k, now)).collect(),
+            Some(documents) => {
+                let mut all = Vec::new();
+                for (key, body) in documents.list(KIND).await.map_err(store_io)? {
+                    let r: TokenRecord = serde_json::from_value(body).map_err(|e| {
+                        std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            format!("token {key}: {e}"),
+                        )
+                    })?;
+                    all.push(r.info(&key, now));
+                }
+                all
+            }
+        };
+        all.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(all)
+    }
+
+    /// Revokes the token `id`: refused from then on, on every node (they read the shared
+    /// store on every request).
+    pub async fn revoke(&self, id: &str) -> std::io::Result<Revocation> {
+        let now = Utc::now();
+        let decide = |key: &str, r: &TokenRecord| {
+            if r.is_start_admin() {
+                Revocation::StartAdmin
+            } else if r.revoked_at.is_some() {
+                Revocation::AlreadyRevoked(r.info(key, now))
+            } else {
+                let revoked = TokenRecord {
+                    revoked_at: Some(now),
+                    ..r.clone()
+                };
+                Revocation::Revoked(revoked.info(key, now))
+            }
+        };
+        let Some(documents) = &self.shared else {
+            let mut outcome = Revocation::NotFound;
+            self.update(|table| {
+                let Some((key, r)) = table.iter_mut().find(|(k, _)| id_of(k) == id) else {
+                    return false;
+                };
+                outcome = decide(key, r);
+                if let Revocation::Revoked(_) = outcome {
+                    r.revoked_at = Some(now);
+                    return true;
+                }
+                false
+            })?;
+            return Ok(outcome);
+        };
+        let listed = documents.list(KIND).await.map_err(store_io)?;
+        let Some((key, body)) = listed.into_iter().find(|(k, _)| id_of(k) == id) else {
+            return Ok(Revocation::NotFound);
+        };
+        let r: TokenRecord = serde_json::from_value(body)?;
+        let outcome = decide(&key, &r);
+        if let Revocation::Revoked(_) = outcome {
+            let fields = serde_json::json!({ "revoked_at": now });
+            documents
+                .patch(KIND, &key, &fields)
+                .await
+                .map_err(store_io)?;
+        }
+        Ok(outcome)
     }
 
     /// Applies `change` to the table and saves it, if `change` says it changed anything.
@@ -266,12 +507,13 @@ impl TokenStore {
         Ok(())
     }
 
-    /// Who presents `token`, if anyone.
+    /// Who presents `token`, if anyone (in the token file; a revoked or expired token is
+    /// no one).
     pub fn authenticate(&self, token: &str) -> Option<Principal> {
-        self.lock().get(&hash(token)).map(|r| Principal {
-            role: r.role,
-            subject: r.subject.clone(),
-        })
+        match self.lock().get(&hash(token))?.presented(Utc::now()) {
+            Presented::Valid(p) => Some(p),
+            _ => None,
+        }
     }
 }
 
@@ -296,6 +538,72 @@ mod tests {
         assert_eq!(reopened.authenticate(&admin).unwrap().role, Role::Admin);
         assert_eq!(reopened.authenticate(&rep).unwrap().subject, "wukong");
         assert!(reopened.authenticate("dt_nope").is_none());
+    }
+
+    #[tokio::test]
+    async fn last_use_is_written_lazily_and_revocation_and_expiry_are_kept_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TokenStore::open(dir.path()).unwrap();
+        let in_an_hour = Utc::now() + chrono::Duration::hours(1);
+        let (token, info) = store
+            .issue_token(Role::Analyst, "bi", Some(in_an_hour))
+            .await
+            .unwrap();
+        assert_eq!(info.last_used_at, None);
+        let file = dir.path().join("http/tokens.json");
+        assert!(matches!(
+            store.find(&token).await.unwrap(),
+            Presented::Valid(_)
+        ));
+        let first = store.list().await.unwrap()[0]
+            .last_used_at
+            .expect("written");
+        let written = std::fs::read(&file).unwrap();
+        // Within TOUCH_EVERY: no write at all.
+        for _ in 0..5 {
+            assert!(matches!(
+                store.find(&token).await.unwrap(),
+                Presented::Valid(_)
+            ));
+        }
+        assert_eq!(store.list().await.unwrap()[0].last_used_at, Some(first));
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            written,
+            "the file was not rewritten"
+        );
+
+        assert_eq!(store.find("dt_other").await.unwrap(), Presented::Unknown);
+        let Revocation::Revoked(revoked) = store.revoke(&info.id).await.unwrap() else {
+            panic!("revoked");
+        };
+        assert_eq!(revoked.status, "revoked");
+        assert!(matches!(
+            store.find(&token).await.unwrap(),
+            Presented::Revoked(_)
+        ));
+        assert!(store.authenticate(&token).is_none());
+        let reopened = TokenStore::open(dir.path()).unwrap();
+        assert!(matches!(
+            reopened.find(&token).await.unwrap(),
+            Presented::Revoked(_)
+        ));
+        assert_eq!(reopened.revoke("nope").await.unwrap(), Revocation::NotFound);
+
+        // An expiry in the past (written by hand: the API refuses one).
+        let (token2, info2) = reopened
+            .issue_token(Role::Service, "s", None)
+            .await
+            .unwrap();
+        let mut table: TokenTable = files::load(&file).unwrap();
+        let key = table.keys().find(|k| id_of(k) == info2.id).unwrap().clone();
+        table.get_mut(&key).unwrap().expires_at = Some(Utc::now() - chrono::Duration::seconds(1));
+        files::store(&file, &table).unwrap();
+        let reopened = TokenStore::open(dir.path()).unwrap();
+        assert!(matches!(
+            reopened.find(&token2).await.unwrap(),
+            Presented::Expired(_)
+        ));
     }
 
     const A: &str = "configured-admin-token-A-0123456789";
