@@ -378,41 +378,42 @@ async fn every_matching_event_arrives_in_order_signed_across_a_kill_and_restart(
     // Let anything still in flight land before judging order.
     tokio::time::sleep(Duration::from_millis(700)).await;
 
-    let inboxes = receiver.inboxes.lock().unwrap();
-    for (path, want) in &expected {
-        let inbox = &inboxes[*path];
-        assert!(
-            inbox.bad_signatures.is_empty(),
-            "{path}: {:?}",
-            inbox.bad_signatures
-        );
-        // Nothing that does not match, nothing twice except what the restart repeated, and
-        // in log order: the first arrival of each event is exactly the expected list...
-        let mut firsts = Vec::new();
-        let mut seen = HashSet::new();
-        for d in &inbox.accepted {
-            if seen.insert(d.1.clone()) {
-                firsts.push(d.clone());
+    {
+        let inboxes = receiver.inboxes.lock().unwrap();
+        for (path, want) in &expected {
+            let inbox = &inboxes[*path];
+            assert!(
+                inbox.bad_signatures.is_empty(),
+                "{path}: {:?}",
+                inbox.bad_signatures
+            );
+            // Nothing that does not match, nothing twice except what the restart repeated, and
+            // in log order: the first arrival of each event is exactly the expected list...
+            let mut firsts = Vec::new();
+            let mut seen = HashSet::new();
+            for d in &inbox.accepted {
+                if seen.insert(d.1.clone()) {
+                    firsts.push(d.clone());
+                }
             }
+            assert_eq!(&firsts, want, "{path}");
+            // ...and deliveries only went back once, at the restart, to the last checkpoint.
+            let back = inbox
+                .accepted
+                .windows(2)
+                .filter(|w| w[1].0 <= w[0].0)
+                .count();
+            assert!(
+                back <= 1,
+                "{path}: went back {back} times: {:?}",
+                inbox.accepted
+            );
+            assert!(
+                inbox.requests > inbox.accepted.len() as u64,
+                "{path}: some failed"
+            );
         }
-        assert_eq!(&firsts, want, "{path}");
-        // ...and deliveries only went back once, at the restart, to the last checkpoint.
-        let back = inbox
-            .accepted
-            .windows(2)
-            .filter(|w| w[1].0 <= w[0].0)
-            .count();
-        assert!(
-            back <= 1,
-            "{path}: went back {back} times: {:?}",
-            inbox.accepted
-        );
-        assert!(
-            inbox.requests > inbox.accepted.len() as u64,
-            "{path}: some failed"
-        );
     }
-    drop(inboxes);
 
     // What the API says about a webhook that had failures.
     let all = &ids["all"];
