@@ -184,7 +184,7 @@ impl Projector {
     }
 
     /// Follows the log until `shutdown` resolves: takes what the subscription has ready (up
-    /// to [`BATCH`] events) and applies it on a blocking thread; saves a snapshot after
+    /// to `BATCH` events) and applies it on a blocking thread; saves a snapshot after
     /// `snapshot_every` events or a quarter of the log, whichever is more, and at the end.
     pub async fn follow(
         self: Arc<Self>,

@@ -108,9 +108,10 @@ pub struct Bootstrap {
 }
 
 impl AppState {
-    /// Opens the API's own state (tokens, consumer checkpoints, webhooks) in `data_dir` and makes sure
-    /// an admin token exists: `admin_token` (from `DEALTRAIL_ADMIN_TOKEN`, see
-    /// [`admin_token_from_env`]) or a generated one returned in [`Bootstrap`].
+    /// Opens the API's own state (tokens, consumer checkpoints, webhooks) in `data_dir` and
+    /// makes sure an admin token exists: `admin_token` (`serve --admin-token` or
+    /// `DEALTRAIL_ADMIN_TOKEN`, see [`admin_token`]) or a generated one returned in
+    /// [`Bootstrap`].
     pub fn open(
         store: Arc<dyn EventStore>,
         data_dir: &Path,
