@@ -15,9 +15,9 @@ labels({
   fit_score: '匹配度', intent_score: '意向度', score: '得分', qualified_at: '确认时间', show: '查看',
 });
 
-const customerLink = (id, name) => `<a href="/customers/${encodeURIComponent(id)}">${esc(name || id)}</a>`;
+// customerLink: deals.js (one module).
 const leadLink = (id, name) => `<a href="/leads/${encodeURIComponent(id)}">${esc(name || id)}</a>`;
-const day = (s) => (s ? new Intl.DateTimeFormat(locale(), { dateStyle: 'medium', timeZone: 'UTC' }).format(new Date(s)) : '—');
+const longDay = (s) => (s ? new Intl.DateTimeFormat(locale(), { dateStyle: 'medium', timeZone: 'UTC' }).format(new Date(s)) : '—');
 
 /** After a sign-in: a rep (whose own follow-up list needs no name) lands on Today. */
 async function signedIn() {
@@ -46,7 +46,7 @@ async function today() {
   const list = (rows, cols) => ({ count: rows.length, html: table(cols, rows) });
   const overdue = list(f.overdue_payments, [
     { label: 'deal', cell: (r) => dealLink(r.deal_id) }, { label: 'installment', cell: (r) => esc(r.installment_id) },
-    { label: 'due', cell: (r) => esc(day(r.due)) }, { label: 'amount', num: 1, cell: (r) => money(r.amount) },
+    { label: 'due', cell: (r) => esc(longDay(r.due)) }, { label: 'amount', num: 1, cell: (r) => money(r.amount) },
     { label: 'received', num: 1, cell: (r) => money(r.received) }, { label: 'days_overdue', num: 1, cell: (r) => num(r.days_overdue) }]);
   const stale = list(f.stale_deals, [
     { label: 'deal', cell: (r) => dealLink(r.deal_id) }, { label: 'title', cell: (r) => esc(r.title) },

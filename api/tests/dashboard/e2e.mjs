@@ -445,7 +445,8 @@ async function repsHands() {
   await watchCsp(context);
   const r = await context.newPage();
   await r.goto(`${base}/#token=${encodeURIComponent(repToken)}`);
-  await r.waitForSelector('.card[data-key=open_count]');
+  // A rep lands on Today (the follow-up list); the overview is one click away.
+  await r.waitForSelector('.card[data-key=open_count], #overdue');
   // A rep's list holds the rep's deals only.
   await Promise.all([r.waitForURL('**/deals'), r.click('nav a[href="/deals"]')]);
   await r.waitForSelector('#deal-count');
