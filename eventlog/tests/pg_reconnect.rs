@@ -70,10 +70,13 @@ async fn subscribers_and_appends_survive_the_connections_being_cut() {
             assert_eq!(got.position, position);
             latencies.push(sent.elapsed());
         }
+        // At least node A's writer and node B's listener, which this round used; the pools'
+        // connections are opened on demand, so after an earlier cut they may not be back yet
+        // (a clean-clone CI run once cut 2 here).
         let cut = cut_connections(&common::stores::pg_url(), &app).await;
         assert!(
-            cut >= 4,
-            "writer, listener and pool of two nodes: cut {cut}"
+            cut >= 2,
+            "at least the writer of one node and the listener of the other: cut {cut}"
         );
     }
     // Recovered: the store says so.
