@@ -9,8 +9,8 @@ use domain::StreamName;
 use uuid::Uuid;
 
 use crate::{
-    ExpectedVersion, ProposedEvent, RecordedEvent, StoreError, StreamBatch, DEFAULT_ACTOR,
-    MAX_BATCH_EVENTS,
+    AppendOutcome, ExpectedVersion, ProposedEvent, RecordedEvent, StoreError, StreamBatch,
+    DEFAULT_ACTOR, MAX_BATCH_EVENTS,
 };
 
 /// The recording time of an append: now, to the microsecond.
@@ -151,4 +151,30 @@ pub(crate) fn assign(
         metadata: ev.metadata.unwrap_or_default().into(),
         schema_version: 0,
     }
+}
+
+/// The outcome of a batch whose events `found` (index in the batch, the event as recorded)
+/// are already in the log with the same content: the original positions when all `len` are
+/// there, nothing when none is, and an error when only some are (a retry must be whole).
+pub(crate) fn already_written<E: std::borrow::Borrow<RecordedEvent>>(
+    found: &[(usize, E)],
+    len: usize,
+) -> Result<Option<AppendOutcome>, StoreError> {
+    let Some((k, first)) = found.first() else {
+        return Ok(None);
+    };
+    if found.len() < len {
+        let e = first.borrow();
+        return Err(StoreError::Invalid(format!(
+            "event {k}: id {} is already in the log (position {}) but other events of the \
+             batch are not: retry a batch whole, or drop the events already written",
+            e.id, e.position
+        )));
+    }
+    let events = || found.iter().map(|(_, e)| e.borrow());
+    Ok(Some(AppendOutcome {
+        first_position: events().map(|e| e.position).min().unwrap_or(0),
+        last_position: events().map(|e| e.position).max().unwrap_or(0),
+        next_expected_version: events().map(|e| e.version).max().unwrap_or(0),
+    }))
 }

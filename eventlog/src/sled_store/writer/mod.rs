@@ -424,22 +424,7 @@ impl Writer {
                 found.push((k, existing));
             }
         }
-        if found.is_empty() {
-            return Ok(None);
-        }
-        if found.len() < batch.events.len() {
-            let (k, e) = &found[0];
-            return Err(StoreError::Invalid(format!(
-                "event {k}: id {} is already in the log (position {}) but other events of the \
-                 batch are not: retry a batch whole, or drop the events already written",
-                e.id, e.position
-            )));
-        }
-        Ok(Some(AppendOutcome {
-            first_position: found.iter().map(|(_, e)| e.position).min().unwrap_or(0),
-            last_position: found.iter().map(|(_, e)| e.position).max().unwrap_or(0),
-            next_expected_version: found.iter().map(|(_, e)| e.version).max().unwrap_or(0),
-        }))
+        prepare::already_written(&found, batch.events.len())
     }
 
     fn validate(
