@@ -21,6 +21,7 @@ use rand::{RngExt, SeedableRng};
 use serde_json::{json, Value};
 
 mod service;
+mod text;
 pub use service::DEMO_POOL_RELEASE_AFTER_DAYS;
 
 /// The demo's fixed seed.
@@ -157,6 +158,9 @@ struct Gen {
     next_lead: usize,
     /// When `taibai` leaves (`RepLeft`): activities recorded from then on are not his.
     taibai_left: DateTime<Utc>,
+    /// Picks the demo's words (summaries, outcomes), apart from `rng` so that the figures do
+    /// not depend on them.
+    words: StdRng,
 }
 
 /// Generates the demo organisation for the 12 months before `end`.
@@ -165,6 +169,7 @@ pub fn generate(end: DateTime<Utc>, seed: u64) -> Vec<DemoEvent> {
     let mut g = Gen {
         taibai_left: taibai_leaves_at(start),
         rng: StdRng::seed_from_u64(seed),
+        words: StdRng::seed_from_u64(seed ^ 0x7e47),
         end,
         out: Vec::new(),
         seq: 0,
@@ -180,6 +185,7 @@ pub fn generate(end: DateTime<Utc>, seed: u64) -> Vec<DemoEvent> {
     g.taibai_leaves(start, &customers);
     g.customer_care(start, &customers);
     g.service_year(start, &customers);
+    g.reassign_taibai_deals();
     g.out.sort_by_key(|(recorded, seq, _)| (*recorded, *seq));
     g.out.into_iter().map(|(_, _, e)| e).collect()
 }
@@ -216,8 +222,21 @@ impl Gen {
         let mut bytes = [0u8; 16];
         self.rng.fill(&mut bytes);
         let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
-        if ty == "ActivityLogged" && self.has_left(&data["rep"], recorded) {
-            return false; // a rep who left logs nothing more (`rep.active`)
+        if ty == "ActivityLogged"
+            && !stream.starts_with("deal-")
+            && self.has_left(&data["rep"], recorded)
+        {
+            // A rep who left logs nothing more (`rep.active`); on his deals, the rep who takes
+            // them over logs it (`reassign_taibai_deals`).
+            return false;
+        }
+        let mut data = data;
+        if ty == "ActivityLogged" && data.get("summary").is_none() {
+            // What the rep wrote down, in the demo's own words.
+            let kind = data["kind"].as_str().unwrap_or("note").to_string();
+            let (summary, outcome) = text::activity(&mut self.words, &kind);
+            data["summary"] = json!(summary);
+            data["outcome"] = json!(outcome);
         }
         self.seq += 1;
         let event = ProposedEvent {
@@ -627,7 +646,7 @@ impl Gen {
                 };
                 (r, c)
             };
-            let mut data = json!({"reason": reason});
+            let mut data = json!({"reason": reason, "note": text::lost_note(reason)});
             if let Some(c) = competitor {
                 data["competitor"] = json!(c);
             }
@@ -754,6 +773,69 @@ impl Gen {
                     false,
                 );
             }
+        }
+    }
+
+    /// `taibai`'s deals after he leaves: a deal still open when he leaves (or reopened after)
+    /// is reassigned to `erlang` by their manager, and everything recorded on it from then on
+    /// is `erlang`'s (actor and activity rep). Rewrites the generated events in place.
+    fn reassign_taibai_deals(&mut self) {
+        let left = self.taibai_left;
+        self.out.sort_by_key(|(recorded, seq, _)| (*recorded, *seq));
+        let mut theirs: std::collections::HashMap<String, (bool, bool)> = Default::default();
+        let mut reassign: Vec<(String, DateTime<Utc>)> = Vec::new();
+        for (recorded, _, e) in &mut self.out {
+            let ty = e.event.event_type.as_str();
+            if ty == "DealOpened" && e.event.data["owner"] == "taibai" {
+                theirs.insert(e.stream.clone(), (true, false)); // (open, reassigned)
+                continue;
+            }
+            let Some((open, moved)) = theirs.get_mut(&e.stream) else {
+                continue;
+            };
+            if *recorded >= left {
+                if *open && !*moved {
+                    // Open when he left: reassigned the moment he leaves.
+                    reassign.push((e.stream.clone(), left));
+                    *moved = true;
+                }
+                if e.event.actor.as_deref() == Some("taibai") {
+                    e.event.actor = Some("erlang".into());
+                }
+                if e.event.data.get("rep").is_some_and(|r| r == "taibai") {
+                    e.event.data["rep"] = json!("erlang");
+                }
+            }
+            match ty {
+                "DealWon" | "DealLost" => *open = false,
+                "DealReopened" => {
+                    *open = true;
+                    if *recorded >= left && !*moved {
+                        // Reopened after he left: reassigned right after the reopening.
+                        let at = e.event.occurred_at.unwrap_or(*recorded) + Duration::seconds(1);
+                        reassign.push((e.stream.clone(), at.max(*recorded)));
+                        *moved = true;
+                    }
+                }
+                _ => {}
+            }
+        }
+        // Open when he left, with nothing recorded since: reassigned all the same.
+        for (stream, (open, moved)) in theirs {
+            if open && !moved {
+                reassign.push((stream, left));
+            }
+        }
+        reassign.sort();
+        for (stream, at) in reassign {
+            self.emit(
+                stream,
+                "DealReassigned",
+                at,
+                "guanyin",
+                json!({"from": "taibai", "to": "erlang"}),
+                false,
+            );
         }
     }
 
@@ -886,5 +968,89 @@ mod tests {
         assert!(a
             .iter()
             .all(|e| e.event.occurred_at.unwrap() <= e.event.recorded_at.unwrap()));
+    }
+}
+
+#[cfg(test)]
+mod story_tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn a_rep_who_left_has_his_open_deals_reassigned_and_records_nothing_after() {
+        let end = domain::envelope::parse_time("2026-11-23T00:00:00Z").unwrap();
+        let events = generate(end, SEED);
+        // When he leaves (the business time of `RepLeft`).
+        let left = events
+            .iter()
+            .find(|e| e.event.event_type == "RepLeft")
+            .and_then(|e| e.event.occurred_at)
+            .unwrap();
+        // Folded by hand, in append order: each of taibai's deals, open or not, and its owner.
+        let mut deals: HashMap<&str, (bool, &str)> = HashMap::new();
+        let mut open_when_left = 0;
+        let mut counted_at_leave = false;
+        for e in &events {
+            let at = e.event.recorded_at.unwrap();
+            if at >= left && !counted_at_leave {
+                counted_at_leave = true;
+                open_when_left = deals
+                    .values()
+                    .filter(|(open, owner)| *open && *owner == "taibai")
+                    .count();
+            }
+            let d = &e.event.data;
+            match e.event.event_type.as_str() {
+                "DealOpened" if d["owner"] == "taibai" => {
+                    deals.insert(&e.stream, (true, "taibai"));
+                }
+                ty => {
+                    if let Some((open, owner)) = deals.get_mut(e.stream.as_str()) {
+                        if at >= left {
+                            assert_ne!(
+                                e.event.actor.as_deref(),
+                                Some("taibai"),
+                                "{ty} on {}",
+                                e.stream
+                            );
+                            assert_ne!(d.get("rep").and_then(|r| r.as_str()), Some("taibai"));
+                        }
+                        match ty {
+                            "DealWon" | "DealLost" => *open = false,
+                            "DealReopened" => *open = true,
+                            "DealReassigned" => {
+                                assert_eq!(d["from"], "taibai");
+                                assert!(at >= left);
+                                *owner = "erlang";
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+        assert!(open_when_left > 0, "taibai has open deals when he leaves");
+        let still_his = deals
+            .iter()
+            .filter(|(_, (open, owner))| *open && *owner == "taibai")
+            .count();
+        assert_eq!(still_his, 0, "no open deal is left with taibai");
+    }
+
+    #[test]
+    fn lost_deals_carry_notes_and_activities_their_words() {
+        let end = domain::envelope::parse_time("2026-11-23T00:00:00Z").unwrap();
+        let events = generate(end, SEED);
+        let of = |ty: &'static str| events.iter().filter(move |e| e.event.event_type == ty);
+        assert!(of("DealLost").all(|e| e.event.data["note"]
+            .as_str()
+            .is_some_and(|n| n.contains(" / "))));
+        let deal_activities: Vec<_> = of("ActivityLogged")
+            .filter(|e| e.stream.starts_with("deal-"))
+            .collect();
+        assert!(!deal_activities.is_empty());
+        assert!(deal_activities
+            .iter()
+            .all(|e| e.event.data["summary"].is_string() && e.event.data["outcome"].is_string()));
     }
 }

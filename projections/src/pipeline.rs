@@ -74,6 +74,9 @@ impl PipelineParams {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StageRow {
     pub stage: String,
+    /// The stage's name in the pipeline in force (its id for a stage no longer in it): what
+    /// a page shows (an addition to SPEC §2.5's example).
+    pub name: String,
     pub count: u32,
     pub amount: Money,
     pub weighted: f64,
@@ -148,6 +151,7 @@ pub fn pipeline(
         .map(|s| {
             let row = StageRow {
                 stage: s.id.clone(),
+                name: s.name.clone(),
                 count: 0,
                 amount: Money::ZERO,
                 weighted: 0.0,
@@ -239,6 +243,7 @@ pub fn pipeline(
             None => stages.push((
                 StageRow {
                     stage: s.stage.to_string(),
+                    name: s.stage.to_string(),
                     count: 1,
                     amount,
                     weighted: 0.0,

@@ -181,6 +181,9 @@ pub struct Reps {
     pub months: Vec<Month>,
     pub metric: &'static str,
     pub window: u32,
+    /// The threshold `big_deals_lost` counted with (the query's, or the default), in the
+    /// reporting currency: what a page needs to list the deals behind that count.
+    pub big_deal_amount: Money,
     pub reps: Vec<RepTrend>,
 }
 
@@ -391,6 +394,7 @@ pub fn reps(model: &ReadModel, q: &RepsQuery, now: DateTime<Utc>) -> Result<Reps
         months,
         metric: q.metric,
         window: q.window,
+        big_deal_amount: q.big_deal_amount,
         reps,
     })
 }

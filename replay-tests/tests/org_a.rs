@@ -497,14 +497,14 @@ fn pipeline_end_of_june() {
     let m = model();
     let p: PipelineParams = q("as_of=2026-06-30T00:00:00Z");
     let r = pipeline(&m, &p.validate().unwrap(), t("2026-12-01T00:00:00Z")).unwrap();
-    let zero = |s: &str| json!({"stage": s, "count": 0, "amount": 0.0, "weighted": 0.0});
+    let zero = |s: &str, name: &str| json!({"stage": s, "name": name, "count": 0, "amount": 0.0, "weighted": 0.0});
     assert_eq!(
         v(&r),
         json!({"currency": "CNY", "as_of": "2026-06-30T00:00:00Z", "open_count": 1, "open_amount": 200000.0,
             "forecast": 140000.0, "won_this_month": 48000.0, "coverage": 0.4,
-            "stages": [zero("qualified"), zero("presentation"), zero("quote"),
-                {"stage": "negotiation", "count": 1, "amount": 200000.0, "weighted": 140000.0},
-                zero("contract")],
+            "stages": [zero("qualified", "Qualified"), zero("presentation", "Presentation"), zero("quote", "Quote"),
+                {"stage": "negotiation", "name": "Negotiation", "count": 1, "amount": 200000.0, "weighted": 140000.0},
+                zero("contract", "Contract")],
             "stale": [{"deal_id": "D3", "owner": "bajie", "stage": "negotiation", "amount": 200000.0,
                 "last_touch_at": "2026-06-10T00:00:00Z", "days_since_touch": 20.0}],
             "stuck": [],
@@ -547,11 +547,11 @@ fn pipeline_as_of_a_past_date() {
     assert_eq!(r["coverage"], json!(0.7));
     assert_eq!(
         r["stages"][1],
-        json!({"stage": "presentation", "count": 1, "amount": 200000.0, "weighted": 50000.0})
+        json!({"stage": "presentation", "name": "Presentation", "count": 1, "amount": 200000.0, "weighted": 50000.0})
     );
     assert_eq!(
         r["stages"][2],
-        json!({"stage": "quote", "count": 2, "amount": 150000.0, "weighted": 75000.0})
+        json!({"stage": "quote", "name": "Quote", "count": 2, "amount": 150000.0, "weighted": 75000.0})
     );
     assert_eq!(r["stale"], json!([]));
     let top: Vec<&str> = r["top"]
@@ -589,7 +589,7 @@ fn rep_trends() {
     };
     assert_eq!(
         v(&r),
-        json!({"currency": "CNY", "end": "2026-06", "partial": false, "months": ["2026-05", "2026-06"], "metric": "deals_won", "window": 2,
+        json!({"currency": "CNY", "end": "2026-06", "partial": false, "months": ["2026-05", "2026-06"], "metric": "deals_won", "window": 2, "big_deal_amount": 100000.0,
         "reps": [
             {"rep": "bajie", "name": "Zhu Bajie", "team": "west", "trend": "stable", "series": [
                 empty("2026-05"),

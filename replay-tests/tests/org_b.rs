@@ -327,7 +327,7 @@ fn rep_trends() {
     let r = reps(&m, &p.validate().unwrap(), chrono::Utc::now()).unwrap();
     assert_eq!(
         v(&r),
-        json!({"currency": "CNY", "end": "2026-04", "partial": false, "months": ["2026-02", "2026-03", "2026-04"], "metric": "deals_won", "window": 3,
+        json!({"currency": "CNY", "end": "2026-04", "partial": false, "months": ["2026-02", "2026-03", "2026-04"], "metric": "deals_won", "window": 3, "big_deal_amount": 100000.0,
         "reps": [
             {"rep": "long", "name": "Bai Long", "team": "north", "trend": "volatile", "series": [
                 month("2026-02", 2, 2, 16000.0, 0, 0, 1, json!({"meeting": 1}), json!(1.0), json!(8000.0), json!(6.5)),
@@ -416,9 +416,9 @@ fn pipeline_with_team_target() {
         v(&r),
         json!({"currency": "CNY", "as_of": "2026-04-01T12:00:00Z", "open_count": 3, "open_amount": 160000.0,
             "forecast": 77000.0, "won_this_month": 0.0, "coverage": 0.8,
-            "stages": [{"stage": "lead", "count": 2, "amount": 10000.0, "weighted": 2000.0},
-                       {"stage": "demo", "count": 1, "amount": 150000.0, "weighted": 75000.0},
-                       {"stage": "contract", "count": 0, "amount": 0.0, "weighted": 0.0}],
+            "stages": [{"stage": "lead", "name": "Lead", "count": 2, "amount": 10000.0, "weighted": 2000.0},
+                       {"stage": "demo", "name": "Demo", "count": 1, "amount": 150000.0, "weighted": 75000.0},
+                       {"stage": "contract", "name": "Contract", "count": 0, "amount": 0.0, "weighted": 0.0}],
             "stale": [], "stuck": [],
             "top": [{"deal_id": "E6", "owner": "sha", "stage": "demo", "amount": 150000.0},
                     {"deal_id": "E4", "owner": "sha", "stage": "lead", "amount": 5000.0},

@@ -538,7 +538,7 @@ fn win_loss_activity_and_pipeline() {
     );
     assert_eq!(
         r["stages"][0],
-        json!({"stage": "qualified", "count": 1, "amount": 4000.0, "weighted": 400.0})
+        json!({"stage": "qualified", "name": "Qualified", "count": 1, "amount": 4000.0, "weighted": 400.0})
     );
     assert_eq!(
         r["stale"],

@@ -152,11 +152,11 @@ async function overview() {
   return `<h1>${esc(t('overview.title'))}</h1>
   <div class="cards">${card('open_count', num(p.open_count))}${card('open_amount', money(p.open_amount, p.currency))}${card('forecast', money(p.forecast, p.currency))}${card('won_this_month', money(p.won_this_month, p.currency))}${card('coverage', p.coverage == null ? '—' : num(p.coverage, 2) + '×')}</div>
   <section><h2>${esc(t('overview.stages'), p.currency)}</h2>${bars(p.stages, (s) => s.amount, (s) => s.stage, t('overview.stages'), p.currency)}
-  ${table([{ label: 'stage', cell: (s) => esc(s.stage) }, { label: 'count', num: 1, cell: (s) => countLink(s.count, { status: 'open', stage: s.stage }) }, { label: 'amount', num: 1, cell: (s) => money(s.amount, p.currency) }, { label: 'weighted', num: 1, cell: (s) => money(s.weighted, p.currency) }], p.stages)}</section>
+  ${table([{ label: 'stage', cell: (s) => esc(stageName(s.stage)) }, { label: 'count', num: 1, cell: (s) => countLink(s.count, { status: 'open', stage: s.stage }) }, { label: 'amount', num: 1, cell: (s) => money(s.amount, p.currency) }, { label: 'weighted', num: 1, cell: (s) => money(s.weighted, p.currency) }], p.stages)}</section>
   <section id="leaderboard"><h2>${esc(t('overview.leaderboard'))}</h2>${table([{ label: 'rep', cell: (r) => repLink(r.rep) }, { label: 'deals_won', num: 1, cell: (r) => num(r.deals_won) }, { label: 'won_amount', num: 1, cell: (r) => money(r.won_amount, p.currency) }, { label: 'open_amount', num: 1, cell: (r) => money(r.open_amount, p.currency) }], p.leaderboard)}</section>
-  <div class="two"><section><h2>${esc(t('overview.stale'))} <a class="all" id="all-stale" href="/deals?view=stale">${num(p.stale.length)} · ${esc(t('deals.all'))}</a></h2>${table([{ label: 'deal', cell: (d) => dealLink(d.deal_id) }, { label: 'rep', cell: (d) => repLink(d.owner) }, { label: 'stage', cell: (d) => esc(d.stage) }, { label: 'days_since_touch', num: 1, cell: (d) => num(d.days_since_touch, 1) }], p.stale.slice(0, 15))}</section>
-  <section><h2>${esc(t('overview.stuck'))} <a class="all" id="all-stuck" href="/deals?view=stuck">${num(p.stuck.length)} · ${esc(t('deals.all'))}</a></h2>${table([{ label: 'deal', cell: (d) => dealLink(d.deal_id) }, { label: 'rep', cell: (d) => repLink(d.owner) }, { label: 'stage', cell: (d) => esc(d.stage) }, { label: 'days_in_stage', num: 1, cell: (d) => num(d.days_in_stage, 1) }], p.stuck.slice(0, 15))}</section></div>
-  <section><h2>${esc(t('overview.top'))}${p.top.length ? ` <a class="all" id="all-top" href="${esc(dealsHref({ status: 'open', min_amount: Math.min(...p.top.map((d) => d.amount)) }))}">${esc(t('deals.all'))}</a>` : ''}</h2>${table([{ label: 'deal', cell: (d) => dealLink(d.deal_id) }, { label: 'rep', cell: (d) => repLink(d.owner) }, { label: 'stage', cell: (d) => esc(d.stage) }, { label: 'amount', num: 1, cell: (d) => money(d.amount, p.currency) }], p.top)}</section>`;
+  <div class="two"><section><h2>${esc(t('overview.stale'))} <a class="all" id="all-stale" href="/deals?view=stale">${num(p.stale.length)} · ${esc(t('deals.all'))}</a></h2>${table([{ label: 'deal', cell: (d) => dealLink(d.deal_id) }, { label: 'rep', cell: (d) => repLink(d.owner) }, { label: 'stage', cell: (d) => esc(stageName(d.stage)) }, { label: 'days_since_touch', num: 1, cell: (d) => num(d.days_since_touch, 1) }], p.stale.slice(0, 15))}</section>
+  <section><h2>${esc(t('overview.stuck'))} <a class="all" id="all-stuck" href="/deals?view=stuck">${num(p.stuck.length)} · ${esc(t('deals.all'))}</a></h2>${table([{ label: 'deal', cell: (d) => dealLink(d.deal_id) }, { label: 'rep', cell: (d) => repLink(d.owner) }, { label: 'stage', cell: (d) => esc(stageName(d.stage)) }, { label: 'days_in_stage', num: 1, cell: (d) => num(d.days_in_stage, 1) }], p.stuck.slice(0, 15))}</section></div>
+  <section><h2>${esc(t('overview.top'))}${p.top.length ? ` <a class="all" id="all-top" href="${esc(dealsHref({ status: 'open', min_amount: Math.min(...p.top.map((d) => d.amount)) }))}">${esc(t('deals.all'))}</a>` : ''}</h2>${table([{ label: 'deal', cell: (d) => dealLink(d.deal_id) }, { label: 'rep', cell: (d) => repLink(d.owner) }, { label: 'stage', cell: (d) => esc(stageName(d.stage)) }, { label: 'amount', num: 1, cell: (d) => money(d.amount, p.currency) }], p.top)}</section>`;
 }
 
 async function funnel() {
@@ -174,7 +174,7 @@ async function funnel() {
   const count = (n, g, filters) => (linked ? countLink(n, { ...filters, rep: groupBy === 'rep' ? g.key : '' }) : num(n));
   const groups = f.groups.map((g) => `<section><h2>${esc(g.key)} · ${esc(t('win_rate'))} ${pct(g.win_rate)}</h2>
     <p class="muted">${esc(t('opened'))} ${count(g.opened, g, {})} · ${esc(t('won'))} ${count(g.won, g, { status: 'won' })} · ${esc(t('lost'))} ${count(g.lost, g, { status: 'lost' })} · ${esc(t('open'))} ${count(g.open, g, { status: 'open' })}</p>
-    ${table([{ label: 'stage', cell: (s) => esc(s.stage) }, { label: 'reached', num: 1, cell: (s) => num(s.reached) }, { label: 'conversion_to_next', num: 1, cell: (s) => pct(s.conversion_to_next) }, { label: 'median_days_in_stage', num: 1, cell: (s) => num(s.median_days_in_stage, 1) }, { label: 'lost_here', num: 1, cell: (s) => count(s.lost_here, g, { status: 'lost', stage: s.stage }) }], g.stages)}</section>`).join('');
+    ${table([{ label: 'stage', cell: (s) => esc(stageName(s.stage)) }, { label: 'reached', num: 1, cell: (s) => num(s.reached) }, { label: 'conversion_to_next', num: 1, cell: (s) => pct(s.conversion_to_next) }, { label: 'median_days_in_stage', num: 1, cell: (s) => num(s.median_days_in_stage, 1) }, { label: 'lost_here', num: 1, cell: (s) => count(s.lost_here, g, { status: 'lost', stage: s.stage }) }], g.stages)}</section>`).join('');
   return `<h1>${esc(t('funnel.title'))}</h1>
   <form class="filters" method="get" action="/funnel">
     <label>${esc(t('group_by'))} <select name="group_by">${opts}</select></label>
@@ -183,22 +183,21 @@ async function funnel() {
     <button type="submit">${esc(t('apply'))}</button></form>${groups}`;
 }
 
-/** The rep trends' default `big_deal_amount` (SPEC §2.4). */
-const BIG_DEAL = 100000;
-
 async function rep(id) {
-  const r = await api('/v1/reports/reps?months=12');
+  // `?big_deal_amount=` on the page's URL is passed on; the report says the threshold it used.
+  const big = new URLSearchParams(location.search).get('big_deal_amount');
+  const r = await api(`/v1/reports/reps?months=12${big ? `&big_deal_amount=${encodeURIComponent(big)}` : ''}`);
   const me = r.reps.find((x) => x.rep === id);
   if (!me) throw new HttpError(404, 'no such rep');
   const s = me.series;
   const metric = (k) => s.map((m) => m[k]);
   return `<h1>${esc(t('rep.title'))}: ${esc(me.name || me.rep)} <span class="badge trend-${esc(me.trend)}" data-trend="${esc(me.trend)}">${esc(t('trend.' + me.trend))}</span></h1>
   <div class="cards">${['deals_won', 'won_amount', 'win_rate', 'big_deals_lost', 'active_customers'].map((k) => `<div class="card"><div class="k">${esc(t(k))}</div>${sparkline(metric(k), t(k))}</div>`).join('')}</div>
-  ${table([{ label: 'month', cell: (m) => esc(m.month) }, { label: 'deals_won', num: 1, cell: (m) => countLink(m.deals_won, { rep: id, status: 'won', ...monthRange(m.month) }) }, { label: 'won_amount', num: 1, cell: (m) => money(m.won_amount, r.currency) }, { label: 'deals_lost', num: 1, cell: (m) => countLink(m.deals_lost, { rep: id, status: 'lost', ...monthRange(m.month) }) }, { label: 'big_deals_lost', num: 1, cell: (m) => countLink(m.big_deals_lost, { rep: id, status: 'lost', min_amount: BIG_DEAL, ...monthRange(m.month) }) }, { label: 'win_rate', num: 1, cell: (m) => pct(m.win_rate) }, { label: 'active_customers', num: 1, cell: (m) => num(m.active_customers) }], s.slice().reverse())}`;
+  ${table([{ label: 'month', cell: (m) => esc(m.month) }, { label: 'deals_won', num: 1, cell: (m) => countLink(m.deals_won, { rep: id, status: 'won', ...monthRange(m.month) }) }, { label: 'won_amount', num: 1, cell: (m) => money(m.won_amount, r.currency) }, { label: 'deals_lost', num: 1, cell: (m) => countLink(m.deals_lost, { rep: id, status: 'lost', ...monthRange(m.month) }) }, { label: 'big_deals_lost', num: 1, cell: (m) => countLink(m.big_deals_lost, { rep: id, status: 'lost', min_amount: r.big_deal_amount, ...monthRange(m.month) }) }, { label: 'win_rate', num: 1, cell: (m) => pct(m.win_rate) }, { label: 'active_customers', num: 1, cell: (m) => num(m.active_customers) }], s.slice().reverse())}`;
 }
 
 function stateTable(st, currency) {
-  const rows = [['status', t('status.' + st.status)], ['stage', st.stage], ['owner', st.owner], ['amount', money(st.amount, currency)], ['quotes', num(st.quotes)],
+  const rows = [['status', t('status.' + st.status)], ['stage', stageName(st.stage)], ['owner', st.owner], ['amount', money(st.amount, currency)], ['quotes', num(st.quotes)],
     ['competitors', (st.competitors || []).join(', ') || '—'], ['activities', num(st.activities)], ['last_touch_at', date(st.last_touch_at)], ['paid', money(st.paid, currency)]];
   return `<dl class="kv">${rows.map(([k, v]) => `<dt>${esc(t(k))}</dt><dd data-field="${k}">${esc(v)}</dd>`).join('')}</dl>`;
 }
@@ -208,7 +207,11 @@ function analysisTable(a) {
     const x = a[k];
     if (x == null) return '—';
     if (k === 'won_deals_of_rep') return `${num(x.count)} · ${t('median_activities')} ${num(x.median_activities, 1)} · ${t('median_days_open')} ${num(x.median_days_open, 1)}`;
-    if (typeof x === 'object') return Object.entries(x).map(([kk, vv]) => `${kk} ${num(vv, 1)}`).join(', ');
+    if (k === 'lost_reason') return reasonName(x);
+    if (k === 'stage_at_close') return stageName(x);
+    if (k === 'outcome') return DICT.en['status.' + x] ? t('status.' + x) : x;
+    const key = k === 'activities' ? kindName : stageName;
+    if (typeof x === 'object') return Object.entries(x).map(([kk, vv]) => `${key(kk)} ${num(vv, 1)}`).join(', ');
     return typeof x === 'number' ? num(x, 1) : String(x);
   };
   const keys = ['outcome', 'lost_reason', 'competitor', 'stage_at_close', 'days_open', 'days_in_stage', 'stage_regressions', 'quote_revisions', 'activities', 'longest_silence_days', 'last_activity_before_close_days', 'won_deals_of_rep'];
@@ -220,12 +223,12 @@ async function deal(id) {
     api(`/v1/streams/deal-${encodeURIComponent(id)}?limit=1000`).catch(() => ({ events: [] }))]);
   const steps = r.steps;
   const stages = pipe ? pipe.stages.map((s) => s.stage) : [];
-  const forms = dealForms(r, stages);
+  const forms = dealForms(r, stages, stream.events || []);
   const story = dealStory(r, stream.events || [], stages);
   const html = `<h1>${esc(t('deal.title'))}: ${esc(r.deal_id)}</h1>${story.html}
   <div class="replay"><section><label for="scrub">${esc(t('step'))} <output id="step-no">${steps.length}</output> / ${steps.length}</label>
     <input id="scrub" type="range" min="1" max="${steps.length}" value="${steps.length}">
-    <ol class="steps">${steps.map((s, i) => { const x = story.step(i); return `<li data-i="${i}" class="${x.cls}"><time>${esc(date(s.occurred_at))}</time> <b>${esc(s.type)}</b> ${esc(s.summary)} <span class="muted">— ${esc(s.actor)}</span> ${x.html}</li>`; }).join('')}</ol></section>
+    <ol class="steps">${steps.map((s, i) => { const x = story.step(i); return `<li data-i="${i}" class="${x.cls}"><time>${esc(date(s.occurred_at))}</time> <b>${esc(typeName(s.type))}</b> ${esc(stepSummary(s.type, story.data(s), s.summary))} <span class="muted">— ${esc(s.actor)}</span> ${x.html}</li>`; }).join('')}</ol></section>
   <aside><h2>${esc(t('status'))}</h2><div id="state"></div><h2>${esc(t('analysis'))}</h2>${analysisTable(r.analysis)}</aside></div>${forms.html}`;
   return { html, after: () => {
     forms.after();
@@ -247,10 +250,9 @@ async function customer(id) {
   const [c, tl, version] = await Promise.all([api(`/v1/customers/${encodeURIComponent(id)}`), api(`/v1/customers/${encodeURIComponent(id)}/timeline?limit=200`), streamVersion(`customer-${id}`)]);
   const forms = customerForms(c, version);
   const items = tl.events.map((e) => {
-    const d = e.data || {};
-    const what = d.kind ? `${d.kind}${d.summary ? ': ' + d.summary : ''}` : (d.to ? `${d.from} → ${d.to}` : (d.amount != null ? money(d.amount, e.type === 'DealOpened' ? d.currency || 'CNY' : null) : (d.reason || d.summary || '')));
+    const what = eventWhat(e);
     const link = e.stream.startsWith('deal-') ? ` · ${dealLink(e.stream.slice(5))}` : '';
-    return `<li><time>${esc(date(e.occurred_at))}</time> <b>${esc(e.type)}</b> ${esc(what)}${link} <span class="muted">— ${esc(e.actor)}</span></li>`;
+    return `<li><time>${esc(date(e.occurred_at))}</time> <b>${esc(typeName(e.type))}</b> ${esc(what)}${link} <span class="muted">— ${esc(e.actor)}</span></li>`;
   }).join('');
   const html = `<h1>${esc(t('customer.title'))}: ${esc(c.name)}</h1>
   <p class="muted">${esc(c.industry || '')} · ${esc(c.region || '')} · ${esc(t('owner'))}: ${c.owner ? repLink(c.owner) : esc(t('nav.pool'))}</p>
@@ -261,10 +263,40 @@ async function customer(id) {
 /** The version of `stream`'s last event (`null` if it cannot be read). */
 const streamVersion = (stream) => api(`/v1/streams/${encodeURIComponent(stream)}?limit=1`).then((p) => p.version, () => null);
 
+/** The caller (`GET /v1/me`: role and subject), read once per page load. */
+let WHO = null;
+const whoAmI = async () => { if (!WHO) WHO = await api('/v1/me').catch(() => ({})); return WHO; };
+
 async function pool() {
-  const p = await api('/v1/pool');
+  const [p, who] = await Promise.all([api('/v1/pool'), whoAmI()]);
   const list = p.customers || p.in_pool || [];
-  return `<h1>${esc(t('pool.title'))}</h1>${table([{ label: 'customer', cell: (c) => `<a href="/customers/${encodeURIComponent(c.customer_id)}">${esc(c.name || c.customer_id)}</a>` }, { label: 'days_in_pool', num: 1, cell: (c) => num(c.days_in_pool, 1) }], list)}`;
+  // A rep claims a customer for himself (`CustomerClaimed`); others assign, which is not here.
+  const claim = who.role === 'rep'
+    ? [{ label: 'pool.claim', cell: (c) => `<button type="button" class="claim" data-customer="${esc(c.customer_id)}" data-name="${esc(c.name || c.customer_id)}">${esc(t('pool.claim'))}</button>` }]
+    : [];
+  const html = `<h1>${esc(t('pool.title'))}</h1><p id="pool-msg" class="form-msg" role="status"></p>${table([{ label: 'customer', cell: (c) => `<a href="/customers/${encodeURIComponent(c.customer_id)}">${esc(c.name || c.customer_id)}</a>` }, { label: 'days_in_pool', num: 1, cell: (c) => num(c.days_in_pool, 1) }, ...claim], list)}`;
+  const after = () => {
+    const kept = sessionStorage.getItem('dealtrail.poolMsg');
+    if (kept) {
+      sessionStorage.removeItem('dealtrail.poolMsg');
+      const { html: msg, ok } = JSON.parse(kept);
+      const el = document.getElementById('pool-msg');
+      el.innerHTML = msg;
+      el.className = `form-msg ${ok ? 'ok' : 'error'}`;
+    }
+    document.querySelectorAll('button.claim').forEach((b) => b.addEventListener('click', async () => {
+      b.disabled = true;
+      const id = b.dataset.customer;
+      const version = await streamVersion(`customer-${id}`);
+      const failed = version == null
+        ? t('notfound')
+        : await appendEvent(`customer-${id}`, version, { type: 'CustomerClaimed', data: { rep: who.subject } });
+      const msg = failed ? esc(failed) : `${esc(fill(t('pool.claimed'), { name: b.dataset.name }))} ${customerLink(id, b.dataset.name)}`;
+      sessionStorage.setItem('dealtrail.poolMsg', JSON.stringify({ html: msg, ok: !failed }));
+      await render();
+    }));
+  };
+  return { html, after };
 }
 
 page(/^\/$/, overview);

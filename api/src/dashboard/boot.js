@@ -21,6 +21,7 @@ async function render() {
     let out;
     const hit = PAGES.find((p) => (m = path.match(p.pattern)));
     if (!hit) throw new HttpError(404, 'no such page');
+    await loadStageNames();
     out = await hit.render(...m.slice(1));
     main().innerHTML = typeof out === 'string' ? out : out.html;
     if (out.after) out.after();

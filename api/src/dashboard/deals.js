@@ -85,11 +85,11 @@ const DEAL_COLUMNS = [
   { key: 'customer', cell: (d) => customerLink(d.customer_id, d.customer_name), csv: (d) => d.customer_name || d.customer_id },
   { key: 'owner', cell: (d) => repLink(d.owner), csv: (d) => d.owner },
   { key: 'status', cell: (d) => `<span class="st st-${esc(d.status)}">${esc(t('status.' + d.status))}</span>`, csv: (d) => d.status },
-  { key: 'stage', cell: (d) => esc(d.stage), csv: (d) => d.stage },
+  { key: 'stage', cell: (d) => esc(stageName(d.stage)), csv: (d) => d.stage },
   { key: 'amount', num: 1, cell: (d) => money(d.amount, d.currency), csv: (d) => d.amount },
   { key: 'opened_at', cell: (d) => esc(day(d.opened_at)), csv: (d) => d.opened_at },
   { key: 'closed_at', cell: (d) => esc(day(d.closed_at)), csv: (d) => d.closed_at || '' },
-  { key: 'reason', cell: (d) => esc(d.reason || ''), csv: (d) => d.reason || '' },
+  { key: 'reason', cell: (d) => esc(d.reason ? reasonName(d.reason) : ''), csv: (d) => d.reason || '' },
   { key: 'competitor', cell: (d) => esc(d.competitor || ''), csv: (d) => d.competitor || '' },
 ];
 
@@ -163,7 +163,7 @@ async function pipelineList(view) {
   const cols = [
     { key: 'deal_id', label: 'deal', cell: (d) => dealLink(d.deal_id), csv: (d) => d.deal_id },
     { key: 'owner', cell: (d) => repLink(d.owner), csv: (d) => d.owner },
-    { key: 'stage', cell: (d) => esc(d.stage), csv: (d) => d.stage },
+    { key: 'stage', cell: (d) => esc(stageName(d.stage)), csv: (d) => d.stage },
   ].concat(view === 'stale'
     ? [{ key: 'amount', num: 1, cell: (d) => money(d.amount, d.currency), csv: (d) => d.amount },
       { key: 'last_touch_at', label: 'last_touch_at_short', cell: (d) => esc(day(d.last_touch_at)), csv: (d) => d.last_touch_at },

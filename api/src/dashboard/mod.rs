@@ -22,6 +22,7 @@ const SHELL: &str = include_str!("shell.html");
 /// its file here and its URL to `routes`.
 const APP_JS: &str = concat!(
     include_str!("app.js"),
+    include_str!("vocab.js"),
     include_str!("service.js"),
     include_str!("today.js"),
     include_str!("lead.js"),

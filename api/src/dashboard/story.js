@@ -40,14 +40,14 @@ function dealStory(r, events, stages) {
     if (s.state.stage !== prev.stage) {
       const back = order.indexOf(s.state.stage) < order.indexOf(prev.stage);
       segs.push(`<line x1="${x(prev.t)}" y1="${y(prev.stage)}" x2="${x(at(s))}" y2="${y(prev.stage)}" class="stay"></line>`);
-      segs.push(`<line x1="${x(at(s))}" y1="${y(prev.stage)}" x2="${x(at(s))}" y2="${y(s.state.stage)}" class="${back ? 'back' : 'move'}"><title>${esc(prev.stage)} → ${esc(s.state.stage)}</title></line>`);
+      segs.push(`<line x1="${x(at(s))}" y1="${y(prev.stage)}" x2="${x(at(s))}" y2="${y(s.state.stage)}" class="${back ? 'back' : 'move'}"><title>${esc(stageName(prev.stage))} → ${esc(stageName(s.state.stage))}</title></line>`);
       prev = { t: at(s), stage: s.state.stage };
     }
   });
   const lastState = steps[steps.length - 1].state;
   segs.push(`<line x1="${x(prev.t)}" y1="${y(prev.stage)}" x2="${x(end)}" y2="${y(prev.stage)}" class="stay"></line>`);
   if (lastState.status !== 'open') segs.push(`<circle cx="${x(end)}" cy="${y(prev.stage)}" r="6" class="end-${esc(lastState.status)}"><title>${esc(t('status.' + lastState.status))}</title></circle>`);
-  const grid = order.map((st) => `<text x="0" y="${y(st) + 4}" class="lbl">${esc(st)}</text><line x1="90" y1="${y(st)}" x2="${w - 20}" y2="${y(st)}" class="grid"></line>`).join('');
+  const grid = order.map((st) => `<text x="0" y="${y(st) + 4}" class="lbl">${esc(stageName(st))}</text><line x1="90" y1="${y(st)}" x2="${w - 20}" y2="${y(st)}" class="grid"></line>`).join('');
   const axis = `<text x="90" y="${h - 4}" class="lbl">${esc(steps[0].occurred_at.slice(0, 10))}</text><text x="${w - 20}" y="${h - 4}" class="lbl" text-anchor="end">${esc(new Date(end).toISOString().slice(0, 10))}</text>`;
   const path = `<svg class="stagepath" viewBox="0 0 ${w} ${h}" role="img"><title>${esc(t('story.path'))}</title>${grid}${segs.join('')}${axis}</svg>`;
 
@@ -101,5 +101,7 @@ function dealStory(r, events, stages) {
     if (e && e.type === 'QuoteIssued' && e.data.discount_pct != null) notes.push(`<span class="note">−${esc(num(e.data.discount_pct, 1))}%</span>`);
     return { cls: cls.join(' '), html: notes.join(' ') };
   };
-  return { html, step };
+  /** The `data` of step `s`'s event (from the deal's stream), if read. */
+  const data = (s) => (byPos.get(s.position) || {}).data;
+  return { html, step, data };
 }

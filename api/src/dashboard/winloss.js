@@ -50,8 +50,8 @@ async function winLoss() {
     <div class="card" data-key="lost"><div class="k">${esc(t('lost'))}</div><div class="v">${countLink(w.lost, { status: 'lost', ...period })}</div></div>
     ${card('win_rate', pct(w.win_rate))}${card('won_amount', money(w.won_amount, w.currency))}${card('lost_amount', money(w.lost_amount, w.currency))}</div>
   <div class="two"><section id="reasons"><h2>${esc(t('winloss.reasons'))}</h2>
-    ${bars(w.by_reason, (r) => r.amount, (r) => r.reason, t('winloss.reasons'))}
-    ${table([{ label: 'reason', cell: (r) => esc(r.reason) }, { label: 'count', num: 1, cell: (r) => countLink(r.count, { status: 'lost', reason: r.reason, ...period }) }, { label: 'amount', num: 1, cell: (r) => money(r.amount, w.currency) }], w.by_reason)}</section>
+    ${bars(w.by_reason, (r) => r.amount, (r) => reasonName(r.reason), t('winloss.reasons'))}
+    ${table([{ label: 'reason', cell: (r) => esc(reasonName(r.reason)) }, { label: 'count', num: 1, cell: (r) => countLink(r.count, { status: 'lost', reason: r.reason, ...period }) }, { label: 'amount', num: 1, cell: (r) => money(r.amount, w.currency) }], w.by_reason)}</section>
   <section id="competitors"><h2>${esc(t('winloss.competitors'))}</h2>
     ${table([{ label: 'competitor', cell: (c) => esc(c.competitor) }, { label: 'lost_to', num: 1, cell: (c) => countLink(c.lost_to, { status: 'lost', competitor: c.competitor, ...period }) }, { label: 'noted', num: 1, cell: (c) => num(c.noted) }, { label: 'won_when_noted', num: 1, cell: (c) => pct(c.win_rate) }], w.by_competitor)}</section></div>`;
 }

@@ -65,6 +65,7 @@ pub fn router(state: AppState) -> Router {
             post(auth::routes::create_token).get(auth::routes::list_tokens),
         )
         .route("/v1/tokens/{id}", delete(auth::routes::revoke_token))
+        .route("/v1/me", get(auth::routes::me))
         .route(
             "/v1/webhooks",
             post(crate::webhooks::routes::create).get(crate::webhooks::routes::list),

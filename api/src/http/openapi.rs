@@ -122,6 +122,7 @@ impl Modify for BearerAuth {
         crate::webhooks::routes::deliveries,
         super::auth::routes::list_tokens,
         super::auth::routes::revoke_token,
+        super::auth::routes::me,
         super::reads::report,
         super::reads::pool,
         super::reads::deal,

@@ -231,14 +231,65 @@ try {
   const firstLead = await repPage.getAttribute('#leads tbody tr a', 'href');
   check(firstLead === `/leads/${follow.leads_to_work[0].lead_id}`, 'a lead to work links to the lead');
   await repPage.screenshot({ path: `${shots}/today.png`, fullPage: false });
-  await repPage.click('#leads tbody tr a');
+  const repApi = (path) => repPage.evaluate(async ([p, t]) => (await fetch(p, { headers: { Authorization: `Bearer ${t}` } })).json(), [path, repToken]);
+
+  // Each item offers its next action: the overdue installment's "record the payment" opens the
+  // deal's payment form on that installment, with what is still owed; saving it clears the item.
+  const owed = follow.overdue_payments[0];
+  const action = await repPage.getAttribute('#overdue tbody tr a.act', 'href');
+  check(action === `/deals/${owed.deal_id}?record=payment&installment=${owed.installment_id}`, `an overdue payment offers "record the payment" (${action})`);
+  check((await repPage.$$eval('#stale tbody tr a.act', (a) => a.length)) === follow.stale_deals.length
+    && (await repPage.$$eval('#pool-soon tbody tr a.act', (a) => a.length)) === follow.pool_release_soon.length, 'every stale deal and customer about to go back offers "log a call"');
+  await repPage.click('#overdue tbody tr a.act');
+  await repPage.waitForSelector('#payment-form.requested');
+  const chosen = await repPage.$eval('#payment-form select[name=installment_id]', (el) => el.value);
+  const prefilled = Number(await repPage.$eval('#payment-form input[name=amount]', (el) => el.value));
+  check(chosen === owed.installment_id && Math.abs(prefilled - (owed.amount - owed.received)) < 0.005, `the payment form opens on ${owed.installment_id} with what is owed (${prefilled})`);
+  await repPage.click('#payment-form button[type=submit]');
+  await repPage.waitForFunction(() => document.querySelector('#payment-form .form-msg')?.textContent === 'Saved.');
+  const paid = await repApi(`/v1/streams/deal-${encodeURIComponent(owed.deal_id)}?limit=1000`);
+  const got = paid.events[paid.events.length - 1];
+  check(got.type === 'PaymentReceived' && got.data.installment_id === owed.installment_id && got.actor === 'nezha', 'the payment is recorded on the installment by the rep');
+  const after = await repApi('/v1/reports/follow-up');
+  check(!after.overdue_payments.some((p) => p.deal_id === owed.deal_id && p.installment_id === owed.installment_id), 'and it is no longer overdue');
+  await repPage.goto(base + '/today');
+  await repPage.waitForSelector('#overdue');
+  check((await repPage.$$eval('#overdue tbody tr', (r) => r.length)) === after.overdue_payments.length, `Today lists ${after.overdue_payments.length} overdue payments now`);
+
+  // A lead to work: the lead page converts it into a customer of the rep's.
+  await repPage.click('#leads tbody tr a.act');
   await repPage.waitForSelector('ol.steps li');
-  check((await repPage.textContent('main h1')).includes(follow.leads_to_work[0].name), 'the lead page opens');
+  const lead = follow.leads_to_work[0];
+  check((await repPage.textContent('main h1')).includes(lead.name), 'the lead page opens');
+  await repPage.fill('#convert-form input[name=customer_id]', `C-e2e-${lead.lead_id}`);
+  await repPage.click('#convert-form button[type=submit]');
+  await repPage.waitForSelector('#record .form-msg.ok');
+  const converted = await repApi(`/v1/customers/${encodeURIComponent(`C-e2e-${lead.lead_id}`)}`);
+  const leadNow = await repApi(`/v1/streams/lead-${encodeURIComponent(lead.lead_id)}`);
+  check(converted.owner === 'nezha' && leadNow.events.some((e) => e.type === 'LeadConverted' && e.data.customer_id === `C-e2e-${lead.lead_id}`), 'the lead is converted into a customer the rep owns');
+
+  // The pool: a rep claims a customer for himself.
+  await repPage.goto(base + '/pool');
+  await repPage.waitForSelector('button.claim');
+  const claimed = await repPage.getAttribute('button.claim', 'data-customer');
+  await repPage.click('button.claim');
+  await repPage.waitForSelector('#pool-msg.ok');
+  const owner = (await repApi(`/v1/customers/${encodeURIComponent(claimed)}`)).owner;
+  check(owner === 'nezha' && !(await repPage.$(`button.claim[data-customer="${claimed}"]`)), `a rep claims ${claimed} from the pool page: now his, no longer listed`);
+
   await repPage.click('#lang');
   await repPage.goto(base + '/today');
   await repPage.waitForSelector('#overdue');
   check((await repPage.textContent('#overdue h2')).startsWith('逾期回款'), 'Today in Chinese');
   await repPage.screenshot({ path: `${shots}/today-zh.png`, fullPage: false });
+  // The data's own words in Chinese: event types, stage names, the steps' summaries.
+  await repPage.goto(`${base}/deals/${encodeURIComponent(owed.deal_id)}`);
+  await repPage.waitForSelector('ol.steps li');
+  const firstStep = await repPage.textContent('ol.steps li b');
+  const axis = await repPage.$$eval('svg.stagepath text.lbl', (x) => x.map((e) => e.textContent));
+  const paidStep = await repPage.$$eval('ol.steps li', (li) => li.map((x) => x.textContent).find((x) => x.includes('收到回款')) || '');
+  check(firstStep === '新建商机' && axis.includes('需求确认') && axis.includes('签约') && paidStep.includes('收到回款'), `a replay in Chinese names types, stages and steps in Chinese (${firstStep}; ${axis.join(' ')})`);
+  await repPage.screenshot({ path: `${shots}/deal-replay-zh.png`, fullPage: false });
 
   // A manager opens Service: the team's figures, then grouped by rep.
   const mgrContext = await browser.newContext({ viewport: { width: 1280, height: 1000 }, locale: 'en-US' });

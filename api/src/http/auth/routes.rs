@@ -236,3 +236,26 @@ pub async fn revoke_token(
         ))),
     }
 }
+
+/// Who the caller is: what the dashboard needs to offer a rep's own actions (claim a customer
+/// for oneself) and nothing more; never the token.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Me {
+    pub role: Role,
+    /// The team of a manager, the rep id of a rep, a free name otherwise.
+    pub subject: String,
+}
+
+/// `GET /v1/me`: any valid token.
+#[utoipa::path(get, path = "/v1/me", tag = "auth",
+    responses(
+        (status = 200, description = "The caller's role and subject", body = Me),
+        (status = 401, description = "No, unknown, revoked or expired token", body = crate::http::openapi::ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn me(who: Principal) -> axum::Json<Me> {
+    axum::Json(Me {
+        role: who.role,
+        subject: who.subject,
+    })
+}
