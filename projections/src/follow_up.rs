@@ -382,10 +382,17 @@ pub fn follow_up(model: &ReadModel, q: &FollowUpQuery, now: DateTime<Utc>) -> Fo
             let since = last.map_or(*owned_since, |l| l.max(*owned_since));
             let idle = days_between(since, as_of);
             if idle > warn {
-                let name = model
-                    .customer_view(id, Some(as_of))
-                    .map(|v| v.name)
-                    .unwrap_or_default();
+                // The name now is kept by the deal list's index; as of then, it is folded.
+                let kept = current
+                    .then(|| model.deal_index.customer_name(id))
+                    .flatten();
+                let name = match kept {
+                    Some(n) => n.to_string(),
+                    None => model
+                        .customer_view(id, Some(as_of))
+                        .map(|v| v.name)
+                        .unwrap_or_default(),
+                };
                 soon.push((
                     idle,
                     ReleaseSoon {

@@ -477,3 +477,26 @@ mod pg {
         dropped.unwrap();
     }
 }
+
+#[tokio::test]
+async fn me_says_the_callers_role_and_subject_and_nothing_without_a_token() {
+    let app = TestApp::new();
+    let rep = app.token("rep", "wukong");
+    let manager = app.token("manager", "east");
+    for (token, role, subject) in [
+        (rep.as_str(), "rep", "wukong"),
+        (manager.as_str(), "manager", "east"),
+    ] {
+        let r = app.get("/v1/me", token).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.json(), json!({"role": role, "subject": subject}));
+    }
+    let admin = app.get("/v1/me", ADMIN).await.json();
+    assert_eq!(admin["role"], "admin");
+    assert!(
+        !admin.to_string().contains(ADMIN),
+        "never the token: {admin}"
+    );
+    let none = app.call(request(Method::GET, "/v1/me", None, None)).await;
+    assert_eq!(none.status, 401);
+}

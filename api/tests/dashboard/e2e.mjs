@@ -87,18 +87,20 @@ try {
   const lost = await api('/v1/events?types=DealLost&limit=1');
   const dealId = lost.events[0].stream.slice('deal-'.length);
   const replay = await api(`/v1/deals/${dealId}/replay`);
+  // A stage is shown by its name in the pipeline (the pipeline report's `name`).
+  const stageNames = Object.fromEntries((await api('/v1/reports/pipeline')).stages.map((s) => [s.stage, s.name]));
   await page.goto(`${base}/deals/${dealId}`);
   await page.waitForSelector('#scrub');
   const status = () => page.textContent('[data-field=status]');
   check((await status()) === 'lost', 'the replay opens on the last step: lost');
   await page.$eval('#scrub', (el) => { el.value = '1'; el.dispatchEvent(new Event('input')); });
   check((await status()) === 'open', 'at step 1 the deal is open');
-  check((await page.textContent('[data-field=stage]')) === replay.steps[0].state.stage, 'step 1 shows the opening stage');
+  check((await page.textContent('[data-field=stage]')) === stageNames[replay.steps[0].state.stage], 'step 1 shows the opening stage');
   const n = replay.steps.length;
   for (let i = 2; i <= n; i += 1) {
     await page.$eval('#scrub', (el, v) => { el.value = String(v); el.dispatchEvent(new Event('input')); }, i);
     const want = replay.steps[i - 1].state;
-    check((await page.textContent('[data-field=stage]')) === want.stage && (await page.textContent('#step-no')) === String(i), `step ${i}: stage ${want.stage}`);
+    check((await page.textContent('[data-field=stage]')) === stageNames[want.stage] && (await page.textContent('#step-no')) === String(i), `step ${i}: stage ${want.stage}`);
   }
   // The story: the stage path, the longest silence marked where the server's analysis puts it.
   check(Boolean(await page.$('#story svg.stagepath')), 'the replay draws the stage path');
@@ -274,6 +276,7 @@ try {
   const claimed = await repPage.getAttribute('button.claim', 'data-customer');
   await repPage.click('button.claim');
   await repPage.waitForSelector('#pool-msg.ok');
+  await repPage.screenshot({ path: `${shots}/pool-claim.png`, fullPage: false });
   const owner = (await repApi(`/v1/customers/${encodeURIComponent(claimed)}`)).owner;
   check(owner === 'nezha' && !(await repPage.$(`button.claim[data-customer="${claimed}"]`)), `a rep claims ${claimed} from the pool page: now his, no longer listed`);
 
@@ -310,6 +313,11 @@ try {
   const rows = await mgr.$$eval('.service-group tbody tr', (r) => r.length);
   check(rows === 12, 'Service: a table row a month');
   await mgr.screenshot({ path: `${shots}/service.png`, fullPage: false });
+  await mgr.click('#lang');
+  await mgr.waitForFunction(() => document.documentElement.lang === 'zh-CN' && document.querySelector('.service-group svg.nps'));
+  await mgr.screenshot({ path: `${shots}/service-zh.png`, fullPage: false });
+  await mgr.click('#lang');
+  await mgr.waitForFunction(() => document.documentElement.lang === 'en' && document.querySelector('.service-group svg.nps'));
   await mgr.goto(base + '/service?group_by=rep');
   await mgr.waitForSelector('.service-group[data-key]');
   const keys = await mgr.$$eval('.service-group', (g) => g.map((x) => x.dataset.key));
