@@ -13,6 +13,13 @@
 //! the log. A rep's or a team's deals come from the owner sets; a customer's from the
 //! customer's record. Customer names (for `q`) are kept in the index too.
 //!
+//! Text search (`q`): each deal's id and title, lower-cased, sit one after the other in one
+//! byte arena (a deal's title never changes). A search runs one substring search (`memchr`'s
+//! `memmem`, vectorised) over the arena and one pass over the customers' names; the deals
+//! found (and those of the customers found) are then ordered and filtered like any other
+//! candidates, so a `q` costs a pass over ~35 bytes per deal instead of a walk over every
+//! deal's records.
+//!
 //! Cursor: the key of the last deal of the page, opaque (hex). The next page starts
 //! strictly after it in the order, so deals opened (or closed) after the first page was
 //! read, which sort before it, never shift the pages that follow: every deal whose key did
@@ -73,6 +80,14 @@ pub struct DealIndex {
     by_owner: HashMap<Arc<str>, [BTreeSet<Key>; 3]>,
     /// Each registered customer's current name.
     customer_names: HashMap<String, String>,
+    /// `id \x1f title \x1e` of every listed deal, lower-cased, in the order first listed.
+    text: Vec<u8>,
+    /// (where its text starts in `text`, deal number), in `text`'s order.
+    text_starts: Vec<(u32, u32)>,
+    /// Whether a deal number's text is in the arena already.
+    has_text: Vec<bool>,
+    /// How many deals have their text in the arena.
+    texts: usize,
 }
 
 impl PartialEq for DealIndex {
@@ -114,6 +129,53 @@ impl DealIndex {
 
     pub fn customer_name(&self, customer_id: &str) -> Option<&str> {
         self.customer_names.get(customer_id).map(String::as_str)
+    }
+
+    /// Puts deal `number`'s id and title in the search arena, once (a title never changes).
+    pub fn index_text(&mut self, number: usize, id: &str, rec: &DealRecord) {
+        if self.has_text.get(number).copied().unwrap_or(false) {
+            return;
+        }
+        let (Ok(n), Ok(start)) = (u32::try_from(number), u32::try_from(self.text.len())) else {
+            return; // past 4 GiB of text: such deals are found by the plain test only
+        };
+        if self.has_text.len() <= number {
+            self.has_text.resize(number + 1, false);
+        }
+        self.has_text[number] = true;
+        self.texts += 1;
+        let (title, _) = opened(rec);
+        for part in [id, title] {
+            let clean = part.replace(['\x1e', '\x1f'], " ");
+            self.text.extend_from_slice(clean.to_lowercase().as_bytes());
+            self.text.push(0x1f);
+        }
+        *self.text.last_mut().unwrap_or(&mut 0) = 0x1e;
+        self.text_starts.push((start, n));
+    }
+
+    /// The numbers of the deals whose id or title contains `needle` (lower-case), if the
+    /// arena can answer (every listed deal is in it and the needle has no separator).
+    fn text_matches(&self, needle: &str, listed: usize) -> Option<Vec<u32>> {
+        if needle.is_empty() || needle.contains(['\x1e', '\x1f']) || self.texts < listed {
+            return None;
+        }
+        let mut out = Vec::new();
+        let finder = memchr::memmem::Finder::new(needle.as_bytes());
+        let mut last = None;
+        for at in finder.find_iter(&self.text) {
+            let at = u32::try_from(at).ok()?;
+            let i = self
+                .text_starts
+                .partition_point(|(s, _)| *s <= at)
+                .checked_sub(1)?;
+            let n = self.text_starts[i].1;
+            if last != Some(n) {
+                out.push(n);
+                last = Some(n);
+            }
+        }
+        Some(out)
     }
 
     /// How many deals the index holds (tests compare it with the model).
@@ -399,7 +461,25 @@ pub fn list(model: &ReadModel, q: &DealListQuery) -> DealList {
         }
     }
     let lo_bound = lower.map_or(Bound::Unbounded, Bound::Included);
-    let candidates: Box<dyn Iterator<Item = Key> + '_> = if let Some(c) = &q.customer_id {
+    let found = match (&q.q, &q.customer_id) {
+        (Some(needle), None) => text_candidates(model, needle),
+        _ => None,
+    };
+    let candidates: Box<dyn Iterator<Item = Key> + '_> = if let Some(numbers) = found {
+        // A text search: the deals it found, newest first; the filters follow as for any.
+        let mut keys: Vec<Key> = numbers
+            .into_iter()
+            .filter_map(|n| {
+                let (_, rec) = model.deals.get_index(n as usize)?;
+                let f = fact(n as usize, rec.current.as_deref()?);
+                let owned = owners.as_ref().is_none_or(|o| o.contains(&*f.owner));
+                (owned && slots.contains(&slot(f.status))).then_some(f.key)
+            })
+            .filter(|k| in_range(k))
+            .collect();
+        keys.sort_unstable_by(|a, b| b.cmp(a));
+        Box::new(keys.into_iter())
+    } else if let Some(c) = &q.customer_id {
         // A customer has few deals: sort them.
         let mut keys: Vec<Key> = model
             .customers
@@ -451,6 +531,27 @@ pub fn list(model: &ReadModel, q: &DealListQuery) -> DealList {
         last = Some(key);
     }
     DealList { deals, next_cursor }
+}
+
+/// The deal numbers a text search `needle` (lower-case) can match: by id or title (the
+/// arena) or by the customer's name; `None` when the arena cannot answer.
+fn text_candidates(model: &ReadModel, needle: &str) -> Option<Vec<u32>> {
+    let index = &model.deal_index;
+    let listed = index.by_status.iter().map(BTreeSet::len).sum();
+    let mut numbers = index.text_matches(needle, listed)?;
+    for (customer, name) in &index.customer_names {
+        if contains_ci(name, needle) {
+            let deals = model
+                .customers
+                .get(customer)
+                .into_iter()
+                .flat_map(|r| r.deals.iter());
+            numbers.extend(deals.filter_map(|d| u32::try_from(model.deals.get_index_of(d)?).ok()));
+        }
+    }
+    numbers.sort_unstable();
+    numbers.dedup();
+    Some(numbers)
 }
 
 fn matches(

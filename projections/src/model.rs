@@ -650,6 +650,11 @@ impl ReadModel {
             .and_then(|(n, _, r)| r.current.as_deref().map(|v| deal_list::fact(n, v)));
         self.deal_index
             .change(listed_before.as_ref(), listed_after.as_ref());
+        if let (None, Some(f)) = (&listed_before, &listed_after) {
+            if let Some(rec) = self.deals.get(&id) {
+                self.deal_index.index_text(f.key.1 as usize, &id, rec);
+            }
+        }
         let Some(rec) = self.deals.get_mut(&id) else {
             return;
         };
@@ -736,6 +741,7 @@ impl ReadModel {
                 }
                 self.deal_index
                     .change(None, Some(&deal_list::fact(n, view)));
+                self.deal_index.index_text(n, id, d);
                 deal_facts(index, strings, view, d.entries.iter(), 1);
                 index.won_change(strings, id, None, won_key(view));
                 if view.state.status == DealStatus::Open {

@@ -469,6 +469,9 @@ fn deal_lists(m: &ReadModel) -> Result<Vec<Vec<String>>, String> {
         "stage=quote".into(),
         "min_amount=200000".into(),
         "q=customer c2".into(),
+        // Through the search arena: part of an id, a title in another case.
+        "q=d1".into(),
+        "q=DEAL&status=open".into(),
         format!("from={mid}"),
         format!("to={mid}&status=won"),
     ];

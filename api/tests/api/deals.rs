@@ -261,6 +261,7 @@ async fn every_filter_lists_what_a_plain_fold_of_the_log_selects() {
     type Pick = Box<dyn Fn(&str, &PlainDeal) -> bool>;
     let teams = plain.teams.clone();
     let names = plain.customer_names.clone();
+    let names2 = plain.customer_names.clone();
     let competitor = plain
         .deals
         .values()
@@ -313,6 +314,21 @@ async fn every_filter_lists_what_a_plain_fold_of_the_log_selects() {
                     .is_some_and(|n| n.to_lowercase().contains(&f))
                     || d.title.to_lowercase().contains(&f)
                     || id.to_lowercase().contains(&f)
+            }),
+        ),
+        // A title's words in another case, and part of an id (the search arena's matches).
+        (
+            "q=ERP%20Rollout&status=won".into(),
+            Box::new(|_, d| d.status == "won" && d.title.to_lowercase().contains("erp rollout")),
+        ),
+        (
+            "q=d-11".into(),
+            Box::new(move |id, d| {
+                id.to_lowercase().contains("d-11")
+                    || d.title.to_lowercase().contains("d-11")
+                    || names2
+                        .get(&d.customer)
+                        .is_some_and(|n| n.to_lowercase().contains("d-11"))
             }),
         ),
         (
