@@ -280,6 +280,15 @@ try {
   const owner = (await repApi(`/v1/customers/${encodeURIComponent(claimed)}`)).owner;
   check(owner === 'nezha' && !(await repPage.$(`button.claim[data-customer="${claimed}"]`)), `a rep claims ${claimed} from the pool page: now his, no longer listed`);
 
+  // What a rep does not see: another rep's deal, the organisation's channel figures.
+  const othersDeal = (await api('/v1/deals?rep=wukong&limit=1')).deals[0].id;
+  await repPage.goto(`${base}/deals/${encodeURIComponent(othersDeal)}`);
+  await repPage.waitForSelector('main .error');
+  check((await repPage.getAttribute('main .error', 'data-status')) === '404', `a rep opening another rep's deal (${othersDeal}) is told it is not found`);
+  await repPage.goto(`${base}/channels`);
+  await repPage.waitForSelector('main .error');
+  check((await repPage.getAttribute('main .error', 'data-status')) === '403', 'a rep does not see the organisation\'s channels');
+
   await repPage.click('#lang');
   await repPage.goto(base + '/today');
   await repPage.waitForSelector('#overdue');
@@ -323,6 +332,14 @@ try {
   const keys = await mgr.$$eval('.service-group', (g) => g.map((x) => x.dataset.key));
   const svcRep = await mgr.evaluate(async (t) => (await fetch('/v1/reports/service?months=12&group_by=rep', { headers: { Authorization: `Bearer ${t}` } })).json(), managerToken);
   check(JSON.stringify(keys) === JSON.stringify(svcRep.groups.map((g) => g.key)) && !keys.includes('pool'), `Service by rep: the team's reps (${keys.join(', ')})`);
+  // What a manager does not see: another team's deal and rep.
+  const westDeal = (await api('/v1/deals?team=west&limit=1')).deals[0].id;
+  await mgr.goto(`${base}/deals/${encodeURIComponent(westDeal)}`);
+  await mgr.waitForSelector('main .error');
+  check((await mgr.getAttribute('main .error', 'data-status')) === '404', `a manager of east opening a west deal (${westDeal}) is told it is not found`);
+  await mgr.goto(`${base}/reps/nezha`);
+  await mgr.waitForSelector('main .error');
+  check((await mgr.getAttribute('main .error', 'data-status')) === '404', "a manager does not see another team's rep page");
   await mgr.goto(base + '/today');
   await mgr.waitForSelector('form.filters input[name=rep]');
   check(true, 'a manager is asked whose follow-up list to show');
