@@ -193,6 +193,19 @@ payload!(
     /// An API token was revoked (`actor` is who revoked it).
     TokenRevoked { token_id: String }
 );
+payload!(
+    /// The personal data of the customer or lead whose stream this is was erased (SPEC §7):
+    /// its key is destroyed, so its encrypted fields read `"[erased]"` from then on.
+    PersonalDataErased { reason: String }
+);
+payload!(
+    /// Audit trail of an erasure, in `org-access` (`actor` is who erased, `recorded_at` when).
+    PersonalDataErasureAudited {
+        /// The person's stream (`customer-C-1`, `lead-L-1`).
+        person: String,
+        reason: String,
+    }
+);
 payload!(CustomerRegistered {
     name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -377,6 +390,8 @@ pub enum Event {
     SpendRecorded(SpendRecorded),
     TokenIssued(TokenIssued),
     TokenRevoked(TokenRevoked),
+    PersonalDataErased(PersonalDataErased),
+    PersonalDataErasureAudited(PersonalDataErasureAudited),
 }
 
 /// Every event type name, with the stream categories it may be appended to.
@@ -417,6 +432,8 @@ pub const EVENT_TYPES: &[(&str, &[Category])] = &[
     ("ExchangeRateSet", &[Category::Org]),
     ("TokenIssued", &[Category::Org]),
     ("TokenRevoked", &[Category::Org]),
+    ("PersonalDataErased", &[Category::Customer, Category::Lead]),
+    ("PersonalDataErasureAudited", &[Category::Org]),
 ];
 
 /// The categories a type may be appended to; `None` for an unknown type.
@@ -439,6 +456,8 @@ impl Event {
             Event::ExchangeRateSet(_) => "ExchangeRateSet",
             Event::TokenIssued(_) => "TokenIssued",
             Event::TokenRevoked(_) => "TokenRevoked",
+            Event::PersonalDataErased(_) => "PersonalDataErased",
+            Event::PersonalDataErasureAudited(_) => "PersonalDataErasureAudited",
             Event::CustomerRegistered(_) => "CustomerRegistered",
             Event::CustomerUpdated(_) => "CustomerUpdated",
             Event::CustomerClaimed(_) => "CustomerClaimed",
@@ -519,6 +538,8 @@ impl Event {
             "ExchangeRateSet" => parse(data).map(Event::ExchangeRateSet),
             "TokenIssued" => parse(data).map(Event::TokenIssued),
             "TokenRevoked" => parse(data).map(Event::TokenRevoked),
+            "PersonalDataErased" => parse(data).map(Event::PersonalDataErased),
+            "PersonalDataErasureAudited" => parse(data).map(Event::PersonalDataErasureAudited),
             "CustomerRegistered" => parse(data).map(Event::CustomerRegistered),
             "CustomerUpdated" => parse(data).map(Event::CustomerUpdated),
             "CustomerClaimed" => parse(data).map(Event::CustomerClaimed),

@@ -281,8 +281,11 @@ impl Feed {
         let mut ring = self.ring_mut();
         let mut start = 0;
         for (position, event_type, stream, end) in block.frames {
-            if position != ring.head() + 1 {
-                // Not expected from a gap-free log; restart the window rather than
+            // An erasure (SPEC §7) drops the frames before it: they were rendered while its
+            // person's fields still opened; a subscriber asking for them again reads the
+            // store, where they read "[erased]".
+            if position != ring.head() + 1 || event_type == "PersonalDataErased" {
+                // Otherwise not expected from a gap-free log; restart the window rather than
                 // mis-index it (subscribers before it go back to the store).
                 ring.frames.clear();
                 ring.base = position;
