@@ -82,6 +82,11 @@ async fn erase(
         .erase_personal_data(&format!("{category}-{id}"), reason, &who.subject)
         .await
         .map_err(erase_error)?;
+    // The SSE window held frames with the text: gone once the feed has published this.
+    state
+        .feed
+        .published(erasure.position, std::time::Duration::from_secs(5))
+        .await;
     // The model held the text: rebuilt from the log, which now reads "[erased]", then saved
     // over the snapshot that held it too.
     state.projector.rebuild(state.store.as_ref()).await?;

@@ -156,6 +156,21 @@ pub(crate) struct Feed {
 pub(crate) struct FeedSlot(Mutex<Option<Arc<Feed>>>);
 
 impl FeedSlot {
+    /// Returns once the running feed (if any) has published `position` or ended (at most
+    /// `within`): an erasure's frame drops the frames before it from the window (see
+    /// `Feed::publish`), so none rendered while its person's fields still opened is served.
+    pub(crate) async fn published(&self, position: u64, within: Duration) {
+        let feed = self.0.lock().await.clone();
+        let Some(feed) = feed.filter(|f| f.ring().end.is_none()) else {
+            return;
+        };
+        let mut head = feed.head.subscribe();
+        let reached = head.wait_for(|h| *h >= position);
+        if tokio::time::timeout(within, reached).await.is_err() {
+            tracing::warn!(position, "the SSE feed did not publish an erasure in time");
+        }
+    }
+
     /// The running feed, or a new one started from the current end of the log, with a
     /// receiver that wakes on every publication (and keeps the feed running).
     pub(crate) async fn join(
