@@ -262,7 +262,9 @@ impl Projector {
                 if erasure.is_some_and(|p| p > self.clean_through.load(Ordering::Acquire)) {
                     match self.rebuild(store.as_ref()).await {
                         Ok(_) => self.save_logged(store.as_ref()).await,
-                        Err(e) => tracing::error!(error = %e, "rebuilding the read model after an erasure failed"),
+                        Err(e) => {
+                            tracing::error!(error = %e, "rebuilding the read model after an erasure failed")
+                        }
                     }
                 }
             }

@@ -108,18 +108,32 @@ fn names_are_sealed_at_rest_and_an_erasure_leaves_no_byte_of_them_or_their_key()
         );
     }
     let key = key_of(&data, "customer-C-1");
-    assert_eq!(holding(&data, &key), vec![data.join("personal-keys").display().to_string()]);
+    assert_eq!(
+        holding(&data, &key),
+        vec![data.join("personal-keys").display().to_string()]
+    );
     // Reads give the text back.
     let before = exported(&data);
     assert_eq!(before[1]["data"]["name"], ZHUGE);
     let export_file = tmp.path().join("before.ndjson");
     std::fs::write(&export_file, ok(dealtrail(&data, &["export"]))).unwrap();
     let funnel = ok(dealtrail(&data, &["report", "funnel", "--json"]));
-    let reps = ok(dealtrail(&data, &["report", "reps", "--json", "--end", "2026-04"]));
+    let reps = ok(dealtrail(
+        &data,
+        &["report", "reps", "--json", "--end", "2026-04"],
+    ));
 
     let out = ok(dealtrail(
         &data,
-        &["erase", "customer", "C-1", "--reason", "GDPR art. 17", "--actor", "dpo"],
+        &[
+            "erase",
+            "customer",
+            "C-1",
+            "--reason",
+            "GDPR art. 17",
+            "--actor",
+            "dpo",
+        ],
     ));
     let done: Value = serde_json::from_str(&out).unwrap();
     // CustomerRegistered.name, ActivityLogged.summary, CompetitorNoted.note.
@@ -134,15 +148,31 @@ fn names_are_sealed_at_rest_and_an_erasure_leaves_no_byte_of_them_or_their_key()
     ok(dealtrail(&data, &["verify"]));
     // Every read of a new process (a restart): erased; figures unchanged.
     let after = exported(&data);
-    assert_eq!(after.len(), before.len() + 2, "PersonalDataErased and its audit");
-    assert_eq!(after[1]["data"], json!({"name": "[erased]", "owner": "wukong", "region": "west"}));
+    assert_eq!(
+        after.len(),
+        before.len() + 2,
+        "PersonalDataErased and its audit"
+    );
+    assert_eq!(
+        after[1]["data"],
+        json!({"name": "[erased]", "owner": "wukong", "region": "west"})
+    );
     assert_eq!(after[2]["data"]["summary"], "[erased]");
-    assert_eq!(after[5]["data"], json!({"competitor": "Wei Soft", "note": "[erased]"}));
+    assert_eq!(
+        after[5]["data"],
+        json!({"competitor": "Wei Soft", "note": "[erased]"})
+    );
     assert_eq!(after[3]["data"]["name"], SIMA);
     assert_eq!(after[8]["data"]["name"], "Diaochan");
-    assert_eq!(ok(dealtrail(&data, &["report", "funnel", "--json"])), funnel);
     assert_eq!(
-        ok(dealtrail(&data, &["report", "reps", "--json", "--end", "2026-04"])),
+        ok(dealtrail(&data, &["report", "funnel", "--json"])),
+        funnel
+    );
+    assert_eq!(
+        ok(dealtrail(
+            &data,
+            &["report", "reps", "--json", "--end", "2026-04"]
+        )),
         reps
     );
     let csv = ok(dealtrail(&data, &["export", "--format", "csv"]));
@@ -150,13 +180,19 @@ fn names_are_sealed_at_rest_and_an_erasure_leaves_no_byte_of_them_or_their_key()
     // Rebuilt from scratch: the same.
     ok(dealtrail(&data, &["rebuild"]));
     assert!(holding(&data, b"Zhuge").is_empty());
-    assert_eq!(ok(dealtrail(&data, &["report", "funnel", "--json"])), funnel);
+    assert_eq!(
+        ok(dealtrail(&data, &["report", "funnel", "--json"])),
+        funnel
+    );
 
     // The export taken before still holds the text (the operator's to keep or destroy);
     // importing it again adds nothing back.
     let again = dealtrail(&data, &["import", export_file.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&again.stderr);
-    assert!(again.status.success() && err.contains("0 new events"), "{err}");
+    assert!(
+        again.status.success() && err.contains("0 new events"),
+        "{err}"
+    );
     assert_eq!(exported(&data), after);
     assert!(holding(&data, b"Zhuge").is_empty());
 
@@ -171,8 +207,10 @@ fn names_are_sealed_at_rest_and_an_erasure_leaves_no_byte_of_them_or_their_key()
 }
 
 fn event(ty: &str, data: Value) -> ProposedEvent {
-    serde_json::from_value(json!({"type": ty, "occurred_at": "2026-03-01T09:00:00Z", "actor": "wukong", "data": data}))
-        .unwrap()
+    serde_json::from_value(
+        json!({"type": ty, "occurred_at": "2026-03-01T09:00:00Z", "actor": "wukong", "data": data}),
+    )
+    .unwrap()
 }
 
 #[tokio::test]

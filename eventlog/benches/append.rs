@@ -19,7 +19,10 @@ use eventlog::{
 fn open(dir: &std::path::Path, sealed: bool) -> (Arc<SledStore>, Arc<dyn EventStore>) {
     let store = Arc::new(SledStore::open(dir, Arc::new(EnvelopeOnly)).unwrap());
     let front: Arc<dyn EventStore> = if sealed {
-        Arc::new(Sealed::new(store.clone(), Arc::new(KeyFile::open(dir).unwrap())))
+        Arc::new(Sealed::new(
+            store.clone(),
+            Arc::new(KeyFile::open(dir).unwrap()),
+        ))
     } else {
         store.clone()
     };

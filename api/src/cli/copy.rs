@@ -11,7 +11,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use eventlog::{EventStore, ExpectedVersion, Filter, ProposedEvent, RecordedEvent, StreamBatch, VerifyReport};
+use eventlog::{
+    EventStore, ExpectedVersion, Filter, ProposedEvent, RecordedEvent, StreamBatch, VerifyReport,
+};
 
 use super::store::{open_at, Location, Store};
 use super::{open_existing_store, progress, CliError, ExitCode};

@@ -48,7 +48,10 @@ pub async fn run(data: &Path, args: &EraseArgs) -> Result<(), CliError> {
     if !domain::envelope::is_entity_id(&args.id) {
         return Err(CliError::new(
             ExitCode::Usage,
-            format!("{:?} is not an id: 1-64 characters from [A-Za-z0-9_.:-]", args.id),
+            format!(
+                "{:?} is not an id: 1-64 characters from [A-Za-z0-9_.:-]",
+                args.id
+            ),
         ));
     }
     let actor = args.actor.clone().unwrap_or_else(|| {

@@ -75,7 +75,9 @@ async fn erase(
 ) -> Result<(StatusCode, axum::Json<Erased>), ApiError> {
     who.require(&[Role::Admin], "erase personal data")?;
     if !domain::envelope::is_entity_id(id) {
-        return Err(ApiError::NotFound(format!("{category}-{id} does not exist")));
+        return Err(ApiError::NotFound(format!(
+            "{category}-{id} does not exist"
+        )));
     }
     let erasure = state
         .store

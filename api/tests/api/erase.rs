@@ -58,7 +58,10 @@ fn data_of(events: &Value, i: usize) -> &Value {
 #[tokio::test]
 async fn the_store_holds_personal_fields_sealed_and_reads_give_them_back() {
     let (app, inner) = seeded().await;
-    let raw = inner.read_all(1, usize::MAX, &Filter::default()).await.unwrap();
+    let raw = inner
+        .read_all(1, usize::MAX, &Filter::default())
+        .await
+        .unwrap();
     let text: String = raw
         .iter()
         .map(|e| serde_json::to_string(&e.data).unwrap())
@@ -82,11 +85,19 @@ async fn only_an_admin_erases_and_only_someone_who_exists() {
     let rep = app.token("rep", "wukong");
     let analyst = app.token("analyst", "bi");
     for token in [&rep, &analyst] {
-        erase(&app, "/v1/customers/C-1/erase", token, "asked").await.problem(403);
+        erase(&app, "/v1/customers/C-1/erase", token, "asked")
+            .await
+            .problem(403);
     }
-    erase(&app, "/v1/customers/C-9/erase", ADMIN, "asked").await.problem(404);
-    erase(&app, "/v1/leads/L-9/erase", ADMIN, "asked").await.problem(404);
-    erase(&app, "/v1/customers/C-1/erase", ADMIN, "  ").await.problem(400);
+    erase(&app, "/v1/customers/C-9/erase", ADMIN, "asked")
+        .await
+        .problem(404);
+    erase(&app, "/v1/leads/L-9/erase", ADMIN, "asked")
+        .await
+        .problem(404);
+    erase(&app, "/v1/customers/C-1/erase", ADMIN, "  ")
+        .await
+        .problem(400);
     // Nothing was erased by any of them.
     let c = app.get("/v1/customers/C-1", ADMIN).await.json();
     assert_eq!(c["name"], ZHUGE);
@@ -99,8 +110,19 @@ async fn after_erasure_every_read_shows_erased_and_the_figures_are_unchanged() {
     let funnel_before = app.get("/v1/reports/funnel", ADMIN).await.json();
     let win_loss_before = app.get("/v1/reports/win-loss", ADMIN).await.json();
 
-    let r = erase(&app, "/v1/customers/C-1/erase", ADMIN, "GDPR art. 17 request").await;
-    assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
+    let r = erase(
+        &app,
+        "/v1/customers/C-1/erase",
+        ADMIN,
+        "GDPR art. 17 request",
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
     let done = r.json();
     assert_eq!(done["person"], "customer-C-1");
     // CustomerRegistered.name, ActivityLogged.summary, DealLost.note: three events.
@@ -115,11 +137,19 @@ async fn after_erasure_every_read_shows_erased_and_the_figures_are_unchanged() {
     assert_eq!(c["events"][2]["type"], "PersonalDataErased");
     assert_eq!(data_of(&c, 2)["reason"], "GDPR art. 17 request");
     let d = app.get("/v1/streams/deal-D-1", ADMIN).await.json();
-    assert_eq!(data_of(&d, 1), &json!({"reason": "price", "note": "[erased]"}));
+    assert_eq!(
+        data_of(&d, 1),
+        &json!({"reason": "price", "note": "[erased]"})
+    );
     let customer = app.get("/v1/customers/C-1", ADMIN).await.json();
     assert_eq!(customer["name"], "[erased]");
     // The read model was rebuilt: the timeline and the whole log show no trace.
-    for path in ["/v1/customers/C-1/timeline", "/v1/events", "/v1/deals", "/v1/reports/win-loss"] {
+    for path in [
+        "/v1/customers/C-1/timeline",
+        "/v1/events",
+        "/v1/deals",
+        "/v1/reports/win-loss",
+    ] {
         let body = app.get(path, ADMIN).await;
         assert_eq!(body.status, StatusCode::OK, "{path}");
         let text = String::from_utf8_lossy(&body.body);
@@ -129,13 +159,22 @@ async fn after_erasure_every_read_shows_erased_and_the_figures_are_unchanged() {
     let l = app.get("/v1/streams/lead-L-1", ADMIN).await.json();
     assert_eq!(data_of(&l, 0)["name"], "Diaochan");
     // Figures are the same.
-    assert_eq!(app.get("/v1/reports/funnel", ADMIN).await.json(), funnel_before);
-    assert_eq!(app.get("/v1/reports/win-loss", ADMIN).await.json(), win_loss_before);
+    assert_eq!(
+        app.get("/v1/reports/funnel", ADMIN).await.json(),
+        funnel_before
+    );
+    assert_eq!(
+        app.get("/v1/reports/win-loss", ADMIN).await.json(),
+        win_loss_before
+    );
     // The audit trail says who erased whom.
     let audit = app.get("/v1/streams/org-access", ADMIN).await.json();
     let last = audit["events"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["type"], "PersonalDataErasureAudited");
-    assert_eq!(last["data"], json!({"person": "customer-C-1", "reason": "GDPR art. 17 request"}));
+    assert_eq!(
+        last["data"],
+        json!({"person": "customer-C-1", "reason": "GDPR art. 17 request"})
+    );
     // Stored: still sealed (the chain covers what is stored), the erasure in clear.
     let raw = inner.read_stream("customer-C-1", 0, 10).await.unwrap();
     assert!(raw[0].data.value()["name"]
@@ -144,8 +183,13 @@ async fn after_erasure_every_read_shows_erased_and_the_figures_are_unchanged() {
         .starts_with("$dt-sealed-1$customer-C-1$"));
 
     // Twice: 409, naming the first.
-    let again = erase(&app, "/v1/customers/C-1/erase", ADMIN, "again").await.problem(409);
-    assert!(again["detail"].as_str().unwrap().contains("already erased"), "{again}");
+    let again = erase(&app, "/v1/customers/C-1/erase", ADMIN, "again")
+        .await
+        .problem(409);
+    assert!(
+        again["detail"].as_str().unwrap().contains("already erased"),
+        "{again}"
+    );
 }
 
 #[tokio::test]
@@ -156,10 +200,17 @@ async fn after_erasure_nothing_personal_about_the_person_is_accepted_but_repeats
     let before = app.get("/v1/events", ADMIN).await.json();
 
     let renamed = app
-        .append("customer-C-1", ADMIN, json!({"events": [{"type": "CustomerUpdated", "data": {"name": "Kongming"}}]}))
+        .append(
+            "customer-C-1",
+            ADMIN,
+            json!({"events": [{"type": "CustomerUpdated", "data": {"name": "Kongming"}}]}),
+        )
         .await
         .problem(422);
-    assert_eq!(renamed["rule"], "person.erased_no_personal_data", "{renamed}");
+    assert_eq!(
+        renamed["rule"], "person.erased_no_personal_data",
+        "{renamed}"
+    );
     let note = app
         .append("deal-D-1", ADMIN, json!({"events": [{"type": "ActivityLogged", "data": {"kind": "note", "rep": "wukong", "summary": "about Zhuge"}}]}))
         .await
@@ -171,16 +222,28 @@ async fn after_erasure_nothing_personal_about_the_person_is_accepted_but_repeats
             {"id": "00000000-0000-7000-8000-000000000002", "type": "ActivityLogged", "occurred_at": T,
              "data": {"kind": "call", "rep": "wukong", "summary": "Zhuge Liang Kongming asked for a quote"}}]}))
         .await;
-    assert!(repeat.status.is_success(), "{}", String::from_utf8_lossy(&repeat.body));
+    assert!(
+        repeat.status.is_success(),
+        "{}",
+        String::from_utf8_lossy(&repeat.body)
+    );
     assert_eq!(app.get("/v1/events", ADMIN).await.json(), before);
     // Clear fields still go in.
     let updated = app
-        .append("customer-C-1", ADMIN, json!({"events": [{"type": "CustomerUpdated", "data": {"industry": "tech"}}]}))
+        .append(
+            "customer-C-1",
+            ADMIN,
+            json!({"events": [{"type": "CustomerUpdated", "data": {"industry": "tech"}}]}),
+        )
         .await;
     assert_eq!(updated.status, StatusCode::CREATED);
     // PersonalDataErased is not an ordinary event: it comes with the key's destruction.
     let forged = app
-        .append("lead-L-1", ADMIN, json!({"events": [{"type": "PersonalDataErased", "data": {"reason": "x"}}]}))
+        .append(
+            "lead-L-1",
+            ADMIN,
+            json!({"events": [{"type": "PersonalDataErased", "data": {"reason": "x"}}]}),
+        )
         .await
         .problem(422);
     assert_eq!(forged["rule"], "person.erased_no_personal_data", "{forged}");

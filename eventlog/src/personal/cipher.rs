@@ -141,7 +141,13 @@ pub fn open(
     let aad = associated(person, event_id, field);
     let cipher = XChaCha20Poly1305::new(&key.aead.into());
     let text = cipher
-        .decrypt(XNonce::from_slice(nonce), Payload { msg: sealed, aad: &aad })
+        .decrypt(
+            XNonce::from_slice(nonce),
+            Payload {
+                msg: sealed,
+                aad: &aad,
+            },
+        )
         .map_err(|_| OpenError::Forged)?;
     String::from_utf8(text).map_err(|_| OpenError::Forged)
 }
@@ -169,7 +175,10 @@ mod tests {
         // The person in clear is authenticated too: renaming it breaks the tag.
         let moved = s.replace("customer-C-1", "customer-C-2");
         assert_eq!(open(&key, &id(1), "name", &moved), Err(OpenError::Forged));
-        assert_eq!(open(&key, &id(1), "name", "Zhang"), Err(OpenError::Malformed));
+        assert_eq!(
+            open(&key, &id(1), "name", "Zhang"),
+            Err(OpenError::Malformed)
+        );
     }
 
     #[test]

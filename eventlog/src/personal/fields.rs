@@ -37,7 +37,10 @@ pub fn is_person(stream: &str) -> bool {
 
 /// The fields of `data` that [`seal_data`] would seal: present, text, not blank (blank or
 /// mistyped values are left as they are, for the domain's rules to refuse as they would).
-pub fn fields_to_seal<'a>(fields: &'static [&'static str], data: &'a Value) -> Vec<(&'static str, &'a str)> {
+pub fn fields_to_seal<'a>(
+    fields: &'static [&'static str],
+    data: &'a Value,
+) -> Vec<(&'static str, &'a str)> {
     fields
         .iter()
         .filter_map(|f| match data.get(*f) {
@@ -70,7 +73,10 @@ pub fn seal_data(
 }
 
 /// The sealed values among `fields` of `data`: (field, owner).
-pub fn sealed_fields<'a>(fields: &'static [&'static str], data: &'a Value) -> Vec<(&'static str, &'a str)> {
+pub fn sealed_fields<'a>(
+    fields: &'static [&'static str],
+    data: &'a Value,
+) -> Vec<(&'static str, &'a str)> {
     fields
         .iter()
         .filter_map(|f| match data.get(*f) {
@@ -85,9 +91,7 @@ pub fn clear_fields(fields: &'static [&'static str], data: &Value) -> Vec<&'stat
     fields
         .iter()
         .filter(|f| match data.get(**f) {
-            Some(Value::String(s)) => {
-                !s.trim().is_empty() && !s.starts_with(PREFIX) && s != ERASED
-            }
+            Some(Value::String(s)) => !s.trim().is_empty() && !s.starts_with(PREFIX) && s != ERASED,
             _ => false,
         })
         .copied()
@@ -98,7 +102,12 @@ pub fn clear_fields(fields: &'static [&'static str], data: &Value) -> Vec<&'stat
 /// taking a personal field that reads `"[erased]"` as the same as whatever was proposed in
 /// it: an event of an erased person sent again (an export taken before the erasure,
 /// re-imported) is recognised as the event already in the log.
-pub fn same_data_but_erased(stream: &str, event_type: &str, existing: &Value, proposed: &Value) -> bool {
+pub fn same_data_but_erased(
+    stream: &str,
+    event_type: &str,
+    existing: &Value,
+    proposed: &Value,
+) -> bool {
     let fields = personal_fields(stream, event_type);
     let (Value::Object(e), Value::Object(p)) = (existing, proposed) else {
         return false;
@@ -119,8 +128,14 @@ mod tests {
 
     #[test]
     fn the_personal_fields_are_those_of_spec_7_by_stream() {
-        assert_eq!(personal_fields("customer-C", "CustomerRegistered"), ["name"]);
-        assert_eq!(personal_fields("lead-L", "LeadCaptured"), ["name", "company", "contact"]);
+        assert_eq!(
+            personal_fields("customer-C", "CustomerRegistered"),
+            ["name"]
+        );
+        assert_eq!(
+            personal_fields("lead-L", "LeadCaptured"),
+            ["name", "company", "contact"]
+        );
         assert_eq!(personal_fields("deal-D", "ActivityLogged"), ["summary"]);
         assert_eq!(personal_fields("deal-D", "DealLost"), ["note"]);
         assert!(personal_fields("deal-D", "DealOpened").is_empty());
@@ -147,6 +162,11 @@ mod tests {
         assert!(!same_data_but_erased("customer-C", t, &existing, &more));
         // "[erased]" in a field that is not personal is an ordinary value.
         let title = json!({"title": ERASED});
-        assert!(!same_data_but_erased("deal-D", "DealOpened", &title, &json!({"title": "x"})));
+        assert!(!same_data_but_erased(
+            "deal-D",
+            "DealOpened",
+            &title,
+            &json!({"title": "x"})
+        ));
     }
 }

@@ -408,8 +408,15 @@ mod tests {
         drop(keys);
 
         let bytes = std::fs::read(dir.path().join(FILE_NAME)).unwrap();
-        assert_eq!(bytes.len(), 3 * SLOT, "a header and two slots, the erased one in place");
-        assert!(!bytes.windows(32).any(|w| w == c1), "the erased key is gone");
+        assert_eq!(
+            bytes.len(),
+            3 * SLOT,
+            "a header and two slots, the erased one in place"
+        );
+        assert!(
+            !bytes.windows(32).any(|w| w == c1),
+            "the erased key is gone"
+        );
         assert!(bytes.windows(32).any(|w| w == l1));
 
         let keys = KeyFile::open(dir.path()).unwrap();

@@ -165,14 +165,14 @@ impl Opener {
                         continue;
                     };
                     *s = match keys.get(owner) {
-                        Some(KeyState::Live(k)) => cipher::open(k, &ev.id, f, s).map_err(|e| {
-                            StoreError::Corrupt {
+                        Some(KeyState::Live(k)) => {
+                            cipher::open(k, &ev.id, f, s).map_err(|e| StoreError::Corrupt {
                                 position: ev.position,
                                 reason: format!(
                                     "data.{f} does not open with the key of {owner} ({e:?})"
                                 ),
-                            }
-                        })?,
+                            })?
+                        }
                         Some(KeyState::Erased) => ERASED.to_string(),
                         _ => {
                             return Err(StoreError::Corrupt {
@@ -204,9 +204,10 @@ fn same_clear_fields(fields: &[&str], existing: &Value, proposed: &Value) -> boo
         return false;
     };
     e.len() == p.len()
-        && e
-            .iter()
-            .all(|(k, v)| p.get(k).is_some_and(|pv| fields.contains(&k.as_str()) || pv == v))
+        && e.iter().all(|(k, v)| {
+            p.get(k)
+                .is_some_and(|pv| fields.contains(&k.as_str()) || pv == v)
+        })
 }
 
 impl Sealed {
@@ -246,7 +247,10 @@ impl Sealed {
             return Ok(Some(c.clone()));
         }
         let first = self.inner.read_stream(deal, 0, 1).await?;
-        let Some(customer) = first.first().and_then(|ev| customer_opened(ev.event_type.as_str(), ev.data.value())) else {
+        let Some(customer) = first
+            .first()
+            .and_then(|ev| customer_opened(ev.event_type.as_str(), ev.data.value()))
+        else {
             return Ok(None);
         };
         let mut deals = self.deals.lock().unwrap_or_else(|p| p.into_inner());
@@ -384,7 +388,12 @@ impl Sealed {
 
     /// Erases the personal data of `person` (a `customer-…` or `lead-…` stream): see the
     /// module doc. `actor` is who asked (recorded in both events).
-    pub async fn erase(&self, person: &str, reason: &str, actor: &str) -> Result<Erasure, EraseError> {
+    pub async fn erase(
+        &self,
+        person: &str,
+        reason: &str,
+        actor: &str,
+    ) -> Result<Erasure, EraseError> {
         if !fields::is_person(person) {
             return Err(EraseError::NotAPerson(person.to_string()));
         }
@@ -430,9 +439,14 @@ impl Sealed {
         }
         if person.starts_with("customer-") {
             let filter = Filter {
-                types: ["DealOpened", "ActivityLogged", "CompetitorNoted", "DealLost"]
-                    .map(String::from)
-                    .to_vec(),
+                types: [
+                    "DealOpened",
+                    "ActivityLogged",
+                    "CompetitorNoted",
+                    "DealLost",
+                ]
+                .map(String::from)
+                .to_vec(),
                 stream_prefix: Some("deal-".into()),
             };
             let mut deals = HashSet::new();
@@ -443,8 +457,7 @@ impl Sealed {
                 from = last.position + 1;
                 for ev in &page {
                     if ev.event_type == "DealOpened" {
-                        if customer_opened("DealOpened", ev.data.value()).as_deref()
-                            == Some(person)
+                        if customer_opened("DealOpened", ev.data.value()).as_deref() == Some(person)
                         {
                             deals.insert(ev.stream.clone());
                         }
@@ -477,7 +490,11 @@ impl Sealed {
         let outcomes = self
             .inner
             .append_multi(vec![
-                event(person, "PersonalDataErased", serde_json::json!({ "reason": reason })),
+                event(
+                    person,
+                    "PersonalDataErased",
+                    serde_json::json!({ "reason": reason }),
+                ),
                 event(
                     AUDIT_STREAM,
                     "PersonalDataErasureAudited",

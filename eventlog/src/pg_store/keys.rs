@@ -157,12 +157,12 @@ impl KeyStore for PgKeys {
                 let key: Option<Vec<u8>> = row.get(1);
                 let key = key
                     .map(|b| {
-                        <[u8; 32]>::try_from(b).map(PersonKey::from_bytes).map_err(|_| {
-                            StoreError::Corrupt {
+                        <[u8; 32]>::try_from(b)
+                            .map(PersonKey::from_bytes)
+                            .map_err(|_| StoreError::Corrupt {
                                 position: 0,
                                 reason: format!("the key of {person} is not 32 bytes"),
-                            }
-                        })
+                            })
                     })
                     .transpose()?;
                 Ok((person, key))

@@ -13,9 +13,9 @@ const MIGRATION_LOCK: i64 = 0x6465_616c_7472_6169;
 /// `(version, what it does, SQL)`, in order.
 const MIGRATIONS: &[(i32, &str, &str)] = &[
     (
-    1,
-    "events, head, documents",
-    r#"
+        1,
+        "events, head, documents",
+        r#"
     -- One row per event. `record` is the event as encoded by `eventlog::record` (the same
     -- bytes the sled store frames), `crc` its crc32 and `hash` the chain hash
     -- blake3(previous hash || record): the same chain as the sled store, so a copied log
