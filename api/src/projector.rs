@@ -61,6 +61,8 @@ pub async fn catch_up_with(
     model: &mut ReadModel,
     mut progress: impl FnMut(u64),
 ) -> Result<u64, StoreError> {
+    let view = store.projection_view();
+    let store = view.as_deref().unwrap_or(store);
     let (pages, mut incoming) = tokio::sync::mpsc::channel::<Vec<eventlog::RecordedEvent>>(2);
     let mut taken = std::mem::take(model);
     let mut next = taken.last_position + 1;
@@ -202,6 +204,8 @@ impl Projector {
 
     /// Applies what is new in the log now (one page), on a blocking thread.
     pub async fn refresh(self: &Arc<Self>, store: &dyn EventStore) -> Result<u64, StoreError> {
+        let view = store.projection_view();
+        let store = view.as_deref().unwrap_or(store);
         let from = self.position() + 1;
         let page = store.read_all(from, PAGE, &Filter::default()).await?;
         let n = page.len() as u64;
@@ -222,6 +226,7 @@ impl Projector {
         shutdown: impl std::future::Future<Output = ()>,
     ) {
         use futures::FutureExt;
+        let store = store.projection_view().unwrap_or(store);
         let mut events = store.subscribe(self.position() + 1, Filter::default());
         let mut since_save = 0u64;
         tokio::pin!(shutdown);
@@ -295,6 +300,8 @@ impl Projector {
 
     /// Rebuilds the model from the log beside the live one and swaps it in atomically.
     pub async fn rebuild(self: &Arc<Self>, store: &dyn EventStore) -> Result<u64, StoreError> {
+        let view = store.projection_view();
+        let store = view.as_deref().unwrap_or(store);
         let mut fresh = ReadModel::deferred();
         catch_up(store, &mut fresh).await?;
         fresh.finish();

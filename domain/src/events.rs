@@ -436,6 +436,22 @@ pub const EVENT_TYPES: &[(&str, &[Category])] = &[
     ("PersonalDataErasureAudited", &[Category::Org]),
 ];
 
+/// The personal fields (SPEC §7) of `event_type` on a stream of `category`: the person's
+/// name, company and contact, and the free text of events about a customer or lead (a
+/// deal's notes are about its customer). The event store seals them with the person's key.
+pub fn personal_fields(category: Category, event_type: &str) -> &'static [&'static str] {
+    match (category, event_type) {
+        (Category::Customer, "CustomerRegistered" | "CustomerUpdated") => &["name"],
+        (Category::Lead, "LeadCaptured") => &["name", "company", "contact"],
+        (Category::Customer, "ComplaintFiled" | "ComplaintResolved" | "ActivityLogged") => {
+            &["summary"]
+        }
+        (Category::Deal, "ActivityLogged") => &["summary"],
+        (Category::Deal, "CompetitorNoted" | "DealLost") => &["note"],
+        _ => &[],
+    }
+}
+
 /// The categories a type may be appended to; `None` for an unknown type.
 pub fn categories_of(event_type: &str) -> Option<&'static [Category]> {
     EVENT_TYPES

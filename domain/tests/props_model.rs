@@ -44,6 +44,7 @@ struct MCustomer {
     open_complaints: Vec<String>,
     complaints: u32,
     opened: DateTime<Utc>,
+    erased: bool,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -160,6 +161,7 @@ impl Model {
             open_complaints: vec![],
             complaints: 0,
             opened: self.clock,
+            erased: false,
         });
         nc
     }
@@ -506,7 +508,21 @@ impl Model {
                 let id = format!("{:016x}", u64::from(n) << 8 | u64::from(b));
                 self.push("org-access", "TokenRevoked", json!({"token_id": id}), None);
             }
-            _ => {}
+            39 if !self.customers.is_empty() => {
+                // An erasure (at most once per customer), recorded in the audit stream.
+                let c = a as usize % self.customers.len();
+                if !self.customers[c].erased {
+                    let s = self.customers[c].stream.clone();
+                    self.push(&s, "PersonalDataErased", json!({"reason": "asked"}), None);
+                    self.push(
+                        "org-access",
+                        "PersonalDataErasureAudited",
+                        json!({"person": s, "reason": "asked"}),
+                        None,
+                    );
+                    self.customers[c].erased = true;
+                }
+            }
         }
     }
 }
@@ -519,7 +535,7 @@ fn actions() -> impl Strategy<Value = (Option<usize>, Vec<Act>)> {
     (
         proptest::option::of(1usize..6),
         prop::collection::vec(
-            (0u8..39, any::<u8>(), any::<u8>(), any::<u32>(), 0u16..2000),
+            (0u8..40, any::<u8>(), any::<u8>(), any::<u32>(), 0u16..2000),
             1..120,
         ),
     )
@@ -613,7 +629,7 @@ fn the_model_produces_every_event_type() {
     let acts: Vec<Act> = (0..3000)
         .map(|_| {
             (
-                (next() % 39) as u8,
+                (next() % 40) as u8,
                 next() as u8,
                 next() as u8,
                 next() as u32,

@@ -414,6 +414,14 @@ pub trait EventStore: Send + Sync + 'static {
         StoreHealth::Ok
     }
 
+    /// The store as the read model's projector should read it, if that differs: [`Sealed`]
+    /// leaves free text (`summary`, `note`) sealed there, since the model never keeps it
+    /// (timelines and replays read those events from the log itself), so a rebuild opens
+    /// only names.
+    fn projection_view(&self) -> Option<std::sync::Arc<dyn EventStore>> {
+        None
+    }
+
     /// Erases the personal data of `person` (a `customer-…` or `lead-…` stream; SPEC §7): its
     /// key is destroyed and `PersonalDataErased` appended. Only a store that seals personal
     /// data ([`Sealed`]) can; the others answer [`EraseError::Unsupported`].

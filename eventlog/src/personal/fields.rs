@@ -1,15 +1,11 @@
-//! Which fields of which events are personal data (SPEC §7), and whose.
-//!
-//! - `CustomerRegistered`, `CustomerUpdated`: `name`;
-//! - `LeadCaptured`: `name`, `company`, `contact`;
-//! - free text of events about a customer or lead: `summary` of `ComplaintFiled`,
-//!   `ComplaintResolved` and `ActivityLogged` (customer or deal stream), `note` of
-//!   `CompetitorNoted` and `DealLost`.
+//! Which fields of which events are personal data (SPEC §7: `domain::events::personal_fields`),
+//! and whose.
 //!
 //! The owner (whose key seals them) is the customer or lead whose stream it is; for a deal's
 //! events, the deal's customer (`DealOpened.customer_id`). Everything else (types, amounts,
 //! stages, times, reps, ids, titles, reasons) stays clear.
 
+use domain::Category;
 use serde_json::Value;
 
 use super::cipher::{self, PREFIX};
@@ -17,17 +13,16 @@ use super::cipher::{self, PREFIX};
 /// What a personal field reads after its person's key was destroyed.
 pub const ERASED: &str = "[erased]";
 
-/// The personal fields of `event_type` on a stream of this name (empty: none).
+/// The personal fields of `event_type` on a stream of this name (empty: none; the list is
+/// `domain::events::personal_fields`).
 pub fn personal_fields(stream: &str, event_type: &str) -> &'static [&'static str] {
-    let category = stream.split_once('-').map_or("", |(c, _)| c);
-    match (category, event_type) {
-        ("customer", "CustomerRegistered" | "CustomerUpdated") => &["name"],
-        ("lead", "LeadCaptured") => &["name", "company", "contact"],
-        ("customer", "ComplaintFiled" | "ComplaintResolved" | "ActivityLogged") => &["summary"],
-        ("deal", "ActivityLogged") => &["summary"],
-        ("deal", "CompetitorNoted" | "DealLost") => &["note"],
-        _ => &[],
-    }
+    let category = match stream.split_once('-').map_or("", |(c, _)| c) {
+        "customer" => Category::Customer,
+        "lead" => Category::Lead,
+        "deal" => Category::Deal,
+        _ => return &[],
+    };
+    domain::events::personal_fields(category, event_type)
 }
 
 /// Whether `stream` is a person's (`customer-…`, `lead-…`).

@@ -19,7 +19,7 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -49,9 +49,12 @@ struct Inner {
     path: PathBuf,
     file: File,
     slots: RwLock<Slots>,
-    /// Writes made (a counter), and the count the last sync covered.
+    /// Writes made (a counter), and the count the last sync covered (read without a lock:
+    /// a reader of keys never waits for a sync in progress).
     written: AtomicU64,
-    synced: Mutex<u64>,
+    durable: AtomicU64,
+    /// Taken by the one caller syncing; the others wait for it, then find their write covered.
+    syncing: Mutex<()>,
 }
 
 #[derive(Default)]
@@ -63,7 +66,7 @@ struct Slots {
 struct Entry {
     slot: u64,
     key: Option<Arc<PersonKey>>,
-    /// The write that made this entry what it is (durable once `synced` reaches it).
+    /// The write that made this entry what it is (durable once `Inner::durable` reaches it).
     written: u64,
 }
 
@@ -112,6 +115,7 @@ impl KeyFile {
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(0o600)
             .open(&path)
             .map_err(|e| io_error(&path, "cannot open", e))?;
         let mut bytes = Vec::new();
@@ -178,7 +182,8 @@ impl KeyFile {
                 file,
                 slots: RwLock::new(slots),
                 written: AtomicU64::new(0),
-                synced: Mutex::new(0),
+                durable: AtomicU64::new(0),
+                syncing: Mutex::new(()),
             }),
         })
     }
@@ -219,15 +224,18 @@ impl Inner {
     /// Returns once every write up to `written` is durable (one sync covers all the writes
     /// made before it, whoever made them).
     fn sync_to(&self, written: u64) -> Result<(), StoreError> {
-        let mut synced = self.synced.lock().unwrap_or_else(|p| p.into_inner());
-        if *synced >= written {
+        if self.durable.load(Ordering::Acquire) >= written {
+            return Ok(());
+        }
+        let _one = self.syncing.lock().unwrap_or_else(|p| p.into_inner());
+        if self.durable.load(Ordering::Acquire) >= written {
             return Ok(());
         }
         let target = self.written.load(Ordering::Acquire);
         self.file
             .sync_data()
             .map_err(|e| io_error(&self.path, "cannot sync", e))?;
-        *synced = target;
+        self.durable.fetch_max(target, Ordering::AcqRel);
         Ok(())
     }
 
@@ -340,7 +348,7 @@ async fn blocking<T: Send + 'static>(
 impl KeyStore for KeyFile {
     async fn for_writing(&self, persons: &[String]) -> Result<Vec<KeyState>, StoreError> {
         let (states, newest) = self.inner.lookup(persons);
-        let durable = *self.inner.synced.lock().unwrap_or_else(|p| p.into_inner()) >= newest;
+        let durable = self.inner.durable.load(Ordering::Acquire) >= newest;
         if durable && !states.iter().any(|s| matches!(s, KeyState::Absent)) {
             return Ok(states);
         }

@@ -26,6 +26,7 @@ pub mod cipher;
 pub mod fields;
 mod key_file;
 pub mod keys;
+mod stored;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -101,6 +102,9 @@ pub struct Sealed {
 #[derive(Clone)]
 struct Opener {
     keys: Arc<dyn KeyStore>,
+    /// Whether free text (`summary`, `note`) is opened too; the read model's view leaves it
+    /// sealed: the model never keeps it (timelines and replays read it from the log).
+    free_text: bool,
 }
 
 fn rejected(index: usize, r: Rejection) -> MultiAppendError {
@@ -125,7 +129,100 @@ fn has_sealed(ev: &RecordedEvent, fields: &[&str]) -> bool {
     }
 }
 
+/// The persons whose keys sealed some of `fields` of `ev`.
+fn owners_of(ev: &RecordedEvent, fields: &'static [&'static str]) -> Vec<String> {
+    match ev.data.undecoded() {
+        Some(bytes) => stored::entries(bytes)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(k, _)| fields.contains(k))
+            .filter_map(|(_, raw)| stored::text(raw).and_then(cipher::owner))
+            .map(String::from)
+            .collect(),
+        None => fields::sealed_fields(fields, ev.data.value())
+            .into_iter()
+            .map(|(_, o)| o.to_string())
+            .collect(),
+    }
+}
+
+/// The text of the sealed `value` of `field`, or [`ERASED`].
+fn open_field(
+    keys: &HashMap<&str, &KeyState>,
+    ev: &RecordedEvent,
+    field: &str,
+    value: &str,
+) -> Result<String, StoreError> {
+    let owner = cipher::owner(value).unwrap_or_default();
+    match keys.get(owner) {
+        Some(KeyState::Live(k)) => {
+            cipher::open(k, &ev.id, field, value).map_err(|e| StoreError::Corrupt {
+                position: ev.position,
+                reason: format!("data.{field} does not open with the key of {owner} ({e:?})"),
+            })
+        }
+        Some(KeyState::Erased) => Ok(ERASED.to_string()),
+        _ => Err(StoreError::Corrupt {
+            position: ev.position,
+            reason: format!(
+                "data.{field} is sealed with the key of {owner}, which the key store does not \
+                 have (a key file or table lost, or from another store?)"
+            ),
+        }),
+    }
+}
+
+/// `ev` with its sealed fields opened.
+fn open_event(
+    ev: &mut RecordedEvent,
+    fields: &[&'static str],
+    keys: &HashMap<&str, &KeyState>,
+) -> Result<(), StoreError> {
+    if let Some(bytes) = ev.data.undecoded() {
+        // In the stored form: no `Value` built.
+        let Some(entries) = stored::entries(bytes) else {
+            return Ok(());
+        };
+        let mut replace = vec![None; entries.len()];
+        for (slot, (key, raw)) in replace.iter_mut().zip(&entries) {
+            if let Some(text) = stored::text(raw).filter(|_| fields.contains(key)) {
+                if cipher::owner(text).is_some() {
+                    *slot = Some(open_field(keys, ev, key, text)?);
+                }
+            }
+        }
+        let out = stored::rebuild(&entries, &replace, bytes.len());
+        ev.data = domain::EventData::from_encoded(&out)
+            .map(|(d, _)| d)
+            .map_err(|e| StoreError::Corrupt {
+                position: ev.position,
+                reason: format!("data with its personal fields opened: {e}"),
+            })?;
+        return Ok(());
+    }
+    let mut data: Value = std::mem::take(&mut ev.data).into_inner();
+    if let Value::Object(map) = &mut data {
+        for f in fields {
+            if let Some(Value::String(s)) = map.get_mut(*f) {
+                if cipher::owner(s).is_some() {
+                    *s = open_field(keys, ev, f, s)?;
+                }
+            }
+        }
+    }
+    ev.data = data.into();
+    Ok(())
+}
+
 impl Opener {
+    /// The fields this opener opens of `event_type` on `stream`.
+    fn fields(&self, stream: &str, event_type: &str) -> &'static [&'static str] {
+        match personal_fields(stream, event_type) {
+            ["summary"] | ["note"] if !self.free_text => &[],
+            fields => fields,
+        }
+    }
+
     /// Opens the sealed fields of `events` (in place).
     async fn open(&self, events: &mut [RecordedEvent]) -> Result<(), StoreError> {
         let mut wanted = Vec::new();
@@ -135,13 +232,14 @@ impl Opener {
             if ev.event_type == "PersonalDataErased" {
                 self.keys.forget(&ev.stream);
             }
-            let fields = personal_fields(&ev.stream, &ev.event_type);
+            let fields = self.fields(&ev.stream, &ev.event_type);
             if !has_sealed(ev, fields) {
                 continue;
             }
-            for (_, owner) in fields::sealed_fields(fields, ev.data.value()) {
-                if seen.insert(owner.to_string()) {
-                    persons.push(owner.to_string());
+            for owner in owners_of(ev, fields) {
+                if !seen.contains(&owner) {
+                    seen.insert(owner.clone());
+                    persons.push(owner);
                 }
             }
             wanted.push(i);
@@ -154,40 +252,8 @@ impl Opener {
             persons.iter().map(String::as_str).zip(&states).collect();
         for i in wanted {
             let ev = &mut events[i];
-            let fields = personal_fields(&ev.stream, &ev.event_type);
-            let mut data: Value = std::mem::take(&mut ev.data).into_inner();
-            if let Value::Object(map) = &mut data {
-                for f in fields {
-                    let Some(Value::String(s)) = map.get_mut(*f) else {
-                        continue;
-                    };
-                    let Some(owner) = cipher::owner(s) else {
-                        continue;
-                    };
-                    *s = match keys.get(owner) {
-                        Some(KeyState::Live(k)) => {
-                            cipher::open(k, &ev.id, f, s).map_err(|e| StoreError::Corrupt {
-                                position: ev.position,
-                                reason: format!(
-                                    "data.{f} does not open with the key of {owner} ({e:?})"
-                                ),
-                            })?
-                        }
-                        Some(KeyState::Erased) => ERASED.to_string(),
-                        _ => {
-                            return Err(StoreError::Corrupt {
-                                position: ev.position,
-                                reason: format!(
-                                    "data.{f} is sealed with the key of {owner}, which the key \
-                                     store does not have (a key file or table lost or from \
-                                     another store?)"
-                                ),
-                            })
-                        }
-                    };
-                }
-            }
-            ev.data = data.into();
+            let fields = self.fields(&ev.stream, &ev.event_type);
+            open_event(ev, fields, &keys)?;
         }
         Ok(())
     }
@@ -214,7 +280,10 @@ impl Sealed {
     pub fn new(inner: Arc<dyn EventStore>, keys: Arc<dyn KeyStore>) -> Sealed {
         Sealed {
             inner,
-            opener: Opener { keys },
+            opener: Opener {
+                keys,
+                free_text: true,
+            },
             deals: Mutex::new(HashMap::new()),
         }
     }
@@ -641,6 +710,17 @@ impl EventStore for Sealed {
                 }
             })
             .boxed()
+    }
+
+    fn projection_view(&self) -> Option<Arc<dyn EventStore>> {
+        Some(Arc::new(Sealed {
+            inner: self.inner.clone(),
+            opener: Opener {
+                keys: self.opener.keys.clone(),
+                free_text: false,
+            },
+            deals: Mutex::new(HashMap::new()),
+        }))
     }
 
     async fn erase_personal_data(
