@@ -1,29 +1,30 @@
-//! One personal field, sealed with its person's key: XChaCha20-Poly1305 (RustCrypto) with a
-//! synthetic nonce.
+//! One personal field, sealed with its person's key: AES-256-GCM (RustCrypto `aes-gcm`; AES-NI
+//! and CLMUL where the CPU has them) with a synthetic nonce.
 //!
 //! Stored form of a sealed text, in place of the text in the event's `data`:
 //!
 //! ```text
-//! $dt-sealed-1$<person stream>$<base64url(nonce 24 bytes ‖ ciphertext ‖ tag 16 bytes)>
+//! $dt-sealed-1$<person stream>$<base64url(nonce 12 bytes ‖ ciphertext ‖ tag 16 bytes)>
 //! ```
 //!
-//! - The nonce is derived, not drawn: the first 24 bytes of a BLAKE3 keyed hash (a subkey of
-//!   the person's key) of the event id, the field name and the text. The same event sent
-//!   again seals to the same bytes, so the store's idempotency (same id, same content: a
-//!   no-op) keeps working; two different texts never share a nonce under one key (SIV-style).
+//! - The nonce is derived, not drawn: the first 12 bytes of a BLAKE3 keyed hash (a subkey of
+//!   the person's key) of the person, the event id, the field name and the text. The same
+//!   event sent again seals to the same bytes, so the store's idempotency (same id, same
+//!   content: a no-op) keeps working; two different texts share a nonce under one key only if
+//!   the hash collides on 96 bits (SIV-style; a person's key seals a handful of fields).
 //! - The associated data is the person, the event id and the field: a sealed value copied
 //!   into another event or field does not open.
 //! - The person named in clear is the key's owner (a deal's notes are sealed with its
 //!   customer's key): a reader finds the key without knowing which deal is whose.
 
 use base64::Engine as _;
-use chacha20poly1305::aead::{Aead, Payload};
-use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
+use aes_gcm::aead::{Aead, AeadInPlace, Payload};
+use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
 
 /// What starts every sealed value.
 pub const PREFIX: &str = "$dt-sealed-1$";
 
-const NONCE_LEN: usize = 24;
+const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -31,6 +32,8 @@ const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL
 #[derive(Clone)]
 pub struct PersonKey {
     aead: [u8; 32],
+    /// The cipher with its key schedule, made once per key.
+    cipher: Aes256Gcm,
     /// BLAKE3-derived subkey for the synthetic nonces.
     nonce_key: [u8; 32],
 }
@@ -52,6 +55,7 @@ impl PersonKey {
     pub fn from_bytes(aead: [u8; 32]) -> PersonKey {
         PersonKey {
             nonce_key: blake3::derive_key("dealtrail personal data nonce v1", &aead),
+            cipher: Aes256Gcm::new(&aead.into()),
             aead,
         }
     }
@@ -86,12 +90,12 @@ pub fn seal(
     h.update(text.as_bytes());
     let mut nonce = [0u8; NONCE_LEN];
     nonce.copy_from_slice(&h.finalize().as_bytes()[..NONCE_LEN]);
-    let cipher = XChaCha20Poly1305::new(&key.aead.into());
     // Encryption of an in-memory buffer of this size cannot fail (the only error is a
-    // message longer than the cipher's 256 GiB limit).
-    let sealed = cipher
+    // message longer than the cipher's 64 GiB limit).
+    let sealed = key
+        .cipher
         .encrypt(
-            XNonce::from_slice(&nonce),
+            Nonce::from_slice(&nonce),
             Payload {
                 msg: text.as_bytes(),
                 aad: &aad,
@@ -133,23 +137,18 @@ pub fn open(
 ) -> Result<String, OpenError> {
     let rest = value.strip_prefix(PREFIX).ok_or(OpenError::Malformed)?;
     let (person, b64) = rest.split_once('$').ok_or(OpenError::Malformed)?;
-    let bytes = B64.decode(b64).map_err(|_| OpenError::Malformed)?;
+    let mut bytes = B64.decode(b64).map_err(|_| OpenError::Malformed)?;
     if bytes.len() < NONCE_LEN + TAG_LEN {
         return Err(OpenError::Malformed);
     }
-    let (nonce, sealed) = bytes.split_at(NONCE_LEN);
+    let nonce = *Nonce::from_slice(&bytes[..NONCE_LEN]);
+    // Decrypted in place, behind the nonce (one buffer per field read).
+    bytes.drain(..NONCE_LEN);
     let aad = associated(person, event_id, field);
-    let cipher = XChaCha20Poly1305::new(&key.aead.into());
-    let text = cipher
-        .decrypt(
-            XNonce::from_slice(nonce),
-            Payload {
-                msg: sealed,
-                aad: &aad,
-            },
-        )
+    key.cipher
+        .decrypt_in_place(&nonce, &aad, &mut bytes)
         .map_err(|_| OpenError::Forged)?;
-    String::from_utf8(text).map_err(|_| OpenError::Forged)
+    String::from_utf8(bytes).map_err(|_| OpenError::Forged)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! were.
 //!
 //! - [`fields`]: which fields are personal, and whose (a deal's notes are its customer's).
-//! - [`cipher`]: one field sealed: XChaCha20-Poly1305 with a synthetic nonce, so that an
+//! - [`cipher`]: one field sealed: AES-256-GCM with a synthetic nonce, so that an
 //!   event sent again seals to the same bytes (idempotent appends and imports still work).
 //! - [`keys`]: the [`KeyStore`] trait, beside the log and never in it: a file of its own in
 //!   the sled data directory ([`KeyFile`]), a table of its own in PostgreSQL (`PgKeys`).
@@ -96,6 +96,9 @@ pub struct Sealed {
     opener: Opener,
     /// deal stream → its customer's stream.
     deals: Mutex<HashMap<String, String>>,
+    /// Checked appends reach the inner store in the order they were called (each names the
+    /// position the previous one ends at): taken while a batch is sealed and handed over.
+    checked_order: tokio::sync::Mutex<()>,
 }
 
 /// The read side (shared with subscriptions).
@@ -285,6 +288,7 @@ impl Sealed {
                 free_text: true,
             },
             deals: Mutex::new(HashMap::new()),
+            checked_order: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -620,8 +624,17 @@ impl EventStore for Sealed {
         mut batches: Vec<StreamBatch>,
         checked_at: u64,
     ) -> Result<Vec<AppendOutcome>, MultiAppendError> {
+        let order = self.checked_order.lock().await;
         let erased = self.seal(&mut batches, true).await?;
-        let out = self.inner.append_checked(batches, checked_at).await?;
+        let mut append = self.inner.append_checked(batches, checked_at);
+        // Polled once in order: a store takes the request in that first poll (the sled and
+        // PostgreSQL writers' queues), so the next call may go ahead while this one is written.
+        let first = futures::poll!(&mut append);
+        drop(order);
+        let out = match first {
+            std::task::Poll::Ready(out) => out,
+            std::task::Poll::Pending => append.await,
+        }?;
         self.destroy_all(&erased)
             .await
             .map_err(MultiAppendError::general)?;
@@ -720,6 +733,7 @@ impl EventStore for Sealed {
                 free_text: false,
             },
             deals: Mutex::new(HashMap::new()),
+            checked_order: tokio::sync::Mutex::new(()),
         }))
     }
 
