@@ -113,7 +113,11 @@ impl Model {
 
     fn push(&mut self, stream: &str, t: &str, mut data: Value, occurred: Option<DateTime<Utc>>) {
         // After an erasure the person's stream carries no personal data (`person.erased_no_personal_data`).
-        if self.customers.iter().any(|c| c.stream == stream && c.erased) {
+        if self
+            .customers
+            .iter()
+            .any(|c| c.stream == stream && c.erased)
+        {
             if let Value::Object(m) = &mut data {
                 m.remove("summary");
                 m.remove("name");

@@ -196,6 +196,29 @@ fn main() {
         "read + decode, the projector's view: {:>9.0} events/s",
         total as f64 / start.elapsed().as_secs_f64()
     );
+    // Sealing and opening alone (one thread): the CPU one personal field costs.
+    let key = eventlog::personal::PersonKey::from_bytes([7; 32]);
+    let text = "Discussed the quote; follow up next week";
+    let n = if quick { 100_000 } else { 500_000 };
+    let ids: Vec<uuid::Uuid> = (0..n).map(|i| uuid::Uuid::from_u128(i as u128)).collect();
+    let start = Instant::now();
+    let sealed: Vec<String> = ids
+        .iter()
+        .map(|id| eventlog::personal::cipher::seal(&key, "customer-C-1", id, "summary", text))
+        .collect();
+    let seal_secs = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    for (id, s) in ids.iter().zip(&sealed) {
+        std::hint::black_box(eventlog::personal::cipher::open(&key, id, "summary", s).unwrap());
+    }
+    let open_secs = start.elapsed().as_secs_f64();
+    println!(
+        "seal one field, 1 thread: {:>9.0} fields/s ({:.2} µs); open: {:>9.0} fields/s ({:.2} µs)",
+        n as f64 / seal_secs,
+        seal_secs * 1e6 / n as f64,
+        n as f64 / open_secs,
+        open_secs * 1e6 / n as f64
+    );
     // Decoding alone (one thread, no storage): format 1 (JSON text) against format 2.
     let sample = rt
         .block_on(sled.read_all(1, 100_000, &Filter::default()))

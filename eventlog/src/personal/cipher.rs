@@ -17,9 +17,9 @@
 //! - The person named in clear is the key's owner (a deal's notes are sealed with its
 //!   customer's key): a reader finds the key without knowing which deal is whose.
 
-use base64::Engine as _;
 use aes_gcm::aead::{Aead, AeadInPlace, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
+use base64::Engine as _;
 
 /// What starts every sealed value.
 pub const PREFIX: &str = "$dt-sealed-1$";
