@@ -34,7 +34,14 @@ pub struct Projector {
     /// `model.last_position`, readable without the lock (metrics, the follower).
     position: AtomicU64,
     snapshot: Option<PathBuf>,
+    /// The position of the newest model built from scratch after an erasure (see
+    /// [`Projector::follow`]): an erasure at or before it is already reflected.
+    clean_through: AtomicU64,
 }
+
+/// The type whose appearance makes the model rebuild (SPEC §7): the model holds the erased
+/// person's fields as they read before; the log now reads them `"[erased]"`.
+const ERASURE: &str = "PersonalDataErased";
 
 /// The most events the follower applies under one write lock.
 const BATCH: usize = 4_096;
@@ -54,6 +61,8 @@ pub async fn catch_up_with(
     model: &mut ReadModel,
     mut progress: impl FnMut(u64),
 ) -> Result<u64, StoreError> {
+    let view = store.projection_view();
+    let store = view.as_deref().unwrap_or(store);
     let (pages, mut incoming) = tokio::sync::mpsc::channel::<Vec<eventlog::RecordedEvent>>(2);
     let mut taken = std::mem::take(model);
     let mut next = taken.last_position + 1;
@@ -89,6 +98,15 @@ pub async fn catch_up_with(
     outcome.map(|()| applied)
 }
 
+/// Whether the log holds an erasure after `position`.
+async fn erased_after(store: &dyn EventStore, position: u64) -> Result<bool, StoreError> {
+    let filter = Filter {
+        types: vec![ERASURE.to_string()],
+        stream_prefix: None,
+    };
+    Ok(!store.read_all(position + 1, 1, &filter).await?.is_empty())
+}
+
 impl Projector {
     /// A projector without persistence (tests, offline reports).
     pub fn in_memory() -> Projector {
@@ -96,6 +114,7 @@ impl Projector {
             model: RwLock::new(ReadModel::new()),
             position: AtomicU64::new(0),
             snapshot: None,
+            clean_through: AtomicU64::new(0),
         }
     }
 
@@ -105,6 +124,7 @@ impl Projector {
             position: AtomicU64::new(model.last_position),
             model: RwLock::new(model),
             snapshot: Some(snapshot::path(data)),
+            clean_through: AtomicU64::new(0),
         }
     }
 
@@ -119,12 +139,23 @@ impl Projector {
                 ReadModel::deferred()
             }
         };
-        let from = model.last_position;
+        let mut from = model.last_position;
+        if from > 0 && erased_after(store, from).await? {
+            // The snapshot holds text erased since: not used, and removed (a new one is
+            // saved from the model rebuilt from the log).
+            tracing::info!(path = %path.display(), "personal data erased since the read model snapshot: rebuilding");
+            if let Err(e) = std::fs::remove_file(&path) {
+                tracing::error!(error = %e, path = %path.display(), "cannot remove the read model snapshot");
+            }
+            model = ReadModel::deferred();
+            from = 0;
+        }
         let applied = catch_up(store, &mut model).await?;
         model.finish();
         tracing::info!(from, applied, "read model ready");
         Ok(Projector {
             position: AtomicU64::new(model.last_position),
+            clean_through: AtomicU64::new(model.last_position),
             model: RwLock::new(model),
             snapshot: Some(path),
         })
@@ -173,6 +204,8 @@ impl Projector {
 
     /// Applies what is new in the log now (one page), on a blocking thread.
     pub async fn refresh(self: &Arc<Self>, store: &dyn EventStore) -> Result<u64, StoreError> {
+        let view = store.projection_view();
+        let store = view.as_deref().unwrap_or(store);
         let from = self.position() + 1;
         let page = store.read_all(from, PAGE, &Filter::default()).await?;
         let n = page.len() as u64;
@@ -193,6 +226,7 @@ impl Projector {
         shutdown: impl std::future::Future<Output = ()>,
     ) {
         use futures::FutureExt;
+        let store = store.projection_view().unwrap_or(store);
         let mut events = store.subscribe(self.position() + 1, Filter::default());
         let mut since_save = 0u64;
         tokio::pin!(shutdown);
@@ -219,10 +253,24 @@ impl Projector {
             }
             if !batch.is_empty() {
                 since_save += batch.len() as u64;
+                let erasure = batch
+                    .iter()
+                    .filter(|ev| ev.event_type == ERASURE)
+                    .map(|ev| ev.position)
+                    .max();
                 let me = self.clone();
                 if let Err(e) = tokio::task::spawn_blocking(move || me.apply_all(&batch)).await {
                     tracing::error!(error = %e, "applying a batch to the read model failed");
                     break;
+                }
+                // Before any save: the model still holds what the erasure erased.
+                if erasure.is_some_and(|p| p > self.clean_through.load(Ordering::Acquire)) {
+                    match self.rebuild(store.as_ref()).await {
+                        Ok(_) => self.save_logged(store.as_ref()).await,
+                        Err(e) => {
+                            tracing::error!(error = %e, "rebuilding the read model after an erasure failed")
+                        }
+                    }
                 }
             }
             if let Some(e) = failed {
@@ -252,6 +300,8 @@ impl Projector {
 
     /// Rebuilds the model from the log beside the live one and swaps it in atomically.
     pub async fn rebuild(self: &Arc<Self>, store: &dyn EventStore) -> Result<u64, StoreError> {
+        let view = store.projection_view();
+        let store = view.as_deref().unwrap_or(store);
         let mut fresh = ReadModel::deferred();
         catch_up(store, &mut fresh).await?;
         fresh.finish();
@@ -273,6 +323,8 @@ impl Projector {
                 }
                 *model = fresh;
                 me.position.store(model.last_position, Ordering::Release);
+                me.clean_through
+                    .fetch_max(model.last_position, Ordering::AcqRel);
                 Ok(model.last_position)
             })
             .await

@@ -193,6 +193,19 @@ payload!(
     /// An API token was revoked (`actor` is who revoked it).
     TokenRevoked { token_id: String }
 );
+payload!(
+    /// The personal data of the customer or lead whose stream this is was erased (SPEC §7):
+    /// its key is destroyed, so its encrypted fields read `"[erased]"` from then on.
+    PersonalDataErased { reason: String }
+);
+payload!(
+    /// Audit trail of an erasure, in `org-access` (`actor` is who erased, `recorded_at` when).
+    PersonalDataErasureAudited {
+        /// The person's stream (`customer-C-1`, `lead-L-1`).
+        person: String,
+        reason: String,
+    }
+);
 payload!(CustomerRegistered {
     name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -377,6 +390,8 @@ pub enum Event {
     SpendRecorded(SpendRecorded),
     TokenIssued(TokenIssued),
     TokenRevoked(TokenRevoked),
+    PersonalDataErased(PersonalDataErased),
+    PersonalDataErasureAudited(PersonalDataErasureAudited),
 }
 
 /// Every event type name, with the stream categories it may be appended to.
@@ -417,7 +432,25 @@ pub const EVENT_TYPES: &[(&str, &[Category])] = &[
     ("ExchangeRateSet", &[Category::Org]),
     ("TokenIssued", &[Category::Org]),
     ("TokenRevoked", &[Category::Org]),
+    ("PersonalDataErased", &[Category::Customer, Category::Lead]),
+    ("PersonalDataErasureAudited", &[Category::Org]),
 ];
+
+/// The personal fields (SPEC §7) of `event_type` on a stream of `category`: the person's
+/// name, company and contact, and the free text of events about a customer or lead (a
+/// deal's notes are about its customer). The event store seals them with the person's key.
+pub fn personal_fields(category: Category, event_type: &str) -> &'static [&'static str] {
+    match (category, event_type) {
+        (Category::Customer, "CustomerRegistered" | "CustomerUpdated") => &["name"],
+        (Category::Lead, "LeadCaptured") => &["name", "company", "contact"],
+        (Category::Customer, "ComplaintFiled" | "ComplaintResolved" | "ActivityLogged") => {
+            &["summary"]
+        }
+        (Category::Deal, "ActivityLogged") => &["summary"],
+        (Category::Deal, "CompetitorNoted" | "DealLost") => &["note"],
+        _ => &[],
+    }
+}
 
 /// The categories a type may be appended to; `None` for an unknown type.
 pub fn categories_of(event_type: &str) -> Option<&'static [Category]> {
@@ -439,6 +472,8 @@ impl Event {
             Event::ExchangeRateSet(_) => "ExchangeRateSet",
             Event::TokenIssued(_) => "TokenIssued",
             Event::TokenRevoked(_) => "TokenRevoked",
+            Event::PersonalDataErased(_) => "PersonalDataErased",
+            Event::PersonalDataErasureAudited(_) => "PersonalDataErasureAudited",
             Event::CustomerRegistered(_) => "CustomerRegistered",
             Event::CustomerUpdated(_) => "CustomerUpdated",
             Event::CustomerClaimed(_) => "CustomerClaimed",
@@ -519,6 +554,8 @@ impl Event {
             "ExchangeRateSet" => parse(data).map(Event::ExchangeRateSet),
             "TokenIssued" => parse(data).map(Event::TokenIssued),
             "TokenRevoked" => parse(data).map(Event::TokenRevoked),
+            "PersonalDataErased" => parse(data).map(Event::PersonalDataErased),
+            "PersonalDataErasureAudited" => parse(data).map(Event::PersonalDataErasureAudited),
             "CustomerRegistered" => parse(data).map(Event::CustomerRegistered),
             "CustomerUpdated" => parse(data).map(Event::CustomerUpdated),
             "CustomerClaimed" => parse(data).map(Event::CustomerClaimed),

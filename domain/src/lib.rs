@@ -85,7 +85,12 @@
 //! - `customer.update_empty`: an update changes something.
 //! - `customer.complaint_unique`, `customer.complaint_open`: complaint ids are not reused
 //!   while open; only an open complaint is resolved.
-//! - `lead.converted_final`: nothing follows `LeadConverted`.
+//! - `lead.converted_final`: nothing follows `LeadConverted` (but `PersonalDataErased`).
+//! - `person.erased_once`: `PersonalDataErased` at most once per customer or lead.
+//! - `person.erased_no_personal_data`: after it, no event of the person's stream carries
+//!   personal data ([`events::personal_fields`]). The event store in front of the log
+//!   (`eventlog::personal`) also applies it to the person's deals, and lets
+//!   `PersonalDataErased` in only with the destruction of the person's key.
 //! - `lead.convert_disqualified`: a disqualified lead is qualified again before conversion
 //!   (re-qualifying a disqualified lead is allowed).
 //!

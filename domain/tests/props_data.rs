@@ -215,6 +215,11 @@ const SHAPES: &[(&str, &[Field])] = &[
         ],
     ),
     ("TokenRevoked", &[("token_id", Text, true)]),
+    ("PersonalDataErased", &[("reason", Text, true)]),
+    (
+        "PersonalDataErasureAudited",
+        &[("person", Text, true), ("reason", Text, true)],
+    ),
 ];
 
 fn value_of(k: K) -> BoxedStrategy<Value> {

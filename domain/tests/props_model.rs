@@ -44,6 +44,7 @@ struct MCustomer {
     open_complaints: Vec<String>,
     complaints: u32,
     opened: DateTime<Utc>,
+    erased: bool,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -110,7 +111,21 @@ impl Model {
         m
     }
 
-    fn push(&mut self, stream: &str, t: &str, data: Value, occurred: Option<DateTime<Utc>>) {
+    fn push(&mut self, stream: &str, t: &str, mut data: Value, occurred: Option<DateTime<Utc>>) {
+        // After an erasure the person's stream carries no personal data (`person.erased_no_personal_data`).
+        if self
+            .customers
+            .iter()
+            .any(|c| c.stream == stream && c.erased)
+        {
+            if let Value::Object(m) = &mut data {
+                m.remove("summary");
+                m.remove("name");
+                if t == "CustomerUpdated" && m.is_empty() {
+                    m.insert("region".into(), json!("north"));
+                }
+            }
+        }
         self.events.push(RecordedEvent {
             id: uuid::Uuid::from_u128(self.events.len() as u128 + 1),
             stream: stream.into(),
@@ -160,6 +175,7 @@ impl Model {
             open_complaints: vec![],
             complaints: 0,
             opened: self.clock,
+            erased: false,
         });
         nc
     }
@@ -506,6 +522,21 @@ impl Model {
                 let id = format!("{:016x}", u64::from(n) << 8 | u64::from(b));
                 self.push("org-access", "TokenRevoked", json!({"token_id": id}), None);
             }
+            39 if !self.customers.is_empty() => {
+                // An erasure (at most once per customer), recorded in the audit stream.
+                let c = a as usize % self.customers.len();
+                if !self.customers[c].erased {
+                    let s = self.customers[c].stream.clone();
+                    self.push(&s, "PersonalDataErased", json!({"reason": "asked"}), None);
+                    self.push(
+                        "org-access",
+                        "PersonalDataErasureAudited",
+                        json!({"person": s, "reason": "asked"}),
+                        None,
+                    );
+                    self.customers[c].erased = true;
+                }
+            }
             _ => {}
         }
     }
@@ -519,7 +550,7 @@ fn actions() -> impl Strategy<Value = (Option<usize>, Vec<Act>)> {
     (
         proptest::option::of(1usize..6),
         prop::collection::vec(
-            (0u8..39, any::<u8>(), any::<u8>(), any::<u32>(), 0u16..2000),
+            (0u8..40, any::<u8>(), any::<u8>(), any::<u32>(), 0u16..2000),
             1..120,
         ),
     )
@@ -613,7 +644,7 @@ fn the_model_produces_every_event_type() {
     let acts: Vec<Act> = (0..3000)
         .map(|_| {
             (
-                (next() % 39) as u8,
+                (next() % 40) as u8,
                 next() as u8,
                 next() as u8,
                 next() as u32,

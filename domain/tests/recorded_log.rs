@@ -74,6 +74,8 @@ fn every_line_is_canonical_and_typed() {
         "ExchangeRateSet",
         "TokenIssued",
         "TokenRevoked",
+        "PersonalDataErased",
+        "PersonalDataErasureAudited",
     ]);
     let all: BTreeSet<&str> = domain::events::EVENT_TYPES.iter().map(|t| t.0).collect();
     assert_eq!(types, all, "every event type of its time appears");

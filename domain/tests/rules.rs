@@ -498,6 +498,18 @@ fn customer_and_lead_cases() -> Vec<Case> {
     log.ok("lead-L-1", "LeadCaptured", json!({"channel": "baidu", "name": "Tang"}));
     let b = vec![log.ev("lead-L-1", "LeadDisqualified", json!({"reason": "no budget"})), log.ev("lead-L-1", "LeadConverted", json!({"customer_id": "C-1"}))];
     v.push(case("convert a disqualified lead", "lead.convert_disqualified", log, "lead-L-1", b, Some(1), "type", "\"LeadConverted\""));
+
+    let mut log = Log::new();
+    let s = log.register_customer("C-1", Some("wukong"));
+    log.ok(&s, "PersonalDataErased", json!({"reason": "asked"}));
+    let b = after_call(&mut log, &s, "PersonalDataErased", json!({"reason": "again"}));
+    v.push(case("erased twice", "person.erased_once", log, &s, b, Some(1), "type", "\"PersonalDataErased\""));
+
+    let mut log = Log::new();
+    let s = log.register_customer("C-1", Some("wukong"));
+    log.ok(&s, "PersonalDataErased", json!({"reason": "asked"}));
+    let b = after_call(&mut log, &s, "CustomerUpdated", json!({"name": "Zhuge"}));
+    v.push(case("a name after erasure", "person.erased_no_personal_data", log, &s, b, Some(1), "data.name", "(personal data)"));
     v
 }
 
@@ -538,6 +550,31 @@ fn every_rule_refuses_its_invalid_event_and_the_whole_batch() {
             }
         }
     }
+}
+
+/// An erasure closes nothing but personal data: a converted lead may be erased, a customer's
+/// clear fields and calls without a summary still go in.
+#[test]
+fn an_erased_person_takes_events_without_personal_data() {
+    let mut log = Log::new();
+    log.ok(
+        "lead-L-1",
+        "LeadCaptured",
+        json!({"channel": "baidu", "name": "Tang"}),
+    );
+    log.ok("lead-L-1", "LeadConverted", json!({"customer_id": "C-1"}));
+    log.ok("lead-L-1", "PersonalDataErased", json!({"reason": "asked"}));
+    let s = log.register_customer("C-1", Some("wukong"));
+    log.ok(&s, "PersonalDataErased", json!({"reason": "asked"}));
+    log.ok(&s, "CustomerUpdated", json!({"region": "west"}));
+    let c = call(&mut log, &s);
+    log.append(&s, vec![c]).unwrap();
+    log.ok(
+        &s,
+        "ActivityLogged",
+        json!({"kind": "call", "rep": "wukong", "summary": "  "}),
+    );
+    assert!(log.state(&s).as_customer().unwrap().erased);
 }
 
 #[test]

@@ -1,14 +1,33 @@
 //! Durable append and read throughput of the sled store. Plain timing, printed.
 //!
 //! `cargo bench -p eventlog` (optionally `-- --quick`, or `-- --case 64x1` for one append
-//! case only, or `-- --case read` for the read + decode and verify figures only). Every acknowledged append has been
+//! case only, or `-- --case read` for the read + decode and verify figures only; `--sealed`
+//! puts `Sealed` in front of the store, with its key file: every event's `summary` is then
+//! sealed on append and opened on read, as personal data is, SPEC §7). Every acknowledged append has been
 //! synced to disk (group commit: one `fdatasync` of the commit journal per group of
 //! concurrent requests, see `sled_store::journal` and `sled_store::commit`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use eventlog::{EnvelopeOnly, EventStore, ExpectedVersion, Filter, ProposedEvent, SledStore};
+use eventlog::personal::KeyFile;
+use eventlog::{
+    EnvelopeOnly, EventStore, ExpectedVersion, Filter, ProposedEvent, Sealed, SledStore,
+};
+
+/// The store of `dir`, behind `Sealed` when `sealed`.
+fn open(dir: &std::path::Path, sealed: bool) -> (Arc<SledStore>, Arc<dyn EventStore>) {
+    let store = Arc::new(SledStore::open(dir, Arc::new(EnvelopeOnly)).unwrap());
+    let front: Arc<dyn EventStore> = if sealed {
+        Arc::new(Sealed::new(
+            store.clone(),
+            Arc::new(KeyFile::open(dir).unwrap()),
+        ))
+    } else {
+        store.clone()
+    };
+    (store, front)
+}
 use serde_json::json;
 
 fn event(n: u64) -> ProposedEvent {
@@ -33,7 +52,7 @@ fn event(n: u64) -> ProposedEvent {
 /// Appends for `duration` from `writers` tasks, `batch` events per append; returns
 /// (events, appends, elapsed).
 async fn run(
-    store: Arc<SledStore>,
+    store: Arc<dyn EventStore>,
     writers: u64,
     batch: u64,
     duration: Duration,
@@ -47,7 +66,7 @@ async fn run(
                 while start.elapsed() < duration {
                     let events = (0..batch).map(|k| event(appends * batch + k)).collect();
                     store
-                        .append(&format!("deal-B{w}"), ExpectedVersion::Any, events)
+                        .append(&format!("customer-B{w}"), ExpectedVersion::Any, events)
                         .await
                         .expect("append");
                     appends += 1;
@@ -66,6 +85,7 @@ async fn run(
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
+    let sealed = args.iter().any(|a| a == "--sealed");
     let only = args
         .iter()
         .position(|a| a == "--case")
@@ -77,9 +97,10 @@ fn main() {
         .build()
         .unwrap();
     println!(
-        "eventlog append benchmark ({} cores available, {:?} per case)",
+        "eventlog append benchmark ({} cores available, {:?} per case{})",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        duration
+        duration,
+        if sealed { ", personal data sealed" } else { "" }
     );
     for writers in [1u64, 64] {
         for batch in [1u64, 10, 100] {
@@ -90,7 +111,7 @@ fn main() {
                 continue;
             }
             let dir = tempfile::tempdir().unwrap();
-            let store = Arc::new(SledStore::open(dir.path(), Arc::new(EnvelopeOnly)).unwrap());
+            let (_, store) = open(dir.path(), sealed);
             let (events, appends, elapsed) = rt.block_on(run(store, writers, batch, duration));
             let secs = elapsed.as_secs_f64();
             println!(
@@ -106,7 +127,7 @@ fn main() {
     }
     // Read + decode the whole log.
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SledStore::open(dir.path(), Arc::new(EnvelopeOnly)).unwrap());
+    let (sled, store) = open(dir.path(), sealed);
     let target: u64 = if quick { 100_000 } else { 500_000 };
     rt.block_on(async {
         let tasks: Vec<_> = (0..16u64)
@@ -116,7 +137,7 @@ fn main() {
                     for chunk in 0..target / 16 / 500 {
                         let events = (0..500).map(|k| event(chunk * 500 + k)).collect();
                         store
-                            .append(&format!("deal-R{w}"), ExpectedVersion::Any, events)
+                            .append(&format!("customer-R{w}"), ExpectedVersion::Any, events)
                             .await
                             .unwrap();
                     }
@@ -160,9 +181,47 @@ fn main() {
             total as f64 / secs
         );
     }
+    // As the read model's projector reads the log (`EventStore::projection_view`: behind
+    // `Sealed`, free text is left sealed, names opened).
+    let view = store.projection_view().unwrap_or_else(|| store.clone());
+    let start = Instant::now();
+    let mut next = 1;
+    while next <= total {
+        let evs = rt
+            .block_on(view.read_all(next, 10_000, &Filter::default()))
+            .unwrap();
+        next = evs.last().map_or(total + 1, |e| e.position + 1);
+    }
+    println!(
+        "read + decode, the projector's view: {:>9.0} events/s",
+        total as f64 / start.elapsed().as_secs_f64()
+    );
+    // Sealing and opening alone (one thread): the CPU one personal field costs.
+    let key = eventlog::personal::PersonKey::from_bytes([7; 32]);
+    let text = "Discussed the quote; follow up next week";
+    let n = if quick { 100_000 } else { 500_000 };
+    let ids: Vec<uuid::Uuid> = (0..n).map(|i| uuid::Uuid::from_u128(i as u128)).collect();
+    let start = Instant::now();
+    let sealed: Vec<String> = ids
+        .iter()
+        .map(|id| eventlog::personal::cipher::seal(&key, "customer-C-1", id, "summary", text))
+        .collect();
+    let seal_secs = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    for (id, s) in ids.iter().zip(&sealed) {
+        std::hint::black_box(eventlog::personal::cipher::open(&key, id, "summary", s).unwrap());
+    }
+    let open_secs = start.elapsed().as_secs_f64();
+    println!(
+        "seal one field, 1 thread: {:>9.0} fields/s ({:.2} µs); open: {:>9.0} fields/s ({:.2} µs)",
+        n as f64 / seal_secs,
+        seal_secs * 1e6 / n as f64,
+        n as f64 / open_secs,
+        open_secs * 1e6 / n as f64
+    );
     // Decoding alone (one thread, no storage): format 1 (JSON text) against format 2.
     let sample = rt
-        .block_on(store.read_all(1, 100_000, &Filter::default()))
+        .block_on(sled.read_all(1, 100_000, &Filter::default()))
         .unwrap();
     for (name, records) in [
         (
@@ -192,7 +251,7 @@ fn main() {
         );
     }
     let start = Instant::now();
-    let report = store.verify(&mut |_| {}).unwrap();
+    let report = sled.verify(&mut |_| {}).unwrap();
     let secs = start.elapsed().as_secs_f64();
     println!(
         "verify:              {:>9.0} events/s  ({} events in {secs:.2}s)",

@@ -37,6 +37,9 @@
 //!   - `view`: the [`LogView`] the validator sees (log + earlier, unwritten group members);
 //!   - `read`: reads, bounded by the durable watermark; `subscribe`: catch-up then live off
 //!     that watermark; `verify`: the integrity walk.
+//! - [`personal`]: [`Sealed`], the store in front of a backend that seals personal data with a
+//!   key per person and opens it on reads; erasure destroys the key (SPEC §7). Keys live in
+//!   a file of the sled data directory or a table of the PostgreSQL schema, never in the log.
 //! - `pg_store`: [`PgStore`], the PostgreSQL backend shared by several nodes (see its module
 //!   doc: the head-row lock that keeps positions gap-free and in commit order, group commit,
 //!   rules checked inside the serialised transaction, LISTEN/NOTIFY subscriptions).
@@ -49,6 +52,8 @@ use async_trait::async_trait;
 pub mod memory;
 pub use domain::{ExpectedVersion, ProposedEvent, RecordedEvent, Rejection};
 
+pub mod personal;
+pub use personal::{EraseError, Erasure, Sealed};
 mod prepare;
 pub use prepare::same_content;
 mod pg_store;
@@ -57,7 +62,7 @@ pub mod rules;
 mod sled_store;
 
 pub use pg_store::{
-    is_postgres_url, Documents, PgConfig, PgStore, DEFAULT_POOL_SIZE, DEFAULT_SCHEMA,
+    is_postgres_url, Documents, PgConfig, PgKeys, PgStore, DEFAULT_POOL_SIZE, DEFAULT_SCHEMA,
 };
 pub use sled_store::{SledStore, VerifyReport};
 
@@ -407,6 +412,26 @@ pub trait EventStore: Send + Sync + 'static {
     /// write refusing appends, damage found by a read.
     fn health(&self) -> StoreHealth {
         StoreHealth::Ok
+    }
+
+    /// The store as the read model's projector should read it, if that differs: [`Sealed`]
+    /// leaves free text (`summary`, `note`) sealed there, since the model never keeps it
+    /// (timelines and replays read those events from the log itself), so a rebuild opens
+    /// only names.
+    fn projection_view(&self) -> Option<std::sync::Arc<dyn EventStore>> {
+        None
+    }
+
+    /// Erases the personal data of `person` (a `customer-…` or `lead-…` stream; SPEC §7): its
+    /// key is destroyed and `PersonalDataErased` appended. Only a store that seals personal
+    /// data ([`Sealed`]) can; the others answer [`EraseError::Unsupported`].
+    async fn erase_personal_data(
+        &self,
+        _person: &str,
+        _reason: &str,
+        _actor: &str,
+    ) -> Result<Erasure, EraseError> {
+        Err(EraseError::Unsupported)
     }
 
     /// Events from `from_position` (inclusive) on: catch-up from disk, then live, without gap

@@ -107,13 +107,20 @@ pub(crate) fn check_expected(
 /// Whether `proposed` (for `stream`) is the same event as the already recorded `existing`
 /// (SPEC §1.1): same stream, type, data and metadata, and the same `occurred_at` and `actor`
 /// when the proposal gives them (an absent one takes the default it took the first time, so
-/// a retry without them is the same event). Appending it again is then a no-op; an id
+/// a retry without them is the same event). A personal field that reads `"[erased]"` (its
+/// person's key destroyed) is the same as any text proposed in it (`personal::fields`). Appending it again is then a no-op; an id
 /// already recorded with other content is a [`StoreError::IdConflict`]. `import`'s dry run
 /// asks the same question.
 pub fn same_content(stream: &str, proposed: &ProposedEvent, existing: &RecordedEvent) -> bool {
     existing.stream == stream
         && existing.event_type == proposed.event_type
-        && existing.data == proposed.data
+        && (existing.data == proposed.data
+            || crate::personal::fields::same_data_but_erased(
+                stream,
+                &proposed.event_type,
+                existing.data.value(),
+                &proposed.data,
+            ))
         && proposed
             .metadata
             .as_ref()

@@ -3,13 +3,17 @@
 //! stream's run with the expected version it must land on, with their ids, times and actors;
 //! in an empty store that gives every event its original position and version, and so the
 //! same records and the same hash chain. The target takes the events as they are (envelope
-//! checks only: the domain's rules judged them when they were first written). Then both
-//! stores are verified and their reports compared.
+//! checks only: the domain's rules judged them when they were first written). The log is
+//! copied as stored, personal data sealed, and the keys of persons (erased ones as
+//! tombstones) before it (SPEC §7). Then both stores are verified and their reports
+//! compared.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use eventlog::{ExpectedVersion, Filter, ProposedEvent, RecordedEvent, StreamBatch, VerifyReport};
+use eventlog::{
+    EventStore, ExpectedVersion, Filter, ProposedEvent, RecordedEvent, StreamBatch, VerifyReport,
+};
 
 use super::store::{open_at, Location, Store};
 use super::{open_existing_store, progress, CliError, ExitCode};
@@ -35,16 +39,23 @@ pub async fn run(data: &Path, args: &CopyArgs) -> Result<(), CliError> {
             format!("{to} already holds events: copy only into an empty store"),
         ));
     }
+    let keys = source.keys().entries().await?;
+    let persons = keys.len();
+    target.keys().put(keys).await?;
+    if persons > 0 {
+        eprintln!("copied the keys of {persons} persons to {to}");
+    }
+    let (source_log, target_log) = (source.raw(), target.raw());
     let last = source.last_position().await?;
     let bar = progress::bar(Some(last), "copying");
     let started = std::time::Instant::now();
     let mut next = 1;
     while next <= last {
-        let page = source.read_all(next, PAGE, &Filter::default()).await?;
+        let page = source_log.read_all(next, PAGE, &Filter::default()).await?;
         let Some(end) = page.last().map(|e| e.position) else {
             break;
         };
-        copy_page(&target, page).await?;
+        copy_page(target_log.as_ref(), page).await?;
         bar.inc(end + 1 - next);
         next = end + 1;
     }
@@ -79,7 +90,7 @@ async fn verify(store: &Store) -> Result<VerifyReport, CliError> {
 }
 
 /// Appends one page of the source's log, in order, as one atomic append of stream runs.
-async fn copy_page(target: &Store, page: Vec<RecordedEvent>) -> Result<(), CliError> {
+async fn copy_page(target: &dyn EventStore, page: Vec<RecordedEvent>) -> Result<(), CliError> {
     let first = page[0].position;
     let mut batches: Vec<StreamBatch> = Vec::new();
     for ev in page {

@@ -5,6 +5,7 @@
 mod copy;
 mod deals;
 mod demo;
+mod erase;
 mod export;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -187,6 +188,10 @@ pub enum Command {
     /// Copy the whole log of the selected store into another, empty store (ids, positions,
     /// versions, times and hash chain preserved), then verify both and compare them.
     Copy(copy::CopyArgs),
+    /// Erase the personal data of a customer or lead (SPEC §7): its key is destroyed and
+    /// `PersonalDataErased` appended; from then on every read shows its name, company,
+    /// contact and free text as "[erased]". Exports taken before still hold them.
+    Erase(erase::EraseArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -226,6 +231,7 @@ pub async fn run(mut cli: Cli) -> Result<(), CliError> {
         Command::Demo => demo::run(&cli.data).await,
         Command::Verify => verify::run(&cli.data).await,
         Command::Copy(args) => copy::run(&cli.data, &args).await,
+        Command::Erase(args) => erase::run(&cli.data, &args).await,
     }
 }
 

@@ -6,7 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use eventlog::{AppendValidator, EventStore, PgStore, SledStore, StoreError, VerifyReport};
+use eventlog::personal::KeyFile;
+use eventlog::{AppendValidator, EventStore, PgStore, Sealed, SledStore, StoreError, VerifyReport};
 
 use super::{CliError, ExitCode};
 
@@ -76,19 +77,23 @@ fn selected_postgres() -> Option<String> {
     POSTGRES.read().unwrap_or_else(|p| p.into_inner()).clone()
 }
 
-/// An open event store of either kind.
-pub enum Store {
+/// The backend of an open store.
+enum Backend {
     Sled(Arc<SledStore>),
     Postgres(Arc<PgStore>),
+}
+
+/// An open event store of either kind, behind [`Sealed`]: personal data is sealed with a key
+/// per person on its way in and opened on its way out (SPEC §7), for every command alike.
+pub struct Store {
+    backend: Backend,
+    sealed: Arc<Sealed>,
 }
 
 impl std::ops::Deref for Store {
     type Target = dyn EventStore;
     fn deref(&self) -> &(dyn EventStore + 'static) {
-        match self {
-            Store::Sled(s) => s.as_ref(),
-            Store::Postgres(s) => s.as_ref(),
-        }
+        self.sealed.as_ref()
     }
 }
 
@@ -101,26 +106,33 @@ impl AsRef<dyn EventStore> for Store {
 impl Store {
     /// The store as the API and the projector share it.
     pub fn shared(&self) -> Arc<dyn EventStore> {
-        match self {
-            Store::Sled(s) => s.clone(),
-            Store::Postgres(s) => s.clone(),
-        }
+        self.sealed.clone()
     }
 
-    /// The integrity walk (see `dealtrail verify`).
+    /// The log as stored (personal data sealed), for `dealtrail copy`.
+    pub fn raw(&self) -> Arc<dyn EventStore> {
+        self.sealed.inner().clone()
+    }
+
+    /// The keys of persons, beside the log.
+    pub fn keys(&self) -> Arc<dyn eventlog::personal::KeyStore> {
+        self.sealed.keys().clone()
+    }
+
+    /// The integrity walk (see `dealtrail verify`): over the log as stored (sealed).
     pub async fn verify(&self, progress: &mut dyn FnMut(u64)) -> Result<VerifyReport, StoreError> {
-        match self {
-            Store::Sled(s) => s.verify(progress),
-            Store::Postgres(s) => s.verify(progress).await,
+        match &self.backend {
+            Backend::Sled(s) => s.verify(progress),
+            Backend::Postgres(s) => s.verify(progress).await,
         }
     }
 
     /// The shared documents (tokens, consumer checkpoints) of a PostgreSQL store; `None` for
     /// the embedded store, whose API state lives in the data directory.
     pub fn documents(&self) -> Option<eventlog::Documents> {
-        match self {
-            Store::Sled(_) => None,
-            Store::Postgres(s) => Some(s.documents()),
+        match &self.backend {
+            Backend::Sled(_) => None,
+            Backend::Postgres(s) => Some(s.documents()),
         }
     }
 }
@@ -131,12 +143,27 @@ pub async fn open_at(
     validator: Arc<dyn AppendValidator>,
 ) -> Result<Store, CliError> {
     Ok(match location {
-        Location::Sled(dir) => Store::Sled(Arc::new(SledStore::open(dir, validator)?)),
-        Location::Postgres(url) => Store::Postgres(Arc::new(
-            PgStore::open(url, validator)
-                .await
-                .map_err(|e| CliError::from(e).prefixed(&location.display()))?,
-        )),
+        Location::Sled(dir) => {
+            let store = Arc::new(SledStore::open(dir, validator)?);
+            // Opened after the store: its lock keeps a second process out of the directory.
+            let keys = Arc::new(KeyFile::open(dir)?);
+            Store {
+                sealed: Arc::new(Sealed::new(store.clone(), keys)),
+                backend: Backend::Sled(store),
+            }
+        }
+        Location::Postgres(url) => {
+            let store = Arc::new(
+                PgStore::open(url, validator)
+                    .await
+                    .map_err(|e| CliError::from(e).prefixed(&location.display()))?,
+            );
+            let keys = Arc::new(store.personal_keys());
+            Store {
+                sealed: Arc::new(Sealed::new(store.clone(), keys)),
+                backend: Backend::Postgres(store),
+            }
+        }
     })
 }
 

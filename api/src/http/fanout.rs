@@ -156,6 +156,21 @@ pub(crate) struct Feed {
 pub(crate) struct FeedSlot(Mutex<Option<Arc<Feed>>>);
 
 impl FeedSlot {
+    /// Returns once the running feed (if any) has published `position` or ended (at most
+    /// `within`): an erasure's frame drops the frames before it from the window (see
+    /// `Feed::publish`), so none rendered while its person's fields still opened is served.
+    pub(crate) async fn published(&self, position: u64, within: Duration) {
+        let feed = self.0.lock().await.clone();
+        let Some(feed) = feed.filter(|f| f.ring().end.is_none()) else {
+            return;
+        };
+        let mut head = feed.head.subscribe();
+        let reached = head.wait_for(|h| *h >= position);
+        if tokio::time::timeout(within, reached).await.is_err() {
+            tracing::warn!(position, "the SSE feed did not publish an erasure in time");
+        }
+    }
+
     /// The running feed, or a new one started from the current end of the log, with a
     /// receiver that wakes on every publication (and keeps the feed running).
     pub(crate) async fn join(
@@ -281,8 +296,11 @@ impl Feed {
         let mut ring = self.ring_mut();
         let mut start = 0;
         for (position, event_type, stream, end) in block.frames {
-            if position != ring.head() + 1 {
-                // Not expected from a gap-free log; restart the window rather than
+            // An erasure (SPEC §7) drops the frames before it: they were rendered while its
+            // person's fields still opened; a subscriber asking for them again reads the
+            // store, where they read "[erased]".
+            if position != ring.head() + 1 || event_type == "PersonalDataErased" {
+                // Otherwise not expected from a gap-free log; restart the window rather than
                 // mis-index it (subscribers before it go back to the store).
                 ring.frames.clear();
                 ring.base = position;

@@ -8,6 +8,7 @@
 //! - [`ownership`]: who owns a deal/customer, which team a rep is on.
 //! - [`streams`], [`events`], [`subscribe`], [`consumers`]: the log endpoints; `fanout`:
 //!   the one reader of the log that every SSE subscriber shares.
+//! - [`erase`]: erasure of a customer's or lead's personal data (SPEC §7).
 //! - [`reads`], [`deals`]: the projections (reports, deal state and replay, the deal list).
 //! - [`ops`], [`metrics`], [`openapi`]: `/healthz`, `/metrics`, `/openapi.json`.
 //! - [`headers`]: security headers (`nosniff` everywhere, the dashboard's CSP).
@@ -19,6 +20,7 @@ pub mod auth;
 pub mod connections;
 pub mod consumers;
 pub mod deals;
+pub mod erase;
 pub mod events;
 pub mod extract;
 pub(crate) mod fanout;
@@ -86,6 +88,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/deals/{id}/replay", get(reads::replay))
         .route("/v1/customers/{id}", get(reads::customer))
         .route("/v1/customers/{id}/timeline", get(reads::timeline))
+        .route("/v1/customers/{id}/erase", post(erase::erase_customer))
+        .route("/v1/leads/{id}/erase", post(erase::erase_lead))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(openapi::openapi_json))

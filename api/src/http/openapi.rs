@@ -131,6 +131,8 @@ impl Modify for BearerAuth {
         super::reads::customer,
         super::reads::timeline,
         super::reads::rebuild,
+        super::erase::erase_customer,
+        super::erase::erase_lead,
         super::ops::healthz,
         super::ops::metrics,
         openapi_json,

@@ -161,6 +161,17 @@ impl TestApp {
         TestApp::with_store(store, tempfile::tempdir().unwrap())
     }
 
+    /// An app whose store seals personal data (SPEC §7) with keys in memory, and the store
+    /// behind it (its events as stored: sealed).
+    pub fn sealed() -> (TestApp, Arc<MemoryStore>) {
+        let inner = Arc::new(rules_store());
+        let keys = Arc::new(eventlog::personal::MemoryKeys::new());
+        let store = Arc::new(eventlog::Sealed::new(inner.clone(), keys));
+        let dir = tempfile::tempdir().unwrap();
+        let (state, _) = AppState::open(store, dir.path(), test_config(), Some(ADMIN)).unwrap();
+        (TestApp { state, dir }, inner)
+    }
+
     pub fn with_store(store: Arc<MemoryStore>, dir: tempfile::TempDir) -> TestApp {
         TestApp::with_config(store, dir, test_config())
     }

@@ -7,6 +7,7 @@ mod bad_inputs;
 mod currency;
 mod deals;
 mod e2e;
+mod erase;
 mod helpers;
 mod ops;
 mod reads;

@@ -72,7 +72,9 @@ rules! {
     CUSTOMER_UPDATE_EMPTY = "customer.update_empty": "CustomerUpdated changes at least one field";
     COMPLAINT_UNIQUE = "customer.complaint_unique": "ComplaintFiled does not reuse the id of a complaint still open";
     COMPLAINT_OPEN = "customer.complaint_open": "ComplaintResolved names a complaint that is open";
-    LEAD_CONVERTED_FINAL = "lead.converted_final": "nothing follows LeadConverted on a lead";
+    LEAD_CONVERTED_FINAL = "lead.converted_final": "nothing follows LeadConverted on a lead but PersonalDataErased";
+    PERSON_ERASED_ONCE = "person.erased_once": "PersonalDataErased appears at most once on a customer or lead";
+    PERSON_ERASED_NO_DATA = "person.erased_no_personal_data": "after PersonalDataErased, no event about that customer or lead (its own stream, its deals) carries personal data (name, company, contact, summary, note), except an event already in the log sent again; PersonalDataErased itself is appended by the erase command (POST /v1/customers/{id}/erase), not as an ordinary event";
     LEAD_CONVERT_DISQUALIFIED = "lead.convert_disqualified": "a disqualified lead is qualified again before it is converted";
 }
 

@@ -17,6 +17,16 @@ pub(super) fn check(org: &OrgState, state: &StreamState, event: &Event) -> Resul
         return Ok(());
     };
     match event {
+        Event::PersonalDataErased(_) if customer.erased => {
+            return Err(PERSON_ERASED_ONCE.reject(
+                "type",
+                json_text("PersonalDataErased"),
+                format!(
+                    "the personal data of customer {} is already erased",
+                    customer.customer_id
+                ),
+            ));
+        }
         Event::CustomerUpdated(u) => {
             if let Some(owner) = &u.owner {
                 return Err(CUSTOMER_UPDATE_OWNER.reject(

@@ -10,6 +10,19 @@ pub(super) fn check(org: &OrgState, state: &StreamState, event: &Event) -> Resul
     let StreamState::Lead(lead) = state else {
         return Ok(());
     };
+    if let Event::PersonalDataErased(_) = event {
+        if lead.erased {
+            return Err(PERSON_ERASED_ONCE.reject(
+                "type",
+                json_text("PersonalDataErased"),
+                format!(
+                    "the personal data of lead {} is already erased",
+                    lead.lead_id
+                ),
+            ));
+        }
+        return Ok(());
+    }
     if lead.status == LeadStatus::Converted {
         return Err(LEAD_CONVERTED_FINAL.reject(
             "type",

@@ -9,6 +9,7 @@ mod catalog;
 mod customer;
 mod deal;
 mod envelope;
+mod erased;
 mod lead;
 mod org;
 mod values;
@@ -144,6 +145,7 @@ fn check_event(
     let event = envelope::check_type_and_data(name, ev)?;
     envelope::check_opening(state, name, &event, ev)?;
     values::check_values(&event)?;
+    erased::check(state, name, ev)?;
     match &event {
         Event::RepJoined(_)
         | Event::RepLeft(_)

@@ -111,6 +111,11 @@ pub(super) fn check_values(event: &Event) -> Check {
             text("subject", &t.subject)?;
         }
         Event::TokenRevoked(t) => text("token_id", &t.token_id)?,
+        Event::PersonalDataErased(e) => text("reason", &e.reason)?,
+        Event::PersonalDataErasureAudited(a) => {
+            text("person", &a.person)?;
+            text("reason", &a.reason)?;
+        }
         Event::TargetSet(t) => {
             opt_text("rep", &t.rep)?;
             opt_text("team", &t.team)?;

@@ -39,6 +39,9 @@ pub struct CustomerState {
     /// Latest `occurred_at` of any event of the customer's stream.
     #[serde(with = "rfc3339")]
     pub last_touch_at: DateTime<Utc>,
+    /// `PersonalDataErased` is in the stream (SPEC §7).
+    #[serde(skip_serializing_if = "crate::state::is_false")]
+    pub erased: bool,
 }
 
 impl CustomerState {
@@ -65,6 +68,7 @@ impl CustomerState {
             activities: 0,
             registered_at: at,
             last_touch_at: at,
+            erased: false,
         }
     }
 
@@ -112,6 +116,7 @@ impl CustomerState {
             Event::NpsRecorded(n) => self.nps = Some(n.score),
             Event::CustomerChurned(_) => self.churned = true,
             Event::ActivityLogged(_) => self.activities = self.activities.saturating_add(1),
+            Event::PersonalDataErased(_) => self.erased = true,
             _ => {}
         }
     }

@@ -39,6 +39,9 @@ pub struct LeadState {
     pub qualified_at: Option<DateTime<Utc>>,
     #[serde(with = "rfc3339_opt")]
     pub converted_at: Option<DateTime<Utc>>,
+    /// `PersonalDataErased` is in the stream (SPEC §7).
+    #[serde(skip_serializing_if = "crate::state::is_false")]
+    pub erased: bool,
 }
 
 impl LeadState {
@@ -60,6 +63,7 @@ impl LeadState {
             captured_at: at,
             qualified_at: None,
             converted_at: None,
+            erased: false,
         }
     }
 
@@ -84,6 +88,7 @@ impl LeadState {
                 self.deal_id = c.deal_id.clone();
                 self.converted_at = Some(at);
             }
+            Event::PersonalDataErased(_) => self.erased = true,
             _ => {}
         }
     }

@@ -17,6 +17,11 @@ pub use org::{OrgState, Pipeline, Rep, TargetScope, DEFAULT_CURRENCY};
 use crate::envelope::{Category, RecordedEvent, StreamName};
 use crate::events::Event;
 
+/// For `skip_serializing_if`: a flag that is off is left out of the JSON.
+pub(crate) fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 /// The state of one stream, as the rules need it.
 #[derive(Debug, Clone, PartialEq)]
 #[allow(clippy::large_enum_variant)]

@@ -11,10 +11,11 @@ use crate::StoreError;
 const MIGRATION_LOCK: i64 = 0x6465_616c_7472_6169;
 
 /// `(version, what it does, SQL)`, in order.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "events, head, documents",
-    r#"
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "events, head, documents",
+        r#"
     -- One row per event. `record` is the event as encoded by `eventlog::record` (the same
     -- bytes the sled store frames), `crc` its crc32 and `hash` the chain hash
     -- blake3(previous hash || record): the same chain as the sled store, so a copied log
@@ -50,7 +51,23 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[(
         PRIMARY KEY (kind, key)
     );
     "#,
-)];
+    ),
+    (
+        2,
+        "personal_keys",
+        r#"
+    -- The key of each person (customer or lead) whose personal data the log holds sealed
+    -- (SPEC §7; see eventlog::personal): never in the log. An erasure sets `key` to NULL
+    -- (and the table is rewritten: VACUUM FULL), keeping the row as the person's tombstone.
+    CREATE TABLE personal_keys (
+        person text COLLATE "C" PRIMARY KEY,
+        key bytea CHECK (key IS NULL OR length(key) = 32),
+        created_at timestamptz NOT NULL DEFAULT now(),
+        erased_at timestamptz
+    );
+    "#,
+    ),
+];
 
 /// The newest schema version this build knows.
 pub(crate) const SCHEMA_VERSION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -25,6 +25,7 @@
 
 mod config;
 mod documents;
+mod keys;
 mod listen;
 mod migrate;
 mod read;
@@ -49,6 +50,7 @@ use crate::{
 
 pub use config::{is_postgres_url, PgConfig, DEFAULT_POOL_SIZE, DEFAULT_SCHEMA};
 pub use documents::Documents;
+pub use keys::PgKeys;
 
 /// A driver error as a [`StoreError`]: the server's own refusal is `Backend`, a connection
 /// that cannot be made or was lost is `Unavailable` (retry later).
@@ -202,6 +204,12 @@ impl PgStore {
     pub async fn verify(&self, progress: &mut dyn FnMut(u64)) -> Result<VerifyReport, StoreError> {
         let client = self.client().await?;
         verify::verify(&client, progress).await
+    }
+
+    /// The keys of persons (`personal_keys`): what [`crate::Sealed`] in front of this store
+    /// uses. One per store handle (it caches).
+    pub fn personal_keys(&self) -> PgKeys {
+        PgKeys::new(self.pool.clone())
     }
 
     /// The API's state shared by every node (tokens, consumer checkpoints).

@@ -5,7 +5,7 @@
 //! `sync`).
 
 mod commit;
-mod fault;
+pub(crate) mod fault;
 mod frame;
 mod index;
 mod journal;
