@@ -30,8 +30,9 @@ use crate::model::ReadModel;
 use crate::num::{days_between, ratio, round1, round2};
 use crate::params::{ParamError, Scope};
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PipelineParams {
     #[serde(
         default,
@@ -71,7 +72,7 @@ impl PipelineParams {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct StageRow {
     pub stage: String,
     pub count: u32,
@@ -79,7 +80,8 @@ pub struct StageRow {
     pub weighted: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = PipelineStaleDeal)]
 pub struct StaleDeal {
     pub deal_id: String,
     pub owner: Arc<str>,
@@ -90,7 +92,7 @@ pub struct StaleDeal {
     pub days_since_touch: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct StuckDeal {
     pub deal_id: String,
     pub owner: Arc<str>,
@@ -98,7 +100,7 @@ pub struct StuckDeal {
     pub days_in_stage: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TopDeal {
     pub deal_id: String,
     pub owner: String,
@@ -106,7 +108,7 @@ pub struct TopDeal {
     pub amount: Money,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LeaderRow {
     pub rep: String,
     pub won_amount: Money,
@@ -114,7 +116,8 @@ pub struct LeaderRow {
     pub open_amount: Money,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = PipelineReport)]
 pub struct Pipeline {
     /// The reporting currency of every amount (SPEC §2).
     pub currency: String,

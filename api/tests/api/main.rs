@@ -4,10 +4,12 @@
 mod append;
 mod auth;
 mod bad_inputs;
+mod consumers;
 mod currency;
 mod deals;
 mod e2e;
 mod helpers;
+mod openapi;
 mod ops;
 mod reads;
 mod scope;
