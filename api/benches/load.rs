@@ -5,6 +5,7 @@
 //!     LOAD_SECONDS=5 LOAD_CLIENTS=64 cargo bench -p api --bench load
 //!     LOAD_SERVER_BIN=path/to/other/dealtrail cargo bench -p api --bench load
 //!     LOAD_SUBSCRIBERS=0 cargo bench -p api --bench load   # phase 2 without subscribers
+//!     LOAD_WEBHOOKS=10 cargo bench -p api --bench load     # phase 2 with webhooks instead
 //!
 //! Phases (each bounded in time and count; traffic only to 127.0.0.1):
 //! 1. single-event appends from `LOAD_CLIENTS` concurrent clients: appends/s, p50/p99;
@@ -15,6 +16,11 @@
 //!    periodic snapshot, whose cost grows with it, would dominate whichever phase it fell
 //!    in. The subscribers count events by scanning bytes, to cost the shared cores little,
 //!    on a runtime of their own; the line after shows when the last had every event;
+//!    With `LOAD_WEBHOOKS=N`, phase 2 runs with N webhooks registered instead of the
+//!    subscribers: N-1 to receivers on loopback that answer 204 at once, one to a receiver
+//!    that never answers (the server times out and retries it with backoff); they are
+//!    deleted after the phase, and the line after says how many events the quick receivers
+//!    had been sent by then;
 //! 3. 100-event batches: events/s, p50/p99 per request;
 //! 4. SIGTERM mid-load: every append answered 201 must be in the log afterwards.
 
@@ -213,6 +219,65 @@ impl Cpu {
             busy as f64 * 100.0 / total as f64,
             (s + b) as f64 * 100.0 / busy.max(1) as f64
         )
+    }
+}
+
+/// Webhook receivers on loopback for `LOAD_WEBHOOKS`: `/ok/{n}` answers 204 at once and
+/// counts; `/hang` never answers. Returns the base URL and the count of requests to `/ok/…`.
+async fn receivers() -> (String, Arc<AtomicU64>) {
+    use axum::routing::post;
+    let received = Arc::new(AtomicU64::new(0));
+    let counted = received.clone();
+    let app = axum::Router::new()
+        .route(
+            "/ok/{n}",
+            post(move || {
+                let counted = counted.clone();
+                async move {
+                    counted.fetch_add(1, Ordering::Relaxed);
+                    hyper::StatusCode::NO_CONTENT
+                }
+            }),
+        )
+        .route("/hang", post(std::future::pending::<hyper::StatusCode>));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the receivers");
+    let addr = listener.local_addr().expect("receivers' address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}"), received)
+}
+
+/// Registers `n` webhooks for every event: `n - 1` quick ones and one that hangs. Their ids.
+async fn register_webhooks(http: &Http, base: &str, receivers: &str, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let url = if i == 0 {
+            format!("{receivers}/hang")
+        } else {
+            format!("{receivers}/ok/{i}")
+        };
+        let req = hyper::Request::post(format!("{base}/v1/webhooks"))
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(json!({ "url": url }).to_string())))
+            .expect("request");
+        let resp = http.request(req).await.expect("create a webhook");
+        assert_eq!(resp.status(), 201, "webhook refused");
+        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+        ids.push(v["id"].as_str().expect("an id").to_string());
+    }
+    ids
+}
+
+async fn delete_webhooks(http: &Http, base: &str, ids: &[String]) {
+    for id in ids {
+        let req = hyper::Request::delete(format!("{base}/v1/webhooks/{id}"))
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .body(Full::new(Bytes::new()))
+            .expect("request");
+        let _ = http.request(req).await;
     }
 }
 
@@ -438,6 +503,12 @@ async fn main() {
     // Events appended so far (the log started empty), and subscriptions that did not end
     // with exactly the events of their phase.
     let (mut appended, mut short, mut slowest_drain) = (0u64, 0usize, Duration::ZERO);
+    let n_hooks: usize = env_or("LOAD_WEBHOOKS", 0);
+    let hooks = if n_hooks > 0 {
+        Some(subscribers.spawn(receivers()).await.expect("receivers"))
+    } else {
+        None
+    };
     for round in 0..rounds {
         let name = format!("round {round}, no subscribers");
         let tag = format!("single{round}");
@@ -445,6 +516,25 @@ async fn main() {
             .run(&http, &base, &tag, &name, clients, secs, server_pid)
             .await;
         appended += events;
+        if let Some((receivers, received)) = &hooks {
+            let ids = register_webhooks(&http, &base, receivers, n_hooks).await;
+            let before = received.load(Ordering::Relaxed);
+            let name = format!("round {round}, {n_hooks} webhooks (one hanging)");
+            let tag = format!("hooks{round}");
+            let (hook_rate, events) = with
+                .run(&http, &base, &tag, &name, clients, secs, server_pid)
+                .await;
+            appended += events;
+            let sent = received.load(Ordering::Relaxed) - before;
+            println!(
+                "    {:+.1}% against the phase before; the {} quick receivers were sent {sent} of {} events during the phase",
+                (hook_rate / rate - 1.0) * 100.0,
+                n_hooks - 1,
+                events * (n_hooks as u64 - 1)
+            );
+            delete_webhooks(&http, &base, &ids).await;
+            continue;
+        }
 
         // Subscribers from the current end of the log, each on its own connection, reading
         // until each has every event of the phase (or told to stop).
@@ -489,8 +579,15 @@ async fn main() {
     // (A runtime may not be dropped where blocking is not allowed.)
     subscribers.shutdown_background();
     let single_rate = without.report("single-event appends, all rounds");
-    let sse_rate = with.report(&format!("... with {n_subs} SSE subscribers, all rounds"));
-    println!(
+    if n_hooks > 0 {
+        let hook_rate = with.report(&format!("... with {n_hooks} webhooks, all rounds"));
+        println!(
+            "  webhooks: append rate {:+.1}% vs without",
+            (hook_rate / single_rate - 1.0) * 100.0
+        );
+    } else {
+        let sse_rate = with.report(&format!("... with {n_subs} SSE subscribers, all rounds"));
+        println!(
         "  SSE: {} events ({} MB) delivered in {} body chunks; {} of {} subscriptions got exactly the events of their phase{}; the slowest had them all {:.0} ms after the appends ended; append rate {:+.1}% vs without subscribers",
         tally.events.load(Ordering::Relaxed),
         tally.bytes.load(Ordering::Relaxed) / 1_000_000,
@@ -501,6 +598,7 @@ async fn main() {
         slowest_drain.as_secs_f64() * 1e3,
         (sse_rate / single_rate - 1.0) * 100.0
     );
+    }
 
     let t = Instant::now();
     let batches = phase(&http, &base, "batch", clients.min(16), 100, secs, 2_000_000).await;

@@ -155,13 +155,13 @@ fn append(addr: &str, stream: &str, events: Vec<Value>) -> Option<(u64, u64)> {
     Some((v["first_position"].as_u64()?, v["last_position"].as_u64()?))
 }
 
-/// An SSE subscriber from position 1: the `id:` of every frame, as they come.
-fn subscribe(addr: &str) -> Arc<Mutex<Vec<u64>>> {
+/// An SSE subscriber (`query`: where from): the `id:` of every frame, as they come.
+fn subscribe(addr: &str, query: &str) -> Arc<Mutex<Vec<u64>>> {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let mut s = TcpStream::connect(addr).unwrap();
     write!(
         s,
-        "GET /v1/subscribe?from_position=1 HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+        "GET /v1/subscribe?{query} HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
     )
     .unwrap();
     let out = seen.clone();
@@ -210,7 +210,10 @@ fn three_nodes_share_one_log() {
         json!({"rep": "wukong", "name": "Wukong", "team": "east"}),
     );
     append(&nodes[0].addr, "org-acme", vec![rep]).expect("the rep joins");
-    let subscribers: Vec<_> = nodes.iter().map(|n| subscribe(&n.addr)).collect();
+    let subscribers: Vec<_> = nodes
+        .iter()
+        .map(|n| subscribe(&n.addr, "from_position=1"))
+        .collect();
 
     let writers: Vec<_> = (0..WRITERS)
         .map(|w| {
@@ -505,4 +508,76 @@ fn copy_moves_a_log_to_postgres_and_back() {
     }
     let exported = dealtrail(&store, &node, &["export"]);
     assert_eq!(exported, dealtrail(&sled_url, &node, &["export"]));
+}
+
+/// Consumers managed on one node are the same on the other (SPEC §6): the list and its lag,
+/// a reset backwards that a subscription on the other node resumes from, the lag gauge, a
+/// delete.
+#[test]
+fn consumers_are_managed_alike_on_every_node() {
+    let Some(schema) = Schema::new() else {
+        return;
+    };
+    let store = schema.url();
+    let dirs = tempfile::tempdir().unwrap();
+    let (a, b) = (
+        Node::start(&store, &dirs.path().join("a")),
+        Node::start(&store, &dirs.path().join("b")),
+    );
+    assert_eq!(http(&a.addr, "PUT", "/v1/consumers/billing", None).0, 201);
+    let events: Vec<_> = (0..4)
+        .map(|i| ev("CustomerUpdated", json!({"industry": format!("i{i}")})))
+        .collect();
+    let mut all = vec![ev("CustomerRegistered", json!({"name": "c"}))];
+    all.extend(events);
+    assert_eq!(append(&a.addr, "customer-C1", all), Some((1, 5)));
+    let ack = json!({"position": 4});
+    assert_eq!(
+        http(&a.addr, "POST", "/v1/consumers/billing/ack", Some(&ack)).0,
+        200
+    );
+
+    let (status, body) = http(&b.addr, "GET", "/v1/consumers", None);
+    assert_eq!(status, 200);
+    let list: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        list,
+        json!({"consumers": [{"name": "billing", "position": 4, "lag": 1}], "head": 5})
+    );
+
+    let back = json!({"position": 1});
+    let (status, body) = http(&b.addr, "POST", "/v1/consumers/billing/reset", Some(&back));
+    assert_eq!(status, 200, "{body}");
+    let (_, metrics) = http(&a.addr, "GET", "/metrics", None);
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "dealtrail_consumer_lag_events{consumer=\"billing\"} 4"),
+        "{metrics}"
+    );
+    let seen = subscribe(&a.addr, "consumer=billing");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen.lock().unwrap().len() < 4 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(*seen.lock().unwrap(), vec![2, 3, 4, 5]);
+
+    let past = json!({"position": 6});
+    assert_eq!(
+        http(&a.addr, "POST", "/v1/consumers/billing/reset", Some(&past)).0,
+        422
+    );
+    assert_eq!(
+        http(&a.addr, "DELETE", "/v1/consumers/billing", None).0,
+        204
+    );
+    assert_eq!(
+        http(&b.addr, "DELETE", "/v1/consumers/billing", None).0,
+        404
+    );
+    let (_, body) = http(&b.addr, "GET", "/v1/consumers", None);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["consumers"],
+        json!([])
+    );
 }

@@ -8,9 +8,12 @@ use uuid::Uuid;
 use crate::data::{EventData, EventMetadata};
 
 /// An event as it is stored and as it crosses every boundary (HTTP, SSE, import, export).
-/// Serialises to exactly the canonical JSON form of SPEC §1.1.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Serialises to exactly the canonical JSON form of SPEC §1.1. Its OpenAPI schema
+/// (`EventEnvelope`) leaves `type` and `data` open; the API combines it with
+/// [`Event`](crate::events::Event)'s, which ties `data` to `type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = EventEnvelope)]
 pub struct RecordedEvent {
     pub id: Uuid,
     pub stream: String,
@@ -24,9 +27,11 @@ pub struct RecordedEvent {
     pub recorded_at: DateTime<Utc>,
     pub actor: String,
     /// Read from the log, decoded only when looked at (see [`crate::data`]).
+    #[schema(value_type = Object)]
     pub data: EventData,
     /// Read from the log, decoded only when looked at, like `data`.
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub metadata: EventMetadata,
     /// Schema version of `data` as written (see `crate::schema`). Not part of the JSON form:
     /// exported events are always upcast to the current schema, so 0 ("current") on parse.
@@ -34,20 +39,27 @@ pub struct RecordedEvent {
     pub schema_version: u16,
 }
 
-/// An event as a client proposes it for appending; the store assigns the rest.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// An event as a client proposes it for appending; the store assigns the rest. Its OpenAPI
+/// schema (`ProposedEventEnvelope`) leaves `type` and `data` open, like [`RecordedEvent`]'s.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ProposedEventEnvelope)]
 pub struct ProposedEvent {
+    /// Idempotency key; a UUIDv7 is assigned when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<Uuid>,
     #[serde(rename = "type")]
     pub event_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none", with = "rfc3339_opt")]
     pub occurred_at: Option<DateTime<Utc>>,
+    /// Defaults to the caller (a rep's id, the token subject).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
+    #[schema(value_type = Object)]
     pub data: Value,
+    /// At most 4 KiB serialised.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
     /// Only set by `import` (which preserves the original recording time); never from HTTP.
     #[serde(skip)]

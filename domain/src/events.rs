@@ -83,6 +83,20 @@ impl std::fmt::Display for Month {
     }
 }
 
+/// In JSON, `"YYYY-MM"`.
+impl utoipa::PartialSchema for Month {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some("^[0-9]{4}-(0[1-9]|1[0-2])$"))
+            .examples(["2026-06"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Month {}
+
 impl Serialize for Month {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
@@ -96,7 +110,7 @@ impl<'de> Deserialize<'de> for Month {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StageDef {
     pub id: String,
@@ -104,7 +118,19 @@ pub struct StageDef {
     pub probability: f64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ActivityKind {
     Call,
@@ -137,7 +163,7 @@ impl ActivityKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     Inbound,
@@ -147,7 +173,7 @@ pub enum Direction {
 macro_rules! payload {
     ($(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $field:ident : $ty:ty),* $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
         #[serde(deny_unknown_fields)]
         pub struct $name { $($(#[$fm])* pub $field: $ty),* }
     };
@@ -352,8 +378,10 @@ payload!(SpendRecorded {
     amount: Money
 });
 
-/// Every event type of SPEC §1.2. The variant name is the `type` of the envelope.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Every event type of SPEC §1.2. The variant name is the `type` of the envelope. Its
+/// OpenAPI schema is a `oneOf` of `{type, data}`, one per type: what `data` must be for
+/// each `type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", content = "data")]
 pub enum Event {
     PipelineDefined(PipelineDefined),

@@ -7,6 +7,7 @@
 //! - [`data`]: an event's `data` ([`data::EventData`]: decoded from the log only when looked at)
 //!   and the binary form the log stores JSON values in.
 //! - [`money`]: exact amounts (integer cents).
+//! - [`openapi`]: the OpenAPI schemas of the canonical event forms (`data` keyed by `type`).
 //! - [`events`]: every event type of SPEC §1.2 as typed Rust.
 //! - [`schema`]: schema versions and upcasting; [`schema::typed`] = upcast + parse.
 //! - [`state`]: folding a stream into `DealState`/`CustomerState`/`LeadState`, and the org
@@ -127,6 +128,7 @@ pub mod data;
 pub mod envelope;
 pub mod events;
 pub mod money;
+pub mod openapi;
 pub mod rejection;
 pub mod rules;
 pub mod schema;

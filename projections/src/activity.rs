@@ -19,7 +19,7 @@ use crate::params::PeriodQuery;
 
 pub use crate::params::PeriodParams as ActivityParams;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ActivityRow {
     pub rep: String,
     pub week: String,
@@ -30,7 +30,8 @@ pub struct ActivityRow {
     pub activities_per_won_deal: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = ActivityReport)]
 pub struct Activity {
     /// The reporting currency (SPEC §2: every report names it; this one has no amounts).
     pub currency: String,

@@ -28,7 +28,7 @@ use crate::params::PeriodQuery;
 
 pub use crate::params::PeriodParams as ChannelsParams;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ChannelRow {
     pub channel: String,
     pub spend: Money,
@@ -43,7 +43,8 @@ pub struct ChannelRow {
     pub roi: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = ChannelsReport)]
 pub struct Channels {
     /// The reporting currency of every amount (SPEC §2).
     pub currency: String,

@@ -36,7 +36,7 @@ use serde::Serialize;
 use crate::model::{prefix, ReadModel};
 
 /// A (currency, month) a report needed a rate for and the log has none.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 pub struct Needed {
     pub currency: String,
     pub month: Month,

@@ -133,7 +133,7 @@ pub struct Installment {
 }
 
 /// open / won / lost.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DealStatus {
     Open,
@@ -142,7 +142,7 @@ pub enum DealStatus {
 }
 
 /// The deal state of SPEC §2.2 (`GET /v1/deals/{id}?as_of=`); JSON is exactly that shape.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DealState {
     pub deal_id: String,
     pub customer_id: Arc<str>,

@@ -351,7 +351,7 @@ pub fn decode_cursor(s: &str) -> Option<Key> {
 }
 
 /// One deal of the list (SPEC §5.1).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DealRow {
     pub id: String,
     pub title: String,
@@ -368,7 +368,7 @@ pub struct DealRow {
     pub competitor: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DealList {
     pub deals: Vec<DealRow>,
     pub next_cursor: Option<String>,

@@ -34,8 +34,9 @@ use crate::model::{prefix, DealEntry, Entry, ReadModel};
 use crate::num::{days_between, round1};
 use crate::params::ParamError;
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct FollowUpParams {
     pub rep: Option<String>,
     #[serde(
@@ -129,7 +130,7 @@ pub fn installments(entries: &[DealEntry]) -> Vec<InstallmentDue> {
 }
 
 /// A lead qualified to a rep, neither converted nor disqualified.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LeadToWork {
     pub lead_id: String,
     pub name: String,
@@ -179,7 +180,7 @@ impl LeadToWork {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct OverduePayment {
     pub deal_id: String,
     pub installment_id: String,
@@ -189,7 +190,8 @@ pub struct OverduePayment {
     pub days_overdue: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = FollowUpStaleDeal)]
 pub struct StaleDeal {
     pub deal_id: String,
     pub title: String,
@@ -200,7 +202,7 @@ pub struct StaleDeal {
     pub days_since_touch: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ReleaseSoon {
     pub customer_id: String,
     pub name: String,
@@ -209,7 +211,7 @@ pub struct ReleaseSoon {
     pub releases_in_days: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FollowUp {
     pub rep: String,
     #[serde(with = "rfc3339")]

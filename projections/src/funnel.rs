@@ -21,8 +21,9 @@ use crate::model::ReadModel;
 use crate::num::{median, p90, ratio, round1};
 use crate::params::{ParamError, Period, Scope};
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct FunnelParams {
     #[serde(default, deserialize_with = "crate::params::query_time::deserialize")]
     pub from: Option<DateTime<Utc>>,
@@ -76,7 +77,7 @@ impl FunnelParams {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FunnelStage {
     pub stage: String,
     pub reached: u32,
@@ -86,7 +87,7 @@ pub struct FunnelStage {
     pub lost_here: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FunnelGroup {
     pub key: String,
     pub opened: u32,
@@ -97,7 +98,8 @@ pub struct FunnelGroup {
     pub stages: Vec<FunnelStage>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = FunnelReport)]
 pub struct Funnel {
     /// The reporting currency (SPEC §2: every report names it; the funnel counts deals).
     pub currency: String,

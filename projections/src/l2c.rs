@@ -25,7 +25,7 @@ use crate::params::PeriodQuery;
 
 pub use crate::params::PeriodParams as L2cParams;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LeadToCash {
     /// The reporting currency of every amount (SPEC §2).
     pub currency: String,

@@ -86,8 +86,9 @@ impl Period {
 
 /// Parameters of the period reports (channels, win/loss, lead-to-cash, activity):
 /// `from`, `to` (half-open, either may be omitted) and `as_of`.
-#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PeriodParams {
     #[serde(default, deserialize_with = "crate::params::query_time::deserialize")]
     pub from: Option<DateTime<Utc>>,

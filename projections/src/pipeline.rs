@@ -30,8 +30,9 @@ use crate::model::ReadModel;
 use crate::num::{days_between, ratio, round1, round2};
 use crate::params::{ParamError, Scope};
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PipelineParams {
     #[serde(
         default,
@@ -71,7 +72,7 @@ impl PipelineParams {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct StageRow {
     pub stage: String,
     /// The stage's name in the pipeline in force (its id for a stage no longer in it): what
@@ -82,7 +83,8 @@ pub struct StageRow {
     pub weighted: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = PipelineStaleDeal)]
 pub struct StaleDeal {
     pub deal_id: String,
     pub owner: Arc<str>,
@@ -93,7 +95,7 @@ pub struct StaleDeal {
     pub days_since_touch: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct StuckDeal {
     pub deal_id: String,
     pub owner: Arc<str>,
@@ -101,7 +103,7 @@ pub struct StuckDeal {
     pub days_in_stage: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TopDeal {
     pub deal_id: String,
     pub owner: String,
@@ -109,7 +111,7 @@ pub struct TopDeal {
     pub amount: Money,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LeaderRow {
     pub rep: String,
     pub won_amount: Money,
@@ -117,7 +119,8 @@ pub struct LeaderRow {
     pub open_amount: Money,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = PipelineReport)]
 pub struct Pipeline {
     /// The reporting currency of every amount (SPEC §2).
     pub currency: String,

@@ -24,8 +24,9 @@ use crate::model::{prefix, ReadModel};
 use crate::num::{days_between, round1};
 use crate::params::{ParamError, Scope};
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PoolParams {
     #[serde(
         default,
@@ -40,7 +41,7 @@ impl PoolParams {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PoolCustomer {
     pub customer_id: String,
     pub name: String,
@@ -49,20 +50,21 @@ pub struct PoolCustomer {
     pub days_in_pool: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PoolMonth {
     pub month: Month,
     pub claims: u32,
     pub releases: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RepCustomers {
     pub rep: String,
     pub customers: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = PoolReport)]
 pub struct Pool {
     #[serde(with = "rfc3339")]
     pub as_of: DateTime<Utc>,

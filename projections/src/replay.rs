@@ -51,7 +51,7 @@ pub fn deal_state(
     model.deal_view(deal_id, as_of).map(|v| v.state.clone())
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Step {
     pub position: u64,
     pub version: u64,
@@ -64,20 +64,21 @@ pub struct Step {
     pub state: DealState,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct WonDealsOfRep {
     pub count: u32,
     pub median_activities: Option<f64>,
     pub median_days_open: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Analysis {
     pub outcome: DealStatus,
     pub lost_reason: Option<String>,
     pub competitor: Option<String>,
     pub stage_at_close: Option<String>,
     pub days_open: f64,
+    #[schema(value_type = BTreeMap<String, f64>)]
     pub days_in_stage: OrderedMap<f64>,
     pub stage_regressions: u32,
     pub quote_revisions: u32,
@@ -87,7 +88,7 @@ pub struct Analysis {
     pub won_deals_of_rep: WonDealsOfRep,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Replay {
     pub deal_id: String,
     /// The deal's own currency: the steps' amounts are in it, unconverted (a replay tells

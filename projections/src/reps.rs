@@ -48,8 +48,9 @@ pub const METRICS: [&str; 10] = [
     "median_cycle_days",
 ];
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct RepsParams {
     pub months: Option<u32>,
     pub end: Option<Month>,
@@ -118,7 +119,7 @@ impl RepsParams {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Trend {
     Stable,
@@ -128,7 +129,7 @@ pub enum Trend {
     InsufficientData,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RepMonth {
     pub month: Month,
     pub deals_opened: u32,
@@ -162,7 +163,7 @@ impl RepMonth {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RepTrend {
     pub rep: String,
     pub name: Option<String>,
@@ -171,7 +172,8 @@ pub struct RepTrend {
     pub series: Vec<RepMonth>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = RepsReport)]
 pub struct Reps {
     /// The reporting currency of every amount (SPEC §2).
     pub currency: String,

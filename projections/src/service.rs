@@ -30,8 +30,9 @@ use crate::num::{median_days, ratio, round1, round4};
 use crate::params::{ParamError, Scope};
 use crate::service_index::{Bucket, Group, ServiceIndex};
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ServiceParams {
     pub months: Option<u32>,
     pub end: Option<Month>,
@@ -81,7 +82,7 @@ impl ServiceParams {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Nps {
     pub responses: u32,
     pub promoters: u32,
@@ -90,7 +91,7 @@ pub struct Nps {
     pub score: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ServiceMonth {
     pub month: Month,
     pub nps: Nps,
@@ -104,13 +105,14 @@ pub struct ServiceMonth {
     pub open_complaints_at_end: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ServiceGroup {
     pub key: String,
     pub series: Vec<ServiceMonth>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = ServiceReport)]
 pub struct Service {
     pub end: Month,
     /// `end` was not over at `as_of` (or now).

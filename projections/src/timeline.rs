@@ -96,9 +96,10 @@ impl TimelineParams {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Timeline {
     pub customer_id: String,
+    #[schema(value_type = Vec<domain::openapi::CanonicalEvent>)]
     pub events: Vec<RecordedEvent>,
     pub next_before: Option<u64>,
 }

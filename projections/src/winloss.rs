@@ -26,14 +26,14 @@ use crate::params::PeriodQuery;
 
 pub use crate::params::PeriodParams as WinLossParams;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ReasonRow {
     pub reason: String,
     pub count: u32,
     pub amount: Money,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct CompetitorRow {
     pub competitor: String,
     pub lost_to: u32,
@@ -42,7 +42,7 @@ pub struct CompetitorRow {
     pub win_rate: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct WinLoss {
     /// The reporting currency of every amount (SPEC §2).
     pub currency: String,

@@ -31,7 +31,7 @@ use crate::reports;
         ("cursor" = Option<String>, Query, description = "the `next_cursor` of the previous page"),
     ),
     responses(
-        (status = 200, description = "`{deals: [...], next_cursor}`, newest first (shapes: SPEC §5.1)", body = Object),
+        (status = 200, description = "A page of deals, newest first (SPEC §5.1)", body = projections::deal_list::DealList),
         (status = 400, description = "Bad parameter (the `field` names it)", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 401, body = ProblemDoc, content_type = "application/problem+json"),
     ),

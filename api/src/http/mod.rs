@@ -33,6 +33,7 @@ pub mod ownership;
 pub mod params;
 pub mod problem;
 pub mod reads;
+pub mod report_docs;
 pub mod state;
 pub mod streams;
 pub mod subscribe;
@@ -57,11 +58,15 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/streams/{stream}/events", post(streams::append))
         .route("/v1/streams/{stream}", get(streams::read_stream))
         .route("/v1/events", get(events::read_log))
+        .route("/v1/consumers", get(consumers::list))
         .route(
             "/v1/consumers/{name}",
-            put(consumers::put_consumer).get(consumers::get_consumer),
+            put(consumers::put_consumer)
+                .get(consumers::get_consumer)
+                .delete(consumers::delete),
         )
         .route("/v1/consumers/{name}/ack", post(consumers::ack))
+        .route("/v1/consumers/{name}/reset", post(consumers::reset))
         .route(
             "/v1/tokens",
             post(auth::routes::create_token).get(auth::routes::list_tokens),

@@ -1,18 +1,23 @@
 //! `GET /openapi.json`: OpenAPI 3.1, generated from the handlers' `#[utoipa::path]`
-//! annotations and the request/response types. Types owned by other crates
-//! (`RecordedEvent`, `ProposedEvent`, `ExpectedVersion`) are described here by `*Doc` schemas.
+//! annotations and the request/response types: every body is described by the schema derived
+//! from the type the handler serialises (the projections' reports and states, the domain's
+//! events, the API's own), so a change to a type changes the document. The reports are one
+//! route but a path each here ([`super::report_docs`]). Problems and the expected version
+//! (hand-serialised) are described by `*Doc` schemas; `api/tests/api/openapi.rs` checks real
+//! responses of every operation against the document.
 
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-/// An RFC 9457 problem document (`application/problem+json`).
+/// An RFC 9457 problem document (`application/problem+json`): `type`, `title`, `status`,
+/// `detail`, and the extension members of the problems that have them.
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct ProblemDoc {
     /// `urn:dealtrail:problem:<kind>`.
-    #[schema(rename = "type")]
+    #[schema(rename = "type", pattern = "^urn:dealtrail:problem:[a-z-]+$")]
     r#type: String,
     title: String,
     status: u16,
@@ -26,53 +31,35 @@ pub struct ProblemDoc {
     value: Option<String>,
     /// Extension (422): the index of the offending event in the batch.
     index: Option<u64>,
+    /// Extension (409): the stream of the append.
+    stream: Option<String>,
     /// Extension (409): the expected version sent.
     #[schema(value_type = Option<ExpectedVersionDoc>)]
     expected: Option<Value>,
     /// Extension (409): the stream's actual version (null: no stream).
     actual: Option<u64>,
+    /// Extension (409 `event-id-conflict`): the event id; with `position`, where it is.
+    id: Option<String>,
+    /// Extension: a log position (the event with a conflicting id; the first damaged one).
+    position: Option<u64>,
+    /// Extension (401): why a token was refused: `unknown`, `revoked`, `expired`, `rep-left`.
+    reason: Option<String>,
+    /// Extension (422 `missing-exchange-rate`): the first currency without a rate…
+    currency: Option<String>,
+    /// …for this month…
+    month: Option<domain::events::Month>,
+    /// …into this reporting currency.
+    reporting_currency: Option<String>,
+    /// Extension (422 `missing-exchange-rate`): every rate the request needed and lacks.
+    missing: Option<Vec<projections::currency::Needed>>,
 }
 
-/// An event in the canonical JSON form (SPEC §1.1).
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct EventDoc {
-    #[schema(format = "uuid")]
-    id: String,
-    stream: String,
-    #[schema(rename = "type")]
-    r#type: String,
-    /// 0-based index within the stream.
-    version: u64,
-    /// 1-based global position.
-    position: u64,
-    #[schema(format = DateTime)]
-    occurred_at: String,
-    #[schema(format = DateTime)]
-    recorded_at: String,
-    actor: String,
-    data: Map<String, Value>,
-    metadata: Map<String, Value>,
-}
+/// An event in the canonical JSON form (SPEC §1.1): the envelope's schema and a `oneOf` on
+/// `type` for `data`, both derived from the domain's types.
+pub type EventDoc = domain::openapi::CanonicalEvent;
 
 /// An event to append; the server assigns the rest. Unknown fields are refused.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct ProposedEventDoc {
-    /// Idempotency key; a UUIDv7 is assigned when absent.
-    #[schema(format = "uuid")]
-    id: Option<String>,
-    #[schema(rename = "type")]
-    r#type: String,
-    /// Business time; defaults to the recording time.
-    #[schema(format = DateTime)]
-    occurred_at: Option<String>,
-    /// Defaults to the caller (a rep's id, the token subject).
-    actor: Option<String>,
-    data: Map<String, Value>,
-    /// At most 4 KiB serialised.
-    metadata: Option<Map<String, Value>>,
-}
+pub type ProposedEventDoc = domain::openapi::ProposedCanonicalEvent;
 
 #[derive(ToSchema)]
 #[allow(dead_code)]
@@ -103,6 +90,46 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Answers every operation with a JSON body may give, documented once rather than on each:
+/// 413 (body over the limit) and 415 (not `application/json`).
+struct BodyProblems;
+
+impl Modify for BodyProblems {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let problem = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ProblemDoc")))
+                        .build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [&mut item.post, &mut item.put, &mut item.patch]
+                .into_iter()
+                .flatten()
+            {
+                if operation.request_body.is_none() {
+                    continue;
+                }
+                let responses = &mut operation.responses.responses;
+                for (status, description) in [
+                    ("413", "The body is larger than the server accepts"),
+                    ("415", "The body is not `application/json`"),
+                ] {
+                    responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| problem(description).into());
+                }
+            }
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "dealtrail", description = "Event-sourced CRM: the event log over HTTP (SPEC §3)."),
@@ -114,6 +141,9 @@ impl Modify for BearerAuth {
         super::consumers::put_consumer,
         super::consumers::ack,
         super::consumers::get_consumer,
+        super::consumers::list,
+        super::consumers::delete,
+        super::consumers::reset,
         super::auth::routes::create_token,
         crate::webhooks::routes::create,
         crate::webhooks::routes::list,
@@ -123,7 +153,16 @@ impl Modify for BearerAuth {
         super::auth::routes::list_tokens,
         super::auth::routes::revoke_token,
         super::auth::routes::me,
-        super::reads::report,
+        super::report_docs::funnel,
+        super::report_docs::reps,
+        super::report_docs::pipeline,
+        super::report_docs::channels,
+        super::report_docs::win_loss,
+        super::report_docs::l2c,
+        super::report_docs::activity,
+        super::report_docs::pool,
+        super::report_docs::service,
+        super::report_docs::follow_up,
         super::reads::pool,
         super::reads::deal,
         super::deals::list,
@@ -138,7 +177,7 @@ impl Modify for BearerAuth {
         openapi_json,
     ),
     components(schemas(ProblemDoc, EventDoc, ProposedEventDoc, ExpectedVersionDoc, ExpectedVersionKeyword)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &BodyProblems),
 )]
 pub struct ApiDoc;
 

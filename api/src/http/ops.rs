@@ -99,12 +99,35 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
          dealtrail_projection_lag_events {}\n",
         head.saturating_sub(applied)
     ));
+    consumer_lags(&state, head, &mut text).await;
     let mut res = text.into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     res
+}
+
+/// Each durable consumer's lag as a labelled gauge (names are `[A-Za-z0-9_.:-]`, nothing to
+/// escape). Unreadable checkpoints leave the gauge out rather than failing the scrape.
+async fn consumer_lags(state: &AppState, head: u64, text: &mut String) {
+    let lags = match super::consumers::lags(state, head).await {
+        Ok(lags) => lags,
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: consumer checkpoints unreadable");
+            return;
+        }
+    };
+    text.push_str(
+        "# HELP dealtrail_consumer_lag_events Events in the log after a durable consumer's checkpoint.\n\
+         # TYPE dealtrail_consumer_lag_events gauge\n",
+    );
+    for c in lags {
+        text.push_str(&format!(
+            "dealtrail_consumer_lag_events{{consumer=\"{}\"}} {}\n",
+            c.name, c.lag
+        ));
+    }
 }
 
 #[cfg(test)]

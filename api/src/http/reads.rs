@@ -46,18 +46,8 @@ fn entity(category: Category, id: &str) -> Result<StreamName, ApiError> {
         .map_err(|e| ApiError::bad_field("id", e.to_string()))
 }
 
-/// `GET /v1/reports/{name}`.
-#[utoipa::path(get, path = "/v1/reports/{name}", tag = "reports",
-    params(("name" = String, Path, description = "funnel, reps, pipeline, channels, win-loss, l2c, activity, pool, service (SPEC §2.7) or follow-up (§2.8); parameters as in SPEC §2 (from, to, as_of, group_by, months, end, metric, window, big_deal_amount, stale_days, stuck_days, rep). A rep or manager token gets the report over its own scope (the rep's deals, the team's; service: the customers owned in scope at each month's end); channels and l2c are organisation-wide only. follow-up: a rep reads their own list (`rep` may be left out), a manager names a rep of the team, an admin or analyst any known rep")),
-    responses(
-        (status = 200, description = "The report (shapes: SPEC §2)", body = Object),
-        (status = 400, description = "Bad parameter (the `field` names it)", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 401, body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, description = "A service token; or channels/l2c for a rep or manager token; or the follow-up list of a rep outside the caller's scope", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown report, or (follow-up) a rep the log does not know", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 422, description = "An amount the report shows is in a currency without an exchange rate for the month it needs (`currency`, `month`: the first; `missing`: all)", body = ProblemDoc, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = [])))]
+/// `GET /v1/reports/{name}`: described in the OpenAPI document as one path per report
+/// ([`super::report_docs`]).
 pub async fn report(
     State(state): State<AppState>,
     who: Principal,
@@ -111,7 +101,7 @@ fn names_a_rep(query: &str) -> bool {
 #[utoipa::path(get, path = "/v1/pool", tag = "reports",
     params(("as_of" = Option<String>, Query, description = "RFC 3339")),
     responses(
-        (status = 200, description = "The public pool (shapes: SPEC §2)", body = Object),
+        (status = 200, description = "The public pool (SPEC §2.6)", body = projections::pool::Pool),
         (status = 400, description = "Bad parameter (the `field` names it)", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 401, body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, body = ProblemDoc, content_type = "application/problem+json"),
@@ -130,7 +120,7 @@ pub async fn pool(
 #[utoipa::path(get, path = "/v1/deals/{id}", tag = "reports",
     params(("id" = String, Path), ("as_of" = Option<String>, Query, description = "RFC 3339")),
     responses(
-        (status = 200, description = "The deal's state (shapes: SPEC §2)", body = Object),
+        (status = 200, description = "The deal's state (SPEC §2.2)", body = projections::DealState),
         (status = 400, description = "Bad parameter (the `field` names it)", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 401, body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, body = ProblemDoc, content_type = "application/problem+json"),
@@ -158,7 +148,7 @@ pub async fn deal(
 #[utoipa::path(get, path = "/v1/deals/{id}/replay", tag = "reports",
     params(("id" = String, Path)),
     responses(
-        (status = 200, description = "Every step with the state after it, and the analysis (shapes: SPEC §2)", body = Object),
+        (status = 200, description = "Every step with the state after it, and the analysis (SPEC §2.2)", body = projections::replay::Replay),
         (status = 400, description = "Bad parameter (the `field` names it)", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 401, body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, body = ProblemDoc, content_type = "application/problem+json"),
@@ -189,7 +179,7 @@ pub async fn replay(
 #[utoipa::path(get, path = "/v1/customers/{id}", tag = "reports",
     params(("id" = String, Path), ("as_of" = Option<String>, Query, description = "RFC 3339")),
     responses(
-        (status = 200, description = "The customer's state (shapes: SPEC §2)", body = Object),
+        (status = 200, description = "The customer's state", body = domain::state::CustomerState),
         (status = 400, description = "Bad parameter (the `field` names it)", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 401, body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, body = ProblemDoc, content_type = "application/problem+json"),
@@ -225,7 +215,7 @@ pub async fn customer(
 #[utoipa::path(get, path = "/v1/customers/{id}/timeline", tag = "reports",
     params(("id" = String, Path), ("limit" = Option<u32>, Query), ("before" = Option<u64>, Query, description = "position of the last event already seen"), ("types" = Option<String>, Query), ("kinds" = Option<String>, Query), ("as_of" = Option<String>, Query)),
     responses(
-        (status = 200, description = "The timeline, newest first, paged (shapes: SPEC §2)", body = Object),
+        (status = 200, description = "The timeline, newest first, paged (SPEC §2.1)", body = projections::timeline::Timeline),
         (status = 400, description = "Bad parameter (the `field` names it)", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 401, body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, body = ProblemDoc, content_type = "application/problem+json"),
@@ -263,7 +253,7 @@ pub async fn timeline(
 /// swaps it in atomically; readers see the old model until the swap. Admin only.
 #[utoipa::path(post, path = "/v1/admin/rebuild", tag = "operations",
     responses(
-        (status = 200, description = "`{position, seconds}`: the log position the new model reflects", body = Object),
+        (status = 200, description = "The log position the new model reflects", body = Rebuilt),
         (status = 401, body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, body = ProblemDoc, content_type = "application/problem+json"),
     ),
@@ -271,11 +261,21 @@ pub async fn timeline(
 pub async fn rebuild(
     State(state): State<AppState>,
     who: Principal,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Rebuilt>, ApiError> {
     who.require(&[Role::Admin], "rebuild the read models")?;
     let started = std::time::Instant::now();
     let position = state.projector.rebuild(state.store.as_ref()).await?;
-    Ok(Json(
-        serde_json::json!({ "position": position, "seconds": started.elapsed().as_secs_f64() }),
-    ))
+    Ok(Json(Rebuilt {
+        position,
+        seconds: started.elapsed().as_secs_f64(),
+    }))
+}
+
+/// `POST /v1/admin/rebuild`'s answer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Rebuilt {
+    /// The log position the new read model reflects.
+    pub position: u64,
+    /// How long the rebuild took.
+    pub seconds: f64,
 }

@@ -168,7 +168,7 @@ impl Plain {
 }
 
 /// The demo organisation (ending on a fixed day) on a store with the domain's rules.
-async fn demo_app() -> TestApp {
+pub(crate) async fn demo_app() -> TestApp {
     let store = Arc::new(MemoryStore::with_validator(
         Arc::new(DomainRules::default()),
     ));

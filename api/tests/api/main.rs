@@ -4,11 +4,13 @@
 mod append;
 mod auth;
 mod bad_inputs;
+mod consumers;
 mod currency;
 mod deals;
 mod e2e;
 mod erase;
 mod helpers;
+mod openapi;
 mod ops;
 mod reads;
 mod scope;

@@ -16,12 +16,12 @@ use tower::ServiceExt;
 use crate::helpers::*;
 
 /// A customer's opening event (a customer in the pool: no rep, no organisation needed).
-fn registered() -> Value {
+pub(crate) fn registered() -> Value {
     json!({"type": "CustomerRegistered", "data": {"name": "x"}})
 }
 
 /// An event that may follow it, again and again.
-fn nps(score: i64) -> Value {
+pub(crate) fn nps(score: i64) -> Value {
     json!({"type": "NpsRecorded", "data": {"score": score}})
 }
 
@@ -29,7 +29,7 @@ fn updated() -> Value {
     json!({"type": "CustomerUpdated", "data": {"industry": "retail"}})
 }
 
-async fn open(
+pub(crate) async fn open(
     app: &TestApp,
     path: &str,
     last_event_id: Option<&str>,
@@ -49,7 +49,7 @@ async fn open(
 }
 
 /// Asserts that `/metrics` has this line.
-async fn assert_metric(app: &TestApp, line: &str) {
+pub(crate) async fn assert_metric(app: &TestApp, line: &str) {
     let body = app.get("/metrics", ADMIN).await.body;
     let text = String::from_utf8_lossy(&body);
     assert!(text.lines().any(|l| l == line), "no {line:?} in {text}");

@@ -9,7 +9,7 @@ use crate::envelope::{rfc3339, rfc3339_opt};
 use crate::events::{CustomerRegistered, Event};
 
 /// The state of one customer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct CustomerState {
     pub customer_id: String,
     pub name: String,

@@ -150,6 +150,62 @@ impl Checkpoints {
         *table = next;
         Ok(Some(c))
     }
+    /// Every consumer, by name.
+    pub async fn list(&self) -> std::io::Result<Vec<Checkpoint>> {
+        match &self.shared {
+            Some(d) => d
+                .list(KIND)
+                .await
+                .map_err(store_io)?
+                .into_iter()
+                .map(|(_, body)| parse(body))
+                .collect(),
+            None => Ok(self.lock().values().cloned().collect()),
+        }
+    }
+
+    /// Removes the consumer; `false` if it did not exist.
+    pub async fn delete(&self, name: &str) -> std::io::Result<bool> {
+        if let Some(d) = &self.shared {
+            return d.delete(KIND, name).await.map_err(store_io);
+        }
+        let mut table = self.lock();
+        if !table.contains_key(name) {
+            return Ok(false);
+        }
+        let mut next = table.clone();
+        next.remove(name);
+        files::store(&self.path, &next)?;
+        *table = next;
+        Ok(true)
+    }
+
+    /// Sets the checkpoint to `position`, backwards included (the caller checks it against
+    /// the log). `None` if the consumer does not exist. An ack still in flight from a
+    /// subscriber may move it forward again afterwards, as any ack does.
+    pub async fn reset(&self, name: &str, position: u64) -> std::io::Result<Option<Checkpoint>> {
+        let now = Utc::now();
+        if let Some(d) = &self.shared {
+            // One statement: a consumer deleted meanwhile stays deleted.
+            let fields = serde_json::json!({ "position": position, "updated_at": now });
+            if !d.patch(KIND, name, &fields).await.map_err(store_io)? {
+                return Ok(None);
+            }
+            return self.get(name).await;
+        }
+        let mut table = self.lock();
+        if !table.contains_key(name) {
+            return Ok(None);
+        }
+        let mut next = table.clone();
+        let c = next.get_mut(name).expect("checked above");
+        c.position = position;
+        c.updated_at = now;
+        let c = c.clone();
+        files::store(&self.path, &next)?;
+        *table = next;
+        Ok(Some(c))
+    }
 }
 
 #[cfg(test)]
@@ -167,6 +223,28 @@ mod tests {
         assert!(c.ack("nobody", 1).await.unwrap().is_none());
         let again = Checkpoints::open(dir.path()).unwrap();
         assert_eq!(again.get("billing").await.unwrap().unwrap().position, 7);
+    }
+
+    #[tokio::test]
+    async fn a_reset_moves_back_and_a_delete_removes_durably() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Checkpoints::open(dir.path()).unwrap();
+        c.create("billing").await.unwrap();
+        c.create("audit").await.unwrap();
+        c.ack("billing", 9).await.unwrap();
+        assert_eq!(c.reset("billing", 2).await.unwrap().unwrap().position, 2);
+        assert!(c.reset("nobody", 0).await.unwrap().is_none());
+        assert!(c.delete("audit").await.unwrap());
+        assert!(!c.delete("audit").await.unwrap());
+        let again = Checkpoints::open(dir.path()).unwrap();
+        let names: Vec<_> = again
+            .list()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.name, c.position))
+            .collect();
+        assert_eq!(names, vec![("billing".to_string(), 2)]);
     }
 
     #[cfg(unix)]
