@@ -5,9 +5,10 @@
 //!
 //! ```text
 //! $dt-sealed-1$<person stream>$<base64url(nonce 12 bytes ‖ ciphertext ‖ tag 16 bytes)>
+//! $dt-sealed-1$<person stream>$~<base64url(…)>      (sealed without an event id)
 //! ```
 //!
-//! - The nonce is derived, not drawn: the first 12 bytes of a BLAKE3 keyed hash (a subkey of
+//! - For an event sent with its id, the nonce is derived, not drawn: the first 12 bytes of a BLAKE3 keyed hash (a subkey of
 //!   the person's key) of the person, the event id, the field name and the text. The same
 //!   event sent again seals to the same bytes, so the store's idempotency (same id, same
 //!   content: a no-op) keeps working; two different texts share a nonce under one key only if
