@@ -8,13 +8,14 @@
 //! $dt-sealed-1$<person stream>$~<base64url(…)>      (sealed without an event id)
 //! ```
 //!
-//! - For an event sent with its id, the nonce is derived, not drawn: the first 12 bytes of a BLAKE3 keyed hash (a subkey of
-//!   the person's key) of the person, the event id, the field name and the text. The same
-//!   event sent again seals to the same bytes, so the store's idempotency (same id, same
-//!   content: a no-op) keeps working; two different texts share a nonce under one key only if
-//!   the hash collides on 96 bits (SIV-style; a person's key seals a handful of fields).
-//! - The associated data is the person, the event id and the field: a sealed value copied
-//!   into another event or field does not open.
+//! - For an event sent with its id, the nonce is derived, not drawn: the first 12 bytes of
+//!   a BLAKE3 keyed hash (a subkey of the person's key) of the person, the event id, the
+//!   field name and the text. The same event sent again seals to the same bytes, so the
+//!   store's idempotency (same id, same content: a no-op) keeps working; two different texts
+//!   share a nonce under one key only if the hash collides on 96 bits (SIV-style). An event
+//!   without an id (the store assigns one) gets a random nonce.
+//! - The associated data is the person, the event id (when given) and the field: a sealed
+//!   value copied into another person's event or another field does not open.
 //! - The person named in clear is the key's owner (a deal's notes are sealed with its
 //!   customer's key): a reader finds the key without knowing which deal is whose.
 
