@@ -204,7 +204,7 @@ fn main() {
     let start = Instant::now();
     let sealed: Vec<String> = ids
         .iter()
-        .map(|id| eventlog::personal::cipher::seal(&key, "customer-C-1", id, "summary", text))
+        .map(|id| eventlog::personal::cipher::seal(&key, "customer-C-1", Some(id), "summary", text))
         .collect();
     let seal_secs = start.elapsed().as_secs_f64();
     let start = Instant::now();

@@ -190,7 +190,7 @@ pub enum Command {
     Copy(copy::CopyArgs),
     /// Erase the personal data of a customer or lead (SPEC §7): its key is destroyed and
     /// `PersonalDataErased` appended; from then on every read shows its name, company,
-    /// contact and free text as "[erased]". Exports taken before still hold them.
+    /// contact and free text as `"[erased]"`. Exports taken before still hold them.
     Erase(erase::EraseArgs),
 }
 

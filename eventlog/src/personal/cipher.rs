@@ -5,15 +5,17 @@
 //!
 //! ```text
 //! $dt-sealed-1$<person stream>$<base64url(nonce 12 bytes ‖ ciphertext ‖ tag 16 bytes)>
+//! $dt-sealed-1$<person stream>$~<base64url(…)>      (sealed without an event id)
 //! ```
 //!
-//! - The nonce is derived, not drawn: the first 12 bytes of a BLAKE3 keyed hash (a subkey of
-//!   the person's key) of the person, the event id, the field name and the text. The same
-//!   event sent again seals to the same bytes, so the store's idempotency (same id, same
-//!   content: a no-op) keeps working; two different texts share a nonce under one key only if
-//!   the hash collides on 96 bits (SIV-style; a person's key seals a handful of fields).
-//! - The associated data is the person, the event id and the field: a sealed value copied
-//!   into another event or field does not open.
+//! - For an event sent with its id, the nonce is derived, not drawn: the first 12 bytes of
+//!   a BLAKE3 keyed hash (a subkey of the person's key) of the person, the event id, the
+//!   field name and the text. The same event sent again seals to the same bytes, so the
+//!   store's idempotency (same id, same content: a no-op) keeps working; two different texts
+//!   share a nonce under one key only if the hash collides on 96 bits (SIV-style). An event
+//!   without an id (the store assigns one) gets a random nonce.
+//! - The associated data is the person, the event id (when given) and the field: a sealed
+//!   value copied into another person's event or another field does not open.
 //! - The person named in clear is the key's owner (a deal's notes are sealed with its
 //!   customer's key): a reader finds the key without knowing which deal is whose.
 
@@ -65,31 +67,48 @@ impl PersonKey {
     }
 }
 
+/// Marks a value sealed without an event id (a random nonce): `…$<person>$~<base64>`
+/// (`~` is not in the base64url alphabet).
+const NO_ID: char = '~';
+
 /// The bytes the AEAD authenticates beside the text.
-fn associated(person: &str, event_id: &uuid::Uuid, field: &str) -> Vec<u8> {
+fn associated(person: &str, event_id: Option<&uuid::Uuid>, field: &str) -> Vec<u8> {
     let mut aad = Vec::with_capacity(person.len() + field.len() + 18);
     aad.extend_from_slice(person.as_bytes());
     aad.push(0);
-    aad.extend_from_slice(event_id.as_bytes());
+    if let Some(id) = event_id {
+        aad.extend_from_slice(id.as_bytes());
+    }
     aad.extend_from_slice(field.as_bytes());
     aad
 }
 
-/// `text` sealed for `person` (see the module doc).
+/// `text` sealed for `person` (see the module doc). An event sent without an id (the store
+/// assigns one) cannot be sent again as the same event: its fields get a random nonce and
+/// are bound to the person and the field only, and the store is spared the id look-ups
+/// that an id assigned here would cost it.
 pub fn seal(
     key: &PersonKey,
     person: &str,
-    event_id: &uuid::Uuid,
+    event_id: Option<&uuid::Uuid>,
     field: &str,
     text: &str,
 ) -> String {
     let aad = associated(person, event_id, field);
-    let mut h = blake3::Hasher::new_keyed(&key.nonce_key);
-    h.update(&aad);
-    h.update(&(text.len() as u64).to_le_bytes());
-    h.update(text.as_bytes());
     let mut nonce = [0u8; NONCE_LEN];
-    nonce.copy_from_slice(&h.finalize().as_bytes()[..NONCE_LEN]);
+    if event_id.is_some() {
+        let mut h = blake3::Hasher::new_keyed(&key.nonce_key);
+        h.update(&aad);
+        h.update(&(text.len() as u64).to_le_bytes());
+        h.update(text.as_bytes());
+        nonce.copy_from_slice(&h.finalize().as_bytes()[..NONCE_LEN]);
+    } else if getrandom::getrandom(&mut nonce).is_err() {
+        // No random source: a nonce derived from the text, as with an id (deterministic).
+        let mut h = blake3::Hasher::new_keyed(&key.nonce_key);
+        h.update(&aad);
+        h.update(text.as_bytes());
+        nonce.copy_from_slice(&h.finalize().as_bytes()[..NONCE_LEN]);
+    }
     // Encryption of an in-memory buffer of this size cannot fail (the only error is a
     // message longer than the cipher's 64 GiB limit).
     let sealed = key
@@ -109,6 +128,9 @@ pub fn seal(
     out.push_str(PREFIX);
     out.push_str(person);
     out.push('$');
+    if event_id.is_none() {
+        out.push(NO_ID);
+    }
     B64.encode_string(&bytes, &mut out);
     out
 }
@@ -137,6 +159,10 @@ pub fn open(
 ) -> Result<String, OpenError> {
     let rest = value.strip_prefix(PREFIX).ok_or(OpenError::Malformed)?;
     let (person, b64) = rest.split_once('$').ok_or(OpenError::Malformed)?;
+    let (event_id, b64) = match b64.strip_prefix(NO_ID) {
+        Some(b64) => (None, b64),
+        None => (Some(event_id), b64),
+    };
     let mut bytes = B64.decode(b64).map_err(|_| OpenError::Malformed)?;
     if bytes.len() < NONCE_LEN + TAG_LEN {
         return Err(OpenError::Malformed);
@@ -163,7 +189,7 @@ mod tests {
     fn a_sealed_text_opens_with_its_key_event_and_field_only() {
         let key = PersonKey::generate().unwrap();
         let other = PersonKey::generate().unwrap();
-        let s = seal(&key, "customer-C-1", &id(1), "name", "Zhang Wei");
+        let s = seal(&key, "customer-C-1", Some(&id(1)), "name", "Zhang Wei");
         assert!(s.starts_with("$dt-sealed-1$customer-C-1$"), "{s}");
         assert!(!s.contains("Zhang"));
         assert_eq!(owner(&s), Some("customer-C-1"));
@@ -183,26 +209,39 @@ mod tests {
     #[test]
     fn sealing_is_deterministic_per_event_and_text_and_distinct_otherwise() {
         let key = PersonKey::from_bytes([7; 32]);
-        let a = seal(&key, "lead-L", &id(1), "name", "Li");
-        assert_eq!(a, seal(&key, "lead-L", &id(1), "name", "Li"));
+        let a = seal(&key, "lead-L", Some(&id(1)), "name", "Li");
+        assert_eq!(a, seal(&key, "lead-L", Some(&id(1)), "name", "Li"));
         let nonce = |s: &str| {
             let b64 = s.rsplit('$').next().unwrap();
             B64.decode(b64).unwrap()[..NONCE_LEN].to_vec()
         };
         for b in [
-            seal(&key, "lead-L", &id(1), "name", "Lu"),
-            seal(&key, "lead-L", &id(2), "name", "Li"),
-            seal(&key, "lead-L", &id(1), "company", "Li"),
+            seal(&key, "lead-L", Some(&id(1)), "name", "Lu"),
+            seal(&key, "lead-L", Some(&id(2)), "name", "Li"),
+            seal(&key, "lead-L", Some(&id(1)), "company", "Li"),
         ] {
             assert_ne!(nonce(&a), nonce(&b));
         }
     }
 
     #[test]
+    fn without_an_id_the_nonce_is_random_and_the_value_opens_with_any_id() {
+        let key = PersonKey::generate().unwrap();
+        let a = seal(&key, "customer-C", None, "summary", "Zhuge");
+        let b = seal(&key, "customer-C", None, "summary", "Zhuge");
+        assert_ne!(a, b, "a random nonce each time");
+        assert!(a.starts_with("$dt-sealed-1$customer-C$~"), "{a}");
+        assert_eq!(owner(&a), Some("customer-C"));
+        // Opened with the id the store gave the event later.
+        assert_eq!(open(&key, &id(5), "summary", &a).unwrap(), "Zhuge");
+        assert_eq!(open(&key, &id(5), "note", &a), Err(OpenError::Forged));
+    }
+
+    #[test]
     fn empty_and_long_texts_round_trip() {
         let key = PersonKey::generate().unwrap();
         for text in ["", "é", &"x".repeat(10_000)] {
-            let s = seal(&key, "customer-C", &id(9), "summary", text);
+            let s = seal(&key, "customer-C", Some(&id(9)), "summary", text);
             assert_eq!(open(&key, &id(9), "summary", &s).unwrap(), text);
         }
     }

@@ -51,7 +51,7 @@ pub fn fields_to_seal<'a>(
 pub fn seal_data(
     key: &cipher::PersonKey,
     person: &str,
-    event_id: &uuid::Uuid,
+    event_id: Option<&uuid::Uuid>,
     fields: &'static [&'static str],
     data: &mut Value,
 ) {

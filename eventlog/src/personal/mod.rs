@@ -9,8 +9,7 @@
 //!   event sent again seals to the same bytes (idempotent appends and imports still work).
 //! - [`keys`]: the [`KeyStore`] trait, beside the log and never in it: a file of its own in
 //!   the sled data directory ([`KeyFile`]), a table of its own in PostgreSQL (`PgKeys`).
-//! - here: the wrapper. Appends: ids are assigned first (a sealed value is tied to its
-//!   event), the keys of the persons named are created durably if new, the fields sealed,
+//! - here: the wrapper. Appends: the keys of the persons named are created durably if new, the fields sealed,
 //!   then the inner store appends (its validator and idempotency see the sealed form, which
 //!   passes and fails the domain's rules exactly as the text would: blank and mistyped
 //!   values are not sealed). Reads: a sealed field opens to its text, or reads
@@ -387,7 +386,6 @@ impl Sealed {
                 };
                 // A deal that does not exist: the rules refuse the batch anyway.
                 let Some(owner) = owner else { continue };
-                ev.id.get_or_insert_with(uuid::Uuid::now_v7);
                 if !persons.contains(&owner) {
                     persons.push(owner.clone());
                 }
@@ -408,17 +406,21 @@ impl Sealed {
             let stream = batches[i].stream.clone();
             let ev = &mut batches[i].events[j];
             let fields = personal_fields(&stream, &ev.event_type);
-            let id = ev.id.unwrap_or_default();
             match keys.get(&owner) {
-                Some(KeyState::Live(k)) => fields::seal_data(k, &owner, &id, fields, &mut ev.data),
+                Some(KeyState::Live(k)) => {
+                    fields::seal_data(k, &owner, ev.id.as_ref(), fields, &mut ev.data)
+                }
                 _ => {
                     // Erased: only an event already in the log may come again; it is given
                     // the stored (sealed) data, so the store sees the same event.
-                    let existing = self
-                        .inner
-                        .event_by_id(id)
-                        .await
-                        .map_err(MultiAppendError::general)?;
+                    let existing = match ev.id {
+                        Some(id) => self
+                            .inner
+                            .event_by_id(id)
+                            .await
+                            .map_err(MultiAppendError::general)?,
+                        None => None,
+                    };
                     match existing {
                         Some(e)
                             if e.stream == stream
