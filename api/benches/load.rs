@@ -484,6 +484,16 @@ async fn main() {
         .build_http();
     println!("HTTP load test on {base} ({clients} clients, {secs} s a phase; machine: {} cores, shared; client and server on the same cores)", std::thread::available_parallelism().map_or(0, |n| n.get()));
 
+    // The rep every event names must have joined (rule `rep.active`).
+    let rep = json!({"events": [{"type": "RepJoined", "data": {"rep": "wukong", "name": "Wukong", "team": "east"}}]});
+    let joined = post(
+        &http,
+        &format!("{base}/v1/streams/org-acme/events"),
+        rep.to_string(),
+    )
+    .await;
+    assert_eq!(joined, 201, "the rep could not join");
+
     let server_pid = server.child.id();
     let rounds: usize = env_or("LOAD_ROUNDS", 3usize).max(1);
     let n_subs: usize = env_or("LOAD_SUBSCRIBERS", 100);

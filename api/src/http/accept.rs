@@ -261,7 +261,7 @@ async fn first_request_is_subscription(stream: &TcpStream) -> bool {
 /// own nice value; 19 is the lowest priority). Relative, as `nice(1)` is, so that it lowers
 /// the priority whatever the server was started with. Failing is not fatal: subscriptions
 /// then run at the same priority as the rest.
-fn lower_priority(by: i32) {
+pub(crate) fn lower_priority(by: i32) {
     if by <= 0 {
         return;
     }

@@ -15,7 +15,7 @@
 //! - [`files`], [`params`]: atomic state files; query-parameter helpers.
 //! - `accept`, [`connections`]: the accept loop; limits on connections (cap, timeouts).
 
-mod accept;
+pub(crate) mod accept;
 pub mod auth;
 pub mod connections;
 pub mod consumers;

@@ -96,6 +96,7 @@ fn webhooks_in(
         Arc::new(crate::webhooks::FileStorage::open(data_dir)?),
         store.clone(),
         config.webhooks.clone(),
+        config.subscriber_nice,
     )
 }
 

@@ -11,8 +11,8 @@
 //!
 //! [`Webhooks`] ties them together: it starts a task per enabled webhook when the server
 //! starts, one for each webhook created, stops one that is deleted, and all at shutdown (each
-//! saves its checkpoint). The tasks run beside the request handlers and read the log through
-//! the store's subscriptions: an append never waits for a delivery.
+//! saves its checkpoint). The tasks run on a thread of their own at a lower CPU priority and
+//! read the log through the store's subscriptions: an append never waits for a delivery.
 
 pub mod delivery;
 pub mod routes;
@@ -55,14 +55,39 @@ pub struct Webhooks {
     client: reqwest::Client,
     config: DeliveryConfig,
     running: Mutex<HashMap<Uuid, Running>>,
+    /// Where the delivery tasks run (see [`Webhooks::new`]).
+    deliveries: tokio::runtime::Handle,
+    _runtime: DeliveryRuntime,
+}
+
+/// The deliveries' own runtime, stopped without waiting when the webhooks are dropped
+/// ([`Webhooks::shutdown`] has let each task save its checkpoint before).
+struct DeliveryRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for DeliveryRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl Webhooks {
+    /// The delivery tasks run on a thread of their own, `nice` steps below the request
+    /// handlers (as SSE subscriptions do, `serve --subscriber-nice`): when the cores are busy,
+    /// appends go first and deliveries catch up after (measured: README, "Measured figures").
     pub fn new(
         storage: Arc<dyn WebhookStorage>,
         store: Arc<dyn EventStore>,
         config: DeliveryConfig,
+        nice: i32,
     ) -> std::io::Result<Webhooks> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("dealtrail-webhooks")
+            .on_thread_start(move || crate::http::accept::lower_priority(nice))
+            .enable_all()
+            .build()?;
         // One client for every webhook: it keeps connections to each receiver open and
         // reuses them. Redirects are not followed: a 3xx is a failed delivery.
         let client = reqwest::Client::builder()
@@ -78,6 +103,8 @@ impl Webhooks {
             client,
             config,
             running: Mutex::new(HashMap::new()),
+            deliveries: runtime.handle().clone(),
+            _runtime: DeliveryRuntime(Some(runtime)),
         })
     }
 
@@ -108,7 +135,7 @@ impl Webhooks {
             status: status.clone(),
             stop: stop_rx,
         };
-        let task = tokio::spawn(worker.run());
+        let task = self.deliveries.spawn(worker.run());
         self.running().insert(id, Running { status, stop, task });
     }
 
