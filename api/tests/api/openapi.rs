@@ -438,6 +438,42 @@ async fn a_real_answer_of_every_operation_matches_the_document() {
         &get(&format!("/v1/webhooks/{id}")).await,
     );
 
+    // Who the caller is.
+    c.check("get", "/v1/me", &get("/v1/me").await);
+    // Erasure, on a store that seals personal data (the demo's does not): a customer and a
+    // lead, each twice (the second is a 409), then nobody (404).
+    let (sealed, _) = TestApp::sealed();
+    for (stream, event) in [
+        (
+            "customer-C-1",
+            r#"{"type": "CustomerRegistered", "data": {"name": "Acme"}}"#,
+        ),
+        (
+            "lead-L-1",
+            r#"{"type": "LeadCaptured", "data": {"channel": "web", "name": "Li Lei"}}"#,
+        ),
+    ] {
+        let body = format!(r#"{{"events": [{event}]}}"#);
+        let r = sealed
+            .post(&format!("/v1/streams/{stream}/events"), ADMIN, &body)
+            .await;
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    }
+    for (template, path) in [
+        ("/v1/customers/{id}/erase", "/v1/customers/C-1/erase"),
+        ("/v1/customers/{id}/erase", "/v1/customers/C-1/erase"),
+        ("/v1/leads/{id}/erase", "/v1/leads/L-1/erase"),
+        ("/v1/customers/{id}/erase", "/v1/customers/nobody/erase"),
+    ] {
+        let reply = sealed.post(path, ADMIN, r#"{"reason": "asked"}"#).await;
+        assert!(
+            [200, 404, 409].contains(&reply.status.as_u16()),
+            "{path}: {}",
+            reply.status
+        );
+        c.check("post", template, &reply);
+    }
+
     // Operations.
     c.check(
         "post",
