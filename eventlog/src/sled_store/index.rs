@@ -7,14 +7,9 @@
 //! takes exclusively), so the writer stalled behind the flusher. So the writer keeps the
 //! stream runs and event ids of events after the index watermark in memory, here, and writes
 //! them (multi-run `S` entries, one per stream per [`RUNS_PER_ENTRY`] runs; id runs and id
-//! entries as before) after the log chunk of the group during which [`Unindexed::due`]
-//! becomes true, and when the store closes. A group that fits in one chunk is a single sled
-//! insert, and so is each of those index entries, the new watermark last (not one
-//! `apply_batch`, for the reason above: with the writer waiting for sled's flush, that group's
-//! appends and every one queued behind it waited 70–190 ms, issue 19). The watermark comes
-//! after the entries it covers: after a crash between the two, the entries after the old
-//! watermark are rebuilt in memory although some are in the tree too, and readers skip runs
-//! the tree has (`read::runs`) and ids it has (`read::rebuild_unindexed`). Readers combine the tree with this (see `read::runs`,
+//! entries as before) together with the new watermark in the batch of the group during which
+//! [`Unindexed::due`] becomes true, and when the store closes. Every other group that fits in
+//! one chunk is a single sled insert. Readers combine the tree with this (see `read::runs`,
 //! `read::id_position`). After a crash the entries after the watermark are rebuilt from the
 //! log at open.
 
@@ -134,21 +129,17 @@ impl Unindexed {
         }
     }
 
-    /// Gives `put` the index entries of everything held (key, value): `S` entries for the
-    /// runs; for the ids, in log order, id runs (`J`) for those greater than `last_run_id`
-    /// (which moves on) and single entries (`I`) for the others.
-    pub(crate) fn write_into(
-        &self,
-        put: &mut dyn FnMut(sled::IVec, sled::IVec),
-        last_run_id: &mut Uuid,
-    ) {
+    /// Adds the index entries of everything held to `batch`: `S` entries for the runs; for the
+    /// ids, in log order, id runs (`J`) for those greater than `last_run_id` (which moves on)
+    /// and single entries (`I`) for the others.
+    pub(crate) fn write_into(&self, batch: &mut sled::Batch, last_run_id: &mut Uuid) {
         for (stream, runs) in &self.streams {
             for part in runs.chunks(RUNS_PER_ENTRY) {
                 let mut value = Vec::with_capacity(part.len() * keys::RUN_LEN);
                 for run in part {
                     value.extend_from_slice(&keys::run_value(run.first_position, run.len));
                 }
-                put(keys::stream_key(stream, part[0].first_version).into(), value.into());
+                batch.insert(keys::stream_key(stream, part[0].first_version), value);
             }
         }
         let mut ids: Vec<(u64, Uuid)> = self.ids.iter().map(|(id, p)| (*p, *id)).collect();
@@ -163,20 +154,14 @@ impl Unindexed {
                 keys::push_id_run_entry(&mut run, &id, position);
                 *last_run_id = id;
                 if run.len() >= ID_RUN_BYTES {
-                    put(
-                        keys::id_run_key(&run_first).as_slice().into(),
-                        std::mem::take(&mut run).into(),
-                    );
+                    batch.insert(&keys::id_run_key(&run_first), std::mem::take(&mut run));
                 }
             } else {
-                put(
-                    keys::id_key(&id).as_slice().into(),
-                    keys::position_value(position).as_slice().into(),
-                );
+                batch.insert(&keys::id_key(&id), &keys::position_value(position));
             }
         }
         if !run.is_empty() {
-            put(keys::id_run_key(&run_first).as_slice().into(), run.into());
+            batch.insert(&keys::id_run_key(&run_first), run);
         }
     }
 }

@@ -318,19 +318,20 @@ impl Writer {
             unindexed.push_id(ev.id, ev.position);
         }
         let index_now = unindexed.due(0, 0, group.bulk);
-        let mut entries = Vec::new();
+        let mut batch = sled::Batch::default();
         if index_now {
-            unindexed.write_into(&mut |k, v| entries.push((k, v)), &mut self.last_run_id);
+            unindexed.write_into(&mut batch, &mut self.last_run_id);
+            let last = self.next_position + group.events.len() as u64 - 1;
+            batch.insert(&keys::INDEXED, &keys::position_value(last));
         }
         drop(unindexed);
-        if chunks.len() == 1 {
+        if !index_now && chunks.len() == 1 {
             // One key: no `apply_batch`, so no waiting for a sled flush in progress.
             let (first, chunk) = chunks.pop().unwrap_or_default();
             sled.tree
                 .insert(keys::log_key(first), chunk)
                 .map_err(at(first))?;
         } else {
-            let mut batch = sled::Batch::default();
             for (first, chunk) in chunks {
                 batch.insert(&keys::log_key(first), chunk);
             }
@@ -339,14 +340,6 @@ impl Writer {
                 .map_err(at(self.next_position))?;
         }
         if index_now {
-            // One insert each, the watermark last (see `index`): no `apply_batch` either.
-            for (k, v) in entries {
-                sled.tree.insert(k, v).map_err(at(self.next_position))?;
-            }
-            let last = self.next_position + group.events.len() as u64 - 1;
-            sled.tree
-                .insert(keys::INDEXED, &keys::position_value(last))
-                .map_err(at(self.next_position))?;
             self.shared
                 .unindexed
                 .write()
@@ -386,7 +379,7 @@ impl Writer {
             return Ok(());
         }
         let mut batch = sled::Batch::default();
-        unindexed.write_into(&mut |k, v| batch.insert(k, v), &mut self.last_run_id);
+        unindexed.write_into(&mut batch, &mut self.last_run_id);
         batch.insert(
             &keys::INDEXED,
             &keys::position_value(self.next_position - 1),
