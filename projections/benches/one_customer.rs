@@ -1,8 +1,10 @@
 //! The live read model's apply on one ever-growing stream (issue 19): 1,000,000
-//! `ActivityLogged` applied to one customer, then the same again with every tenth event
+//! `ActivityLogged` applied to one customer, then a fifth as many with every tenth event
 //! logged late (an `occurred_at` an hour before the latest). Prints the rate of the first
 //! and of the last 100,000 of each run: an apply whose work grows with the stream's length
-//! shows as a last rate far below the first. Prints figures; asserts nothing.
+//! shows as a last rate far below the first (the late run is shorter because a late event
+//! still moves every later entry of the customer's list: it did not finish 1,000,000 in ten
+//! minutes). Prints figures; asserts nothing.
 //!
 //!     cargo bench -p projections --bench one_customer
 //!     BENCH_EVENTS=200000 cargo bench -p projections --bench one_customer
@@ -14,7 +16,13 @@ use domain::RecordedEvent;
 use projections::ReadModel;
 use serde_json::json;
 
-fn event(position: u64, stream: &str, ty: &str, at: DateTime<Utc>, data: serde_json::Value) -> RecordedEvent {
+fn event(
+    position: u64,
+    stream: &str,
+    ty: &str,
+    at: DateTime<Utc>,
+    data: serde_json::Value,
+) -> RecordedEvent {
     RecordedEvent {
         id: uuid::Uuid::from_u128(u128::from(position)),
         stream: stream.to_string(),
@@ -62,7 +70,13 @@ fn run(n: u64, late: bool) {
             if late && i % 10 == 0 {
                 at -= Duration::hours(1);
             }
-            block.push(event(i + 2, "customer-P1", "ActivityLogged", at, data.clone()));
+            block.push(event(
+                i + 2,
+                "customer-P1",
+                "ActivityLogged",
+                at,
+                data.clone(),
+            ));
         }
         let t = Instant::now();
         for ev in &block {
@@ -85,5 +99,5 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
     run(n, false);
-    run(n, true);
+    run(n / 5, true);
 }
