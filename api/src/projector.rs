@@ -346,6 +346,7 @@ impl Projector {
             return Ok(());
         };
         let me = self.clone();
+        let started = std::time::Instant::now();
         let (position, model) = tokio::task::spawn_blocking(move || {
             let model = me.read();
             serde_json::to_vec(&*model).map(|json| (model.last_position, json))
@@ -357,10 +358,20 @@ impl Projector {
             .chain_hash_at(position)
             .await
             .map_err(std::io::Error::other)?;
+        let serialised = started.elapsed();
+        let bytes = model.len();
         tokio::task::spawn_blocking(move || {
             write_atomically(&path, &snapshot::encode(position, chain, &model))
         })
         .await
-        .map_err(std::io::Error::other)?
+        .map_err(std::io::Error::other)??;
+        tracing::info!(
+            position,
+            bytes,
+            serialise_ms = serialised.as_millis() as u64,
+            "read model snapshot saved in {} ms",
+            started.elapsed().as_millis()
+        );
+        Ok(())
     }
 }

@@ -534,7 +534,10 @@ impl Event {
     /// Parses the envelope's `type` and `data` (current schema) into a typed event.
     /// The error names the offending field path (`stages[1].probability`) and serde's reason.
     pub fn from_parts(event_type: &str, data: &serde_json::Value) -> Result<Event, DataError> {
-        Event::from_deserializer(event_type, data)
+        // Tracking the path allocates for every key: only data that fails is parsed again
+        // with it, for the message (parsing is deterministic: it fails the same way).
+        Event::from_deserializer(event_type, data, false)
+            .or_else(|_| Event::from_deserializer(event_type, data, true))
     }
 
     /// Parses `data` given in its stored binary form (`crate::data`), building no `Value`.
@@ -542,24 +545,39 @@ impl Event {
     /// `schema::typed` or [`Event::from_parts`]. Structs must be objects, as `schema::parse`
     /// requires (serde_json's `Value` would also take arrays).
     pub fn from_stored(event_type: &str, bytes: &[u8]) -> Result<Event, DataError> {
-        let mut r = crate::data::Reader::new(bytes);
-        let event = Event::from_deserializer(event_type, crate::data::StoredDe::new(&mut r))?;
-        if !r.rest.is_empty() {
-            return Err(DataError {
-                field: "data".into(),
-                message: "trailing bytes after the value".into(),
-            });
-        }
-        Ok(event)
+        let parse = |track| {
+            let mut r = crate::data::Reader::new(bytes);
+            let event =
+                Event::from_deserializer(event_type, crate::data::StoredDe::new(&mut r), track)?;
+            if !r.rest.is_empty() {
+                return Err(DataError {
+                    field: "data".into(),
+                    message: "trailing bytes after the value".into(),
+                });
+            }
+            Ok(event)
+        };
+        // As in `from_parts`: the path only for the message of data that fails.
+        parse(false).or_else(|_| parse(true))
     }
 
+    /// `track`: name the offending field's path in the error (which costs an allocation per
+    /// key); without it an error names only `data`.
     fn from_deserializer<'de, D: serde::Deserializer<'de>>(
         event_type: &str,
         data: D,
+        track: bool,
     ) -> Result<Event, DataError> {
         fn parse<'de, T: serde::Deserialize<'de>, D: serde::Deserializer<'de>>(
             data: D,
+            track: bool,
         ) -> Result<T, DataError> {
+            if !track {
+                return T::deserialize(data).map_err(|e| DataError {
+                    field: "data".to_string(),
+                    message: e.to_string(),
+                });
+            }
             serde_path_to_error::deserialize(data).map_err(|e| {
                 let path = e.path().to_string();
                 let field = if path == "." || path.is_empty() {
@@ -574,42 +592,42 @@ impl Event {
             })
         }
         match event_type {
-            "PipelineDefined" => parse(data).map(Event::PipelineDefined),
-            "RepJoined" => parse(data).map(Event::RepJoined),
-            "RepLeft" => parse(data).map(Event::RepLeft),
-            "TargetSet" => parse(data).map(Event::TargetSet),
-            "ReportingCurrencySet" => parse(data).map(Event::ReportingCurrencySet),
-            "ExchangeRateSet" => parse(data).map(Event::ExchangeRateSet),
-            "TokenIssued" => parse(data).map(Event::TokenIssued),
-            "TokenRevoked" => parse(data).map(Event::TokenRevoked),
-            "PersonalDataErased" => parse(data).map(Event::PersonalDataErased),
-            "PersonalDataErasureAudited" => parse(data).map(Event::PersonalDataErasureAudited),
-            "CustomerRegistered" => parse(data).map(Event::CustomerRegistered),
-            "CustomerUpdated" => parse(data).map(Event::CustomerUpdated),
-            "CustomerClaimed" => parse(data).map(Event::CustomerClaimed),
-            "CustomerAssigned" => parse(data).map(Event::CustomerAssigned),
-            "CustomerReleased" => parse(data).map(Event::CustomerReleased),
-            "ComplaintFiled" => parse(data).map(Event::ComplaintFiled),
-            "ComplaintResolved" => parse(data).map(Event::ComplaintResolved),
-            "NpsRecorded" => parse(data).map(Event::NpsRecorded),
-            "CustomerChurned" => parse(data).map(Event::CustomerChurned),
-            "ActivityLogged" => parse(data).map(Event::ActivityLogged),
-            "LeadCaptured" => parse(data).map(Event::LeadCaptured),
-            "LeadQualified" => parse(data).map(Event::LeadQualified),
-            "LeadDisqualified" => parse(data).map(Event::LeadDisqualified),
-            "LeadConverted" => parse(data).map(Event::LeadConverted),
-            "DealOpened" => parse(data).map(Event::DealOpened),
-            "DealStageChanged" => parse(data).map(Event::DealStageChanged),
-            "DealAmountChanged" => parse(data).map(Event::DealAmountChanged),
-            "DealReassigned" => parse(data).map(Event::DealReassigned),
-            "QuoteIssued" => parse(data).map(Event::QuoteIssued),
-            "CompetitorNoted" => parse(data).map(Event::CompetitorNoted),
-            "DealWon" => parse(data).map(Event::DealWon),
-            "DealLost" => parse(data).map(Event::DealLost),
-            "DealReopened" => parse(data).map(Event::DealReopened),
-            "PaymentScheduled" => parse(data).map(Event::PaymentScheduled),
-            "PaymentReceived" => parse(data).map(Event::PaymentReceived),
-            "SpendRecorded" => parse(data).map(Event::SpendRecorded),
+            "PipelineDefined" => parse(data, track).map(Event::PipelineDefined),
+            "RepJoined" => parse(data, track).map(Event::RepJoined),
+            "RepLeft" => parse(data, track).map(Event::RepLeft),
+            "TargetSet" => parse(data, track).map(Event::TargetSet),
+            "ReportingCurrencySet" => parse(data, track).map(Event::ReportingCurrencySet),
+            "ExchangeRateSet" => parse(data, track).map(Event::ExchangeRateSet),
+            "TokenIssued" => parse(data, track).map(Event::TokenIssued),
+            "TokenRevoked" => parse(data, track).map(Event::TokenRevoked),
+            "PersonalDataErased" => parse(data, track).map(Event::PersonalDataErased),
+            "PersonalDataErasureAudited" => parse(data, track).map(Event::PersonalDataErasureAudited),
+            "CustomerRegistered" => parse(data, track).map(Event::CustomerRegistered),
+            "CustomerUpdated" => parse(data, track).map(Event::CustomerUpdated),
+            "CustomerClaimed" => parse(data, track).map(Event::CustomerClaimed),
+            "CustomerAssigned" => parse(data, track).map(Event::CustomerAssigned),
+            "CustomerReleased" => parse(data, track).map(Event::CustomerReleased),
+            "ComplaintFiled" => parse(data, track).map(Event::ComplaintFiled),
+            "ComplaintResolved" => parse(data, track).map(Event::ComplaintResolved),
+            "NpsRecorded" => parse(data, track).map(Event::NpsRecorded),
+            "CustomerChurned" => parse(data, track).map(Event::CustomerChurned),
+            "ActivityLogged" => parse(data, track).map(Event::ActivityLogged),
+            "LeadCaptured" => parse(data, track).map(Event::LeadCaptured),
+            "LeadQualified" => parse(data, track).map(Event::LeadQualified),
+            "LeadDisqualified" => parse(data, track).map(Event::LeadDisqualified),
+            "LeadConverted" => parse(data, track).map(Event::LeadConverted),
+            "DealOpened" => parse(data, track).map(Event::DealOpened),
+            "DealStageChanged" => parse(data, track).map(Event::DealStageChanged),
+            "DealAmountChanged" => parse(data, track).map(Event::DealAmountChanged),
+            "DealReassigned" => parse(data, track).map(Event::DealReassigned),
+            "QuoteIssued" => parse(data, track).map(Event::QuoteIssued),
+            "CompetitorNoted" => parse(data, track).map(Event::CompetitorNoted),
+            "DealWon" => parse(data, track).map(Event::DealWon),
+            "DealLost" => parse(data, track).map(Event::DealLost),
+            "DealReopened" => parse(data, track).map(Event::DealReopened),
+            "PaymentScheduled" => parse(data, track).map(Event::PaymentScheduled),
+            "PaymentReceived" => parse(data, track).map(Event::PaymentReceived),
+            "SpendRecorded" => parse(data, track).map(Event::SpendRecorded),
             _ => unknown_type(event_type),
         }
     }

@@ -94,6 +94,11 @@ impl Keyed for DealEntry {
 /// Inserts in (occurred_at, position) order; returns true when it went at the end.
 fn insert_sorted<E: Keyed>(v: &mut Vec<E>, e: E) -> bool {
     let k = e.key();
+    // Nearly every event is the latest of its entity: no search of the whole list.
+    if v.last().is_none_or(|x| x.key() <= k) {
+        v.push(e);
+        return true;
+    }
     let idx = v.partition_point(|x| x.key() <= k);
     let at_end = idx == v.len();
     v.insert(idx, e);

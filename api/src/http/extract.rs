@@ -53,6 +53,11 @@ fn body_rejection(r: BytesRejection) -> ApiError {
 /// path of the field (`events[0].data`, `expected_version`, ...). The document must be the
 /// whole body (whitespace aside): nothing after it is silently dropped.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Tracking the path costs an allocation per object key: only a body that fails is parsed
+    // again with it, for the message (parsing is deterministic, so it fails the same way).
+    if let Ok(parsed) = serde_json::from_slice(bytes) {
+        return Ok(parsed);
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let parsed = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

@@ -67,9 +67,15 @@ impl Default for ApiConfig {
     }
 }
 
-/// The handlers' shared state. Cheap to clone.
+/// The handlers' shared state: one `Arc`, so the clone axum makes for every request is one
+/// reference count, not one per field (the fields are reached through `Deref`; changing one
+/// through `DerefMut` copies the handles first if the state is shared).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// What [`AppState`] holds.
+#[derive(Clone)]
+pub struct Shared {
     pub store: Arc<dyn EventStore>,
     pub config: Arc<ApiConfig>,
     pub tokens: Arc<TokenStore>,
@@ -84,6 +90,19 @@ pub struct AppState {
     pub(crate) feed: Arc<FeedSlot>,
     /// Flips to `true` when the server starts shutting down; open subscriptions end then.
     pub(crate) shutdown: Arc<watch::Sender<bool>>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for AppState {
+    fn deref_mut(&mut self) -> &mut Shared {
+        Arc::make_mut(&mut self.0)
+    }
 }
 
 /// The webhooks kept in `data_dir`, delivered from `store`.
@@ -144,7 +163,7 @@ impl AppState {
         let ownership = Arc::new(LogOwnership::new(store.clone()));
         let (shutdown, _) = watch::channel(false);
         (
-            AppState {
+            AppState(Arc::new(Shared {
                 store,
                 config: Arc::new(config),
                 tokens: Arc::new(tokens),
@@ -155,7 +174,7 @@ impl AppState {
                 projector: Arc::new(crate::projector::Projector::in_memory()),
                 feed: Arc::default(),
                 shutdown: Arc::new(shutdown),
-            },
+            })),
             Bootstrap {
                 generated_admin_token,
             },

@@ -152,6 +152,7 @@ impl Commits {
             drop(st);
             let mut failure = shared.fault();
             if failure.is_none() && position > shared.durable() {
+                let started = std::time::Instant::now();
                 let synced = match &journal {
                     Ok(Some(j)) => j
                         .sync_data()
@@ -161,6 +162,10 @@ impl Commits {
                         "cannot open the commit journal to sync it: {e}"
                     ))),
                 };
+                let took = started.elapsed();
+                if took >= std::time::Duration::from_millis(50) {
+                    tracing::warn!("syncing the commit journal took {} ms", took.as_millis());
+                }
                 if let Err(e) = synced {
                     shared.set_fault(&e);
                     failure = Some(Fault::of(&e));

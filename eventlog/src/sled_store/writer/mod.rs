@@ -40,6 +40,9 @@ use crate::{
     AppendOutcome, AppendValidator, MultiAppendError, RecordedEvent, StoreError, StreamBatch,
 };
 
+/// A group's write (sled, then the journal) at least this long is logged as a warning.
+const SLOW_WRITE: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// At most this many requests share one flush...
 const MAX_GROUP: usize = 4096;
 /// ...and no more requests join a group once it holds this many events.
@@ -300,6 +303,7 @@ impl Writer {
                 j.add_chunk(*first, chunk);
             }
         }
+        let started = std::time::Instant::now();
         let mut unindexed = self.shared.unindexed.write().map_err(|_| lock_error())?;
         for run in &group.runs {
             let first = &group.events[run.start];
@@ -342,6 +346,7 @@ impl Writer {
                 .map_err(|_| lock_error())?
                 .clear();
         }
+        let inserted = started.elapsed();
         // Durable once the journal is synced (see `journal`). A group too big for the journal
         // is made durable here, by flushing sled (and syncing its files).
         if let Some(j) = &mut self.journal {
@@ -350,6 +355,18 @@ impl Writer {
             } else {
                 sled.flush()?;
             }
+        }
+        let took = started.elapsed();
+        if took >= SLOW_WRITE {
+            // Every append waiting for this group waited this long: say where it went.
+            tracing::warn!(
+                events = group.events.len(),
+                index = index_now,
+                sled_ms = inserted.as_millis() as u64,
+                journal_ms = (took - inserted).as_millis() as u64,
+                "writing a group of appends took {} ms",
+                took.as_millis()
+            );
         }
         Ok(hash)
     }
