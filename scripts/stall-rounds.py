@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """10-second rounds of the http-vs-postgres wrk load against one server whose store keeps
-growing; prints per round appends/s and p99, and the server's warnings. Usage:
-stall-rounds.py BINARY DATA_DIR MINUTES [--subscribers-alternate] [--restart-at MIN]"""
+growing (needs wrk and curl); prints per round appends/s, p50, p99 and max, and keeps the
+server's log (its slow-write warnings) in a temporary directory it names. Usage:
+stall-rounds.py BINARY DATA_DIR MINUTES [--subscribers-alternate]
+(--subscribers-alternate: every second round with 100 `curl -N` subscribers following live)"""
 import os, re, socket, subprocess, sys, tempfile, time, json, urllib.request
 binary, data, minutes = sys.argv[1], sys.argv[2], float(sys.argv[3])
 alternate = '--subscribers-alternate' in sys.argv
@@ -36,6 +38,7 @@ if not os.path.exists(data):
 s = socket.socket(); s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]; s.close()
 token = 'bench-admin-token-' + '0' * 24
 log = open(os.path.join(work, 'server.log'), 'a')
+print(f'server log: {os.path.join(work, "server.log")}', flush=True)
 t0 = time.time()
 srv = subprocess.Popen([binary, '--data', data, 'serve', '--addr', f'127.0.0.1:{port}'],
                        env=dict(os.environ, DEALTRAIL_ADMIN_TOKEN=token), stdout=log, stderr=log)
