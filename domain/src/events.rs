@@ -601,7 +601,9 @@ impl Event {
             "TokenIssued" => parse(data, track).map(Event::TokenIssued),
             "TokenRevoked" => parse(data, track).map(Event::TokenRevoked),
             "PersonalDataErased" => parse(data, track).map(Event::PersonalDataErased),
-            "PersonalDataErasureAudited" => parse(data, track).map(Event::PersonalDataErasureAudited),
+            "PersonalDataErasureAudited" => {
+                parse(data, track).map(Event::PersonalDataErasureAudited)
+            }
             "CustomerRegistered" => parse(data, track).map(Event::CustomerRegistered),
             "CustomerUpdated" => parse(data, track).map(Event::CustomerUpdated),
             "CustomerClaimed" => parse(data, track).map(Event::CustomerClaimed),
