@@ -123,14 +123,16 @@ function installments(events) {
   return [...out.values()];
 }
 
-/** The payment form of a won deal (the installment still owed most first). */
+/** What is still owed on installment `i` (never below zero, to the cent). */
+const owedOn = (i) => Math.max(0, Math.round((i.amount - i.received) * 100) / 100);
+
+/** The payment form of a won deal (its installments still owed, in order). */
 function paymentFormHtml(owed) {
-  const left = (i) => Math.max(0, Math.round((i.amount - i.received) * 100) / 100);
-  const open = owed.filter((i) => left(i) > 0);
+  const open = owed.filter((i) => owedOn(i) > 0);
   const first = open[0];
   return `<form id="payment-form" class="record"><h3>${esc(t('forms.payment'))}</h3>
-    <label>${esc(t('installment'))} <select name="installment_id">${open.map((i) => opt(i.id, `${i.id} · ${fill(t('pay.left'), { left: money(left(i)) })}`)).join('')}${opt('', t('pay.unscheduled'), !first)}</select></label>
-    <label>${esc(t('amount'))} <input name="amount" type="number" min="0.01" step="0.01" required value="${first ? left(first) : ''}"></label>
+    <label>${esc(t('installment'))} <select name="installment_id">${open.map((i) => opt(i.id, `${i.id} · ${fill(t('pay.left'), { left: money(owedOn(i)) })}`)).join('')}${opt('', t('pay.unscheduled'), !first)}</select></label>
+    <label>${esc(t('amount'))} <input name="amount" type="number" min="0.01" step="0.01" required value="${first ? owedOn(first) : ''}"></label>
     <button type="submit">${esc(t('save'))}</button><p class="form-msg" role="status"></p></form>`;
 }
 
@@ -152,7 +154,7 @@ function focusRequested(owed) {
   const wanted = inst && (owed || []).find((i) => i.id === inst);
   if (wanted && form.elements.installment_id) {
     form.elements.installment_id.value = inst;
-    form.elements.amount.value = Math.max(0, Math.round((wanted.amount - wanted.received) * 100) / 100);
+    form.elements.amount.value = owedOn(wanted);
   }
   form.classList.add('requested');
   form.scrollIntoView({ block: 'center' });

@@ -111,6 +111,24 @@ fn not_found(id: Uuid) -> ApiError {
     ApiError::NotFound(format!("webhook {id} does not exist"))
 }
 
+/// The webhook `id` names, for an admin reading it (`what`): 400, 403 or 404 otherwise.
+async fn readable(
+    state: &AppState,
+    who: &Principal,
+    id: &str,
+    what: &str,
+) -> Result<(Uuid, Webhook), ApiError> {
+    admin(who, what)?;
+    let id = parse_id(id)?;
+    let hook = state
+        .webhooks
+        .get(id)
+        .await
+        .map_err(io)?
+        .ok_or_else(|| not_found(id))?;
+    Ok((id, hook))
+}
+
 /// Checks a new webhook's fields; the cleaned `(url, types, stream_prefix)`.
 fn check(req: NewWebhook) -> Result<(String, Vec<String>, Option<String>), ApiError> {
     if req.url.len() > MAX_URL_CHARS {
@@ -239,14 +257,7 @@ pub async fn get(
     who: Principal,
     Path(id): Path<String>,
 ) -> Result<axum::Json<WebhookView>, ApiError> {
-    admin(&who, "read webhooks")?;
-    let id = parse_id(&id)?;
-    let hook = state
-        .webhooks
-        .get(id)
-        .await
-        .map_err(io)?
-        .ok_or_else(|| not_found(id))?;
+    let (_, hook) = readable(&state, &who, &id, "read webhooks").await?;
     Ok(axum::Json(view(&state, hook).await?))
 }
 
@@ -289,14 +300,7 @@ pub async fn deliveries(
     who: Principal,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Deliveries>, ApiError> {
-    admin(&who, "read webhooks")?;
-    let id = parse_id(&id)?;
-    let hook = state
-        .webhooks
-        .get(id)
-        .await
-        .map_err(io)?
-        .ok_or_else(|| not_found(id))?;
+    let (id, hook) = readable(&state, &who, &id, "read webhooks").await?;
     let d = state.webhooks.state(id).await.map_err(io)?;
     let head_position = state.store.last_position().await?;
     Ok(axum::Json(Deliveries {
