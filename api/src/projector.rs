@@ -26,7 +26,7 @@ use futures::StreamExt;
 use projections::ReadModel;
 
 // Private to the server's user (0600, its directory 0700).
-use crate::http::files::write_atomically;
+use crate::http::files::write_parts_atomically;
 
 /// The service's read model.
 pub struct Projector {
@@ -361,7 +361,8 @@ impl Projector {
         let serialised = started.elapsed();
         let bytes = model.len();
         tokio::task::spawn_blocking(move || {
-            write_atomically(&path, &snapshot::encode(position, chain, &model))
+            let header = snapshot::header(position, chain, &model);
+            write_parts_atomically(&path, &[&header, &model])
         })
         .await
         .map_err(std::io::Error::other)??;

@@ -56,6 +56,14 @@ pub enum Check {
 
 /// The snapshot file's bytes for `model` at `position`, given the log's chain hash there.
 pub fn encode(position: u64, chain: Option<[u8; 32]>, model_json: &[u8]) -> Vec<u8> {
+    let mut out = header(position, chain, model_json);
+    out.extend_from_slice(model_json);
+    out
+}
+
+/// The first line of [`encode`]'s file (the header and its newline), to be followed by
+/// `model_json` itself (so that a big model is not copied to be written).
+pub fn header(position: u64, chain: Option<[u8; 32]>, model_json: &[u8]) -> Vec<u8> {
     let header = Header {
         format: FORMAT,
         position,
@@ -64,7 +72,6 @@ pub fn encode(position: u64, chain: Option<[u8; 32]>, model_json: &[u8]) -> Vec<
     };
     let mut out = serde_json::to_vec(&header).expect("a header always serialises");
     out.push(b'\n');
-    out.extend_from_slice(model_json);
     out
 }
 

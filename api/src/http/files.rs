@@ -36,15 +36,39 @@ pub fn store<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
     write_atomically(path, &serde_json::to_vec_pretty(value)?)
 }
 
+/// A big file is synced every time this much more of it has been written.
+///
+/// Written whole and synced once, the read-model snapshot (hundreds of MB at a few million
+/// events) reached the disk as one burst, and every sync of the commit journal meanwhile
+/// (which waits for whatever the disk has queued) took 50–190 ms instead of ~3: each append
+/// waiting for one waited that long. Synced in pieces, the disk never has more than this of
+/// the file queued. (Measured on this project's VM disk: a 4 KiB write + `fdatasync` in a
+/// loop while 280 MiB are written beside it: p99 40–108 ms written whole, 14–18 ms in 2 MiB
+/// pieces, for a write taking 0.4–1.6 s instead of 0.4–2.4 s.)
+const SYNC_EVERY: usize = 2 << 20;
+
 /// Replaces `path` with `bytes` so that a crash leaves either the old or the new file; the
 /// file is 0600 and a directory created for it 0700.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_parts_atomically(path, &[bytes])
+}
+
+/// [`write_atomically`] of `parts` one after the other (synced every [`SYNC_EVERY`] bytes).
+pub fn write_parts_atomically(path: &Path, parts: &[&[u8]]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     create_private_dir(dir)?;
     let tmp = temporary(path);
     {
         let mut f = create_private_file(&tmp)?;
-        f.write_all(bytes)?;
+        let mut unsynced = 0;
+        for piece in parts.iter().flat_map(|p| p.chunks(SYNC_EVERY)) {
+            f.write_all(piece)?;
+            unsynced += piece.len();
+            if unsynced >= SYNC_EVERY {
+                f.sync_data()?;
+                unsynced = 0;
+            }
+        }
         f.sync_all()?;
     }
     std::fs::rename(&tmp, path)?;
@@ -118,6 +142,24 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"{}");
         assert_eq!(mode(&path), 0o600);
         assert_eq!(mode(path.parent().unwrap()), 0o700);
+    }
+
+    #[test]
+    fn parts_written_in_synced_pieces_make_the_file_they_add_up_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("readmodel.json");
+        std::fs::write(&path, b"the previous snapshot").unwrap();
+        // Sizes around the piece boundary: a part ending one byte short of it, one crossing
+        // it twice, an empty one.
+        let a: Vec<u8> = (0..SYNC_EVERY - 1).map(|i| (i % 251) as u8).collect();
+        let b: Vec<u8> = (0..2 * SYNC_EVERY + 3).map(|i| (i % 241) as u8).collect();
+        write_parts_atomically(&path, &[b"head\n", &a, &[], &b]).unwrap();
+        let mut expected = b"head\n".to_vec();
+        expected.extend_from_slice(&a);
+        expected.extend_from_slice(&b);
+        assert!(std::fs::read(&path).unwrap() == expected);
+        assert!(!temporary(&path).exists());
+        assert_eq!(mode(&path), 0o600);
     }
 
     #[test]

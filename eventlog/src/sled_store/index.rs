@@ -20,9 +20,12 @@ use uuid::Uuid;
 use super::keys::{self, Run};
 
 /// The runs held in memory are written once there are this many...
-const MAX_RUNS: usize = 4096;
+pub(crate) const MAX_RUNS: usize = 4096;
 /// ...or once they cover this many events (which bounds the rebuild work at open).
 const MAX_EVENTS: u64 = 65_536;
+/// Held runs or events this many times the due size are overdue: the writer waits for a
+/// sled flush in progress to write them (see `Unindexed::overdue`).
+const OVERDUE: usize = 4;
 /// For a group of [`crate::EventStore::append_checked`] (a bulk import), only this many: a
 /// stream's runs in a window this wide share one `S` entry, instead of an entry nearly per
 /// event when an import interleaves many streams.
@@ -74,6 +77,13 @@ impl Unindexed {
     pub(crate) fn due(&self, runs: usize, events: u64, bulk: bool) -> bool {
         let max_runs = if bulk { MAX_BULK_RUNS } else { MAX_RUNS };
         self.runs + runs >= max_runs || self.events + events >= MAX_EVENTS
+    }
+
+    /// Whether the runs held are so far past due (a sled flush kept them from being written
+    /// several times over) that the next group must wait for the flush and write them.
+    pub(crate) fn overdue(&self, bulk: bool) -> bool {
+        let max_runs = if bulk { MAX_BULK_RUNS } else { MAX_RUNS };
+        self.runs >= OVERDUE * max_runs || self.events >= OVERDUE as u64 * MAX_EVENTS
     }
 
     /// The last run of `stream` held here.

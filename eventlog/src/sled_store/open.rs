@@ -129,6 +129,7 @@ fn recover(db: sled::Db, dir: Option<&Path>) -> Result<Opened, StoreError> {
             db,
             tree,
             syncer: Mutex::new(syncer),
+            gate: Mutex::new(()),
         },
         tail,
         unindexed,

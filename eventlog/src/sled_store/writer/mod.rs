@@ -7,10 +7,11 @@
 //!
 //! A group's records are one sled insert when they fit in one chunk, else one `apply_batch`;
 //! its index entries (stream runs, ids) go to memory and are written in bulk, in the atomic
-//! batch of the group during which they fall due (see `index`). Keeping most groups to a
-//! single insert matters beyond the work saved: sled's flush (now in the background, see
-//! `journal`, and sled's own periodic one) holds a lock for its whole duration that
-//! `apply_batch` needs exclusively (an insert only shares it).
+//! batch of the first group after they fall due that finds no sled flush in progress (see
+//! `index`, `Sled::gate`). Keeping most groups to a single insert matters beyond the work
+//! saved: sled's flush (in the background, see `journal`) holds a lock for its whole duration
+//! that `apply_batch` needs exclusively (an insert only shares it), and while an
+//! `apply_batch` waits for it every other sled reader and writer waits too.
 //!
 //! Answers travel through the flushers in order even when their group wrote nothing (a
 //! deduplicated retry may point at a group still being synced).
@@ -317,14 +318,26 @@ impl Writer {
         for ev in &group.events {
             unindexed.push_id(ev.id, ev.position);
         }
-        let index_now = unindexed.due(0, 0, group.bulk);
+        // The deferred index is written with an `apply_batch`, which must not meet a sled
+        // flush (see `Sled::gate`): while one runs, the index waits for a later group, unless
+        // it has grown far past its due size (then this group waits for the flush).
+        // (The lock on the held entries is not kept while waiting: readers use them.)
+        let due = unindexed.due(0, 0, group.bulk);
+        let overdue = unindexed.overdue(group.bulk);
+        drop(unindexed);
+        let gate = if due || chunks.len() > 1 {
+            sled.gate(chunks.len() > 1 || overdue)
+        } else {
+            None
+        };
+        let index_now = due && gate.is_some();
         let mut batch = sled::Batch::default();
         if index_now {
+            let unindexed = self.shared.unindexed.read().map_err(|_| lock_error())?;
             unindexed.write_into(&mut batch, &mut self.last_run_id);
             let last = self.next_position + group.events.len() as u64 - 1;
             batch.insert(&keys::INDEXED, &keys::position_value(last));
         }
-        drop(unindexed);
         if !index_now && chunks.len() == 1 {
             // One key: no `apply_batch`, so no waiting for a sled flush in progress.
             let (first, chunk) = chunks.pop().unwrap_or_default();
@@ -339,6 +352,7 @@ impl Writer {
                 .apply_batch(batch)
                 .map_err(at(self.next_position))?;
         }
+        drop(gate);
         if index_now {
             self.shared
                 .unindexed
@@ -385,7 +399,10 @@ impl Writer {
             &keys::position_value(self.next_position - 1),
         );
         let sled = self.shared.sled()?;
-        sled.tree.apply_batch(batch).map_err(at(0))?;
+        {
+            let _gate = sled.gate(true);
+            sled.tree.apply_batch(batch).map_err(at(0))?;
+        }
         sled.flush()?;
         unindexed.clear();
         Ok(())
@@ -590,5 +607,75 @@ impl Writer {
         }
         group.absorb(mine);
         Ok(outcomes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::super::test_support::note;
+    use super::super::{index::MAX_RUNS, keys, SledStore};
+    use crate::{EnvelopeOnly, EventStore, ExpectedVersion, StreamBatch};
+
+    /// The index watermark as the tree has it (0: none written yet).
+    fn watermark(store: &SledStore) -> u64 {
+        let sled = store.shared.sled().unwrap();
+        sled.tree
+            .get(keys::INDEXED)
+            .unwrap()
+            .map_or(0, |v| u64::from_be_bytes(v.as_ref().try_into().unwrap()))
+    }
+
+    /// `n` single-event batches, each to its own stream (`n` runs), in appends of at most
+    /// 200 (a group of one log chunk: a group of several chunks waits for the flush).
+    async fn spread(store: &SledStore, from: usize, n: usize) {
+        for start in (from..from + n).step_by(200) {
+            let batches = (start..(start + 200).min(from + n))
+                .map(|i| StreamBatch {
+                    stream: format!("customer-G{i}"),
+                    expected: ExpectedVersion::NoStream,
+                    events: vec![note(i as u64)],
+                })
+                .collect();
+            store.append_multi(batches).await.unwrap();
+        }
+    }
+
+    async fn all_found(store: &SledStore, n: usize) {
+        for i in (0..n).step_by(97).chain([n - 1]) {
+            let events = store
+                .read_stream(&format!("customer-G{i}"), 0, 10)
+                .await
+                .unwrap();
+            assert_eq!(events.len(), 1, "customer-G{i}");
+            let by_id = store.event_by_id(events[0].id).await.unwrap().unwrap();
+            assert_eq!(by_id.position, events[0].position);
+        }
+    }
+
+    /// While a sled flush holds the gate, an index that falls due is not written (the writer
+    /// would wait for the flush, and every sled reader behind it): it stays in memory, reads
+    /// find everything, and a later group writes it once the flush is over. Across a reopen,
+    /// nothing is lost either way.
+    #[tokio::test]
+    async fn an_index_due_during_a_sled_flush_waits_for_a_later_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = MAX_RUNS + 10;
+        {
+            let store = SledStore::open(dir.path(), Arc::new(EnvelopeOnly)).unwrap();
+            let sled = store.shared.sled().unwrap();
+            let before = watermark(&store);
+            let flushing = sled.gate(true);
+            spread(&store, 0, n).await;
+            assert_eq!(watermark(&store), before, "written while sled was flushing");
+            all_found(&store, n).await;
+            drop(flushing);
+            spread(&store, n, 1).await;
+            assert_eq!(watermark(&store), store.last_position().await.unwrap());
+            all_found(&store, n + 1).await;
+        }
+        let store = SledStore::open(dir.path(), Arc::new(EnvelopeOnly)).unwrap();
+        all_found(&store, n + 1).await;
     }
 }
