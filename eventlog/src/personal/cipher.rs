@@ -13,7 +13,9 @@
 //!   field name and the text. The same event sent again seals to the same bytes, so the
 //!   store's idempotency (same id, same content: a no-op) keeps working; two different texts
 //!   share a nonce under one key only if the hash collides on 96 bits (SIV-style). An event
-//!   without an id (the store assigns one) gets a random nonce.
+//!   without an id (the store assigns one) gets a nonce that is never derived twice: the same
+//!   keyed hash over a random salt drawn once per process and a count of such nonces (as
+//!   good as a random nonce, without a system call per field).
 //! - The associated data is the person, the event id (when given) and the field: a sealed
 //!   value copied into another person's event or another field does not open.
 //! - The person named in clear is the key's owner (a deal's notes are sealed with its
@@ -22,6 +24,8 @@
 use aes_gcm::aead::{Aead, AeadInPlace, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
 use base64::Engine as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 
 /// What starts every sealed value.
 pub const PREFIX: &str = "$dt-sealed-1$";
@@ -83,6 +87,27 @@ fn associated(person: &str, event_id: Option<&uuid::Uuid>, field: &str) -> Vec<u
     aad
 }
 
+/// How many nonces of events without an id this process has made.
+static NONCES: AtomicU64 = AtomicU64::new(0);
+
+/// 16 bytes from the operating system's random source, drawn once per process (if it has
+/// none, the clock and the process id: unique enough beside the count, and keys could not
+/// have been made either).
+fn nonce_salt() -> &'static [u8; 16] {
+    static SALT: OnceLock<[u8; 16]> = OnceLock::new();
+    SALT.get_or_init(|| {
+        let mut salt = [0u8; 16];
+        if getrandom::getrandom(&mut salt).is_err() {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            salt[..8].copy_from_slice(&nanos.to_le_bytes());
+            salt[8..12].copy_from_slice(&std::process::id().to_le_bytes());
+        }
+        salt
+    })
+}
+
 /// `text` sealed for `person` (see the module doc). An event sent without an id (the store
 /// assigns one) cannot be sent again as the same event: its fields get a random nonce and
 /// are bound to the person and the field only, and the store is spared the id look-ups
@@ -96,19 +121,18 @@ pub fn seal(
 ) -> String {
     let aad = associated(person, event_id, field);
     let mut nonce = [0u8; NONCE_LEN];
-    if event_id.is_some() {
-        let mut h = blake3::Hasher::new_keyed(&key.nonce_key);
-        h.update(&aad);
-        h.update(&(text.len() as u64).to_le_bytes());
-        h.update(text.as_bytes());
-        nonce.copy_from_slice(&h.finalize().as_bytes()[..NONCE_LEN]);
-    } else if getrandom::getrandom(&mut nonce).is_err() {
-        // No random source: a nonce derived from the text, as with an id (deterministic).
-        let mut h = blake3::Hasher::new_keyed(&key.nonce_key);
-        h.update(&aad);
-        h.update(text.as_bytes());
-        nonce.copy_from_slice(&h.finalize().as_bytes()[..NONCE_LEN]);
+    let mut h = blake3::Hasher::new_keyed(&key.nonce_key);
+    h.update(&aad);
+    if event_id.is_none() {
+        // Never the same input twice: this process's random salt and a count of the nonces
+        // it made (a random nonce without a system call per field; 96 bits of a keyed hash of
+        // unique inputs collide no more often than 96 random bits).
+        h.update(&nonce_salt()[..]);
+        h.update(&NONCES.fetch_add(1, Ordering::Relaxed).to_le_bytes());
     }
+    h.update(&(text.len() as u64).to_le_bytes());
+    h.update(text.as_bytes());
+    nonce.copy_from_slice(&h.finalize().as_bytes()[..NONCE_LEN]);
     // Encryption of an in-memory buffer of this size cannot fail (the only error is a
     // message longer than the cipher's 64 GiB limit).
     let sealed = key
@@ -235,6 +259,15 @@ mod tests {
         // Opened with the id the store gave the event later.
         assert_eq!(open(&key, &id(5), "summary", &a).unwrap(), "Zhuge");
         assert_eq!(open(&key, &id(5), "note", &a), Err(OpenError::Forged));
+        // The same text, person and field sealed many times: never the same nonce.
+        let nonces: std::collections::HashSet<Vec<u8>> = (0..20_000)
+            .map(|_| {
+                let s = seal(&key, "customer-C", None, "summary", "Zhuge");
+                let b64 = s.rsplit_once('~').unwrap().1;
+                B64.decode(b64).unwrap()[..NONCE_LEN].to_vec()
+            })
+            .collect();
+        assert_eq!(nonces.len(), 20_000);
     }
 
     #[test]
