@@ -7,10 +7,9 @@
 //! `postgres://postgres@127.0.0.1:5432/test`), a schema of its own dropped afterwards;
 //! skipped (said so) where no server answers, unless `DEALTRAIL_REQUIRE_PG=1`.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -83,39 +82,7 @@ impl Drop for Schema {
     }
 }
 
-struct Node {
-    child: Child,
-    addr: String,
-    _output: common::Output,
-}
-
-impl Node {
-    fn start(store: &str, dir: &Path) -> Node {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dealtrail"))
-            .args(["--store", store, "--data"])
-            .arg(dir)
-            .args(["serve", "--addr", "127.0.0.1:0"])
-            .env("DEALTRAIL_ADMIN_TOKEN", TOKEN)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let (addr, output) = common::listening_address(&mut child);
-        Node {
-            child,
-            addr,
-            _output: output,
-        }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{dealtrail, Node};
 
 /// One HTTP/1.0 exchange (the body is the rest of the connection): (status, body).
 fn http(addr: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, String) {
@@ -155,40 +122,8 @@ fn append(addr: &str, stream: &str, events: Vec<Value>) -> Option<(u64, u64)> {
     Some((v["first_position"].as_u64()?, v["last_position"].as_u64()?))
 }
 
-/// An SSE subscriber (`query`: where from): the `id:` of every frame, as they come.
 fn subscribe(addr: &str, query: &str) -> Arc<Mutex<Vec<u64>>> {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let mut s = TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "GET /v1/subscribe?{query} HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
-    )
-    .unwrap();
-    let out = seen.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(s).lines() {
-            let Ok(line) = line else { return };
-            if let Some(id) = line.strip_prefix("id:") {
-                out.lock().unwrap().push(id.trim().parse().unwrap());
-            }
-        }
-    });
-    seen
-}
-
-fn dealtrail(store: &str, dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_dealtrail"))
-        .args(["--store", store, "--data"])
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    common::sse_ids(addr, query, TOKEN)
 }
 
 fn ev(t: &str, data: Value) -> Value {
@@ -203,7 +138,7 @@ fn three_nodes_share_one_log() {
     let store = schema.url();
     let dirs = tempfile::tempdir().unwrap();
     let nodes: Vec<Node> = (0..NODES)
-        .map(|i| Node::start(&store, &dirs.path().join(format!("node{i}"))))
+        .map(|i| Node::start(&store, &dirs.path().join(format!("node{i}")), TOKEN))
         .collect();
     let rep = ev(
         "RepJoined",
@@ -245,31 +180,11 @@ fn three_nodes_share_one_log() {
     assert_eq!(acknowledged.iter().map(|a| a.1).max(), Some(total));
 
     // Every subscriber: 1..N, once each, in order.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    for (i, seen) in subscribers.iter().enumerate() {
-        while seen.lock().unwrap().len() < total as usize && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        assert_eq!(
-            *seen.lock().unwrap(),
-            (1..=total).collect::<Vec<_>>(),
-            "node {i}'s subscriber"
-        );
-    }
+    common::assert_saw_every_position(&subscribers, total);
 
     // Every acknowledged id is in the log, at the position it was acknowledged at.
     let offline = dirs.path().join("offline");
-    let exported = dealtrail(&store, &offline, &["export"]);
-    let log: std::collections::HashMap<String, u64> = exported
-        .lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap();
-            (
-                v["id"].as_str().unwrap().to_string(),
-                v["position"].as_u64().unwrap(),
-            )
-        })
-        .collect();
+    let log = common::logged_positions(&store, &offline);
     assert_eq!(log.len() as u64, total);
     for (id, position) in &acknowledged {
         assert_eq!(log.get(id), Some(position), "acknowledged {id}");
@@ -346,7 +261,7 @@ fn a_node_killed_mid_load_does_not_stop_the_others() {
     let store = schema.url();
     let dirs = tempfile::tempdir().unwrap();
     let mut nodes: Vec<Node> = (0..NODES)
-        .map(|i| Node::start(&store, &dirs.path().join(format!("node{i}"))))
+        .map(|i| Node::start(&store, &dirs.path().join(format!("node{i}")), TOKEN))
         .collect();
     let rep = ev(
         "RepJoined",
@@ -394,17 +309,7 @@ fn a_node_killed_mid_load_does_not_stop_the_others() {
         acknowledged.len()
     );
     let offline = dirs.path().join("offline");
-    let exported = dealtrail(&store, &offline, &["export"]);
-    let log: std::collections::HashMap<String, u64> = exported
-        .lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap();
-            (
-                v["id"].as_str().unwrap().to_string(),
-                v["position"].as_u64().unwrap(),
-            )
-        })
-        .collect();
+    let log = common::logged_positions(&store, &offline);
     for (id, position) in &acknowledged {
         assert_eq!(log.get(id), Some(position), "acknowledged {id}");
     }
@@ -521,8 +426,8 @@ fn consumers_are_managed_alike_on_every_node() {
     let store = schema.url();
     let dirs = tempfile::tempdir().unwrap();
     let (a, b) = (
-        Node::start(&store, &dirs.path().join("a")),
-        Node::start(&store, &dirs.path().join("b")),
+        Node::start(&store, &dirs.path().join("a"), TOKEN),
+        Node::start(&store, &dirs.path().join("b"), TOKEN),
     );
     assert_eq!(http(&a.addr, "PUT", "/v1/consumers/billing", None).0, 201);
     let events: Vec<_> = (0..4)

@@ -88,6 +88,90 @@ async fn baseline(url: &str, schema: &str, round: u32, duration: Duration) -> f6
     rows as f64 / start.elapsed().as_secs_f64()
 }
 
+/// The old read path: the rows of a query, then each checked and decoded.
+async fn query_page(c: &tokio_postgres::Client, from: u64) -> Vec<eventlog::RecordedEvent> {
+    let rows = c
+        .query(
+            "SELECT position, record, crc FROM events WHERE position >= $1 ORDER BY position LIMIT 10000",
+            &[&(from as i64)],
+        )
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| {
+            let (position, bytes, crc): (i64, &[u8], i32) = (r.get(0), r.get(1), r.get(2));
+            assert_eq!(crc32fast::hash(bytes), crc as u32);
+            let ev = eventlog::record::decode_record(bytes).unwrap();
+            assert_eq!(ev.position, position as u64);
+            ev
+        })
+        .collect()
+}
+
+/// The server processes of the connections named `application_name`.
+async fn server_pids(admin: &tokio_postgres::Client, application_name: &str) -> Vec<i32> {
+    admin
+        .query(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = $1",
+            &[&application_name],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// CPU time in ns of a process's threads (`/proc/<pid>/task/*/schedstat`), if readable.
+fn cpu_ns(pid: &str) -> Option<u64> {
+    let mut sum = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        sum += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(sum)
+}
+
+/// A phase's wall clock, and CPU of this process and of the given server processes.
+struct Cpu {
+    wall: Instant,
+    client: Option<u64>,
+    server: Vec<(String, Option<u64>)>,
+}
+
+impl Cpu {
+    fn start(server: Vec<i32>) -> Cpu {
+        Cpu {
+            server: server
+                .into_iter()
+                .map(|p| (p.to_string(), cpu_ns(&p.to_string())))
+                .collect(),
+            client: cpu_ns("self"),
+            wall: Instant::now(),
+        }
+    }
+
+    fn print(self, what: &str, events: u64) {
+        let secs = self.wall.elapsed().as_secs_f64();
+        let per = |ns: Option<u64>| {
+            ns.map_or("n/a".into(), |ns| {
+                format!("{:.2}", ns as f64 / events as f64 / 1000.0)
+            })
+        };
+        let client = per(cpu_ns("self").zip(self.client).map(|(b, a)| b - a));
+        let server: Option<u64> = self
+            .server
+            .iter()
+            .map(|(p, a)| Some(cpu_ns(p)? - (*a)?))
+            .sum();
+        println!(
+            "{what:<42} {:>9.0} events/s  ({events} events; CPU µs/event: client {client}, server {})",
+            events as f64 / secs,
+            per(server)
+        );
+    }
+}
+
 /// `writers` tasks spread over `nodes`, `batch` events per append, for `duration`: events/s.
 async fn appends(
     nodes: &[Arc<PgStore>],
@@ -172,21 +256,39 @@ fn main() {
         println!("dealtrail: 1 writer, single events            {d:>9.0} events/s");
 
         let total = one.last_position().await.unwrap();
+        // Catch-up reads, with the CPU each side spent (this process's threads, and the
+        // server processes of the reading connections, from /proc: the server is local).
+        // The reading store has a name of its own so its server processes can be found.
+        let tag = format!("bench_reader_{}", &schema[6..14]);
+        let reader = Arc::new(
+            PgStore::open(&format!("{url}&application_name={tag}"), Arc::new(EnvelopeOnly))
+                .await
+                .unwrap(),
+        );
+        reader.read_all(1, 1, &Filter::default()).await.unwrap();
+        let rows = connect(&base).await;
+        rows.batch_execute(&format!("SET search_path TO {schema}")).await.unwrap();
+        let rows_pid: i32 = rows.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
         for pass in 0..2 {
-            let start = Instant::now();
+            // The path before COPY (the rows of a query, decoded once all arrived), beside
+            // the store's, alternated.
+            let cpu = Cpu::start(vec![rows_pid]);
             let mut next = 1;
             while next <= total {
-                let page = one.read_all(next, 10_000, &Filter::default()).await.unwrap();
+                let page = query_page(&rows, next).await;
                 next = page.last().map_or(total + 1, |e| e.position + 1);
             }
-            let secs = start.elapsed().as_secs_f64();
-            println!(
-                "catch-up, read_all pages (pass {pass})       {:>9.0} events/s  ({total} events)",
-                total as f64 / secs
-            );
+            cpu.print(&format!("catch-up, query rows (old path, pass {pass})"), total);
+            let cpu = Cpu::start(server_pids(&admin, &tag).await);
+            let mut next = 1;
+            while next <= total {
+                let page = reader.read_all(next, 10_000, &Filter::default()).await.unwrap();
+                next = page.last().map_or(total + 1, |e| e.position + 1);
+            }
+            cpu.print(&format!("catch-up, read_all pages (pass {pass})"), total);
         }
-        let start = Instant::now();
-        let n = one
+        let cpu = Cpu::start(server_pids(&admin, &tag).await);
+        let n = reader
             .subscribe(1, Filter::default())
             .take(total as usize)
             .fold(0u64, |n, r| async move {
@@ -194,10 +296,9 @@ fn main() {
                 n + 1
             })
             .await;
-        println!(
-            "catch-up, subscription from 1              {:>9.0} events/s  ({n} events)",
-            n as f64 / start.elapsed().as_secs_f64()
-        );
+        // (The subscription's prefetch may open pool connections the list above missed.)
+        cpu.print("catch-up, subscription from 1", n);
+        drop(reader);
         let start = Instant::now();
         let report = one.verify(&mut |_| {}).await.unwrap();
         println!(

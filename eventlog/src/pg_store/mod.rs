@@ -18,7 +18,7 @@
 //!   take the lock), and the domain's rules are checked inside that transaction against the
 //!   log as it stands, so no race between nodes beats a rule.
 //! - `view`: the [`LogView`](crate::LogView) the validator reads inside that transaction.
-//! - `read`: reads through the pool; `listen`: one `LISTEN` connection per node that
+//! - `read`: reads through the pool (`page`: the catch-up pages, by binary COPY); `listen`: one `LISTEN` connection per node that
 //!   carries every node's appends to this node's subscribers, reconnecting when it drops;
 //!   `subscribe`: catch-up then live; `verify`: the integrity walk; `documents`: the API's
 //!   shared state (tokens, consumer checkpoints).
@@ -28,6 +28,7 @@ mod documents;
 mod keys;
 mod listen;
 mod migrate;
+mod page;
 mod read;
 mod subscribe;
 mod verify;

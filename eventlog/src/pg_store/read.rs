@@ -1,5 +1,6 @@
 //! Reads. Every query returns the stored record bytes with their crc; the event is decoded
-//! from those bytes (the columns beside them only serve the indexes).
+//! from those bytes (the columns beside them only serve the indexes). An unfiltered
+//! `read_all` (catch-up) goes through `page` (binary COPY).
 
 use tokio_postgres::{Client, GenericClient, Row};
 use uuid::Uuid;
@@ -21,9 +22,16 @@ fn int(n: u64) -> i64 {
 
 /// Decodes a row selected with [`RECORD`], checking its crc and its position.
 pub(crate) fn decode(row: &Row) -> Result<RecordedEvent, StoreError> {
-    let position: i64 = row.get(0);
-    let bytes: &[u8] = row.get(1);
-    let crc: i32 = row.get(2);
+    decode_parts(row.get(0), row.get(1), row.get(2))
+}
+
+/// Decodes the stored record `bytes` of `position`, checking them against their `crc` and
+/// the position they are stored at.
+pub(crate) fn decode_parts(
+    position: i64,
+    bytes: &[u8],
+    crc: i32,
+) -> Result<RecordedEvent, StoreError> {
     let position = position as u64;
     let corrupt = |reason: String| StoreError::Corrupt { position, reason };
     let actual = crc32fast::hash(bytes);
@@ -91,6 +99,9 @@ pub(crate) async fn read_all(
     n: usize,
     filter: &Filter,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
+    if filter.types.is_empty() && filter.stream_prefix.is_none() {
+        return super::page::page(c, from_position, n).await;
+    }
     let types: Option<&[String]> = (!filter.types.is_empty()).then_some(&filter.types[..]);
     let rows = c
         .query(

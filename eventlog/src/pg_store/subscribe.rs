@@ -11,12 +11,11 @@ use std::time::Duration;
 use futures::stream::BoxStream;
 use tokio::sync::watch;
 
-use super::read::{decode_all, RECORD};
-use super::{db_error, pool_error, Shared};
+use super::{pool_error, Shared};
 use crate::{Filter, RecordedEvent, StoreError};
 
 /// Events read per page.
-const PAGE: i64 = 5000;
+const PAGE: usize = 10_000;
 /// A caught-up subscriber reads anyway after this long without a wake-up (a safety net, not
 /// the mechanism: at one read per subscriber every few seconds there is no polling storm).
 const IDLE_CHECK: Duration = Duration::from_secs(3);
@@ -56,17 +55,10 @@ pub(crate) fn subscribe(
     }))
 }
 
-/// The page of the log from `from`.
+/// The page of the log from `from` (the catch-up path `read_all` takes too).
 async fn page(pool: &deadpool_postgres::Pool, from: u64) -> Result<Vec<RecordedEvent>, StoreError> {
     let client = pool.get().await.map_err(pool_error)?;
-    let rows = client
-        .query(
-            &format!("SELECT {RECORD} FROM events WHERE position >= $1 ORDER BY position LIMIT $2"),
-            &[&(from as i64), &PAGE],
-        )
-        .await
-        .map_err(db_error)?;
-    decode_all(&rows)
+    super::page::page(&client, from, PAGE).await
 }
 
 impl Sub {
@@ -78,7 +70,7 @@ impl Sub {
             None => page(&self.pool, self.next).await,
         };
         if let Ok(events) = &read {
-            if events.len() as i64 == PAGE {
+            if events.len() == PAGE {
                 // More to catch up on: read the next page while this one is delivered.
                 let from = events[events.len() - 1].position + 1;
                 let pool = self.pool.clone();
