@@ -9,7 +9,7 @@
 //! lost; customers; reps; deals open over two years, each closed within weeks except half
 //! of those opened in the last month, so about 2% are open at the end) is generated on the fly and applied to a fresh `ReadModel`, so the
 //! measured memory is the model's own. Then: rebuild rate, query latency p50/p99 for funnel,
-//! rep trends, pipeline, customer service and a rep's follow-up list, a 1,000-event deal
+//! rep trends, pipeline, customer service, the pool and a rep's follow-up list, a 1,000-event deal
 //! replay, `as_of` reports a year back, pages of the deal list (`GET /v1/deals`) with various
 //! filters, and peak memory (VmHWM). Customers also answer NPS, complain and churn; won deals
 //! have two installments; leads are qualified to the reps.
@@ -532,6 +532,13 @@ fn main() {
     });
     time_query("service group_by=rep", runs, || {
         let _ = api::reports::run(&model, "service", "months=12&group_by=rep", now);
+    });
+    // The pool folds every customer (the domain's customer fold).
+    time_query("pool", runs, || {
+        let _ = api::reports::run(&model, "pool", "", now);
+    });
+    time_query("pool as_of one year back", 5, || {
+        let _ = api::reports::run(&model, "pool", &format!("as_of={year_back}"), now);
     });
     let options = api::reports::ReportOptions {
         pool_release_after_days: Some(30),

@@ -378,104 +378,112 @@ payload!(SpendRecorded {
     amount: Money
 });
 
-/// Every event type of SPEC §1.2. The variant name is the `type` of the envelope. Its
-/// OpenAPI schema is a `oneOf` of `{type, data}`, one per type: what `data` must be for
-/// each `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(tag = "type", content = "data")]
-pub enum Event {
-    PipelineDefined(PipelineDefined),
-    RepJoined(RepJoined),
-    RepLeft(RepLeft),
-    TargetSet(TargetSet),
-    ReportingCurrencySet(ReportingCurrencySet),
-    ExchangeRateSet(ExchangeRateSet),
-    CustomerRegistered(CustomerRegistered),
-    CustomerUpdated(CustomerUpdated),
-    CustomerClaimed(CustomerClaimed),
-    CustomerAssigned(CustomerAssigned),
-    CustomerReleased(CustomerReleased),
-    ComplaintFiled(Complaint),
-    ComplaintResolved(Complaint),
-    NpsRecorded(NpsRecorded),
-    CustomerChurned(CustomerChurned),
-    ActivityLogged(ActivityLogged),
-    LeadCaptured(LeadCaptured),
-    LeadQualified(LeadQualified),
-    LeadDisqualified(LeadDisqualified),
-    LeadConverted(LeadConverted),
-    DealOpened(DealOpened),
-    DealStageChanged(DealStageChanged),
-    DealAmountChanged(DealAmountChanged),
-    DealReassigned(DealReassigned),
-    QuoteIssued(QuoteIssued),
-    CompetitorNoted(CompetitorNoted),
-    DealWon(DealWon),
-    DealLost(DealLost),
-    DealReopened(DealReopened),
-    PaymentScheduled(PaymentScheduled),
-    PaymentReceived(PaymentReceived),
-    SpendRecorded(SpendRecorded),
-    TokenIssued(TokenIssued),
-    TokenRevoked(TokenRevoked),
-    PersonalDataErased(PersonalDataErased),
-    PersonalDataErasureAudited(PersonalDataErasureAudited),
+/// The one declaration of the event types: from it come the [`Event`] enum, the name list
+/// [`EVENT_TYPES`] (with each type's stream categories), [`personal_fields`],
+/// [`Event::type_name`] and the parse dispatch. A row is `Variant(Payload) in [categories]`
+/// and, for a type with personal data (SPEC §7), `personal [fields]`.
+///
+/// The rows' order is the index of a type in `EVENT_TYPES`, which the read model's snapshot
+/// and the fuzz seeds' selector byte store: new types go at the end, none moves.
+macro_rules! event_types {
+    ($(
+        $variant:ident($payload:ty) in [$($cat:ident),+] $(personal [$($field:literal),+])?;
+    )+) => {
+        /// Every event type of SPEC §1.2. The variant name is the `type` of the envelope. Its
+        /// OpenAPI schema is a `oneOf` of `{type, data}`, one per type: what `data` must be
+        /// for each `type`.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+        #[serde(tag = "type", content = "data")]
+        pub enum Event {
+            $($variant($payload),)+
+        }
+
+        /// Every event type name, with the stream categories it may be appended to. The
+        /// index of a type in this list is stored (see `event_types!`): it never changes.
+        pub const EVENT_TYPES: &[(&str, &[Category])] = &[
+            $((stringify!($variant), &[$(Category::$cat),+]),)+
+        ];
+
+        /// The personal fields of a type, whatever the stream (see [`personal_fields`]).
+        fn personal_fields_of(event_type: &str) -> &'static [&'static str] {
+            match event_type {
+                $($(stringify!($variant) => &[$($field),+],)?)+
+                _ => &[],
+            }
+        }
+
+        impl Event {
+            /// The envelope `type` of this event.
+            pub fn type_name(&self) -> &'static str {
+                match self {
+                    $(Event::$variant(_) => stringify!($variant),)+
+                }
+            }
+
+            /// `track`: name the offending field's path in the error (which costs an
+            /// allocation per key); without it an error names only `data`.
+            fn from_deserializer<'de, D: serde::Deserializer<'de>>(
+                event_type: &str,
+                data: D,
+                track: bool,
+            ) -> Result<Event, DataError> {
+                match event_type {
+                    $(stringify!($variant) => parse_data(data, track).map(Event::$variant),)+
+                    _ => unknown_type(event_type),
+                }
+            }
+        }
+    };
 }
 
-/// Every event type name, with the stream categories it may be appended to.
-pub const EVENT_TYPES: &[(&str, &[Category])] = &[
-    ("PipelineDefined", &[Category::Org]),
-    ("RepJoined", &[Category::Org]),
-    ("RepLeft", &[Category::Org]),
-    ("TargetSet", &[Category::Org]),
-    ("CustomerRegistered", &[Category::Customer]),
-    ("CustomerUpdated", &[Category::Customer]),
-    ("CustomerClaimed", &[Category::Customer]),
-    ("CustomerAssigned", &[Category::Customer]),
-    ("CustomerReleased", &[Category::Customer]),
-    ("ComplaintFiled", &[Category::Customer]),
-    ("ComplaintResolved", &[Category::Customer]),
-    ("NpsRecorded", &[Category::Customer]),
-    ("CustomerChurned", &[Category::Customer]),
-    ("ActivityLogged", &[Category::Customer, Category::Deal]),
-    ("LeadCaptured", &[Category::Lead]),
-    ("LeadQualified", &[Category::Lead]),
-    ("LeadDisqualified", &[Category::Lead]),
-    ("LeadConverted", &[Category::Lead]),
-    ("DealOpened", &[Category::Deal]),
-    ("DealStageChanged", &[Category::Deal]),
-    ("DealAmountChanged", &[Category::Deal]),
-    ("DealReassigned", &[Category::Deal]),
-    ("QuoteIssued", &[Category::Deal]),
-    ("CompetitorNoted", &[Category::Deal]),
-    ("DealWon", &[Category::Deal]),
-    ("DealLost", &[Category::Deal]),
-    ("DealReopened", &[Category::Deal]),
-    ("PaymentScheduled", &[Category::Deal]),
-    ("PaymentReceived", &[Category::Deal]),
-    ("SpendRecorded", &[Category::Channel]),
-    // Added later: new types go at the end, so that an index into this list (the read
-    // model's snapshot, the fuzz seeds' selector byte) keeps naming the same type.
-    ("ReportingCurrencySet", &[Category::Org]),
-    ("ExchangeRateSet", &[Category::Org]),
-    ("TokenIssued", &[Category::Org]),
-    ("TokenRevoked", &[Category::Org]),
-    ("PersonalDataErased", &[Category::Customer, Category::Lead]),
-    ("PersonalDataErasureAudited", &[Category::Org]),
-];
+event_types! {
+    PipelineDefined(PipelineDefined) in [Org];
+    RepJoined(RepJoined) in [Org];
+    RepLeft(RepLeft) in [Org];
+    TargetSet(TargetSet) in [Org];
+    CustomerRegistered(CustomerRegistered) in [Customer] personal ["name"];
+    CustomerUpdated(CustomerUpdated) in [Customer] personal ["name"];
+    CustomerClaimed(CustomerClaimed) in [Customer];
+    CustomerAssigned(CustomerAssigned) in [Customer];
+    CustomerReleased(CustomerReleased) in [Customer];
+    ComplaintFiled(Complaint) in [Customer] personal ["summary"];
+    ComplaintResolved(Complaint) in [Customer] personal ["summary"];
+    NpsRecorded(NpsRecorded) in [Customer];
+    CustomerChurned(CustomerChurned) in [Customer];
+    // A deal's notes are about its customer: personal on both streams.
+    ActivityLogged(ActivityLogged) in [Customer, Deal] personal ["summary"];
+    LeadCaptured(LeadCaptured) in [Lead] personal ["name", "company", "contact"];
+    LeadQualified(LeadQualified) in [Lead];
+    LeadDisqualified(LeadDisqualified) in [Lead];
+    LeadConverted(LeadConverted) in [Lead];
+    DealOpened(DealOpened) in [Deal];
+    DealStageChanged(DealStageChanged) in [Deal];
+    DealAmountChanged(DealAmountChanged) in [Deal];
+    DealReassigned(DealReassigned) in [Deal];
+    QuoteIssued(QuoteIssued) in [Deal];
+    CompetitorNoted(CompetitorNoted) in [Deal] personal ["note"];
+    DealWon(DealWon) in [Deal];
+    DealLost(DealLost) in [Deal] personal ["note"];
+    DealReopened(DealReopened) in [Deal];
+    PaymentScheduled(PaymentScheduled) in [Deal];
+    PaymentReceived(PaymentReceived) in [Deal];
+    SpendRecorded(SpendRecorded) in [Channel];
+    // Added later: new types go at the end.
+    ReportingCurrencySet(ReportingCurrencySet) in [Org];
+    ExchangeRateSet(ExchangeRateSet) in [Org];
+    TokenIssued(TokenIssued) in [Org];
+    TokenRevoked(TokenRevoked) in [Org];
+    PersonalDataErased(PersonalDataErased) in [Customer, Lead];
+    PersonalDataErasureAudited(PersonalDataErasureAudited) in [Org];
+}
 
 /// The personal fields (SPEC §7) of `event_type` on a stream of `category`: the person's
 /// name, company and contact, and the free text of events about a customer or lead (a
 /// deal's notes are about its customer). The event store seals them with the person's key.
+/// None for a type on a stream it may not be appended to.
 pub fn personal_fields(category: Category, event_type: &str) -> &'static [&'static str] {
-    match (category, event_type) {
-        (Category::Customer, "CustomerRegistered" | "CustomerUpdated") => &["name"],
-        (Category::Lead, "LeadCaptured") => &["name", "company", "contact"],
-        (Category::Customer, "ComplaintFiled" | "ComplaintResolved" | "ActivityLogged") => {
-            &["summary"]
-        }
-        (Category::Deal, "ActivityLogged") => &["summary"],
-        (Category::Deal, "CompetitorNoted" | "DealLost") => &["note"],
+    match categories_of(event_type) {
+        Some(cats) if cats.contains(&category) => personal_fields_of(event_type),
         _ => &[],
     }
 }
@@ -488,49 +496,32 @@ pub fn categories_of(event_type: &str) -> Option<&'static [Category]> {
         .map(|(_, c)| *c)
 }
 
-impl Event {
-    /// The envelope `type` of this event.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Event::PipelineDefined(_) => "PipelineDefined",
-            Event::RepJoined(_) => "RepJoined",
-            Event::RepLeft(_) => "RepLeft",
-            Event::TargetSet(_) => "TargetSet",
-            Event::ReportingCurrencySet(_) => "ReportingCurrencySet",
-            Event::ExchangeRateSet(_) => "ExchangeRateSet",
-            Event::TokenIssued(_) => "TokenIssued",
-            Event::TokenRevoked(_) => "TokenRevoked",
-            Event::PersonalDataErased(_) => "PersonalDataErased",
-            Event::PersonalDataErasureAudited(_) => "PersonalDataErasureAudited",
-            Event::CustomerRegistered(_) => "CustomerRegistered",
-            Event::CustomerUpdated(_) => "CustomerUpdated",
-            Event::CustomerClaimed(_) => "CustomerClaimed",
-            Event::CustomerAssigned(_) => "CustomerAssigned",
-            Event::CustomerReleased(_) => "CustomerReleased",
-            Event::ComplaintFiled(_) => "ComplaintFiled",
-            Event::ComplaintResolved(_) => "ComplaintResolved",
-            Event::NpsRecorded(_) => "NpsRecorded",
-            Event::CustomerChurned(_) => "CustomerChurned",
-            Event::ActivityLogged(_) => "ActivityLogged",
-            Event::LeadCaptured(_) => "LeadCaptured",
-            Event::LeadQualified(_) => "LeadQualified",
-            Event::LeadDisqualified(_) => "LeadDisqualified",
-            Event::LeadConverted(_) => "LeadConverted",
-            Event::DealOpened(_) => "DealOpened",
-            Event::DealStageChanged(_) => "DealStageChanged",
-            Event::DealAmountChanged(_) => "DealAmountChanged",
-            Event::DealReassigned(_) => "DealReassigned",
-            Event::QuoteIssued(_) => "QuoteIssued",
-            Event::CompetitorNoted(_) => "CompetitorNoted",
-            Event::DealWon(_) => "DealWon",
-            Event::DealLost(_) => "DealLost",
-            Event::DealReopened(_) => "DealReopened",
-            Event::PaymentScheduled(_) => "PaymentScheduled",
-            Event::PaymentReceived(_) => "PaymentReceived",
-            Event::SpendRecorded(_) => "SpendRecorded",
-        }
+/// Parses one payload; `track`: see `Event::from_deserializer`.
+fn parse_data<'de, T: serde::Deserialize<'de>, D: serde::Deserializer<'de>>(
+    data: D,
+    track: bool,
+) -> Result<T, DataError> {
+    if !track {
+        return T::deserialize(data).map_err(|e| DataError {
+            field: "data".to_string(),
+            message: e.to_string(),
+        });
     }
+    serde_path_to_error::deserialize(data).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." || path.is_empty() {
+            "data".to_string()
+        } else {
+            path
+        };
+        DataError {
+            field,
+            message: e.into_inner().to_string(),
+        }
+    })
+}
 
+impl Event {
     /// Parses the envelope's `type` and `data` (current schema) into a typed event.
     /// The error names the offending field path (`stages[1].probability`) and serde's reason.
     pub fn from_parts(event_type: &str, data: &serde_json::Value) -> Result<Event, DataError> {
@@ -559,79 +550,6 @@ impl Event {
         };
         // As in `from_parts`: the path only for the message of data that fails.
         parse(false).or_else(|_| parse(true))
-    }
-
-    /// `track`: name the offending field's path in the error (which costs an allocation per
-    /// key); without it an error names only `data`.
-    fn from_deserializer<'de, D: serde::Deserializer<'de>>(
-        event_type: &str,
-        data: D,
-        track: bool,
-    ) -> Result<Event, DataError> {
-        fn parse<'de, T: serde::Deserialize<'de>, D: serde::Deserializer<'de>>(
-            data: D,
-            track: bool,
-        ) -> Result<T, DataError> {
-            if !track {
-                return T::deserialize(data).map_err(|e| DataError {
-                    field: "data".to_string(),
-                    message: e.to_string(),
-                });
-            }
-            serde_path_to_error::deserialize(data).map_err(|e| {
-                let path = e.path().to_string();
-                let field = if path == "." || path.is_empty() {
-                    "data".to_string()
-                } else {
-                    path
-                };
-                DataError {
-                    field,
-                    message: e.into_inner().to_string(),
-                }
-            })
-        }
-        match event_type {
-            "PipelineDefined" => parse(data, track).map(Event::PipelineDefined),
-            "RepJoined" => parse(data, track).map(Event::RepJoined),
-            "RepLeft" => parse(data, track).map(Event::RepLeft),
-            "TargetSet" => parse(data, track).map(Event::TargetSet),
-            "ReportingCurrencySet" => parse(data, track).map(Event::ReportingCurrencySet),
-            "ExchangeRateSet" => parse(data, track).map(Event::ExchangeRateSet),
-            "TokenIssued" => parse(data, track).map(Event::TokenIssued),
-            "TokenRevoked" => parse(data, track).map(Event::TokenRevoked),
-            "PersonalDataErased" => parse(data, track).map(Event::PersonalDataErased),
-            "PersonalDataErasureAudited" => {
-                parse(data, track).map(Event::PersonalDataErasureAudited)
-            }
-            "CustomerRegistered" => parse(data, track).map(Event::CustomerRegistered),
-            "CustomerUpdated" => parse(data, track).map(Event::CustomerUpdated),
-            "CustomerClaimed" => parse(data, track).map(Event::CustomerClaimed),
-            "CustomerAssigned" => parse(data, track).map(Event::CustomerAssigned),
-            "CustomerReleased" => parse(data, track).map(Event::CustomerReleased),
-            "ComplaintFiled" => parse(data, track).map(Event::ComplaintFiled),
-            "ComplaintResolved" => parse(data, track).map(Event::ComplaintResolved),
-            "NpsRecorded" => parse(data, track).map(Event::NpsRecorded),
-            "CustomerChurned" => parse(data, track).map(Event::CustomerChurned),
-            "ActivityLogged" => parse(data, track).map(Event::ActivityLogged),
-            "LeadCaptured" => parse(data, track).map(Event::LeadCaptured),
-            "LeadQualified" => parse(data, track).map(Event::LeadQualified),
-            "LeadDisqualified" => parse(data, track).map(Event::LeadDisqualified),
-            "LeadConverted" => parse(data, track).map(Event::LeadConverted),
-            "DealOpened" => parse(data, track).map(Event::DealOpened),
-            "DealStageChanged" => parse(data, track).map(Event::DealStageChanged),
-            "DealAmountChanged" => parse(data, track).map(Event::DealAmountChanged),
-            "DealReassigned" => parse(data, track).map(Event::DealReassigned),
-            "QuoteIssued" => parse(data, track).map(Event::QuoteIssued),
-            "CompetitorNoted" => parse(data, track).map(Event::CompetitorNoted),
-            "DealWon" => parse(data, track).map(Event::DealWon),
-            "DealLost" => parse(data, track).map(Event::DealLost),
-            "DealReopened" => parse(data, track).map(Event::DealReopened),
-            "PaymentScheduled" => parse(data, track).map(Event::PaymentScheduled),
-            "PaymentReceived" => parse(data, track).map(Event::PaymentReceived),
-            "SpendRecorded" => parse(data, track).map(Event::SpendRecorded),
-            _ => unknown_type(event_type),
-        }
     }
 
     /// The event's `data` object in canonical form.
@@ -715,6 +633,82 @@ mod tests {
         assert_eq!(e.field, "type");
         let e = Event::from_parts("PipelineDefined", &json!({"stages": [{"id": "a", "name": "A", "probability": 0.1}, {"id": "b", "name": "B"}]})).unwrap_err();
         assert_eq!(e.field, "stages[1]", "{e:?}");
+    }
+
+    #[test]
+    fn a_types_index_never_changes() {
+        // The index is stored (read model snapshots, fuzz seeds): this is the order they were
+        // written with. A new type may only be added at the end.
+        let stored = [
+            "PipelineDefined",
+            "RepJoined",
+            "RepLeft",
+            "TargetSet",
+            "CustomerRegistered",
+            "CustomerUpdated",
+            "CustomerClaimed",
+            "CustomerAssigned",
+            "CustomerReleased",
+            "ComplaintFiled",
+            "ComplaintResolved",
+            "NpsRecorded",
+            "CustomerChurned",
+            "ActivityLogged",
+            "LeadCaptured",
+            "LeadQualified",
+            "LeadDisqualified",
+            "LeadConverted",
+            "DealOpened",
+            "DealStageChanged",
+            "DealAmountChanged",
+            "DealReassigned",
+            "QuoteIssued",
+            "CompetitorNoted",
+            "DealWon",
+            "DealLost",
+            "DealReopened",
+            "PaymentScheduled",
+            "PaymentReceived",
+            "SpendRecorded",
+            "ReportingCurrencySet",
+            "ExchangeRateSet",
+            "TokenIssued",
+            "TokenRevoked",
+            "PersonalDataErased",
+            "PersonalDataErasureAudited",
+        ];
+        let names: Vec<&str> = EVENT_TYPES.iter().map(|t| t.0).collect();
+        assert_eq!(&names[..stored.len()], &stored[..]);
+    }
+
+    #[test]
+    fn personal_fields_depend_on_the_stream() {
+        use Category::*;
+        assert_eq!(personal_fields(Customer, "CustomerRegistered"), ["name"]);
+        assert_eq!(personal_fields(Customer, "ActivityLogged"), ["summary"]);
+        assert_eq!(personal_fields(Deal, "ActivityLogged"), ["summary"]);
+        assert_eq!(personal_fields(Deal, "DealLost"), ["note"]);
+        assert_eq!(
+            personal_fields(Lead, "LeadCaptured"),
+            ["name", "company", "contact"]
+        );
+        // Not on a stream the type may not be appended to, nor for types without any.
+        assert!(personal_fields(Org, "CustomerRegistered").is_empty());
+        assert!(personal_fields(Lead, "ActivityLogged").is_empty());
+        assert!(personal_fields(Deal, "DealWon").is_empty());
+        assert!(personal_fields(Customer, "NoSuchType").is_empty());
+    }
+
+    #[test]
+    fn the_type_name_is_the_listed_name() {
+        for (t, _) in EVENT_TYPES {
+            let probe = Event::from_parts(t, &json!({}));
+            if let Ok(ev) = probe {
+                assert_eq!(ev.type_name(), *t);
+            }
+        }
+        let ev = Event::from_parts("RepLeft", &json!({"rep": "r"})).unwrap();
+        assert_eq!(ev.type_name(), "RepLeft");
     }
 
     #[test]

@@ -8,10 +8,13 @@
 //!   and the binary form the log stores JSON values in.
 //! - [`money`]: exact amounts (integer cents).
 //! - [`openapi`]: the OpenAPI schemas of the canonical event forms (`data` keyed by `type`).
-//! - [`events`]: every event type of SPEC §1.2 as typed Rust.
+//! - [`events`]: every event type of SPEC §1.2 as typed Rust, declared once (`event_types!`:
+//!   the enum, the name list with categories and stored indexes, personal fields, parsing).
 //! - [`schema`]: schema versions and upcasting; [`schema::typed`] = upcast + parse.
 //! - [`state`]: folding a stream into `DealState`/`CustomerState`/`LeadState`, and the org
 //!   (`OrgState`: pipeline in force, reps, targets, reporting currency). `apply` is total.
+//!   The one ordering rule: a stream's state is its events folded in business order,
+//!   (`occurred_at`, `position`) ([`state::fold_stream`] sorts); see [`state`].
 //! - [`rules`]: [`rules::check_batch`] — the rules of SPEC §1.3 and a few more, catalogued
 //!   in [`rules::RULES`]; one file per area (`catalog`, `envelope`, `values`, `deal`,
 //!   `customer`, `lead`, `org`).

@@ -8,14 +8,16 @@
 //! refused) never matches and the stream is folded from disk again. The same cache lets a
 //! later batch of one atomic multi-stream append see an earlier batch of the same stream.
 //! The one other stream a rule reads (the customer a `DealOpened` names) is folded from the
-//! log view each time.
+//! log view each time. A state is folded in business order (`domain::state`): a batch with a
+//! late event (`domain::state::is_late`) is checked, but its state is not cached, so that
+//! the next append folds the stream again, with the late event in its place.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use domain::rules::{self, check_batch, Context};
-use domain::state::{fold_stream, OrgState, StreamState};
+use domain::state::{fold_stream, is_late, OrgState, StreamState};
 use domain::RecordedEvent;
 
 use crate::{AppendValidator, LogView, ValidateError};
@@ -29,12 +31,14 @@ pub struct DomainRules {
     inner: Mutex<Cache>,
 }
 
+type Cached = (u64, StreamState, Option<DateTime<Utc>>);
+
 #[derive(Default)]
 struct Cache {
     /// The organisation (pipeline in force, reps, targets) folded over every `org-` stream.
     org: Option<OrgState>,
-    /// stream → (version of its last event, state after it).
-    streams: HashMap<String, (u64, StreamState)>,
+    /// stream → (version of its last event, state after it, latest `occurred_at`).
+    streams: HashMap<String, Cached>,
 }
 
 impl Default for DomainRules {
@@ -79,12 +83,16 @@ impl AppendValidator for DomainRules {
         let cached = cache
             .streams
             .remove(stream)
-            .filter(|(v, _)| first.version > 0 && *v == first.version - 1)
-            .map(|(_, s)| s);
-        let state = match cached {
+            .filter(|(v, _, _)| first.version > 0 && *v == first.version - 1)
+            .map(|(_, s, latest)| (s, latest));
+        let (state, mut latest) = match cached {
             Some(s) => s,
-            None if first.version == 0 => StreamState::Empty,
-            None => fold_stream(stream, &view.stream(stream)?),
+            None if first.version == 0 => (StreamState::Empty, None),
+            None => {
+                let events = view.stream(stream)?;
+                let latest = events.iter().map(|e| e.occurred_at).max();
+                (fold_stream(stream, &events), latest)
+            }
         };
         // The customer a `DealOpened` names, folded from the log as it stands (pending
         // events of this group and request included): never from the cache, whose entry may
@@ -109,7 +117,16 @@ impl AppendValidator for DomainRules {
         match check_batch(&ctx, &state, stream, batch) {
             Ok(next) => {
                 let last = batch.last().map(|e| e.version).unwrap_or(first.version);
-                cache.streams.insert(stream.to_string(), (last, next));
+                let mut late = false;
+                for ev in batch {
+                    late |= is_late(latest, ev);
+                    latest = latest.max(Some(ev.occurred_at));
+                }
+                if !late {
+                    cache
+                        .streams
+                        .insert(stream.to_string(), (last, next, latest));
+                }
                 if stream.starts_with("org-") {
                     for ev in batch {
                         org.apply(ev);
@@ -244,6 +261,66 @@ mod tests {
             ])
             .await
             .unwrap();
+    }
+
+    /// A late event takes its place in business order in the state the next append is
+    /// checked against (not at the end, as a cached state folded by appending would have it).
+    #[tokio::test]
+    async fn a_late_event_is_checked_in_business_order_afterwards() {
+        let store = MemoryStore::with_validator(Arc::new(DomainRules::default()));
+        for rep in ["wukong", "bajie"] {
+            let joined = json!({"rep": rep, "name": rep, "team": "east"});
+            store
+                .append("org-acme", ExpectedVersion::Any, ev("RepJoined", joined))
+                .await
+                .unwrap();
+        }
+        let at = |t: &str, ty: &str, data: serde_json::Value| -> Vec<ProposedEvent> {
+            vec![
+                serde_json::from_value(json!({"type": ty, "occurred_at": t, "data": data}))
+                    .unwrap(),
+            ]
+        };
+        for (t, ty, data) in [
+            (
+                "2026-01-01T00:00:00Z",
+                "CustomerRegistered",
+                json!({"name": "c", "owner": "wukong"}),
+            ),
+            (
+                "2026-01-20T00:00:00Z",
+                "CustomerReleased",
+                json!({"reason": "idle"}),
+            ),
+            // Logged last, occurred before the release: in business order the customer was
+            // assigned to bajie on the 10th and released on the 20th, so it is in the pool.
+            (
+                "2026-01-10T00:00:00Z",
+                "CustomerAssigned",
+                json!({"rep": "bajie"}),
+            ),
+        ] {
+            store
+                .append("customer-C-1", ExpectedVersion::Any, at(t, ty, data))
+                .await
+                .unwrap();
+        }
+        store
+            .append(
+                "customer-C-1",
+                ExpectedVersion::Any,
+                ev("CustomerClaimed", json!({"rep": "wukong"})),
+            )
+            .await
+            .expect("a pool customer may be claimed");
+        let again = store
+            .append(
+                "customer-C-1",
+                ExpectedVersion::Any,
+                ev("CustomerClaimed", json!({"rep": "bajie"})),
+            )
+            .await;
+        assert_eq!(refused_rule(again), "customer.claim_from_pool");
     }
 
     #[tokio::test]

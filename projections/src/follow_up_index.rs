@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 
 use crate::deal::{DealOp, DealStatus, DealView};
 use crate::follow_up::{installments, LeadToWork};
-use crate::model::{CustomerView, DealEntry, Entry, Interner};
+use crate::model::{fold_customer, DealEntry, Entry, Interner};
 
 /// Where a deal is filed: its owner, whether it is open, whether it is won with an
 /// installment not fully paid.
@@ -91,7 +91,7 @@ impl FollowUpIndex {
 
     /// The customer `id` now has the events `entries` (its owner may have changed).
     pub fn customer(&mut self, id: &str, entries: &[Entry], strings: &mut Interner) {
-        let now = CustomerView::fold(id, entries)
+        let now = fold_customer(id, entries)
             .filter(|c| !c.churned)
             .and_then(|c| Some((strings.get(c.owner.as_deref()?), c.owned_since?)));
         if let Some((old, _)) = self.owner_of.remove(id) {

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use domain::envelope::{Category, StreamName};
 use domain::events::{ActivityKind, StageDef, TargetSet, EVENT_TYPES};
+use domain::state::CustomerState;
 use domain::{Event, Money, Month, RecordedEvent};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -333,80 +334,24 @@ pub struct RepInfo {
     pub left: bool,
 }
 
-/// A customer folded over its stream.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CustomerView {
-    pub customer_id: String,
-    pub name: String,
-    pub industry: Option<String>,
-    pub owner: Option<String>,
-    pub registered_at: DateTime<Utc>,
-    /// When the customer last entered the pool (registration without owner, or release).
-    pub pool_since: Option<DateTime<Utc>>,
-    /// When the current owner got it (registration, claim, assignment, update).
-    pub owned_since: Option<DateTime<Utc>>,
-    pub churned: bool,
-    /// Latest `ActivityLogged` on the customer's own stream.
-    pub last_activity_at: Option<DateTime<Utc>>,
-}
+/// A customer folded over its stream: the domain's fold, nothing of its own.
+pub type CustomerView = CustomerState;
 
-impl CustomerView {
-    pub fn fold(customer_id: &str, entries: &[Entry]) -> Option<CustomerView> {
-        let mut it = entries
-            .iter()
-            .skip_while(|e| !matches!(e.event, Event::CustomerRegistered(_)));
-        let first = it.next()?;
-        let Event::CustomerRegistered(r) = &first.event else {
-            return None;
-        };
-        let at = first.at();
-        let mut c = CustomerView {
-            customer_id: customer_id.to_string(),
-            name: r.name.clone(),
-            industry: r.industry.clone(),
-            owner: r.owner.clone(),
-            registered_at: at,
-            pool_since: if r.owner.is_none() { Some(at) } else { None },
-            owned_since: r.owner.as_ref().map(|_| at),
-            churned: false,
-            last_activity_at: None,
-        };
-        for e in it {
-            let at = e.at();
-            match &e.event {
-                Event::CustomerUpdated(u) => {
-                    if let Some(n) = &u.name {
-                        c.name = n.clone();
-                    }
-                    if u.industry.is_some() {
-                        c.industry = u.industry.clone();
-                    }
-                    if let Some(o) = &u.owner {
-                        c.take(o, at);
-                    }
-                }
-                Event::CustomerClaimed(x) => c.take(&x.rep, at),
-                Event::CustomerAssigned(x) => c.take(&x.rep, at),
-                Event::CustomerReleased(_) => {
-                    c.owner = None;
-                    c.owned_since = None;
-                    c.pool_since = Some(at);
-                }
-                Event::CustomerChurned(_) => c.churned = true,
-                Event::ActivityLogged(_) => c.last_activity_at = Some(at),
-                _ => {}
-            }
-        }
-        Some(c)
+/// Folds a customer's entries (business order, as the read model keeps them) with the
+/// domain's [`CustomerState::apply_event`]; `None` before its `CustomerRegistered`.
+pub fn fold_customer(customer_id: &str, entries: &[Entry]) -> Option<CustomerView> {
+    let mut it = entries
+        .iter()
+        .skip_while(|e| !matches!(e.event, Event::CustomerRegistered(_)));
+    let first = it.next()?;
+    let Event::CustomerRegistered(r) = &first.event else {
+        return None;
+    };
+    let mut c = CustomerState::registered(customer_id, r, first.at);
+    for e in it {
+        c.apply_event(&e.event, e.at);
     }
-
-    fn take(&mut self, rep: &str, at: DateTime<Utc>) {
-        if self.owner.as_deref() != Some(rep) {
-            self.owned_since = Some(at);
-        }
-        self.owner = Some(rep.to_string());
-        self.pool_since = None;
-    }
+    Some(c)
 }
 
 /// A lead folded over its stream.
@@ -528,7 +473,7 @@ impl ReadModel {
                 }
                 if renames && !self.deferred {
                     let rec = &self.customers[&id];
-                    let name = CustomerView::fold(&id, &rec.entries).map(|c| c.name);
+                    let name = fold_customer(&id, &rec.entries).map(|c| c.name);
                     self.deal_index.set_customer_name(&id, name.as_deref());
                 }
             }
@@ -735,7 +680,7 @@ impl ReadModel {
         self.open_deals.clear();
         self.deal_index = DealIndex::default();
         for (id, c) in &self.customers {
-            let name = CustomerView::fold(id, &c.entries).map(|c| c.name);
+            let name = fold_customer(id, &c.entries).map(|c| c.name);
             self.deal_index.set_customer_name(id, name.as_deref());
         }
         for (n, (id, d)) in self.deals.iter().enumerate() {
@@ -790,7 +735,7 @@ impl ReadModel {
             .filter_map(move |(id, rec)| rec.view(id, as_of))
     }
     pub fn customer_view(&self, id: &str, as_of: Option<DateTime<Utc>>) -> Option<CustomerView> {
-        CustomerView::fold(id, prefix(&self.customers.get(id)?.entries, as_of))
+        fold_customer(id, prefix(&self.customers.get(id)?.entries, as_of))
     }
 
     pub fn lead_view(&self, id: &str, as_of: Option<DateTime<Utc>>) -> Option<LeadView> {

@@ -103,7 +103,7 @@ pub fn pool_in(
         if c.churned {
             continue;
         }
-        match (&c.owner, c.pool_since) {
+        match (&c.owner, c.in_pool_since) {
             (Some(rep), _) if scope.covers(rep) => *per_rep.entry(rep.clone()).or_default() += 1,
             (Some(_), _) => {}
             (None, Some(since)) => customers.push((

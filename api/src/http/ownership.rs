@@ -1,12 +1,13 @@
 //! Who owns a deal or a customer, and which team a rep is on — what scope decisions need.
 //!
-//! [`LogOwnership`] folds the few events that matter straight from the log's raw JSON.
-//! It is kept in this one file on purpose: at merge it can be swapped for an
-//! implementation over `domain::state` or the projections read model.
+//! [`LogOwnership`] reads the entity's stream and folds it with the domain's fold
+//! (`domain::state::fold_stream`, business order): the owner the scope decides on is the one
+//! the customer and deal GETs and the reports show ([`ownership_of`]).
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use domain::state::{fold_stream, StreamState};
 use domain::{Category, StreamName};
 use eventlog::{EventStore, Filter, RecordedEvent, StoreError};
 
@@ -82,22 +83,18 @@ fn str_field(ev: &RecordedEvent, field: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// The ownership after `ev`, given the ownership before it.
-pub fn fold_owner(before: Ownership, ev: &RecordedEvent) -> Ownership {
-    let owned_or_pool = |rep: Option<String>| rep.map_or(Ownership::Pool, Ownership::Owned);
-    match ev.event_type.as_str() {
-        "DealOpened" => str_field(ev, "owner").map_or(before, Ownership::Owned),
-        "DealReassigned" => str_field(ev, "to").map_or(before, Ownership::Owned),
-        "CustomerRegistered" => owned_or_pool(str_field(ev, "owner")),
-        "CustomerClaimed" | "CustomerAssigned" => {
-            str_field(ev, "rep").map_or(before, Ownership::Owned)
-        }
-        "CustomerReleased" => Ownership::Pool,
-        "CustomerUpdated" => match str_field(ev, "owner") {
-            Some(rep) => Ownership::Owned(rep),
-            None => before,
-        },
-        _ => before,
+/// The ownership of `stream` after `events` (its events, in any order), by the domain's fold.
+pub fn ownership_of(stream: &StreamName, events: &[RecordedEvent]) -> Ownership {
+    if events.is_empty() {
+        return Ownership::Missing;
+    }
+    match fold_stream(&stream.to_string(), events) {
+        StreamState::Deal(d) => Ownership::Owned(d.owner),
+        StreamState::Customer(c) => c.owner.map_or(Ownership::Pool, Ownership::Owned),
+        // A deal or customer stream without its opening event (the rules keep it out): no
+        // owner, as for the pool.
+        _ if matches!(stream.category, Category::Deal | Category::Customer) => Ownership::Pool,
+        _ => Ownership::Unowned,
     }
 }
 
@@ -105,23 +102,22 @@ pub fn fold_owner(before: Ownership, ev: &RecordedEvent) -> Ownership {
 impl OwnershipResolver for LogOwnership {
     async fn owner_of(&self, stream: &StreamName) -> Result<Ownership, StoreError> {
         let name = stream.to_string();
-        let mut owner = Ownership::Missing;
-        let mut from = 0;
+        if !matches!(stream.category, Category::Deal | Category::Customer) {
+            // Only whether it exists: its first event.
+            let first = self.store.read_stream(&name, 0, 1).await?;
+            return Ok(ownership_of(stream, &first));
+        }
+        let mut events = Vec::new();
         loop {
-            let page = self.store.read_stream(&name, from, PAGE).await?;
-            for ev in &page {
-                owner = match (&owner, stream.category) {
-                    (Ownership::Missing, Category::Deal | Category::Customer) => {
-                        fold_owner(Ownership::Pool, ev)
-                    }
-                    (Ownership::Missing, _) => Ownership::Unowned,
-                    _ => fold_owner(owner, ev),
-                };
+            let page = self
+                .store
+                .read_stream(&name, events.len() as u64, PAGE)
+                .await?;
+            let done = page.len() < PAGE;
+            events.extend(page);
+            if done {
+                return Ok(ownership_of(stream, &events));
             }
-            if page.len() < PAGE {
-                return Ok(owner);
-            }
-            from += PAGE as u64;
         }
     }
 

@@ -25,6 +25,10 @@ pub struct CustomerState {
     /// Since when the customer is in the pool (registration without owner, or the release).
     #[serde(with = "rfc3339_opt")]
     pub in_pool_since: Option<DateTime<Utc>>,
+    /// Since when the current owner has the customer (registration, claim, assignment; a
+    /// claim or assignment to the owner it already has keeps the date).
+    #[serde(with = "rfc3339_opt")]
+    pub owned_since: Option<DateTime<Utc>>,
     pub churned: bool,
     /// Ids of complaints filed and not yet resolved.
     pub open_complaints: BTreeSet<String>,
@@ -34,6 +38,9 @@ pub struct CustomerState {
     pub nps: Option<i64>,
     /// Number of `ActivityLogged` on the customer stream.
     pub activities: u32,
+    /// `occurred_at` of the latest `ActivityLogged` on the customer stream.
+    #[serde(with = "rfc3339_opt")]
+    pub last_activity_at: Option<DateTime<Utc>>,
     #[serde(with = "rfc3339")]
     pub registered_at: DateTime<Utc>,
     /// Latest `occurred_at` of any event of the customer's stream.
@@ -61,26 +68,35 @@ impl CustomerState {
             owner: r.owner.clone(),
             in_pool: r.owner.is_none(),
             in_pool_since: r.owner.is_none().then_some(at),
+            owned_since: r.owner.is_some().then_some(at),
             churned: false,
             open_complaints: BTreeSet::new(),
             complaints: 0,
             nps: None,
             activities: 0,
+            last_activity_at: None,
             registered_at: at,
             last_touch_at: at,
             erased: false,
         }
     }
 
-    fn set_owner(&mut self, owner: Option<String>, at: DateTime<Utc>) {
+    fn set_owner(&mut self, owner: Option<&str>, at: DateTime<Utc>) {
+        if owner.is_none() {
+            self.owned_since = None;
+        } else if self.owner.as_deref() != owner {
+            self.owned_since = Some(at);
+        }
         self.in_pool = owner.is_none();
         self.in_pool_since = if owner.is_none() { Some(at) } else { None };
-        self.owner = owner;
+        self.owner = owner.map(str::to_string);
     }
 
-    /// Folds one event of the customer's stream. Total; unrelated events are ignored.
-    /// `CustomerUpdated.owner` is ignored: the rules refuse it (ownership changes only
-    /// through `CustomerClaimed`, `CustomerAssigned`, `CustomerReleased`).
+    /// Folds one event of the customer's stream, the next in business order (see
+    /// [`crate::state`]). Total; unrelated events are ignored. `CustomerUpdated.owner` makes
+    /// its rep the owner, like an assignment: the rules refuse it on append (ownership changes
+    /// through `CustomerClaimed`, `CustomerAssigned`, `CustomerReleased`), but a log written
+    /// before that rule, or imported, may hold it, and every read folds it the same way.
     pub fn apply_event(&mut self, event: &Event, at: DateTime<Utc>) {
         if at > self.last_touch_at {
             self.last_touch_at = at;
@@ -102,9 +118,12 @@ impl CustomerState {
                 if let Some(t) = &u.tags {
                     self.tags = t.clone();
                 }
+                if let Some(owner) = &u.owner {
+                    self.set_owner(Some(owner), at);
+                }
             }
-            Event::CustomerClaimed(c) => self.set_owner(Some(c.rep.clone()), at),
-            Event::CustomerAssigned(a) => self.set_owner(Some(a.rep.clone()), at),
+            Event::CustomerClaimed(c) => self.set_owner(Some(&c.rep), at),
+            Event::CustomerAssigned(a) => self.set_owner(Some(&a.rep), at),
             Event::CustomerReleased(_) => self.set_owner(None, at),
             Event::ComplaintFiled(c) => {
                 self.complaints = self.complaints.saturating_add(1);
@@ -115,7 +134,10 @@ impl CustomerState {
             }
             Event::NpsRecorded(n) => self.nps = Some(n.score),
             Event::CustomerChurned(_) => self.churned = true,
-            Event::ActivityLogged(_) => self.activities = self.activities.saturating_add(1),
+            Event::ActivityLogged(_) => {
+                self.activities = self.activities.saturating_add(1);
+                self.last_activity_at = Some(self.last_activity_at.map_or(at, |l| l.max(at)));
+            }
             Event::PersonalDataErased(_) => self.erased = true,
             _ => {}
         }

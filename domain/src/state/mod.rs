@@ -1,6 +1,20 @@
 //! State folding: what a stream looks like after its events. `apply` is total: it never
 //! fails and never panics; events it does not understand are ignored (the rules keep them
 //! out of the log in the first place).
+//!
+//! ## The one ordering rule: business order
+//! A stream's state is its events folded in **business order**: by (`occurred_at`,
+//! `position`), `position` breaking ties. Log order (`position` alone) differs only for late
+//! entries (`occurred_at` set in the past: imports, "the call was yesterday"), and then the
+//! late event takes its place in business time. So the state "now" is the state as of the end
+//! of time, and the state as of T is the fold of the events with `occurred_at ≤ T`, a prefix
+//! of the same order (SPEC §2.1, §2.2). Every read folds this way: [`fold_stream`] (the
+//! customer and deal GET, ownership for the API's scope, the rules), and `projections`,
+//! whose read model keeps each entity's events in this order and folds them with these same
+//! `apply_event`s. The rules check an event against the stream's state in this order as it
+//! stands before the append; an event that is late within its stream is checked against
+//! that state, and then folded in its place (a cache of states must fold the stream again:
+//! [`is_late`]).
 
 mod customer;
 mod deal;
@@ -99,12 +113,36 @@ impl StreamState {
     }
 }
 
-/// Folds a stream's events, in order, from nothing. A stream name that does not parse
-/// gives [`StreamState::Empty`].
+/// The key of business order: (`occurred_at`, `position`).
+pub fn business_key(ev: &RecordedEvent) -> (DateTime<Utc>, u64) {
+    (ev.occurred_at, ev.position)
+}
+
+/// Whether `ev`, following events of which the latest in business order occurred at
+/// `latest`, is late: it goes before one of them in business order, so a state folded by
+/// appending it is not the stream's fold.
+pub fn is_late(latest: Option<DateTime<Utc>>, ev: &RecordedEvent) -> bool {
+    latest.is_some_and(|l| ev.occurred_at < l)
+}
+
+/// Folds a stream's events (in any order: they are taken in business order) from nothing. A
+/// stream name that does not parse gives [`StreamState::Empty`].
 pub fn fold_stream(stream: &str, events: &[RecordedEvent]) -> StreamState {
     let mut state = StreamState::Empty;
-    if let Ok(name) = StreamName::parse(stream) {
+    let Ok(name) = StreamName::parse(stream) else {
+        return state;
+    };
+    if events
+        .windows(2)
+        .all(|w| business_key(&w[0]) <= business_key(&w[1]))
+    {
         for ev in events {
+            state.apply(&name, ev);
+        }
+    } else {
+        let mut sorted: Vec<&RecordedEvent> = events.iter().collect();
+        sorted.sort_by_key(|e| business_key(e));
+        for ev in sorted {
             state.apply(&name, ev);
         }
     }
