@@ -30,8 +30,9 @@ const MAX_BULK_RUNS: usize = 65_536;
 /// ...and, for a bulk group, once they cover this many events: sled applies a batch under
 /// one epoch guard, so every tree node an insert replaces stays allocated until the whole
 /// batch is done (an import's memory jumped ~380 MB at its first batch of 65,536 ids, each
-/// copying its leaf). More, smaller batches cost more `S` entries (~18% more CPU per import).
-const MAX_BULK_EVENTS: u64 = 16_384;
+/// copying its leaf). Smaller batches cost more `S` entries: at 16,384, ~5% more CPU per
+/// import than here for 50 MB less peak; at 32,768 the CPU was that of 65,536.
+const MAX_BULK_EVENTS: u64 = 32_768;
 /// At most this many runs go into one `S` entry.
 const RUNS_PER_ENTRY: usize = 256;
 /// An id run (`J` entry) is closed once it holds this many bytes.
