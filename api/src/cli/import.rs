@@ -33,13 +33,20 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::{import_csv, open_store, progress, CliError};
+use super::{import_csv, progress, CliError};
 
 /// How many events go into one atomic, durable append (the store groups the chunks in
 /// flight into one write when it can; two of them fit the commit journal's half).
 const CHUNK_EVENTS: usize = 8192;
 /// How many chunks are handed to the store before the first of them is waited for.
 const IN_FLIGHT: usize = 2;
+/// NDJSON lines are parsed on a thread of their own and handed over this many at a time...
+const PARSED_BLOCK: usize = 1024;
+/// ...at most this many blocks ahead of their reader.
+const PARSED_AHEAD: usize = 4;
+/// sled's page cache during an import (its default is 1 GiB): an import writes much and
+/// reads little, and the default cache filled with the written log (most of the peak memory).
+const IMPORT_SLED_CACHE: u64 = 64 << 20;
 
 /// One NDJSON line: the canonical envelope; `id` is required (it is the idempotency key).
 #[derive(Debug, Clone, Deserialize)]
@@ -195,7 +202,9 @@ pub(super) async fn store_for(data: &Path, dry_run: bool) -> Result<Arc<dyn Even
     if dry_run && embedded && !data.exists() {
         return Ok(Arc::new(eventlog::memory::MemoryStore::new()));
     }
-    Ok(open_store(data).await?.shared())
+    Ok(super::open_store_with_cache(data, Some(IMPORT_SLED_CACHE))
+        .await?
+        .shared())
 }
 
 /// An import's events, in order; read twice (check, then append), so each call starts
@@ -269,9 +278,47 @@ impl Source for NdjsonFiles {
             readers.push((f.name.clone(), f.csv_hint, file));
         }
         Ok(Box::new(readers.into_iter().flat_map(
-            |(name, csv_hint, file)| ndjson_lines(name, file, csv_hint),
+            |(name, csv_hint, file)| ndjson_lines_parsed_aside(name, file, csv_hint),
         )))
     }
+}
+
+/// The NDJSON lines of `file` (named `source` in errors), parsed on a thread of their own
+/// (see [`PARSED_BLOCK`]), so that parsing runs beside the check's rules and the store's
+/// writer; `csv_hint` as in [`ndjson_lines`]. The thread stops after the first error, or
+/// when the iterator is dropped.
+fn ndjson_lines_parsed_aside(
+    source: Arc<str>,
+    file: File,
+    csv_hint: bool,
+) -> impl Iterator<Item = Result<Line, CliError>> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Result<Line, CliError>>>(PARSED_AHEAD);
+    let spawned = std::thread::Builder::new()
+        .name("import-parse".into())
+        .spawn(move || {
+            let mut lines = ndjson_lines(source, file, csv_hint);
+            loop {
+                let mut block = Vec::with_capacity(PARSED_BLOCK);
+                let mut failed = false;
+                for line in lines.by_ref() {
+                    failed = line.is_err();
+                    block.push(line);
+                    if failed || block.len() == PARSED_BLOCK {
+                        break;
+                    }
+                }
+                let end = failed || block.len() < PARSED_BLOCK;
+                if (!block.is_empty() && tx.send(block).is_err()) || end {
+                    return;
+                }
+            }
+        });
+    let failed = spawned.err().map(|e| {
+        Err(CliError::failure(format!(
+            "cannot start a thread to read the input: {e}"
+        )))
+    });
+    failed.into_iter().chain(rx.into_iter().flatten())
 }
 
 /// The NDJSON lines of `reader` (named `source` in errors), parsed; `csv_hint`: the file

@@ -238,8 +238,17 @@ pub async fn run(mut cli: Cli) -> Result<(), CliError> {
 /// Opens the selected store (`--store`, else the embedded one in `data`, created private if
 /// it does not exist) with the domain's rules in front of every append.
 pub async fn open_store(data: &Path) -> Result<store::Store, CliError> {
+    open_store_with_cache(data, None).await
+}
+
+/// [`open_store`]; `sled_cache`: the embedded store's page cache in bytes (`None`: sled's
+/// default).
+pub(crate) async fn open_store_with_cache(
+    data: &Path,
+    sled_cache: Option<u64>,
+) -> Result<store::Store, CliError> {
     let rules = Arc::new(eventlog::rules::DomainRules::default());
-    store::open_at(&store::selected(data), rules).await
+    store::open_with(&store::selected(data), rules, sled_cache).await
 }
 
 /// Opens an existing store for the commands that only read (`report`, `replay`, `export`,

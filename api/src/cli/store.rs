@@ -142,9 +142,22 @@ pub async fn open_at(
     location: &Location,
     validator: Arc<dyn AppendValidator>,
 ) -> Result<Store, CliError> {
+    open_with(location, validator, None).await
+}
+
+/// [`open_at`]; `sled_cache`: the embedded store's page cache in bytes (`None`: sled's
+/// default, 1 GiB), see [`SledStore::open_with_cache`].
+pub async fn open_with(
+    location: &Location,
+    validator: Arc<dyn AppendValidator>,
+    sled_cache: Option<u64>,
+) -> Result<Store, CliError> {
     Ok(match location {
         Location::Sled(dir) => {
-            let store = Arc::new(SledStore::open(dir, validator)?);
+            let store = Arc::new(match sled_cache {
+                Some(bytes) => SledStore::open_with_cache(dir, validator, bytes)?,
+                None => SledStore::open(dir, validator)?,
+            });
             // Opened after the store: its lock keeps a second process out of the directory.
             let keys = Arc::new(KeyFile::open(dir)?);
             Store {

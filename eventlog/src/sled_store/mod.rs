@@ -233,7 +233,19 @@ impl SledStore {
     /// files are 0600). `StoreError::Locked` if another process holds it, `Corrupt` naming the
     /// position if it is damaged (see `open`), `StorageFull` if the disk is full.
     pub fn open(dir: &Path, validator: Arc<dyn AppendValidator>) -> Result<SledStore, StoreError> {
-        let opened = open::open(dir)?;
+        let opened = open::open(dir, None)?;
+        SledStore::start(opened, Some(dir), validator)
+    }
+
+    /// [`SledStore::open`] with sled's page cache limited to `cache_bytes` (instead of 1 GiB):
+    /// for a bulk import, which writes much and reads little, so that the cache does not fill
+    /// with the written log. (A reopen after a failed write uses the default.)
+    pub fn open_with_cache(
+        dir: &Path,
+        validator: Arc<dyn AppendValidator>,
+        cache_bytes: u64,
+    ) -> Result<SledStore, StoreError> {
+        let opened = open::open(dir, Some(cache_bytes))?;
         SledStore::start(opened, Some(dir), validator)
     }
 

@@ -30,13 +30,14 @@ pub(crate) struct Opened {
     pub last_run_id: uuid::Uuid,
 }
 
-/// Opens the store in `dir`, creating it if needed (see the module's documentation).
-pub(crate) fn open(dir: &Path) -> Result<Opened, StoreError> {
+/// Opens the store in `dir`, creating it if needed (see the module's documentation);
+/// `cache_bytes`: the size of sled's page cache, `None` for sled's default (1 GiB).
+pub(crate) fn open(dir: &Path, cache_bytes: Option<u64>) -> Result<Opened, StoreError> {
     let private = |r: io::Result<()>| {
         r.map_err(|e| io_error(&format!("cannot make {} private", dir.display()), e))
     };
     private(create_private(dir))?;
-    let db = no_panic(0, || open_sled(dir))?;
+    let db = no_panic(0, || open_sled(dir, cache_bytes))?;
     // sled writes its snapshot while it opens.
     private(make_private(dir))?;
     no_panic(0, || recover(db, Some(dir)))
@@ -64,14 +65,18 @@ fn is_lock_error(dir: &Path, e: &sled::Error) -> bool {
     matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock))
 }
 
-fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
+fn open_sled(dir: &Path, cache_bytes: Option<u64>) -> Result<sled::Db, StoreError> {
     // sled releases its file lock when its last background handle is gone, a moment after the
     // previous store in this process was dropped (or the writer let go of sled to reopen it):
     // wait a little for that before calling the directory locked (a lock held by another
     // process stays held).
     let mut tries = 0;
     loop {
-        match sled::Config::new().path(dir).open() {
+        let mut config = sled::Config::new().path(dir);
+        if let Some(bytes) = cache_bytes {
+            config = config.cache_capacity(bytes);
+        }
+        match config.open() {
             Ok(db) => return Ok(db),
             Err(e) if is_lock_error(dir, &e) && tries < 30 => {
                 tries += 1;

@@ -167,7 +167,7 @@ impl Writer {
             .take();
         drop(old);
         self.journal = None;
-        let opened = self.shared.watch(open::open(&dir))?;
+        let opened = self.shared.watch(open::open(&dir, None))?;
         let (tail, durable) = (opened.tail.position, self.shared.durable());
         if tail < durable {
             return self.shared.watch(Err(StoreError::Corrupt {
