@@ -189,18 +189,23 @@ mod tests {
         }
     }
 
-    /// The customer a `DealOpened` names is read as it stands in the log: assigned in the same
-    /// atomic append as the deal, and never from a batch that was checked but not written (a
-    /// refused multi-stream append leaves the customer with its owner).
-    async fn a_deal_opens_on_the_customer_as_written(store: Arc<dyn EventStore>) {
-        // Reps named by events must have joined (`rep.active`).
-        for rep in ["wukong", "bajie"] {
+    /// `reps` join team east of `org-acme`.
+    async fn join(store: &dyn EventStore, reps: &[&str]) {
+        for rep in reps {
             let joined = json!({"rep": rep, "name": rep, "team": "east"});
             store
                 .append("org-acme", ExpectedVersion::Any, ev("RepJoined", joined))
                 .await
                 .unwrap();
         }
+    }
+
+    /// The customer a `DealOpened` names is read as it stands in the log: assigned in the same
+    /// atomic append as the deal, and never from a batch that was checked but not written (a
+    /// refused multi-stream append leaves the customer with its owner).
+    async fn a_deal_opens_on_the_customer_as_written(store: Arc<dyn EventStore>) {
+        // Reps named by events must have joined (`rep.active`).
+        join(&*store, &["wukong", "bajie"]).await;
         let pooled = store
             .append(
                 "deal-D-0",
@@ -268,13 +273,7 @@ mod tests {
     #[tokio::test]
     async fn a_late_event_is_checked_in_business_order_afterwards() {
         let store = MemoryStore::with_validator(Arc::new(DomainRules::default()));
-        for rep in ["wukong", "bajie"] {
-            let joined = json!({"rep": rep, "name": rep, "team": "east"});
-            store
-                .append("org-acme", ExpectedVersion::Any, ev("RepJoined", joined))
-                .await
-                .unwrap();
-        }
+        join(&store, &["wukong", "bajie"]).await;
         let at = |t: &str, ty: &str, data: serde_json::Value| -> Vec<ProposedEvent> {
             vec![
                 serde_json::from_value(json!({"type": ty, "occurred_at": t, "data": data}))
