@@ -53,7 +53,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     write_parts_atomically(path, &[bytes])
 }
 
-/// [`write_atomically`] of `parts` one after the other (synced every [`SYNC_EVERY`] bytes).
+/// [`write_atomically`] of `parts` one after the other (synced every 2 MiB: see `SYNC_EVERY`).
 pub fn write_parts_atomically(path: &Path, parts: &[&[u8]]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     create_private_dir(dir)?;
