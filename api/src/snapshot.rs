@@ -54,15 +54,9 @@ pub enum Check {
     Invalid(String),
 }
 
-/// The snapshot file's bytes for `model` at `position`, given the log's chain hash there.
-pub fn encode(position: u64, chain: Option<[u8; 32]>, model_json: &[u8]) -> Vec<u8> {
-    let mut out = header(position, chain, model_json);
-    out.extend_from_slice(model_json);
-    out
-}
-
-/// The first line of [`encode`]'s file (the header and its newline), to be followed by
-/// `model_json` itself (so that a big model is not copied to be written).
+/// The first line of the snapshot file for `model_json` at `position`, given the log's chain
+/// hash there: the header and its newline. The file is this followed by `model_json` itself
+/// (written as two parts, so that a big model is not copied).
 pub fn header(position: u64, chain: Option<[u8; 32]>, model_json: &[u8]) -> Vec<u8> {
     let header = Header {
         format: FORMAT,
@@ -142,7 +136,7 @@ mod tests {
     #[test]
     fn a_changed_byte_anywhere_in_the_model_fails_the_checksum() {
         let model = br#"{"last_position":3,"amount":1200}"#;
-        let bytes = encode(3, Some([9; 32]), model);
+        let bytes = [header(3, Some([9; 32]), model).as_slice(), model].concat();
         assert!(split(&bytes).is_ok());
         let body_start = bytes.iter().position(|&b| b == b'\n').unwrap() + 1;
         for i in body_start..bytes.len() {

@@ -386,10 +386,15 @@ impl Sealed {
                 };
                 // A deal that does not exist: the rules refuse the batch anyway.
                 let Some(owner) = owner else { continue };
-                if !persons.contains(&owner) {
-                    persons.push(owner.clone());
-                }
-                todo.push((i, j, owner));
+                // (index into `persons`: one copy of each person, not one per event)
+                let p = match persons.iter().position(|x| *x == owner) {
+                    Some(p) => p,
+                    None => {
+                        persons.push(owner);
+                        persons.len() - 1
+                    }
+                };
+                todo.push((i, j, p));
             }
         }
         if todo.is_empty() {
@@ -401,14 +406,13 @@ impl Sealed {
             .for_writing(&persons)
             .await
             .map_err(MultiAppendError::general)?;
-        let keys: HashMap<String, KeyState> = persons.into_iter().zip(states).collect();
-        for (i, j, owner) in todo {
-            let stream = batches[i].stream.clone();
-            let ev = &mut batches[i].events[j];
-            let fields = personal_fields(&stream, &ev.event_type);
-            match keys.get(&owner) {
+        for (i, j, p) in todo {
+            let (owner, StreamBatch { stream, events, .. }) = (&persons[p], &mut batches[i]);
+            let ev = &mut events[j];
+            let fields = personal_fields(stream, &ev.event_type);
+            match states.get(p) {
                 Some(KeyState::Live(k)) => {
-                    fields::seal_data(k, &owner, ev.id.as_ref(), fields, &mut ev.data)
+                    fields::seal_data(k, owner, ev.id.as_ref(), fields, &mut ev.data)
                 }
                 _ => {
                     // Erased: only an event already in the log may come again; it is given
@@ -423,7 +427,7 @@ impl Sealed {
                     };
                     match existing {
                         Some(e)
-                            if e.stream == stream
+                            if e.stream == *stream
                                 && e.event_type == ev.event_type
                                 && same_clear_fields(fields, e.data.value(), &ev.data) =>
                         {
