@@ -2,11 +2,17 @@
 """10-second rounds of the http-vs-postgres wrk load against one server whose store keeps
 growing (needs wrk and curl); prints per round appends/s, p50, p99 and max, and keeps the
 server's log (its slow-write warnings) in a temporary directory it names. Usage:
-stall-rounds.py BINARY DATA_DIR MINUTES [--subscribers-alternate]
-(--subscribers-alternate: every second round with 100 `curl -N` subscribers following live)"""
-import os, re, socket, subprocess, sys, tempfile, time, json, urllib.request
+stall-rounds.py BINARY DATA_DIR MINUTES [--subscribers-alternate] [--postgres-alternate]
+(--subscribers-alternate: every second round with 100 `curl -N` subscribers following live;
+--postgres-alternate: after each round, the same 10 s of `pgbench -c64 -j2` single-row INSERTs
+into a PostgreSQL events table with a unique (stream, version) index, as ../shared/bench/
+http-vs-postgres runs them, with every transaction's latency logged (`pgbench -l`) so that its
+p50, p99 and max print beside ours; PGURL, default postgres://postgres@127.0.0.1:5432/test)"""
+import glob, os, re, socket, subprocess, sys, tempfile, time, json, urllib.request
 binary, data, minutes = sys.argv[1], sys.argv[2], float(sys.argv[3])
 alternate = '--subscribers-alternate' in sys.argv
+postgres = '--postgres-alternate' in sys.argv
+pgurl = os.environ.get('PGURL', 'postgres://postgres@127.0.0.1:5432/test')
 work = tempfile.mkdtemp(prefix="stall-rounds-")
 LUA = os.path.join(work, 'append.lua')
 open(LUA, 'w').write(r'''
@@ -43,6 +49,34 @@ t0 = time.time()
 srv = subprocess.Popen([binary, '--data', data, 'serve', '--addr', f'127.0.0.1:{port}'],
                        env=dict(os.environ, DEALTRAIL_ADMIN_TOKEN=token), stdout=log, stderr=log)
 subs = []
+schema = f'stall_rounds_{os.getpid()}'
+if postgres:
+    subprocess.run(['psql', pgurl, '-q', '-v', 'ON_ERROR_STOP=1', '-c',
+                    f'create schema {schema}; create table {schema}.events(position bigserial primary key, id uuid not null unique, '
+                    'stream text not null, version int not null, type text not null, data jsonb not null, '
+                    'occurred_at timestamptz not null, recorded_at timestamptz not null default now(), unique(stream, version))'],
+                   check=True)
+    sql = os.path.join(work, 'insert.sql')
+    open(sql, 'w').write("\\set s random(1, 1000000000000000)\n"
+                         f"insert into {schema}.events(id, stream, version, type, data, occurred_at) values (gen_random_uuid(), "
+                         "'customer-' || :s, 0, 'ActivityLogged', '{\"kind\":\"call\",\"rep\":\"p1\",\"duration_s\":120}', now());\n")
+
+
+def pgbench_round(r):
+    """10 s of pgbench; its rate and the p50/p99/max of every transaction's logged latency."""
+    prefix = os.path.join(work, f'pg-{r}')
+    out = subprocess.run(['pgbench', '-n', '-c', '64', '-j', '2', '-T', '10', '-l', '--log-prefix', prefix, '-f', sql, pgurl],
+                         capture_output=True, text=True, check=True).stdout
+    lat = []
+    for name in glob.glob(prefix + '.*'):
+        with open(name) as f:
+            lat += [int(line.split()[2]) / 1000 for line in f]
+        os.unlink(name)
+    lat.sort()
+    tps = float(re.search(r'tps = ([\d.]+)', out)[1])
+    return f'{tps:,.0f} inserts/s p50 {lat[len(lat) // 2]:.2f} p99 {lat[int(len(lat) * 0.99)]:.2f} max {lat[-1]:.2f} ms'
+
+
 try:
     for _ in range(3000):
         try: urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=1); break
@@ -68,6 +102,12 @@ try:
         load = open('/proc/loadavg').read().split()[0]
         print(f'{time.strftime("%H:%M:%S")} round {r}{" +100 SSE" if with_subs else ""}: {int(m[1]) / float(m[3]):,.0f} appends/s '
               f'p50 {m[4]} p99 {m[5]} max {m[6]} ms non2xx {m[2]} load {load} health {json.dumps(h)[:120]}', flush=True)
+        if postgres:
+            theirs = pgbench_round(r)
+            print(f'{time.strftime("%H:%M:%S")} round {r} PostgreSQL: {theirs} '
+                  f'load {open("/proc/loadavg").read().split()[0]}', flush=True)
 finally:
+    if postgres:
+        subprocess.run(['psql', pgurl, '-q', '-c', f'drop schema if exists {schema} cascade'], capture_output=True)
     for p in subs: p.terminate()
     srv.terminate(); srv.wait()

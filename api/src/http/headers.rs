@@ -4,12 +4,10 @@
 //! lets its pages run only our own script and style (no inline script or style, no `eval`),
 //! talk only to this server, and never be framed; and no `Referer` sent anywhere.
 
-use axum::extract::Request;
 use axum::http::header::{
     CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use axum::http::{HeaderMap, HeaderValue};
-use axum::middleware::Next;
 use axum::response::Response;
 
 /// The dashboard's Content-Security-Policy. `img-src 'self'` is for the browser's favicon
@@ -18,9 +16,9 @@ pub const DASHBOARD_CSP: &str = "default-src 'none'; script-src 'self'; style-sr
      img-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; \
      frame-ancestors 'none'";
 
-/// Adds `X-Content-Type-Options: nosniff` to every response (a router middleware).
-pub async fn nosniff(request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
+/// Adds `X-Content-Type-Options: nosniff` to a response (every response passes here, see
+/// `finish_response` in the router).
+pub fn nosniff(mut response: Response) -> Response {
     response
         .headers_mut()
         .insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));

@@ -42,6 +42,7 @@ use std::future::Future;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{delete, get, post, put};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -121,15 +122,21 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::dashboard::routes())
         .fallback(problem::no_route)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
-        .layer(axum::middleware::map_response(
-            problem::problem_for_bare_errors,
-        ))
         .layer(CatchPanicLayer::custom(problem::panic_response))
-        .layer(axum::middleware::from_fn(headers::nosniff))
+        .layer(tower::util::MapResponseLayer::new(finish_response))
         .layer(trace)
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// What every response gets on its way out: a problem body for a bare error status, and
+/// `nosniff`. One plain function behind tower's `MapResponseLayer` rather than axum's
+/// `map_response`/`from_fn` middleware, which box a future and clone the whole inner service
+/// for every request (issue 19's profile: `CloneService::clone_box` per request). It sits
+/// outside the panic catcher, whose answer is already a problem and gets `nosniff` here.
+fn finish_response(res: Response) -> Response {
+    headers::nosniff(problem::problem_for_bare_errors(res))
 }
 
 /// Serves the API on `listener` until `shutdown` resolves; then open subscriptions end,

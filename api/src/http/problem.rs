@@ -311,9 +311,10 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Response middleware: an error status without a problem body (from the router, the
-/// timeout or a body limit) gets one; everything else passes untouched.
-pub async fn problem_for_bare_errors(res: Response) -> Response {
+/// An error status without a problem body (from the router, the timeout or a body limit)
+/// gets one; everything else passes untouched (every response passes here, see
+/// `finish_response` in the router).
+pub fn problem_for_bare_errors(res: Response) -> Response {
     let status = res.status();
     let is_problem = res
         .headers()
