@@ -93,7 +93,12 @@ pub fn channels(model: &ReadModel, q: &PeriodQuery) -> Result<Channels, MissingR
     }
     let mut won_of: BTreeMap<String, (u32, Money)> = BTreeMap::new();
     for d in model.deal_views(q.as_of) {
-        if let Some(ch) = d.source_lead.as_ref().and_then(|l| lead_channel.get(l)) {
+        if let Some(ch) = d
+            .state
+            .source_lead
+            .as_deref()
+            .and_then(|l| lead_channel.get(l))
+        {
             if let Some(a) = acc.get_mut(ch) {
                 a.deals.insert(d.state.deal_id.clone());
             }
@@ -105,7 +110,7 @@ pub fn channels(model: &ReadModel, q: &PeriodQuery) -> Result<Channels, MissingR
             if let Some(d) = model.deal_view(id, q.as_of) {
                 if let (DealStatus::Won, Some(c)) = (d.state.status, d.final_close()) {
                     won.0 += 1;
-                    won.1 += conv.at(d.state.amount, &d.currency, Month::of(&c.at));
+                    won.1 += conv.at(d.state.amount, &d.state.currency, Month::of(&c.at));
                 }
             }
         }

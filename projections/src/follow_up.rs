@@ -101,19 +101,19 @@ pub fn installments(entries: &[DealEntry]) -> Vec<InstallmentDue> {
         match &e.op {
             DealOp::Scheduled(s) => {
                 let received = by_id
-                    .get(s.installment_id.as_str())
+                    .get(&*s.installment_id)
                     .map_or(Money::ZERO, |i| i.received);
                 by_id.insert(
                     &s.installment_id,
                     InstallmentDue {
-                        installment_id: s.installment_id.clone(),
+                        installment_id: s.installment_id.to_string(),
                         amount: s.amount,
                         due: s.due,
                         received,
                     },
                 );
             }
-            DealOp::PaidInstallment(p) => *paid.entry(p.1.as_str()).or_default() += p.0,
+            DealOp::PaidInstallment(p) => *paid.entry(&*p.1).or_default() += p.0,
             _ => {}
         }
     }
@@ -230,7 +230,7 @@ fn title(entries: &[DealEntry]) -> String {
     entries
         .iter()
         .find_map(|e| match &e.op {
-            DealOp::Opened(o) => Some(o.title.clone()),
+            DealOp::Opened(o) => Some(o.title.to_string()),
             _ => None,
         })
         .unwrap_or_default()

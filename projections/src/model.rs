@@ -178,7 +178,9 @@ pub struct CustomerRecord {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DealRecord {
     pub entries: Vec<DealEntry>,
-    /// The fold of all `entries` (boxed: the map's nodes stay small).
+    /// The fold of all `entries` (boxed: the map's nodes stay small). Not stored: folded
+    /// again from `entries` when a stored model is read back.
+    #[serde(skip)]
     pub current: Option<Box<DealView>>,
 }
 
@@ -286,6 +288,9 @@ impl From<Stored> for ReadModel {
             deal_index: DealIndex::default(),
             deferred: false,
         };
+        for (id, d) in &mut m.deals {
+            d.current = DealView::fold(id, &d.entries).map(Box::new);
+        }
         m.reindex();
         m
     }

@@ -89,7 +89,7 @@ pub fn ownership_of(stream: &StreamName, events: &[RecordedEvent]) -> Ownership 
         return Ownership::Missing;
     }
     match fold_stream(&stream.to_string(), events) {
-        StreamState::Deal(d) => Ownership::Owned(d.owner),
+        StreamState::Deal(d) => Ownership::Owned(d.owner.to_string()),
         StreamState::Customer(c) => c.owner.map_or(Ownership::Pool, Ownership::Owned),
         // A deal or customer stream without its opening event (the rules keep it out): no
         // owner, as for the pool.
