@@ -84,9 +84,9 @@ pub fn channels(model: &ReadModel, q: &PeriodQuery) -> Result<Channels, MissingR
         }
         let a = acc.entry(l.channel.clone()).or_default();
         a.leads += 1;
-        a.qualified += u32::from(l.qualified);
-        a.converted += u32::from(l.converted_into.is_some());
-        if let Some(d) = &l.converted_deal {
+        a.qualified += u32::from(l.qualified_at.is_some());
+        a.converted += u32::from(l.customer_id.is_some());
+        if let Some(d) = &l.deal_id {
             a.deals.insert(d.clone());
         }
         lead_channel.insert(l.lead_id, l.channel);

@@ -54,7 +54,7 @@ pub fn lead_to_cash(model: &ReadModel, q: &PeriodQuery) -> Result<LeadToCash, Mi
     for l in model.lead_views(q.as_of) {
         if q.period.contains(l.captured_at) {
             leads += 1;
-            converted += u32::from(l.converted_into.is_some());
+            converted += u32::from(l.customer_id.is_some());
         }
     }
     let (mut won, mut lost, mut activities) = (0u32, 0u32, 0u32);
