@@ -261,7 +261,11 @@ impl DealState {
                 {
                     Some(i) => (i.amount, i.due) = (s.amount, s.due),
                     None => {
-                        self.installments.reserve_exact(1);
+                        // Deals are paid in one or two installments, most often: one
+                        // allocation for those (reports fold every deal as of a past date).
+                        if self.installments.capacity() == 0 {
+                            self.installments.reserve_exact(2);
+                        }
                         self.installments.push(Installment {
                             installment_id: s.installment_id.clone(),
                             amount: s.amount,
