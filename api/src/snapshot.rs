@@ -25,9 +25,9 @@ use eventlog::{EventStore, StoreError};
 use projections::ReadModel;
 use serde::{Deserialize, Serialize};
 
-/// 3: deals carry their currency (`DealView::currency`, and in their `DealOpened` op); the
-/// customer service and follow-up indexes; the deal list index.
-const FORMAT: u32 = 3;
+/// 4: deals are stored as their ops only (the domain's `DealOp`: quotes carry their amount,
+/// payments their installment); their folds are folded again when the model is read back.
+const FORMAT: u32 = 4;
 
 /// Where a data directory keeps its snapshot.
 pub fn path(data: &Path) -> PathBuf {

@@ -123,11 +123,11 @@ fn the_whole_log_passes_the_rules_again_and_folds_to_the_known_figures() {
         panic!()
     };
     assert_eq!(d.status, DealStatus::Won);
-    assert_eq!(d.stage, "contract");
+    assert_eq!(&*d.stage, "contract");
     assert_eq!(d.amount, Money(11_500_050));
     assert_eq!(d.paid, Money(5_750_025));
     assert_eq!((d.quotes, d.activities), (1, 2));
-    assert_eq!(d.competitors, ["Acme"]);
+    assert_eq!(d.competitors, [std::sync::Arc::from("Acme")]);
     assert_eq!(d.opened_at, parse_time("2026-05-08T01:00:01Z").unwrap());
     assert_eq!(
         d.stage_entered_at,
@@ -141,7 +141,7 @@ fn the_whole_log_passes_the_rules_again_and_folds_to_the_known_figures() {
     };
     assert_eq!(d.status, DealStatus::Lost);
     assert_eq!(
-        (d.owner.as_str(), d.stage.as_str(), d.currency.as_str()),
+        (&*d.owner, &*d.stage, &*d.currency),
         ("wukong", "negotiation", "USD")
     );
     assert_eq!((d.quotes, d.activities), (1, 2));

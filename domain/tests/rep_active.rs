@@ -139,7 +139,7 @@ fn a_log_from_before_the_rule_still_folds() {
     let StreamState::Deal(deal) = fold_stream("deal-D-1", &log.events) else {
         panic!("deal-D-1 folds to a deal")
     };
-    assert_eq!((deal.owner.as_str(), deal.activities), ("bajie", 1));
+    assert_eq!((&*deal.owner, deal.activities), ("bajie", 1));
     let mut org = OrgState::default();
     for e in log.events.iter().filter(|e| e.stream == "org-acme") {
         org.apply(e);

@@ -84,16 +84,21 @@ pub fn channels(model: &ReadModel, q: &PeriodQuery) -> Result<Channels, MissingR
         }
         let a = acc.entry(l.channel.clone()).or_default();
         a.leads += 1;
-        a.qualified += u32::from(l.qualified);
-        a.converted += u32::from(l.converted_into.is_some());
-        if let Some(d) = &l.converted_deal {
+        a.qualified += u32::from(l.qualified_at.is_some());
+        a.converted += u32::from(l.customer_id.is_some());
+        if let Some(d) = &l.deal_id {
             a.deals.insert(d.clone());
         }
         lead_channel.insert(l.lead_id, l.channel);
     }
     let mut won_of: BTreeMap<String, (u32, Money)> = BTreeMap::new();
     for d in model.deal_views(q.as_of) {
-        if let Some(ch) = d.source_lead.as_ref().and_then(|l| lead_channel.get(l)) {
+        if let Some(ch) = d
+            .state
+            .source_lead
+            .as_deref()
+            .and_then(|l| lead_channel.get(l))
+        {
             if let Some(a) = acc.get_mut(ch) {
                 a.deals.insert(d.state.deal_id.clone());
             }
@@ -105,7 +110,7 @@ pub fn channels(model: &ReadModel, q: &PeriodQuery) -> Result<Channels, MissingR
             if let Some(d) = model.deal_view(id, q.as_of) {
                 if let (DealStatus::Won, Some(c)) = (d.state.status, d.final_close()) {
                     won.0 += 1;
-                    won.1 += conv.at(d.state.amount, &d.currency, Month::of(&c.at));
+                    won.1 += conv.at(d.state.amount, &d.state.currency, Month::of(&c.at));
                 }
             }
         }

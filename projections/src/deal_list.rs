@@ -389,7 +389,7 @@ fn opened(rec: &DealRecord) -> (&str, &str) {
     rec.entries
         .iter()
         .find_map(|e| match &e.op {
-            DealOp::Opened(o) => Some((o.title.as_str(), &*o.currency)),
+            DealOp::Opened(o) => Some((&*o.title, &*o.currency)),
             _ => None,
         })
         .unwrap_or(("", "CNY"))

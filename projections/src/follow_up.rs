@@ -17,15 +17,17 @@
 //!   own measure, [`crate::pool::due_for_release`]), listed when idle for more than
 //!   `release_after_days − 3` days; `releases_in_days` = `release_after_days` − idle days
 //!   (1 decimal, 0 when already due: the policy's next run releases it). Soonest first.
-//! - `leads_to_work`: `score` = fit + intent (a missing score counts 0); highest first, then
-//!   the earliest qualified, then lead id.
+//! - `leads_to_work`: the leads whose fold (the domain's `LeadState`) is qualified;
+//!   `score` = fit + intent, each the latest given (a score never given counts 0); highest
+//!   first, then the earliest qualified, then lead id.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::envelope::rfc3339;
-use domain::{Event, Money};
+use domain::state::LeadStatus;
+use domain::Money;
 use serde::{Deserialize, Serialize};
 
 use crate::deal::{DealOp, DealStatus, DealView};
@@ -101,19 +103,19 @@ pub fn installments(entries: &[DealEntry]) -> Vec<InstallmentDue> {
         match &e.op {
             DealOp::Scheduled(s) => {
                 let received = by_id
-                    .get(s.installment_id.as_str())
+                    .get(&*s.installment_id)
                     .map_or(Money::ZERO, |i| i.received);
                 by_id.insert(
                     &s.installment_id,
                     InstallmentDue {
-                        installment_id: s.installment_id.clone(),
+                        installment_id: s.installment_id.to_string(),
                         amount: s.amount,
                         due: s.due,
                         received,
                     },
                 );
             }
-            DealOp::PaidInstallment(p) => *paid.entry(p.1.as_str()).or_default() += p.0,
+            DealOp::PaidInstallment(p) => *paid.entry(&*p.1).or_default() += p.0,
             _ => {}
         }
     }
@@ -145,38 +147,23 @@ pub struct LeadToWork {
 }
 
 impl LeadToWork {
-    /// The lead whose events (business order) are `entries`, if it is one to work.
+    /// The lead whose events (business order) are `entries`, if it is one to work: the
+    /// domain's fold of it is qualified (again, after a disqualification) and not converted.
     pub fn of(lead_id: &str, entries: &[Entry]) -> Option<LeadToWork> {
-        let mut lead: Option<LeadToWork> = None;
-        let (mut name, mut channel) = (None, None);
-        for e in entries {
-            match &e.event {
-                Event::LeadCaptured(c) => {
-                    name = Some(c.name.clone());
-                    channel = Some(c.channel.clone());
-                }
-                Event::LeadQualified(q) => {
-                    lead = Some(LeadToWork {
-                        lead_id: lead_id.to_string(),
-                        name: String::new(),
-                        channel: String::new(),
-                        fit_score: q.fit_score,
-                        intent_score: q.intent_score,
-                        score: q.fit_score.unwrap_or(0) + q.intent_score.unwrap_or(0),
-                        qualified_at: e.at,
-                        rep: q.rep.clone(),
-                    })
-                }
-                // Qualified again after a disqualification, it is to be worked again.
-                Event::LeadDisqualified(_) => lead = None,
-                Event::LeadConverted(_) => return None,
-                _ => {}
-            }
+        let l = crate::model::fold_lead(lead_id, entries)?;
+        if l.status != LeadStatus::Qualified {
+            return None;
         }
-        let mut lead = lead?;
-        lead.name = name?;
-        lead.channel = channel?;
-        Some(lead)
+        Some(LeadToWork {
+            score: l.fit_score.unwrap_or(0) + l.intent_score.unwrap_or(0),
+            qualified_at: l.qualified_at?,
+            rep: l.rep?,
+            lead_id: l.lead_id,
+            name: l.name,
+            channel: l.channel,
+            fit_score: l.fit_score,
+            intent_score: l.intent_score,
+        })
     }
 }
 
@@ -230,7 +217,7 @@ fn title(entries: &[DealEntry]) -> String {
     entries
         .iter()
         .find_map(|e| match &e.op {
-            DealOp::Opened(o) => Some(o.title.clone()),
+            DealOp::Opened(o) => Some(o.title.to_string()),
             _ => None,
         })
         .unwrap_or_default()

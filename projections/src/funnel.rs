@@ -227,7 +227,7 @@ pub fn funnel(model: &ReadModel, q: &FunnelQuery) -> Funnel {
         let key: std::borrow::Cow<'_, str> = match q.group_by {
             GroupBy::None => "all".into(),
             GroupBy::Rep => d.state.owner.to_string().into(),
-            GroupBy::Source => match &d.source_lead {
+            GroupBy::Source => match &d.state.source_lead {
                 None => "direct".into(),
                 Some(l) => model
                     .lead_view(l, q.as_of)

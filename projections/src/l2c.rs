@@ -54,7 +54,7 @@ pub fn lead_to_cash(model: &ReadModel, q: &PeriodQuery) -> Result<LeadToCash, Mi
     for l in model.lead_views(q.as_of) {
         if q.period.contains(l.captured_at) {
             leads += 1;
-            converted += u32::from(l.converted_into.is_some());
+            converted += u32::from(l.customer_id.is_some());
         }
     }
     let (mut won, mut lost, mut activities) = (0u32, 0u32, 0u32);
@@ -68,8 +68,8 @@ pub fn lead_to_cash(model: &ReadModel, q: &PeriodQuery) -> Result<LeadToCash, Mi
         if d.state.status == DealStatus::Won {
             let month = Month::of(&c.at);
             won += 1;
-            won_amount += conv.at(c.amount, &d.currency, month);
-            received += conv.at(d.state.paid, &d.currency, month);
+            won_amount += conv.at(c.amount, &d.state.currency, month);
+            received += conv.at(d.state.paid, &d.state.currency, month);
             activities += d.state.activities;
             cycles.push(crate::num::days_between(d.state.opened_at, c.at));
         } else {

@@ -11,7 +11,8 @@
 //! - [`model`]: the read model — each entity's events in business order (deal events as
 //!   compact [`deal::DealOp`]s, no envelopes: [`model::EventSource`] reads whole events back
 //!   from the log for the timeline and the replay), current deal folds, and the indexes.
-//! - [`deal`]: one deal folded (seam for `domain::state::DealState`).
+//! - [`deal`]: one deal as reports see it: the domain's `DealState` plus stage visits,
+//!   closes and activity kinds.
 //! - [`rep_months`], [`funnel_index`]: figures kept current as events arrive (rep trends per
 //!   month; the whole-history funnel overall and per owner), so the reports without `as_of`
 //!   do not scan every deal. The model also keeps the open deals' states and each rep's won
@@ -42,11 +43,11 @@
 //! [`ParamError`] naming the parameter. Times accept RFC 3339 or a bare date (midnight UTC).
 //!
 //! Where this crate meets `domain`: [`typed::typed`] is the only
-//! place an envelope is parsed (→ `domain::schema::typed`); [`deal::DealState`] and the
-//! state part of [`deal::DealView::apply`] mirror `domain::state::DealState`.
+//! place an envelope is parsed (→ `domain::schema::typed`); every state (deals, customers,
+//! leads) is the domain's fold (`domain::state`), which this crate only adds history to.
 //!
-//! Persistence: the [`ReadModel`] is `Serialize`/`Deserialize` (without its indexes, which
-//! are rebuilt when it is read back) and carries `last_position`, so persisting it as one
+//! Persistence: the [`ReadModel`] is `Serialize`/`Deserialize` (without its indexes and
+//! deal folds, which are rebuilt when it is read back) and carries `last_position`, so persisting it as one
 //! blob records the position it reflects atomically; resuming means applying events after
 //! that position (re-delivered ones are ignored). "As of" keeps each entity's events sorted
 //! so a past state is a prefix fold. Still scanning every deal: reports with `as_of`, a

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use domain::envelope::{Category, StreamName};
 use domain::events::{ActivityKind, StageDef, TargetSet, EVENT_TYPES};
-use domain::state::CustomerState;
+use domain::state::{CustomerState, LeadState};
 use domain::{Event, Money, Month, RecordedEvent};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -178,7 +178,9 @@ pub struct CustomerRecord {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DealRecord {
     pub entries: Vec<DealEntry>,
-    /// The fold of all `entries` (boxed: the map's nodes stay small).
+    /// The fold of all `entries` (boxed: the map's nodes stay small). Not stored: folded
+    /// again from `entries` when a stored model is read back.
+    #[serde(skip)]
     pub current: Option<Box<DealView>>,
 }
 
@@ -286,6 +288,9 @@ impl From<Stored> for ReadModel {
             deal_index: DealIndex::default(),
             deferred: false,
         };
+        for (id, d) in &mut m.deals {
+            d.current = DealView::fold(id, &d.entries).map(Box::new);
+        }
         m.reindex();
         m
     }
@@ -337,66 +342,42 @@ pub struct RepInfo {
 /// A customer folded over its stream: the domain's fold, nothing of its own.
 pub type CustomerView = CustomerState;
 
-/// Folds a customer's entries (business order, as the read model keeps them) with the
-/// domain's [`CustomerState::apply_event`]; `None` before its `CustomerRegistered`.
-pub fn fold_customer(customer_id: &str, entries: &[Entry]) -> Option<CustomerView> {
-    let mut it = entries
-        .iter()
-        .skip_while(|e| !matches!(e.event, Event::CustomerRegistered(_)));
-    let first = it.next()?;
-    let Event::CustomerRegistered(r) = &first.event else {
-        return None;
-    };
-    let mut c = CustomerState::registered(customer_id, r, first.at);
+/// Folds an entity's entries (business order, as the read model keeps them) from its
+/// opening event (the first for which `open` gives a state) on, with the domain's `apply`.
+fn fold_from<S>(
+    entries: &[Entry],
+    open: impl Fn(&Event, DateTime<Utc>) -> Option<S>,
+    apply: impl Fn(&mut S, &Event, DateTime<Utc>),
+) -> Option<S> {
+    let mut it = entries.iter();
+    let mut state = it.by_ref().find_map(|e| open(&e.event, e.at))?;
     for e in it {
-        c.apply_event(&e.event, e.at);
+        apply(&mut state, &e.event, e.at);
     }
-    Some(c)
+    Some(state)
 }
 
-/// A lead folded over its stream.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LeadView {
-    pub lead_id: String,
-    pub channel: String,
-    pub captured_at: DateTime<Utc>,
-    pub qualified: bool,
-    pub disqualified: bool,
-    pub converted_into: Option<String>,
-    pub converted_deal: Option<String>,
+/// Folds a customer's entries with the domain's [`CustomerState::apply_event`]; `None`
+/// before its `CustomerRegistered`.
+pub fn fold_customer(customer_id: &str, entries: &[Entry]) -> Option<CustomerView> {
+    let open = |e: &Event, at| match e {
+        Event::CustomerRegistered(r) => Some(CustomerState::registered(customer_id, r, at)),
+        _ => None,
+    };
+    fold_from(entries, open, CustomerState::apply_event)
 }
 
-impl LeadView {
-    pub fn fold(lead_id: &str, entries: &[Entry]) -> Option<LeadView> {
-        let mut it = entries
-            .iter()
-            .skip_while(|e| !matches!(e.event, Event::LeadCaptured(_)));
-        let first = it.next()?;
-        let Event::LeadCaptured(c) = &first.event else {
-            return None;
-        };
-        let mut l = LeadView {
-            lead_id: lead_id.to_string(),
-            channel: c.channel.clone(),
-            captured_at: first.at(),
-            qualified: false,
-            disqualified: false,
-            converted_into: None,
-            converted_deal: None,
-        };
-        for e in it {
-            match &e.event {
-                Event::LeadQualified(_) => l.qualified = true,
-                Event::LeadDisqualified(_) => l.disqualified = true,
-                Event::LeadConverted(c) => {
-                    l.converted_into = Some(c.customer_id.clone());
-                    l.converted_deal = c.deal_id.clone();
-                }
-                _ => {}
-            }
-        }
-        Some(l)
-    }
+/// A lead folded over its stream: the domain's fold, nothing of its own.
+pub type LeadView = LeadState;
+
+/// Folds a lead's entries with the domain's [`LeadState::apply_event`]; `None` before its
+/// `LeadCaptured`.
+pub fn fold_lead(lead_id: &str, entries: &[Entry]) -> Option<LeadView> {
+    let open = |e: &Event, at| match e {
+        Event::LeadCaptured(c) => Some(LeadState::captured(lead_id, c, at)),
+        _ => None,
+    };
+    fold_from(entries, open, LeadState::apply_event)
 }
 
 impl ReadModel {
@@ -739,7 +720,7 @@ impl ReadModel {
     }
 
     pub fn lead_view(&self, id: &str, as_of: Option<DateTime<Utc>>) -> Option<LeadView> {
-        LeadView::fold(id, prefix(&self.leads.get(id)?.entries, as_of))
+        fold_lead(id, prefix(&self.leads.get(id)?.entries, as_of))
     }
 
     pub fn lead_views(&self, as_of: Option<DateTime<Utc>>) -> impl Iterator<Item = LeadView> + '_ {

@@ -194,7 +194,7 @@ pub fn pipeline(
     // the open deals and the month's wins from the model's indexes instead of every deal.
     let current = model.latest_occurred_at.is_none_or(|t| t <= as_of);
     // Otherwise every deal as of then: the month's wins, and the states of the open ones.
-    let mut open_then: Vec<(DealState, Arc<str>)> = Vec::new();
+    let mut open_then: Vec<DealState> = Vec::new();
     if current {
         for (rep, b) in model.rep_months.month(month) {
             if b.won > 0 && mine(rep) {
@@ -205,33 +205,32 @@ pub fn pipeline(
         for d in model.deal_views(Some(as_of)) {
             for c in &d.closes {
                 if c.won && c.at >= month_start && mine(&c.owner) {
-                    let amount = conv.at(c.amount, &d.currency, month);
+                    let amount = conv.at(c.amount, &d.state.currency, month);
                     credit(&mut board, &c.owner, amount, 1);
                 }
             }
             if d.state.status == DealStatus::Open {
-                let d = d.into_owned();
-                open_then.push((d.state, d.currency));
+                open_then.push(d.into_owned().state);
             }
         }
     }
-    let states: Box<dyn Iterator<Item = (&DealState, &Arc<str>)>> = if current {
+    let states: Box<dyn Iterator<Item = &DealState>> = if current {
         Box::new(
             model
                 .open_deals
                 .iter()
                 .filter_map(|id| model.deals.get(id)?.current.as_deref())
-                .map(|v| (&v.state, &v.currency)),
+                .map(|v| &v.state),
         )
     } else {
-        Box::new(open_then.iter().map(|(s, c)| (s, c)))
+        Box::new(open_then.iter())
     };
-    for (s, currency) in states {
+    for s in states {
         if s.status != DealStatus::Open || !mine(&s.owner) {
             continue;
         }
         // An open deal: at the latest rate known as of `as_of`.
-        let amount = conv.latest(s.amount, currency, month);
+        let amount = conv.latest(s.amount, &s.currency, month);
         open_count += 1;
         open_amount += amount;
         row(&mut board, &s.owner);

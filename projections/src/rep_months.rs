@@ -242,7 +242,7 @@ impl RepMonths {
             self.edit(strings, &c.owner, c.at, |b| {
                 if c.won {
                     bump(&mut b.won, sign);
-                    b.won_amount_edit(&view.currency, c.amount, sign);
+                    b.won_amount_edit(&view.state.currency, c.amount, sign);
                     sorted_edit(
                         &mut b.cycles,
                         days_between(opened, c.at),
@@ -250,7 +250,7 @@ impl RepMonths {
                         f64::total_cmp,
                     );
                 } else {
-                    b.lost_amount_edit(&view.currency, c.amount, sign);
+                    b.lost_amount_edit(&view.state.currency, c.amount, sign);
                 }
             });
         }
@@ -264,10 +264,10 @@ impl RepMonths {
         self.edit(strings, &c.owner, c.at, |b| {
             if c.won {
                 b.won += 1;
-                b.won_amount_edit(&view.currency, c.amount, 1);
+                b.won_amount_edit(&view.state.currency, c.amount, 1);
                 sorted_edit(&mut b.cycles, days_between(opened, c.at), 1, f64::total_cmp);
             } else {
-                b.lost_amount_edit(&view.currency, c.amount, 1);
+                b.lost_amount_edit(&view.state.currency, c.amount, 1);
             }
         });
     }

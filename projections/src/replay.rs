@@ -249,7 +249,7 @@ pub fn replay(
     };
     Some(Replay {
         deal_id: deal_id.to_string(),
-        currency: view.currency.to_string(),
+        currency: view.state.currency.to_string(),
         steps,
         analysis,
     })

@@ -263,11 +263,11 @@ fn by_scan(
             let b = buckets.entry((c.owner.to_string(), m)).or_default();
             if c.won {
                 b.won += 1;
-                b.push_won(&d.currency, c.amount);
+                b.push_won(&d.state.currency, c.amount);
                 b.cycles
                     .push(crate::num::days_between(d.state.opened_at, c.at));
             } else {
-                b.push_lost(&d.currency, c.amount);
+                b.push_lost(&d.state.currency, c.amount);
             }
         }
     }

@@ -177,7 +177,7 @@ pub fn page(
         let converted = q.as_of.is_none()
             || model
                 .lead_view(l, q.as_of)
-                .is_some_and(|v| v.converted_into.as_deref() == Some(customer_id));
+                .is_some_and(|v| v.customer_id.as_deref() == Some(customer_id));
         if let (true, Some(r)) = (converted, model.leads.get(l)) {
             all.extend(prefix(&r.entries, q.as_of).iter().map(item));
         }

@@ -72,7 +72,7 @@ pub fn win_loss(model: &ReadModel, q: &PeriodQuery) -> Result<WinLoss, MissingRa
         if !q.period.contains(c.at) || !q.scope.covers(&d.state.owner) {
             continue;
         }
-        let amount = conv.at(c.amount, &d.currency, Month::of(&c.at));
+        let amount = conv.at(c.amount, &d.state.currency, Month::of(&c.at));
         if c.won {
             won += 1;
             won_amount += amount;

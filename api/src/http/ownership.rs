@@ -2,13 +2,15 @@
 //!
 //! [`LogOwnership`] reads the entity's stream and folds it with the domain's fold
 //! (`domain::state::fold_stream`, business order): the owner the scope decides on is the one
-//! the customer and deal GETs and the reports show ([`ownership_of`]).
+//! the customer and deal GETs and the reports show ([`ownership_of`]). A rep's team and
+//! whether they left come from the domain's `OrgState`, kept current from the log's new
+//! `RepJoined` / `RepLeft` (no scan of the log per request).
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use domain::state::{fold_stream, StreamState};
-use domain::{Category, StreamName};
+use domain::state::{fold_stream, OrgState, StreamState};
+use domain::{Category, Event, StreamName};
 use eventlog::{EventStore, Filter, RecordedEvent, StoreError};
 
 /// The ownership of one entity stream.
@@ -55,13 +57,13 @@ pub struct LogOwnership {
     teams: tokio::sync::Mutex<TeamIndex>,
 }
 
-/// Each rep's team from the latest `RepJoined`, the reps who left since, and every team
-/// named, as of log position `through`.
+/// The reps as the domain's [`OrgState`] folds their `RepJoined` / `RepLeft` (in log order,
+/// as the rules fold the organisation), and every team a `RepJoined` named, as of log
+/// position `through`.
 #[derive(Default)]
 struct TeamIndex {
     through: u64,
-    team: std::collections::HashMap<String, String>,
-    left: std::collections::HashSet<String>,
+    org: OrgState,
     teams: std::collections::HashSet<String>,
 }
 
@@ -76,20 +78,13 @@ impl LogOwnership {
 
 const PAGE: usize = 1000;
 
-fn str_field(ev: &RecordedEvent, field: &str) -> Option<String> {
-    ev.data
-        .get(field)
-        .and_then(|v| v.as_str())
-        .map(str::to_string)
-}
-
 /// The ownership of `stream` after `events` (its events, in any order), by the domain's fold.
 pub fn ownership_of(stream: &StreamName, events: &[RecordedEvent]) -> Ownership {
     if events.is_empty() {
         return Ownership::Missing;
     }
     match fold_stream(&stream.to_string(), events) {
-        StreamState::Deal(d) => Ownership::Owned(d.owner),
+        StreamState::Deal(d) => Ownership::Owned(d.owner.to_string()),
         StreamState::Customer(c) => c.owner.map_or(Ownership::Pool, Ownership::Owned),
         // A deal or customer stream without its opening event (the rules keep it out): no
         // owner, as for the pool.
@@ -122,17 +117,20 @@ impl OwnershipResolver for LogOwnership {
     }
 
     async fn team_of(&self, rep: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.teams().await?.team.get(rep).cloned())
+        Ok(self
+            .teams()
+            .await?
+            .org
+            .reps
+            .get(rep)
+            .map(|r| r.team.clone()))
     }
 
     async fn rep_status(&self, rep: &str) -> Result<RepStatus, StoreError> {
-        let index = self.teams().await?;
-        Ok(if !index.team.contains_key(rep) {
-            RepStatus::Unknown
-        } else if index.left.contains(rep) {
-            RepStatus::Left
-        } else {
-            RepStatus::Active
+        Ok(match self.teams().await?.org.reps.get(rep) {
+            None => RepStatus::Unknown,
+            Some(r) if r.active => RepStatus::Active,
+            Some(_) => RepStatus::Left,
         })
     }
 
@@ -159,15 +157,12 @@ impl LogOwnership {
                 .read_all(index.through + 1, PAGE, &filter)
                 .await?;
             for ev in &page {
-                let Some(rep) = str_field(ev, "rep") else {
+                let Ok(event) = domain::schema::typed(ev) else {
                     continue;
                 };
-                if ev.event_type == "RepLeft" {
-                    index.left.insert(rep);
-                } else if let Some(team) = str_field(ev, "team") {
-                    index.left.remove(&rep);
-                    index.teams.insert(team.clone());
-                    index.team.insert(rep, team);
+                index.org.apply_event(&event, ev.occurred_at);
+                if let Event::RepJoined(j) = event {
+                    index.teams.insert(j.team);
                 }
             }
             index.through = match page.last() {

@@ -43,7 +43,7 @@ pub(super) fn check(
     }
     match event {
         Event::DealStageChanged(c) => {
-            if c.from != deal.stage {
+            if *c.from != *deal.stage {
                 return Err(DEAL_STAGE_FROM.reject(
                     "data.from",
                     json_text(&c.from),
@@ -60,7 +60,7 @@ pub(super) fn check(
             }
         }
         Event::DealReassigned(r) => {
-            if r.from != deal.owner {
+            if *r.from != *deal.owner {
                 return Err(DEAL_REASSIGN_FROM.reject(
                     "data.from",
                     json_text(&r.from),
@@ -101,7 +101,7 @@ pub(super) fn check(
         }
         Event::PaymentScheduled(p) => {
             only_won(deal.status, event)?;
-            if deal.installments.contains_key(&p.installment_id) {
+            if deal.installment(&p.installment_id).is_some() {
                 return Err(PAYMENT_INSTALLMENT_UNIQUE.reject(
                     "data.installment_id",
                     json_text(&p.installment_id),
@@ -112,7 +112,7 @@ pub(super) fn check(
         Event::PaymentReceived(p) => {
             only_won(deal.status, event)?;
             if let Some(id) = &p.installment_id {
-                if !deal.installments.contains_key(id) {
+                if deal.installment(id).is_none() {
                     return Err(PAYMENT_INSTALLMENT_KNOWN.reject(
                         "data.installment_id",
                         json_text(id),

@@ -108,7 +108,7 @@ pub fn customer_named(stream: &str, batch: &[RecordedEvent]) -> Option<String> {
 /// });
 /// let ctx = Context { org: &org, now: domain::envelope::parse_time("2026-06-04T00:00:00Z").unwrap(), customers: &customers };
 /// let state = check_batch(&ctx, &StreamState::Empty, "deal-D-1", &[opened.clone(), moved.clone()]).unwrap();
-/// assert_eq!(state.as_deal().unwrap().stage, "quote");
+/// assert_eq!(&*state.as_deal().unwrap().stage, "quote");
 ///
 /// let refused = check_batch(&ctx, &StreamState::Empty, "deal-D-1", &[opened, moved, bad]).unwrap_err();
 /// assert_eq!((refused.index, refused.rule, refused.field.as_str()), (Some(2), "deal.stage_from", "data.from"));

@@ -9,9 +9,9 @@
 //! late event takes its place in business time. So the state "now" is the state as of the end
 //! of time, and the state as of T is the fold of the events with `occurred_at ≤ T`, a prefix
 //! of the same order (SPEC §2.1, §2.2). Every read folds this way: [`fold_stream`] (the
-//! customer and deal GET, ownership for the API's scope, the rules), and `projections`,
-//! whose read model keeps each entity's events in this order and folds them with these same
-//! `apply_event`s. The rules check an event against the stream's state in this order as it
+//! customer GET, ownership for the API's scope, the rules), and `projections`, whose read
+//! model keeps each entity's events in this order and folds them with these same
+//! `apply_event`s (deals: [`DealState::apply`] over the compact [`DealOp`]s it keeps). The rules check an event against the stream's state in this order as it
 //! stands before the append; an event that is late within its stream is checked against
 //! that state, and then folded in its place (a cache of states must fold the stream again:
 //! [`is_late`]).
@@ -21,10 +21,12 @@ mod deal;
 mod lead;
 mod org;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
 pub use customer::CustomerState;
-pub use deal::{DealState, DealStatus, Installment};
+pub use deal::{DealOp, DealState, DealStatus, Installment, Lost, Opened, Scheduled};
 pub use lead::{LeadState, LeadStatus};
 pub use org::{OrgState, Pipeline, Rep, TargetScope, DEFAULT_CURRENCY};
 
@@ -56,8 +58,10 @@ impl StreamState {
     /// Folds one typed event of a stream of `name`'s category; `at` is its `occurred_at`.
     pub fn apply_event(&mut self, name: &StreamName, event: &Event, at: DateTime<Utc>) {
         match (&mut *self, name.category, event) {
-            (StreamState::Empty, Category::Deal, Event::DealOpened(o)) => {
-                *self = StreamState::Deal(DealState::opened(&name.entity, o, at));
+            (StreamState::Empty, Category::Deal, Event::DealOpened(_)) => {
+                if let DealOp::Opened(o) = DealOp::of(event, &mut |s| Arc::from(s)) {
+                    *self = StreamState::Deal(DealState::opened(&name.entity, &o, at));
+                }
             }
             (StreamState::Empty, Category::Customer, Event::CustomerRegistered(r)) => {
                 *self = StreamState::Customer(CustomerState::registered(&name.entity, r, at));
