@@ -61,6 +61,7 @@ pub mod channels;
 pub mod currency;
 pub mod deal;
 pub mod deal_list;
+pub mod entries;
 pub mod follow_up;
 pub mod follow_up_index;
 pub mod funnel;
