@@ -45,6 +45,8 @@ enum Repr<E> {
     Flat(Vec<E>),
     /// More: at least one chunk, none empty, each at most [`CHUNK`] long (boxed: the
     /// container stays the size of a `Vec`).
+    // The box is the point (size checked below), not an extra allocation by mistake.
+    #[allow(clippy::box_collection)]
     Chunked(Box<Vec<Vec<E>>>),
 }
 
@@ -232,7 +234,9 @@ impl<'a, E> Iterator for Iter<'a, E> {
             }
             match self.mid.next() {
                 Some(chunk) => self.front = chunk.iter(),
-                None => return self.back.next(),
+                // The rest is `back`: make it `front`, the first place looked at.
+                None if self.back.len() > 0 => self.front = std::mem::take(&mut self.back),
+                None => return None,
             }
         }
     }
@@ -252,7 +256,8 @@ impl<E> DoubleEndedIterator for Iter<'_, E> {
             }
             match self.mid.next_back() {
                 Some(chunk) => self.back = chunk.iter(),
-                None => return self.front.next_back(),
+                None if self.front.len() > 0 => self.back = std::mem::take(&mut self.front),
+                None => return None,
             }
         }
     }

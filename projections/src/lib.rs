@@ -11,6 +11,8 @@
 //! - [`model`]: the read model — each entity's events in business order (deal events as
 //!   compact [`deal::DealOp`]s, no envelopes: [`model::EventSource`] reads whole events back
 //!   from the log for the timeline and the replay), current deal folds, and the indexes.
+//! - [`entries`]: each entity's entries in business order ([`entries::Entries`]: one `Vec`,
+//!   or sorted chunks past 512, so a late event costs the same at any length of the stream).
 //! - [`deal`]: one deal folded (seam for `domain::state::DealState`).
 //! - [`rep_months`], [`funnel_index`]: figures kept current as events arrive (rep trends per
 //!   month; the whole-history funnel overall and per owner), so the reports without `as_of`
