@@ -31,6 +31,7 @@ use domain::Money;
 use serde::{Deserialize, Serialize};
 
 use crate::deal::{DealOp, DealStatus, DealView};
+use crate::entries::Prefix;
 use crate::follow_up_index::last_deal_activity;
 use crate::model::{prefix, DealEntry, Entry, ReadModel};
 use crate::num::{days_between, round1};
@@ -96,7 +97,7 @@ pub struct InstallmentDue {
 }
 
 /// The installments scheduled among a deal's `entries` (business order), by id.
-pub fn installments(entries: &[DealEntry]) -> Vec<InstallmentDue> {
+pub fn installments(entries: Prefix<'_, DealEntry>) -> Vec<InstallmentDue> {
     let mut by_id: BTreeMap<&str, InstallmentDue> = BTreeMap::new();
     let mut paid: BTreeMap<&str, Money> = BTreeMap::new();
     for e in entries {
@@ -149,7 +150,7 @@ pub struct LeadToWork {
 impl LeadToWork {
     /// The lead whose events (business order) are `entries`, if it is one to work: the
     /// domain's fold of it is qualified (again, after a disqualification) and not converted.
-    pub fn of(lead_id: &str, entries: &[Entry]) -> Option<LeadToWork> {
+    pub fn of(lead_id: &str, entries: Prefix<'_, Entry>) -> Option<LeadToWork> {
         let l = crate::model::fold_lead(lead_id, entries)?;
         if l.status != LeadStatus::Qualified {
             return None;
@@ -213,7 +214,7 @@ pub struct FollowUp {
 }
 
 /// The deal's title as opened.
-fn title(entries: &[DealEntry]) -> String {
+fn title(entries: Prefix<'_, DealEntry>) -> String {
     entries
         .iter()
         .find_map(|e| match &e.op {
@@ -229,7 +230,7 @@ type RepCustomer<'a> = (&'a str, DateTime<Utc>, Option<DateTime<Utc>>);
 /// Where the list's candidates come from: the model's index (now) or a scan (as of then).
 struct Candidates<'a> {
     /// (id, deal as of then, its events up to then) of the rep's open and won deals.
-    deals: Vec<(&'a str, Cow<'a, DealView>, &'a [DealEntry])>,
+    deals: Vec<(&'a str, Cow<'a, DealView>, Prefix<'a, DealEntry>)>,
     /// (customer id, owned since, latest activity) of the rep's customers.
     customers: Vec<RepCustomer<'a>>,
     leads: Vec<LeadToWork>,
@@ -245,7 +246,7 @@ fn from_index<'a>(model: &'a ReadModel, rep: &str) -> Candidates<'a> {
         .filter_map(|id| {
             let rec = model.deals.get(id)?;
             let view = Cow::Borrowed(rec.current.as_deref()?);
-            Some((id.as_str(), view, &rec.entries[..]))
+            Some((id.as_str(), view, rec.entries.all()))
         })
         .collect();
     let customers = idx
@@ -254,7 +255,7 @@ fn from_index<'a>(model: &'a ReadModel, rep: &str) -> Candidates<'a> {
         .collect();
     let leads = idx
         .leads(rep)
-        .filter_map(|id| LeadToWork::of(id, &model.leads.get(id)?.entries))
+        .filter_map(|id| LeadToWork::of(id, model.leads.get(id)?.entries.all()))
         .collect();
     Candidates {
         deals,
@@ -324,7 +325,7 @@ pub fn follow_up(model: &ReadModel, q: &FollowUpQuery, now: DateTime<Utc>) -> Fo
         let s = &view.state;
         match s.status {
             DealStatus::Won => {
-                for i in installments(entries) {
+                for i in installments(*entries) {
                     if i.due < today && i.received < i.amount {
                         overdue.push(OverduePayment {
                             deal_id: id.to_string(),
@@ -342,7 +343,7 @@ pub fn follow_up(model: &ReadModel, q: &FollowUpQuery, now: DateTime<Utc>) -> Fo
                 if since > f64::from(q.stale_days) {
                     stale.push(StaleDeal {
                         deal_id: id.to_string(),
-                        title: title(entries),
+                        title: title(*entries),
                         stage: s.stage.to_string(),
                         amount: s.amount,
                         last_touch_at: s.last_touch_at,

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::deal::{DealOp, DealStatus, DealView};
+use crate::entries::Prefix;
 use crate::follow_up::{installments, LeadToWork};
 use crate::model::{fold_customer, DealEntry, Entry, Interner};
 
@@ -29,7 +30,7 @@ pub struct DealKey {
 }
 
 /// The key of a deal folded as `view` over `entries`.
-pub fn deal_key(view: &DealView, entries: &[DealEntry]) -> DealKey {
+pub fn deal_key(view: &DealView, entries: Prefix<'_, DealEntry>) -> DealKey {
     let won = view.state.status == DealStatus::Won;
     DealKey {
         owner: view.state.owner.clone(),
@@ -90,7 +91,7 @@ impl FollowUpIndex {
     }
 
     /// The customer `id` now has the events `entries` (its owner may have changed).
-    pub fn customer(&mut self, id: &str, entries: &[Entry], strings: &mut Interner) {
+    pub fn customer(&mut self, id: &str, entries: Prefix<'_, Entry>, strings: &mut Interner) {
         let now = fold_customer(id, entries)
             .filter(|c| !c.churned)
             .and_then(|c| Some((strings.get(c.owner.as_deref()?), c.owned_since?)));
@@ -104,7 +105,7 @@ impl FollowUpIndex {
     }
 
     /// The lead `id` now has the events `entries`.
-    pub fn lead(&mut self, id: &str, entries: &[Entry], strings: &mut Interner) {
+    pub fn lead(&mut self, id: &str, entries: Prefix<'_, Entry>, strings: &mut Interner) {
         if let Some(old) = self.lead_rep.remove(id) {
             file(&mut self.leads, &old, id, false);
         }
@@ -148,7 +149,7 @@ impl FollowUpIndex {
 }
 
 /// The latest activity among a deal's `entries`.
-pub fn last_deal_activity(entries: &[DealEntry]) -> Option<DateTime<Utc>> {
+pub fn last_deal_activity(entries: Prefix<'_, DealEntry>) -> Option<DateTime<Utc>> {
     entries
         .iter()
         .rev()

@@ -11,6 +11,8 @@
 //! - [`model`]: the read model — each entity's events in business order (deal events as
 //!   compact [`deal::DealOp`]s, no envelopes: [`model::EventSource`] reads whole events back
 //!   from the log for the timeline and the replay), current deal folds, and the indexes.
+//! - [`entries`]: each entity's entries in business order ([`entries::Entries`]: one `Vec`,
+//!   or sorted chunks past 512, so a late event costs the same at any length of the stream).
 //! - [`deal`]: one deal as reports see it: the domain's `DealState` plus stage visits,
 //!   closes and activity kinds.
 //! - [`rep_months`], [`funnel_index`]: figures kept current as events arrive (rep trends per
@@ -62,6 +64,7 @@ pub mod channels;
 pub mod currency;
 pub mod deal;
 pub mod deal_list;
+pub mod entries;
 pub mod follow_up;
 pub mod follow_up_index;
 pub mod funnel;

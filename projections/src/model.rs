@@ -3,9 +3,10 @@
 //! from scratch by [`ReadModel::rebuild`], which is nothing but `apply` in a loop, so
 //! "rebuild == incremental" holds by construction (and `replay-tests` checks it).
 //!
-//! Cost per event: a binary search and a `Vec` insert into the entity's own list (an append
-//! at the end unless the event was logged late), one deal-fold step; a late deal event
-//! refolds only that deal. Nothing global is re-sorted.
+//! Cost per event: an insert into the entity's own [`Entries`] (a push at the end unless the
+//! event was logged late; a late one moves at most one chunk, whatever the stream's
+//! length), one deal-fold step; a late deal event refolds only that deal. Nothing global
+//! is re-sorted.
 //!
 //! Business order: each entity's events are kept sorted by (`occurred_at`, `position`), so
 //! "as of T" is always a prefix of each list.
@@ -25,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::deal::DealStatus;
 use crate::deal::{DealOp, DealView};
 use crate::deal_list::{self, DealIndex};
+use crate::entries::{Entries, Prefix};
 use crate::follow_up_index::{deal_key, FollowUpIndex};
 use crate::funnel_index::FunnelIndex;
 use crate::rep_months::{won_key, RepMonths};
@@ -92,26 +94,9 @@ impl Keyed for DealEntry {
     }
 }
 
-/// Inserts in (occurred_at, position) order; returns true when it went at the end.
-fn insert_sorted<E: Keyed>(v: &mut Vec<E>, e: E) -> bool {
-    let k = e.key();
-    // Nearly every event is the latest of its entity: no search of the whole list.
-    if v.last().is_none_or(|x| x.key() <= k) {
-        v.push(e);
-        return true;
-    }
-    let idx = v.partition_point(|x| x.key() <= k);
-    let at_end = idx == v.len();
-    v.insert(idx, e);
-    at_end
-}
-
 /// The entries with `occurred_at ≤ as_of` (all when `as_of` is `None`): a prefix.
-pub fn prefix<E: Keyed>(entries: &[E], as_of: Option<DateTime<Utc>>) -> &[E] {
-    match as_of {
-        None => entries,
-        Some(t) => &entries[..entries.partition_point(|x| x.at() <= t)],
-    }
+pub fn prefix<E: Keyed>(entries: &Entries<E>, as_of: Option<DateTime<Utc>>) -> Prefix<'_, E> {
+    entries.up_to(as_of)
 }
 
 /// Where the reports that show whole events (timeline, replay) get them: the log. The read
@@ -168,7 +153,7 @@ impl PartialEq for Interner {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CustomerRecord {
-    pub entries: Vec<Entry>,
+    pub entries: Entries<Entry>,
     /// Deals whose `DealOpened.customer_id` is this customer.
     pub deals: BTreeSet<String>,
     /// Leads converted into this customer.
@@ -177,7 +162,7 @@ pub struct CustomerRecord {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DealRecord {
-    pub entries: Vec<DealEntry>,
+    pub entries: Entries<DealEntry>,
     /// The fold of all `entries` (boxed: the map's nodes stay small). Not stored: folded
     /// again from `entries` when a stored model is read back.
     #[serde(skip)]
@@ -210,7 +195,7 @@ impl DealRecord {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LeadRecord {
-    pub entries: Vec<Entry>,
+    pub entries: Entries<Entry>,
 }
 
 /// Every projection's source, kept current one event at a time. Serialised (the service's
@@ -223,14 +208,14 @@ pub struct ReadModel {
     /// Latest `occurred_at` of any event applied.
     pub latest_occurred_at: Option<DateTime<Utc>>,
     /// `org` stream events (pipeline, reps, targets), business order.
-    pub org: Vec<Entry>,
+    pub org: Entries<Entry>,
     pub customers: BTreeMap<String, CustomerRecord>,
     /// By id, in the order deals first appeared in the log (a hash map: a million deals
     /// are looked up on every event of a rebuild; reports that list deals sort them).
     pub deals: IndexMap<String, DealRecord>,
     pub leads: BTreeMap<String, LeadRecord>,
     /// `SpendRecorded` per channel (the channel stream's entity id), business order.
-    pub spend: BTreeMap<String, Vec<Entry>>,
+    pub spend: BTreeMap<String, Entries<Entry>>,
     #[serde(skip)]
     strings: Interner,
     /// Rep trends' figures per (rep, month): see [`RepMonths`].
@@ -262,11 +247,11 @@ pub struct ReadModel {
 struct Stored {
     last_position: u64,
     latest_occurred_at: Option<DateTime<Utc>>,
-    org: Vec<Entry>,
+    org: Entries<Entry>,
     customers: BTreeMap<String, CustomerRecord>,
     deals: IndexMap<String, DealRecord>,
     leads: BTreeMap<String, LeadRecord>,
-    spend: BTreeMap<String, Vec<Entry>>,
+    spend: BTreeMap<String, Entries<Entry>>,
 }
 
 impl From<Stored> for ReadModel {
@@ -345,7 +330,7 @@ pub type CustomerView = CustomerState;
 /// Folds an entity's entries (business order, as the read model keeps them) from its
 /// opening event (the first for which `open` gives a state) on, with the domain's `apply`.
 fn fold_from<S>(
-    entries: &[Entry],
+    entries: Prefix<'_, Entry>,
     open: impl Fn(&Event, DateTime<Utc>) -> Option<S>,
     apply: impl Fn(&mut S, &Event, DateTime<Utc>),
 ) -> Option<S> {
@@ -359,7 +344,7 @@ fn fold_from<S>(
 
 /// Folds a customer's entries with the domain's [`CustomerState::apply_event`]; `None`
 /// before its `CustomerRegistered`.
-pub fn fold_customer(customer_id: &str, entries: &[Entry]) -> Option<CustomerView> {
+pub fn fold_customer(customer_id: &str, entries: Prefix<'_, Entry>) -> Option<CustomerView> {
     let open = |e: &Event, at| match e {
         Event::CustomerRegistered(r) => Some(CustomerState::registered(customer_id, r, at)),
         _ => None,
@@ -372,7 +357,7 @@ pub type LeadView = LeadState;
 
 /// Folds a lead's entries with the domain's [`LeadState::apply_event`]; `None` before its
 /// `LeadCaptured`.
-pub fn fold_lead(lead_id: &str, entries: &[Entry]) -> Option<LeadView> {
+pub fn fold_lead(lead_id: &str, entries: Prefix<'_, Entry>) -> Option<LeadView> {
     let open = |e: &Event, at| match e {
         Event::LeadCaptured(c) => Some(LeadState::captured(lead_id, c, at)),
         _ => None,
@@ -422,13 +407,13 @@ impl ReadModel {
         match stream.category {
             Category::Org => {
                 let pipeline = matches!(entry.event, Event::PipelineDefined(_));
-                insert_sorted(&mut self.org, entry);
+                self.org.insert(entry);
                 if pipeline && !self.deferred {
                     self.refunnel();
                 }
             }
             Category::Channel => {
-                insert_sorted(self.spend.entry(id).or_default(), entry);
+                self.spend.entry(id).or_default().insert(entry);
             }
             Category::Customer => {
                 if let (Event::ActivityLogged(a), false) = (&entry.event, self.deferred) {
@@ -445,16 +430,16 @@ impl ReadModel {
                 );
                 let rec = self.customers.entry(id.clone()).or_default();
                 let strings = &mut self.strings;
-                let before = service.then(|| CustomerFacts::of(&rec.entries, strings));
-                insert_sorted(&mut rec.entries, entry);
+                let before = service.then(|| CustomerFacts::of(rec.entries.all(), strings));
+                rec.entries.insert(entry);
                 if let Some(before) = before {
-                    let after = CustomerFacts::of(&rec.entries, strings);
+                    let after = CustomerFacts::of(rec.entries.all(), strings);
                     self.service.change(&before, &after);
-                    self.follow_up.customer(&id, &rec.entries, strings);
+                    self.follow_up.customer(&id, rec.entries.all(), strings);
                 }
                 if renames && !self.deferred {
                     let rec = &self.customers[&id];
-                    let name = fold_customer(&id, &rec.entries).map(|c| c.name);
+                    let name = fold_customer(&id, rec.entries.all()).map(|c| c.name);
                     self.deal_index.set_customer_name(&id, name.as_deref());
                 }
             }
@@ -464,9 +449,10 @@ impl ReadModel {
                     cust.leads.insert(id.clone());
                 }
                 let rec = self.leads.entry(id.clone()).or_default();
-                insert_sorted(&mut rec.entries, entry);
+                rec.entries.insert(entry);
                 if !self.deferred {
-                    self.follow_up.lead(&id, &rec.entries, &mut self.strings);
+                    self.follow_up
+                        .lead(&id, rec.entries.all(), &mut self.strings);
                 }
             }
             Category::Deal => {}
@@ -491,11 +477,11 @@ impl ReadModel {
         };
         let rec = self.deals.entry(id.clone()).or_default();
         let key_before = match (&rec.current, self.deferred) {
-            (Some(view), false) => Some(deal_key(view, &rec.entries)),
+            (Some(view), false) => Some(deal_key(view, rec.entries.all())),
             _ => None,
         };
         let cheap = rec.current.is_some();
-        let at_end = insert_sorted(&mut rec.entries, entry);
+        let at_end = rec.entries.insert(entry);
         if self.deferred {
             match (&mut rec.current, rec.entries.last()) {
                 (Some(view), Some(last)) if at_end && cheap => view.apply(last),
@@ -568,7 +554,7 @@ impl ReadModel {
             self.funnel
                 .change(fact_before.as_ref(), fact_after.as_ref());
         }
-        let key_after = rec.current.as_ref().map(|v| deal_key(v, &rec.entries));
+        let key_after = rec.current.as_ref().map(|v| deal_key(v, rec.entries.all()));
         self.follow_up
             .deal(&id, key_before.as_ref(), key_after.as_ref());
         if let (Event::ActivityLogged(_), Some(view)) = (event, &rec.current) {
@@ -640,15 +626,12 @@ impl ReadModel {
                 }
             }
         }
-        let customers = self
-            .customers
-            .iter()
-            .map(|(id, c)| (id, c.entries.as_slice()));
+        let customers = self.customers.iter().map(|(id, c)| (id, &c.entries));
         self.service = ServiceIndex::build(customers, None, strings);
         let follow = &mut self.follow_up;
         *follow = FollowUpIndex::default();
         for (id, c) in &self.customers {
-            follow.customer(id, &c.entries, strings);
+            follow.customer(id, c.entries.all(), strings);
             for e in &c.entries {
                 if matches!(e.event, Event::ActivityLogged(_)) {
                     follow.activity(id, e.at);
@@ -656,18 +639,18 @@ impl ReadModel {
             }
         }
         for (id, l) in &self.leads {
-            follow.lead(id, &l.entries, strings);
+            follow.lead(id, l.entries.all(), strings);
         }
         self.open_deals.clear();
         self.deal_index = DealIndex::default();
         for (id, c) in &self.customers {
-            let name = fold_customer(id, &c.entries).map(|c| c.name);
+            let name = fold_customer(id, c.entries.all()).map(|c| c.name);
             self.deal_index.set_customer_name(id, name.as_deref());
         }
         for (n, (id, d)) in self.deals.iter().enumerate() {
             if let Some(view) = &d.current {
-                follow.deal(id, None, Some(&deal_key(view, &d.entries)));
-                if let Some(at) = crate::follow_up_index::last_deal_activity(&d.entries) {
+                follow.deal(id, None, Some(&deal_key(view, d.entries.all())));
+                if let Some(at) = crate::follow_up_index::last_deal_activity(d.entries.all()) {
                     follow.activity(&view.state.customer_id, at);
                 }
                 self.deal_index
@@ -689,11 +672,11 @@ impl ReadModel {
         if latest <= t {
             return Some(latest);
         }
-        let last = |v: &[Entry]| prefix(v, as_of).last().map(Keyed::at);
-        let lists = std::iter::once(self.org.as_slice())
-            .chain(self.customers.values().map(|c| c.entries.as_slice()))
-            .chain(self.leads.values().map(|l| l.entries.as_slice()))
-            .chain(self.spend.values().map(Vec::as_slice));
+        let last = |v: &Entries<Entry>| v.up_to(as_of).last().map(Keyed::at);
+        let lists = std::iter::once(&self.org)
+            .chain(self.customers.values().map(|c| &c.entries))
+            .chain(self.leads.values().map(|l| &l.entries))
+            .chain(self.spend.values());
         let deals = self
             .deals
             .values()

@@ -140,11 +140,11 @@ pub fn replay(
 ) -> Option<Replay> {
     let rec = model.deals.get(deal_id)?;
     // From the opening event on (nothing can precede it in a validated log).
-    let start = rec
+    let entries: Vec<&DealEntry> = rec
         .entries
         .iter()
-        .position(|e| matches!(e.op, DealOp::Opened(_)))?;
-    let entries: &[DealEntry] = &rec.entries[start..];
+        .skip_while(|e| !matches!(e.op, DealOp::Opened(_)))
+        .collect();
     let positions: Vec<u64> = entries.iter().map(|e| e.position).collect();
     let events = log.events_at(&positions);
     if events.len() != entries.len() {

@@ -200,10 +200,7 @@ pub fn service(model: &ReadModel, q: &ServiceQuery, now: DateTime<Utc>) -> Servi
     let index = if current {
         &model.service
     } else {
-        let customers = model
-            .customers
-            .iter()
-            .map(|(id, c)| (id, c.entries.as_slice()));
+        let customers = model.customers.iter().map(|(id, c)| (id, &c.entries));
         scanned = ServiceIndex::build(customers, q.as_of, &mut Interner::default());
         &scanned
     };

@@ -27,6 +27,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use domain::{Event, Month};
 
+use crate::entries::{Entries, Prefix};
 use crate::model::{Entry, Interner};
 use crate::num::days_between;
 
@@ -113,7 +114,7 @@ pub fn concerns_service(event: &Event) -> bool {
 
 impl CustomerFacts {
     /// The contributions of a customer whose events (business order) are `entries`.
-    pub fn of(entries: &[Entry], strings: &mut Interner) -> CustomerFacts {
+    pub fn of(entries: Prefix<'_, Entry>, strings: &mut Interner) -> CustomerFacts {
         let mut it = entries
             .iter()
             .skip_while(|e| !matches!(e.event, Event::CustomerRegistered(_)))
@@ -224,13 +225,13 @@ pub struct ServiceIndex {
 impl ServiceIndex {
     /// The index of the customers' events with `occurred_at ≤ as_of` (all when `None`).
     pub fn build<'a>(
-        customers: impl Iterator<Item = (&'a String, &'a [Entry])>,
+        customers: impl Iterator<Item = (&'a String, &'a Entries<Entry>)>,
         as_of: Option<DateTime<Utc>>,
         strings: &mut Interner,
     ) -> ServiceIndex {
         let mut index = ServiceIndex::default();
         for (_, entries) in customers {
-            let facts = CustomerFacts::of(crate::model::prefix(entries, as_of), strings);
+            let facts = CustomerFacts::of(entries.up_to(as_of), strings);
             index.apply(&facts, 1);
         }
         index
