@@ -328,36 +328,48 @@ fn ndjson_lines(
     reader: impl Read,
     csv_hint: bool,
 ) -> impl Iterator<Item = Result<Line, CliError>> {
-    BufReader::with_capacity(1 << 16, reader)
-        .lines()
-        .enumerate()
-        .filter_map(move |(i, line)| {
-            let number = i + 1;
-            let line = match line {
-                Ok(l) => l,
-                Err(e) => {
-                    return Some(Err(CliError::refused(format!(
-                        "{source}: line {number}: cannot read: {e}"
-                    ))))
-                }
-            };
-            if line.trim().is_empty() {
-                return None;
+    let mut reader = BufReader::with_capacity(1 << 16, reader);
+    // One buffer for every line (`BufRead::lines` allocated a `String` per line).
+    let mut buf: Vec<u8> = Vec::with_capacity(1024);
+    let mut number = 0usize;
+    std::iter::from_fn(move || loop {
+        buf.clear();
+        number += 1;
+        match reader.read_until(b'\n', &mut buf) {
+            Ok(0) => return None,
+            Ok(_) => {}
+            Err(e) => {
+                return Some(Err(CliError::refused(format!(
+                    "{source}: line {number}: cannot read: {e}"
+                ))))
             }
-            let event = parse_line(&line).map_err(|e| {
-                let hint = if number == 1 && csv_hint {
-                    " (a CSV export? use --profile salesforce|hubspot|maven or --mapping FILE.toml)"
-                } else {
-                    ""
-                };
-                CliError::refused(format!("{source}: line {number}: {e}{hint}"))
-            });
-            Some(event.map(|event| Line {
-                source: source.clone(),
-                number,
-                event,
-            }))
-        })
+        }
+        let line = match std::str::from_utf8(&buf) {
+            Ok(l) => l.strip_suffix('\n').unwrap_or(l),
+            Err(e) => {
+                return Some(Err(CliError::refused(format!(
+                    "{source}: line {number}: cannot read: stream did not contain valid UTF-8 ({e})"
+                ))))
+            }
+        };
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.trim().is_empty() {
+            continue;
+        }
+        let event = parse_line(line).map_err(|e| {
+            let hint = if number == 1 && csv_hint {
+                " (a CSV export? use --profile salesforce|hubspot|maven or --mapping FILE.toml)"
+            } else {
+                ""
+            };
+            CliError::refused(format!("{source}: line {number}: {e}{hint}"))
+        });
+        return Some(event.map(|event| Line {
+            source: source.clone(),
+            number,
+            event,
+        }));
+    })
 }
 
 /// Reads the NDJSON lines of `reader` (named `source` in errors) into `out`.

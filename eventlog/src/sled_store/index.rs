@@ -40,6 +40,10 @@ const MAX_BULK_EVENTS: u64 = 32_768;
 const RUNS_PER_ENTRY: usize = 256;
 /// An id run (`J` entry) is closed once it holds this many bytes.
 const ID_RUN_BYTES: usize = 64 * 1024;
+/// Single id entries (`I`) beyond this many are written in batches of their own, this many
+/// each, before the batch that holds the rest and the watermark (see
+/// [`Unindexed::write_into`]).
+const ID_BATCH: usize = 4096;
 
 /// Runs (by stream, in version order) and ids of events after the index watermark.
 #[derive(Default)]
@@ -113,9 +117,9 @@ impl Unindexed {
         self.ids.get(id).copied()
     }
 
-    /// The positions of the ids held.
-    pub(crate) fn id_positions(&self) -> impl Iterator<Item = u64> + '_ {
-        self.ids.values().copied()
+    /// The ids held and their positions.
+    pub(crate) fn id_positions(&self) -> impl Iterator<Item = (&Uuid, u64)> + '_ {
+        self.ids.iter().map(|(id, p)| (id, *p))
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -151,8 +155,19 @@ impl Unindexed {
 
     /// Adds the index entries of everything held to `batch`: `S` entries for the runs; for the
     /// ids, in log order, id runs (`J`) for those greater than `last_run_id` (which moves on)
-    /// and single entries (`I`) for the others.
-    pub(crate) fn write_into(&self, batch: &mut sled::Batch, last_run_id: &mut Uuid) {
+    /// and single entries (`I`) for the others. When there are more than [`ID_BATCH`] single
+    /// entries (a bulk import's random ids), they are returned instead, in batches of that
+    /// many, to be applied before `batch`: sled applies a batch under one epoch guard, so
+    /// every tree node an insert replaces stays allocated until the whole batch is done, and
+    /// a window of 32,768 random ids held ~190 MB that way. An `I` entry is right on its own
+    /// (it names the position of an event already in the log), so one written before a crash
+    /// that kept the watermark from moving is harmless: the entries after the watermark are
+    /// rebuilt from the log at open, with the same values (and `verify` counts an id once).
+    pub(crate) fn write_into(
+        &self,
+        batch: &mut sled::Batch,
+        last_run_id: &mut Uuid,
+    ) -> Vec<sled::Batch> {
         for (stream, runs) in &self.streams {
             for part in runs.chunks(RUNS_PER_ENTRY) {
                 let mut value = Vec::with_capacity(part.len() * keys::RUN_LEN);
@@ -166,6 +181,7 @@ impl Unindexed {
         ids.sort_unstable();
         let mut run: Vec<u8> = Vec::new();
         let mut run_first = Uuid::nil();
+        let mut singles: Vec<(Uuid, u64)> = Vec::new();
         for (position, id) in ids {
             if id > *last_run_id {
                 if run.is_empty() {
@@ -177,12 +193,29 @@ impl Unindexed {
                     batch.insert(&keys::id_run_key(&run_first), std::mem::take(&mut run));
                 }
             } else {
-                batch.insert(&keys::id_key(&id), &keys::position_value(position));
+                singles.push((id, position));
             }
         }
         if !run.is_empty() {
             batch.insert(&keys::id_run_key(&run_first), run);
         }
+        let single = |b: &mut sled::Batch, (id, position): &(Uuid, u64)| {
+            b.insert(&keys::id_key(id), &keys::position_value(*position));
+        };
+        if singles.len() <= ID_BATCH {
+            singles.iter().for_each(|s| single(batch, s));
+            return Vec::new();
+        }
+        // In key order, so that each batch touches a narrow part of the tree.
+        singles.sort_unstable();
+        singles
+            .chunks(ID_BATCH)
+            .map(|part| {
+                let mut b = sled::Batch::default();
+                part.iter().for_each(|s| single(&mut b, s));
+                b
+            })
+            .collect()
     }
 }
 
@@ -210,5 +243,32 @@ mod tests {
         assert_eq!(u.runs(Streams::Prefix("deal-AB")).len(), 1);
         assert!(u.runs(Streams::Prefix("lead-")).is_empty());
         assert!(u.runs(Streams::One("deal-")).is_empty());
+    }
+
+    #[test]
+    fn many_single_ids_come_in_batches_of_their_own() {
+        let mut u = Unindexed::default();
+        let n = 2 * ID_BATCH + 1;
+        // In log order, against id order: every id is a single entry.
+        for i in 0..n {
+            u.push_id(Uuid::from_u128((n - i) as u128), i as u64 + 1);
+        }
+        let mut last_run_id = Uuid::max();
+        let mut batch = sled::Batch::default();
+        let ids = u.write_into(&mut batch, &mut last_run_id);
+        assert_eq!(ids.len(), 3);
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        db.apply_batch(batch).unwrap();
+        assert_eq!(db.len(), 0, "no id entry in the main batch");
+        for b in ids {
+            db.apply_batch(b).unwrap();
+        }
+        assert_eq!(db.len(), n);
+        for i in 0..n {
+            let v = db
+                .get(keys::id_key(&Uuid::from_u128((n - i) as u128)))
+                .unwrap();
+            assert_eq!(v.as_deref(), Some(&keys::position_value(i as u64 + 1)[..]));
+        }
     }
 }

@@ -334,7 +334,11 @@ impl Writer {
         let mut batch = sled::Batch::default();
         if index_now {
             let unindexed = self.shared.unindexed.read().map_err(|_| lock_error())?;
-            unindexed.write_into(&mut batch, &mut self.last_run_id);
+            let ids = unindexed.write_into(&mut batch, &mut self.last_run_id);
+            drop(unindexed);
+            for ids in ids {
+                sled.tree.apply_batch(ids).map_err(at(self.next_position))?;
+            }
             let last = self.next_position + group.events.len() as u64 - 1;
             batch.insert(&keys::INDEXED, &keys::position_value(last));
         }
@@ -393,7 +397,7 @@ impl Writer {
             return Ok(());
         }
         let mut batch = sled::Batch::default();
-        unindexed.write_into(&mut batch, &mut self.last_run_id);
+        let ids = unindexed.write_into(&mut batch, &mut self.last_run_id);
         batch.insert(
             &keys::INDEXED,
             &keys::position_value(self.next_position - 1),
@@ -401,6 +405,9 @@ impl Writer {
         let sled = self.shared.sled()?;
         {
             let _gate = sled.gate(true);
+            for ids in ids {
+                sled.tree.apply_batch(ids).map_err(at(0))?;
+            }
             sled.tree.apply_batch(batch).map_err(at(0))?;
         }
         sled.flush()?;
