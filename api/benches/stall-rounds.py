@@ -8,46 +8,20 @@ stall-rounds.py BINARY DATA_DIR MINUTES [--subscribers-alternate] [--postgres-al
 into a PostgreSQL events table with a unique (stream, version) index, as ../shared/bench/
 http-vs-postgres runs them, with every transaction's latency logged (`pgbench -l`) so that its
 p50, p99 and max print beside ours; PGURL, default postgres://postgres@127.0.0.1:5432/test)"""
-import glob, os, re, socket, subprocess, sys, tempfile, time, json, urllib.request
+import glob, os, re, subprocess, sys, tempfile, time, json, urllib.request
+from wrk_append import TOKEN, seed, serve, wrk
 binary, data, minutes = sys.argv[1], sys.argv[2], float(sys.argv[3])
 alternate = '--subscribers-alternate' in sys.argv
 postgres = '--postgres-alternate' in sys.argv
 pgurl = os.environ.get('PGURL', 'postgres://postgres@127.0.0.1:5432/test')
 work = tempfile.mkdtemp(prefix="stall-rounds-")
-LUA = os.path.join(work, 'append.lua')
-open(LUA, 'w').write(r'''
-local n, tid, counter = 0, 0, 0
-function setup(thread) thread:set("tid", counter); counter = counter + 1 end
-function init(args) token = args[1] end
-request = function()
-  n = n + 1
-  local k = (n * 7 + tid * 13) % 64
-  local body = '{"events":[{"type":"ActivityLogged","data":{"kind":"call","rep":"p' .. k .. '","duration_s":120}}]}'
-  return wrk.format("POST", "/v1/streams/customer-P" .. k .. "/events",
-    {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token}, body)
-end
-done = function(summary, latency, requests)
-  io.write(string.format("WRK requests=%d non2xx=%d secs=%.3f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f\n", summary.requests,
-    summary.errors.status, summary.duration / 1e6, latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.max / 1000))
-end
-''')
 if not os.path.exists(data):
-    pre = os.path.join(work, 'pre.ndjson')
-    with open(pre, 'w') as f:
-        for k in range(64):
-            f.write(json.dumps({'stream': 'org-main', 'type': 'RepJoined', 'occurred_at': '2026-01-01T00:00:00Z',
-                                'id': f'31000000-0000-4000-8000-{k:012d}', 'data': {'rep': f'p{k}', 'name': f'P {k}', 'team': 'east'}}) + '\n')
-        for k in range(64):
-            f.write(json.dumps({'stream': f'customer-P{k}', 'type': 'CustomerRegistered', 'occurred_at': '2026-01-01T00:00:00Z',
-                                'id': f'30000000-0000-4000-8000-{k:012d}', 'data': {'name': f'P{k}', 'owner': f'p{k}'}}) + '\n')
-    subprocess.run([binary, '--data', data, 'import', pre], check=True, capture_output=True)
-s = socket.socket(); s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]; s.close()
-token = 'bench-admin-token-' + '0' * 24
+    seed(binary, data, work)
 log = open(os.path.join(work, 'server.log'), 'a')
 print(f'server log: {os.path.join(work, "server.log")}', flush=True)
 t0 = time.time()
-srv = subprocess.Popen([binary, '--data', data, 'serve', '--addr', f'127.0.0.1:{port}'],
-                       env=dict(os.environ, DEALTRAIL_ADMIN_TOKEN=token), stdout=log, stderr=log)
+srv, port = serve(binary, data, log)
+token = TOKEN
 subs = []
 schema = f'stall_rounds_{os.getpid()}'
 if postgres:
@@ -78,9 +52,6 @@ def pgbench_round(r):
 
 
 try:
-    for _ in range(3000):
-        try: urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=1); break
-        except Exception: time.sleep(0.1)
     print(f'ready after {time.time() - t0:.1f} s', flush=True)
     r = 0
     while time.time() - t0 < minutes * 60:
@@ -92,16 +63,14 @@ try:
                                       f'http://127.0.0.1:{port}/v1/subscribe?from_position={head + 1}'])
                     for _ in range(100)]
             time.sleep(1)
-        out = subprocess.run(['wrk', '-t2', '-c64', '-d10s', '-s', LUA, f'http://127.0.0.1:{port}/', '--', token],
-                             capture_output=True, text=True).stdout
+        n, non2xx, secs, p50, p99, worst = wrk(port, 10, work)
         for p in subs: p.terminate()
         for p in subs: p.wait()
         subs = []
-        m = re.search(r'requests=(\d+) non2xx=(\d+) secs=([\d.]+) p50_ms=([\d.]+) p99_ms=([\d.]+) max_ms=([\d.]+)', out)
         h = json.load(urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=5))
         load = open('/proc/loadavg').read().split()[0]
-        print(f'{time.strftime("%H:%M:%S")} round {r}{" +100 SSE" if with_subs else ""}: {int(m[1]) / float(m[3]):,.0f} appends/s '
-              f'p50 {m[4]} p99 {m[5]} max {m[6]} ms non2xx {m[2]} load {load} health {json.dumps(h)[:120]}', flush=True)
+        print(f'{time.strftime("%H:%M:%S")} round {r}{" +100 SSE" if with_subs else ""}: {n / secs:,.0f} appends/s '
+              f'p50 {p50} p99 {p99} max {worst} ms non2xx {non2xx} load {load} health {json.dumps(h)[:120]}', flush=True)
         if postgres:
             theirs = pgbench_round(r)
             print(f'{time.strftime("%H:%M:%S")} round {r} PostgreSQL: {theirs} '
