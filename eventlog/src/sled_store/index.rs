@@ -2,16 +2,29 @@
 //!
 //! Writing one `S` entry per appended batch made the stream index the bulk of a group
 //! commit's sled work: with many writers each appending one event to its own stream, a group
-//! of N events cost N + 2 inserts. And a group written with `apply_batch` waits for any sled
-//! flush in progress (sled's flush holds, for its whole duration, a lock that `apply_batch`
-//! takes exclusively), so the writer stalled behind the flusher. So the writer keeps the
-//! stream runs and event ids of events after the index watermark in memory, here, and writes
-//! them (multi-run `S` entries, one per stream per [`RUNS_PER_ENTRY`] runs; id runs and id
-//! entries as before) together with the new watermark in the batch of the group during which
-//! [`Unindexed::due`] becomes true, and when the store closes. Every other group that fits in
-//! one chunk is a single sled insert. Readers combine the tree with this (see `read::runs`,
-//! `read::id_position`). After a crash the entries after the watermark are rebuilt from the
-//! log at open.
+//! of N events cost N + 2 inserts. So the writer keeps the stream runs and event ids of events
+//! after the index watermark in memory, here, and writes them in *rounds*: once
+//! [`Unindexed::due`] is true it writes their entries (multi-run `S` entries, one per stream
+//! per [`RUNS_PER_ENTRY`] runs; id runs and id entries as before) one by one, and clears
+//! them. Readers combine the tree with this (see `read::runs`, `read::id_position`).
+//!
+//! A round of live appends is written with plain inserts, not `apply_batch`: sled's
+//! `apply_batch` takes sled's concurrency lock exclusively, so every sled reader and writer of
+//! the process waits for it, and it starts by rolling sled's I/O buffer (a write of the
+//! buffer). Measured under the HTTP append load, a round written as one batch held the writer
+//! 18–52 ms three or four times a second, which made the appends' p99. An insert shares the
+//! lock (with sled's flush too). A bulk import's round still goes in batches (see the
+//! writer's `insert_entries`).
+//!
+//! Since a round is not atomic, the watermark moves only once the round is durable: the
+//! writer asks for a sled flush after a round, and inserts the round's watermark in a later
+//! group, once that flush is done; the next round starts only after that. So after a crash
+//! the tree may hold (some of) the entries of the one round after the watermark, never more.
+//! At open, the entries after the watermark are rebuilt from the log, and the rebuild yields
+//! that round's entries under the same keys (it starts at the same position, and runs are
+//! merged and cut into entries the same way), so writing them again overwrites those entries;
+//! until then readers skip what the tree already has (`read::runs`), and an id already in
+//! the tree is not held again (`read::rebuild_unindexed`).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -23,9 +36,6 @@ use super::keys::{self, Run};
 pub(crate) const MAX_RUNS: usize = 4096;
 /// ...or once they cover this many events (which bounds the rebuild work at open).
 const MAX_EVENTS: u64 = 65_536;
-/// Held runs or events this many times the due size are overdue: the writer waits for a
-/// sled flush in progress to write them (see `Unindexed::overdue`).
-const OVERDUE: usize = 4;
 /// For a group of [`crate::EventStore::append_checked`] (a bulk import), only this many: a
 /// stream's runs in a window this wide share one `S` entry, instead of an entry nearly per
 /// event when an import interleaves many streams.
@@ -40,10 +50,6 @@ const MAX_BULK_EVENTS: u64 = 32_768;
 const RUNS_PER_ENTRY: usize = 256;
 /// An id run (`J` entry) is closed once it holds this many bytes.
 const ID_RUN_BYTES: usize = 64 * 1024;
-/// Single id entries (`I`) beyond this many are written in batches of their own, this many
-/// each, before the batch that holds the rest and the watermark (see
-/// [`Unindexed::write_into`]).
-const ID_BATCH: usize = 4096;
 
 /// Runs (by stream, in version order) and ids of events after the index watermark.
 #[derive(Default)]
@@ -91,13 +97,6 @@ impl Unindexed {
             (MAX_RUNS, MAX_EVENTS)
         };
         self.runs + runs >= max_runs || self.events + events >= max_events
-    }
-
-    /// Whether the runs held are so far past due (a sled flush kept them from being written
-    /// several times over) that the next group must wait for the flush and write them.
-    pub(crate) fn overdue(&self, bulk: bool) -> bool {
-        let max_runs = if bulk { MAX_BULK_RUNS } else { MAX_RUNS };
-        self.runs >= OVERDUE * max_runs || self.events >= OVERDUE as u64 * MAX_EVENTS
     }
 
     /// The last run of `stream` held here.
@@ -153,28 +152,20 @@ impl Unindexed {
         }
     }
 
-    /// Adds the index entries of everything held to `batch`: `S` entries for the runs; for the
-    /// ids, in log order, id runs (`J`) for those greater than `last_run_id` (which moves on)
-    /// and single entries (`I`) for the others. When there are more than [`ID_BATCH`] single
-    /// entries (a bulk import's random ids), they are returned instead, in batches of that
-    /// many, to be applied before `batch`: sled applies a batch under one epoch guard, so
-    /// every tree node an insert replaces stays allocated until the whole batch is done, and
-    /// a window of 32,768 random ids held ~190 MB that way. An `I` entry is right on its own
-    /// (it names the position of an event already in the log), so one written before a crash
-    /// that kept the watermark from moving is harmless: the entries after the watermark are
-    /// rebuilt from the log at open, with the same values (and `verify` counts an id once).
-    pub(crate) fn write_into(
-        &self,
-        batch: &mut sled::Batch,
-        last_run_id: &mut Uuid,
-    ) -> Vec<sled::Batch> {
+    /// The index entries of everything held, in the order to insert them: `S` entries for
+    /// the runs; for the ids, in log order, id runs (`J`) for those greater than
+    /// `last_run_id` (which moves on) and single entries (`I`) for the others, these in key
+    /// order (a bulk import's random ids: each insert then touches the part of the tree the
+    /// one before it did).
+    pub(crate) fn entries(&self, last_run_id: &mut Uuid) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut out = Vec::new();
         for (stream, runs) in &self.streams {
             for part in runs.chunks(RUNS_PER_ENTRY) {
                 let mut value = Vec::with_capacity(part.len() * keys::RUN_LEN);
                 for run in part {
                     value.extend_from_slice(&keys::run_value(run.first_position, run.len));
                 }
-                batch.insert(keys::stream_key(stream, part[0].first_version), value);
+                out.push((keys::stream_key(stream, part[0].first_version), value));
             }
         }
         let mut ids: Vec<(u64, Uuid)> = self.ids.iter().map(|(id, p)| (*p, *id)).collect();
@@ -190,32 +181,26 @@ impl Unindexed {
                 keys::push_id_run_entry(&mut run, &id, position);
                 *last_run_id = id;
                 if run.len() >= ID_RUN_BYTES {
-                    batch.insert(&keys::id_run_key(&run_first), std::mem::take(&mut run));
+                    out.push((
+                        keys::id_run_key(&run_first).to_vec(),
+                        std::mem::take(&mut run),
+                    ));
                 }
             } else {
                 singles.push((id, position));
             }
         }
         if !run.is_empty() {
-            batch.insert(&keys::id_run_key(&run_first), run);
+            out.push((keys::id_run_key(&run_first).to_vec(), run));
         }
-        let single = |b: &mut sled::Batch, (id, position): &(Uuid, u64)| {
-            b.insert(&keys::id_key(id), &keys::position_value(*position));
-        };
-        if singles.len() <= ID_BATCH {
-            singles.iter().for_each(|s| single(batch, s));
-            return Vec::new();
-        }
-        // In key order, so that each batch touches a narrow part of the tree.
         singles.sort_unstable();
-        singles
-            .chunks(ID_BATCH)
-            .map(|part| {
-                let mut b = sled::Batch::default();
-                part.iter().for_each(|s| single(&mut b, s));
-                b
-            })
-            .collect()
+        out.extend(singles.into_iter().map(|(id, position)| {
+            (
+                keys::id_key(&id).to_vec(),
+                keys::position_value(position).to_vec(),
+            )
+        }));
+        out
     }
 }
 
@@ -246,29 +231,29 @@ mod tests {
     }
 
     #[test]
-    fn many_single_ids_come_in_batches_of_their_own() {
+    fn single_ids_come_last_in_key_order_and_each_entry_finds_its_event() {
         let mut u = Unindexed::default();
-        let n = 2 * ID_BATCH + 1;
+        let n = 300u64;
         // In log order, against id order: every id is a single entry.
         for i in 0..n {
-            u.push_id(Uuid::from_u128((n - i) as u128), i as u64 + 1);
+            u.push_id(Uuid::from_u128((n - i) as u128), i + 1);
         }
+        u.push("deal-A", 0, 1, 2);
         let mut last_run_id = Uuid::max();
-        let mut batch = sled::Batch::default();
-        let ids = u.write_into(&mut batch, &mut last_run_id);
-        assert_eq!(ids.len(), 3);
+        let entries = u.entries(&mut last_run_id);
+        assert_eq!(entries.len() as u64, n + 1);
+        assert_eq!(entries[0].0, keys::stream_key("deal-A", 0));
+        let singles: Vec<&Vec<u8>> = entries[1..].iter().map(|(k, _)| k).collect();
+        assert!(singles.windows(2).all(|w| w[0] < w[1]), "not in key order");
         let db = sled::Config::new().temporary(true).open().unwrap();
-        db.apply_batch(batch).unwrap();
-        assert_eq!(db.len(), 0, "no id entry in the main batch");
-        for b in ids {
-            db.apply_batch(b).unwrap();
+        for (k, v) in entries {
+            db.insert(k, v).unwrap();
         }
-        assert_eq!(db.len(), n);
         for i in 0..n {
             let v = db
                 .get(keys::id_key(&Uuid::from_u128((n - i) as u128)))
                 .unwrap();
-            assert_eq!(v.as_deref(), Some(&keys::position_value(i as u64 + 1)[..]));
+            assert_eq!(v.as_deref(), Some(&keys::position_value(i + 1)[..]));
         }
     }
 }

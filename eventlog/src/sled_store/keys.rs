@@ -1,8 +1,8 @@
 //! The key layout of the one sled tree that holds the log.
 //!
 //! Everything lives in a single tree. A group commit's records are one sled insert (or one
-//! atomic `apply_batch` when they fill several chunks); the indexes are written in bulk, with
-//! their watermark, in one atomic batch (see `W`).
+//! atomic `apply_batch` when they fill several chunks); the indexes are written in bulk, in
+//! rounds, behind a watermark (see `W`).
 //!
 //! - `L` + position (u64 big-endian) → a chunk: the framed records (see `frame`) of
 //!   consecutive positions starting at that one. One chunk per group commit (split when it
@@ -18,11 +18,12 @@
 //!   is exactly one stream, and a scan of `S` + prefix is every stream with that prefix.
 //! - `W` → the index watermark (u64 big-endian): every event at or before that position has
 //!   its `S` and `I`/`J` entries. The entries of later events are not written with their
-//!   group commit but kept in memory (`Shared::unindexed`, see `index`) and written many at a
-//!   time, together with the new watermark, in one later group's batch (and when the store
-//!   closes). On open, the entries after the watermark are rebuilt from the log, which is the
-//!   durable truth. A store without `W` (written before it existed) has every entry, so `W`
-//!   is set to its tail then.
+//!   group commit but kept in memory (`Shared::unindexed`, see `index`) and inserted many at
+//!   a time, in rounds; the watermark moves over a round once the round is durable (and when
+//!   the store closes). On open, the entries after the watermark are rebuilt from the log,
+//!   which is the durable truth (the tree may hold some of them already: see `index`). A
+//!   store without `W` (written before it existed) has every entry, so `W` is set to its
+//!   tail then.
 //! - `I` + event id (16 bytes) → position (u64 big-endian), for ids the client supplied.
 //! - `J` + event id (16 bytes) → an id run: `(id (16 bytes), position (u64 big-endian))`
 //!   pairs in ascending id order, the first being the key's id. For ids the store generated:
@@ -114,6 +115,17 @@ impl Run {
 
     pub fn last_position(&self) -> u64 {
         self.first_position + u64::from(self.len) - 1
+    }
+
+    /// The part of the run from version `version` on (`None` if it ends before that).
+    pub fn since(self, version: u64) -> Option<Run> {
+        let skip = version.saturating_sub(self.first_version);
+        let len = u32::try_from(u64::from(self.len).checked_sub(skip)?).ok()?;
+        (len > 0).then_some(Run {
+            first_version: self.first_version + skip,
+            first_position: self.first_position + skip,
+            len,
+        })
     }
 
     /// `(version, position)` of every event of the run.

@@ -62,29 +62,21 @@ pub(crate) struct Sled {
     /// hundreds of milliseconds under load), and `apply_batch` takes that lock exclusively:
     /// an `apply_batch` that meets a flush waits for it, and, the lock being fair, every sled
     /// read and insert of every thread queues behind the waiting `apply_batch`. With this gate
-    /// the writer either waits here (readers go on) or, for the deferred index, does not wait
-    /// at all and writes it with a later group (see [`Sled::gate`]).
+    /// the writer waits here instead, and readers go on (the deferred index is written with
+    /// inserts, which do not wait: see `index`).
     gate: Mutex<()>,
 }
 
 impl Sled {
-    /// The gate of `apply_batch` (see the field): `wait` false returns `None` at once when a
-    /// flush holds it.
-    pub(crate) fn gate(&self, wait: bool) -> Option<std::sync::MutexGuard<'_, ()>> {
-        if wait {
-            return Some(self.gate.lock().unwrap_or_else(|p| p.into_inner()));
-        }
-        match self.gate.try_lock() {
-            Ok(g) => Some(g),
-            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
-            Err(std::sync::TryLockError::WouldBlock) => None,
-        }
+    /// The gate of `apply_batch` (see the field): waits while a flush holds it.
+    pub(crate) fn gate(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.gate.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Flushes sled and syncs its files: once this returns `Ok`, everything written is on disk.
     fn flush(&self) -> Result<(), StoreError> {
         {
-            let _gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
+            let _gate = self.gate();
             self.db.flush().map_err(fault::at(0))?;
         }
         let mut syncer = self

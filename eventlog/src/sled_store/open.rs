@@ -69,7 +69,7 @@ fn open_sled(dir: &Path, cache_bytes: Option<u64>) -> Result<sled::Db, StoreErro
     // sled releases its file lock when its last background handle is gone, a moment after the
     // previous store in this process was dropped (or the writer let go of sled to reopen it):
     // wait a little for that before calling the directory locked (a lock held by another
-    // process stays held).
+    // process stays held). Seen taking over 1.5 s while the disk was busy with other writes.
     let mut tries = 0;
     loop {
         let mut config = sled::Config::new().path(dir);
@@ -78,7 +78,7 @@ fn open_sled(dir: &Path, cache_bytes: Option<u64>) -> Result<sled::Db, StoreErro
         }
         match config.open() {
             Ok(db) => return Ok(db),
-            Err(e) if is_lock_error(dir, &e) && tries < 30 => {
+            Err(e) if is_lock_error(dir, &e) && tries < 100 => {
                 tries += 1;
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }

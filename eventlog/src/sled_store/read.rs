@@ -385,15 +385,18 @@ pub(crate) fn runs(
     if pending.is_empty() {
         return Ok(out);
     }
-    // Skip what the tree already has (written between the snapshot and the tree read).
+    // Skip what the tree already has: written between the snapshot and the tree read, or,
+    // after a crash, the entries of the round after the watermark, which the rebuilt runs
+    // held here overlap, a run's start or a part of one (see `index`).
     let mut next: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
     for (stream, run) in &out {
         next.insert(stream, run.last_version() + 1);
     }
     let pending: Vec<_> = pending
         .into_iter()
-        .filter(|(stream, run)| {
-            run.first_version >= next.get(stream.as_str()).copied().unwrap_or(0)
+        .filter_map(|(stream, run)| {
+            let next = next.get(stream.as_str()).copied().unwrap_or(0);
+            run.since(next).map(|run| (stream, run))
         })
         .collect();
     out.extend(pending);

@@ -189,6 +189,8 @@ impl Writer {
         self.next_position = tail + 1;
         self.last_hash = opened.tail.hash;
         self.last_run_id = opened.last_run_id;
+        self.flushed_through = tail;
+        self.round = super::Round::Idle;
         self.versions.clear();
         self.journal = Some(journal);
         self.validator.reset();
