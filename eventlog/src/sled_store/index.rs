@@ -3,30 +3,33 @@
 //! Writing one `S` entry per appended batch made the stream index the bulk of a group
 //! commit's sled work: with many writers each appending one event to its own stream, a group
 //! of N events cost N + 2 inserts. So the writer keeps the stream runs and event ids of events
-//! after the index watermark in memory, here, and writes them in *rounds*: once
-//! [`Unindexed::due`] is true it writes their entries (multi-run `S` entries, one per stream
-//! per [`RUNS_PER_ENTRY`] runs; id runs and id entries as before) one by one, and clears
-//! them. Readers combine the tree with this (see `read::runs`, `read::id_position`).
+//! after the index watermark in memory, here, and has them written in *rounds*: once
+//! [`Unindexed::due`] is true, and no round is being written, it seals what it holds
+//! ([`Held::sealed`]) and hands it to the index thread (see the writer's `indexer`), which
+//! inserts their entries (multi-run `S` entries, one per stream per [`RUNS_PER_ENTRY`] runs;
+//! id runs and id entries as before) and then drops them from memory. Readers combine the
+//! tree with both (see `read::runs`, `read::id_position`).
 //!
-//! A round of live appends is written with plain inserts, not `apply_batch`: sled's
-//! `apply_batch` takes sled's concurrency lock exclusively, so every sled reader and writer of
-//! the process waits for it, and it starts by rolling sled's I/O buffer (a write of the
-//! buffer). Measured under the HTTP append load, a round written as one batch held the writer
-//! 18–52 ms three or four times a second, which made the appends' p99. An insert shares the
-//! lock (with sled's flush too). A bulk import's round still goes in batches (see the
-//! writer's `insert_entries`).
+//! Not on the writer thread, and with plain inserts, not `apply_batch`: measured under the
+//! HTTP append load on a store of ~2 M events, a round (64 streams' runs and 4,096 ids) cost
+//! the writer 16–25 ms of CPU three or four times a second (sled copies a leaf for every
+//! insert, and splits and rewrites leaves), and every append behind it waited; written as one
+//! `apply_batch` it also took sled's concurrency lock exclusively, which stops every sled
+//! reader and writer of the process. An insert shares that lock (with sled's flush too). A
+//! bulk import's round still goes in batches (see the indexer's `insert_entries`).
 //!
-//! Since a round is not atomic, the watermark moves only once the round is durable: the
-//! writer asks for a sled flush after a round, and inserts the round's watermark in a later
-//! group, once that flush is done; the next round starts only after that. So after a crash
-//! the tree may hold (some of) the entries of the one round after the watermark, never more.
-//! At open, the entries after the watermark are rebuilt from the log, and the rebuild yields
-//! that round's entries under the same keys (it starts at the same position, and runs are
-//! merged and cut into entries the same way), so writing them again overwrites those entries;
-//! until then readers skip what the tree already has (`read::runs`), and an id already in
-//! the tree is not held again (`read::rebuild_unindexed`).
+//! Since a round is not atomic, the watermark moves over it only once it is durable (the
+//! index thread flushes sled, inserts the watermark and flushes again before it takes the
+//! next round), so after a crash the tree may hold (some of) the entries of the one round
+//! after the watermark, never more. At open, the entries after the watermark are rebuilt from
+//! the log, and the rebuild yields that round's entries under the same keys (it starts at the
+//! same position, and runs are merged and cut into entries the same way), so writing them
+//! again overwrites those entries; until then readers skip what the tree already has
+//! (`read::runs`), and an id already in the tree is not held again
+//! (`read::rebuild_unindexed`).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use uuid::Uuid;
 
@@ -48,8 +51,12 @@ const MAX_BULK_RUNS: usize = 65_536;
 const MAX_BULK_EVENTS: u64 = 32_768;
 /// At most this many runs go into one `S` entry.
 const RUNS_PER_ENTRY: usize = 256;
-/// An id run (`J` entry) is closed once it holds this many bytes.
-const ID_RUN_BYTES: usize = 64 * 1024;
+/// An id run (`J` entry) is closed once it holds this many bytes. sled (0.34) copies a whole
+/// leaf (up to 17 entries) for every insert into it, and writes it whole to its log every
+/// few inserts, to a blob file of its own once it is over ~128 KB: with runs of 64 KiB the
+/// leaf that takes the new runs was ~1 MB, copied twice and often written whole in each
+/// round of the live appends.
+const ID_RUN_BYTES: usize = 4 * 1024;
 
 /// Runs (by stream, in version order) and ids of events after the index watermark.
 #[derive(Default)]
@@ -123,10 +130,6 @@ impl Unindexed {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.streams.is_empty() && self.ids.is_empty()
-    }
-
-    pub(crate) fn clear(&mut self) {
-        *self = Unindexed::default();
     }
 
     /// The runs of `stream`, or of every stream whose name starts with `prefix`.
@@ -204,6 +207,62 @@ impl Unindexed {
     }
 }
 
+/// The index entries held in memory: those the writer adds to, and those of the round the
+/// index thread is writing (older; empty when it writes none).
+#[derive(Default)]
+pub(crate) struct Held {
+    pub current: Unindexed,
+    pub sealed: Arc<Unindexed>,
+}
+
+impl From<Unindexed> for Held {
+    fn from(current: Unindexed) -> Held {
+        Held {
+            current,
+            sealed: Arc::default(),
+        }
+    }
+}
+
+impl Held {
+    /// The last run of `stream` held.
+    pub(crate) fn last_run(&self, stream: &str) -> Option<Run> {
+        self.current
+            .last_run(stream)
+            .or_else(|| self.sealed.last_run(stream))
+    }
+
+    /// The position of the event with this id, if it is held.
+    pub(crate) fn position_of(&self, id: &Uuid) -> Option<u64> {
+        self.current
+            .position_of(id)
+            .or_else(|| self.sealed.position_of(id))
+    }
+
+    /// The ids held and their positions.
+    pub(crate) fn id_positions(&self) -> impl Iterator<Item = (&Uuid, u64)> + '_ {
+        self.sealed
+            .id_positions()
+            .chain(self.current.id_positions())
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.current.is_empty() && self.sealed.is_empty()
+    }
+
+    /// The runs held of the chosen streams, by stream name, each stream's in version order.
+    pub(crate) fn runs(&self, streams: super::read::Streams<'_>) -> Vec<(String, Run)> {
+        let mut runs = self.sealed.runs(streams);
+        if runs.is_empty() {
+            return self.current.runs(streams);
+        }
+        runs.extend(self.current.runs(streams));
+        // Stable: a stream's sealed runs stay before its current ones.
+        runs.sort_by(|a, b| a.0.cmp(&b.0));
+        runs
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::read::Streams;
@@ -228,6 +287,31 @@ mod tests {
         assert_eq!(u.runs(Streams::Prefix("deal-AB")).len(), 1);
         assert!(u.runs(Streams::Prefix("lead-")).is_empty());
         assert!(u.runs(Streams::One("deal-")).is_empty());
+    }
+
+    /// While a round is being written, readers see its runs and the newer ones together:
+    /// each stream's in version order, streams by name.
+    #[test]
+    fn held_runs_put_the_sealed_round_first() {
+        let mut sealed = Unindexed::default();
+        sealed.push("deal-B", 0, 1, 1);
+        sealed.push("deal-A", 0, 2, 1);
+        let mut held = Held::from(Unindexed::default());
+        held.sealed = Arc::new(sealed);
+        held.current.push("deal-A", 1, 4, 1);
+        held.current.push("deal-C", 0, 5, 1);
+        held.current.push_id(Uuid::from_u128(7), 5);
+        let runs: Vec<(String, u64)> = held
+            .runs(Streams::Prefix("deal-"))
+            .into_iter()
+            .map(|(s, r)| (s, r.first_position))
+            .collect();
+        let expected = [("deal-A", 2), ("deal-A", 4), ("deal-B", 1), ("deal-C", 5)];
+        assert_eq!(runs, expected.map(|(s, p)| (s.to_string(), p)));
+        assert_eq!(held.last_run("deal-A").unwrap().first_position, 4);
+        assert_eq!(held.last_run("deal-B").unwrap().first_position, 1);
+        assert_eq!(held.position_of(&Uuid::from_u128(7)), Some(5));
+        assert!(!held.is_empty());
     }
 
     #[test]

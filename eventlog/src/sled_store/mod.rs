@@ -111,7 +111,7 @@ pub(crate) struct Shared {
     /// Set when the store handle is dropped: subscriptions end once caught up.
     closed: AtomicBool,
     /// The index entries (stream runs, ids) of events after the index watermark (see `index`).
-    unindexed: RwLock<index::Unindexed>,
+    unindexed: RwLock<index::Held>,
 }
 
 impl Shared {
@@ -275,7 +275,7 @@ impl SledStore {
             faulted: AtomicBool::new(false),
             damage: Mutex::new(None),
             closed: AtomicBool::new(false),
-            unindexed: RwLock::new(unindexed),
+            unindexed: RwLock::new(unindexed.into()),
         });
         let (tx, rx) = mpsc::channel();
         let w = writer::Writer::new(shared.clone(), validator, tail, last_run_id, journal);

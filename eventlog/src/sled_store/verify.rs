@@ -675,10 +675,20 @@ mod tests {
         for t in tasks {
             t.await.unwrap();
         }
-        let indexed = super::read::indexed_through(&store.shared.sled().unwrap().tree)
+        // The index thread writes the round, then its watermark, while the store runs.
+        let mut waited = 0;
+        while super::read::indexed_through(&store.shared.sled().unwrap().tree)
             .unwrap()
-            .unwrap();
-        assert!(indexed > 0, "the index was not written while the store ran");
+            .unwrap()
+            == 0
+        {
+            assert!(
+                waited < 2000,
+                "the index was not written while the store ran"
+            );
+            waited += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
         let check = |store: &SledStore| {
             assert_eq!(store.verify(&mut |_| {}).unwrap().events, STREAMS * EACH);
         };

@@ -320,11 +320,6 @@ impl SledFlush {
         }
     }
 
-    /// The last position known to be durable in sled (see [`SledFlush::request`]).
-    pub(crate) fn done(&self) -> u64 {
-        self.lock().done
-    }
-
     /// Waits until everything up to `position` is durable in sled.
     pub(crate) fn wait(&self, position: u64) -> Result<(), StoreError> {
         let mut st = self.lock();

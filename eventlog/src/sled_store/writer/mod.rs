@@ -18,6 +18,7 @@
 //! A failed write or sync (a full disk, an I/O error) refuses appends until the writer has
 //! recovered by reopening the store's files (see `recover`).
 
+mod indexer;
 mod recover;
 
 use std::collections::HashMap;
@@ -33,7 +34,7 @@ use super::fault::at;
 use super::fault::Fault;
 use super::journal::{Journal, SledFlush};
 use super::view::WriterView;
-use super::{backend, frame, keys, read, Shared, Sled, Tail};
+use super::{backend, frame, keys, read, Shared, Tail};
 use crate::prepare;
 use crate::record::encode_record_into;
 use crate::{
@@ -49,12 +50,6 @@ const MAX_GROUP: usize = 4096;
 const MAX_GROUP_EVENTS: usize = 50_000;
 /// A chunk is closed once it holds this many bytes.
 const CHUNK_BYTES: usize = 64 * 1024;
-/// A bulk round of index entries goes to sled in atomic batches of this many (see
-/// `insert_entries`): sled applies a batch under one epoch guard, so every tree node an insert
-/// replaces stays allocated until the whole batch is done, and a batch of 32,768 random ids
-/// held ~190 MB that way.
-const ENTRY_BATCH: usize = 4096;
-
 pub(crate) struct Request {
     pub batches: Vec<StreamBatch>,
     /// The result of [`prepare::check_envelope`] for each batch, done by the caller (it needs
@@ -80,21 +75,6 @@ impl Request {
             reply,
         }
     }
-}
-
-/// Where the deferred index's rounds stand (see `index`): a round's watermark is inserted
-/// only once its entries are durable, and the next round starts only once that watermark
-/// is, so that after a crash the tree holds the entries of at most one round after it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Round {
-    /// The next round may start when it falls due.
-    Idle,
-    /// A round's entries, for the events through `through`, are inserted; its watermark
-    /// waits until sled is durable through position `flush`.
-    Written { through: u64, flush: u64 },
-    /// That watermark is inserted; the next round waits until sled is durable through
-    /// position `flush`.
-    Marked { flush: u64 },
 }
 
 /// Events accepted into the current group commit, not written yet.
@@ -159,16 +139,14 @@ pub(crate) struct Writer {
     last_hash: [u8; frame::HASH_LEN],
     /// Last version of streams seen so far (authoritative once present).
     versions: HashMap<String, u64>,
-    /// The greatest id in the id runs (see `keys`).
+    /// The greatest id in the id runs (see `keys`), while no session's index thread has it.
     last_run_id: Uuid,
     /// `None` for a temporary store.
     journal: Option<Journal>,
-    /// Flushes sled in the background for the journal (see `journal`) and for the index.
+    /// Flushes sled in the background for the journal (see `journal`).
     sled_flush: Arc<SledFlush>,
-    /// The last position the writer made durable in sled itself (a group too big for the
-    /// journal), beside what `sled_flush` did.
-    flushed_through: u64,
-    round: Round,
+    /// Writes the deferred index's rounds (see `index`); `None` between sessions.
+    indexer: Option<indexer::Indexer>,
 }
 
 fn lock_error() -> StoreError {
@@ -185,8 +163,7 @@ impl Writer {
     ) -> Writer {
         Writer {
             sled_flush: Arc::new(SledFlush::new(tail.position)),
-            flushed_through: tail.position,
-            round: Round::Idle,
+            indexer: None,
             journal,
             last_run_id,
             shared,
@@ -330,11 +307,12 @@ impl Writer {
             }
         }
         let started = std::time::Instant::now();
+        let cpu_started = thread_cpu();
         {
             let mut unindexed = self.shared.unindexed.write().map_err(|_| lock_error())?;
             for run in &group.runs {
                 let first = &group.events[run.start];
-                unindexed.push(
+                unindexed.current.push(
                     &first.stream,
                     first.version,
                     first.position,
@@ -342,7 +320,7 @@ impl Writer {
                 );
             }
             for ev in &group.events {
-                unindexed.push_id(ev.id, ev.position);
+                unindexed.current.push_id(ev.id, ev.position);
             }
         }
         if chunks.len() == 1 {
@@ -361,7 +339,7 @@ impl Writer {
                 .apply_batch(batch)
                 .map_err(at(self.next_position))?;
         }
-        let round = self.index(&sled, group.bulk, last)?;
+        let sealed = self.seal(group.bulk, last)?;
         let inserted = started.elapsed();
         // Durable once the journal is synced (see `journal`). A group too big for the journal
         // is made durable here, by flushing sled (and syncing its files).
@@ -370,7 +348,6 @@ impl Writer {
                 j.write(&self.sled_flush)?;
             } else {
                 sled.flush()?;
-                self.flushed_through = last;
             }
         }
         let took = started.elapsed();
@@ -378,7 +355,8 @@ impl Writer {
             // Every append waiting for this group waited this long: say where it went.
             tracing::warn!(
                 events = group.events.len(),
-                index = round,
+                sealed,
+                cpu_ms = (thread_cpu() - cpu_started).as_millis() as u64,
                 sled_ms = inserted.as_millis() as u64,
                 journal_ms = (took - inserted).as_millis() as u64,
                 "writing a group of appends took {} ms",
@@ -388,97 +366,50 @@ impl Writer {
         Ok(hash)
     }
 
-    /// Whether sled is durable through `position` (always, for a temporary store).
-    fn sled_durable(&self, position: u64) -> bool {
-        self.journal.is_none() || self.flushed_through.max(self.sled_flush.done()) >= position
-    }
-
-    /// Asks for sled to be made durable through `position` (the group being written, whose
-    /// inserts are all done), in the background.
-    fn request_flush(&self, position: u64) {
-        if self.journal.is_some() {
-            self.sled_flush.request(position);
-        }
-    }
-
-    /// The deferred index's step in the group ending at `last` (see [`Round`]): the last
-    /// round's watermark once its entries are durable; a new round once the last watermark is
-    /// durable and the entries held are due (`bulk`: for a group of checked appends). Returns
-    /// whether it wrote a round.
-    fn index(&mut self, sled: &Sled, bulk: bool, last: u64) -> Result<bool, StoreError> {
-        if let Round::Written { through, flush } = self.round {
-            if !self.sled_durable(flush) {
-                return Ok(false);
-            }
-            sled.tree
-                .insert(keys::INDEXED, &keys::position_value(through))
-                .map_err(at(through))?;
-            self.round = Round::Marked { flush: last };
-            self.request_flush(last);
-        }
-        if let Round::Marked { flush } = self.round {
-            if !self.sled_durable(flush) {
-                return Ok(false);
-            }
-            self.round = Round::Idle;
-        }
-        let entries = {
-            let unindexed = self.shared.unindexed.read().map_err(|_| lock_error())?;
-            if !unindexed.due(0, 0, bulk) {
-                return Ok(false);
-            }
-            unindexed.entries(&mut self.last_run_id)
+    /// Hands the index entries held to the index thread when they are due and it is idle
+    /// (see `index`); `last`: the last position of the group just written, `bulk`: a group
+    /// of checked appends. Returns whether it did.
+    fn seal(&mut self, bulk: bool, last: u64) -> Result<bool, StoreError> {
+        let Some(indexer) = &self.indexer else {
+            return Ok(false);
         };
-        insert_entries(sled, entries, bulk).map_err(at(last))?;
-        // Readers find these in the tree now (see `read::runs`).
-        self.shared
-            .unindexed
-            .write()
-            .map_err(|_| lock_error())?
-            .clear();
-        self.round = Round::Written {
-            through: last,
-            flush: last,
-        };
-        self.request_flush(last);
+        if !indexer.idle() {
+            return Ok(false);
+        }
+        {
+            let mut held = self.shared.unindexed.write().map_err(|_| lock_error())?;
+            if !held.current.due(0, 0, bulk) {
+                return Ok(false);
+            }
+            let current = std::mem::take(&mut held.current);
+            held.sealed = Arc::new(current);
+        }
+        indexer.write(last, bulk);
         Ok(true)
     }
 
-    /// Writes the index entries held in memory and the watermark, each durable before the
-    /// next step, as the rounds do (when the store closes, so that the next open has nothing
-    /// to rebuild).
+    /// Writes the index entries held in memory and moves the watermark over them (when the
+    /// store closes, after the index thread has stopped, so that the next open has nothing to
+    /// rebuild).
     fn write_index(&mut self) -> Result<(), StoreError> {
         if self.shared.faulted() {
             return Ok(());
         }
-        let sled = self.shared.sled()?;
-        let mark = |position: u64| -> Result<(), StoreError> {
-            sled.flush()?;
-            sled.tree
-                .insert(keys::INDEXED, &keys::position_value(position))
-                .map_err(at(0))?;
-            sled.flush()
-        };
-        match self.round {
-            Round::Written { through, .. } => mark(through)?,
-            Round::Marked { .. } => sled.flush()?,
-            Round::Idle => {}
-        }
-        self.round = Round::Idle;
         let entries = {
-            let unindexed = self.shared.unindexed.read().map_err(|_| lock_error())?;
-            if unindexed.is_empty() {
+            let held = self.shared.unindexed.read().map_err(|_| lock_error())?;
+            if held.is_empty() {
                 return Ok(());
             }
-            unindexed.entries(&mut self.last_run_id)
+            held.current.entries(&mut self.last_run_id)
         };
-        insert_entries(&sled, entries, true).map_err(at(0))?;
-        mark(self.next_position - 1)?;
+        let sled = self.shared.sled()?;
+        indexer::insert_entries(&sled, entries, true).map_err(at(0))?;
+        indexer::mark(&self.shared, &sled, self.next_position - 1)?;
         self.shared
             .unindexed
             .write()
             .map_err(|_| lock_error())?
-            .clear();
+            .current = Default::default();
         Ok(())
     }
 
@@ -684,34 +615,14 @@ impl Writer {
     }
 }
 
-/// Inserts a round of index entries (see `index`) one by one, or, `batched`, in atomic
-/// batches of [`ENTRY_BATCH`], in order. One by one does not hold up other sled readers and
-/// writers (see `index`), and suits a round of the live appends (tens of entries). A bulk
-/// import's round holds thousands of random ids, and sled wrote far more blob files for them
-/// inserted one by one: for 10,000 random ids, the sync after them met 1,620 blob files, 54
-/// when they came in batches.
-fn insert_entries(
-    sled: &Sled,
-    entries: Vec<(Vec<u8>, Vec<u8>)>,
-    batched: bool,
-) -> Result<(), sled::Error> {
-    if !batched {
-        for (key, value) in entries {
-            sled.tree.insert(key, value)?;
-        }
-        return Ok(());
-    }
-    let mut entries = entries.into_iter().peekable();
-    while entries.peek().is_some() {
-        let mut batch = sled::Batch::default();
-        entries
-            .by_ref()
-            .take(ENTRY_BATCH)
-            .for_each(|(key, value)| batch.insert(key, value));
-        let _gate = sled.gate();
-        sled.tree.apply_batch(batch)?;
-    }
-    Ok(())
+/// The CPU time this thread has used (zero if the clock cannot be read): the slow-group
+/// warning tells the writer's own work from its waiting (for the disk, or for a core).
+fn thread_cpu() -> std::time::Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    std::time::Duration::new(
+        t.tv_sec.max(0) as u64,
+        t.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
 }
 
 #[cfg(test)]
@@ -759,9 +670,9 @@ mod tests {
     }
 
     /// While a sled flush is in progress (it holds the gate), an index round that falls due
-    /// is still written (inserts do not wait for the flush, so neither do the appends behind
-    /// it), but the watermark moves over it only once a flush has made it durable. Across a
-    /// reopen, nothing is lost either way.
+    /// is still written by the index thread (inserts do not wait for the flush, and the
+    /// appends never wait for the round), but the watermark moves over it only once a flush
+    /// has made it durable. Across a reopen, nothing is lost either way.
     #[tokio::test]
     #[allow(clippy::await_holding_lock)] // the gate held across appends: a flush in progress
     async fn an_index_round_is_written_during_a_sled_flush_and_marked_after_one() {
@@ -774,13 +685,17 @@ mod tests {
             let before = watermark(&store);
             let flushing = sled.gate();
             spread(&store, 0, n).await;
-            assert!(
-                sled.tree
-                    .get(keys::stream_key("customer-G0", 0))
-                    .unwrap()
-                    .is_some(),
-                "the round waited for the flush"
-            );
+            let mut waited = 0;
+            while sled
+                .tree
+                .get(keys::stream_key("customer-G0", 0))
+                .unwrap()
+                .is_none()
+            {
+                assert!(waited < 2000, "the round waited for the flush");
+                waited += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
             assert_eq!(watermark(&store), before, "marked before it was durable");
             all_found(&store, n).await;
             drop(flushing);

@@ -76,6 +76,11 @@ impl Writer {
                 Some(thread)
             }
         };
+        if self.indexer.is_none() {
+            let indexer = super::indexer::Indexer::start(self.shared.clone(), self.last_run_id)
+                .map_err(|e| backend(format!("cannot start the index thread: {e}")))?;
+            self.indexer = Some(indexer);
+        }
         let session = |flushers| Session {
             commits: commits.clone(),
             flushers,
@@ -90,11 +95,18 @@ impl Writer {
         }
     }
 
-    /// Ends a session once every group handed over is answered.
-    pub(super) fn end_session(&self, session: Session) {
+    /// Ends a session once every group handed over is answered and the index thread is done
+    /// with its round.
+    pub(super) fn end_session(&mut self, session: Session) {
         session.commits.close();
         for f in session.flushers {
             let _ = f.join();
+        }
+        if let Some(indexer) = self.indexer.take() {
+            match indexer.stop() {
+                Some(id) => self.last_run_id = id,
+                None => self.shared.set_fault(&backend("the index thread panicked")),
+            }
         }
         self.sled_flush.stop();
         if let Some(t) = session.sled_flush {
@@ -184,13 +196,11 @@ impl Writer {
             .shared
             .unindexed
             .write()
-            .unwrap_or_else(|e| e.into_inner()) = opened.unindexed;
+            .unwrap_or_else(|e| e.into_inner()) = opened.unindexed.into();
         *self.shared.sled.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(opened.sled));
         self.next_position = tail + 1;
         self.last_hash = opened.tail.hash;
         self.last_run_id = opened.last_run_id;
-        self.flushed_through = tail;
-        self.round = super::Round::Idle;
         self.versions.clear();
         self.journal = Some(journal);
         self.validator.reset();
