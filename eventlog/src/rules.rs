@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
-use domain::rules::{self, check_batch, Context};
+use domain::rules::{self, check_batch_owned, Context};
 use domain::state::{fold_stream, is_late, OrgState, StreamState};
 use domain::RecordedEvent;
 
@@ -114,7 +114,7 @@ impl AppendValidator for DomainRules {
             now: (self.clock)(),
             customers: &customers,
         };
-        match check_batch(&ctx, &state, stream, batch) {
+        match check_batch_owned(&ctx, state, stream, batch) {
             Ok(next) => {
                 let last = batch.last().map(|e| e.version).unwrap_or(first.version);
                 let mut late = false;

@@ -119,9 +119,19 @@ pub fn check_batch(
     stream: &str,
     batch: &[RecordedEvent],
 ) -> Result<StreamState, Rejection> {
+    check_batch_owned(ctx, state.clone(), stream, batch)
+}
+
+/// [`check_batch`] on a state the caller gives up (no copy of it: a customer's state is
+/// strings that every append to the customer copied otherwise).
+pub fn check_batch_owned(
+    ctx: &Context,
+    mut state: StreamState,
+    stream: &str,
+    batch: &[RecordedEvent],
+) -> Result<StreamState, Rejection> {
     let name = StreamName::parse(stream)
         .map_err(|e| STREAM_NAME.reject("stream", json_text(stream), e.to_string()))?;
-    let mut state = state.clone();
     let mut org = Cow::Borrowed(ctx.org);
     for (i, ev) in batch.iter().enumerate() {
         let event = check_event(ctx, &org, &state, &name, ev).map_err(|r| r.at(i))?;
