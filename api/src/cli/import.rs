@@ -101,22 +101,6 @@ impl ImportLine {
         };
         (self.stream, event)
     }
-
-    /// An event made by the CSV import (no `version`/`position`; recorded now).
-    pub(super) fn mapped(stream: String, event: ProposedEvent) -> ImportLine {
-        ImportLine {
-            id: event.id.unwrap_or_else(Uuid::now_v7),
-            stream,
-            event_type: event.event_type,
-            version: None,
-            position: None,
-            occurred_at: event.occurred_at,
-            recorded_at: event.recorded_at,
-            actor: event.actor,
-            data: event.data,
-            metadata: event.metadata,
-        }
-    }
 }
 
 /// A parsed line with where it came from.
@@ -278,25 +262,23 @@ impl Source for NdjsonFiles {
             readers.push((f.name.clone(), f.csv_hint, file));
         }
         Ok(Box::new(readers.into_iter().flat_map(
-            |(name, csv_hint, file)| ndjson_lines_parsed_aside(name, file, csv_hint),
+            |(name, csv_hint, file)| parsed_aside(ndjson_lines(name, file, csv_hint)),
         )))
     }
 }
 
-/// The NDJSON lines of `file` (named `source` in errors), parsed on a thread of their own
-/// (see [`PARSED_BLOCK`]), so that parsing runs beside the check's rules and the store's
-/// writer; `csv_hint` as in [`ndjson_lines`]. The thread stops after the first error, or
-/// when the iterator is dropped.
-fn ndjson_lines_parsed_aside(
-    source: Arc<str>,
-    file: File,
-    csv_hint: bool,
+/// `lines` (parsed lines, e.g. [`ndjson_lines`]) run on a thread of their own and handed over
+/// a block at a time (see [`PARSED_BLOCK`]), so that parsing runs beside the check's rules and
+/// the store's writer. The thread stops after the first error, or when the iterator is
+/// dropped.
+pub(super) fn parsed_aside(
+    lines: impl Iterator<Item = Result<Line, CliError>> + Send + 'static,
 ) -> impl Iterator<Item = Result<Line, CliError>> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Result<Line, CliError>>>(PARSED_AHEAD);
     let spawned = std::thread::Builder::new()
         .name("import-parse".into())
         .spawn(move || {
-            let mut lines = ndjson_lines(source, file, csv_hint);
+            let mut lines = lines;
             loop {
                 let mut block = Vec::with_capacity(PARSED_BLOCK);
                 let mut failed = false;
@@ -576,7 +558,7 @@ pub(super) fn proposed(l: &ImportLine) -> ProposedEvent {
     }
 }
 
-fn parse_line(line: &str) -> Result<ImportLine, String> {
+pub(super) fn parse_line(line: &str) -> Result<ImportLine, String> {
     // The fast path; a refused line is parsed again to name the field.
     if let Ok(parsed) = serde_json::from_str::<ImportLine>(line) {
         return Ok(parsed);

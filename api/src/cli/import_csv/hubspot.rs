@@ -90,7 +90,9 @@ pub(super) fn read(tables: Vec<Table>, opts: &ReadOptions, problems: &mut Proble
         t.for_each_row(problems, |r| {
             data.rows += 1;
             let deal_id = r.parse(id, cells::entity_id)?;
-            if let Some((file, line)) = seen.insert(deal_id.clone(), (r.table.into(), r.line)) {
+            if let Some((file, line)) =
+                seen.insert(deal_id.clone(), (std::sync::Arc::clone(r.table), r.line))
+            {
                 return Err(r.problem(
                     id,
                     format!("deal {deal_id} already appears in {file}, line {line}"),

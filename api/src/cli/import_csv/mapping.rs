@@ -197,7 +197,9 @@ impl Mapping {
             t.for_each_row(problems, |r| {
                 data.rows += 1;
                 let deal = self.deal(r, &cols, opts, &first, &mut data)?;
-                if let Some((file, line)) = seen.insert(deal.id.clone(), (r.table.into(), r.line)) {
+                if let Some((file, line)) =
+                    seen.insert(deal.id.clone(), (std::sync::Arc::clone(r.table), r.line))
+                {
                     let why = format!("deal {} already appears in {file}, line {line}", deal.id);
                     return Err(r.problem(cols.deal_id, why));
                 }

@@ -38,8 +38,13 @@ pub use mapping::Mapping;
 pub use story::{MappedEvent, Origin, NAMESPACE};
 pub use table::ReadOptions;
 
+use std::io::{BufRead, Seek, Write};
+
+use domain::envelope::rfc3339_opt;
+
 use super::import::{
-    check_and_append, print_dry_run, store_for, ImportArgs, ImportLine, Line, Source as Events,
+    check_and_append, parse_line, parsed_aside, print_dry_run, store_for, ImportArgs, Line,
+    Source as Events,
 };
 use super::{import_check, progress, CliError, ExitCode};
 use table::{Table, TableError};
@@ -265,20 +270,25 @@ pub(super) async fn run(data: &Path, args: &ImportArgs) -> Result<(), CliError> 
     }
     let store = store_for(data, args.dry_run).await?;
     let fresh = fresh_events(store.as_ref(), &mapped).await?;
-    let mut done = check_and_append(store.as_ref(), &fresh, args.dry_run).await?;
-    done.already_present += fresh.present;
+    let spool = fresh.spool()?;
+    let (present, differ) = (fresh.present, fresh.differ);
+    // The export's events are in the spool now: its dataset is not needed any more.
+    drop(fresh);
+    drop(mapped);
+    let mut done = check_and_append(store.as_ref(), &spool, args.dry_run).await?;
+    done.already_present += present;
     if args.dry_run {
         print_dry_run(&format!(" of {what}"), &done);
     } else {
         eprintln!("imported {what}: {done}");
     }
-    if fresh.differ > 0 {
+    if differ > 0 {
         eprintln!(
             "note: {} event{} already in the log differ{} from this export; the log keeps what \
              it first recorded (an import never rewrites history)",
-            fresh.differ,
-            if fresh.differ == 1 { "" } else { "s" },
-            if fresh.differ == 1 { "s" } else { "" }
+            differ,
+            if differ == 1 { "" } else { "s" },
+            if differ == 1 { "s" } else { "" }
         );
     }
     Ok(())
@@ -311,8 +321,7 @@ fn print_mapped_counts(events: impl Iterator<Item = MappedEvent>) {
     }
 }
 
-/// The events of an export still to check and append (an import source read twice, each time
-/// made again from the dataset), and what was left out.
+/// The events of an export still to check and append, and what was left out.
 struct Fresh<'a> {
     mapped: &'a Mapped,
     /// One bit per event of the export: set when it is left out; `None`: none is.
@@ -323,27 +332,130 @@ struct Fresh<'a> {
     differ: usize,
 }
 
-impl Events for Fresh<'_> {
-    fn lines(&self) -> Result<Box<dyn Iterator<Item = Result<Line, CliError>> + '_>, CliError> {
+impl Fresh<'_> {
+    /// Writes the events not left out to a spool (see [`Spool`]).
+    fn spool(&self) -> Result<Spool, CliError> {
         let left_out = |i: usize| {
             self.left_out
                 .as_ref()
                 .is_some_and(|bits| bits[i / 64] & (1 << (i % 64)) != 0)
         };
-        Ok(Box::new(
-            self.mapped
-                .events()
-                .enumerate()
-                .filter(move |(i, _)| !left_out(*i))
-                .map(|(_, m)| {
-                    Ok(Line {
-                        source: m.origin.file,
-                        number: m.origin.line as usize,
-                        event: ImportLine::mapped(m.stream, m.event),
-                    })
-                }),
-        ))
+        let failed = |e: std::io::Error| {
+            CliError::failure(format!(
+                "cannot write the export's events to a temporary file: {e}"
+            ))
+        };
+        let file = tempfile::tempfile().map_err(failed)?;
+        let mut files: Vec<Arc<str>> = Vec::new();
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, &file);
+        for (_, m) in self
+            .mapped
+            .events()
+            .enumerate()
+            .filter(|(i, _)| !left_out(*i))
+        {
+            // Rows come file after file: the last file named is almost always this one.
+            let index = match files.iter().rposition(|f| Arc::ptr_eq(f, &m.origin.file)) {
+                Some(i) => i,
+                None => {
+                    files.push(m.origin.file.clone());
+                    files.len() - 1
+                }
+            };
+            write!(out, "{index} {} ", m.origin.line).map_err(failed)?;
+            let e = &m.event;
+            let line = SpoolLine {
+                id: e.id.unwrap_or_else(uuid::Uuid::now_v7),
+                stream: &m.stream,
+                event_type: &e.event_type,
+                occurred_at: e.occurred_at,
+                recorded_at: e.recorded_at,
+                actor: e.actor.as_deref(),
+                data: &e.data,
+                metadata: e.metadata.as_ref(),
+            };
+            serde_json::to_writer(&mut out, &line).map_err(|e| failed(e.into()))?;
+            out.write_all(b"\n").map_err(failed)?;
+        }
+        out.flush().map_err(failed)?;
+        drop(out);
+        Ok(Spool { file, files })
     }
+}
+
+/// One spooled event: the canonical NDJSON envelope that `import::ImportLine` reads.
+#[derive(serde::Serialize)]
+struct SpoolLine<'a> {
+    id: uuid::Uuid,
+    stream: &'a str,
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none", with = "rfc3339_opt")]
+    occurred_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none", with = "rfc3339_opt")]
+    recorded_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    actor: Option<&'a str>,
+    data: &'a serde_json::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<&'a serde_json::Map<String, serde_json::Value>>,
+}
+
+/// The events of an export to check and append, made once from the dataset and written to an
+/// unnamed temporary file, one canonical NDJSON line each after the file (an index into
+/// `files`) and line of the row it came from: the import reads its source twice (check, then
+/// append), and the dataset (most of a large export's memory) is dropped before the check.
+struct Spool {
+    file: std::fs::File,
+    files: Vec<Arc<str>>,
+}
+
+impl Events for Spool {
+    fn lines(&self) -> Result<Box<dyn Iterator<Item = Result<Line, CliError>> + '_>, CliError> {
+        let again = |e: std::io::Error| {
+            CliError::failure(format!("cannot read the export's events again: {e}"))
+        };
+        let mut file = self.file.try_clone().map_err(again)?;
+        file.rewind().map_err(again)?;
+        let files = self.files.clone();
+        let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
+        let mut buf: Vec<u8> = Vec::with_capacity(1024);
+        let lines = std::iter::from_fn(move || {
+            buf.clear();
+            match reader.read_until(b'\n', &mut buf) {
+                Ok(0) => None,
+                Ok(_) => Some(spooled_line(&buf, &files)),
+                Err(e) => Some(Err(again(e))),
+            }
+        });
+        Ok(Box::new(parsed_aside(lines)))
+    }
+}
+
+/// One line of a [`Spool`] back: the event and the row it came from.
+fn spooled_line(buf: &[u8], files: &[Arc<str>]) -> Result<Line, CliError> {
+    let damaged =
+        |why: &str| CliError::failure(format!("the temporary file of the export's events: {why}"));
+    let text = std::str::from_utf8(buf).map_err(|_| damaged("not UTF-8"))?;
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    let mut parts = text.splitn(3, ' ');
+    let (Some(index), Some(number), Some(json)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(damaged("a line without its origin"));
+    };
+    let source = index
+        .parse::<usize>()
+        .ok()
+        .and_then(|i| files.get(i))
+        .ok_or_else(|| damaged("an unknown file"))?;
+    let number = number
+        .parse::<usize>()
+        .map_err(|_| damaged("a line without its number"))?;
+    let event = parse_line(json).map_err(|e| damaged(&e))?;
+    Ok(Line {
+        source: source.clone(),
+        number,
+        event,
+    })
 }
 
 /// Leaves out events the log already holds (by id, whatever their content) and registrations
@@ -405,4 +517,93 @@ async fn fresh_events<'a>(
     }
     fresh.left_out = Some(bits);
     Ok(fresh)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::story::{Origin, Outcome, Stage, Step};
+    use super::*;
+    use chrono::{TimeZone, Utc};
+    use domain::money::Money;
+
+    /// A dataset of two deals from two files (`story`'s test deal and a copy of it with a
+    /// history step and a loss), with a time in nanoseconds, quotes, a newline and CJK text.
+    fn mapped() -> Mapped {
+        let history: Arc<str> = "History.csv".into();
+        let mut dataset = story::tests::deal(Vec::new(), None);
+        let first = &mut dataset.deals[0];
+        first.opened_at += chrono::Duration::nanoseconds(123_456_789);
+        first.customer_id = "acme \"quoted\" 客户".into();
+        first.title = "T\nwith a newline".into();
+        first.amount = Money::from_cents(12_345);
+        let mut second = first.clone();
+        second.id = "D2".into();
+        second.origin.line = 3;
+        let at = |day: u32| Utc.with_ymd_and_hms(2024, 3, day, 9, 30, 0).unwrap();
+        second.steps.push(Step {
+            key: "s1".into(),
+            at: at(4),
+            origin: Origin {
+                file: history.clone(),
+                line: 7,
+            },
+            stage: Some(Stage::Open("b".into())),
+            amount: None,
+            reason: None,
+        });
+        second.outcome = Some(Outcome {
+            won: false,
+            at: at(9),
+            amount: Money::ZERO,
+            reason: Some("price".into()),
+            origin: Origin {
+                file: history,
+                line: 9,
+            },
+        });
+        dataset.deals.push(second);
+        Mapped {
+            dataset,
+            ..Mapped::default()
+        }
+    }
+
+    /// What the spool gives back is, event for event, what the dataset makes (envelope,
+    /// data, metadata, the file and line of the row), minus the events left out; and it
+    /// gives the same every time it is read.
+    #[test]
+    fn the_spool_gives_back_the_exports_events_with_their_rows() {
+        let mapped = mapped();
+        let all: Vec<MappedEvent> = mapped.events().collect();
+        // Two openings, D2's stage change and its loss.
+        assert_eq!(all.len(), 4, "{all:?}");
+        // Leave out the second event.
+        let fresh = Fresh {
+            mapped: &mapped,
+            left_out: Some(vec![0b10]),
+            present: 1,
+            differ: 0,
+        };
+        let spool = fresh.spool().unwrap();
+        for _ in 0..2 {
+            let lines: Vec<Line> = spool.lines().unwrap().map(Result::unwrap).collect();
+            assert_eq!(lines.len(), all.len() - 1);
+            let kept = all.iter().enumerate().filter(|(i, _)| *i != 1);
+            for (line, (_, m)) in lines.iter().zip(kept) {
+                assert_eq!(&*line.source, &*m.origin.file);
+                assert_eq!(line.number as u64, m.origin.line);
+                let e = &line.event;
+                assert_eq!(Some(e.id), m.event.id);
+                assert_eq!(e.stream, m.stream);
+                assert_eq!(e.event_type, m.event.event_type);
+                assert_eq!(e.occurred_at, m.event.occurred_at);
+                assert_eq!(e.recorded_at, m.event.recorded_at);
+                assert_eq!(e.actor, m.event.actor);
+                assert_eq!(e.data, m.event.data);
+                assert_eq!(e.metadata, m.event.metadata);
+            }
+        }
+        let files: Vec<&str> = all.iter().map(|m| &*m.origin.file).collect();
+        assert!(files.contains(&"t.csv") && files.contains(&"History.csv"));
+    }
 }

@@ -454,7 +454,7 @@ fn close(won: bool, amount: Money, reason: Option<String>) -> Event {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     fn at(day: u32) -> DateTime<Utc> {
@@ -483,7 +483,8 @@ mod tests {
         }
     }
 
-    fn deal(steps: Vec<Step>, outcome: Option<Outcome>) -> Dataset {
+    /// A dataset of one deal `D1` (file `t.csv`, line 2) with these steps and outcome.
+    pub(in crate::cli::import_csv) fn deal(steps: Vec<Step>, outcome: Option<Outcome>) -> Dataset {
         Dataset {
             source: "t".into(),
             deals: vec![Deal {

@@ -65,7 +65,8 @@ pub struct Table {
 
 /// One record of a table, with its line for messages.
 pub struct Row<'a> {
-    pub table: &'a str,
+    /// The file's name, shared by every [`Origin`] made from its rows.
+    pub table: &'a Arc<str>,
     pub headers: &'a [String],
     pub line: u64,
     pub record: &'a StringRecord,
@@ -85,7 +86,7 @@ impl Row<'_> {
     /// A problem with one cell of this row.
     pub fn problem(&self, column: usize, why: impl Into<String>) -> Problem {
         Problem {
-            file: self.table.into(),
+            file: Arc::clone(self.table),
             line: self.line,
             column: Some((
                 column + 1,
@@ -114,7 +115,7 @@ impl Row<'_> {
 
     pub fn origin(&self) -> Origin {
         Origin {
-            file: self.table.into(),
+            file: Arc::clone(self.table),
             line: self.line,
         }
     }
