@@ -14,7 +14,7 @@
 //!   empties it), churned once a `CustomerChurned` is in;
 //! - `domain::state::fold_stream` over the stream, given in log order and shuffled (what
 //!   `GET /v1/customers/{id}?as_of` returns: the events with `occurred_at ≤ as_of`, folded);
-//! - the API's scope: `api::http::ownership::ownership_of`;
+//! - the API's scope: `api::http::ownership::ownership_of` (its owner index, `domain::state::Owners`);
 //! - the read model's customer (`ReadModel::customer_view`, the state every report reads);
 //! - the pool report: a customer is listed iff it has no owner and is not churned, with the
 //!   fold's `in_pool_since`; `customers_per_rep` counts the owned, unchurned ones.
