@@ -477,7 +477,7 @@ impl ReadModel {
         };
         let rec = self.deals.entry(id.clone()).or_default();
         let key_before = match (&rec.current, self.deferred) {
-            (Some(view), false) => Some(deal_key(view, rec.entries.all())),
+            (Some(view), false) => Some(deal_key(view)),
             _ => None,
         };
         let cheap = rec.current.is_some();
@@ -554,7 +554,7 @@ impl ReadModel {
             self.funnel
                 .change(fact_before.as_ref(), fact_after.as_ref());
         }
-        let key_after = rec.current.as_ref().map(|v| deal_key(v, rec.entries.all()));
+        let key_after = rec.current.as_ref().map(|v| deal_key(v));
         self.follow_up
             .deal(&id, key_before.as_ref(), key_after.as_ref());
         if let (Event::ActivityLogged(_), Some(view)) = (event, &rec.current) {
@@ -649,7 +649,7 @@ impl ReadModel {
         }
         for (n, (id, d)) in self.deals.iter().enumerate() {
             if let Some(view) = &d.current {
-                follow.deal(id, None, Some(&deal_key(view, d.entries.all())));
+                follow.deal(id, None, Some(&deal_key(view)));
                 if let Some(at) = crate::follow_up_index::last_deal_activity(d.entries.all()) {
                     follow.activity(&view.state.customer_id, at);
                 }
