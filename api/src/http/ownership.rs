@@ -10,7 +10,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use domain::state::{OrgState, Owner, Owners};
+use chrono::{DateTime, Utc};
+use domain::state::{business_key, is_late, OrgState, Owner, Owners};
 use domain::{Category, Event, StreamName};
 use eventlog::{EventStore, Filter, RecordedEvent, StoreError};
 
@@ -64,13 +65,16 @@ pub struct LogOwnership {
 
 /// What scope decisions need from the log, as of log position `through`: the owner of every
 /// deal and customer stream ([`Owners`]); the reps as the domain's [`OrgState`] folds their
-/// `RepJoined` / `RepLeft` (in log order, as the rules fold the organisation), and every team
-/// a `RepJoined` named.
+/// `RepJoined` / `RepLeft` (in business order, as every reader folds the organisation), and
+/// every team a `RepJoined` named.
 #[derive(Default)]
 pub struct LogIndex {
     through: u64,
     owners: Owners,
     org: OrgState,
+    /// The `RepJoined` / `RepLeft` taken so far, in business order: `org` is their fold,
+    /// folded again when one comes late.
+    rep_events: Vec<((DateTime<Utc>, u64), Event)>,
     teams: std::collections::HashSet<String>,
 }
 
@@ -84,12 +88,37 @@ impl LogIndex {
                 let Ok(event) = domain::schema::typed(ev) else {
                     return;
                 };
-                self.org.apply_event(&event, ev.occurred_at);
-                if let Event::RepJoined(j) = event {
-                    self.teams.insert(j.team);
+                if let Event::RepJoined(j) = &event {
+                    self.teams.insert(j.team.clone());
+                }
+                let key = business_key(ev);
+                let late = is_late(self.rep_events.last().map(|(k, _)| k.0), ev);
+                if !late {
+                    self.org.apply_event(&event, ev.occurred_at);
+                }
+                let at = self.rep_events.partition_point(|(k, _)| *k < key);
+                self.rep_events.insert(at, (key, event));
+                if late {
+                    self.org = OrgState::default();
+                    for ((at, _), event) in &self.rep_events {
+                        self.org.apply_event(event, *at);
+                    }
                 }
             }
             _ => {}
+        }
+    }
+
+    /// The rep's team (see [`OwnershipResolver::team_of`]).
+    pub fn team_of(&self, rep: &str) -> Option<&str> {
+        self.org.reps.get(rep).map(|r| r.team.as_str())
+    }
+
+    pub fn rep_status(&self, rep: &str) -> RepStatus {
+        match self.org.reps.get(rep) {
+            None => RepStatus::Unknown,
+            Some(r) if r.active => RepStatus::Active,
+            Some(_) => RepStatus::Left,
         }
     }
 
@@ -147,21 +176,11 @@ impl OwnershipResolver for LogOwnership {
     }
 
     async fn team_of(&self, rep: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .index()
-            .await?
-            .org
-            .reps
-            .get(rep)
-            .map(|r| r.team.clone()))
+        Ok(self.index().await?.team_of(rep).map(str::to_string))
     }
 
     async fn rep_status(&self, rep: &str) -> Result<RepStatus, StoreError> {
-        Ok(match self.index().await?.org.reps.get(rep) {
-            None => RepStatus::Unknown,
-            Some(r) if r.active => RepStatus::Active,
-            Some(_) => RepStatus::Left,
-        })
+        Ok(self.index().await?.rep_status(rep))
     }
 
     async fn team_exists(&self, team: &str) -> Result<bool, StoreError> {

@@ -10,12 +10,14 @@
 //! of time, and the state as of T is the fold of the events with `occurred_at ≤ T`, a prefix
 //! of the same order (SPEC §2.1, §2.2). Every read folds this way: [`fold_stream`] (the
 //! customer GET, the rules), [`Owners`] (the API's scope: the owner the fold ends with, kept
-//! event by event), and `projections`, whose read
-//! model keeps each entity's events in this order and folds them with these same
-//! `apply_event`s (deals: [`DealState::apply`] over the compact [`DealOp`]s it keeps). The rules check an event against the stream's state in this order as it
-//! stands before the append; an event that is late within its stream is checked against
-//! that state, and then folded in its place (a cache of states must fold the stream again:
-//! [`is_late`]).
+//! event by event), and `projections`, whose read model keeps each entity's events in this
+//! order and folds them with these same `apply_event`s (deals: [`DealState::apply`] over the
+//! compact [`DealOp`]s it keeps). The organisation is one state over the events of every
+//! `org-` stream, folded in the same order ([`OrgState`], [`OrgState::fold`]) by the rules,
+//! the reports and the API's team index. The rules check an event against the stream's state
+//! in this order as it stands before the append; an event that is late within its stream is
+//! checked against that state, and then folded in its place (a cache of states must fold the
+//! stream again: [`is_late`]).
 
 mod customer;
 mod deal;
