@@ -272,3 +272,40 @@ fn folding_is_total() {
     assert_eq!(fold_stream("not a stream", &garbage), StreamState::Empty);
     assert_eq!(fold_stream("deal-D-2", &garbage[1..2]), StreamState::Empty);
 }
+
+/// Regression: a payment dated before its installment's scheduling (entered late: the rules
+/// check it against the deal as it stands, where the installment is scheduled) counts for the
+/// installment, as SPEC §2.8's `received` sums it. The fold used to leave it out of the
+/// installment's `paid`, and the follow-up list, reading the fold, would have called the
+/// installment unpaid.
+#[test]
+fn a_payment_dated_before_its_scheduling_counts_for_the_installment() {
+    let mut log = Log::new();
+    let s = log.open_deal("D-1", "negotiation");
+    let won = log.ok(&s, "DealWon", json!({"amount": 1000.0}));
+    log.ok(
+        &s,
+        "PaymentScheduled",
+        json!({"installment_id": "I1", "amount": 600.0, "due": "2026-08-01"}),
+    );
+    let mut late = log.ev(
+        &s,
+        "PaymentReceived",
+        json!({"installment_id": "I1", "amount": 250.0}),
+    );
+    late.occurred_at = won.occurred_at + chrono::Duration::minutes(30);
+    log.append(&s, vec![late]).unwrap();
+    log.ok(
+        &s,
+        "PaymentReceived",
+        json!({"installment_id": "I1", "amount": 100.0}),
+    );
+    // Folded in business order (the state the rules kept folded the late payment last).
+    let StreamState::Deal(d) = fold_stream(&s, &log.events) else {
+        panic!("not a deal")
+    };
+    let i = d.installment("I1").expect("scheduled");
+    assert_eq!(i.paid, Money::from_cents(35_000));
+    assert_eq!(d.paid, Money::from_cents(35_000));
+    assert!(d.paid_unscheduled.is_empty());
+}

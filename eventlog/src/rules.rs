@@ -10,7 +10,9 @@
 //! The one other stream a rule reads (the customer a `DealOpened` names) is folded from the
 //! log view each time. A state is folded in business order (`domain::state`): a batch with a
 //! late event (`domain::state::is_late`) is checked, but its state is not cached, so that
-//! the next append folds the stream again, with the late event in its place.
+//! the next append folds the stream again, with the late event in its place. The organisation
+//! (every `org-` stream) is folded the same way, in business order, and folded again after a
+//! late org event.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -35,8 +37,9 @@ type Cached = (u64, StreamState, Option<DateTime<Utc>>);
 
 #[derive(Default)]
 struct Cache {
-    /// The organisation (pipeline in force, reps, targets) folded over every `org-` stream.
-    org: Option<OrgState>,
+    /// The organisation (pipeline in force, reps, targets) folded over every `org-` stream, in
+    /// business order, and the latest `occurred_at` among its events.
+    org: Option<(OrgState, Option<DateTime<Utc>>)>,
     /// stream → (version of its last event, state after it, latest `occurred_at`).
     streams: HashMap<String, Cached>,
 }
@@ -69,14 +72,13 @@ impl AppendValidator for DomainRules {
         };
         let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let cache = &mut *guard;
-        let org = match &mut cache.org {
-            Some(org) => org,
+        let (org, org_latest) = match &mut cache.org {
+            Some((org, latest)) => (org, latest),
             none => {
-                let mut org = OrgState::default();
-                for ev in view.streams_with_prefix("org-")? {
-                    org.apply(&ev);
-                }
-                none.insert(org)
+                let events = view.streams_with_prefix("org-")?;
+                let latest = events.iter().map(|e| e.occurred_at).max();
+                let (org, latest) = none.insert((OrgState::fold(&events), latest));
+                (org, latest)
             }
         };
         // Taken out, not cloned: a refused batch leaves the stream to be folded again.
@@ -128,8 +130,21 @@ impl AppendValidator for DomainRules {
                         .insert(stream.to_string(), (last, next, latest));
                 }
                 if stream.starts_with("org-") {
+                    let mut latest = *org_latest;
+                    let mut late = false;
                     for ev in batch {
-                        org.apply(ev);
+                        late |= is_late(latest, ev);
+                        latest = latest.max(Some(ev.occurred_at));
+                    }
+                    if late {
+                        // Folded in business order: the next batch folds it again, with the
+                        // late event in its place.
+                        cache.org = None;
+                    } else {
+                        for ev in batch {
+                            org.apply(ev);
+                        }
+                        *org_latest = latest;
                     }
                 }
                 Ok(())
@@ -320,6 +335,48 @@ mod tests {
             )
             .await;
         assert_eq!(refused_rule(again), "customer.claim_from_pool");
+    }
+
+    /// The organisation too is folded in business order, by the warm cache as by a cold fold:
+    /// bajie's `RepLeft`, logged after his second `RepJoined` but dated between the two, leaves
+    /// him active (in log order he would be gone, and could own nothing).
+    #[tokio::test]
+    async fn a_late_org_event_takes_its_place_in_business_order() {
+        let rules = Arc::new(DomainRules::default());
+        let store = MemoryStore::with_validator(rules.clone());
+        for (t, ty, data) in [
+            (
+                "2026-01-01T00:00:00Z",
+                "RepJoined",
+                json!({"rep": "bajie", "name": "Bajie", "team": "east"}),
+            ),
+            (
+                "2026-01-20T00:00:00Z",
+                "RepJoined",
+                json!({"rep": "bajie", "name": "Bajie", "team": "west"}),
+            ),
+            ("2026-01-10T00:00:00Z", "RepLeft", json!({"rep": "bajie"})),
+        ] {
+            let event = json!({"type": ty, "occurred_at": t, "data": data});
+            let events = vec![serde_json::from_value(event).unwrap()];
+            store
+                .append("org-acme", ExpectedVersion::Any, events)
+                .await
+                .unwrap();
+        }
+        for customer in ["customer-C-1", "customer-C-2"] {
+            let registered = json!({"name": "c", "owner": "bajie"});
+            store
+                .append(
+                    customer,
+                    ExpectedVersion::Any,
+                    ev("CustomerRegistered", registered),
+                )
+                .await
+                .expect("bajie is active");
+            // The second time, from a cold cache: the organisation folded from the log.
+            crate::AppendValidator::reset(&*rules);
+        }
     }
 
     #[tokio::test]

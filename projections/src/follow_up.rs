@@ -4,9 +4,10 @@
 //! - The rep's deals are the deals the rep owns as of `as_of` (default now); the rep's
 //!   customers, those the rep owns then and not churned; the rep's leads, those whose latest
 //!   `LeadQualified` names the rep.
-//! - `overdue_payments`: an installment is its latest `PaymentScheduled` with that
-//!   `installment_id` (a rescheduling replaces amount and due date); `received` sums the
-//!   deal's `PaymentReceived` with that `installment_id`; listed when won now, `due` before
+//! - `overdue_payments`: the installments of the deal's fold (the domain's `DealState`: an
+//!   installment is its latest `PaymentScheduled` with that `installment_id`, a rescheduling
+//!   replacing amount and due date; `received` is its `paid`, the sum of the deal's
+//!   `PaymentReceived` with that `installment_id`); listed when won now, `due` before
 //!   `as_of`'s date and `received < amount`. `days_overdue` = whole days from `due` to
 //!   `as_of`'s date. Most overdue first, then deal and installment id.
 //! - `stale_deals`: as in the pipeline (§2.5), `as_of − last_touch_at > stale_days`; oldest
@@ -22,7 +23,6 @@
 //!   first, then the earliest qualified, then lead id.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::envelope::rfc3339;
@@ -85,51 +85,6 @@ impl FollowUpParams {
             release_after_days: None,
         })
     }
-}
-
-/// An installment of a deal, with what was received for it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct InstallmentDue {
-    pub installment_id: String,
-    pub amount: Money,
-    pub due: NaiveDate,
-    pub received: Money,
-}
-
-/// The installments scheduled among a deal's `entries` (business order), by id.
-pub fn installments(entries: Prefix<'_, DealEntry>) -> Vec<InstallmentDue> {
-    let mut by_id: BTreeMap<&str, InstallmentDue> = BTreeMap::new();
-    let mut paid: BTreeMap<&str, Money> = BTreeMap::new();
-    for e in entries {
-        match &e.op {
-            DealOp::Scheduled(s) => {
-                let received = by_id
-                    .get(&*s.installment_id)
-                    .map_or(Money::ZERO, |i| i.received);
-                by_id.insert(
-                    &s.installment_id,
-                    InstallmentDue {
-                        installment_id: s.installment_id.to_string(),
-                        amount: s.amount,
-                        due: s.due,
-                        received,
-                    },
-                );
-            }
-            DealOp::PaidInstallment(p) => *paid.entry(&*p.1).or_default() += p.0,
-            _ => {}
-        }
-    }
-    by_id
-        .into_values()
-        .map(|mut i| {
-            i.received = paid
-                .get(i.installment_id.as_str())
-                .copied()
-                .unwrap_or_default();
-            i
-        })
-        .collect()
 }
 
 /// A lead qualified to a rep, neither converted nor disqualified.
@@ -325,14 +280,14 @@ pub fn follow_up(model: &ReadModel, q: &FollowUpQuery, now: DateTime<Utc>) -> Fo
         let s = &view.state;
         match s.status {
             DealStatus::Won => {
-                for i in installments(*entries) {
-                    if i.due < today && i.received < i.amount {
+                for i in &s.installments {
+                    if i.due < today && i.paid < i.amount {
                         overdue.push(OverduePayment {
                             deal_id: id.to_string(),
-                            installment_id: i.installment_id,
+                            installment_id: i.installment_id.to_string(),
                             due: i.due,
                             amount: i.amount,
-                            received: i.received,
+                            received: i.paid,
                             days_overdue: (today - i.due).num_days(),
                         });
                     }

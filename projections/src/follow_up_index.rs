@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 
 use crate::deal::{DealOp, DealStatus, DealView};
 use crate::entries::Prefix;
-use crate::follow_up::{installments, LeadToWork};
+use crate::follow_up::LeadToWork;
 use crate::model::{fold_customer, DealEntry, Entry, Interner};
 
 /// Where a deal is filed: its owner, whether it is open, whether it is won with an
@@ -29,13 +29,13 @@ pub struct DealKey {
     unpaid: bool,
 }
 
-/// The key of a deal folded as `view` over `entries`.
-pub fn deal_key(view: &DealView, entries: Prefix<'_, DealEntry>) -> DealKey {
-    let won = view.state.status == DealStatus::Won;
+/// The key of a deal folded as `view`.
+pub fn deal_key(view: &DealView) -> DealKey {
+    let s = &view.state;
     DealKey {
-        owner: view.state.owner.clone(),
-        open: view.state.status == DealStatus::Open,
-        unpaid: won && installments(entries).iter().any(|i| i.received < i.amount),
+        owner: s.owner.clone(),
+        open: s.status == DealStatus::Open,
+        unpaid: s.status == DealStatus::Won && s.installments.iter().any(|i| i.paid < i.amount),
     }
 }
 

@@ -17,8 +17,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use domain::envelope::{Category, StreamName};
-use domain::events::{ActivityKind, StageDef, TargetSet, EVENT_TYPES};
-use domain::state::{CustomerState, LeadState};
+use domain::events::{ActivityKind, StageDef, EVENT_TYPES};
+use domain::state::{CustomerState, LeadState, OrgState, TargetScope};
 use domain::{Event, Money, Month, RecordedEvent};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -298,22 +298,9 @@ fn deal_facts<'a>(
     }
 }
 
-/// The default pipeline of SPEC §1.2.
+/// The default pipeline of SPEC §1.2 (the domain's).
 pub fn default_pipeline() -> Vec<StageDef> {
-    [
-        ("qualified", "Qualified", 0.10),
-        ("presentation", "Presentation", 0.25),
-        ("quote", "Quote", 0.50),
-        ("negotiation", "Negotiation", 0.70),
-        ("contract", "Contract", 0.90),
-    ]
-    .into_iter()
-    .map(|(id, name, p)| StageDef {
-        id: id.into(),
-        name: name.into(),
-        probability: p,
-    })
-    .collect()
+    domain::state::Pipeline::default().stages
 }
 
 /// A rep as known from `RepJoined` / `RepLeft`.
@@ -477,7 +464,7 @@ impl ReadModel {
         };
         let rec = self.deals.entry(id.clone()).or_default();
         let key_before = match (&rec.current, self.deferred) {
-            (Some(view), false) => Some(deal_key(view, rec.entries.all())),
+            (Some(view), false) => Some(deal_key(view)),
             _ => None,
         };
         let cheap = rec.current.is_some();
@@ -554,7 +541,7 @@ impl ReadModel {
             self.funnel
                 .change(fact_before.as_ref(), fact_after.as_ref());
         }
-        let key_after = rec.current.as_ref().map(|v| deal_key(v, rec.entries.all()));
+        let key_after = rec.current.as_ref().map(|v| deal_key(v));
         self.follow_up
             .deal(&id, key_before.as_ref(), key_after.as_ref());
         if let (Event::ActivityLogged(_), Some(view)) = (event, &rec.current) {
@@ -649,7 +636,7 @@ impl ReadModel {
         }
         for (n, (id, d)) in self.deals.iter().enumerate() {
             if let Some(view) = &d.current {
-                follow.deal(id, None, Some(&deal_key(view, d.entries.all())));
+                follow.deal(id, None, Some(&deal_key(view)));
                 if let Some(at) = crate::follow_up_index::last_deal_activity(d.entries.all()) {
                     follow.activity(&view.state.customer_id, at);
                 }
@@ -712,74 +699,63 @@ impl ReadModel {
             .filter_map(move |id| self.lead_view(id, as_of))
     }
 
+    /// The organisation as of `as_of`: the domain's fold ([`OrgState`]) of every `org-`
+    /// stream's events with `occurred_at ≤ as_of`, in business order (the one ordering rule,
+    /// `domain::state`), the order the model keeps them in.
+    pub fn org_state(&self, as_of: Option<DateTime<Utc>>) -> OrgState {
+        let mut org = OrgState::default();
+        for e in prefix(&self.org, as_of) {
+            org.apply_event(&e.event, e.at);
+        }
+        org
+    }
+
     /// The pipeline in force as of `as_of`: the latest `PipelineDefined`, else the default.
     pub fn pipeline(&self, as_of: Option<DateTime<Utc>>) -> Vec<StageDef> {
-        prefix(&self.org, as_of)
-            .iter()
-            .rev()
-            .find_map(|e| match &e.event {
-                Event::PipelineDefined(p) => Some(p.stages.clone()),
-                _ => None,
-            })
-            .unwrap_or_else(default_pipeline)
+        self.org_state(as_of).pipeline.stages
     }
 
     /// Reps known from `RepJoined` (name, team) and `RepLeft`, as of `as_of`.
     pub fn reps(&self, as_of: Option<DateTime<Utc>>) -> BTreeMap<String, RepInfo> {
-        let mut reps = BTreeMap::new();
-        for e in prefix(&self.org, as_of) {
-            match &e.event {
-                Event::RepJoined(j) => {
-                    reps.insert(
-                        j.rep.clone(),
-                        RepInfo {
-                            name: j.name.clone(),
-                            team: j.team.clone(),
-                            left: false,
-                        },
-                    );
-                }
-                Event::RepLeft(l) => {
-                    if let Some(r) = reps.get_mut(&l.rep) {
-                        r.left = true;
-                    }
-                }
-                _ => {}
-            }
-        }
-        reps
+        self.org_state(as_of)
+            .reps
+            .into_values()
+            .map(|r| {
+                let info = RepInfo {
+                    name: r.name,
+                    team: r.team,
+                    left: !r.active,
+                };
+                (r.rep, info)
+            })
+            .collect()
     }
 
     /// The target for `month` as of `as_of`: the latest org-wide `TargetSet` (neither `rep`
     /// nor `team`); else the sum of the latest per-team targets; else of the per-rep ones.
     pub fn target(&self, month: Month, as_of: Option<DateTime<Utc>>) -> Option<Money> {
-        let mut org: Option<Money> = None;
-        let mut teams: BTreeMap<String, Money> = BTreeMap::new();
-        let mut reps: BTreeMap<String, Money> = BTreeMap::new();
-        for e in prefix(&self.org, as_of) {
-            if let Event::TargetSet(TargetSet {
-                rep,
-                team,
-                month: m,
-                amount,
-            }) = &e.event
-            {
-                if *m != month {
-                    continue;
-                }
-                match (rep, team) {
-                    (Some(r), _) => {
-                        reps.insert(r.clone(), *amount);
-                    }
-                    (None, Some(t)) => {
-                        teams.insert(t.clone(), *amount);
-                    }
-                    (None, None) => org = Some(*amount),
-                }
-            }
-        }
-        org.or_else(|| (!teams.is_empty()).then(|| teams.values().copied().sum()))
-            .or_else(|| (!reps.is_empty()).then(|| reps.values().copied().sum()))
+        let org = self.org_state(as_of);
+        // The sum of the month's team targets (`teams`), or of its rep targets.
+        let sum = |teams: bool| {
+            let mut amounts = org
+                .targets
+                .iter()
+                .filter(|((scope, m), _)| {
+                    *m == month
+                        && match scope {
+                            TargetScope::Team(_) => teams,
+                            TargetScope::Rep(_) => !teams,
+                            TargetScope::Org => false,
+                        }
+                })
+                .map(|(_, amount)| *amount)
+                .peekable();
+            let any = amounts.peek().is_some();
+            any.then(|| amounts.sum())
+        };
+        org.target(&TargetScope::Org, month)
+            .or_else(|| sum(true))
+            .or_else(|| sum(false))
     }
 
     /// Every `ActivityLogged` (customer and deal streams) with `occurred_at ≤ as_of`, with the

@@ -14,7 +14,7 @@
 //!   empties it), churned once a `CustomerChurned` is in;
 //! - `domain::state::fold_stream` over the stream, given in log order and shuffled (what
 //!   `GET /v1/customers/{id}?as_of` returns: the events with `occurred_at ≤ as_of`, folded);
-//! - the API's scope: `api::http::ownership::ownership_of`;
+//! - the API's scope: `api::http::ownership::ownership_of` (its owner index, `domain::state::Owners`);
 //! - the read model's customer (`ReadModel::customer_view`, the state every report reads);
 //! - the pool report: a customer is listed iff it has no owner and is not churned, with the
 //!   fold's `in_pool_since`; `customers_per_rep` counts the owned, unchurned ones.
@@ -24,7 +24,9 @@
 //! `DealState` (the rules' state) against an oracle (last stage, owner and outcome in
 //! business order) and against the read model's deal (what the deal GET and `as_of`
 //! return: the same `DealState`, folded from the model's compact ops), whole; replay's last
-//! step; the scope's owner.
+//! step; the scope's owner; the installments (amount and received of each id, as SPEC §2.8
+//! sums them: a payment dated before its scheduling counts) against an oracle, and the
+//! owner's follow-up list (`overdue_payments`) against the same oracle.
 
 use std::collections::BTreeMap;
 
@@ -459,6 +461,16 @@ fn build_deal(ops: &[(i64, DealKind)]) -> LogBuilder {
     log
 }
 
+/// (installment id, (amount, received)), amounts in cents.
+type Installments = BTreeMap<String, (i64, i64)>;
+
+fn in_cents<'a>(
+    rows: impl Iterator<Item = (&'a str, domain::Money, domain::Money)>,
+) -> Installments {
+    rows.map(|(id, amount, received)| (id.to_string(), (amount.cents(), received.cents())))
+        .collect()
+}
+
 fn check_deal(
     events: &[RecordedEvent],
     model: &ReadModel,
@@ -495,6 +507,31 @@ fn check_deal(
     prop_assert_eq!(&*d.stage, stage.as_str());
     prop_assert_eq!(&*d.owner, owner.as_str());
     prop_assert_eq!(serde_json::to_value(d.status).unwrap(), json!(status));
+    // Installments as SPEC §2.8 reads them: the latest `PaymentScheduled` of an id (business
+    // order) gives its amount; `received` sums every `PaymentReceived` naming it, wherever it
+    // falls (a payment dated before the scheduling too). (id, amount, received) in cents.
+    let mut installments = Installments::new();
+    let mut received: BTreeMap<String, i64> = BTreeMap::new();
+    for e in &sorted {
+        let id = e.data.get("installment_id").and_then(|v| v.as_str());
+        let cents = (e.data.get("amount").and_then(|v| v.as_f64()).unwrap_or(0.0) * 100.0) as i64;
+        match (e.event_type.as_str(), id) {
+            ("PaymentScheduled", Some(id)) => {
+                installments.insert(id.to_string(), (cents, 0));
+            }
+            ("PaymentReceived", Some(id)) => *received.entry(id.to_string()).or_default() += cents,
+            _ => {}
+        }
+    }
+    for (id, (_, got)) in installments.iter_mut() {
+        *got = received.get(id).copied().unwrap_or(0);
+    }
+    let folded = in_cents(
+        d.installments
+            .iter()
+            .map(|i| (&*i.installment_id, i.amount, i.paid)),
+    );
+    prop_assert_eq!(&folded, &installments);
     // The read model's deal (what the deal GET and `as_of` reports show) is the domain's
     // state, every field (those of SPEC §2.2 and those kept for the rules and reports).
     let view = model
@@ -519,7 +556,26 @@ fn check_deal(
         let last = r.steps.last().expect("at least the opening step");
         prop_assert_eq!(&last.state, p);
         let name = StreamName::parse("deal-D0").expect("a valid stream name");
-        prop_assert_eq!(ownership_of(&name, &mine), Ownership::Owned(owner));
+        prop_assert_eq!(ownership_of(&name, &mine), Ownership::Owned(owner.clone()));
+        // The owner's follow-up list, long after every due date: the won deal's installments
+        // not fully received, as the oracle has them.
+        let q = projections::follow_up::FollowUpQuery {
+            rep: Some(owner),
+            as_of: None,
+            stale_days: 14,
+            release_after_days: None,
+        };
+        let list = projections::follow_up::follow_up(model, &q, base() + Duration::days(365));
+        let overdue = in_cents(
+            list.overdue_payments
+                .iter()
+                .map(|o| (o.installment_id.as_str(), o.amount, o.received)),
+        );
+        let want: Installments = installments
+            .into_iter()
+            .filter(|(_, (amount, got))| status == "won" && got < amount)
+            .collect();
+        prop_assert_eq!(overdue, want);
     }
     Ok(())
 }

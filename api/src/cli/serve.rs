@@ -262,6 +262,12 @@ pub async fn run(data: &Path, args: ServeArgs) -> Result<(), CliError> {
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
+    let ownership = state.ownership.clone();
+    tokio::spawn(async move {
+        if let Err(e) = ownership.catch_up().await {
+            tracing::error!(error = %e, "indexing the log for scope decisions failed (each scoped request retries)");
+        }
+    });
     let follower = tokio::spawn(projector.clone().follow(
         dyn_store.clone(),
         50_000,

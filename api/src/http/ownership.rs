@@ -1,15 +1,17 @@
 //! Who owns a deal or a customer, and which team a rep is on — what scope decisions need.
 //!
-//! [`LogOwnership`] reads the entity's stream and folds it with the domain's fold
-//! (`domain::state::fold_stream`, business order): the owner the scope decides on is the one
-//! the customer and deal GETs and the reports show ([`ownership_of`]). A rep's team and
-//! whether they left come from the domain's `OrgState`, kept current from the log's new
-//! `RepJoined` / `RepLeft` (no scan of the log per request).
+//! [`LogOwnership`] keeps an index of the log ([`LogIndex`]) that each question brings up to
+//! the log's head by reading only the events appended since the previous question (never a
+//! stream or the whole log per request): an append acknowledged before a question is seen by
+//! it. Owners come from the domain's [`Owners`] (the owner `domain::state::fold_stream` ends
+//! with, business order: the one the customer and deal GETs and the reports show,
+//! [`ownership_of`]); a rep's team and whether they left from the domain's `OrgState`.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use domain::state::{fold_stream, OrgState, StreamState};
+use chrono::{DateTime, Utc};
+use domain::state::{business_key, is_late, OrgState, Owner, Owners};
 use domain::{Category, Event, StreamName};
 use eventlog::{EventStore, Filter, RecordedEvent, StoreError};
 
@@ -37,6 +39,11 @@ pub trait OwnershipResolver: Send + Sync + 'static {
     async fn rep_status(&self, rep: &str) -> Result<RepStatus, StoreError>;
     /// Whether any `RepJoined` names `team`.
     async fn team_exists(&self, team: &str) -> Result<bool, StoreError>;
+    /// Brings what the resolver keeps up to the log's head: `serve` calls it at start, so
+    /// that the first scoped request does not wait for the whole log to be read.
+    async fn catch_up(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// A rep as the `org-*` streams tell it.
@@ -49,128 +56,266 @@ pub enum RepStatus {
     Left,
 }
 
-/// Reads the entity's stream through the store on every ownership question; keeps a team
-/// index that each team question brings up to the log's head by reading only the events
-/// appended since the previous one (never the whole log per request).
+/// Answers ownership and team questions from a [`LogIndex`] that each question brings up to
+/// the log's head by reading only the events appended since the previous one.
 pub struct LogOwnership {
     store: Arc<dyn EventStore>,
-    teams: tokio::sync::Mutex<TeamIndex>,
+    index: tokio::sync::Mutex<LogIndex>,
 }
 
-/// The reps as the domain's [`OrgState`] folds their `RepJoined` / `RepLeft` (in log order,
-/// as the rules fold the organisation), and every team a `RepJoined` named, as of log
-/// position `through`.
+/// What scope decisions need from the log, as of log position `through`: the owner of every
+/// deal and customer stream ([`Owners`]); the reps as the domain's [`OrgState`] folds their
+/// `RepJoined` / `RepLeft` (in business order, as every reader folds the organisation), and
+/// every team a `RepJoined` named.
 #[derive(Default)]
-struct TeamIndex {
+pub struct LogIndex {
     through: u64,
+    owners: Owners,
     org: OrgState,
+    /// The `RepJoined` / `RepLeft` taken so far, in business order: `org` is their fold,
+    /// folded again when one comes late.
+    rep_events: Vec<((DateTime<Utc>, u64), Event)>,
     teams: std::collections::HashSet<String>,
+}
+
+impl LogIndex {
+    /// Takes the next event of the log (or any event, for [`LogIndex::ownership`]).
+    pub fn apply(&mut self, ev: &RecordedEvent) {
+        self.through = self.through.max(ev.position);
+        match StreamName::parse(&ev.stream).map(|n| n.category) {
+            Ok(Category::Deal | Category::Customer) => self.owners.apply(ev),
+            Ok(Category::Org) if matches!(ev.event_type.as_str(), "RepJoined" | "RepLeft") => {
+                let Ok(event) = domain::schema::typed(ev) else {
+                    return;
+                };
+                if let Event::RepJoined(j) = &event {
+                    self.teams.insert(j.team.clone());
+                }
+                let key = business_key(ev);
+                let late = is_late(self.rep_events.last().map(|(k, _)| k.0), ev);
+                if !late {
+                    self.org.apply_event(&event, ev.occurred_at);
+                }
+                let at = self.rep_events.partition_point(|(k, _)| *k < key);
+                self.rep_events.insert(at, (key, event));
+                if late {
+                    self.org = OrgState::default();
+                    for ((at, _), event) in &self.rep_events {
+                        self.org.apply_event(event, *at);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The rep's team (see [`OwnershipResolver::team_of`]).
+    pub fn team_of(&self, rep: &str) -> Option<&str> {
+        self.org.reps.get(rep).map(|r| r.team.as_str())
+    }
+
+    pub fn rep_status(&self, rep: &str) -> RepStatus {
+        match self.org.reps.get(rep) {
+            None => RepStatus::Unknown,
+            Some(r) if r.active => RepStatus::Active,
+            Some(_) => RepStatus::Left,
+        }
+    }
+
+    /// The ownership of a deal or customer `stream` after the events taken so far; any other
+    /// stream is [`Ownership::Unowned`] (whether it exists is not kept here).
+    pub fn ownership(&self, stream: &StreamName) -> Ownership {
+        if !matches!(stream.category, Category::Deal | Category::Customer) {
+            return Ownership::Unowned;
+        }
+        match self.owners.owner(&stream.to_string()) {
+            Owner::Missing => Ownership::Missing,
+            // A customer in the pool; or a deal or customer stream without its opening event
+            // (the rules keep it out): no owner, as for the pool.
+            Owner::Nobody => Ownership::Pool,
+            Owner::Rep(rep) => Ownership::Owned(rep.to_string()),
+        }
+    }
 }
 
 impl LogOwnership {
     pub fn new(store: Arc<dyn EventStore>) -> LogOwnership {
         LogOwnership {
             store,
-            teams: Default::default(),
+            index: Default::default(),
         }
     }
 }
 
 const PAGE: usize = 1000;
 
-/// The ownership of `stream` after `events` (its events, in any order), by the domain's fold.
+/// The most events a question applies to the index on its own (async) worker.
+const INLINE: usize = 64;
+
+/// The ownership of `stream` after `events` (its events, in any order), as the index has it.
 pub fn ownership_of(stream: &StreamName, events: &[RecordedEvent]) -> Ownership {
     if events.is_empty() {
         return Ownership::Missing;
     }
-    match fold_stream(&stream.to_string(), events) {
-        StreamState::Deal(d) => Ownership::Owned(d.owner.to_string()),
-        StreamState::Customer(c) => c.owner.map_or(Ownership::Pool, Ownership::Owned),
-        // A deal or customer stream without its opening event (the rules keep it out): no
-        // owner, as for the pool.
-        _ if matches!(stream.category, Category::Deal | Category::Customer) => Ownership::Pool,
-        _ => Ownership::Unowned,
+    let mut index = LogIndex::default();
+    for ev in events {
+        index.apply(ev);
     }
+    index.ownership(stream)
 }
 
 #[async_trait]
 impl OwnershipResolver for LogOwnership {
     async fn owner_of(&self, stream: &StreamName) -> Result<Ownership, StoreError> {
-        let name = stream.to_string();
         if !matches!(stream.category, Category::Deal | Category::Customer) {
-            // Only whether it exists: its first event.
-            let first = self.store.read_stream(&name, 0, 1).await?;
-            return Ok(ownership_of(stream, &first));
+            // Only whether it exists (one look-up in the store's stream index).
+            let version = self.store.stream_version(&stream.to_string()).await?;
+            return Ok(version.map_or(Ownership::Missing, |_| Ownership::Unowned));
         }
-        let mut events = Vec::new();
-        loop {
-            let page = self
-                .store
-                .read_stream(&name, events.len() as u64, PAGE)
-                .await?;
-            let done = page.len() < PAGE;
-            events.extend(page);
-            if done {
-                return Ok(ownership_of(stream, &events));
-            }
-        }
+        Ok(self.index().await?.ownership(stream))
     }
 
     async fn team_of(&self, rep: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .teams()
-            .await?
-            .org
-            .reps
-            .get(rep)
-            .map(|r| r.team.clone()))
+        Ok(self.index().await?.team_of(rep).map(str::to_string))
     }
 
     async fn rep_status(&self, rep: &str) -> Result<RepStatus, StoreError> {
-        Ok(match self.teams().await?.org.reps.get(rep) {
-            None => RepStatus::Unknown,
-            Some(r) if r.active => RepStatus::Active,
-            Some(_) => RepStatus::Left,
-        })
+        Ok(self.index().await?.rep_status(rep))
     }
 
     async fn team_exists(&self, team: &str) -> Result<bool, StoreError> {
-        Ok(self.teams().await?.teams.contains(team))
+        Ok(self.index().await?.teams.contains(team))
+    }
+
+    async fn catch_up(&self) -> Result<(), StoreError> {
+        self.index().await.map(drop)
     }
 }
 
 impl LogOwnership {
-    /// The team index, brought up to the log's head.
-    async fn teams(&self) -> Result<tokio::sync::MutexGuard<'_, TeamIndex>, StoreError> {
-        let filter = Filter {
-            types: vec!["RepJoined".into(), "RepLeft".into()],
-            stream_prefix: Some("org-".into()),
-        };
+    /// The index, brought up to the log's head.
+    async fn index(&self) -> Result<tokio::sync::MutexGuard<'_, LogIndex>, StoreError> {
         // Everything up to the head as it is now: an append acknowledged before this question
         // is seen by it. Read before taking the lock, so that the questions every rep's
         // request asks (see `auth`) do not queue behind one another's reads of the head.
         let head = self.store.last_position().await?;
-        let mut index = self.teams.lock().await;
+        let mut index = self.index.lock().await;
         while index.through < head {
             let page = self
                 .store
-                .read_all(index.through + 1, PAGE, &filter)
+                .read_all(index.through + 1, PAGE, &Filter::default())
                 .await?;
-            for ev in &page {
-                let Ok(event) = domain::schema::typed(ev) else {
-                    continue;
-                };
-                index.org.apply_event(&event, ev.occurred_at);
-                if let Event::RepJoined(j) = event {
-                    index.teams.insert(j.team);
+            let full = page.len() == PAGE;
+            if page.len() <= INLINE {
+                for ev in &page {
+                    index.apply(ev);
                 }
+            } else {
+                // A long way behind (the first question after a start, before `serve`'s
+                // `catch_up` is done): parsing pages of the log is work for a blocking thread.
+                // Should it fail, the index starts again from nothing at the next question.
+                let mut taken = std::mem::take(&mut *index);
+                *index = tokio::task::spawn_blocking(move || {
+                    for ev in &page {
+                        taken.apply(ev);
+                    }
+                    taken
+                })
+                .await
+                .map_err(|e| StoreError::Backend(format!("indexing owners failed: {e}")))?;
             }
-            index.through = match page.last() {
-                Some(last) if page.len() == PAGE => last.position,
-                Some(last) => last.position.max(head),
-                None => head,
-            };
+            if !full {
+                // Nothing more up to `head` (read past it, or an empty log between).
+                index.through = index.through.max(head);
+            }
         }
         Ok(index)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eventlog::memory::MemoryStore;
+    use eventlog::{ExpectedVersion, ProposedEvent};
+    use serde_json::json;
+
+    fn event(event_type: &str, data: serde_json::Value) -> ProposedEvent {
+        ProposedEvent {
+            id: None,
+            event_type: event_type.into(),
+            occurred_at: None,
+            actor: None,
+            data,
+            metadata: None,
+            recorded_at: None,
+        }
+    }
+
+    async fn append(store: &MemoryStore, stream: &str, events: Vec<ProposedEvent>) {
+        store
+            .append(stream, ExpectedVersion::Any, events)
+            .await
+            .expect("append");
+    }
+
+    fn name(stream: &str) -> StreamName {
+        StreamName::parse(stream).expect("a stream name")
+    }
+
+    /// More than a page of the log behind (the first question after a start): the index is
+    /// built on a blocking thread, page by page, and then follows one event at a time.
+    #[tokio::test]
+    async fn the_index_catches_up_over_pages_then_follows_each_append() {
+        let store = Arc::new(MemoryStore::new());
+        append(
+            &store,
+            "org-acme",
+            vec![event(
+                "RepJoined",
+                json!({"rep": "wukong", "name": "Wukong", "team": "east"}),
+            )],
+        )
+        .await;
+        for i in 0..1500 {
+            let owner = if i % 2 == 0 { "wukong" } else { "bajie" };
+            let opened = json!({"customer_id": "C1", "owner": owner, "title": "t", "amount": 1, "stage": "qualified"});
+            append(
+                &store,
+                &format!("deal-D{i}"),
+                vec![event("DealOpened", opened)],
+            )
+            .await;
+        }
+        let released = vec![event("CustomerReleased", json!({"reason": "idle"}))];
+        append(&store, "customer-C1", released).await;
+        let owners = LogOwnership::new(store.clone());
+        let owned = |rep: &str| Ownership::Owned(rep.into());
+        for (stream, want) in [
+            ("deal-D0", owned("wukong")),
+            ("deal-D1499", owned("bajie")),
+            // Events but no registration: no owner.
+            ("customer-C1", Ownership::Pool),
+            ("deal-D1500", Ownership::Missing),
+            ("org-acme", Ownership::Unowned),
+            ("org-other", Ownership::Missing),
+        ] {
+            let got = owners.owner_of(&name(stream)).await.unwrap();
+            assert_eq!(got, want, "{stream}");
+        }
+        assert_eq!(
+            owners.team_of("wukong").await.unwrap().as_deref(),
+            Some("east")
+        );
+
+        let reassigned = json!({"from": "wukong", "to": "bajie"});
+        append(&store, "deal-D0", vec![event("DealReassigned", reassigned)]).await;
+        assert_eq!(
+            owners.owner_of(&name("deal-D0")).await.unwrap(),
+            owned("bajie")
+        );
+        let left = vec![event("RepLeft", json!({"rep": "wukong"}))];
+        append(&store, "org-acme", left).await;
+        assert_eq!(owners.rep_status("wukong").await.unwrap(), RepStatus::Left);
     }
 }

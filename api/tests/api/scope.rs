@@ -727,3 +727,62 @@ async fn service_and_follow_up(w: &World, c: &Caller, ok: u16) {
     };
     get(w, c, "/v1/reports/follow-up?rep=nobody", unknown).await;
 }
+
+/// An ownership change counts from the very next request after its append is acknowledged
+/// (no refresh of the read model between): the owner index the scope asks is brought up to
+/// the log's head by every question. The index is warmed by the requests before the change,
+/// so what is checked is the incremental step.
+#[tokio::test]
+async fn an_ownership_change_is_honoured_by_the_next_request() {
+    let w = world().await;
+    let (wukong, bajie) = (w.app.token("rep", "wukong"), w.app.token("rep", "bajie"));
+    let (east, west) = (
+        w.app.token("manager", "east"),
+        w.app.token("manager", "west"),
+    );
+    // What `/v1/streams/{stream}` answers wukong, the east manager, bajie, the west manager.
+    let check = |stream: &'static str, statuses: [u16; 4]| {
+        let app = &w.app;
+        let callers = [
+            ("wukong", &wukong),
+            ("east", &east),
+            ("bajie", &bajie),
+            ("west", &west),
+        ];
+        async move {
+            for ((name, token), status) in callers.into_iter().zip(statuses) {
+                let r = app.get(&format!("/v1/streams/{stream}"), token).await;
+                assert_eq!(r.status.as_u16(), status, "{name} GET {stream}");
+            }
+        }
+    };
+    check("deal-D-own", [200, 200, 404, 404]).await;
+    // wukong's deal goes to bajie, on the other team.
+    seed(
+        &w.app,
+        "deal-D-own",
+        json!([{"type": "DealReassigned", "data": {"from": "wukong", "to": "bajie"}}]),
+    )
+    .await;
+    check("deal-D-own", [404, 404, 200, 200]).await;
+    // The rep who owned it, now on another team than its owner, may not write to it either.
+    w.app
+        .append("deal-D-own", &wukong, call("wukong"))
+        .await
+        .problem(404);
+    let r = w.app.append("deal-D-own", &bajie, call("bajie")).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+
+    // A customer: assigned away from wukong's team, then released to the pool.
+    check("customer-C-own", [200, 200, 404, 404]).await;
+    let assigned = json!([{"type": "CustomerAssigned", "data": {"rep": "bajie"}}]);
+    seed(&w.app, "customer-C-own", assigned).await;
+    check("customer-C-own", [404, 404, 200, 200]).await;
+    w.app
+        .append("customer-C-own", &wukong, call("wukong"))
+        .await
+        .problem(404);
+    let released = json!([{"type": "CustomerReleased", "data": {"reason": "idle"}}]);
+    seed(&w.app, "customer-C-own", released).await;
+    check("customer-C-own", [200; 4]).await;
+}

@@ -92,6 +92,20 @@ impl CustomerState {
         self.owner = owner.map(str::to_string);
     }
 
+    /// What `event` does to a customer's owner, whatever the owner was: `Some(Some(rep))`
+    /// makes the rep the owner, `Some(None)` puts the customer in the pool, `None` leaves the
+    /// owner alone. The fold ([`CustomerState::apply_event`]) and the owner index
+    /// ([`Owners`](super::Owners)) both ask this.
+    pub fn owner_set_by(event: &Event) -> Option<Option<&str>> {
+        match event {
+            Event::CustomerUpdated(u) => u.owner.as_deref().map(Some),
+            Event::CustomerClaimed(c) => Some(Some(&c.rep)),
+            Event::CustomerAssigned(a) => Some(Some(&a.rep)),
+            Event::CustomerReleased(_) => Some(None),
+            _ => None,
+        }
+    }
+
     /// Folds one event of the customer's stream, the next in business order (see
     /// [`crate::state`]). Total; unrelated events are ignored. `CustomerUpdated.owner` makes
     /// its rep the owner, like an assignment: the rules refuse it on append (ownership changes
@@ -100,6 +114,9 @@ impl CustomerState {
     pub fn apply_event(&mut self, event: &Event, at: DateTime<Utc>) {
         if at > self.last_touch_at {
             self.last_touch_at = at;
+        }
+        if let Some(owner) = CustomerState::owner_set_by(event) {
+            self.set_owner(owner, at);
         }
         match event {
             Event::CustomerUpdated(u) => {
@@ -118,13 +135,7 @@ impl CustomerState {
                 if let Some(t) = &u.tags {
                     self.tags = t.clone();
                 }
-                if let Some(owner) = &u.owner {
-                    self.set_owner(Some(owner), at);
-                }
             }
-            Event::CustomerClaimed(c) => self.set_owner(Some(&c.rep), at),
-            Event::CustomerAssigned(a) => self.set_owner(Some(&a.rep), at),
-            Event::CustomerReleased(_) => self.set_owner(None, at),
             Event::ComplaintFiled(c) => {
                 self.complaints = self.complaints.saturating_add(1);
                 self.open_complaints.insert(c.complaint_id.clone());

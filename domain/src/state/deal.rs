@@ -36,7 +36,9 @@ pub struct Installment {
     pub installment_id: Arc<str>,
     pub amount: Money,
     pub due: NaiveDate,
-    /// Sum of the `PaymentReceived` naming this installment, folded after its scheduling.
+    /// Sum of the `PaymentReceived` naming this installment (SPEC §2.8's `received`),
+    /// wherever they fall in business order: one dated before the scheduling (a late entry)
+    /// counts too.
     pub paid: Money,
 }
 
@@ -176,6 +178,11 @@ pub struct DealState {
     /// Installments in the order first scheduled (a rescheduling replaces amount and due).
     #[serde(skip)]
     pub installments: Vec<Installment>,
+    /// `PaymentReceived` naming an installment not scheduled before them in business order
+    /// (late entries, or an id never scheduled), by id: added to the installment's `paid`
+    /// when it is scheduled.
+    #[serde(skip)]
+    pub paid_unscheduled: Vec<(Arc<str>, Money)>,
 }
 
 impl DealState {
@@ -201,6 +208,7 @@ impl DealState {
             won_amount: None,
             lost_reason: None,
             installments: Vec::new(),
+            paid_unscheduled: Vec::new(),
         }
     }
 
@@ -269,11 +277,12 @@ impl DealState {
                         if self.installments.capacity() == 0 {
                             self.installments.reserve_exact(2);
                         }
+                        let paid = self.take_paid_unscheduled(&s.installment_id);
                         self.installments.push(Installment {
                             installment_id: s.installment_id.clone(),
                             amount: s.amount,
                             due: s.due,
-                            paid: Money::ZERO,
+                            paid,
                         });
                     }
                 }
@@ -281,17 +290,32 @@ impl DealState {
             DealOp::Paid(amount) => self.paid += *amount,
             DealOp::PaidInstallment(p) => {
                 self.paid += p.0;
-                if let Some(i) = self
+                match self
                     .installments
                     .iter_mut()
                     .find(|i| i.installment_id == p.1)
                 {
-                    i.paid += p.0;
+                    Some(i) => i.paid += p.0,
+                    None => self.paid_unscheduled.push((p.1.clone(), p.0)),
                 }
             }
             DealOp::Activity(..) => self.activities = self.activities.saturating_add(1),
             DealOp::Opened(_) | DealOp::Other => {}
         }
+    }
+
+    /// The sum of the payments for `id` received before it was scheduled, no longer kept
+    /// apart.
+    fn take_paid_unscheduled(&mut self, id: &Arc<str>) -> Money {
+        let mut sum = Money::ZERO;
+        self.paid_unscheduled.retain(|(paid_for, amount)| {
+            let mine = paid_for == id;
+            if mine {
+                sum += *amount;
+            }
+            !mine
+        });
+        sum
     }
 
     fn note_competitor(&mut self, name: &Arc<str>) {

@@ -9,17 +9,21 @@
 //! late event takes its place in business time. So the state "now" is the state as of the end
 //! of time, and the state as of T is the fold of the events with `occurred_at ≤ T`, a prefix
 //! of the same order (SPEC §2.1, §2.2). Every read folds this way: [`fold_stream`] (the
-//! customer GET, ownership for the API's scope, the rules), and `projections`, whose read
-//! model keeps each entity's events in this order and folds them with these same
-//! `apply_event`s (deals: [`DealState::apply`] over the compact [`DealOp`]s it keeps). The rules check an event against the stream's state in this order as it
-//! stands before the append; an event that is late within its stream is checked against
-//! that state, and then folded in its place (a cache of states must fold the stream again:
-//! [`is_late`]).
+//! customer GET, the rules), [`Owners`] (the API's scope: the owner the fold ends with, kept
+//! event by event), and `projections`, whose read model keeps each entity's events in this
+//! order and folds them with these same `apply_event`s (deals: [`DealState::apply`] over the
+//! compact [`DealOp`]s it keeps). The organisation is one state over the events of every
+//! `org-` stream, folded in the same order ([`OrgState`], [`OrgState::fold`]) by the rules,
+//! the reports and the API's team index. The rules check an event against the stream's state
+//! in this order as it stands before the append; an event that is late within its stream is
+//! checked against that state, and then folded in its place (a cache of states must fold the
+//! stream again: [`is_late`]).
 
 mod customer;
 mod deal;
 mod lead;
 mod org;
+mod owners;
 
 use std::sync::Arc;
 
@@ -29,6 +33,7 @@ pub use customer::CustomerState;
 pub use deal::{DealOp, DealState, DealStatus, Installment, Lost, Opened, Scheduled};
 pub use lead::{LeadState, LeadStatus};
 pub use org::{OrgState, Pipeline, Rep, TargetScope, DEFAULT_CURRENCY};
+pub use owners::{Owner, Owners};
 
 use crate::envelope::{Category, RecordedEvent, StreamName};
 use crate::events::Event;

@@ -1,5 +1,14 @@
 //! The organisation: the pipeline in force, the reps, the targets and the reporting
 //! currency (the `org` stream).
+//!
+//! ## Order
+//! The organisation is folded like every stream, in business order ([`crate::state`]): the
+//! events of every `org-` stream together, by (`occurred_at`, `position`). So a `RepJoined`
+//! or `TargetSet` entered late takes its place in business time, and the organisation "now"
+//! is the one as of the end of time, of which the organisation as of T (the reports' `as_of`)
+//! is a prefix. Every reader folds it so: [`OrgState::fold`] (the rules), the read model's
+//! `org_state` (the reports), the API's team index (scope decisions). One that folds appends
+//! as they come folds again when an org event is late ([`is_late`](super::is_late)).
 
 use std::collections::BTreeMap;
 
@@ -102,7 +111,20 @@ pub struct OrgState {
 pub const DEFAULT_CURRENCY: &str = "CNY";
 
 impl OrgState {
-    /// Folds one event of the `org` stream. Total: anything else (or unparsable) is ignored.
+    /// Folds the events of the `org-` streams, given in any order: they are taken in
+    /// business order (see the module doc).
+    pub fn fold<'a>(events: impl IntoIterator<Item = &'a RecordedEvent>) -> OrgState {
+        let mut sorted: Vec<&RecordedEvent> = events.into_iter().collect();
+        sorted.sort_by_key(|e| super::business_key(e));
+        let mut org = OrgState::default();
+        for ev in sorted {
+            org.apply(ev);
+        }
+        org
+    }
+
+    /// Folds one event of the `org` stream, the next in business order. Total: anything else
+    /// (or unparsable) is ignored.
     pub fn apply(&mut self, ev: &RecordedEvent) {
         if let Ok(event) = crate::schema::typed(ev) {
             self.apply_event(&event, ev.occurred_at);
