@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, Hash, Hasher};
 
 use chrono::{DateTime, Utc};
-use domain::rules::{check_batch, Context};
+use domain::rules::{check_batch_owned, Context};
 use domain::state::{fold_stream, OrgState, StreamState};
 use domain::RecordedEvent;
 use eventlog::{EventStore, Filter, DEFAULT_ACTOR};
@@ -243,7 +243,7 @@ impl Checker<'_> {
             now: self.now,
             customers: &customers,
         };
-        let next = check_batch(&ctx, &state, &ev.stream, batch).map_err(|mut r| {
+        let next = check_batch_owned(&ctx, state, &ev.stream, batch).map_err(|mut r| {
             r.index = None;
             at(r.to_string())
         })?;
