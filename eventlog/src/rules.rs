@@ -60,6 +60,20 @@ impl DomainRules {
     }
 }
 
+/// Whether `batch` holds a late event after events whose latest `occurred_at` is `latest`
+/// (see `domain::state::is_late`), and the latest `occurred_at` after it.
+fn after(
+    mut latest: Option<DateTime<Utc>>,
+    batch: &[RecordedEvent],
+) -> (bool, Option<DateTime<Utc>>) {
+    let mut late = false;
+    for ev in batch {
+        late |= is_late(latest, ev);
+        latest = latest.max(Some(ev.occurred_at));
+    }
+    (late, latest)
+}
+
 impl AppendValidator for DomainRules {
     fn validate(
         &self,
@@ -87,7 +101,7 @@ impl AppendValidator for DomainRules {
             .remove(stream)
             .filter(|(v, _, _)| first.version > 0 && *v == first.version - 1)
             .map(|(_, s, latest)| (s, latest));
-        let (state, mut latest) = match cached {
+        let (state, latest) = match cached {
             Some(s) => s,
             None if first.version == 0 => (StreamState::Empty, None),
             None => {
@@ -119,23 +133,14 @@ impl AppendValidator for DomainRules {
         match check_batch_owned(&ctx, state, stream, batch) {
             Ok(next) => {
                 let last = batch.last().map(|e| e.version).unwrap_or(first.version);
-                let mut late = false;
-                for ev in batch {
-                    late |= is_late(latest, ev);
-                    latest = latest.max(Some(ev.occurred_at));
-                }
+                let (late, latest) = after(latest, batch);
                 if !late {
                     cache
                         .streams
                         .insert(stream.to_string(), (last, next, latest));
                 }
                 if stream.starts_with("org-") {
-                    let mut latest = *org_latest;
-                    let mut late = false;
-                    for ev in batch {
-                        late |= is_late(latest, ev);
-                        latest = latest.max(Some(ev.occurred_at));
-                    }
+                    let (late, latest) = after(*org_latest, batch);
                     if late {
                         // Folded in business order: the next batch folds it again, with the
                         // late event in its place.

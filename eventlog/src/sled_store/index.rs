@@ -95,15 +95,15 @@ impl Unindexed {
         self.runs += 1;
     }
 
-    /// Whether the runs held, plus `runs` more covering `events` events, are due to be written;
-    /// `bulk`: by a group of checked (bulk) appends.
-    pub(crate) fn due(&self, runs: usize, events: u64, bulk: bool) -> bool {
+    /// Whether the runs held are due to be written; `bulk`: by a group of checked (bulk)
+    /// appends.
+    pub(crate) fn due(&self, bulk: bool) -> bool {
         let (max_runs, max_events) = if bulk {
             (MAX_BULK_RUNS, MAX_BULK_EVENTS)
         } else {
             (MAX_RUNS, MAX_EVENTS)
         };
-        self.runs + runs >= max_runs || self.events + events >= max_events
+        self.runs >= max_runs || self.events >= max_events
     }
 
     /// The last run of `stream` held here.

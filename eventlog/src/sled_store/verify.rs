@@ -177,7 +177,7 @@ fn index_entries(shared: &Shared, tree: &sled::Tree, durable: u64) -> Result<[u6
         counts[1] += u64::from(read::index_position(&v)? <= durable);
     }
     // An id held in memory whose `I` entry is also in the tree (written before a crash kept
-    // the watermark from moving: see `Unindexed::write_into`) is one entry, not two.
+    // the watermark from moving: see `index`) is one entry, not two.
     let held: Vec<uuid::Uuid> = shared
         .unindexed
         .read()
@@ -599,7 +599,7 @@ mod tests {
     }
 
     /// A crash after the `I` entries of a bulk index were written (they go in batches of
-    /// their own, before the watermark: see `Unindexed::write_into`) but before the
+    /// their own, before the watermark: see `index`) but before the
     /// watermark moved: the events after it are indexed again from the log at open, and the
     /// ids found in both places count once.
     #[tokio::test]

@@ -378,7 +378,7 @@ impl Writer {
         }
         {
             let mut held = self.shared.unindexed.write().map_err(|_| lock_error())?;
-            if !held.current.due(0, 0, bulk) {
+            if !held.current.due(bulk) {
                 return Ok(false);
             }
             let current = std::mem::take(&mut held.current);
