@@ -27,13 +27,13 @@ use std::borrow::Cow;
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::envelope::rfc3339;
 use domain::state::LeadStatus;
-use domain::Money;
+use domain::{Event, Money};
 use serde::{Deserialize, Serialize};
 
 use crate::deal::{DealOp, DealStatus, DealView};
 use crate::entries::Prefix;
 use crate::follow_up_index::last_deal_activity;
-use crate::model::{prefix, DealEntry, Entry, ReadModel};
+use crate::model::{fold_customer, prefix, DealEntry, Entry, ReadModel};
 use crate::num::{days_between, round1};
 use crate::params::ParamError;
 
@@ -219,17 +219,42 @@ fn from_index<'a>(model: &'a ReadModel, rep: &str) -> Candidates<'a> {
     }
 }
 
+/// Whether any of a deal's `entries` makes `rep` its owner (the opening or a reassignment):
+/// a deal none does cannot be the rep's then, and is not folded. As-of scans fold only the
+/// rep's deals this way (a scan visits every deal of the organisation).
+fn names_as_owner(entries: Prefix<'_, DealEntry>, rep: &str) -> bool {
+    entries.iter().any(|e| match &e.op {
+        DealOp::Opened(o) => &*o.owner == rep,
+        DealOp::Reassigned(to) => &**to == rep,
+        _ => false,
+    })
+}
+
+/// Whether any of a lead's `entries` qualifies it to `rep` (a lead's rep is the one its
+/// latest `LeadQualified` names): the scan's cheap filter before the lead's fold.
+fn qualifies_to(entries: Prefix<'_, Entry>, rep: &str) -> bool {
+    entries
+        .iter()
+        .any(|e| matches!(&e.event, Event::LeadQualified(q) if q.rep == rep))
+}
+
 fn by_scan<'a>(model: &'a ReadModel, rep: &str, as_of: DateTime<Utc>) -> Candidates<'a> {
     let t = Some(as_of);
     let deals = model
         .deals
         .iter()
         .filter_map(|(id, rec)| {
+            if rec.begins_after(as_of) {
+                return None;
+            }
             let entries = prefix(&rec.entries, t);
-            let view = DealView::fold(id, entries)?;
+            if !names_as_owner(entries, rep) {
+                return None;
+            }
+            let view = rec.view(id, t)?;
             (&*view.state.owner == rep && view.state.status != DealStatus::Lost).then_some((
                 id.as_str(),
-                Cow::Owned(view),
+                view,
                 entries,
             ))
         })
@@ -238,7 +263,7 @@ fn by_scan<'a>(model: &'a ReadModel, rep: &str, as_of: DateTime<Utc>) -> Candida
         .customers
         .iter()
         .filter_map(|(id, rec)| {
-            let c = model.customer_view(id, t)?;
+            let c = fold_customer(id, prefix(&rec.entries, t))?;
             if c.churned || c.owner.as_deref() != Some(rep) {
                 return None;
             }
@@ -253,7 +278,13 @@ fn by_scan<'a>(model: &'a ReadModel, rep: &str, as_of: DateTime<Utc>) -> Candida
     let leads = model
         .leads
         .iter()
-        .filter_map(|(id, l)| LeadToWork::of(id, prefix(&l.entries, t)))
+        .filter_map(|(id, l)| {
+            let entries = prefix(&l.entries, t);
+            if !qualifies_to(entries, rep) {
+                return None;
+            }
+            LeadToWork::of(id, entries)
+        })
         .filter(|l| l.rep == rep)
         .collect();
     Candidates {

@@ -20,7 +20,7 @@ use domain::{Event, Month};
 use serde::{Deserialize, Serialize};
 
 use crate::deal::DealOp;
-use crate::model::{prefix, ReadModel};
+use crate::model::{fold_customer, prefix, ReadModel};
 use crate::num::{days_between, round1};
 use crate::params::{ParamError, Scope};
 
@@ -90,14 +90,16 @@ pub fn pool_in(
     let mut months: BTreeMap<Month, (u32, u32)> = BTreeMap::new();
     let mut per_rep: BTreeMap<String, u32> = BTreeMap::new();
     for (id, rec) in &model.customers {
-        for e in prefix(&rec.entries, Some(at)) {
+        let entries = prefix(&rec.entries, Some(at));
+        for e in entries {
             match &e.event {
                 Event::CustomerClaimed(_) => months.entry(Month::of(&e.at)).or_default().0 += 1,
                 Event::CustomerReleased(_) => months.entry(Month::of(&e.at)).or_default().1 += 1,
                 _ => {}
             }
         }
-        let Some(c) = model.customer_view(id, Some(at)) else {
+        // Folded from the record at hand (not `customer_view`: a second lookup of the id).
+        let Some(c) = fold_customer(id, entries) else {
             continue;
         };
         if c.churned {
@@ -158,7 +160,7 @@ pub fn due_for_release(
 ) -> Vec<ReleaseCandidate> {
     let mut out = Vec::new();
     for (id, rec) in &model.customers {
-        let Some(c) = model.customer_view(id, Some(now)) else {
+        let Some(c) = fold_customer(id, prefix(&rec.entries, Some(now))) else {
             continue;
         };
         let (Some(owner), Some(owned_since)) = (c.owner, c.owned_since) else {

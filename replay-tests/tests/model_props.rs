@@ -15,7 +15,7 @@
 //!    with `occurred_at ≤ T`;
 //! 4. a rebuild is deterministic: serialised twice, the bytes are the same.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
 use domain::{Month, RecordedEvent};
@@ -964,4 +964,74 @@ fn funnel_counts_a_reopened_win_as_having_passed_every_stage() {
     assert_eq!(conv, [1.0, 1.0, 1.0, 1.0, 0.0]);
     assert_eq!(g["stages"][0]["median_days_in_stage"], json!(2.0));
     assert_eq!(g["stages"][2]["median_days_in_stage"], json!(null));
+}
+
+#[test]
+fn a_deal_as_of_a_time_within_a_second_of_its_events_is_folded_from_the_events_then() {
+    // The model tells a deal wholly after or wholly before `as_of` from whole seconds
+    // around its first and last event; times inside those seconds must still give exactly
+    // the deal as of then: the deal of a model of the events up to then.
+    let mut b = LogBuilder::new();
+    b.ev("2026-03-01T10:00:00.500Z", "deal-D1", "DealOpened", "w",
+        json!({"customer_id": "C1", "owner": "w", "title": "x", "amount": 10.0, "stage": "qualified"}));
+    b.ev(
+        "2026-03-01T10:00:01.250Z",
+        "deal-D1",
+        "DealStageChanged",
+        "w",
+        json!({"from": "qualified", "to": "quote"}),
+    );
+    b.ev(
+        "2026-03-01T10:00:03Z",
+        "deal-D1",
+        "DealWon",
+        "w",
+        json!({"amount": 12.0}),
+    );
+    let events = b.events();
+    let full = ReadModel::rebuild(events);
+    // The same model written and read back (as the service's snapshot is): its deals' spans
+    // are set again.
+    let stored: ReadModel = serde_json::from_value(serde_json::to_value(&full).unwrap()).unwrap();
+    let times = [
+        "2026-03-01T09:59:59.900Z",
+        "2026-03-01T10:00:00Z",
+        "2026-03-01T10:00:00.400Z",
+        "2026-03-01T10:00:00.500Z",
+        "2026-03-01T10:00:00.999Z",
+        "2026-03-01T10:00:01Z",
+        "2026-03-01T10:00:01.250Z",
+        "2026-03-01T10:00:02.500Z",
+        "2026-03-01T10:00:03Z",
+        "2026-03-01T10:00:03.001Z",
+    ];
+    let mut seen = BTreeSet::new();
+    for at in times.map(t) {
+        let earlier: Vec<RecordedEvent> = events
+            .iter()
+            .filter(|e| e.occurred_at <= at)
+            .cloned()
+            .collect();
+        let then = ReadModel::rebuild(&earlier);
+        let want = then.deal_view("D1", None).map(|v| v.into_owned());
+        seen.insert(
+            want.as_ref()
+                .map(|v| (v.state.stage.to_string(), v.closes.len())),
+        );
+        for m in [&full, &stored] {
+            assert_eq!(
+                m.deal_view("D1", Some(at)).map(|v| v.into_owned()),
+                want,
+                "as of {at}"
+            );
+            let listed: Vec<_> = m.deal_views(Some(at)).map(|v| v.into_owned()).collect();
+            assert_eq!(
+                listed,
+                want.iter().cloned().collect::<Vec<_>>(),
+                "as of {at}"
+            );
+        }
+    }
+    // Before the opening, qualified, quote, won: every state was asked for.
+    assert_eq!(seen.len(), 4, "{seen:?}");
 }
