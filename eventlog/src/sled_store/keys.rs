@@ -128,6 +128,12 @@ impl Run {
         })
     }
 
+    /// The position of version `version`, if the run holds it.
+    pub fn position_of(&self, version: u64) -> Option<u64> {
+        let k = version.checked_sub(self.first_version)?;
+        (k < u64::from(self.len)).then(|| self.first_position + k)
+    }
+
     /// `(version, position)` of every event of the run.
     pub fn events(&self) -> impl Iterator<Item = (u64, u64)> {
         let (v, p) = (self.first_version, self.first_position);
@@ -227,6 +233,44 @@ pub fn parse_position_value(v: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_runs_position_of_a_version_is_the_one_its_events_pair_with_it() {
+        for run in [
+            Run {
+                first_version: 0,
+                first_position: 1,
+                len: 1,
+            },
+            Run {
+                first_version: 7,
+                first_position: 40,
+                len: 5,
+            },
+            Run {
+                first_version: u64::MAX - 2,
+                first_position: 3,
+                len: 3,
+            },
+        ] {
+            for version in [
+                0,
+                1,
+                6,
+                7,
+                8,
+                11,
+                12,
+                13,
+                u64::MAX - 3,
+                u64::MAX - 2,
+                u64::MAX,
+            ] {
+                let walked = run.events().find(|&(v, _)| v == version).map(|(_, p)| p);
+                assert_eq!(run.position_of(version), walked, "{run:?} at {version}");
+            }
+        }
+    }
 
     #[test]
     fn keys_round_trip_and_sort_in_log_order() {

@@ -137,10 +137,17 @@ fn stream_index_position(
         .next_back()
         .transpose()
         .map_err(at(0))?;
+    // Each run answers by arithmetic: an entry holds a whole round's runs of the stream,
+    // and walking their events one by one made `verify` quadratic in a round's size.
     let find = |runs: &mut dyn Iterator<Item = Run>| {
-        runs.flat_map(|r| r.events())
-            .find(|&(v, _)| v == version)
-            .map(|(_, p)| p)
+        let mut found = None;
+        for run in runs {
+            found = run.position_of(version);
+            if found.is_some() {
+                break;
+            }
+        }
+        found
     };
     if let Some(p) = entry
         .and_then(|(k, v)| keys::parse_runs(&k, &v).map(|(_, runs)| runs))
