@@ -308,3 +308,64 @@ fn a_logged_id_with_other_metadata_is_refused_before_anything_is_written() {
         "the refused file was partly written"
     );
 }
+
+#[test]
+fn the_organisation_is_folded_in_business_order_as_the_rules_fold_it() {
+    // Two pipelines, the second line back-dated: in business order (the one ordering rule,
+    // which the rules of an HTTP append follow) the pipeline in force is the first line's,
+    // so a deal opened in its stage `beta` is valid; folded in file order it would be the
+    // back-dated one's, which has no `beta`.
+    let pipeline = |n: u32, at: &str, ids: &[&str]| {
+        let stages: Vec<String> = ids
+            .iter()
+            .map(|id| format!(r#"{{"id":"{id}","name":"{id}","probability":0.5}}"#))
+            .collect();
+        let data = format!(r#"{{"stages":[{}]}}"#, stages.join(","));
+        line(n, "org-acme", "PipelineDefined", at, &data)
+    };
+    let lines = [
+        pipeline(11, "2026-03-01T12:00:00Z", &["alpha", "beta"]),
+        pipeline(12, "2026-03-01T06:00:00Z", &["omega"]),
+        line(
+            13,
+            "org-acme",
+            "RepJoined",
+            "2026-03-01T13:00:00Z",
+            r#"{"rep":"wukong","name":"wukong","team":"east"}"#,
+        ),
+        line(
+            14,
+            "customer-C-1",
+            "CustomerRegistered",
+            "2026-03-02T09:00:00Z",
+            r#"{"name":"Acme","owner":"wukong"}"#,
+        ),
+        line(
+            15,
+            "deal-D-1",
+            "DealOpened",
+            "2026-03-03T09:00:00Z",
+            r#"{"customer_id":"C-1","owner":"wukong","title":"ERP","amount":1000,"stage":"beta"}"#,
+        ),
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let file = tmp.path().join("in.ndjson");
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let o = dealtrail(&data, &["import", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The same once the pipelines are in the log: a second import folds them from the store.
+    let more = [line(
+        16,
+        "deal-D-1",
+        "DealStageChanged",
+        "2026-03-04T09:00:00Z",
+        r#"{"from":"beta","to":"alpha"}"#,
+    )];
+    let file2 = tmp.path().join("more.ndjson");
+    std::fs::write(&file2, more.join("\n") + "\n").unwrap();
+    let o = dealtrail(&data, &["import", file2.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = dealtrail(&data, &["export"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 6);
+}

@@ -510,7 +510,7 @@ pub(super) async fn append_checked(
                 if let Some(chunk) = in_flight.pop_front() {
                     finish(chunk, &done).await?;
                     finished += 1;
-                    if finished % TRIM_EVERY_CHUNKS == 0 {
+                    if finished.is_multiple_of(TRIM_EVERY_CHUNKS) {
                         give_back_freed_memory();
                     }
                 }

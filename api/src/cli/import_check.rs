@@ -15,7 +15,7 @@ use std::hash::{BuildHasher, Hash, Hasher};
 
 use chrono::{DateTime, Utc};
 use domain::rules::{check_batch_owned, Context};
-use domain::state::{fold_stream, OrgState, StreamState};
+use domain::state::{fold_stream, is_late, OrgState, StreamState};
 use domain::RecordedEvent;
 use eventlog::{EventStore, Filter, DEFAULT_ACTOR};
 use serde_json::Value;
@@ -62,9 +62,9 @@ impl Checked {
     }
 }
 
-/// The organisation as the log has it now (every `org-` stream folded).
-pub async fn org_state(store: &dyn EventStore) -> Result<OrgState, CliError> {
-    let mut org = OrgState::default();
+/// Every event of the log's `org-` streams, in log order.
+async fn org_events(store: &dyn EventStore) -> Result<Vec<RecordedEvent>, CliError> {
+    let mut events = Vec::new();
     let mut next = 1;
     let org_only = Filter {
         types: Vec::new(),
@@ -74,11 +74,44 @@ pub async fn org_state(store: &dyn EventStore) -> Result<OrgState, CliError> {
         let page = store.read_all(next, 10_000, &org_only).await?;
         let Some(last) = page.last() else { break };
         next = last.position + 1;
-        for ev in &page {
-            org.apply(ev);
+        events.extend(page);
+    }
+    Ok(events)
+}
+
+/// The organisation as the log has it now: every `org-` stream folded in business order
+/// ([`OrgState::fold`], as the rules fold it).
+pub async fn org_state(store: &dyn EventStore) -> Result<OrgState, CliError> {
+    Ok(OrgState::fold(&org_events(store).await?))
+}
+
+/// The organisation during a check: the log's org events and the import's so far, folded
+/// as the rules fold them (business order); a late org event folds them all again.
+struct Org {
+    state: OrgState,
+    events: Vec<RecordedEvent>,
+    latest: Option<DateTime<Utc>>,
+}
+
+impl Org {
+    fn of(events: Vec<RecordedEvent>) -> Org {
+        Org {
+            state: OrgState::fold(&events),
+            latest: events.iter().map(|e| e.occurred_at).max(),
+            events,
         }
     }
-    Ok(org)
+
+    fn apply(&mut self, ev: &RecordedEvent) {
+        let late = is_late(self.latest, ev);
+        self.latest = self.latest.max(Some(ev.occurred_at));
+        self.events.push(ev.clone());
+        if late {
+            self.state = OrgState::fold(&self.events);
+        } else {
+            self.state.apply(ev);
+        }
+    }
 }
 
 /// Checks every event of `source`; the error names the file, the line and the rule.
@@ -88,11 +121,11 @@ pub async fn check(
     now: DateTime<Utc>,
 ) -> Result<Checked, CliError> {
     let at = store.last_position().await?;
-    let org = if at == 0 {
-        OrgState::default()
+    let org = Org::of(if at == 0 {
+        Vec::new()
     } else {
-        org_state(store).await?
-    };
+        org_events(store).await?
+    });
     let mut checker = Checker {
         store,
         now,
@@ -155,7 +188,7 @@ struct Checker<'a> {
     now: DateTime<Utc>,
     /// The log holds nothing: no need to ask it about ids or streams.
     empty: bool,
-    org: OrgState,
+    org: Org,
     streams: Streams,
     /// Event id → the line it first appeared on, and the digest of its content.
     seen: HashMap<Uuid, (usize, u64), foldhash::fast::RandomState>,
@@ -239,7 +272,7 @@ impl Checker<'_> {
                 .and_then(|(_, s)| s.as_customer().cloned())
         };
         let ctx = Context {
-            org: &self.org,
+            org: &self.org.state,
             now: self.now,
             customers: &customers,
         };
