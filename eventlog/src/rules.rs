@@ -19,7 +19,7 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use domain::rules::{self, check_batch_owned, Context};
-use domain::state::{fold_stream, is_late, OrgState, StreamState};
+use domain::state::{fold_stream, is_late, OrgFold, StreamState};
 use domain::RecordedEvent;
 
 use crate::{AppendValidator, LogView, ValidateError};
@@ -38,8 +38,8 @@ type Cached = (u64, StreamState, Option<DateTime<Utc>>);
 #[derive(Default)]
 struct Cache {
     /// The organisation (pipeline in force, reps, targets) folded over every `org-` stream, in
-    /// business order, and the latest `occurred_at` among its events.
-    org: Option<(OrgState, Option<DateTime<Utc>>)>,
+    /// business order.
+    org: Option<OrgFold>,
     /// stream → (version of its last event, state after it, latest `occurred_at`).
     streams: HashMap<String, Cached>,
 }
@@ -86,14 +86,9 @@ impl AppendValidator for DomainRules {
         };
         let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let cache = &mut *guard;
-        let (org, org_latest) = match &mut cache.org {
-            Some((org, latest)) => (org, latest),
-            none => {
-                let events = view.streams_with_prefix("org-")?;
-                let latest = events.iter().map(|e| e.occurred_at).max();
-                let (org, latest) = none.insert((OrgState::fold(&events), latest));
-                (org, latest)
-            }
+        let org = match &mut cache.org {
+            Some(org) => org,
+            none => none.insert(OrgFold::of(&view.streams_with_prefix("org-")?)),
         };
         // Taken out, not cloned: a refused batch leaves the stream to be folded again.
         let cached = cache
@@ -126,7 +121,7 @@ impl AppendValidator for DomainRules {
         // The organisation is borrowed, not cloned: an org of hundreds of reps cloned for
         // every batch was most of the cost of a large import.
         let ctx = Context {
-            org,
+            org: org.state(),
             now: (self.clock)(),
             customers: &customers,
         };
@@ -140,16 +135,8 @@ impl AppendValidator for DomainRules {
                         .insert(stream.to_string(), (last, next, latest));
                 }
                 if stream.starts_with("org-") {
-                    let (late, latest) = after(*org_latest, batch);
-                    if late {
-                        // Folded in business order: the next batch folds it again, with the
-                        // late event in its place.
-                        cache.org = None;
-                    } else {
-                        for ev in batch {
-                            org.apply(ev);
-                        }
-                        *org_latest = latest;
+                    for ev in batch {
+                        org.apply(ev);
                     }
                 }
                 Ok(())

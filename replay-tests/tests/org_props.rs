@@ -4,14 +4,15 @@
 //! oracle written here, which folds the events by (`occurred_at`, `position`):
 //! - the reports' organisation: the read model's `reps`, `pipeline` and `target`, now and as
 //!   of a generated time;
-//! - the domain's `OrgState::fold` (what the rules fold the log's org streams with);
+//! - the domain's `OrgState::fold`, and `OrgFold` (what the rules, the import's check and the
+//!   API's team index follow the log with), which must equal it;
 //! - the API's team index (`LogIndex`: a rep's team and whether they left, for scope
 //!   decisions), fed the log in log order.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
-use domain::state::OrgState;
+use domain::state::{OrgFold, OrgState};
 use domain::{Month, RecordedEvent};
 use projections::ReadModel;
 use proptest::prelude::*;
@@ -218,6 +219,10 @@ proptest! {
             .map(|r| (r.rep, (r.team, !r.active)))
             .collect();
         prop_assert_eq!(&reps, &want.reps);
+        // The same, followed event by event (the rules' cache, the import's check), given
+        // the log in log order: late entries fold it again.
+        let followed = OrgFold::of(events);
+        prop_assert_eq!(followed.state(), &OrgState::fold(events));
         // The API's team index, fed the log in log order.
         let mut index = LogIndex::default();
         for ev in events {

@@ -15,7 +15,7 @@ use std::hash::{BuildHasher, Hash, Hasher};
 
 use chrono::{DateTime, Utc};
 use domain::rules::{check_batch_owned, Context};
-use domain::state::{fold_stream, is_late, OrgState, StreamState};
+use domain::state::{fold_stream, OrgFold, OrgState, StreamState};
 use domain::RecordedEvent;
 use eventlog::{EventStore, Filter, DEFAULT_ACTOR};
 use serde_json::Value;
@@ -85,35 +85,6 @@ pub async fn org_state(store: &dyn EventStore) -> Result<OrgState, CliError> {
     Ok(OrgState::fold(&org_events(store).await?))
 }
 
-/// The organisation during a check: the log's org events and the import's so far, folded
-/// as the rules fold them (business order); a late org event folds them all again.
-struct Org {
-    state: OrgState,
-    events: Vec<RecordedEvent>,
-    latest: Option<DateTime<Utc>>,
-}
-
-impl Org {
-    fn of(events: Vec<RecordedEvent>) -> Org {
-        Org {
-            state: OrgState::fold(&events),
-            latest: events.iter().map(|e| e.occurred_at).max(),
-            events,
-        }
-    }
-
-    fn apply(&mut self, ev: &RecordedEvent) {
-        let late = is_late(self.latest, ev);
-        self.latest = self.latest.max(Some(ev.occurred_at));
-        self.events.push(ev.clone());
-        if late {
-            self.state = OrgState::fold(&self.events);
-        } else {
-            self.state.apply(ev);
-        }
-    }
-}
-
 /// Checks every event of `source`; the error names the file, the line and the rule.
 pub async fn check(
     store: &dyn EventStore,
@@ -121,11 +92,11 @@ pub async fn check(
     now: DateTime<Utc>,
 ) -> Result<Checked, CliError> {
     let at = store.last_position().await?;
-    let org = Org::of(if at == 0 {
-        Vec::new()
+    let org = if at == 0 {
+        OrgFold::default()
     } else {
-        org_events(store).await?
-    });
+        OrgFold::of(&org_events(store).await?)
+    };
     let mut checker = Checker {
         store,
         now,
@@ -188,7 +159,8 @@ struct Checker<'a> {
     now: DateTime<Utc>,
     /// The log holds nothing: no need to ask it about ids or streams.
     empty: bool,
-    org: Org,
+    /// The organisation, the import's org lines folded in business order as the rules do.
+    org: OrgFold,
     streams: Streams,
     /// Event id → the line it first appeared on, and the digest of its content.
     seen: HashMap<Uuid, (usize, u64), foldhash::fast::RandomState>,
@@ -272,7 +244,7 @@ impl Checker<'_> {
                 .and_then(|(_, s)| s.as_customer().cloned())
         };
         let ctx = Context {
-            org: &self.org.state,
+            org: self.org.state(),
             now: self.now,
             customers: &customers,
         };

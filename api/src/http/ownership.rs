@@ -10,8 +10,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use domain::state::{business_key, is_late, OrgState, Owner, Owners};
+use domain::state::{business_key, OrgFold, Owner, Owners};
 use domain::{Category, Event, StreamName};
 use eventlog::{EventStore, Filter, RecordedEvent, StoreError};
 
@@ -64,17 +63,15 @@ pub struct LogOwnership {
 }
 
 /// What scope decisions need from the log, as of log position `through`: the owner of every
-/// deal and customer stream ([`Owners`]); the reps as the domain's [`OrgState`] folds their
+/// deal and customer stream ([`Owners`]); the reps as the domain's [`OrgFold`] folds their
 /// `RepJoined` / `RepLeft` (in business order, as every reader folds the organisation), and
 /// every team a `RepJoined` named.
 #[derive(Default)]
 pub struct LogIndex {
     through: u64,
     owners: Owners,
-    org: OrgState,
-    /// The `RepJoined` / `RepLeft` taken so far, in business order: `org` is their fold,
-    /// folded again when one comes late.
-    rep_events: Vec<((DateTime<Utc>, u64), Event)>,
+    /// The fold of the `RepJoined` / `RepLeft` taken so far.
+    org: OrgFold,
     teams: std::collections::HashSet<String>,
 }
 
@@ -91,19 +88,7 @@ impl LogIndex {
                 if let Event::RepJoined(j) = &event {
                     self.teams.insert(j.team.clone());
                 }
-                let key = business_key(ev);
-                let late = is_late(self.rep_events.last().map(|(k, _)| k.0), ev);
-                if !late {
-                    self.org.apply_event(&event, ev.occurred_at);
-                }
-                let at = self.rep_events.partition_point(|(k, _)| *k < key);
-                self.rep_events.insert(at, (key, event));
-                if late {
-                    self.org = OrgState::default();
-                    for ((at, _), event) in &self.rep_events {
-                        self.org.apply_event(event, *at);
-                    }
-                }
+                self.org.apply_event(business_key(ev), event);
             }
             _ => {}
         }
@@ -111,11 +96,11 @@ impl LogIndex {
 
     /// The rep's team (see [`OwnershipResolver::team_of`]).
     pub fn team_of(&self, rep: &str) -> Option<&str> {
-        self.org.reps.get(rep).map(|r| r.team.as_str())
+        self.org.state().reps.get(rep).map(|r| r.team.as_str())
     }
 
     pub fn rep_status(&self, rep: &str) -> RepStatus {
-        match self.org.reps.get(rep) {
+        match self.org.state().reps.get(rep) {
             None => RepStatus::Unknown,
             Some(r) if r.active => RepStatus::Active,
             Some(_) => RepStatus::Left,

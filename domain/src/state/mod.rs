@@ -13,7 +13,7 @@
 //! event by event), and `projections`, whose read model keeps each entity's events in this
 //! order and folds them with these same `apply_event`s (deals: [`DealState::apply`] over the
 //! compact [`DealOp`]s it keeps). The organisation is one state over the events of every
-//! `org-` stream, folded in the same order ([`OrgState`], [`OrgState::fold`]) by the rules,
+//! `org-` stream, folded in the same order ([`OrgState::fold`], [`OrgFold`]) by the rules,
 //! the reports and the API's team index. The rules check an event against the stream's state
 //! in this order as it stands before the append; an event that is late within its stream is
 //! checked against that state, and then folded in its place (a cache of states must fold the
@@ -32,7 +32,7 @@ use chrono::{DateTime, Utc};
 pub use customer::CustomerState;
 pub use deal::{DealOp, DealState, DealStatus, Installment, Lost, Opened, Scheduled};
 pub use lead::{LeadState, LeadStatus};
-pub use org::{OrgState, Pipeline, Rep, TargetScope, DEFAULT_CURRENCY};
+pub use org::{OrgFold, OrgState, Pipeline, Rep, TargetScope, DEFAULT_CURRENCY};
 pub use owners::{Owner, Owners};
 
 use crate::envelope::{Category, RecordedEvent, StreamName};

@@ -6,9 +6,10 @@
 //! events of every `org-` stream together, by (`occurred_at`, `position`). So a `RepJoined`
 //! or `TargetSet` entered late takes its place in business time, and the organisation "now"
 //! is the one as of the end of time, of which the organisation as of T (the reports' `as_of`)
-//! is a prefix. Every reader folds it so: [`OrgState::fold`] (the rules), the read model's
-//! `org_state` (the reports), the API's team index (scope decisions). One that folds appends
-//! as they come folds again when an org event is late ([`is_late`](super::is_late)).
+//! is a prefix. Every reader folds it so: [`OrgState::fold`] for a set of events, the read
+//! model's `org_state` (the reports), and [`OrgFold`] for those that follow the log as it
+//! grows (the rules, the import's check, the API's team index), which folds again when an
+//! org event comes late.
 
 use std::collections::BTreeMap;
 
@@ -123,8 +124,8 @@ impl OrgState {
         org
     }
 
-    /// Folds one event of the `org` stream, the next in business order. Total: anything else
-    /// (or unparsable) is ignored.
+    /// Folds one event of the `org` stream, the next in business order (events given as
+    /// they come: [`OrgFold`]). Total: anything else (or unparsable) is ignored.
     pub fn apply(&mut self, ev: &RecordedEvent) {
         if let Ok(event) = crate::schema::typed(ev) {
             self.apply_event(&event, ev.occurred_at);
@@ -187,5 +188,55 @@ impl OrgState {
 
     pub fn target(&self, scope: &TargetScope, month: Month) -> Option<Money> {
         self.targets.get(&(scope.clone(), month)).copied()
+    }
+}
+
+/// The organisation kept current as org events come, in any order: [`OrgState::fold`] of the
+/// events given so far. An event in business order is folded on; a late one
+/// ([`is_late`](super::is_late)) takes its place and the organisation is folded again. What
+/// every reader that follows the log keeps (the rules' cache, the import's check, the API's
+/// team index).
+#[derive(Debug, Clone, Default)]
+pub struct OrgFold {
+    state: OrgState,
+    /// The events taken, typed, in business order.
+    events: Vec<((DateTime<Utc>, u64), Event)>,
+}
+
+impl OrgFold {
+    /// The fold of `events` (in any order).
+    pub fn of<'a>(events: impl IntoIterator<Item = &'a RecordedEvent>) -> OrgFold {
+        let mut fold = OrgFold::default();
+        for ev in events {
+            fold.apply(ev);
+        }
+        fold
+    }
+
+    pub fn state(&self) -> &OrgState {
+        &self.state
+    }
+
+    /// Takes one event; unparsable ones are ignored, as [`OrgState::apply`] ignores them.
+    pub fn apply(&mut self, ev: &RecordedEvent) {
+        if let Ok(event) = crate::schema::typed(ev) {
+            self.apply_event(super::business_key(ev), event);
+        }
+    }
+
+    /// Takes one typed event whose business key is `key` (`occurred_at`, position).
+    pub fn apply_event(&mut self, key: (DateTime<Utc>, u64), event: Event) {
+        let late = self.events.last().is_some_and(|(last, _)| key < *last);
+        if !late {
+            self.state.apply_event(&event, key.0);
+            self.events.push((key, event));
+            return;
+        }
+        let at = self.events.partition_point(|(k, _)| *k < key);
+        self.events.insert(at, (key, event));
+        self.state = OrgState::default();
+        for ((occurred_at, _), event) in &self.events {
+            self.state.apply_event(event, *occurred_at);
+        }
     }
 }

@@ -137,21 +137,9 @@ fn stream_index_position(
         .next_back()
         .transpose()
         .map_err(at(0))?;
-    // Each run answers by arithmetic: an entry holds a whole round's runs of the stream,
-    // and walking their events one by one made `verify` quadratic in a round's size.
-    let find = |runs: &mut dyn Iterator<Item = Run>| {
-        let mut found = None;
-        for run in runs {
-            found = run.position_of(version);
-            if found.is_some() {
-                break;
-            }
-        }
-        found
-    };
     if let Some(p) = entry
         .and_then(|(k, v)| keys::parse_runs(&k, &v).map(|(_, runs)| runs))
-        .and_then(|runs| find(&mut runs.into_iter()))
+        .and_then(|runs| position_in(runs, version))
     {
         return Ok(Some(p));
     }
@@ -160,7 +148,14 @@ fn stream_index_position(
         .read()
         .map_err(|_| backend("the index lock is poisoned"))?
         .runs(Streams::One(stream));
-    Ok(find(&mut pending.into_iter().map(|(_, r)| r)))
+    Ok(position_in(pending.into_iter().map(|(_, r)| r), version))
+}
+
+/// The position of `version` among a stream's `runs`. Each run answers by arithmetic: an
+/// entry holds a whole round's runs of the stream, and walking their events one by one made
+/// `verify` quadratic in a round's size.
+fn position_in(runs: impl IntoIterator<Item = Run>, version: u64) -> Option<u64> {
+    runs.into_iter().find_map(|r| r.position_of(version))
 }
 
 /// How many (stream index, id index) entries point at durable positions. The walk checked

@@ -81,7 +81,7 @@ fn run(
         // After a fault, the writer reopens the store and rebuilds what is held from the log.
         if !shared.faulted() {
             let result = catch_unwind(AssertUnwindSafe(|| {
-                write_round(shared, &round, &mut last_run_id)
+                write_round(shared, round.through, round.bulk, &mut last_run_id)
             }))
             .unwrap_or_else(|_| Err(backend("the index thread panicked")));
             if let Err(e) = result {
@@ -94,9 +94,16 @@ fn run(
     last_run_id
 }
 
-/// Inserts the sealed round's entries, drops them from memory, and moves the watermark over
-/// them, each step durable before the next (see `index`).
-fn write_round(shared: &Shared, round: &Round, last_run_id: &mut Uuid) -> Result<(), StoreError> {
+/// Inserts the sealed round's entries (of the events through `through`; `bulk`: sealed by
+/// checked appends, see [`insert_entries`]), drops them from memory, and moves the watermark
+/// over them, each step durable before the next (see `index`). The index thread's work, and
+/// the writer's when the store closes.
+pub(super) fn write_round(
+    shared: &Shared,
+    through: u64,
+    bulk: bool,
+    last_run_id: &mut Uuid,
+) -> Result<(), StoreError> {
     let lock_error = || backend("the index lock is poisoned");
     let sealed = shared
         .unindexed
@@ -107,16 +114,16 @@ fn write_round(shared: &Shared, round: &Round, last_run_id: &mut Uuid) -> Result
     let entries = sealed.entries(last_run_id);
     drop(sealed);
     let sled = shared.sled()?;
-    insert_entries(&sled, entries, round.bulk).map_err(at(round.through))?;
+    insert_entries(&sled, entries, bulk).map_err(at(through))?;
     // Readers find these in the tree now (see `read::runs`).
     shared.unindexed.write().map_err(|_| lock_error())?.sealed = Arc::default();
-    mark(shared, &sled, round.through)
+    mark(shared, &sled, through)
 }
 
 /// Moves the watermark to `through`, whose entries are all inserted: flushes sled first, so
 /// that the watermark never names entries a crash could lose, and after, so that the next
 /// round's entries never reach the disk before it.
-pub(super) fn mark(shared: &Shared, sled: &Sled, through: u64) -> Result<(), StoreError> {
+fn mark(shared: &Shared, sled: &Sled, through: u64) -> Result<(), StoreError> {
     let durable = shared.dir.is_some();
     if durable {
         sled.flush()?;
@@ -135,7 +142,7 @@ pub(super) fn mark(shared: &Shared, sled: &Sled, through: u64) -> Result<(), Sto
 /// suits a round of the live appends (tens of entries). A bulk import's round holds thousands
 /// of random ids, and sled wrote far more blob files for them inserted one by one: for
 /// 10,000 random ids, the sync after them met 1,620 blob files, 18 when they came in batches.
-pub(super) fn insert_entries(
+fn insert_entries(
     sled: &Sled,
     entries: Vec<(Vec<u8>, Vec<u8>)>,
     batched: bool,

@@ -390,27 +390,27 @@ impl Writer {
 
     /// Writes the index entries held in memory and moves the watermark over them (when the
     /// store closes, after the index thread has stopped, so that the next open has nothing to
-    /// rebuild).
+    /// rebuild): what the writer holds, sealed as a round and written as the index thread
+    /// writes one.
     fn write_index(&mut self) -> Result<(), StoreError> {
         if self.shared.faulted() {
             return Ok(());
         }
-        let entries = {
-            let held = self.shared.unindexed.read().map_err(|_| lock_error())?;
-            if held.is_empty() {
+        {
+            let mut held = self.shared.unindexed.write().map_err(|_| lock_error())?;
+            // A round left sealed means the index thread failed (the store is faulted then);
+            // either way the next open rebuilds everything after the watermark.
+            if held.current.is_empty() || !held.sealed.is_empty() {
                 return Ok(());
             }
-            held.current.entries(&mut self.last_run_id)
-        };
-        let sled = self.shared.sled()?;
-        indexer::insert_entries(&sled, entries, true).map_err(at(0))?;
-        indexer::mark(&self.shared, &sled, self.next_position - 1)?;
-        self.shared
-            .unindexed
-            .write()
-            .map_err(|_| lock_error())?
-            .current = Default::default();
-        Ok(())
+            held.sealed = Arc::new(std::mem::take(&mut held.current));
+        }
+        indexer::write_round(
+            &self.shared,
+            self.next_position - 1,
+            true,
+            &mut self.last_run_id,
+        )
     }
 
     fn stream_version(&mut self, stream: &str) -> Result<Option<u64>, StoreError> {
