@@ -12,6 +12,8 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    // Before any thread starts (see the function: reads were 7-15% slower without it).
+    eventlog::spread_allocator_arenas();
     let cli = api::cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

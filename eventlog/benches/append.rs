@@ -30,6 +30,24 @@ fn open(dir: &std::path::Path, sealed: bool) -> (Arc<SledStore>, Arc<dyn EventSt
 }
 use serde_json::json;
 
+/// The CPU time this process has used (user + system, every thread, ended ones included),
+/// from `/proc/self/stat` in clock ticks of 1/100 s; NaN where that file is not readable.
+/// Read rates per CPU-second vary less with the other jobs on a shared machine than wall rates.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: Vec<f64> = after_name
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    match ticks[..] {
+        [user, system] => (user + system) / 100.0,
+        _ => f64::NAN,
+    }
+}
+
 fn event(n: u64) -> ProposedEvent {
     ProposedEvent {
         id: None,
@@ -92,14 +110,19 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .cloned();
     let duration = Duration::from_millis(if quick { 500 } else { 2000 });
+    // As the `dealtrail` binary does at its start.
+    let arenas = eventlog::spread_allocator_arenas();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     println!(
-        "eventlog append benchmark ({} cores available, {:?} per case{})",
+        "eventlog append benchmark ({} cores available, {:?} per case, glibc arenas: {}{})",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         duration,
+        arenas.map_or("as the environment has them".to_string(), |n| format!(
+            "up to {n}"
+        )),
         if sealed { ", personal data sealed" } else { "" }
     );
     for writers in [1u64, 64] {
@@ -154,6 +177,7 @@ fn main() {
     // builds every `data` and `metadata` JSON value, as a reader that looks at all of them would.
     for round in 0..4 {
         let build_values = round == 3;
+        let cpu = cpu_seconds();
         let start = Instant::now();
         let mut next = 1;
         let mut read = 0u64;
@@ -171,14 +195,16 @@ fn main() {
         }
         assert_eq!(read, total);
         let secs = start.elapsed().as_secs_f64();
+        let cpu = cpu_seconds() - cpu;
         let what = if build_values {
             "read + decode + every data Value"
         } else {
             "read + decode"
         };
         println!(
-            "{what} (pass {round}): {:>9.0} events/s  ({total} events in {secs:.2}s)",
-            total as f64 / secs
+            "{what} (pass {round}): {:>9.0} events/s  ({total} events in {secs:.2}s; {:.0} per CPU-second)",
+            total as f64 / secs,
+            total as f64 / cpu
         );
     }
     // As the read model's projector reads the log (`EventStore::projection_view`: behind

@@ -49,6 +49,8 @@
 
 use async_trait::async_trait;
 
+mod arenas;
+pub use arenas::spread_allocator_arenas;
 pub mod memory;
 pub use domain::{ExpectedVersion, ProposedEvent, RecordedEvent, Rejection};
 
