@@ -1,4 +1,5 @@
-//! The C allocator's arenas in a process that runs a store.
+//! The C allocator's arenas in a process that runs a store: the project's only calls into
+//! glibc's allocator (they need `unsafe`, allowed here and nowhere else).
 //!
 //! glibc gives a thread an allocator arena of its own only while the process has fewer than
 //! 8 arenas per core; a thread that starts after that shares one, chosen in turn. A store
@@ -32,5 +33,19 @@ pub fn spread_allocator_arenas() -> Option<usize> {
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     {
         None
+    }
+}
+
+/// Returns the heap's free pages to the system (glibc's `malloc_trim`; nothing elsewhere).
+/// glibc keeps what a thread freed in that thread's arena, which other threads do not
+/// allocate from: a phase that frees much on one thread (an import's check) before others
+/// allocate much (the store's writer and index threads) would otherwise hold both at once.
+#[allow(unsafe_code)]
+pub fn give_back_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `malloc_trim` only releases memory the allocator holds free; it takes the
+    // arenas' locks itself and may be called from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }

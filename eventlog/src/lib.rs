@@ -50,7 +50,7 @@
 use async_trait::async_trait;
 
 mod arenas;
-pub use arenas::spread_allocator_arenas;
+pub use arenas::{give_back_freed_memory, spread_allocator_arenas};
 pub mod memory;
 pub use domain::{ExpectedVersion, ProposedEvent, RecordedEvent, Rejection};
 

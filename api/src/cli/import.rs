@@ -40,9 +40,9 @@ use super::{import_csv, progress, CliError};
 const CHUNK_EVENTS: usize = 8192;
 /// How many chunks are handed to the store before the first of them is waited for.
 const IN_FLIGHT: usize = 2;
-/// Every this many chunks appended, the heap's free pages go back to the system (see
-/// [`give_back_freed_memory`]): sled frees much of what it allocates for the writes, but
-/// in the writer's and the index thread's arenas.
+/// Every this many chunks appended, the heap's free pages go back to the system
+/// ([`eventlog::give_back_freed_memory`]): sled frees much of what it allocates for the
+/// writes, but in the writer's and the index thread's arenas.
 const TRIM_EVERY_CHUNKS: usize = 16;
 /// NDJSON lines are parsed on a thread of their own and handed over this many at a time...
 const PARSED_BLOCK: usize = 1024;
@@ -435,7 +435,9 @@ pub(super) async fn check_and_append(
     if dry_run || checked.already_present == checked.events {
         return Ok(done);
     }
-    give_back_freed_memory();
+    // The check's folded streams (hundreds of MiB for a million events) are freed, but in
+    // the arenas of the threads that made them.
+    eventlog::give_back_freed_memory();
     let before = checked.at;
     let new = (checked.events - checked.already_present) as u64;
     let bar = progress::bar(Some(new), "importing");
@@ -446,20 +448,6 @@ pub(super) async fn check_and_append(
     }
     done.already_present = checked.events - (after - before) as usize;
     Ok(done)
-}
-
-/// Returns the heap's free pages to the system. The check's folded streams (hundreds of
-/// MiB for a million events) are freed by the time the append starts, but glibc keeps them
-/// in the arenas of the threads that made them, which the store's writer and index threads
-/// do not allocate from: without this, their memory counts on top of the check's.
-#[allow(unsafe_code)]
-fn give_back_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: `malloc_trim` only releases memory the allocator holds free; it takes the
-    // arenas' locks itself and may be called from any thread at any time.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
 
 type Append<'a> =
@@ -511,7 +499,7 @@ pub(super) async fn append_checked(
                     finish(chunk, &done).await?;
                     finished += 1;
                     if finished.is_multiple_of(TRIM_EVERY_CHUNKS) {
-                        give_back_freed_memory();
+                        eventlog::give_back_freed_memory();
                     }
                 }
             }

@@ -204,11 +204,17 @@ pub struct OrgFold {
 }
 
 impl OrgFold {
-    /// The fold of `events` (in any order).
+    /// The fold of `events` (in any order), sorted once rather than folded again at every
+    /// late one.
     pub fn of<'a>(events: impl IntoIterator<Item = &'a RecordedEvent>) -> OrgFold {
+        let mut typed: Vec<_> = events
+            .into_iter()
+            .filter_map(|ev| Some((super::business_key(ev), crate::schema::typed(ev).ok()?)))
+            .collect();
+        typed.sort_by_key(|(key, _)| *key);
         let mut fold = OrgFold::default();
-        for ev in events {
-            fold.apply(ev);
+        for (key, event) in typed {
+            fold.apply_event(key, event);
         }
         fold
     }
