@@ -11,6 +11,7 @@ mod index;
 mod journal;
 mod keys;
 mod open;
+mod outside;
 mod read;
 mod subscribe;
 mod sync;
@@ -65,16 +66,59 @@ pub(crate) struct Sled {
     /// the writer waits here instead, and readers go on (the deferred index is written with
     /// inserts, which do not wait: see `index`).
     gate: Mutex<()>,
+    /// The file that holds the log chunks of bulk appends (see `outside`); `None` for a
+    /// temporary store.
+    chunks: Option<outside::ChunkFile>,
 }
 
 impl Sled {
+    /// The bytes of the log chunk whose key's value is `value` (the first position it holds:
+    /// `first`): `value` itself, or the chunk it points to in the chunk file (see `outside`).
+    pub(crate) fn chunk(&self, first: u64, value: sled::IVec) -> Result<sled::IVec, StoreError> {
+        self.resolve(first, value, false)
+    }
+
+    /// [`Sled::chunk`], checking the CRC of a chunk kept in the chunk file too (each record
+    /// has its own: readers need not).
+    pub(crate) fn checked_chunk(
+        &self,
+        first: u64,
+        value: sled::IVec,
+    ) -> Result<sled::IVec, StoreError> {
+        self.resolve(first, value, true)
+    }
+
+    fn resolve(&self, first: u64, value: sled::IVec, check: bool) -> Result<sled::IVec, StoreError> {
+        let corrupt = |reason: String| StoreError::Corrupt {
+            position: first,
+            reason,
+        };
+        match outside::Pointer::of(&value).map_err(corrupt)? {
+            None => Ok(value),
+            Some(p) => match &self.chunks {
+                Some(file) => file.read(&p, check).map(sled::IVec::from).map_err(corrupt),
+                None => Err(corrupt(format!(
+                    "the log keeps this chunk in `{}`, which this store has not",
+                    outside::NAME
+                ))),
+            },
+        }
+    }
+
     /// The gate of `apply_batch` (see the field): waits while a flush holds it.
     pub(crate) fn gate(&self) -> std::sync::MutexGuard<'_, ()> {
         self.gate.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Flushes sled and syncs its files: once this returns `Ok`, everything written is on disk.
+    /// The chunk file first, so that no pointer sled makes durable points past what is
+    /// durable there (see `outside`).
     fn flush(&self) -> Result<(), StoreError> {
+        if let Some(chunks) = &self.chunks {
+            chunks
+                .sync()
+                .map_err(|e| fault::io_error("cannot sync the log's chunk file", e))?;
+        }
         {
             let _gate = self.gate();
             self.db.flush().map_err(fault::at(0))?;
@@ -401,7 +445,7 @@ impl EventStore for SledStore {
             return Ok(None);
         }
         self.shared.read(position, || {
-            read::chain_hash_at(&self.shared.sled()?.tree, position).map(Some)
+            read::chain_hash_at(&*self.shared.sled()?, position).map(Some)
         })
     }
 

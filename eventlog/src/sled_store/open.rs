@@ -6,7 +6,7 @@
 //!
 //! Files are private: a data directory the store creates is 0700; `db`, `conf` and `blobs/`
 //! are created 0600 / 0700 before sled opens them (sled keeps the mode of a file that
-//! exists), the journal 0600 (see `journal`); sled's snapshot (`snap.*`, written while it
+//! exists), the journal and the chunk file 0600 (see `journal`, `outside`); sled's snapshot (`snap.*`, written while it
 //! opens) and files of the store that an earlier version left open to others are made
 //! private once sled is open. sled creates its blob files with the process's default mode,
 //! inside `blobs/`.
@@ -19,7 +19,7 @@ use std::sync::Mutex;
 
 use super::fault::{at, io_error, no_panic, sled_error};
 use super::index::Unindexed;
-use super::{journal, read, sync, Sled, Tail, TREE};
+use super::{journal, outside, read, sync, Sled, Tail, TREE};
 use crate::StoreError;
 
 /// What opening the files found.
@@ -102,12 +102,24 @@ fn open_sled(dir: &Path, cache_bytes: Option<u64>) -> Result<sled::Db, StoreErro
 /// entries after the watermark and makes it all durable.
 fn recover(db: sled::Db, dir: Option<&Path>) -> Result<Opened, StoreError> {
     let tree = db.open_tree(TREE).map_err(at(0))?;
+    let chunks = dir
+        .map(outside::ChunkFile::open)
+        .transpose()
+        .map_err(|e| io_error("cannot open the log's chunk file", e))?;
+    let sled = Sled {
+        db,
+        tree,
+        syncer: Mutex::new(None),
+        gate: Mutex::new(()),
+        chunks,
+    };
     if let Some(dir) = dir {
         // Acknowledged groups sled had not flushed when the last process ended.
-        journal::replay(dir, &tree)?;
+        journal::replay(dir, &sled)?;
     }
-    let tail = read::tail(&tree)?;
-    let indexed = match read::indexed_through(&tree)? {
+    let tree = &sled.tree;
+    let tail = read::tail(&sled)?;
+    let indexed = match read::indexed_through(tree)? {
         Some(position) => position,
         None => {
             // A new store, or one from before the watermark, whose index is complete.
@@ -121,21 +133,21 @@ fn recover(db: sled::Db, dir: Option<&Path>) -> Result<Opened, StoreError> {
     };
     // What sled recovered may only be in the OS cache (the last process was killed before
     // its flush): make it (and a new watermark) durable before anyone reads it (sled's
-    // flush, then the syncer's sync of its files).
-    db.flush().map_err(at(0))?;
+    // flush, then the syncer's sync of its files; the journal's replay writes nothing to the
+    // chunk file).
+    sled.db.flush().map_err(at(0))?;
     let syncer = dir
         .map(sync::Syncer::open)
         .transpose()
         .map_err(|e| io_error("cannot sync the store's files", e))?;
-    let unindexed = read::rebuild_unindexed(&tree, indexed + 1, tail.position)?;
-    let last_run_id = read::last_id_run_id(&tree)?;
+    *sled
+        .syncer
+        .lock()
+        .map_err(|_| super::backend("the sync lock is poisoned"))? = syncer;
+    let unindexed = read::rebuild_unindexed(&sled, indexed + 1, tail.position)?;
+    let last_run_id = read::last_id_run_id(tree)?;
     Ok(Opened {
-        sled: Sled {
-            db,
-            tree,
-            syncer: Mutex::new(syncer),
-            gate: Mutex::new(()),
-        },
+        sled,
         tail,
         unindexed,
         last_run_id,
@@ -171,7 +183,7 @@ fn make_private(dir: &Path) -> io::Result<()> {
         let name = name.to_string_lossy();
         let mode = match name.as_ref() {
             "blobs" => 0o700,
-            "db" | "conf" | "journal" => 0o600,
+            "db" | "conf" | "journal" | outside::NAME => 0o600,
             n if n.starts_with("snap.") => 0o600,
             _ => continue,
         };
@@ -203,7 +215,7 @@ mod tests {
         drop(SledStore::open(&dir, Arc::new(EnvelopeOnly)).unwrap());
         assert_eq!(mode(&dir), 0o700);
         assert_eq!(mode(&dir.join("blobs")), 0o700);
-        for name in ["db", "conf", "journal"] {
+        for name in ["db", "conf", "journal", "chunks"] {
             assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
         }
         // Opened again: sled writes its snapshot, and an earlier version's loose modes are

@@ -4,7 +4,7 @@
 use super::fault::at;
 use super::frame::{self, Frame};
 use super::keys::{self, Run};
-use super::{backend, Shared, Tail};
+use super::{backend, Shared, Sled, Tail};
 use crate::record::decode_record;
 use crate::{Filter, RecordedEvent, StoreError};
 
@@ -41,7 +41,7 @@ fn chunks_from(tree: &sled::Tree, from: u64, to: u64) -> Result<sled::Iter, Stor
 /// it returns `false`; durable or not (callers bound `to`). Returns the last position
 /// visited (`from - 1` if none).
 pub(crate) fn for_each_frame(
-    tree: &sled::Tree,
+    sled: &Sled,
     from: u64,
     to: u64,
     mut visit: impl FnMut(u64, Frame<'_>) -> Result<bool, StoreError>,
@@ -51,12 +51,13 @@ pub(crate) fn for_each_frame(
     if from > to {
         return Ok(last);
     }
-    for item in chunks_from(tree, from, to)? {
+    for item in chunks_from(&sled.tree, from, to)? {
         let (k, chunk) = item.map_err(at(last + 1))?;
         let first = keys::position_of_log_key(&k).ok_or_else(|| StoreError::Corrupt {
             position: last + 1,
             reason: "malformed log key".into(),
         })?;
+        let chunk = sled.chunk(first, chunk)?;
         for (i, f) in frame::frames(&chunk).enumerate() {
             let position = first + i as u64;
             let f = f.map_err(|reason| StoreError::Corrupt { position, reason })?;
@@ -76,9 +77,9 @@ pub(crate) fn for_each_frame(
 }
 
 /// The record at `position`, whether or not it is durable yet (the writer's own view).
-pub(crate) fn record_at(tree: &sled::Tree, position: u64) -> Result<RecordedEvent, StoreError> {
+pub(crate) fn record_at(sled: &Sled, position: u64) -> Result<RecordedEvent, StoreError> {
     let mut found = None;
-    for_each_frame(tree, position, position, |p, f| {
+    for_each_frame(sled, position, position, |p, f| {
         found = Some(decode_frame(p, &f)?);
         Ok(false)
     })?;
@@ -89,9 +90,9 @@ pub(crate) fn record_at(tree: &sled::Tree, position: u64) -> Result<RecordedEven
 }
 
 /// The chain hash stored with the record at `position` (its checksum checked).
-pub(crate) fn chain_hash_at(tree: &sled::Tree, position: u64) -> Result<[u8; 32], StoreError> {
+pub(crate) fn chain_hash_at(sled: &Sled, position: u64) -> Result<[u8; 32], StoreError> {
     let mut found = None;
-    for_each_frame(tree, position, position, |p, f| {
+    for_each_frame(sled, position, position, |p, f| {
         f.check_crc().map_err(|reason| StoreError::Corrupt {
             position: p,
             reason,
@@ -106,12 +107,13 @@ pub(crate) fn chain_hash_at(tree: &sled::Tree, position: u64) -> Result<[u8; 32]
 }
 
 /// The last record's position and chain hash (position 0 and the genesis hash if empty).
-pub(crate) fn tail(tree: &sled::Tree) -> Result<Tail, StoreError> {
+pub(crate) fn tail(sled: &Sled) -> Result<Tail, StoreError> {
     let mut tail = Tail {
         position: 0,
         hash: frame::GENESIS,
     };
-    let last = tree
+    let last = sled
+        .tree
         .scan_prefix([keys::LOG])
         .next_back()
         .transpose()
@@ -121,6 +123,7 @@ pub(crate) fn tail(tree: &sled::Tree) -> Result<Tail, StoreError> {
             position: 0,
             reason: "malformed log key at the end of the log".into(),
         })?;
+        let chunk = sled.checked_chunk(first, chunk)?;
         for (i, f) in frame::frames(&chunk).enumerate() {
             let position = first + i as u64;
             let f = f.map_err(|reason| StoreError::Corrupt { position, reason })?;
@@ -262,7 +265,13 @@ pub(crate) fn scan(
                         break;
                     }
                     Some(Ok((k, v))) => match keys::position_of_log_key(&k) {
-                        Some(first) => (first, v),
+                        Some(first) => match sled.chunk(first, v) {
+                            Ok(chunk) => (first, chunk),
+                            Err(e) => {
+                                pending_error = Some(e);
+                                break;
+                            }
+                        },
                         None => {
                             pending_error = Some(StoreError::Corrupt {
                                 position: next,
@@ -435,16 +444,16 @@ pub(crate) fn indexed_through(tree: &sled::Tree) -> Result<Option<u64>, StoreErr
 /// Rebuilds the index entries of positions `from` through `to` from the log (after a crash,
 /// the index entries of events after the watermark exist nowhere else).
 pub(crate) fn rebuild_unindexed(
-    tree: &sled::Tree,
+    sled: &Sled,
     from: u64,
     to: u64,
 ) -> Result<super::index::Unindexed, StoreError> {
     let mut unindexed = super::index::Unindexed::default();
-    for_each_frame(tree, from, to, |position, f| {
+    for_each_frame(sled, from, to, |position, f| {
         let ev = decode_frame(position, &f)?;
         unindexed.push(&ev.stream, ev.version, position, 1);
         // (A store from before the id index was deferred has these in the tree already.)
-        if tree_id_position(tree, &ev.id)?.is_none() {
+        if tree_id_position(&sled.tree, &ev.id)?.is_none() {
             unindexed.push_id(ev.id, position);
         }
         Ok(true)
@@ -479,7 +488,7 @@ pub(crate) fn read_stream(
         }
         i += 1;
         let before = out.len();
-        for_each_frame(&sled.tree, first, last, |p, f| {
+        for_each_frame(&sled, first, last, |p, f| {
             out.push(decode_frame(p, &f)?);
             Ok(true)
         })?;
@@ -549,7 +558,7 @@ pub(crate) fn event_by_id(
     if position > shared.durable() {
         return Ok(None);
     }
-    record_at(&shared.sled()?.tree, position).map(Some)
+    record_at(&*shared.sled()?, position).map(Some)
 }
 
 /// [`event_by_id`] for many ids: the positions from the id index, then the records read in
@@ -569,7 +578,7 @@ pub(crate) fn events_by_ids(
     }
     wanted.sort_unstable();
     let mut out: Vec<Option<RecordedEvent>> = vec![None; ids.len()];
-    let tree = &shared.sled()?.tree;
+    let sled = shared.sled()?;
     let mut i = 0;
     while i < wanted.len() {
         let mut j = i;
@@ -577,7 +586,7 @@ pub(crate) fn events_by_ids(
             j += 1;
         }
         let mut k = i;
-        for_each_frame(tree, wanted[i].0, wanted[j].0, |p, f| {
+        for_each_frame(&sled, wanted[i].0, wanted[j].0, |p, f| {
             while k <= j && wanted[k].0 == p {
                 out[wanted[k].1] = Some(decode_frame(p, &f)?);
                 k += 1;

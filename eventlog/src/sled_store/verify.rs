@@ -45,6 +45,7 @@ pub(crate) fn verify(
             position: expected,
             reason: "malformed log key".into(),
         })?;
+        let chunk = sled.checked_chunk(first, chunk)?;
         if first != expected {
             return Err(StoreError::Corrupt {
                 position: expected,
@@ -109,7 +110,7 @@ pub(crate) fn verify(
         });
     }
     if index_entries(shared, tree, durable)? != [durable, durable] {
-        check_no_stray_index_entries(shared, tree, durable)?;
+        check_no_stray_index_entries(shared, &sled, durable)?;
         return Err(StoreError::Corrupt {
             position: durable,
             reason: "the indexes hold more entries than the log has events".into(),
@@ -199,15 +200,16 @@ fn index_entries(shared: &Shared, tree: &sled::Tree, durable: u64) -> Result<[u6
 /// Finds the first stray index entry (slow: only once the counts disagree).
 fn check_no_stray_index_entries(
     shared: &Shared,
-    tree: &sled::Tree,
+    sled: &super::Sled,
     durable: u64,
 ) -> Result<(), StoreError> {
+    let tree = &sled.tree;
     for (stream, run) in read::runs(shared, Streams::Prefix(""))? {
         for (version, position) in run.events() {
             if position > durable {
                 break;
             }
-            let ev = read::record_at(tree, position)?;
+            let ev = read::record_at(sled, position)?;
             if ev.stream != stream || ev.version != version {
                 return Err(StoreError::Corrupt {
                     position,
@@ -228,7 +230,7 @@ fn check_no_stray_index_entries(
         let mut prev: Option<uuid::Uuid> = None;
         for (i, (id, position)) in entries.enumerate() {
             let in_order = prev.is_none_or(|p| p < id) && (i > 0 || k[1..] == id.as_bytes()[..]);
-            if position <= durable && (!in_order || read::record_at(tree, position)?.id != id) {
+            if position <= durable && (!in_order || read::record_at(sled, position)?.id != id) {
                 return Err(stray(position, id.to_string()));
             }
             prev = Some(id);
@@ -240,7 +242,7 @@ fn check_no_stray_index_entries(
         if position > durable {
             continue;
         }
-        let ev = read::record_at(tree, position)?;
+        let ev = read::record_at(sled, position)?;
         if k[..] != keys::id_key(&ev.id)[..] {
             return Err(StoreError::Corrupt {
                 position,

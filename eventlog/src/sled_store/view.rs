@@ -28,7 +28,7 @@ impl WriterView<'_> {
         let sled = self.shared.sled()?;
         let mut out = positions
             .into_iter()
-            .map(|p| read::record_at(&sled.tree, p))
+            .map(|p| read::record_at(&sled, p))
             .collect::<Result<Vec<_>, _>>()?;
         // Pending events come after everything in the tree.
         out.extend(

@@ -7,7 +7,8 @@ use std::path::Path;
 
 use super::{slot, Header, HEADER, MAGIC, NAME, REGION, SECTOR};
 use crate::sled_store::fault::{at, io_error};
-use crate::sled_store::{keys, read};
+use crate::sled_store::outside::Pointer;
+use crate::sled_store::{keys, read, Sled};
 use crate::StoreError;
 
 /// A record read back. `chunks` is `None` when its header is intact but its payload is not.
@@ -296,13 +297,21 @@ pub(super) fn continuation(data: &[u8], tail: u64) -> Result<Vec<Record>, StoreE
 
 /// Inserts in `tree` the journal's records that continue its log (see the module's
 /// documentation), after which the caller must flush sled. Returns how many events it added.
-pub(crate) fn replay(dir: &Path, tree: &sled::Tree) -> Result<u64, StoreError> {
+pub(crate) fn replay(dir: &Path, sled: &Sled) -> Result<u64, StoreError> {
     let data = match std::fs::read(dir.join(NAME)) {
         Ok(d) => d,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(io_error("cannot read the commit journal", e)),
     };
-    let tail = read::tail(tree)?.position;
+    let tree = &sled.tree;
+    let restored = restore_lost_outside_chunks(&data, sled)?;
+    if restored > 0 {
+        tracing::warn!(
+            chunks = restored,
+            "the chunk file had lost log chunks the commit journal still held: put back"
+        );
+    }
+    let tail = read::tail(sled)?.position;
     let mut added = 0;
     for record in continuation(&data, tail)? {
         for (first, chunk) in record.chunks.unwrap_or_default() {
@@ -315,6 +324,41 @@ pub(crate) fn replay(dir: &Path, tree: &sled::Tree) -> Result<u64, StoreError> {
         tracing::info!(events = added, "replayed the commit journal");
     }
     Ok(added)
+}
+
+/// Puts back, from the journal, the chunks that sled points to in the chunk file but that
+/// the file has lost (or holds damaged): a power loss after sled flushed their pointers by
+/// itself, before the file was synced (see `outside`). They go into sled, in place of their
+/// pointers. Returns how many.
+fn restore_lost_outside_chunks(data: &[u8], sled: &Sled) -> Result<usize, StoreError> {
+    let mut restored = 0;
+    for region in data.chunks(REGION as usize) {
+        for item in read_region(region) {
+            let Item::Record(Record {
+                chunks: Some(chunks),
+                ..
+            }) = item
+            else {
+                continue;
+            };
+            for (first, chunk) in chunks {
+                let key = keys::log_key(first);
+                let Some(value) = sled.tree.get(key).map_err(at(first))? else {
+                    continue;
+                };
+                let Ok(Some(pointer)) = Pointer::of(&value) else {
+                    continue;
+                };
+                let same = pointer.len as usize == chunk.len()
+                    && pointer.crc == crc32fast::hash(&chunk);
+                if same && sled.checked_chunk(first, value).is_err() {
+                    sled.tree.insert(key, chunk).map_err(at(first))?;
+                    restored += 1;
+                }
+            }
+        }
+    }
+    Ok(restored)
 }
 
 #[cfg(test)]

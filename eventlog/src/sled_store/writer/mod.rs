@@ -281,7 +281,8 @@ impl Writer {
     }
 
     /// Writes the group atomically (not yet durable): its log chunk with one sled insert, or
-    /// its chunks (a large group) with one `apply_batch`; its index entries go to memory (see
+    /// its chunks (a large group) with one `apply_batch` (a bulk group's to the chunk file
+    /// first, sled getting pointers to them: see `outside`); its index entries go to memory (see
     /// `index`), and the deferred index moves on a step (see [`Writer::index`]). Then the
     /// same chunks as one journal record. Returns the new chain hash.
     fn write(&mut self, group: &Pending) -> Result<[u8; frame::HASH_LEN], StoreError> {
@@ -323,16 +324,27 @@ impl Writer {
                 unindexed.current.push_id(ev.id, ev.position);
             }
         }
+        // A bulk group's chunks go to the chunk file, and sled gets pointers (see `outside`).
+        let outside = sled.chunks.as_ref().filter(|_| group.bulk);
+        let value = |chunk: Vec<u8>| -> Result<sled::IVec, StoreError> {
+            match outside {
+                None => Ok(chunk.into()),
+                Some(file) => file
+                    .append(&chunk)
+                    .map(|p| p.encode()[..].into())
+                    .map_err(|e| super::fault::io_error("cannot write the log's chunk file", e)),
+            }
+        };
         if chunks.len() == 1 {
             // One key: no `apply_batch`, so no waiting for a sled flush in progress.
             let (first, chunk) = chunks.pop().unwrap_or_default();
             sled.tree
-                .insert(keys::log_key(first), chunk)
+                .insert(keys::log_key(first), value(chunk)?)
                 .map_err(at(first))?;
         } else {
             let mut batch = sled::Batch::default();
             for (first, chunk) in chunks {
-                batch.insert(&keys::log_key(first), chunk);
+                batch.insert(&keys::log_key(first), value(chunk)?);
             }
             let _gate = sled.gate();
             sled.tree
@@ -449,7 +461,7 @@ impl Writer {
             let existing = match earlier.iter().find_map(|p| p.find(&id)) {
                 Some(e) => Some(e.clone()),
                 None => match read::id_position(&self.shared, &id)? {
-                    Some(position) => Some(read::record_at(&sled.tree, position)?),
+                    Some(position) => Some(read::record_at(&sled, position)?),
                     None => None,
                 },
             };
