@@ -185,6 +185,19 @@ pub enum StoreError {
     Unavailable(String),
 }
 
+/// Opens `path` to read and write, creating it private (0600) if missing; never truncated.
+/// (The store's own files: the commit journal, the chunk file, the key file.)
+pub(crate) fn open_private_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+}
+
 fn corrupt_message(position: u64, reason: &str) -> String {
     match position {
         0 => format!("damaged store (position unknown): {reason}"),

@@ -214,7 +214,11 @@ async fn mixed_appends(store: &dyn EventStore) -> u64 {
     for round in 0..3 {
         store
             .append_checked(
-                vec![bulky(round, 1, 400), bulky(round, 2, 300), bulky(round, 3, 1)],
+                vec![
+                    bulky(round, 1, 400),
+                    bulky(round, 2, 300),
+                    bulky(round, 3, 1),
+                ],
                 last,
             )
             .await
@@ -265,7 +269,10 @@ async fn check_log(store: &SledStore, expected: &Seen) {
     }
     let ids: Vec<uuid::Uuid> = expected.iter().rev().map(|e| e.3).collect();
     let found = store.events_by_ids(&ids).await.unwrap();
-    assert!(found.iter().zip(&ids).all(|(e, id)| e.as_ref().unwrap().id == *id));
+    assert!(found
+        .iter()
+        .zip(&ids)
+        .all(|(e, id)| e.as_ref().unwrap().id == *id));
     assert_eq!(
         store.verify(&mut |_| {}).unwrap().events,
         expected.len() as u64
@@ -341,7 +348,10 @@ async fn chunks_the_file_lost_come_back_from_the_journal_and_other_damage_is_nam
     match store.verify(&mut |_| {}) {
         Err(StoreError::Corrupt { position, reason }) => {
             assert_eq!(position, 1, "{reason}");
-            assert!(reason.contains("`chunks`") && reason.contains("checksum"), "{reason}");
+            assert!(
+                reason.contains("`chunks`") && reason.contains("checksum"),
+                "{reason}"
+            );
         }
         other => panic!("verify: {other:?}"),
     }

@@ -1,5 +1,7 @@
 //! Kill -9 an appending process over and over: every acknowledged event must be there after
-//! each restart, in order, and the log must verify.
+//! each restart, in order, and the log must verify. One of the child's writers appends
+//! through the bulk path (`append_checked`), whose log chunks the store keeps in its chunk
+//! file.
 //!
 //! The child is this same test binary, re-executed with `CHILD_ENV` set, running only
 //! `crash_child_appender`; it prints `ACK <position> <id>` for every acknowledged event.
@@ -46,10 +48,21 @@ fn crash_child_appender() {
                             })
                             .collect();
                         let ids: Vec<_> = events.iter().filter_map(|e| e.id).collect();
-                        let out = store
-                            .append(&format!("deal-C{w}"), ExpectedVersion::Any, events)
-                            .await
-                            .expect("append");
+                        let stream = format!("deal-C{w}");
+                        let out = if w == 0 {
+                            // A bulk (checked) append, as an import makes: its log chunks go
+                            // to the chunk file. Checked against the end of the log, which the
+                            // other writers keep moving: tried again until it holds.
+                            match bulk_append(&store, &stream, events).await {
+                                Some(out) => out,
+                                None => continue,
+                            }
+                        } else {
+                            store
+                                .append(&stream, ExpectedVersion::Any, events)
+                                .await
+                                .expect("append")
+                        };
                         let mut stdout = std::io::stdout().lock();
                         for (i, id) in ids.iter().enumerate() {
                             writeln!(stdout, "ACK {} {id}", out.first_position + i as u64).unwrap();
@@ -63,6 +76,28 @@ fn crash_child_appender() {
             t.await.unwrap();
         }
     });
+}
+
+/// `events` appended to `stream` through `append_checked`, checked against the log's end as
+/// it is now; `None` if the log moved meanwhile (nothing written then).
+async fn bulk_append(
+    store: &eventlog::SledStore,
+    stream: &str,
+    events: Vec<eventlog::ProposedEvent>,
+) -> Option<eventlog::AppendOutcome> {
+    let at = store.last_position().await.expect("last position");
+    let batch = eventlog::StreamBatch {
+        stream: stream.into(),
+        expected: ExpectedVersion::Any,
+        events,
+    };
+    match store.append_checked(vec![batch], at).await {
+        Ok(mut out) => out.pop(),
+        Err(e) if matches!(&e.error, eventlog::StoreError::Invalid(m) if m.contains("moved")) => {
+            None
+        }
+        Err(e) => panic!("bulk append: {e}"),
+    }
 }
 
 fn parse_ack(line: &str) -> Option<(u64, Uuid)> {
@@ -146,6 +181,9 @@ fn killed_appenders_lose_no_acknowledged_event() {
     positions.sort_unstable();
     positions.dedup();
     assert_eq!(positions.len(), acked.len());
+    // The bulk writer's chunks went to the chunk file (and were checked above with the rest).
+    let outside = std::fs::metadata(dir.path().join("chunks")).unwrap().len();
+    assert!(outside > 0, "no bulk append reached the chunk file");
     eprintln!(
         "{ROUNDS} kills, {} acknowledged events checked",
         acked.len()

@@ -18,8 +18,8 @@
 //!   event relies on it, or an erasure that must not be undone): it is zeroed.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -110,14 +110,8 @@ impl KeyFile {
     pub fn open(dir: &Path) -> Result<KeyFile, StoreError> {
         let path = dir.join(FILE_NAME);
         let created = !path.exists();
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| io_error(&path, "cannot open", e))?;
+        let file =
+            crate::open_private_file(&path).map_err(|e| io_error(&path, "cannot open", e))?;
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut &file, &mut bytes)
             .map_err(|e| io_error(&path, "cannot read", e))?;

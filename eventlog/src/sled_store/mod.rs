@@ -88,7 +88,12 @@ impl Sled {
         self.resolve(first, value, true)
     }
 
-    fn resolve(&self, first: u64, value: sled::IVec, check: bool) -> Result<sled::IVec, StoreError> {
+    fn resolve(
+        &self,
+        first: u64,
+        value: sled::IVec,
+        check: bool,
+    ) -> Result<sled::IVec, StoreError> {
         let corrupt = |reason: String| StoreError::Corrupt {
             position: first,
             reason,

@@ -31,9 +31,9 @@
 //! that took a bulk import with this version cannot be read by an earlier one (it reports
 //! the pointers as damaged records).
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -98,13 +98,7 @@ pub(crate) struct ChunkFile {
 impl ChunkFile {
     /// Opens (creates, 0600) the file of the store in `dir`.
     pub(crate) fn open(dir: &Path) -> io::Result<ChunkFile> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(dir.join(NAME))?;
+        let file = crate::open_private_file(&dir.join(NAME))?;
         let end = file.metadata()?.len();
         Ok(ChunkFile {
             file,

@@ -68,9 +68,9 @@
 
 mod replay;
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex};
 
@@ -160,13 +160,7 @@ impl Journal {
     /// be taken, after a crash of this process, for one of its own groups.
     pub(crate) fn open(dir: &Path, base: u64) -> io::Result<Journal> {
         let path = dir.join(NAME);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)?;
+        let file = crate::open_private_file(&path)?;
         let created = file.metadata()?.len() < JOURNAL_BYTES;
         let zeros = vec![0u8; 1 << 20];
         let mut at = 0;

@@ -349,8 +349,8 @@ fn restore_lost_outside_chunks(data: &[u8], sled: &Sled) -> Result<usize, StoreE
                 let Ok(Some(pointer)) = Pointer::of(&value) else {
                     continue;
                 };
-                let same = pointer.len as usize == chunk.len()
-                    && pointer.crc == crc32fast::hash(&chunk);
+                let same =
+                    pointer.len as usize == chunk.len() && pointer.crc == crc32fast::hash(&chunk);
                 if same && sled.checked_chunk(first, value).is_err() {
                     sled.tree.insert(key, chunk).map_err(at(first))?;
                     restored += 1;
