@@ -66,6 +66,9 @@ pub(crate) struct Unindexed {
     ids: HashMap<Uuid, u64>,
     runs: usize,
     events: u64,
+    /// Some of the events come from checked (bulk) appends: the ids go to a run of their own
+    /// (see `id_runs`) when the store has a directory.
+    bulk: bool,
 }
 
 impl Unindexed {
@@ -113,6 +116,21 @@ impl Unindexed {
             .and_then(|runs| runs.last().copied())
     }
 
+    /// Notes that events of checked (bulk) appends are held.
+    pub(crate) fn note_bulk(&mut self) {
+        self.bulk = true;
+    }
+
+    /// Whether events of checked (bulk) appends are held.
+    pub(crate) fn has_bulk(&self) -> bool {
+        self.bulk
+    }
+
+    /// The ids held and their positions, as a list (for a run of bulk ids).
+    pub(crate) fn id_list(&self) -> Vec<(Uuid, u64)> {
+        self.ids.iter().map(|(id, p)| (*id, *p)).collect()
+    }
+
     /// Adds the id of the event at `position`.
     pub(crate) fn push_id(&mut self, id: Uuid, position: u64) {
         self.ids.insert(id, position);
@@ -156,11 +174,16 @@ impl Unindexed {
     }
 
     /// The index entries of everything held, in the order to insert them: `S` entries for
-    /// the runs; for the ids, in log order, id runs (`J`) for those greater than
+    /// the runs; unless `without_ids` (they go to a run of bulk ids then), for the ids, in log
+    /// order, id runs (`J`) for those greater than
     /// `last_run_id` (which moves on) and single entries (`I`) for the others, these in key
     /// order (a bulk import's random ids: each insert then touches the part of the tree the
     /// one before it did).
-    pub(crate) fn entries(&self, last_run_id: &mut Uuid) -> Vec<(Vec<u8>, Vec<u8>)> {
+    pub(crate) fn entries(
+        &self,
+        last_run_id: &mut Uuid,
+        without_ids: bool,
+    ) -> Vec<(Vec<u8>, Vec<u8>)> {
         let mut out = Vec::new();
         for (stream, runs) in &self.streams {
             for part in runs.chunks(RUNS_PER_ENTRY) {
@@ -170,6 +193,9 @@ impl Unindexed {
                 }
                 out.push((keys::stream_key(stream, part[0].first_version), value));
             }
+        }
+        if without_ids {
+            return out;
         }
         let mut ids: Vec<(u64, Uuid)> = self.ids.iter().map(|(id, p)| (*p, *id)).collect();
         ids.sort_unstable();
@@ -319,7 +345,7 @@ mod tests {
         }
         u.push("deal-A", 0, 1, 2);
         let mut last_run_id = Uuid::max();
-        let entries = u.entries(&mut last_run_id);
+        let entries = u.entries(&mut last_run_id, false);
         assert_eq!(entries.len() as u64, n + 1);
         assert_eq!(entries[0].0, keys::stream_key("deal-A", 0));
         let singles: Vec<&Vec<u8>> = entries[1..].iter().map(|(k, _)| k).collect();

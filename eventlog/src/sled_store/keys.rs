@@ -31,6 +31,9 @@
 //!   hold an id is the last key ≤ `J` + id. Written with the rest of the deferred index
 //!   (below): every id greater than the last one in the runs joins a run, the others (most
 //!   client ids) get an `I` entry.
+//! - `K` + seq (u64 big-endian) → entries (u64 LE) + CRC-32 (u32 LE): a run of the ids of
+//!   bulk (checked) appends, kept in the file `ids/<seq>` (see `id_runs`). The ids of an
+//!   index round that holds bulk events go there instead of `I`/`J` entries.
 
 use uuid::Uuid;
 
@@ -38,6 +41,8 @@ pub const LOG: u8 = b'L';
 pub const STREAM: u8 = b'S';
 pub const ID: u8 = b'I';
 pub const ID_RUN: u8 = b'J';
+/// `K` + seq (u64 big-endian): the record of a run of bulk ids (see `id_runs`).
+pub const BULK_ID_RUN: u8 = b'K';
 /// The key of the stream index watermark.
 pub const INDEXED: [u8; 1] = [b'W'];
 

@@ -7,6 +7,7 @@
 mod commit;
 pub(crate) mod fault;
 mod frame;
+mod id_runs;
 mod index;
 mod journal;
 mod keys;
@@ -69,9 +70,19 @@ pub(crate) struct Sled {
     /// The file that holds the log chunks of bulk appends (see `outside`); `None` for a
     /// temporary store.
     chunks: Option<outside::ChunkFile>,
+    /// The runs of bulk ids (see `id_runs`), replaced whole when a round adds one.
+    id_runs: RwLock<Arc<id_runs::IdRuns>>,
 }
 
 impl Sled {
+    /// The runs of bulk ids as they are now.
+    pub(crate) fn id_runs(&self) -> Arc<id_runs::IdRuns> {
+        self.id_runs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// The bytes of the log chunk whose key's value is `value` (the first position it holds:
     /// `first`): `value` itself, or the chunk it points to in the chunk file (see `outside`).
     pub(crate) fn chunk(&self, first: u64, value: sled::IVec) -> Result<sled::IVec, StoreError> {

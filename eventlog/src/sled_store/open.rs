@@ -15,11 +15,11 @@ use std::fs::{DirBuilder, OpenOptions, Permissions};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 
 use super::fault::{at, io_error, no_panic, sled_error};
 use super::index::Unindexed;
-use super::{journal, outside, read, sync, Sled, Tail, TREE};
+use super::{id_runs, journal, outside, read, sync, Sled, Tail, TREE};
 use crate::StoreError;
 
 /// What opening the files found.
@@ -106,12 +106,17 @@ fn recover(db: sled::Db, dir: Option<&Path>) -> Result<Opened, StoreError> {
         .map(outside::ChunkFile::open)
         .transpose()
         .map_err(|e| io_error("cannot open the log's chunk file", e))?;
+    let id_runs = match dir {
+        Some(dir) => id_runs::IdRuns::load(dir, &tree)?,
+        None => id_runs::IdRuns::default(),
+    };
     let sled = Sled {
         db,
         tree,
         syncer: Mutex::new(None),
         gate: Mutex::new(()),
         chunks,
+        id_runs: RwLock::new(Arc::new(id_runs)),
     };
     if let Some(dir) = dir {
         // Acknowledged groups sled had not flushed when the last process ended.
@@ -164,6 +169,7 @@ fn create_private(dir: &Path) -> io::Result<()> {
         exists(DirBuilder::new().recursive(true).mode(0o700).create(dir))?;
     }
     exists(DirBuilder::new().mode(0o700).create(dir.join("blobs")))?;
+    exists(DirBuilder::new().mode(0o700).create(dir.join(id_runs::DIR)))?;
     for name in ["db", "conf"] {
         let created = OpenOptions::new()
             .write(true)
@@ -182,7 +188,7 @@ fn make_private(dir: &Path) -> io::Result<()> {
         let name = entry.file_name();
         let name = name.to_string_lossy();
         let mode = match name.as_ref() {
-            "blobs" => 0o700,
+            "blobs" | id_runs::DIR => 0o700,
             "db" | "conf" | "journal" | outside::NAME => 0o600,
             n if n.starts_with("snap.") => 0o600,
             _ => continue,

@@ -453,7 +453,10 @@ pub(crate) fn rebuild_unindexed(
         let ev = decode_frame(position, &f)?;
         unindexed.push(&ev.stream, ev.version, position, 1);
         // (A store from before the id index was deferred has these in the tree already.)
-        if tree_id_position(&sled.tree, &ev.id)?.is_none() {
+        // (Nor the ids of a round whose run was recorded before the watermark moved.)
+        if tree_id_position(&sled.tree, &ev.id)?.is_none()
+            && sled.id_runs().position_of(&ev.id).is_none()
+        {
             unindexed.push_id(ev.id, position);
         }
         Ok(true)
@@ -524,7 +527,11 @@ pub(crate) fn id_position(shared: &Shared, id: &uuid::Uuid) -> Result<Option<u64
     if held.is_some() {
         return Ok(held);
     }
-    tree_id_position(&shared.sled()?.tree, id)
+    let sled = shared.sled()?;
+    if let Some(position) = tree_id_position(&sled.tree, id)? {
+        return Ok(Some(position));
+    }
+    Ok(sled.id_runs().position_of(id))
 }
 
 /// Where the tree's id index puts `id`.

@@ -109,7 +109,7 @@ pub(crate) fn verify(
             reason: format!("missing record (the log should reach position {durable})"),
         });
     }
-    if index_entries(shared, tree, durable)? != [durable, durable] {
+    if index_entries(shared, &sled, durable)? != [durable, durable] {
         check_no_stray_index_entries(shared, &sled, durable)?;
         return Err(StoreError::Corrupt {
             position: durable,
@@ -162,7 +162,13 @@ fn position_in(runs: impl IntoIterator<Item = Run>, version: u64) -> Option<u64>
 /// How many (stream index, id index) entries point at durable positions. The walk checked
 /// that every record is reachable through both indexes; if the counts equal the number of
 /// records there is no stray entry either.
-fn index_entries(shared: &Shared, tree: &sled::Tree, durable: u64) -> Result<[u64; 2], StoreError> {
+fn index_entries(
+    shared: &Shared,
+    sled: &super::Sled,
+    durable: u64,
+) -> Result<[u64; 2], StoreError> {
+    let tree = &sled.tree;
+    let id_runs = sled.id_runs();
     let mut counts = [0u64; 2];
     for (_, run) in read::runs(shared, Streams::Prefix(""))? {
         counts[0] += run.events().filter(|&(_, p)| p <= durable).count() as u64;
@@ -179,8 +185,10 @@ fn index_entries(shared: &Shared, tree: &sled::Tree, durable: u64) -> Result<[u6
         let (_, v) = item.map_err(at(0))?;
         counts[1] += u64::from(read::index_position(&v)? <= durable);
     }
-    // An id held in memory whose `I` entry is also in the tree (written before a crash kept
-    // the watermark from moving: see `index`) is one entry, not two.
+    counts[1] += id_runs.entries().filter(|&(_, p)| p <= durable).count() as u64;
+    // An id held in memory whose `I` entry is also in the tree, or in a run of bulk ids
+    // (written before a crash kept the watermark from moving: see `index`), is one entry, not
+    // two.
     let held: Vec<uuid::Uuid> = shared
         .unindexed
         .read()
@@ -190,7 +198,9 @@ fn index_entries(shared: &Shared, tree: &sled::Tree, durable: u64) -> Result<[u6
         .map(|(id, _)| *id)
         .collect();
     for id in held {
-        if tree.get(keys::id_key(&id)).map_err(at(0))?.is_none() {
+        if tree.get(keys::id_key(&id)).map_err(at(0))?.is_none()
+            && id_runs.position_of(&id).is_none()
+        {
             counts[1] += 1;
         }
     }
@@ -234,6 +244,16 @@ fn check_no_stray_index_entries(
                 return Err(stray(position, id.to_string()));
             }
             prev = Some(id);
+        }
+    }
+    for (id, position) in sled.id_runs().entries() {
+        if position <= durable && read::record_at(sled, position)?.id != id {
+            return Err(StoreError::Corrupt {
+                position,
+                reason: format!(
+                    "a stray entry of the bulk id index ({id}) points to this position"
+                ),
+            });
         }
     }
     for item in tree.scan_prefix([keys::ID]) {
@@ -635,6 +655,87 @@ mod tests {
             assert_eq!(a.len(), 2, "one entry per round of deal-A: {a:?}");
         });
         check_after_round(&SledStore::open(dir.path(), Arc::new(EnvelopeOnly)).unwrap()).await;
+    }
+
+    /// Appends ids `from..to` (of [`bulk_id`]) through the bulk path, the log ending at `at`.
+    async fn bulk_notes(store: &SledStore, from: u64, to: u64, at: u64) {
+        let batches = (0..3)
+            .map(|s| crate::StreamBatch {
+                stream: format!("customer-C-{s}"),
+                expected: ExpectedVersion::Any,
+                events: (from..to)
+                    .filter(|n| n % 3 == s)
+                    .map(|n| crate::ProposedEvent {
+                        id: Some(bulk_id(n)),
+                        ..note(n)
+                    })
+                    .collect(),
+            })
+            .collect();
+        store.append_checked(batches, at).await.unwrap();
+    }
+
+    /// Ids spread over the id space, as an import's UUIDv5 are.
+    fn bulk_id(n: u64) -> uuid::Uuid {
+        uuid::Uuid::from_u64_pair(n.wrapping_mul(0x9e37_79b9_7f4a_7c15), n)
+    }
+
+    /// Every id `0..n` found at the position of its event, and `verify` passes.
+    async fn check_bulk_ids(store: &SledStore, n: u64) {
+        assert_eq!(store.verify(&mut |_| {}).unwrap().events, n);
+        for i in 0..n {
+            let ev = store.event_by_id(bulk_id(i)).await.unwrap().unwrap();
+            assert_eq!(ev.data.value()["n"], i, "{}", ev.position);
+        }
+    }
+
+    /// The ids of bulk appends go to runs of their own (`id_runs`), not to `I`/`J` entries.
+    /// A crash after a round's run was recorded but before the watermark moved over it: the
+    /// reopened store rebuilds the round from the log but does not hold the run's ids again
+    /// (each id is in one place: `verify` counts them); later rounds add runs and merge them,
+    /// and the files of merged runs are deleted.
+    #[tokio::test]
+    async fn bulk_ids_in_runs_survive_a_crash_before_the_watermark() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || SledStore::open(dir.path(), Arc::new(EnvelopeOnly)).unwrap();
+        // Each close writes what is held as a round: 1..=100, then 101..=200, whose run of
+        // 100 ids merges with the first.
+        let store = open();
+        bulk_notes(&store, 0, 100, 0).await;
+        drop(store);
+        let store = open();
+        bulk_notes(&store, 100, 200, 100).await;
+        drop(store);
+        tamper(dir.path(), |t| {
+            assert!(t.scan_prefix([keys::ID]).next().is_none(), "an I entry");
+            assert!(t.scan_prefix([keys::ID_RUN]).next().is_none(), "a J entry");
+            assert_eq!(t.scan_prefix([keys::BULK_ID_RUN]).count(), 1);
+            // As if the crash came after the second round's run was recorded but before its
+            // watermark.
+            t.insert(keys::INDEXED, &keys::position_value(100)).unwrap();
+        });
+        let store = open();
+        check_bulk_ids(&store, 200).await;
+        bulk_notes(&store, 200, 300, 200).await;
+        check_bulk_ids(&store, 300).await;
+        drop(store);
+        let runs = |dir: &Path| {
+            std::fs::read_dir(dir.join(super::super::id_runs::DIR))
+                .unwrap()
+                .count()
+        };
+        // 200 ids, then 100: two runs.
+        assert_eq!(runs(dir.path()), 2);
+        let store = open();
+        check_bulk_ids(&store, 300).await;
+        bulk_notes(&store, 300, 400, 300).await;
+        drop(store);
+        // 100 more merge with the 100, then with the 200: one run of 400, the others deleted.
+        assert_eq!(runs(dir.path()), 1);
+        tamper(dir.path(), |t| {
+            assert_eq!(t.scan_prefix([keys::BULK_ID_RUN]).count(), 1);
+        });
+        check_bulk_ids(&open(), 400).await;
     }
 
     /// The store of the test above: each stream's events once, in version order, at the

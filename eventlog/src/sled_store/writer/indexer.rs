@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 
 use uuid::Uuid;
 
-use super::super::fault::{at, backend};
+use super::super::fault::{at, backend, io_error};
 use super::super::{keys, Shared, Sled};
 use crate::StoreError;
 
@@ -111,13 +111,41 @@ pub(super) fn write_round(
         .map_err(|_| lock_error())?
         .sealed
         .clone();
-    let entries = sealed.entries(last_run_id);
+    // The ids of bulk appends go to a run of their own (see `id_runs`).
+    let id_run = match &shared.dir {
+        Some(dir) if sealed.has_bulk() => Some((dir, sealed.id_list())),
+        _ => None,
+    };
+    let entries = sealed.entries(last_run_id, id_run.is_some());
     drop(sealed);
     let sled = shared.sled()?;
     insert_entries(&sled, entries, bulk).map_err(at(through))?;
-    // Readers find these in the tree now (see `read::runs`).
+    let mut stale = Vec::new();
+    if let Some((dir, ids)) = id_run {
+        let added = sled
+            .id_runs()
+            .add(dir, ids)
+            .map_err(|e| io_error("cannot write a run of the bulk id index", e))?;
+        {
+            let _gate = sled.gate();
+            sled.tree.apply_batch(added.batch).map_err(at(through))?;
+        }
+        *sled.id_runs.write().map_err(|_| lock_error())? = Arc::new(added.runs);
+        stale = added.stale;
+    }
+    // Readers find these in the tree (and the runs) now (see `read::runs`).
     shared.unindexed.write().map_err(|_| lock_error())?.sealed = Arc::default();
-    mark(shared, &sled, through)
+    mark(shared, &sled, through)?;
+    // The merged runs' files, once the batch that replaced their records is durable.
+    for path in stale {
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot delete a merged id run")
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Moves the watermark to `through`, whose entries are all inserted: flushes sled first, so

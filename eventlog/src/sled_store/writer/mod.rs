@@ -323,6 +323,9 @@ impl Writer {
             for ev in &group.events {
                 unindexed.current.push_id(ev.id, ev.position);
             }
+            if group.bulk {
+                unindexed.current.note_bulk();
+            }
         }
         // A bulk group's chunks go to the chunk file, and sled gets pointers (see `outside`).
         let outside = sled.chunks.as_ref().filter(|_| group.bulk);
