@@ -7,7 +7,8 @@
 //! [`Unindexed::due`] is true, and no round is being written, it seals what it holds
 //! ([`Held::sealed`]) and hands it to the index thread (see the writer's `indexer`), which
 //! inserts their entries (multi-run `S` entries, one per stream per [`RUNS_PER_ENTRY`] runs;
-//! id runs and id entries as before) and then drops them from memory. Readers combine the
+//! id runs and id entries as before; the ids of a round that holds events of bulk appends
+//! go to a sorted run of their own instead, see `id_runs`) and then drops them from memory. Readers combine the
 //! tree with both (see `read::runs`, `read::id_position`).
 //!
 //! Not on the writer thread, and with plain inserts, not `apply_batch`: measured under the
