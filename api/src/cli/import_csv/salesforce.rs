@@ -129,6 +129,8 @@ pub(super) fn read(tables: Vec<Table>, opts: &ReadOptions, problems: &mut Proble
         return data;
     };
     let opps = read_opportunities(&mut opportunities, opts, problems, &mut data.rows);
+    // A table holds its file's bytes: gone once read (the 1 M-row export's are 128 MB).
+    drop(opportunities);
     let mut rows: Vec<Vec<HistoryRow>> =
         std::iter::repeat_with(Vec::new).take(opps.len()).collect();
     let index: HashMap<&str, usize> = opps
@@ -140,6 +142,7 @@ pub(super) fn read(tables: Vec<Table>, opts: &ReadOptions, problems: &mut Proble
     if let Some(h) = history.as_mut() {
         read_history(h, opts, &index, &mut rows, problems, &mut data.rows);
     }
+    drop(history);
     drop(index);
     let stages = Stages::new(&opps, &rows);
     data.pipeline = stages.pipeline();
