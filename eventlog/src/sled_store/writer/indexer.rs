@@ -113,7 +113,9 @@ pub(super) fn write_round(
         .clone();
     // The ids of bulk appends go to a run of their own (see `id_runs`).
     let id_run = match &shared.dir {
-        Some(dir) if sealed.has_bulk() => Some((dir, sealed.id_list())),
+        Some(dir) if sealed.has_bulk() && sealed.id_positions().next().is_some() => {
+            Some((dir, sealed.id_list()))
+        }
         _ => None,
     };
     let entries = sealed.entries(last_run_id, id_run.is_some());
