@@ -174,6 +174,12 @@ impl StreamName {
         })
     }
 
+    /// Whether `name` is this stream's name (its `Display` form), without building it.
+    pub fn is(&self, name: &str) -> bool {
+        name.split_once('-')
+            .is_some_and(|(cat, entity)| cat == self.category.as_str() && entity == self.entity)
+    }
+
     pub fn new(category: Category, entity: &str) -> StreamName {
         StreamName {
             category,
@@ -244,6 +250,38 @@ pub mod rfc3339_opt {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `is` answers exactly what comparing with the `Display` form answers.
+    #[test]
+    fn a_stream_name_is_its_display_form_and_nothing_else() {
+        let names = ["deal-D-1001", "deal-D", "customer-C-1", "org-main", "lead-x"];
+        let others = [
+            "deal-D-1001", "deal-D-100", "deal-D-10011", "deal-D", "customer-D-1001", "deal",
+            "dealD-1001", "", "-", "org-main", "org-main-", "lead-x", "lead-X", "deals-D-1001",
+        ];
+        for n in names {
+            let name = StreamName::parse(n).unwrap();
+            for o in others {
+                assert_eq!(name.is(o), name.to_string() == o, "{n} against {o}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_serialised_length_is_the_text_s() {
+        let values = [
+            serde_json::json!({}),
+            serde_json::json!({"a": 1, "b": [1.5, "x\"y\u{e9}", null, true]}),
+            serde_json::json!("tab\there"),
+        ];
+        for v in values {
+            assert_eq!(
+                crate::rules::serialised_len(&v),
+                serde_json::to_string(&v).unwrap().len(),
+                "{v}"
+            );
+        }
+    }
 
     #[test]
     fn stream_names_parse_category_and_entity() {

@@ -362,7 +362,10 @@ pub trait EventStore: Send + Sync + 'static {
     /// `append_multi`. Several calls may be in flight, each naming the position the previous
     /// one ends at. A store may skip its own id lookups and validator for such a request
     /// (sled does, and then forgets what its validator cached); the default runs the ordinary
-    /// path, which checks everything again.
+    /// path, which checks everything again. A batch's `expected` is checked as usual, except
+    /// that a store may take [`ExpectedVersion::NoStream`] at the caller's word when nothing
+    /// it holds in memory says otherwise (sled then skips looking the stream up in its tree):
+    /// the caller's check saw the stream absent from the log at `checked_at`.
     async fn append_checked(
         &self,
         batches: Vec<StreamBatch>,

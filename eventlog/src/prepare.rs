@@ -51,7 +51,7 @@ pub(crate) fn check_envelope(batch: &StreamBatch) -> Result<(), StoreError> {
         if let Some(m) = &ev.metadata {
             // The domain's rule, with its code, field and index (SPEC §1.3), so the answer
             // is the same whichever validator the store runs.
-            domain::rules::check_metadata_size(serialised_len(m))
+            domain::rules::check_metadata_size(domain::rules::serialised_len(m))
                 .map_err(|r| StoreError::Rejected(r.at(k)))?;
         }
         if let Some(id) = ev.id {
@@ -61,25 +61,6 @@ pub(crate) fn check_envelope(batch: &StreamBatch) -> Result<(), StoreError> {
         }
     }
     Ok(())
-}
-
-/// The length of `m` serialised as JSON, without building the text.
-fn serialised_len(m: &serde_json::Map<String, serde_json::Value>) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut c = Count(0);
-    match serde_json::to_writer(&mut c, m) {
-        Ok(()) => c.0,
-        Err(_) => usize::MAX,
-    }
 }
 
 /// `Ok` if a stream at version `current` (`None`: no stream) satisfies `expected`.

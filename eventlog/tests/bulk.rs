@@ -51,6 +51,60 @@ async fn a_checked_append_is_refused_once_the_log_has_moved() {
     assert_eq!(next[0].next_expected_version, 2);
 }
 
+/// A checked batch's `NoStream` is taken at the caller's word (the tree is not searched), but
+/// not against what the store holds in memory: the same request, the group, the streams the
+/// writer has seen. Versions then start at 0 for the new stream and continue for the others.
+#[tokio::test]
+async fn a_checked_no_stream_is_trusted_only_where_memory_does_not_say_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let opens = |stream: &str, events| StreamBatch {
+        expected: ExpectedVersion::NoStream,
+        ..batch(stream, events)
+    };
+    let out = store
+        .append_checked(
+            vec![
+                opens("customer-C-1", vec![note_with_id(1), note_with_id(2)]),
+                opens("customer-C-2", vec![note_with_id(3)]),
+                batch("customer-C-1", vec![note_with_id(4)]),
+            ],
+            0,
+        )
+        .await
+        .unwrap();
+    let versions: Vec<u64> = out.iter().map(|o| o.next_expected_version).collect();
+    assert_eq!(versions, [1, 0, 2]);
+    // The same stream said new twice in one request: refused, nothing written.
+    let twice = store
+        .append_checked(
+            vec![
+                opens("customer-C-3", vec![note_with_id(5)]),
+                opens("customer-C-3", vec![note_with_id(6)]),
+            ],
+            4,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(twice.index, Some(1), "{twice}");
+    assert!(
+        matches!(twice.error, StoreError::WrongExpectedVersion { .. }),
+        "{twice}"
+    );
+    // A stream written by an earlier request, said new: refused.
+    let known = store
+        .append_checked(vec![opens("customer-C-2", vec![note_with_id(7)])], 4)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(known.error, StoreError::WrongExpectedVersion { .. }),
+        "{known}"
+    );
+    assert_eq!(store.last_position().await.unwrap(), 4);
+    let c1 = store.read_stream("customer-C-1", 0, 10).await.unwrap();
+    assert_eq!(c1.iter().map(|e| e.version).collect::<Vec<_>>(), [0, 1, 2]);
+}
+
 /// A checked append passes the validator by; the domain's rules then forget the organisation
 /// they had cached, so the next ordinary append sees the rep the bulk path added.
 #[tokio::test]

@@ -9,13 +9,14 @@
 //! at a time ([`EventStore::events_by_ids`]), and not at all when it is empty; a stream is
 //! read from the log the first time the import names it.
 
+use std::cell::RefCell;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, Hash, Hasher};
 
 use chrono::{DateTime, Utc};
-use domain::rules::{check_batch_owned, Context};
-use domain::state::{fold_stream, OrgFold, OrgState, StreamState};
+use domain::rules::{check_batch_owned, Context, Customers};
+use domain::state::{fold_stream, CustomerState, OrgFold, OrgState, StreamState};
 use domain::RecordedEvent;
 use eventlog::{EventStore, Filter, DEFAULT_ACTOR};
 use serde_json::Value;
@@ -37,28 +38,57 @@ pub struct Checked {
     /// The log's last position the events were checked against.
     pub at: u64,
     /// One bit per event, in the source's order: set when it is new.
-    new: Vec<u64>,
+    new: Bits,
+    /// One bit per event: set when it is new and the first of its stream (the stream was not
+    /// in the log when checked, nor earlier in the source).
+    opens: Bits,
 }
 
 impl Checked {
     /// Whether the `i`-th event of the source is to be appended.
     pub fn is_new(&self, i: usize) -> bool {
-        self.new
+        self.new.get(i)
+    }
+
+    /// Whether the `i`-th event of the source is new and opens its stream (the append may
+    /// then say `ExpectedVersion::NoStream`, which the store takes at its word).
+    pub fn opens_stream(&self, i: usize) -> bool {
+        self.opens.get(i)
+    }
+
+    /// Records the next event: `new`, and whether it `opens` its stream.
+    fn push(&mut self, new: bool, opens: bool) {
+        self.new.push(new);
+        self.opens.push(new && opens);
+        self.events += 1;
+    }
+}
+
+/// A growable bit set, one bit per event.
+#[derive(Default)]
+struct Bits {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl Bits {
+    fn get(&self, i: usize) -> bool {
+        self.words
             .get(i / 64)
             .is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
 
-    fn push(&mut self, new: bool) {
-        let i = self.events;
+    fn push(&mut self, bit: bool) {
+        let i = self.len;
         if i.is_multiple_of(64) {
-            self.new.push(0);
+            self.words.push(0);
         }
-        if new {
-            if let Some(w) = self.new.last_mut() {
+        if bit {
+            if let Some(w) = self.words.last_mut() {
                 *w |= 1 << (i % 64);
             }
         }
-        self.events += 1;
+        self.len += 1;
     }
 }
 
@@ -109,7 +139,8 @@ pub async fn check(
             already_present: 0,
             new_by_type: BTreeMap::new(),
             at,
-            new: Vec::new(),
+            new: Bits::default(),
+            opens: Bits::default(),
         },
     };
     let mut lines = source.lines()?;
@@ -188,7 +219,7 @@ impl Checker<'_> {
                     )));
                 }
                 self.checked.already_present += 1;
-                self.checked.push(false);
+                self.checked.push(false, false);
                 return Ok(());
             }
             Entry::Vacant(v) => {
@@ -205,7 +236,7 @@ impl Checker<'_> {
                 )));
             }
             self.checked.already_present += 1;
-            self.checked.push(false);
+            self.checked.push(false, false);
             return Ok(());
         }
         let (version, state) = self
@@ -237,11 +268,9 @@ impl Checker<'_> {
             metadata: metadata.unwrap_or_default().into(),
         };
         let batch = std::slice::from_ref(&ev);
-        let customer_states = &self.streams;
-        let customers = |id: &str| {
-            customer_states
-                .get(&format!("customer-{id}"))
-                .and_then(|(_, s)| s.as_customer().cloned())
+        let customers = FoldedCustomers {
+            streams: &self.streams,
+            key: RefCell::new(String::new()),
         };
         let ctx = Context {
             org: self.org.state(),
@@ -261,7 +290,7 @@ impl Checker<'_> {
                 self.checked.new_by_type.insert(ev.event_type.clone(), 1);
             }
         }
-        self.checked.push(true);
+        self.checked.push(true, version.is_none());
         self.streams.insert(ev.stream, (Some(ev.version), next));
         Ok(())
     }
@@ -279,6 +308,37 @@ impl Checker<'_> {
             self.streams.insert(stream.to_string(), state);
         }
         Ok(())
+    }
+}
+
+/// The customers the rules read, from the check's folded streams, nothing copied but what
+/// is asked for.
+struct FoldedCustomers<'a> {
+    streams: &'a Streams,
+    /// The stream name looked up (`customer-<id>`), built in one buffer.
+    key: RefCell<String>,
+}
+
+impl FoldedCustomers<'_> {
+    fn with<T>(&self, id: &str, f: impl FnOnce(&CustomerState) -> T) -> Option<T> {
+        let mut key = self.key.borrow_mut();
+        key.clear();
+        key.push_str("customer-");
+        key.push_str(id);
+        self.streams
+            .get(key.as_str())
+            .and_then(|(_, s)| s.as_customer())
+            .map(f)
+    }
+}
+
+impl Customers for FoldedCustomers<'_> {
+    fn customer(&self, id: &str) -> Option<CustomerState> {
+        self.with(id, CustomerState::clone)
+    }
+
+    fn owner(&self, id: &str) -> Option<Option<String>> {
+        self.with(id, |c| c.owner.clone())
     }
 }
 

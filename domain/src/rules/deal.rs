@@ -144,12 +144,12 @@ fn customer_open_to(customers: &dyn Customers, o: &DealOpened) -> Result<(), Rej
     let refuse = |message: String| {
         Err(DEAL_CUSTOMER_OWNER.reject("data.customer_id", json_text(&o.customer_id), message))
     };
-    match customers.customer(&o.customer_id) {
+    match customers.owner(&o.customer_id) {
         None => refuse(format!(
             "customer {} is not registered: register it (CustomerRegistered) before opening a deal on it",
             o.customer_id
         )),
-        Some(c) => match c.owner {
+        Some(owner) => match owner {
             Some(rep) if rep != o.owner => refuse(format!(
                 "customer {} is {rep}'s: a deal on it is opened for {rep}, or the customer is assigned to {} first (CustomerAssigned)",
                 o.customer_id, o.owner

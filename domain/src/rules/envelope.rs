@@ -12,6 +12,26 @@ use crate::state::StreamState;
 
 const MAX_ACTOR_CHARS: usize = 128;
 
+/// The length of `value` serialised as JSON, counted without building the text;
+/// `usize::MAX` if it cannot be serialised.
+pub fn serialised_len<T: serde::Serialize + ?Sized>(value: &T) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => usize::MAX,
+    }
+}
+
 /// The metadata rule (SPEC §1.3) for metadata of `bytes` bytes serialised; stores that
 /// check it before the rules run (on the proposed events) answer with the same rejection.
 pub fn check_metadata_size(bytes: usize) -> Result<(), Rejection> {
@@ -30,7 +50,7 @@ pub(super) fn check_envelope(
     name: &StreamName,
     ev: &RecordedEvent,
 ) -> Result<(), Rejection> {
-    if ev.stream != name.to_string() {
+    if !name.is(&ev.stream) {
         return Err(STREAM_MATCH.reject(
             "stream",
             json_text(&ev.stream),
@@ -47,7 +67,7 @@ pub(super) fn check_envelope(
             "actor must be a non-blank name of at most 128 characters (a rep id, `system`, a service)",
         ));
     }
-    check_metadata_size(serde_json::to_string(&ev.metadata).map_or(usize::MAX, |s| s.len()))?;
+    check_metadata_size(serialised_len(&ev.metadata))?;
     let skew = Duration::seconds(MAX_FUTURE_SKEW_SECS);
     // Checked: a time near the end of chrono's range must not panic.
     let plus_skew = |t: DateTime<Utc>| {

@@ -19,7 +19,7 @@ use std::borrow::Cow;
 use chrono::{DateTime, Utc};
 
 pub use catalog::*;
-pub use envelope::check_metadata_size;
+pub use envelope::{check_metadata_size, serialised_len};
 
 use crate::envelope::{Category, RecordedEvent, StreamName};
 use crate::events::Event;
@@ -51,6 +51,13 @@ impl std::fmt::Debug for Context<'_> {
 pub trait Customers {
     /// The customer's state now; `None` when no customer is registered under `customer_id`.
     fn customer(&self, customer_id: &str) -> Option<CustomerState>;
+
+    /// What the rules read of it: its owner (`Some(None)`: in the public pool); `None` when
+    /// no customer is registered under `customer_id`. A caller that holds the states can
+    /// answer without copying one.
+    fn owner(&self, customer_id: &str) -> Option<Option<String>> {
+        self.customer(customer_id).map(|c| c.owner)
+    }
 }
 
 impl<F: Fn(&str) -> Option<CustomerState>> Customers for F {

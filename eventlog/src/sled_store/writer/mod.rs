@@ -428,7 +428,12 @@ impl Writer {
         )
     }
 
-    fn stream_version(&mut self, stream: &str) -> Result<Option<u64>, StoreError> {
+    /// The stream's last version, from memory or (`search_tree`) the tree.
+    fn stream_version(
+        &mut self,
+        stream: &str,
+        search_tree: bool,
+    ) -> Result<Option<u64>, StoreError> {
         if let Some(v) = self.versions.get(stream) {
             return Ok(Some(*v));
         }
@@ -441,7 +446,8 @@ impl Writer {
             .last_run(stream);
         let last = match held {
             Some(run) => Some(run),
-            None => read::tree_last_run(&self.shared.sled()?.tree, stream)?,
+            None if search_tree => read::tree_last_run(&self.shared.sled()?.tree, stream)?,
+            None => None,
         };
         let version = last.map(|run| run.last_version());
         if let Some(v) = version {
@@ -496,6 +502,10 @@ impl Writer {
 
     /// The events of `batch` as they will be written after the log plus `group` and `mine`
     /// (the request's batches before it), from `position` on, once its expected version holds.
+    /// `checked`: the request is a checked one, whose `NoStream` is taken at the caller's word
+    /// unless memory (this request, the group, the writer's versions, the unindexed runs)
+    /// holds the stream: the tree is not searched (a lookup per new stream was a third of
+    /// the writer's work in an import).
     fn assign(
         &mut self,
         group: &Pending,
@@ -503,15 +513,17 @@ impl Writer {
         batch: StreamBatch,
         position: u64,
         now: chrono::DateTime<chrono::Utc>,
+        checked: bool,
     ) -> Result<(Vec<RecordedEvent>, AppendOutcome), StoreError> {
         let stream = batch.stream;
+        let trust_absent = checked && batch.expected == crate::ExpectedVersion::NoStream;
         let current = match mine
             .versions
             .get(&stream)
             .or_else(|| group.versions.get(&stream))
         {
             Some(v) => Some(*v),
-            None => self.stream_version(&stream)?,
+            None => self.stream_version(&stream, !trust_absent)?,
         };
         prepare::check_expected(&stream, batch.expected, current)?;
         let first_version = current.map_or(0, |v| v + 1);
@@ -573,7 +585,7 @@ impl Writer {
                 ))));
             }
             let (recorded, outcome) = self
-                .assign(group, &mine, batch, position, now)
+                .assign(group, &mine, batch, position, now, true)
                 .map_err(at)?;
             position = outcome.last_position + 1;
             outcomes.push(outcome);
@@ -606,7 +618,7 @@ impl Writer {
                 continue;
             }
             let (recorded, outcome) = self
-                .assign(group, &mine, batch, position, now)
+                .assign(group, &mine, batch, position, now, false)
                 .map_err(at)?;
             let view = WriterView {
                 shared: &self.shared,
