@@ -2,17 +2,50 @@
 
 use clap::Parser;
 
-// The system allocator by default; mimalloc with `cargo build --release --features mimalloc`.
-// Measured (README, "A global allocator"): mimalloc takes 17% less server CPU per HTTP append
-// and 30-34% less CPU for an import, but its peak memory is higher: 15% on the projections
-// benchmark (2.1 GiB against 1.8 at 1 M deals), 42% on a 245k-event import, and the same as
-// glibc's there with MIMALLOC_PURGE_DELAY=0 MIMALLOC_ARENA_EAGER_COMMIT=0 in the environment.
+// mimalloc, unless built with `--no-default-features` (then the system allocator). Measured
+// (README, "A global allocator"): a 1 M-event NDJSON import 10-11 s against 15-18 s with
+// glibc, at the same peak memory once mimalloc returns freed memory at once (`tune_mimalloc`);
+// 17% less server CPU per HTTP append.
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's options `purge_delay` (returns freed pages to the system after this many ms;
+/// 1000 by default) and `arena_eager_commit` (commits a whole arena when it is reserved; 2,
+/// "where the system overcommits", by default), by their numbers in the `mi_option_e` of the
+/// pinned libmimalloc-sys 0.1.49's mimalloc v3 (`c_src/mimalloc/v3/include/mimalloc.h`).
+#[cfg(feature = "mimalloc")]
+const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+#[cfg(feature = "mimalloc")]
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Freed memory goes back to the system at once and arenas are committed as they are used:
+/// with mimalloc's defaults a 1 M-event import peaked at 520-560 MiB, with these at 380 MiB
+/// (glibc's 390). Set before the allocator reserves its first arena (see [`TUNE_MIMALLOC`]):
+/// set in `main`, the eager commit came too late for the first arena (430-450 MiB).
+#[cfg(feature = "mimalloc")]
+#[allow(unsafe_code)]
+extern "C" fn tune_mimalloc() {
+    for (option, value) in [(MI_OPTION_PURGE_DELAY, 0), (MI_OPTION_ARENA_EAGER_COMMIT, 0)] {
+        // SAFETY: `mi_option_set` only stores an option's value (and marks it set, so that
+        // the environment's `MIMALLOC_*` is not read for it); it allocates nothing.
+        unsafe { libmimalloc_sys::mi_option_set(option, value) };
+    }
+}
+
+/// [`tune_mimalloc`] as a constructor of the executable (ELF's `.init_array`), run before
+/// Rust's runtime starts and allocates; elsewhere `main` calls it.
+#[cfg(all(feature = "mimalloc", target_os = "linux"))]
+#[allow(unsafe_code)]
+#[used]
+#[link_section = ".init_array"]
+static TUNE_MIMALLOC: extern "C" fn() = tune_mimalloc;
+
 fn main() -> std::process::ExitCode {
-    // Before any thread starts (see the function: reads were 7-15% slower without it).
+    #[cfg(all(feature = "mimalloc", not(target_os = "linux")))]
+    tune_mimalloc();
+    // Before any thread starts (see the function: reads were 7-15% slower without it); glibc's
+    // allocator still serves what is not Rust's.
     eventlog::spread_allocator_arenas();
     let cli = api::cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
