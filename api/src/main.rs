@@ -30,7 +30,11 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 extern "C" fn tune_mimalloc() {
     for (option, variable, value) in [
         (MI_OPTION_PURGE_DELAY, c"MIMALLOC_PURGE_DELAY", 10),
-        (MI_OPTION_ARENA_EAGER_COMMIT, c"MIMALLOC_ARENA_EAGER_COMMIT", 0),
+        (
+            MI_OPTION_ARENA_EAGER_COMMIT,
+            c"MIMALLOC_ARENA_EAGER_COMMIT",
+            0,
+        ),
     ] {
         // SAFETY: `getenv` reads the environment (no thread runs yet; it allocates nothing,
         // unlike `std::env`, whose first allocation would reserve the arena). `mi_option_set`

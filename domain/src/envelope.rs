@@ -254,10 +254,28 @@ mod tests {
     /// `is` answers exactly what comparing with the `Display` form answers.
     #[test]
     fn a_stream_name_is_its_display_form_and_nothing_else() {
-        let names = ["deal-D-1001", "deal-D", "customer-C-1", "org-main", "lead-x"];
+        let names = [
+            "deal-D-1001",
+            "deal-D",
+            "customer-C-1",
+            "org-main",
+            "lead-x",
+        ];
         let others = [
-            "deal-D-1001", "deal-D-100", "deal-D-10011", "deal-D", "customer-D-1001", "deal",
-            "dealD-1001", "", "-", "org-main", "org-main-", "lead-x", "lead-X", "deals-D-1001",
+            "deal-D-1001",
+            "deal-D-100",
+            "deal-D-10011",
+            "deal-D",
+            "customer-D-1001",
+            "deal",
+            "dealD-1001",
+            "",
+            "-",
+            "org-main",
+            "org-main-",
+            "lead-x",
+            "lead-X",
+            "deals-D-1001",
         ];
         for n in names {
             let name = StreamName::parse(n).unwrap();

@@ -310,8 +310,7 @@ pub(super) fn parsed_aside(
             "cannot start a thread to read the input: {e}"
         )))
     });
-    let mut block: VecDeque<Result<Line, CliError>> =
-        VecDeque::new();
+    let mut block: VecDeque<Result<Line, CliError>> = VecDeque::new();
     let parsed = std::iter::from_fn(move || loop {
         if let Some(line) = block.pop_front() {
             return Some(line);
