@@ -3,9 +3,9 @@
 use clap::Parser;
 
 // mimalloc, unless built with `--no-default-features` (then the system allocator). Measured
-// (README, "A global allocator"): a 1 M-event NDJSON import 10-11 s against 15-18 s with
-// glibc, at the same peak memory once mimalloc returns freed memory at once (`tune_mimalloc`);
-// 17% less server CPU per HTTP append.
+// (README, "A global allocator"): a 1 M-event NDJSON import 10.8-12.8 s against 16.0-16.3 s
+// with glibc, at the same peak memory once mimalloc returns freed memory within 10 ms
+// (`tune_mimalloc`); 18% less server CPU per HTTP append.
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -22,8 +22,9 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// Freed memory goes back to the system after 10 ms (not 1 s) and arenas are committed as
 /// they are used: with mimalloc's defaults a 1 M-event import peaked at 520-560 MiB, with
 /// these at 377-400 MiB (glibc's 390; a delay of 0 had the same peak and took 0.7 s more of
-/// system time in purges, 100 ms 2-5% more memory). Set before the allocator reserves its first arena (see [`TUNE_MIMALLOC`]):
-/// set in `main`, the eager commit came too late for the first arena (430-450 MiB).
+/// system time in purges, 100 ms 2-5% more memory). Set before the allocator reserves its
+/// first arena (see [`TUNE_MIMALLOC`]): set in `main`, the eager commit came too late for the
+/// first arena (430-450 MiB).
 /// `MIMALLOC_PURGE_DELAY` and `MIMALLOC_ARENA_EAGER_COMMIT` in the environment win.
 #[cfg(feature = "mimalloc")]
 #[allow(unsafe_code)]
