@@ -42,7 +42,9 @@ const CHUNK_EVENTS: usize = 8192;
 const IN_FLIGHT: usize = 2;
 /// Every this many chunks appended, the heap's free pages go back to the system
 /// ([`eventlog::give_back_freed_memory`]): sled frees much of what it allocates for the
-/// writes, but in the writer's and the index thread's arenas.
+/// writes, but in the writer's and the index thread's arenas. (glibc's, in a build with
+/// `--no-default-features`; mimalloc, the default, gives freed pages back by itself within
+/// 10 ms: see main.rs.)
 const TRIM_EVERY_CHUNKS: usize = 16;
 /// NDJSON lines are parsed on a thread of their own and handed over this many at a time...
 const PARSED_BLOCK: usize = 1024;

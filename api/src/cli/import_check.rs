@@ -9,7 +9,6 @@
 //! at a time ([`EventStore::events_by_ids`]), and not at all when it is empty; a stream is
 //! read from the log the first time the import names it.
 
-use std::cell::RefCell;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, Hash, Hasher};
@@ -56,19 +55,19 @@ impl Checked {
         self.opens.get(i)
     }
 
-    /// Records the next event: `new`, and whether it `opens` its stream.
+    /// Records the next event (the `events`-th): `new`, and whether it `opens` its stream.
     fn push(&mut self, new: bool, opens: bool) {
-        self.new.push(new);
-        self.opens.push(new && opens);
+        let i = self.events;
+        self.new.set(i, new);
+        self.opens.set(i, new && opens);
         self.events += 1;
     }
 }
 
-/// A growable bit set, one bit per event.
+/// A bit set, one bit per event, set in event order.
 #[derive(Default)]
 struct Bits {
     words: Vec<u64>,
-    len: usize,
 }
 
 impl Bits {
@@ -78,17 +77,14 @@ impl Bits {
             .is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
 
-    fn push(&mut self, bit: bool) {
-        let i = self.len;
-        if i.is_multiple_of(64) {
+    /// Sets bit `i` to `bit`; `i` is at most one past the last bit set so far.
+    fn set(&mut self, i: usize, bit: bool) {
+        if self.words.len() <= i / 64 {
             self.words.push(0);
         }
         if bit {
-            if let Some(w) = self.words.last_mut() {
-                *w |= 1 << (i % 64);
-            }
+            self.words[i / 64] |= 1 << (i % 64);
         }
-        self.len += 1;
     }
 }
 
@@ -268,10 +264,7 @@ impl Checker<'_> {
             metadata: metadata.unwrap_or_default().into(),
         };
         let batch = std::slice::from_ref(&ev);
-        let customers = FoldedCustomers {
-            streams: &self.streams,
-            key: RefCell::new(String::new()),
-        };
+        let customers = FoldedCustomers(&self.streams);
         let ctx = Context {
             org: self.org.state(),
             now: self.now,
@@ -313,20 +306,12 @@ impl Checker<'_> {
 
 /// The customers the rules read, from the check's folded streams, nothing copied but what
 /// is asked for.
-struct FoldedCustomers<'a> {
-    streams: &'a Streams,
-    /// The stream name looked up (`customer-<id>`), built in one buffer.
-    key: RefCell<String>,
-}
+struct FoldedCustomers<'a>(&'a Streams);
 
 impl FoldedCustomers<'_> {
     fn with<T>(&self, id: &str, f: impl FnOnce(&CustomerState) -> T) -> Option<T> {
-        let mut key = self.key.borrow_mut();
-        key.clear();
-        key.push_str("customer-");
-        key.push_str(id);
-        self.streams
-            .get(key.as_str())
+        self.0
+            .get(&format!("customer-{id}"))
             .and_then(|(_, s)| s.as_customer())
             .map(f)
     }

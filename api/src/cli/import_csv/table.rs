@@ -178,7 +178,10 @@ impl Table {
         if !is_utf8(&mut file).map_err(io)? {
             return Ok(None);
         }
-        let bytes = file.seek(SeekFrom::End(0)).map_err(io)? - start;
+        let bytes = file
+            .seek(SeekFrom::End(0))
+            .map_err(io)?
+            .saturating_sub(start);
         file.seek(SeekFrom::Start(start)).map_err(io)?;
         let mut reader = BufReader::with_capacity(1 << 16, file);
         // The header line (and more) for the separator's sniffing: what the buffer holds.
