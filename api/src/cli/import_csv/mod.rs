@@ -336,13 +336,10 @@ struct Fresh<'a> {
 }
 
 impl Fresh<'_> {
-    /// Writes the events not left out to a spool (see [`Spool`]).
+    /// Writes the events not left out to a spool (see [`Spool`]). The story is walked on a
+    /// thread of its own and handed over a block at a time, so that making the events and
+    /// writing them run side by side.
     fn spool(&self) -> Result<Spool, CliError> {
-        let left_out = |i: usize| {
-            self.left_out
-                .as_ref()
-                .is_some_and(|bits| bits[i / 64] & (1 << (i % 64)) != 0)
-        };
         let failed = |e: std::io::Error| {
             CliError::failure(format!(
                 "cannot write the export's events to a temporary file: {e}"
@@ -351,39 +348,95 @@ impl Fresh<'_> {
         let file = tempfile::tempfile().map_err(failed)?;
         let mut files: Vec<Arc<str>> = Vec::new();
         let mut out = std::io::BufWriter::with_capacity(1 << 16, &file);
-        for (_, m) in self
-            .mapped
-            .events()
-            .enumerate()
-            .filter(|(i, _)| !left_out(*i))
-        {
-            // Rows come file after file: the last file named is almost always this one.
-            let index = match files.iter().rposition(|f| Arc::ptr_eq(f, &m.origin.file)) {
-                Some(i) => i,
-                None => {
-                    files.push(m.origin.file.clone());
-                    files.len() - 1
+        std::thread::scope(|scope| -> Result<(), CliError> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<MappedEvent>>(SPOOL_AHEAD);
+            let (give_back, given_back) =
+                std::sync::mpsc::sync_channel::<Vec<MappedEvent>>(SPOOL_AHEAD + 2);
+            std::thread::Builder::new()
+                .name("import-story".into())
+                .spawn_scoped(scope, move || self.walk(&tx, &given_back))
+                .map_err(|e| {
+                    CliError::failure(format!("cannot start a thread to map the export: {e}"))
+                })?;
+            // Dropping `rx` (an error below) stops the thread at its next block.
+            for mut block in rx {
+                for m in block.drain(..) {
+                    write_spooled(&mut out, &mut files, m).map_err(failed)?;
                 }
-            };
-            write!(out, "{index} {} ", m.origin.line).map_err(failed)?;
-            let e = &m.event;
-            let line = SpoolLine {
-                id: e.id.unwrap_or_else(uuid::Uuid::now_v7),
-                stream: &m.stream,
-                event_type: &e.event_type,
-                occurred_at: e.occurred_at,
-                recorded_at: e.recorded_at,
-                actor: e.actor.as_deref(),
-                data: &e.data,
-                metadata: e.metadata.as_ref(),
-            };
-            serde_json::to_writer(&mut out, &line).map_err(|e| failed(e.into()))?;
-            out.write_all(b"\n").map_err(failed)?;
-        }
+                let _ = give_back.try_send(block);
+            }
+            Ok(())
+        })?;
         out.flush().map_err(failed)?;
         drop(out);
         Ok(Spool { file, files })
     }
+
+    /// Walks the story, the events left out skipped, into blocks sent on `tx`; emptied blocks
+    /// come back on `given_back`. Stops when the receiver is gone.
+    fn walk(
+        &self,
+        tx: &std::sync::mpsc::SyncSender<Vec<MappedEvent>>,
+        given_back: &std::sync::mpsc::Receiver<Vec<MappedEvent>>,
+    ) {
+        let left_out = |i: usize| {
+            self.left_out
+                .as_ref()
+                .is_some_and(|bits| bits[i / 64] & (1 << (i % 64)) != 0)
+        };
+        let mut events = self
+            .mapped
+            .events()
+            .enumerate()
+            .filter(|(i, _)| !left_out(*i))
+            .map(|(_, m)| m);
+        loop {
+            let mut block = given_back
+                .try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(SPOOL_BLOCK));
+            block.extend(events.by_ref().take(SPOOL_BLOCK));
+            let end = block.len() < SPOOL_BLOCK;
+            if (!block.is_empty() && tx.send(block).is_err()) || end {
+                return;
+            }
+        }
+    }
+}
+
+/// Events handed from the story's thread to the spool's writer at a time...
+const SPOOL_BLOCK: usize = 1024;
+/// ...at most this many blocks ahead.
+const SPOOL_AHEAD: usize = 4;
+
+/// Writes one event to the spool: the index of its file in `files` (added if new), its line,
+/// then the canonical NDJSON envelope.
+fn write_spooled(
+    out: &mut impl Write,
+    files: &mut Vec<Arc<str>>,
+    m: MappedEvent,
+) -> std::io::Result<()> {
+    // Rows come file after file: the last file named is almost always this one.
+    let index = match files.iter().rposition(|f| Arc::ptr_eq(f, &m.origin.file)) {
+        Some(i) => i,
+        None => {
+            files.push(m.origin.file.clone());
+            files.len() - 1
+        }
+    };
+    write!(out, "{index} {} ", m.origin.line)?;
+    let e = &m.event;
+    let line = SpoolLine {
+        id: e.id.unwrap_or_else(uuid::Uuid::now_v7),
+        stream: &m.stream,
+        event_type: &e.event_type,
+        occurred_at: e.occurred_at,
+        recorded_at: e.recorded_at,
+        actor: e.actor.as_deref(),
+        data: &e.data,
+        metadata: e.metadata.as_ref(),
+    };
+    serde_json::to_writer(&mut *out, &line)?;
+    out.write_all(b"\n")
 }
 
 /// One spooled event: the canonical NDJSON envelope that `import::ImportLine` reads.

@@ -205,8 +205,10 @@ impl Dataset {
                 }
             }
         }
+        let actor = format!("import:{}", self.source);
         let mut out = Writer {
             source: &self.source,
+            actor: &actor,
             events: Vec::new(),
         };
         if let Some(stages) = &self.pipeline {
@@ -266,16 +268,20 @@ impl Dataset {
         let mut org = out.events;
         // Stable: in the order pushed at equal times.
         org.sort_by_key(|(at, _)| *at);
-        let deals = self
+        // Soonest last: taken from the end.
+        let mut unopened: Vec<(DateTime<Utc>, usize)> = self
             .deals
             .iter()
             .enumerate()
-            .map(|(i, d)| Reverse((d.opened_at, i)))
+            .map(|(i, d)| (d.opened_at, i))
             .collect();
+        unopened.sort_unstable_by(|a, b| b.cmp(a));
         Story {
             dataset: self,
+            actor,
             org: org.into_iter().peekable(),
-            deals,
+            unopened,
+            deals: BinaryHeap::new(),
             walked: HashMap::new(),
         }
     }
@@ -284,8 +290,13 @@ impl Dataset {
 /// The events of a [`Dataset`], in order (see [`Dataset::story`]).
 pub struct Story<'a> {
     dataset: &'a Dataset,
+    /// `import:<source>`.
+    actor: String,
     org: std::iter::Peekable<std::vec::IntoIter<(DateTime<Utc>, MappedEvent)>>,
-    /// (time of its next event, index) of every deal with events still to give.
+    /// (opening time, index) of the deals not opened yet, the soonest last.
+    unopened: Vec<(DateTime<Utc>, usize)>,
+    /// (time of its next event, index) of every deal opened with events still to give: a
+    /// heap of the deals under way only, not of every deal of the export.
     deals: BinaryHeap<Reverse<(DateTime<Utc>, usize)>>,
     /// The rest of the story of the deals opened so far.
     walked: HashMap<usize, VecDeque<(DateTime<Utc>, MappedEvent)>>,
@@ -295,19 +306,33 @@ impl Iterator for Story<'_> {
     type Item = MappedEvent;
 
     fn next(&mut self) -> Option<MappedEvent> {
-        let deal_at = self.deals.peek().map(|Reverse((at, _))| *at);
-        let org_first = match (self.org.peek(), deal_at) {
-            (Some((org_at, _)), Some(deal_at)) => *org_at <= deal_at,
+        let under_way = self.deals.peek().map(|Reverse(next)| *next);
+        let opening = self.unopened.last().copied();
+        // The same order as one heap of every deal: by time, then the deal's index.
+        let (deal, opens) = match (under_way, opening) {
+            (Some(u), Some(o)) if o < u => (Some(o), true),
+            (Some(u), _) => (Some(u), false),
+            (None, o) => (o, o.is_some()),
+        };
+        let org_first = match (self.org.peek(), deal) {
+            (Some((org_at, _)), Some((deal_at, _))) => *org_at <= deal_at,
             (org, _) => org.is_some(),
         };
         if org_first {
             return self.org.next().map(|(_, e)| e);
         }
-        let Reverse((_, i)) = self.deals.pop()?;
+        let (_, i) = deal?;
+        if opens {
+            self.unopened.pop();
+        } else {
+            self.deals.pop();
+        }
         let dataset = self.dataset;
+        let actor = &self.actor;
         let rest = self.walked.entry(i).or_insert_with(|| {
             let mut out = Writer {
                 source: &dataset.source,
+                actor,
                 events: Vec::new(),
             };
             out.deal(&dataset.deals[i]);
@@ -326,19 +351,26 @@ impl Iterator for Story<'_> {
 
 struct Writer<'a> {
     source: &'a str,
+    /// `import:<source>`.
+    actor: &'a str,
     events: Vec<(DateTime<Utc>, MappedEvent)>,
 }
 
 impl Writer<'_> {
+    /// One event; `key` is its source key without the source (`deal/D1/opened`).
     fn push(&mut self, stream: &str, key: &str, at: DateTime<Utc>, origin: &Origin, event: Event) {
-        let key = format!("{}/{key}", self.source);
+        let mut full = String::with_capacity(self.source.len() + 1 + key.len());
+        full.push_str(self.source);
+        full.push('/');
+        full.push_str(key);
+        let id = Uuid::new_v5(&NAMESPACE, full.as_bytes());
         let mut metadata = Map::new();
-        metadata.insert("import_key".into(), Value::String(key.clone()));
+        metadata.insert("import_key".into(), Value::String(full));
         let proposed = ProposedEvent {
-            id: Some(Uuid::new_v5(&NAMESPACE, key.as_bytes())),
+            id: Some(id),
             event_type: event.type_name().to_string(),
             occurred_at: Some(at),
-            actor: Some(format!("import:{}", self.source)),
+            actor: Some(self.actor.to_string()),
             data: event.to_data(),
             metadata: Some(metadata),
             recorded_at: None,
@@ -355,67 +387,53 @@ impl Writer<'_> {
 
     /// A deal's story, walked so that every event follows the deal rules.
     fn deal(&mut self, deal: &Deal) {
-        let Deal {
-            id,
-            origin,
-            opened_at,
-            customer_id,
-            owner,
-            title,
-            amount,
-            currency,
-            stage,
-            expected_close,
-            products,
-            steps,
-            outcome,
-        } = deal.clone();
-        let mut steps = steps;
-        let stream = format!("deal-{id}");
-        let base = format!("deal/{id}");
+        let stream = format!("deal-{}", deal.id);
+        let base = format!("deal/{}", deal.id);
         let opened = Event::DealOpened(DealOpened {
-            customer_id,
-            owner,
-            title,
-            amount,
-            currency,
-            stage: stage.clone(),
-            expected_close,
+            customer_id: deal.customer_id.clone(),
+            owner: deal.owner.clone(),
+            title: deal.title.clone(),
+            amount: deal.amount,
+            currency: deal.currency.clone(),
+            stage: deal.stage.clone(),
+            expected_close: deal.expected_close,
             source_lead: None,
-            products,
+            products: deal.products.clone(),
         });
         self.push(
             &stream,
             &format!("{base}/opened"),
-            opened_at,
-            &origin,
+            deal.opened_at,
+            &deal.origin,
             opened,
         );
+        // By time, in the order given at equal times (a stable sort, as before).
+        let mut steps: Vec<&Step> = deal.steps.iter().collect();
         steps.sort_by_key(|s| s.at);
-        let mut now = opened_at;
-        let (mut stage, mut amount) = (stage, amount);
+        let mut now = deal.opened_at;
+        let (mut stage, mut amount) = (deal.stage.clone(), deal.amount);
         let mut closed = false;
         let mut closes = 0;
         for step in steps {
             now = now.max(step.at);
             let key = |role: &str| format!("{base}/{}/{role}", step.key);
-            match step.stage {
+            match &step.stage {
                 Some(Stage::Open(to)) if closed => {
                     let event = Event::DealReopened(DealReopened { stage: to.clone() });
                     self.push(&stream, &key("reopened"), now, &step.origin, event);
-                    (closed, stage) = (false, to);
+                    (closed, stage) = (false, to.clone());
                 }
-                Some(Stage::Open(to)) if to != stage => {
+                Some(Stage::Open(to)) if *to != stage => {
                     let event = Event::DealStageChanged(DealStageChanged {
                         from: std::mem::replace(&mut stage, to.clone()),
-                        to,
+                        to: to.clone(),
                     });
                     self.push(&stream, &key("stage"), now, &step.origin, event);
                 }
                 Some(outcome @ (Stage::Won | Stage::Lost)) if !closed => {
                     closes += 1;
-                    let won = outcome == Stage::Won;
-                    let event = close(won, step.amount.unwrap_or(amount), step.reason);
+                    let won = *outcome == Stage::Won;
+                    let event = close(won, step.amount.unwrap_or(amount), step.reason.clone());
                     self.push(
                         &stream,
                         &format!("{base}/closed/{closes}"),
@@ -433,8 +451,8 @@ impl Writer<'_> {
                 amount = m;
             }
         }
-        if let Some(o) = outcome.filter(|_| !closed) {
-            let event = close(o.won, o.amount, o.reason);
+        if let Some(o) = deal.outcome.as_ref().filter(|_| !closed) {
+            let event = close(o.won, o.amount, o.reason.clone());
             let key = format!("{base}/closed/{}", closes + 1);
             self.push(&stream, &key, now.max(o.at), &o.origin, event);
         }
@@ -564,5 +582,92 @@ pub(super) mod tests {
             a[0].event.id,
             Some(Uuid::new_v5(&NAMESPACE, b"t/deal/D1/opened"))
         );
+    }
+
+    /// The story's order is that of a stable sort by time of the org's events followed by
+    /// every deal's events, deal after deal in the dataset's order (what `Dataset::story`
+    /// promises), whatever the deals' opening times and steps.
+    mod order {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn dataset(deals: &[(u32, Vec<(u32, u8)>)]) -> Dataset {
+            let mut d = deal(Vec::new(), None);
+            let template = d.deals.pop().unwrap();
+            d.reps.insert(
+                "r".into(),
+                RepInfo {
+                    name: "R".into(),
+                    team: "t".into(),
+                    manager: None,
+                },
+            );
+            d.customers.insert("c".into(), CustomerInfo::default());
+            for (n, (opened, steps)) in deals.iter().enumerate() {
+                let mut deal = template.clone();
+                deal.id = format!("D{n}");
+                deal.opened_at = at(*opened);
+                deal.steps = steps
+                    .iter()
+                    .enumerate()
+                    .map(|(k, (day, stage))| {
+                        let stage = match stage % 4 {
+                            0 => Stage::Won,
+                            1 => Stage::Lost,
+                            s => Stage::Open(format!("s{s}")),
+                        };
+                        let mut s = step(&format!("k{k}"), *day, stage, Some(i64::from(*day)));
+                        s.origin.line = k as u64;
+                        s
+                    })
+                    .collect();
+                d.deals.push(deal);
+            }
+            d
+        }
+
+        /// A deal's own events, walked alone.
+        fn walked(d: &Dataset, i: usize) -> Vec<(DateTime<Utc>, MappedEvent)> {
+            let mut out = Writer {
+                source: &d.source,
+                actor: "import:t",
+                events: Vec::new(),
+            };
+            out.deal(&d.deals[i]);
+            out.events
+        }
+
+        proptest! {
+            #[test]
+            fn the_story_is_a_stable_sort_by_time(
+                deals in prop::collection::vec(
+                    (1u32..20, prop::collection::vec((1u32..28, any::<u8>()), 0..5)),
+                    0..12,
+                )
+            ) {
+                let d = dataset(&deals);
+                let story: Vec<MappedEvent> = d.story().collect();
+                let org = story.iter().take_while(|e| e.stream == ORG_STREAM
+                    || e.stream.starts_with("customer-")).count();
+                // Two org events (the rep, the customer), when there is a deal at all.
+                prop_assert_eq!(org, 2);
+                let mut all: Vec<(DateTime<Utc>, String)> = story[..org]
+                    .iter()
+                    .map(|e| (e.event.occurred_at.unwrap(), e.event.metadata.as_ref().unwrap()["import_key"].to_string()))
+                    .collect();
+                for i in 0..d.deals.len() {
+                    all.extend(walked(&d, i).into_iter().map(|(at, e)| {
+                        (at, e.event.metadata.unwrap()["import_key"].to_string())
+                    }));
+                }
+                all.sort_by_key(|(at, _)| *at);
+                let keys: Vec<String> = story
+                    .iter()
+                    .map(|e| e.event.metadata.as_ref().unwrap()["import_key"].to_string())
+                    .collect();
+                let expected: Vec<String> = all.into_iter().map(|(_, k)| k).collect();
+                prop_assert_eq!(keys, expected);
+            }
+        }
     }
 }
