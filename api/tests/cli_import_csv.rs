@@ -257,6 +257,51 @@ fn a_bad_row_is_named_by_line_and_column_and_nothing_is_written() {
     assert_eq!(log(&data), before);
 }
 
+/// The two files are read side by side: the opportunities' problems come first, then the
+/// history's in line order, rows naming no opportunity among them (A4's, whose own row is
+/// refused, too).
+#[test]
+fn problems_of_both_files_are_named_in_file_and_line_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let sf = edited_opportunities(dir.path(), "Prospecting,5000,", "Prospecting,5k,");
+    let history =
+        std::fs::read_to_string(fixtures().join("salesforce-v1/OpportunityHistory.csv")).unwrap();
+    let history = history
+        .replacen(
+            "0065g00000SfA3AAA3,Closed Lost",
+            "0065g00000NoSuch001,Closed Lost",
+            1,
+        )
+        .replacen("2024-03-20T15:00:00.000+0000", "later", 1);
+    std::fs::write(Path::new(&sf).join("OpportunityHistory.csv"), history).unwrap();
+    let data = dir.path().join("data");
+    let out = dealtrail(&data, &["import", "--profile", "salesforce", &sf]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    let msg = stderr(&out);
+    let lines: Vec<&str> = msg.lines().collect();
+    assert!(lines[0].contains("4 problems in the export"), "{msg}");
+    assert!(
+        lines[1].ends_with("Opportunity.csv: line 6, column 7 (Amount): \"5k\" is not an amount"),
+        "{msg}"
+    );
+    assert!(
+        lines[2].ends_with(
+            "OpportunityHistory.csv: line 6, column 6 (CreatedDate): \"later\" is not a date or \
+             time (e.g. 2024-03-01 or 2024-03-01T10:15:00Z)"
+        ),
+        "{msg}"
+    );
+    assert!(
+        lines[3].ends_with(
+            "OpportunityHistory.csv: line 9, column 1 (OpportunityId): no opportunity \
+             0065g00000NoSuch001 in the Opportunity export"
+        ),
+        "{msg}"
+    );
+    assert!(lines[4].ends_with("line 10, column 1 (OpportunityId): no opportunity 0065g00000SfA4AAA4 in the Opportunity export"), "{msg}");
+    assert!(!data.exists(), "nothing is written, not even a store");
+}
+
 #[test]
 fn dry_run_counts_by_type_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();

@@ -112,6 +112,26 @@ impl Problems {
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }
+
+    /// Adds `other`'s problems after these.
+    pub fn append(&mut self, other: Problems) {
+        let kept = other.first.len();
+        for p in other.first {
+            self.push(p);
+        }
+        self.count += other.count - kept;
+    }
+
+    /// Adds the problems of `other`, of the same file as these, in line order: the first
+    /// shown are the first of both by line (each is in line order).
+    pub fn merge_by_line(&mut self, other: Problems) {
+        let count = self.count + other.count;
+        let mut first = std::mem::take(&mut self.first);
+        first.extend(other.first);
+        first.sort_by_key(|p| p.line);
+        first.truncate(Self::SHOWN);
+        *self = Problems { first, count };
+    }
 }
 
 impl std::fmt::Display for Problems {
@@ -349,15 +369,32 @@ impl Fresh<'_> {
         let mut files: Vec<Arc<str>> = Vec::new();
         let mut out = std::io::BufWriter::with_capacity(1 << 16, &file);
         std::thread::scope(|scope| -> Result<(), CliError> {
+            let thread = |e: std::io::Error| {
+                CliError::failure(format!("cannot start a thread to map the export: {e}"))
+            };
+            let story = self.mapped.events();
+            // The deals' events are made on one thread, merged into the story on another, and
+            // written here.
+            let (order, walk) = story.opening_order();
+            let (ahead, walked) = std::sync::mpsc::sync_channel(WALKED_AHEAD);
+            std::thread::Builder::new()
+                .name("import-deals".into())
+                .spawn_scoped(scope, move || {
+                    for i in order {
+                        if ahead.send(walk(i)).is_err() {
+                            return;
+                        }
+                    }
+                })
+                .map_err(thread)?;
+            let story = story.walked_ahead(walked);
             let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<MappedEvent>>(SPOOL_AHEAD);
             let (give_back, given_back) =
                 std::sync::mpsc::sync_channel::<Vec<MappedEvent>>(SPOOL_AHEAD + 2);
             std::thread::Builder::new()
                 .name("import-story".into())
-                .spawn_scoped(scope, move || self.walk(&tx, &given_back))
-                .map_err(|e| {
-                    CliError::failure(format!("cannot start a thread to map the export: {e}"))
-                })?;
+                .spawn_scoped(scope, move || self.walk(story, &tx, &given_back))
+                .map_err(thread)?;
             // Dropping `rx` (an error below) stops the thread at its next block.
             for mut block in rx {
                 for m in block.drain(..) {
@@ -376,6 +413,7 @@ impl Fresh<'_> {
     /// come back on `given_back`. Stops when the receiver is gone.
     fn walk(
         &self,
+        story: story::Story<'_>,
         tx: &std::sync::mpsc::SyncSender<Vec<MappedEvent>>,
         given_back: &std::sync::mpsc::Receiver<Vec<MappedEvent>>,
     ) {
@@ -384,9 +422,7 @@ impl Fresh<'_> {
                 .as_ref()
                 .is_some_and(|bits| bits[i / 64] & (1 << (i % 64)) != 0)
         };
-        let mut events = self
-            .mapped
-            .events()
+        let mut events = story
             .enumerate()
             .filter(|(i, _)| !left_out(*i))
             .map(|(_, m)| m);
@@ -407,6 +443,8 @@ impl Fresh<'_> {
 const SPOOL_BLOCK: usize = 1024;
 /// ...at most this many blocks ahead.
 const SPOOL_AHEAD: usize = 4;
+/// How many deals' events are made ahead of the story that merges them.
+const WALKED_AHEAD: usize = 256;
 
 /// Writes one event to the spool: the index of its file in `files` (added if new), its line,
 /// then the canonical NDJSON envelope.
@@ -622,6 +660,36 @@ mod tests {
             dataset,
             ..Mapped::default()
         }
+    }
+
+    /// Problems of one file found in two passes are shown as one list in line order: the
+    /// first ten of both, and the count of all.
+    #[test]
+    fn problems_merged_by_line_show_the_first_of_both() {
+        let at = |line: u64| Problem {
+            file: "h.csv".into(),
+            line,
+            column: None,
+            why: "bad".into(),
+        };
+        let (mut odd, mut even) = (Problems::default(), Problems::default());
+        for line in 1..=30 {
+            if line % 2 == 1 {
+                odd.push(at(line))
+            } else {
+                even.push(at(line))
+            }
+        }
+        odd.merge_by_line(even);
+        assert_eq!(odd.count, 30);
+        let lines: Vec<u64> = odd.first.iter().map(|p| p.line).collect();
+        assert_eq!(lines, (1..=10).collect::<Vec<u64>>());
+        let mut before = Problems::default();
+        before.push(at(100));
+        before.append(odd);
+        assert_eq!(before.count, 31);
+        let lines: Vec<u64> = before.first.iter().map(|p| p.line).collect();
+        assert_eq!(lines, [100, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     }
 
     /// What the spool gives back is, event for event, what the dataset makes (envelope,

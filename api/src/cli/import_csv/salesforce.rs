@@ -90,7 +90,9 @@ struct Opportunity {
 
 struct HistoryRow {
     line: u64,
-    stage: String,
+    /// The opportunity's id, until the row is filed under it.
+    opp: Option<Box<str>>,
+    stage: std::sync::Arc<str>,
     amount: Option<Money>,
     probability: Option<f64>,
     created: DateTime<Utc>,
@@ -128,22 +130,40 @@ pub(super) fn read(tables: Vec<Table>, opts: &ReadOptions, problems: &mut Proble
         });
         return data;
     };
-    let opps = read_opportunities(&mut opportunities, opts, problems, &mut data.rows);
-    // A table holds its file's bytes: gone once read (the 1 M-row export's are 128 MB).
-    drop(opportunities);
-    let mut rows: Vec<Vec<HistoryRow>> =
-        std::iter::repeat_with(Vec::new).take(opps.len()).collect();
-    let index: HashMap<&str, usize> = opps
-        .iter()
-        .enumerate()
-        .map(|(i, o)| (o.id.as_str(), i))
-        .collect();
+    // The two files are read side by side, the history on a thread of its own, and joined
+    // once both are read.
     let history_file = history.as_ref().map(|h| h.name.clone());
-    if let Some(h) = history.as_mut() {
-        read_history(h, opts, &index, &mut rows, problems, &mut data.rows);
-    }
-    drop(history);
-    drop(index);
+    let (opps, history) = std::thread::scope(|scope| {
+        let read = history.map(|mut h| {
+            std::thread::Builder::new()
+                .name("import-history".into())
+                .spawn_scoped(scope, move || read_history(&mut h, opts))
+        });
+        let opps = read_opportunities(&mut opportunities, opts, problems, &mut data.rows);
+        // A table holds its file's bytes: gone once read (the 1 M-row export's are 128 MB).
+        drop(opportunities);
+        // `Err`: no thread could be started, or it stopped unexpectedly.
+        let history = read.map(|thread| thread.ok().and_then(|t| t.join().ok()).ok_or(()));
+        (opps, history.transpose())
+    });
+    let Ok(history) = history else {
+        problems.push(Problem {
+            file: history_file.unwrap_or_else(|| "".into()),
+            line: 0,
+            column: None,
+            why: "could not be read: a thread to read it could not be started or stopped \
+                  unexpectedly"
+                .into(),
+        });
+        return data;
+    };
+    let rows = match history {
+        Some(history) => {
+            data.rows += history.read;
+            join_history(&opps, history, problems)
+        }
+        None => std::iter::repeat_with(Vec::new).take(opps.len()).collect(),
+    };
     let stages = Stages::new(&opps, &rows);
     data.pipeline = stages.pipeline();
     let first = stages.first();
@@ -236,32 +256,52 @@ fn read_opportunities(
     out
 }
 
-fn read_history(
-    t: &mut Table,
-    opts: &ReadOptions,
-    index: &HashMap<&str, usize>,
-    out: &mut [Vec<HistoryRow>],
-    problems: &mut Problems,
-    rows: &mut usize,
-) {
+/// The history file read: its rows and their problems, in file order, the opportunity of
+/// each still to be looked up (the two files are read side by side).
+struct History {
+    /// The rows that could be read.
+    rows: Vec<HistoryRow>,
+    /// Rows read, those with a problem included.
+    read: usize,
+    problems: Problems,
+    /// `OpportunityId`'s column and header, for a row naming no known opportunity.
+    opp_column: (usize, String),
+    file: std::sync::Arc<str>,
+}
+
+fn read_history(t: &mut Table, opts: &ReadOptions) -> History {
+    let mut history = History {
+        rows: Vec::new(),
+        read: 0,
+        problems: Problems::default(),
+        opp_column: (1, "OpportunityId".into()),
+        file: t.name.clone(),
+    };
     let c = match t.columns(HISTORY, "a Salesforce OpportunityHistory export") {
         Ok(c) => c,
-        Err(p) => return problems.push(p),
+        Err(p) => {
+            history.problems.push(p);
+            return history;
+        }
     };
     // CloseDate is required of the export but not used: the opportunity's counts.
     let [opp, stage, amount, probability, _close, created] = c;
-    t.for_each_row(problems, |r| {
-        *rows += 1;
-        let opp_id = r.required(opp)?;
-        let Some(&i) = index.get(opp_id) else {
-            return Err(r.problem(
-                opp,
-                format!("no opportunity {opp_id} in the Opportunity export"),
-            ));
+    history.opp_column = (opp + 1, t.headers[opp].clone());
+    // A few stage names, on a million rows: each kept once.
+    let mut names: HashMap<String, std::sync::Arc<str>> = HashMap::new();
+    let (rows, read) = (&mut history.rows, &mut history.read);
+    t.for_each_row(&mut history.problems, |r| {
+        *read += 1;
+        let opp = r.required(opp)?.into();
+        let name = r.required(stage)?;
+        let stage = match names.get(name) {
+            Some(n) => n.clone(),
+            None => names.entry(name.to_string()).or_insert(name.into()).clone(),
         };
-        out[i].push(HistoryRow {
+        rows.push(HistoryRow {
             line: r.line,
-            stage: r.required(stage)?.to_string(),
+            opp: Some(opp),
+            stage,
             amount: r
                 .opt(Some(amount))
                 .map(|_| r.parse(amount, cells::amount))
@@ -276,6 +316,47 @@ fn read_history(
         });
         Ok(())
     });
+    history
+}
+
+/// The history's rows by opportunity (in file order within each); a row naming no
+/// opportunity of the export is a problem. The problems of the history file go after the
+/// opportunities' in `problems`, in line order.
+fn join_history(
+    opps: &[Opportunity],
+    history: History,
+    problems: &mut Problems,
+) -> Vec<Vec<HistoryRow>> {
+    let History {
+        rows,
+        read: _,
+        problems: mut read,
+        opp_column,
+        file,
+    } = history;
+    let index: HashMap<&str, usize> = opps
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (o.id.as_str(), i))
+        .collect();
+    let mut by_opp: Vec<Vec<HistoryRow>> =
+        std::iter::repeat_with(Vec::new).take(opps.len()).collect();
+    let mut unknown = Problems::default();
+    for mut row in rows {
+        let Some(opp) = row.opp.take() else { continue };
+        match index.get(&*opp) {
+            Some(&i) => by_opp[i].push(row),
+            None => unknown.push(Problem {
+                file: file.clone(),
+                line: row.line,
+                column: Some(opp_column.clone()),
+                why: format!("no opportunity {opp} in the Opportunity export"),
+            }),
+        }
+    }
+    read.merge_by_line(unknown);
+    problems.append(read);
+    by_opp
 }
 
 /// The stages of the export: which are closed (and won), the open ones in pipeline order.
@@ -408,7 +489,7 @@ fn add_deal(
                 key: format!(
                     "history/{}/{}/{cents}",
                     h.created.to_rfc3339(),
-                    stages.ids[&h.stage]
+                    stages.ids[&*h.stage]
                 ),
                 at: h.created,
                 origin: Origin {

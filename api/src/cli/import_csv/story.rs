@@ -16,7 +16,9 @@
 //! within a deal (a step dated before the previous one is placed at the previous one's time).
 
 use std::cmp::Reverse;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -283,6 +285,7 @@ impl Dataset {
             unopened,
             deals: BinaryHeap::new(),
             walked: HashMap::new(),
+            ahead: None,
         }
     }
 }
@@ -300,6 +303,42 @@ pub struct Story<'a> {
     deals: BinaryHeap<Reverse<(DateTime<Utc>, usize)>>,
     /// The rest of the story of the deals opened so far.
     walked: HashMap<usize, VecDeque<(DateTime<Utc>, MappedEvent)>>,
+    /// The deals' events walked ahead on another thread, if they are.
+    ahead: Option<Receiver<Walked>>,
+}
+
+/// A deal's events walked ahead of the story (see [`Story::walked_ahead`]): its index in the
+/// dataset's deals and its events with their times.
+pub type Walked = (usize, Vec<(DateTime<Utc>, MappedEvent)>);
+
+/// Deal `i`'s events, in order, each with its time.
+fn walk(dataset: &Dataset, actor: &str, i: usize) -> Vec<(DateTime<Utc>, MappedEvent)> {
+    let mut out = Writer {
+        source: &dataset.source,
+        actor,
+        events: Vec::new(),
+    };
+    out.deal(&dataset.deals[i]);
+    out.events
+}
+
+impl<'a> Story<'a> {
+    /// The order in which the story opens the deals (indexes into the dataset's deals), and
+    /// a function walking one deal as the story would: walking the deals in this order on
+    /// another thread into [`Story::walked_ahead`] gives the same story, made on two cores.
+    pub fn opening_order(&self) -> (Vec<usize>, impl Fn(usize) -> Walked + Send + use<'a>) {
+        let order = self.unopened.iter().rev().map(|(_, i)| *i).collect();
+        let (dataset, actor) = (self.dataset, self.actor.clone());
+        (order, move |i| (i, walk(dataset, &actor, i)))
+    }
+
+    /// The story, taking each deal's events from `ahead` (walked in
+    /// [`Story::opening_order`]) rather than walking them itself; should what arrives not be
+    /// the deal due, it walks the rest itself.
+    pub fn walked_ahead(mut self, ahead: Receiver<Walked>) -> Self {
+        self.ahead = Some(ahead);
+        self
+    }
 }
 
 impl Iterator for Story<'_> {
@@ -327,17 +366,21 @@ impl Iterator for Story<'_> {
         } else {
             self.deals.pop();
         }
-        let dataset = self.dataset;
-        let actor = &self.actor;
-        let rest = self.walked.entry(i).or_insert_with(|| {
-            let mut out = Writer {
-                source: &dataset.source,
-                actor,
-                events: Vec::new(),
-            };
-            out.deal(&dataset.deals[i]);
-            out.events.into()
-        });
+        let rest = match self.walked.entry(i) {
+            Entry::Occupied(rest) => rest.into_mut(),
+            Entry::Vacant(slot) => {
+                let ahead = self.ahead.as_ref().and_then(|ahead| ahead.recv().ok());
+                let events = match ahead {
+                    Some((j, events)) if j == i => events,
+                    // Out of step (or the thread is gone): walk every deal from here.
+                    _ => {
+                        self.ahead = None;
+                        walk(self.dataset, &self.actor, i)
+                    }
+                };
+                slot.insert(events.into())
+            }
+        };
         let (_, event) = rest.pop_front()?;
         match rest.front() {
             Some((at, _)) => self.deals.push(Reverse((*at, i))),
@@ -666,7 +709,26 @@ pub(super) mod tests {
                     .map(|e| e.event.metadata.as_ref().unwrap()["import_key"].to_string())
                     .collect();
                 let expected: Vec<String> = all.into_iter().map(|(_, k)| k).collect();
-                prop_assert_eq!(keys, expected);
+                prop_assert_eq!(&keys, &expected);
+                // The deals walked ahead give the same story; so do deals walked out of step
+                // (in reverse), which the story walks again itself.
+                for reverse in [false, true] {
+                    let story = d.story();
+                    let (mut order, walk) = story.opening_order();
+                    if reverse {
+                        order.reverse();
+                    }
+                    let (ahead, walked) = std::sync::mpsc::sync_channel(order.len());
+                    for i in order {
+                        ahead.send(walk(i)).unwrap();
+                    }
+                    drop(ahead);
+                    let keys: Vec<String> = story
+                        .walked_ahead(walked)
+                        .map(|e| e.event.metadata.unwrap()["import_key"].to_string())
+                        .collect();
+                    prop_assert_eq!(&keys, &expected);
+                }
             }
         }
     }
