@@ -94,6 +94,23 @@ impl ImportLine {
 }
 
 impl ImportLine {
+    /// The line a canonical NDJSON file would hold for `event` in `stream` (an import's own
+    /// events, made rather than read).
+    pub(super) fn new(id: Uuid, stream: String, event: ProposedEvent) -> ImportLine {
+        ImportLine {
+            id,
+            stream,
+            event_type: event.event_type,
+            version: None,
+            position: None,
+            occurred_at: event.occurred_at,
+            recorded_at: event.recorded_at,
+            actor: event.actor,
+            data: event.data,
+            metadata: event.metadata,
+        }
+    }
+
     /// Its stream and the event to append.
     pub(super) fn into_proposed(self) -> (String, ProposedEvent) {
         let event = ProposedEvent {

@@ -25,6 +25,7 @@ mod hubspot;
 mod mapping;
 mod maven;
 mod salesforce;
+mod spool;
 mod story;
 mod table;
 
@@ -38,15 +39,9 @@ pub use mapping::Mapping;
 pub use story::{MappedEvent, Origin, NAMESPACE};
 pub use table::ReadOptions;
 
-use std::io::{BufRead, Seek, Write};
-
-use domain::envelope::rfc3339_opt;
-
-use super::import::{
-    check_and_append, parse_line, parsed_aside, print_dry_run, store_for, ImportArgs, Line,
-    Source as Events,
-};
+use super::import::{check_and_append, print_dry_run, store_for, ImportArgs};
 use super::{import_check, progress, CliError, ExitCode};
+use spool::Spool;
 use table::{Table, TableError};
 
 /// The CRMs whose exports dealtrail reads without a mapping file.
@@ -360,14 +355,7 @@ impl Fresh<'_> {
     /// thread of its own and handed over a block at a time, so that making the events and
     /// writing them run side by side.
     fn spool(&self) -> Result<Spool, CliError> {
-        let failed = |e: std::io::Error| {
-            CliError::failure(format!(
-                "cannot write the export's events to a temporary file: {e}"
-            ))
-        };
-        let file = tempfile::tempfile().map_err(failed)?;
-        let mut files: Vec<Arc<str>> = Vec::new();
-        let mut out = std::io::BufWriter::with_capacity(1 << 16, &file);
+        let mut writer = spool::Writer::new()?;
         std::thread::scope(|scope| -> Result<(), CliError> {
             let thread = |e: std::io::Error| {
                 CliError::failure(format!("cannot start a thread to map the export: {e}"))
@@ -398,15 +386,13 @@ impl Fresh<'_> {
             // Dropping `rx` (an error below) stops the thread at its next block.
             for mut block in rx {
                 for m in block.drain(..) {
-                    write_spooled(&mut out, &mut files, m).map_err(failed)?;
+                    writer.write(&m)?;
                 }
                 let _ = give_back.try_send(block);
             }
             Ok(())
         })?;
-        out.flush().map_err(failed)?;
-        drop(out);
-        Ok(Spool { file, files })
+        writer.finish()
     }
 
     /// Walks the story, the events left out skipped, into blocks sent on `tx`; emptied blocks
@@ -445,112 +431,6 @@ const SPOOL_BLOCK: usize = 1024;
 const SPOOL_AHEAD: usize = 4;
 /// How many deals' events are made ahead of the story that merges them.
 const WALKED_AHEAD: usize = 256;
-
-/// Writes one event to the spool: the index of its file in `files` (added if new), its line,
-/// then the canonical NDJSON envelope.
-fn write_spooled(
-    out: &mut impl Write,
-    files: &mut Vec<Arc<str>>,
-    m: MappedEvent,
-) -> std::io::Result<()> {
-    // Rows come file after file: the last file named is almost always this one.
-    let index = match files.iter().rposition(|f| Arc::ptr_eq(f, &m.origin.file)) {
-        Some(i) => i,
-        None => {
-            files.push(m.origin.file.clone());
-            files.len() - 1
-        }
-    };
-    write!(out, "{index} {} ", m.origin.line)?;
-    let e = &m.event;
-    let line = SpoolLine {
-        id: e.id.unwrap_or_else(uuid::Uuid::now_v7),
-        stream: &m.stream,
-        event_type: &e.event_type,
-        occurred_at: e.occurred_at,
-        recorded_at: e.recorded_at,
-        actor: e.actor.as_deref(),
-        data: &e.data,
-        metadata: e.metadata.as_ref(),
-    };
-    serde_json::to_writer(&mut *out, &line)?;
-    out.write_all(b"\n")
-}
-
-/// One spooled event: the canonical NDJSON envelope that `import::ImportLine` reads.
-#[derive(serde::Serialize)]
-struct SpoolLine<'a> {
-    id: uuid::Uuid,
-    stream: &'a str,
-    #[serde(rename = "type")]
-    event_type: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none", with = "rfc3339_opt")]
-    occurred_at: Option<chrono::DateTime<chrono::Utc>>,
-    #[serde(skip_serializing_if = "Option::is_none", with = "rfc3339_opt")]
-    recorded_at: Option<chrono::DateTime<chrono::Utc>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    actor: Option<&'a str>,
-    data: &'a serde_json::Value,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    metadata: Option<&'a serde_json::Map<String, serde_json::Value>>,
-}
-
-/// The events of an export to check and append, made once from the dataset and written to an
-/// unnamed temporary file, one canonical NDJSON line each after the file (an index into
-/// `files`) and line of the row it came from: the import reads its source twice (check, then
-/// append), and the dataset (most of a large export's memory) is dropped before the check.
-struct Spool {
-    file: std::fs::File,
-    files: Vec<Arc<str>>,
-}
-
-impl Events for Spool {
-    fn lines(&self) -> Result<Box<dyn Iterator<Item = Result<Line, CliError>> + '_>, CliError> {
-        let again = |e: std::io::Error| {
-            CliError::failure(format!("cannot read the export's events again: {e}"))
-        };
-        let mut file = self.file.try_clone().map_err(again)?;
-        file.rewind().map_err(again)?;
-        let files = self.files.clone();
-        let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
-        let mut buf: Vec<u8> = Vec::with_capacity(1024);
-        let lines = std::iter::from_fn(move || {
-            buf.clear();
-            match reader.read_until(b'\n', &mut buf) {
-                Ok(0) => None,
-                Ok(_) => Some(spooled_line(&buf, &files)),
-                Err(e) => Some(Err(again(e))),
-            }
-        });
-        Ok(Box::new(parsed_aside(lines)))
-    }
-}
-
-/// One line of a [`Spool`] back: the event and the row it came from.
-fn spooled_line(buf: &[u8], files: &[Arc<str>]) -> Result<Line, CliError> {
-    let damaged =
-        |why: &str| CliError::failure(format!("the temporary file of the export's events: {why}"));
-    let text = std::str::from_utf8(buf).map_err(|_| damaged("not UTF-8"))?;
-    let text = text.strip_suffix('\n').unwrap_or(text);
-    let mut parts = text.splitn(3, ' ');
-    let (Some(index), Some(number), Some(json)) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(damaged("a line without its origin"));
-    };
-    let source = index
-        .parse::<usize>()
-        .ok()
-        .and_then(|i| files.get(i))
-        .ok_or_else(|| damaged("an unknown file"))?;
-    let number = number
-        .parse::<usize>()
-        .map_err(|_| damaged("a line without its number"))?;
-    let event = parse_line(json).map_err(|e| damaged(&e))?;
-    Ok(Line {
-        source: source.clone(),
-        number,
-        event,
-    })
-}
 
 /// Leaves out events the log already holds (by id, whatever their content) and registrations
 /// of customers and reps it already knows; the rest are what `import` checks. The log is
@@ -617,6 +497,7 @@ async fn fresh_events<'a>(
 mod tests {
     use super::story::{Origin, Outcome, Stage, Step};
     use super::*;
+    use crate::cli::import::{Line, Source as _};
     use chrono::{TimeZone, Utc};
     use domain::money::Money;
 
