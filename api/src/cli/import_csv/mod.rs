@@ -16,9 +16,10 @@
 //!    else about them (an edited amount, a renamed account): the log keeps what it first
 //!    recorded and the summary counts them. So are registrations of customers and reps the
 //!    log already knows by other events.
-//! 5. The rest goes through the same check and append as canonical NDJSON (`import`,
-//!    `import_check`): every event checked against the log and the domain's rules first, a
-//!    refused one named by its file and line, then appended in order.
+//! 5. The rest is written to a `spool` (a temporary file), the dataset dropped, and the spool
+//!    goes through the same check and append as canonical NDJSON (`import`, `import_check`):
+//!    every event checked against the log and the domain's rules first, a refused one named
+//!    by its file and line, then appended in order.
 
 mod cells;
 mod hubspot;
@@ -351,9 +352,10 @@ struct Fresh<'a> {
 }
 
 impl Fresh<'_> {
-    /// Writes the events not left out to a spool (see [`Spool`]). The story is walked on a
-    /// thread of its own and handed over a block at a time, so that making the events and
-    /// writing them run side by side.
+    /// Writes the events not left out to a spool (see [`Spool`]). Three threads share the
+    /// work: the deals' events are made on one ("import-deals"), merged by time into the
+    /// story on another ("import-story", which hands them over a block at a time), and
+    /// written on this one.
     fn spool(&self) -> Result<Spool, CliError> {
         let mut writer = spool::Writer::new()?;
         std::thread::scope(|scope| -> Result<(), CliError> {
