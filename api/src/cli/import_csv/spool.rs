@@ -29,6 +29,8 @@ pub(super) struct Spool {
     file: std::fs::File,
     /// The files the events' rows came from.
     files: Vec<Arc<str>>,
+    /// How many events were written: fewer read back is damage, never a shorter import.
+    events: u64,
 }
 
 /// Writes a [`Spool`], an event at a time.
@@ -37,6 +39,7 @@ pub(super) struct Writer {
     out: std::io::BufWriter<std::fs::File>,
     files: Vec<Arc<str>>,
     record: Vec<u8>,
+    events: u64,
 }
 
 fn failed(e: std::io::Error) -> CliError {
@@ -54,6 +57,7 @@ impl Writer {
             out,
             files: Vec::new(),
             record: Vec::with_capacity(1024),
+            events: 0,
         })
     }
 
@@ -80,7 +84,9 @@ impl Writer {
             )))
         })?;
         self.out.write_all(&len.to_le_bytes()).map_err(failed)?;
-        self.out.write_all(&self.record).map_err(failed)
+        self.out.write_all(&self.record).map_err(failed)?;
+        self.events += 1;
+        Ok(())
     }
 
     pub(super) fn finish(mut self) -> Result<Spool, CliError> {
@@ -89,6 +95,7 @@ impl Writer {
         Ok(Spool {
             file: self.file,
             files: self.files,
+            events: self.events,
         })
     }
 }
@@ -98,25 +105,39 @@ impl Source for Spool {
         let again = |e: std::io::Error| {
             CliError::failure(format!("cannot read the export's events again: {e}"))
         };
+        let damaged = |why: &str| {
+            CliError::failure(format!("the temporary file of the export's events: {why}"))
+        };
         let mut file = self.file.try_clone().map_err(again)?;
         file.rewind().map_err(again)?;
+        // What is left to read: a record's length beyond it is damage, not an allocation.
+        let mut left = file.metadata().map_err(again)?.len();
         let files = self.files.clone();
         let mut reader = BufReader::with_capacity(1 << 16, file);
         let mut record: Vec<u8> = Vec::with_capacity(1024);
+        let (written, mut read) = (self.events, 0u64);
         let lines = std::iter::from_fn(move || {
-            let mut len = [0u8; 4];
-            match reader.read_exact(&mut len) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return None,
-                Err(e) => return Some(Err(again(e))),
+            if read == written {
+                return None;
             }
-            record.resize(u32::from_le_bytes(len) as usize, 0);
+            read += 1;
+            let mut len = [0u8; 4];
+            if let Err(e) = reader.read_exact(&mut len) {
+                return Some(Err(match e.kind() {
+                    std::io::ErrorKind::UnexpectedEof => damaged(SHORT),
+                    _ => again(e),
+                }));
+            }
+            let len = u64::from(u32::from_le_bytes(len));
+            match left.checked_sub(4 + len) {
+                Some(rest) => left = rest,
+                None => return Some(Err(damaged(SHORT))),
+            }
+            record.resize(len as usize, 0);
             if let Err(e) = reader.read_exact(&mut record) {
                 return Some(Err(again(e)));
             }
-            Some(decode(&record, &files).map_err(|why| {
-                CliError::failure(format!("the temporary file of the export's events: {why}"))
-            }))
+            Some(decode(&record, &files).map_err(damaged))
         });
         Ok(Box::new(parsed_aside(lines)))
     }
@@ -476,6 +497,22 @@ mod tests {
                     prop_assert_eq!(&e, &m.event);
                 }
             }
+        }
+
+        /// A spool cut anywhere (its file damaged), between two events too, reads up to the
+        /// cut and then says so.
+        #[test]
+        fn a_cut_spool_is_an_error(events in prop::collection::vec(event(), 1..4), cut in any::<prop::sample::Index>()) {
+            let mut writer = Writer::new().unwrap();
+            for m in &events {
+                writer.write(m).unwrap();
+            }
+            let spool = writer.finish().unwrap();
+            let size = spool.file.metadata().unwrap().len();
+            spool.file.set_len(cut.index(size as usize) as u64).unwrap();
+            let lines: Vec<Result<Line, CliError>> = spool.lines().unwrap().collect();
+            prop_assert!(lines.len() <= events.len());
+            prop_assert!(lines.last().is_some_and(Result::is_err));
         }
 
         /// A damaged record is an error, never a panic nor an endless read.
