@@ -218,6 +218,11 @@ pub(super) async fn store_for(data: &Path, dry_run: bool) -> Result<Arc<dyn Even
 /// from the first.
 pub(super) trait Source {
     fn lines(&self) -> Result<Box<dyn Iterator<Item = Result<Line, CliError>> + '_>, CliError>;
+
+    /// How many events [`Source::lines`] gives, when known beforehand (for a progress bar).
+    fn events_hint(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Lines already in memory (the fuzz targets, tests).

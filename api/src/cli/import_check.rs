@@ -123,7 +123,7 @@ pub async fn check(
     } else {
         OrgFold::of(&org_events(store).await?)
     };
-    let mut checker = Checker {
+    let checker = Checker {
         store,
         now,
         empty: at == 0,
@@ -139,34 +139,50 @@ pub async fn check(
             opens: Bits::default(),
         },
     };
-    let mut lines = source.lines()?;
-    let mut block: Vec<Line> = Vec::with_capacity(BLOCK);
-    loop {
-        let next = lines.next().transpose()?;
-        let end = next.is_none();
-        block.extend(next);
-        if block.len() == BLOCK || (end && !block.is_empty()) {
-            if checker.empty {
-                for line in block.drain(..) {
-                    checker.check(line, None)?;
-                }
-            } else {
-                let ids: Vec<Uuid> = block.iter().map(|l| l.event.id).collect();
-                let existing = store.events_by_ids(&ids).await?;
-                for (line, existing) in block.drain(..).zip(existing) {
-                    checker.load(&line.event.stream).await?;
-                    if let Some(customer) = customer_of(&line.event) {
-                        checker.load(&format!("customer-{customer}")).await?;
+    let bar = super::progress::bar(source.events_hint(), "checking");
+    let checked = checker.all(source, &bar).await;
+    bar.finish_and_clear();
+    checked
+}
+
+impl Checker<'_> {
+    /// Checks every event of `source`, a block at a time; `bar` counts them.
+    async fn all(
+        mut self,
+        source: &dyn Source,
+        bar: &indicatif::ProgressBar,
+    ) -> Result<Checked, CliError> {
+        let store = self.store;
+        let mut lines = source.lines()?;
+        let mut block: Vec<Line> = Vec::with_capacity(BLOCK);
+        loop {
+            let next = lines.next().transpose()?;
+            let end = next.is_none();
+            block.extend(next);
+            if block.len() == BLOCK || (end && !block.is_empty()) {
+                bar.inc(block.len() as u64);
+                if self.empty {
+                    for line in block.drain(..) {
+                        self.check(line, None)?;
                     }
-                    checker.check(line, existing)?;
+                } else {
+                    let ids: Vec<Uuid> = block.iter().map(|l| l.event.id).collect();
+                    let existing = store.events_by_ids(&ids).await?;
+                    for (line, existing) in block.drain(..).zip(existing) {
+                        self.load(&line.event.stream).await?;
+                        if let Some(customer) = customer_of(&line.event) {
+                            self.load(&format!("customer-{customer}")).await?;
+                        }
+                        self.check(line, existing)?;
+                    }
                 }
             }
+            if end {
+                break;
+            }
         }
-        if end {
-            break;
-        }
+        Ok(self.checked)
     }
-    Ok(checker.checked)
 }
 
 /// The customer a `DealOpened` names (the one stream besides its own that the rules read).

@@ -358,7 +358,8 @@ impl Fresh<'_> {
     /// written on this one.
     fn spool(&self) -> Result<Spool, CliError> {
         let mut writer = spool::Writer::new()?;
-        std::thread::scope(|scope| -> Result<(), CliError> {
+        let bar = progress::bar(None, "mapping");
+        let spooled = std::thread::scope(|scope| -> Result<(), CliError> {
             let thread = |e: std::io::Error| {
                 CliError::failure(format!("cannot start a thread to map the export: {e}"))
             };
@@ -387,13 +388,16 @@ impl Fresh<'_> {
                 .map_err(thread)?;
             // Dropping `rx` (an error below) stops the thread at its next block.
             for mut block in rx {
+                bar.inc(block.len() as u64);
                 for m in block.drain(..) {
                     writer.write(&m)?;
                 }
                 let _ = give_back.try_send(block);
             }
             Ok(())
-        })?;
+        });
+        bar.finish_and_clear();
+        spooled?;
         writer.finish()
     }
 

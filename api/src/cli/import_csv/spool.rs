@@ -101,6 +101,10 @@ impl Writer {
 }
 
 impl Source for Spool {
+    fn events_hint(&self) -> Option<u64> {
+        Some(self.events)
+    }
+
     fn lines(&self) -> Result<Box<dyn Iterator<Item = Result<Line, CliError>> + '_>, CliError> {
         let again = |e: std::io::Error| {
             CliError::failure(format!("cannot read the export's events again: {e}"))
