@@ -46,10 +46,11 @@ const IN_FLIGHT: usize = 2;
 /// `--no-default-features`; mimalloc, the default, gives freed pages back by itself within
 /// 10 ms: see main.rs.)
 const TRIM_EVERY_CHUNKS: usize = 16;
-/// NDJSON lines are parsed on a thread of their own and handed over this many at a time...
-const PARSED_BLOCK: usize = 1024;
+/// Items made on one thread for another (parsed lines, an export's events: see [`handoff`])
+/// are handed over this many at a time...
+const HANDED_BLOCK: usize = 1024;
 /// ...at most this many blocks ahead of their reader.
-const PARSED_AHEAD: usize = 4;
+const HANDED_AHEAD: usize = 4;
 /// sled's page cache during an import (its default is 1 GiB): an import writes much and
 /// reads little, and the default cache filled with the written log (most of the peak memory).
 const IMPORT_SLED_CACHE: u64 = 64 << 20;
@@ -296,55 +297,91 @@ impl Source for NdjsonFiles {
 }
 
 /// `lines` (parsed lines, e.g. [`ndjson_lines`]) run on a thread of their own and handed over
-/// a block at a time (see [`PARSED_BLOCK`]), so that parsing runs beside the check's rules and
-/// the store's writer. The thread stops after the first error, or when the iterator is
-/// dropped. Emptied blocks go back to the thread to be filled again: a block is a few hundred
-/// KiB, and freeing one made glibc consolidate the parsing thread's arena each time (5% of an
-/// import's CPU, on the thread that checks and appends).
+/// a block at a time (see [`handoff`]), so that parsing runs beside the check's rules and the
+/// store's writer. The thread stops after the first error, or when the iterator is dropped.
 pub(super) fn parsed_aside(
     lines: impl Iterator<Item = Result<Line, CliError>> + Send + 'static,
 ) -> impl Iterator<Item = Result<Line, CliError>> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Result<Line, CliError>>>(PARSED_AHEAD);
-    let (give_back, given_back) =
-        std::sync::mpsc::sync_channel::<Vec<Result<Line, CliError>>>(PARSED_AHEAD + 2);
+    let (sender, parsed) = handoff();
     let spawned = std::thread::Builder::new()
         .name("import-parse".into())
-        .spawn(move || {
-            let mut lines = lines;
-            loop {
-                let mut block = given_back
-                    .try_recv()
-                    .unwrap_or_else(|_| Vec::with_capacity(PARSED_BLOCK));
-                let mut failed = false;
-                for line in lines.by_ref() {
-                    failed = line.is_err();
-                    block.push(line);
-                    if failed || block.len() == PARSED_BLOCK {
-                        break;
-                    }
-                }
-                let end = failed || block.len() < PARSED_BLOCK;
-                if (!block.is_empty() && tx.send(block).is_err()) || end {
-                    return;
-                }
-            }
-        });
+        .spawn(move || sender.send_all(lines, Result::is_err));
     let failed = spawned.err().map(|e| {
         Err(CliError::failure(format!(
             "cannot start a thread to read the input: {e}"
         )))
     });
-    let mut block: VecDeque<Result<Line, CliError>> = VecDeque::new();
-    let parsed = std::iter::from_fn(move || loop {
-        if let Some(line) = block.pop_front() {
-            return Some(line);
-        }
-        let next = rx.recv().ok()?;
-        // The block just emptied goes back (unless the thread has stopped or has enough).
-        let emptied = std::mem::replace(&mut block, next.into());
-        let _ = give_back.try_send(Vec::from(emptied));
-    });
     failed.into_iter().chain(parsed)
+}
+
+/// A hand-off of items from the thread that makes them to the one that takes them, a block of
+/// [`HANDED_BLOCK`] at a time. Emptied blocks go back to be filled again: a block is a few
+/// hundred KiB, and freeing one made glibc consolidate the making thread's arena each time (5%
+/// of an import's CPU, on the thread that checks and appends).
+pub(super) fn handoff<T>() -> (Handing<T>, Handed<T>) {
+    let (tx, rx) = std::sync::mpsc::sync_channel(HANDED_AHEAD);
+    let (give_back, given_back) = std::sync::mpsc::sync_channel(HANDED_AHEAD + 2);
+    let handing = Handing { tx, given_back };
+    let handed = Handed {
+        rx,
+        give_back,
+        block: VecDeque::new(),
+    };
+    (handing, handed)
+}
+
+/// The making end of a [`handoff`].
+pub(super) struct Handing<T> {
+    tx: std::sync::mpsc::SyncSender<Vec<T>>,
+    given_back: std::sync::mpsc::Receiver<Vec<T>>,
+}
+
+impl<T> Handing<T> {
+    /// Hands over `items`; stops after the first of them that `last` says ends them (an
+    /// error), at their end, or once the taking end is gone.
+    pub(super) fn send_all(self, mut items: impl Iterator<Item = T>, last: impl Fn(&T) -> bool) {
+        loop {
+            let mut block = self
+                .given_back
+                .try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(HANDED_BLOCK));
+            let mut ended = false;
+            for item in items.by_ref() {
+                ended = last(&item);
+                block.push(item);
+                if ended || block.len() == HANDED_BLOCK {
+                    break;
+                }
+            }
+            let end = ended || block.len() < HANDED_BLOCK;
+            if (!block.is_empty() && self.tx.send(block).is_err()) || end {
+                return;
+            }
+        }
+    }
+}
+
+/// The taking end of a [`handoff`]: the items, in order, until the making end is gone.
+pub(super) struct Handed<T> {
+    rx: std::sync::mpsc::Receiver<Vec<T>>,
+    give_back: std::sync::mpsc::SyncSender<Vec<T>>,
+    block: VecDeque<T>,
+}
+
+impl<T> Iterator for Handed<T> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        loop {
+            if let Some(item) = self.block.pop_front() {
+                return Some(item);
+            }
+            let next = self.rx.recv().ok()?;
+            // The block just emptied goes back (unless the thread has stopped or has enough).
+            let emptied = std::mem::replace(&mut self.block, next.into());
+            let _ = self.give_back.try_send(Vec::from(emptied));
+        }
+    }
 }
 
 /// The NDJSON lines of `reader` (named `source` in errors), parsed; `csv_hint`: the file

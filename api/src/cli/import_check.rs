@@ -66,19 +66,25 @@ impl Checked {
 
 /// A bit set, one bit per event, set in event order.
 #[derive(Default)]
-struct Bits {
+pub(super) struct Bits {
     words: Vec<u64>,
 }
 
 impl Bits {
-    fn get(&self, i: usize) -> bool {
+    /// Bits 0..64 in the first word, and so on.
+    #[cfg(test)]
+    pub(super) fn from_words(words: Vec<u64>) -> Bits {
+        Bits { words }
+    }
+
+    pub(super) fn get(&self, i: usize) -> bool {
         self.words
             .get(i / 64)
             .is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
 
     /// Sets bit `i` to `bit`; `i` is at most one past the last bit set so far.
-    fn set(&mut self, i: usize, bit: bool) {
+    pub(super) fn set(&mut self, i: usize, bit: bool) {
         if self.words.len() <= i / 64 {
             self.words.push(0);
         }

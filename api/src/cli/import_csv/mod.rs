@@ -40,7 +40,8 @@ pub use mapping::Mapping;
 pub use story::{MappedEvent, Origin, NAMESPACE};
 pub use table::ReadOptions;
 
-use super::import::{check_and_append, print_dry_run, store_for, ImportArgs};
+use super::import::{check_and_append, handoff, print_dry_run, store_for, ImportArgs};
+use super::import_check::Bits;
 use super::{import_check, progress, CliError, ExitCode};
 use spool::Spool;
 use table::{Table, TableError};
@@ -344,7 +345,7 @@ fn print_mapped_counts(events: impl Iterator<Item = MappedEvent>) {
 struct Fresh<'a> {
     mapped: &'a Mapped,
     /// One bit per event of the export: set when it is left out; `None`: none is.
-    left_out: Option<Vec<u64>>,
+    left_out: Option<Bits>,
     /// Already in the log by id.
     present: usize,
     /// Of those, how many the log holds with other content.
@@ -364,8 +365,6 @@ impl Fresh<'_> {
                 CliError::failure(format!("cannot start a thread to map the export: {e}"))
             };
             let story = self.mapped.events();
-            // The deals' events are made on one thread, merged into the story on another, and
-            // written here.
             let (order, walk) = story.opening_order();
             let (ahead, walked) = std::sync::mpsc::sync_channel(WALKED_AHEAD);
             std::thread::Builder::new()
@@ -379,20 +378,22 @@ impl Fresh<'_> {
                 })
                 .map_err(thread)?;
             let story = story.walked_ahead(walked);
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<MappedEvent>>(SPOOL_AHEAD);
-            let (give_back, given_back) =
-                std::sync::mpsc::sync_channel::<Vec<MappedEvent>>(SPOOL_AHEAD + 2);
+            let left_out = self.left_out.as_ref();
+            let story = story
+                .enumerate()
+                .filter(move |(i, _)| !left_out.is_some_and(|bits| bits.get(*i)))
+                .map(|(_, m)| m);
+            let (sender, events) = handoff();
             std::thread::Builder::new()
                 .name("import-story".into())
-                .spawn_scoped(scope, move || self.walk(story, &tx, &given_back))
+                .spawn_scoped(scope, move || sender.send_all(story, |_| false))
                 .map_err(thread)?;
-            // Dropping `rx` (an error below) stops the thread at its next block.
-            for mut block in rx {
-                bar.inc(block.len() as u64);
-                for m in block.drain(..) {
-                    writer.write(&m)?;
+            // Leaving early (an error) drops `events`, which stops the threads.
+            for (n, m) in (1u64..).zip(events) {
+                writer.write(&m)?;
+                if n.is_multiple_of(1024) {
+                    bar.set_position(n);
                 }
-                let _ = give_back.try_send(block);
             }
             Ok(())
         });
@@ -400,41 +401,8 @@ impl Fresh<'_> {
         spooled?;
         writer.finish()
     }
-
-    /// Walks the story, the events left out skipped, into blocks sent on `tx`; emptied blocks
-    /// come back on `given_back`. Stops when the receiver is gone.
-    fn walk(
-        &self,
-        story: story::Story<'_>,
-        tx: &std::sync::mpsc::SyncSender<Vec<MappedEvent>>,
-        given_back: &std::sync::mpsc::Receiver<Vec<MappedEvent>>,
-    ) {
-        let left_out = |i: usize| {
-            self.left_out
-                .as_ref()
-                .is_some_and(|bits| bits[i / 64] & (1 << (i % 64)) != 0)
-        };
-        let mut events = story
-            .enumerate()
-            .filter(|(i, _)| !left_out(*i))
-            .map(|(_, m)| m);
-        loop {
-            let mut block = given_back
-                .try_recv()
-                .unwrap_or_else(|_| Vec::with_capacity(SPOOL_BLOCK));
-            block.extend(events.by_ref().take(SPOOL_BLOCK));
-            let end = block.len() < SPOOL_BLOCK;
-            if (!block.is_empty() && tx.send(block).is_err()) || end {
-                return;
-            }
-        }
-    }
 }
 
-/// Events handed from the story's thread to the spool's writer at a time...
-const SPOOL_BLOCK: usize = 1024;
-/// ...at most this many blocks ahead.
-const SPOOL_AHEAD: usize = 4;
 /// How many deals' events are made ahead of the story that merges them.
 const WALKED_AHEAD: usize = 256;
 
@@ -455,7 +423,7 @@ async fn fresh_events<'a>(
         return Ok(fresh);
     }
     let reps = import_check::org_state(store).await?.reps;
-    let mut bits: Vec<u64> = Vec::new();
+    let mut bits = Bits::default();
     let mut events = mapped.events().peekable();
     let mut i = 0usize;
     while events.peek().is_some() {
@@ -466,9 +434,6 @@ async fn fresh_events<'a>(
             .collect();
         let existing = store.events_by_ids(&ids).await?;
         for (m, existing) in block.into_iter().zip(existing) {
-            if i.is_multiple_of(64) {
-                bits.push(0);
-            }
             let left_out = match existing {
                 Some(existing) => {
                     if existing.data != m.event.data
@@ -488,10 +453,8 @@ async fn fresh_events<'a>(
             };
             if left_out {
                 fresh.present += 1;
-                if let Some(w) = bits.last_mut() {
-                    *w |= 1 << (i % 64);
-                }
             }
+            bits.set(i, left_out);
             i += 1;
         }
     }
@@ -591,7 +554,7 @@ mod tests {
         // Leave out the second event.
         let fresh = Fresh {
             mapped: &mapped,
-            left_out: Some(vec![0b10]),
+            left_out: Some(Bits::from_words(vec![0b10])),
             present: 1,
             differ: 0,
         };

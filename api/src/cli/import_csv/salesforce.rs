@@ -90,8 +90,6 @@ struct Opportunity {
 
 struct HistoryRow {
     line: u64,
-    /// The opportunity's id, until the row is filed under it.
-    opp: Option<Box<str>>,
     stage: std::sync::Arc<str>,
     amount: Option<Money>,
     probability: Option<f64>,
@@ -259,8 +257,8 @@ fn read_opportunities(
 /// The history file read: its rows and their problems, in file order, the opportunity of
 /// each still to be looked up (the two files are read side by side).
 struct History {
-    /// The rows that could be read.
-    rows: Vec<HistoryRow>,
+    /// The rows that could be read, each with the opportunity id it names.
+    rows: Vec<(Box<str>, HistoryRow)>,
     /// Rows read, those with a problem included.
     read: usize,
     problems: Problems,
@@ -292,15 +290,14 @@ fn read_history(t: &mut Table, opts: &ReadOptions) -> History {
     let (rows, read) = (&mut history.rows, &mut history.read);
     t.for_each_row(&mut history.problems, |r| {
         *read += 1;
-        let opp = r.required(opp)?.into();
+        let opp: Box<str> = r.required(opp)?.into();
         let name = r.required(stage)?;
         let stage = match names.get(name) {
             Some(n) => n.clone(),
             None => names.entry(name.to_string()).or_insert(name.into()).clone(),
         };
-        rows.push(HistoryRow {
+        let row = HistoryRow {
             line: r.line,
-            opp: Some(opp),
             stage,
             amount: r
                 .opt(Some(amount))
@@ -313,7 +310,8 @@ fn read_history(t: &mut Table, opts: &ReadOptions) -> History {
             created: r.parse(created, |s| {
                 cells::time(s, &opts.date_formats, opts.utc_offset)
             })?,
-        });
+        };
+        rows.push((opp, row));
         Ok(())
     });
     history
@@ -342,8 +340,7 @@ fn join_history(
     let mut by_opp: Vec<Vec<HistoryRow>> =
         std::iter::repeat_with(Vec::new).take(opps.len()).collect();
     let mut unknown = Problems::default();
-    for mut row in rows {
-        let Some(opp) = row.opp.take() else { continue };
+    for (opp, row) in rows {
         match index.get(&*opp) {
             Some(&i) => by_opp[i].push(row),
             None => unknown.push(Problem {

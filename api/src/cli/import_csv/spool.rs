@@ -8,16 +8,16 @@
 //! fifth of a large import's work. Each record is its length (4 bytes, little-endian) and then:
 //! the index of the file its row came from (in `Spool::files`), the row's line, the event id
 //! (16 bytes), stream, type, `occurred_at`, `recorded_at`, actor, data and metadata. Numbers
-//! are LEB128 varints, strings a length and their UTF-8 bytes, times a presence byte then
-//! seconds (i64) and nanoseconds (u32), values a tag byte then their content (see
-//! [`Tag`]). What is read back is exactly what was written: [`decode`] of [`encode`] is the
-//! identity (a property test says so).
+//! and strings are written as the event log writes them (`domain::data`: varints, a length and
+//! the UTF-8 bytes, JSON values in the log's binary form), times as a presence byte then
+//! seconds (i64) and nanoseconds (u32). What is read back is exactly what was written:
+//! [`decode`] of [`encode`] is the identity (a property test says so).
 
 use std::io::{BufReader, Read, Seek, Write};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Number, Value};
+use domain::data::{put_object, put_str, put_value, put_varint, CodecError, Reader};
 use uuid::Uuid;
 
 use super::super::import::{parsed_aside, ImportLine, Line, Source};
@@ -35,7 +35,6 @@ pub(super) struct Spool {
 
 /// Writes a [`Spool`], an event at a time.
 pub(super) struct Writer {
-    file: std::fs::File,
     out: std::io::BufWriter<std::fs::File>,
     files: Vec<Arc<str>>,
     record: Vec<u8>,
@@ -51,10 +50,8 @@ fn failed(e: std::io::Error) -> CliError {
 impl Writer {
     pub(super) fn new() -> Result<Writer, CliError> {
         let file = tempfile::tempfile().map_err(failed)?;
-        let out = std::io::BufWriter::with_capacity(1 << 16, file.try_clone().map_err(failed)?);
         Ok(Writer {
-            file,
-            out,
+            out: std::io::BufWriter::with_capacity(1 << 16, file),
             files: Vec::new(),
             record: Vec::with_capacity(1024),
             events: 0,
@@ -89,11 +86,10 @@ impl Writer {
         Ok(())
     }
 
-    pub(super) fn finish(mut self) -> Result<Spool, CliError> {
-        self.out.flush().map_err(failed)?;
-        drop(self.out);
+    pub(super) fn finish(self) -> Result<Spool, CliError> {
+        let file = self.out.into_inner().map_err(|e| failed(e.into_error()))?;
         Ok(Spool {
-            file: self.file,
+            file,
             files: self.files,
             events: self.events,
         })
@@ -141,29 +137,10 @@ impl Source for Spool {
             if let Err(e) = reader.read_exact(&mut record) {
                 return Some(Err(again(e)));
             }
-            Some(decode(&record, &files).map_err(damaged))
+            Some(decode(&record, &files).map_err(|why| damaged(&why)))
         });
         Ok(Box::new(parsed_aside(lines)))
     }
-}
-
-/// The tag byte of a value.
-#[repr(u8)]
-enum Tag {
-    Null = 0,
-    False = 1,
-    True = 2,
-    /// A `u64`, as a varint.
-    Unsigned = 3,
-    /// A negative `i64`, as 8 bytes.
-    Negative = 4,
-    /// An `f64`, as 8 bytes.
-    Float = 5,
-    String = 6,
-    /// A count, then each value.
-    Array = 7,
-    /// A count, then each key (a string) and value, in the map's order.
-    Object = 8,
 }
 
 /// Appends the record of `m` (its row's file being `files[file]`) to `out`.
@@ -176,36 +153,19 @@ fn encode(out: &mut Vec<u8>, file: usize, m: &MappedEvent) {
     put_str(out, &e.event_type);
     put_time(out, e.occurred_at);
     put_time(out, e.recorded_at);
-    put_opt_str(out, e.actor.as_deref());
+    match e.actor.as_deref() {
+        None => out.push(0),
+        Some(actor) => {
+            out.push(1);
+            put_str(out, actor);
+        }
+    }
     put_value(out, &e.data);
     match &e.metadata {
         None => out.push(0),
         Some(map) => {
             out.push(1);
             put_object(out, map);
-        }
-    }
-}
-
-fn put_varint(out: &mut Vec<u8>, mut n: u64) {
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-}
-
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    put_varint(out, s.len() as u64);
-    out.extend_from_slice(s.as_bytes());
-}
-
-fn put_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
-    match s {
-        None => out.push(0),
-        Some(s) => {
-            out.push(1);
-            put_str(out, s);
         }
     }
 }
@@ -221,72 +181,29 @@ fn put_time(out: &mut Vec<u8>, t: Option<DateTime<Utc>>) {
     }
 }
 
-fn put_object(out: &mut Vec<u8>, map: &Map<String, Value>) {
-    put_varint(out, map.len() as u64);
-    for (k, v) in map {
-        put_str(out, k);
-        put_value(out, v);
-    }
-}
-
-fn put_value(out: &mut Vec<u8>, v: &Value) {
-    match v {
-        Value::Null => out.push(Tag::Null as u8),
-        Value::Bool(false) => out.push(Tag::False as u8),
-        Value::Bool(true) => out.push(Tag::True as u8),
-        Value::Number(n) => {
-            if let Some(u) = n.as_u64() {
-                out.push(Tag::Unsigned as u8);
-                put_varint(out, u);
-            } else if let Some(i) = n.as_i64() {
-                out.push(Tag::Negative as u8);
-                out.extend_from_slice(&i.to_le_bytes());
-            } else {
-                out.push(Tag::Float as u8);
-                out.extend_from_slice(&n.as_f64().unwrap_or(f64::NAN).to_le_bytes());
-            }
-        }
-        Value::String(s) => {
-            out.push(Tag::String as u8);
-            put_str(out, s);
-        }
-        Value::Array(a) => {
-            out.push(Tag::Array as u8);
-            put_varint(out, a.len() as u64);
-            for v in a {
-                put_value(out, v);
-            }
-        }
-        Value::Object(map) => {
-            out.push(Tag::Object as u8);
-            put_object(out, map);
-        }
-    }
-}
-
-/// How deep values may nest in a record read back (a damaged file cannot recurse without end).
-const DEPTH: usize = 128;
-
 /// A record read back: the event and the row it came from (`files[i]`, its line).
-fn decode(record: &[u8], files: &[Arc<str>]) -> Result<Line, &'static str> {
-    let mut r = Record { rest: record };
-    let file = usize::try_from(r.varint()?).map_err(|_| "an unknown file")?;
+fn decode(record: &[u8], files: &[Arc<str>]) -> Result<Line, String> {
+    let mut r = Reader::new(record);
+    let wrong = |e: CodecError| e.0;
+    let file = usize::try_from(r.varint().map_err(wrong)?).map_err(|_| "an unknown file")?;
     let source = files.get(file).ok_or("an unknown file")?.clone();
-    let number = usize::try_from(r.varint()?).map_err(|_| "a line beyond counting")?;
-    let id = Uuid::from_bytes(r.bytes::<16>()?);
-    let stream = r.string()?;
-    let event_type = r.string()?;
-    let occurred_at = r.time()?;
-    let recorded_at = r.time()?;
-    let actor = if r.flag()? { Some(r.string()?) } else { None };
-    let data = r.value(DEPTH)?;
-    let metadata = if r.flag()? {
-        Some(r.object(DEPTH)?)
-    } else {
-        None
+    let number = usize::try_from(r.varint().map_err(wrong)?).map_err(|_| "a line too far")?;
+    let id = Uuid::from_slice(r.bytes(16).map_err(wrong)?).map_err(|e| e.to_string())?;
+    let stream = r.str().map_err(wrong)?.to_owned();
+    let event_type = r.str().map_err(wrong)?.to_owned();
+    let occurred_at = time(&mut r)?;
+    let recorded_at = time(&mut r)?;
+    let actor = match flag(&mut r)? {
+        true => Some(r.str().map_err(wrong)?.to_owned()),
+        false => None,
+    };
+    let data = r.value(0).map_err(wrong)?;
+    let metadata = match flag(&mut r)? {
+        true => Some(r.object(0).map_err(wrong)?),
+        false => None,
     };
     if !r.rest.is_empty() {
-        return Err("bytes after an event");
+        return Err("bytes after an event".into());
     }
     let event = domain::ProposedEvent {
         id: Some(id),
@@ -304,121 +221,34 @@ fn decode(record: &[u8], files: &[Arc<str>]) -> Result<Line, &'static str> {
     })
 }
 
-/// The unread part of a record.
-struct Record<'a> {
-    rest: &'a [u8],
+fn flag(r: &mut Reader<'_>) -> Result<bool, String> {
+    match r.byte().map_err(|e| e.0)? {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err("a damaged event".into()),
+    }
+}
+
+fn time(r: &mut Reader<'_>) -> Result<Option<DateTime<Utc>>, String> {
+    if !flag(r)? {
+        return Ok(None);
+    }
+    let mut fixed = |n: usize| r.bytes(n).map_err(|e| e.0);
+    let secs = i64::from_le_bytes(fixed(8)?.try_into().map_err(|_| SHORT)?);
+    let nanos = u32::from_le_bytes(fixed(4)?.try_into().map_err(|_| SHORT)?);
+    DateTime::from_timestamp(secs, nanos)
+        .map(Some)
+        .ok_or_else(|| "a damaged time".into())
 }
 
 const SHORT: &str = "an event cut short";
-
-impl Record<'_> {
-    fn byte(&mut self) -> Result<u8, &'static str> {
-        let (&b, rest) = self.rest.split_first().ok_or(SHORT)?;
-        self.rest = rest;
-        Ok(b)
-    }
-
-    fn bytes<const N: usize>(&mut self) -> Result<[u8; N], &'static str> {
-        let (head, rest) = self.rest.split_first_chunk::<N>().ok_or(SHORT)?;
-        self.rest = rest;
-        Ok(*head)
-    }
-
-    fn flag(&mut self) -> Result<bool, &'static str> {
-        match self.byte()? {
-            0 => Ok(false),
-            1 => Ok(true),
-            _ => Err("a damaged event"),
-        }
-    }
-
-    fn varint(&mut self) -> Result<u64, &'static str> {
-        let mut n = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.byte()?;
-            n |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Ok(n);
-            }
-        }
-        Err("a damaged number")
-    }
-
-    fn string(&mut self) -> Result<String, &'static str> {
-        let len = usize::try_from(self.varint()?).map_err(|_| SHORT)?;
-        if len > self.rest.len() {
-            return Err(SHORT);
-        }
-        let (text, rest) = self.rest.split_at(len);
-        self.rest = rest;
-        String::from_utf8(text.to_vec()).map_err(|_| "text that is not UTF-8")
-    }
-
-    fn time(&mut self) -> Result<Option<DateTime<Utc>>, &'static str> {
-        if !self.flag()? {
-            return Ok(None);
-        }
-        let secs = i64::from_le_bytes(self.bytes()?);
-        let nanos = u32::from_le_bytes(self.bytes()?);
-        DateTime::from_timestamp(secs, nanos)
-            .map(Some)
-            .ok_or("a damaged time")
-    }
-
-    fn count(&mut self) -> Result<usize, &'static str> {
-        // Every element takes a byte at least: a count beyond the rest is damage, and no
-        // allocation is made for it.
-        usize::try_from(self.varint()?)
-            .ok()
-            .filter(|n| *n <= self.rest.len())
-            .ok_or(SHORT)
-    }
-
-    fn object(&mut self, depth: usize) -> Result<Map<String, Value>, &'static str> {
-        let n = self.count()?;
-        let mut map = Map::with_capacity(n);
-        for _ in 0..n {
-            let k = self.string()?;
-            let v = self.value(depth)?;
-            map.insert(k, v);
-        }
-        Ok(map)
-    }
-
-    fn value(&mut self, depth: usize) -> Result<Value, &'static str> {
-        let depth = depth.checked_sub(1).ok_or("values nested too deep")?;
-        Ok(match self.byte()? {
-            t if t == Tag::Null as u8 => Value::Null,
-            t if t == Tag::False as u8 => Value::Bool(false),
-            t if t == Tag::True as u8 => Value::Bool(true),
-            t if t == Tag::Unsigned as u8 => Value::Number(self.varint()?.into()),
-            t if t == Tag::Negative as u8 => {
-                Value::Number(i64::from_le_bytes(self.bytes()?).into())
-            }
-            t if t == Tag::Float as u8 => {
-                let f = f64::from_le_bytes(self.bytes()?);
-                Value::Number(Number::from_f64(f).ok_or("a number that is not finite")?)
-            }
-            t if t == Tag::String as u8 => Value::String(self.string()?),
-            t if t == Tag::Array as u8 => {
-                let n = self.count()?;
-                let mut a = Vec::with_capacity(n);
-                for _ in 0..n {
-                    a.push(self.value(depth)?);
-                }
-                Value::Array(a)
-            }
-            t if t == Tag::Object as u8 => Value::Object(self.object(depth)?),
-            _ => return Err("a value of no known kind"),
-        })
-    }
-}
 
 #[cfg(test)]
 mod tests {
     use super::super::story::Origin;
     use super::*;
     use proptest::prelude::*;
+    use serde_json::{Number, Value};
 
     fn json() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![

@@ -22,9 +22,6 @@ mod indexer;
 mod recover;
 
 use std::collections::HashMap;
-
-/// The writer's maps: foldhash, seeded per process (SipHash was 1-2% of an import's CPU).
-type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc};
@@ -43,6 +40,9 @@ use crate::record::encode_record_into;
 use crate::{
     AppendOutcome, AppendValidator, MultiAppendError, RecordedEvent, StoreError, StreamBatch,
 };
+
+/// The writer's maps: foldhash, seeded per process (SipHash was 1-2% of an import's CPU).
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// A group's write (sled, then the journal) at least this long is logged as a warning.
 const SLOW_WRITE: std::time::Duration = std::time::Duration::from_millis(50);
