@@ -38,7 +38,9 @@ pub(crate) fn check_envelope(batch: &StreamBatch) -> Result<(), StoreError> {
             batch.events.len()
         ));
     }
-    let mut ids = HashSet::new();
+    // One event (an import's batches, most live appends) cannot repeat an id.
+    let mut ids = HashSet::with_hasher(foldhash::fast::RandomState::default());
+    let one = batch.events.len() == 1;
     for (k, ev) in batch.events.iter().enumerate() {
         if ev.event_type.trim().is_empty() {
             return invalid(format!("event {k}: `type` must not be empty"));
@@ -54,7 +56,7 @@ pub(crate) fn check_envelope(batch: &StreamBatch) -> Result<(), StoreError> {
             domain::rules::check_metadata_size(domain::rules::serialised_len(m))
                 .map_err(|r| StoreError::Rejected(r.at(k)))?;
         }
-        if let Some(id) = ev.id {
+        if let Some(id) = ev.id.filter(|_| !one) {
             if !ids.insert(id) {
                 return invalid(format!("event {k}: id {id} appears twice in the batch"));
             }

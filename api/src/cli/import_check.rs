@@ -257,10 +257,12 @@ impl Checker<'_> {
             self.checked.push(false, false);
             return Ok(());
         }
-        let (version, state) = self
-            .streams
-            .remove(&l.stream)
-            .unwrap_or((None, StreamState::Empty));
+        // The state is taken out of its slot and put back after, the stream's entry staying
+        // where it is (a remove and an insert moved the entry out and in again).
+        let (version, state) = match self.streams.get_mut(&l.stream) {
+            Some((version, state)) => (*version, std::mem::replace(state, StreamState::Empty)),
+            None => (None, StreamState::Empty),
+        };
         let recorded_at = l.recorded_at.unwrap_or(self.now);
         let ImportLine {
             id,
@@ -306,7 +308,12 @@ impl Checker<'_> {
             }
         }
         self.checked.push(true, version.is_none());
-        self.streams.insert(ev.stream, (Some(ev.version), next));
+        match self.streams.get_mut(&ev.stream) {
+            Some(slot) => *slot = (Some(ev.version), next),
+            None => {
+                self.streams.insert(ev.stream, (Some(ev.version), next));
+            }
+        }
         Ok(())
     }
 

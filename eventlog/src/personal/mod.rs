@@ -371,6 +371,8 @@ impl Sealed {
         // (batch, event, owner) of every event with something to seal.
         let mut todo = Vec::new();
         let mut persons: Vec<String> = Vec::new();
+        // person → index into `persons` (a bulk import's request names hundreds of them).
+        let mut person_at: HashMap<String, usize> = HashMap::new();
         for (i, b) in batches.iter_mut().enumerate() {
             for (j, ev) in b.events.iter_mut().enumerate() {
                 let fields = personal_fields(&b.stream, &ev.event_type);
@@ -387,9 +389,10 @@ impl Sealed {
                 // A deal that does not exist: the rules refuse the batch anyway.
                 let Some(owner) = owner else { continue };
                 // (index into `persons`: one copy of each person, not one per event)
-                let p = match persons.iter().position(|x| *x == owner) {
-                    Some(p) => p,
+                let p = match person_at.get(&owner) {
+                    Some(p) => *p,
                     None => {
+                        person_at.insert(owner.clone(), persons.len());
                         persons.push(owner);
                         persons.len() - 1
                     }

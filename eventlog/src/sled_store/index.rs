@@ -40,16 +40,18 @@ use super::keys::{self, Run};
 pub(crate) const MAX_RUNS: usize = 4096;
 /// ...or once they cover this many events (which bounds the rebuild work at open).
 const MAX_EVENTS: u64 = 65_536;
-/// For a group of [`crate::EventStore::append_checked`] (a bulk import), only this many: a
-/// stream's runs in a window this wide share one `S` entry, instead of an entry nearly per
-/// event when an import interleaves many streams.
-const MAX_BULK_RUNS: usize = 65_536;
-/// ...and, for a bulk group, once they cover this many events: sled applies a batch under
-/// one epoch guard, so every tree node an insert replaces stays allocated until the whole
-/// batch is done (an import's memory jumped ~380 MB at its first batch of 65,536 ids, each
-/// copying its leaf). Smaller batches cost more `S` entries: at 16,384, ~5% more CPU per
-/// import than here for 50 MB less peak; at 32,768 the CPU was that of 65,536.
-const MAX_BULK_EVENTS: u64 = 32_768;
+/// For a group of [`crate::EventStore::append_checked`] (a bulk import), only once they
+/// cover this many events (and a round's runs are never more than its events): a stream's
+/// runs in a window this wide share one `S` entry, instead of an entry nearly per event when
+/// an import interleaves many streams. The `S` entries were most of the index thread's work
+/// (sled copies a leaf for each insert): on the 1 M-event Salesforce import, a round of
+/// 131,072 events instead of 32,768 took the index thread from 19% of the import's CPU to
+/// 13%, for 13 MiB more peak memory (at 262,144, +107 MiB). A round's entries go to sled in
+/// batches of their own (see the indexer), and its ids to a run (see `id_runs`), so the
+/// round's size no longer bounds what one sled batch holds. It bounds the rebuild at open
+/// after a crash during an import: at most two rounds are read again.
+const MAX_BULK_EVENTS: u64 = 131_072;
+const MAX_BULK_RUNS: usize = MAX_BULK_EVENTS as usize;
 /// At most this many runs go into one `S` entry.
 const RUNS_PER_ENTRY: usize = 256;
 /// An id run (`J` entry) is closed once it holds this many bytes. sled (0.34) copies a whole
