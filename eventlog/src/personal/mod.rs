@@ -95,6 +95,12 @@ pub struct Sealed {
     opener: Opener,
     /// deal stream → its customer's stream.
     deals: Mutex<HashMap<String, String>>,
+    /// Deals opened by appends handed to `inner` and not answered yet (deal stream → its
+    /// customer's stream, and how many such appends open it): the log's reads see only what
+    /// is durable, so an event about a deal opened by an append still in flight (a bulk
+    /// import's chunk before, a client's append beside) would otherwise find no customer to
+    /// seal its personal data for (see [`InFlight`]).
+    in_flight: Mutex<HashMap<String, (String, usize)>>,
     /// Checked appends reach the inner store in the order they were called (each names the
     /// position the previous one ends at): taken while a batch is sealed and handed over.
     checked_order: tokio::sync::Mutex<()>,
@@ -287,6 +293,7 @@ impl Sealed {
                 free_text: true,
             },
             deals: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashMap::new()),
             checked_order: tokio::sync::Mutex::new(()),
         }
     }
@@ -308,6 +315,14 @@ impl Sealed {
         opened: &HashMap<String, String>,
     ) -> Result<Option<String>, StoreError> {
         if let Some(c) = opened.get(deal) {
+            return Ok(Some(c.clone()));
+        }
+        if let Some((c, _)) = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(deal)
+        {
             return Ok(Some(c.clone()));
         }
         if let Some(c) = self
@@ -333,13 +348,13 @@ impl Sealed {
         Ok(Some(customer))
     }
 
-    /// Seals the personal fields of `batches` in place; the persons whose erasure they
-    /// carry (only `by_import` may carry one).
+    /// Seals the personal fields of `batches` in place; returns the persons whose erasure
+    /// they carry (only `by_import` may carry one) and the deals they open.
     async fn seal(
         &self,
         batches: &mut [StreamBatch],
         by_import: bool,
-    ) -> Result<Vec<String>, MultiAppendError> {
+    ) -> Result<Sealing, MultiAppendError> {
         let mut erased = Vec::new();
         let mut opened = HashMap::new();
         for (i, b) in batches.iter().enumerate() {
@@ -386,8 +401,21 @@ impl Sealed {
                         .await
                         .map_err(MultiAppendError::general)?
                 };
-                // A deal that does not exist: the rules refuse the batch anyway.
-                let Some(owner) = owner else { continue };
+                let Some(owner) = owner else {
+                    // A deal that does not exist: the rules refuse the batch anyway. A checked
+                    // append runs no rules, so it is refused here: never written in clear.
+                    if by_import {
+                        return Err(MultiAppendError::at(
+                            i,
+                            StoreError::Invalid(format!(
+                                "event {j}: {} is not opened in the log nor by an append in                                  flight: its {} cannot be sealed for its customer",
+                                b.stream,
+                                fields.join(", ")
+                            )),
+                        ));
+                    }
+                    continue;
+                };
                 // (index into `persons`: one copy of each person, not one per event)
                 let p = match person_at.get(&owner) {
                     Some(p) => *p,
@@ -400,8 +428,9 @@ impl Sealed {
                 todo.push((i, j, p));
             }
         }
+        let done = Sealing { erased, opened };
         if todo.is_empty() {
-            return Ok(erased);
+            return Ok(done);
         }
         let states = self
             .opener
@@ -456,7 +485,7 @@ impl Sealed {
                 }
             }
         }
-        Ok(erased)
+        Ok(done)
     }
 
     /// Destroys the keys of the persons whose `PersonalDataErased` was just appended (an
@@ -602,6 +631,74 @@ fn customer_opened(event_type: &str, data: &Value) -> Option<String> {
         .map(|c| format!("customer-{c}"))
 }
 
+/// What sealing a request found.
+struct Sealing {
+    /// The persons whose erasure the request carries.
+    erased: Vec<String>,
+    /// The deals it opens: deal stream → its customer's stream.
+    opened: HashMap<String, String>,
+}
+
+impl Sealed {
+    /// Makes the deals a request opens known to [`Sealed::customer_of_deal`] until the request
+    /// is answered (see `in_flight`).
+    fn in_flight(&self, opened: HashMap<String, String>) -> InFlight<'_> {
+        let mut map = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        for (deal, customer) in &opened {
+            let entry = map.entry(deal.clone()).or_insert((String::new(), 0));
+            // The latest opening counts (an earlier one in flight may yet be refused).
+            entry.0.clone_from(customer);
+            entry.1 += 1;
+        }
+        InFlight {
+            sealed: self,
+            opened,
+        }
+    }
+}
+
+/// The deals of a request in flight (see [`Sealed::in_flight`]); forgotten when dropped,
+/// whether the request was written, refused or given up.
+struct InFlight<'a> {
+    sealed: &'a Sealed,
+    opened: HashMap<String, String>,
+}
+
+impl InFlight<'_> {
+    /// The request was written (durably): its deals go to the cache of deals, where the next
+    /// requests find them without reading the log.
+    fn answered(self) {
+        if self.opened.is_empty() {
+            return;
+        }
+        let mut deals = self.sealed.deals.lock().unwrap_or_else(|p| p.into_inner());
+        if deals.len() + self.opened.len() > DEAL_CACHE {
+            deals.clear();
+        }
+        for (deal, customer) in &self.opened {
+            deals.insert(deal.clone(), customer.clone());
+        }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut map = self
+            .sealed
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for deal in self.opened.keys() {
+            if let Some(entry) = map.get_mut(deal) {
+                entry.1 -= 1;
+                if entry.1 == 0 {
+                    map.remove(deal);
+                }
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl EventStore for Sealed {
     async fn append(
@@ -615,17 +712,23 @@ impl EventStore for Sealed {
             expected,
             events,
         }];
-        self.seal(&mut batches, false).await.map_err(|e| e.error)?;
+        let sealing = self.seal(&mut batches, false).await.map_err(|e| e.error)?;
+        let in_flight = self.in_flight(sealing.opened);
         let [b] = batches;
-        self.inner.append(stream, b.expected, b.events).await
+        let out = self.inner.append(stream, b.expected, b.events).await?;
+        in_flight.answered();
+        Ok(out)
     }
 
     async fn append_multi(
         &self,
         mut batches: Vec<StreamBatch>,
     ) -> Result<Vec<AppendOutcome>, MultiAppendError> {
-        self.seal(&mut batches, false).await?;
-        self.inner.append_multi(batches).await
+        let sealing = self.seal(&mut batches, false).await?;
+        let in_flight = self.in_flight(sealing.opened);
+        let out = self.inner.append_multi(batches).await?;
+        in_flight.answered();
+        Ok(out)
     }
 
     async fn append_checked(
@@ -634,7 +737,9 @@ impl EventStore for Sealed {
         checked_at: u64,
     ) -> Result<Vec<AppendOutcome>, MultiAppendError> {
         let order = self.checked_order.lock().await;
-        let erased = self.seal(&mut batches, true).await?;
+        let Sealing { erased, opened } = self.seal(&mut batches, true).await?;
+        // Known as in flight before the next call may seal (it waits for `order`).
+        let in_flight = self.in_flight(opened);
         let mut append = self.inner.append_checked(batches, checked_at);
         // Polled once in order: a store takes the request in that first poll (the sled and
         // PostgreSQL writers' queues), so the next call may go ahead while this one is written.
@@ -644,6 +749,7 @@ impl EventStore for Sealed {
             std::task::Poll::Ready(out) => out,
             std::task::Poll::Pending => append.await,
         }?;
+        in_flight.answered();
         self.destroy_all(&erased)
             .await
             .map_err(MultiAppendError::general)?;
@@ -742,6 +848,7 @@ impl EventStore for Sealed {
                 free_text: false,
             },
             deals: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashMap::new()),
             checked_order: tokio::sync::Mutex::new(()),
         }))
     }
@@ -753,5 +860,177 @@ impl EventStore for Sealed {
         actor: &str,
     ) -> Result<Erasure, EraseError> {
         self.erase(person, reason, actor).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
+    use futures::stream::BoxStream;
+    use serde_json::{json, Value};
+
+    use super::cipher::PREFIX;
+    use super::keys::MemoryKeys;
+    use super::Sealed;
+    use crate::memory::MemoryStore;
+    use crate::{
+        AppendOutcome, EventStore, ExpectedVersion, Filter, MultiAppendError, ProposedEvent,
+        RecordedEvent, StoreError, StreamBatch,
+    };
+
+    /// A store whose checked appends wait for the test to let them through (one permit each),
+    /// and whose reads see only what went through: as a log's reads see only what is durable.
+    struct Gated {
+        inner: MemoryStore,
+        gate: tokio::sync::Semaphore,
+    }
+
+    #[async_trait]
+    impl EventStore for Gated {
+        async fn append(
+            &self,
+            stream: &str,
+            expected: ExpectedVersion,
+            events: Vec<ProposedEvent>,
+        ) -> Result<AppendOutcome, StoreError> {
+            self.inner.append(stream, expected, events).await
+        }
+
+        async fn append_multi(
+            &self,
+            batches: Vec<StreamBatch>,
+        ) -> Result<Vec<AppendOutcome>, MultiAppendError> {
+            self.inner.append_multi(batches).await
+        }
+
+        async fn append_checked(
+            &self,
+            batches: Vec<StreamBatch>,
+            checked_at: u64,
+        ) -> Result<Vec<AppendOutcome>, MultiAppendError> {
+            let permit = self.gate.acquire().await;
+            permit.map(|p| p.forget()).ok();
+            self.inner.append_checked(batches, checked_at).await
+        }
+
+        async fn read_stream(
+            &self,
+            stream: &str,
+            from_version: u64,
+            limit: usize,
+        ) -> Result<Vec<RecordedEvent>, StoreError> {
+            self.inner.read_stream(stream, from_version, limit).await
+        }
+
+        async fn read_all(
+            &self,
+            from_position: u64,
+            limit: usize,
+            filter: &Filter,
+        ) -> Result<Vec<RecordedEvent>, StoreError> {
+            self.inner.read_all(from_position, limit, filter).await
+        }
+
+        async fn last_position(&self) -> Result<u64, StoreError> {
+            self.inner.last_position().await
+        }
+
+        async fn stream_version(&self, stream: &str) -> Result<Option<u64>, StoreError> {
+            self.inner.stream_version(stream).await
+        }
+
+        async fn event_by_id(&self, id: uuid::Uuid) -> Result<Option<RecordedEvent>, StoreError> {
+            self.inner.event_by_id(id).await
+        }
+
+        fn subscribe(
+            &self,
+            from_position: u64,
+            filter: Filter,
+        ) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
+            self.inner.subscribe(from_position, filter)
+        }
+    }
+
+    fn batch(stream: &str, ty: &str, data: Value) -> Vec<StreamBatch> {
+        vec![StreamBatch {
+            stream: stream.into(),
+            expected: ExpectedVersion::Any,
+            events: vec![serde_json::from_value(json!({"type": ty, "data": data})).unwrap()],
+        }]
+    }
+
+    fn gated() -> (Arc<Gated>, Sealed) {
+        let gated = Arc::new(Gated {
+            inner: MemoryStore::new(),
+            gate: tokio::sync::Semaphore::new(0),
+        });
+        let sealed = Sealed::new(gated.clone(), Arc::new(MemoryKeys::new()));
+        (gated, sealed)
+    }
+
+    /// A bulk import hands a chunk to the store before the one before it is durable: a deal's
+    /// note in one chunk, the deal opened in the chunk before, still in flight. The note is
+    /// sealed for the deal's customer all the same (it was written in clear: the customer was
+    /// looked up in the log, which does not show what is not durable yet).
+    #[tokio::test]
+    async fn a_note_on_a_deal_opened_by_a_checked_append_in_flight_is_sealed() {
+        let (gated, sealed) = gated();
+        let registered = batch(
+            "customer-C1",
+            "CustomerRegistered",
+            json!({"name": "Zhuge"}),
+        );
+        sealed.append_multi(registered).await.unwrap();
+        let opened = batch(
+            "deal-D1",
+            "DealOpened",
+            json!({"customer_id": "C1", "owner": "r", "title": "t", "amount": 1}),
+        );
+        let mut first = Box::pin(sealed.append_checked(opened, 1));
+        assert!(
+            futures::poll!(&mut first).is_pending(),
+            "let through already"
+        );
+        let note = json!({"reason": "price", "note": "SECRET-NOTE"});
+        let mut second = Box::pin(sealed.append_checked(batch("deal-D1", "DealLost", note), 2));
+        assert!(
+            futures::poll!(&mut second).is_pending(),
+            "let through already"
+        );
+        gated.gate.add_permits(2);
+        first.await.unwrap();
+        second.await.unwrap();
+        let stored = gated.inner.read_stream("deal-D1", 0, 10).await.unwrap();
+        let kept = stored[1].data.value()["note"].as_str().unwrap().to_string();
+        assert!(kept.starts_with(PREFIX), "written in clear: {kept}");
+        let read = sealed.read_stream("deal-D1", 0, 10).await.unwrap();
+        assert_eq!(read[1].data.value()["note"], "SECRET-NOTE");
+        // Answered: the deal is in the cache of deals, no longer in flight.
+        assert!(sealed.in_flight.lock().unwrap().is_empty());
+        assert_eq!(sealed.deals.lock().unwrap()["deal-D1"], "customer-C1");
+    }
+
+    /// A checked append with personal data about a deal that nothing opened is refused, never
+    /// written in clear (an unchecked one is refused by the domain's rules).
+    #[tokio::test]
+    async fn a_checked_note_on_a_deal_nobody_opened_is_refused() {
+        let (gated, sealed) = gated();
+        gated.gate.add_permits(1);
+        let note = json!({"reason": "price", "note": "SECRET-NOTE"});
+        let err = sealed
+            .append_checked(batch("deal-D9", "DealLost", note), 0)
+            .await
+            .unwrap_err();
+        assert_eq!(err.index, Some(0));
+        assert!(
+            err.error.to_string().contains("cannot be sealed"),
+            "{}",
+            err.error
+        );
+        assert_eq!(gated.inner.last_position().await.unwrap(), 0);
+        assert!(sealed.in_flight.lock().unwrap().is_empty());
     }
 }
