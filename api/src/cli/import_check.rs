@@ -308,12 +308,7 @@ impl Checker<'_> {
             }
         }
         self.checked.push(true, version.is_none());
-        match self.streams.get_mut(&ev.stream) {
-            Some(slot) => *slot = (Some(ev.version), next),
-            None => {
-                self.streams.insert(ev.stream, (Some(ev.version), next));
-            }
-        }
+        self.streams.insert(ev.stream, (Some(ev.version), next));
         Ok(())
     }
 

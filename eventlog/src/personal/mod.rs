@@ -340,11 +340,7 @@ impl Sealed {
         else {
             return Ok(None);
         };
-        let mut deals = self.deals.lock().unwrap_or_else(|p| p.into_inner());
-        if deals.len() >= DEAL_CACHE {
-            deals.clear();
-        }
-        deals.insert(deal.to_string(), customer.clone());
+        self.remember_deals([(deal.to_string(), customer.clone())]);
         Ok(Some(customer))
     }
 
@@ -408,7 +404,8 @@ impl Sealed {
                         return Err(MultiAppendError::at(
                             i,
                             StoreError::Invalid(format!(
-                                "event {j}: {} is not opened in the log nor by an append in                                  flight: its {} cannot be sealed for its customer",
+                                "event {j}: {} is not opened in the log nor by an append in \
+                                 flight: its {} cannot be sealed for its customer",
                                 b.stream,
                                 fields.join(", ")
                             )),
@@ -655,6 +652,31 @@ impl Sealed {
             opened,
         }
     }
+
+    /// A request that opened `deals` is no longer in flight.
+    fn forget_in_flight<'d>(&self, deals: impl IntoIterator<Item = &'d String>) {
+        let mut map = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        for deal in deals {
+            if let Some(entry) = map.get_mut(deal) {
+                entry.1 -= 1;
+                if entry.1 == 0 {
+                    map.remove(deal);
+                }
+            }
+        }
+    }
+
+    /// Puts deals (deal stream → its customer's stream) in the cache of deals, emptied once
+    /// it would hold more than [`DEAL_CACHE`].
+    fn remember_deals(&self, opened: impl IntoIterator<Item = (String, String)>) {
+        let mut deals = self.deals.lock().unwrap_or_else(|p| p.into_inner());
+        for (deal, customer) in opened {
+            if deals.len() >= DEAL_CACHE {
+                deals.clear();
+            }
+            deals.insert(deal, customer);
+        }
+    }
 }
 
 /// The deals of a request in flight (see [`Sealed::in_flight`]); forgotten when dropped,
@@ -667,35 +689,16 @@ struct InFlight<'a> {
 impl InFlight<'_> {
     /// The request was written (durably): its deals go to the cache of deals, where the next
     /// requests find them without reading the log.
-    fn answered(self) {
-        if self.opened.is_empty() {
-            return;
-        }
-        let mut deals = self.sealed.deals.lock().unwrap_or_else(|p| p.into_inner());
-        if deals.len() + self.opened.len() > DEAL_CACHE {
-            deals.clear();
-        }
-        for (deal, customer) in &self.opened {
-            deals.insert(deal.clone(), customer.clone());
-        }
+    fn answered(mut self) {
+        let opened = std::mem::take(&mut self.opened);
+        self.sealed.forget_in_flight(opened.keys());
+        self.sealed.remember_deals(opened);
     }
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        let mut map = self
-            .sealed
-            .in_flight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        for deal in self.opened.keys() {
-            if let Some(entry) = map.get_mut(deal) {
-                entry.1 -= 1;
-                if entry.1 == 0 {
-                    map.remove(deal);
-                }
-            }
-        }
+        self.sealed.forget_in_flight(self.opened.keys());
     }
 }
 

@@ -85,12 +85,10 @@ impl Request {
 struct Pending {
     events: Vec<RecordedEvent>,
     /// Event id → index in `events`, for the events of unchecked requests; those of checked
-    /// (bulk) requests only once [`Pending::index_ids`] has run (see `ids_complete`).
-    ids: Map<Uuid, usize>,
-    /// Whether `ids` holds every event's id. A bulk import's requests leave it false: only a
-    /// later unchecked request of the same group looks ids up here, and indexing 8,192 ids a
+    /// (bulk) requests only once [`Pending::index_ids`] has run. Only a later unchecked
+    /// request of the same group looks ids up here, and indexing a bulk import's 8,192 ids a
     /// request, twice (the request's map, then the group's), was a tenth of the writer's work.
-    ids_complete: bool,
+    ids: Map<Uuid, usize>,
     /// Stream → its last version after these events.
     versions: Map<String, u64>,
     /// One range of `events` per accepted batch.
@@ -100,32 +98,36 @@ struct Pending {
 }
 
 impl Pending {
-    /// For the events of an unchecked request (`bulk`: of a checked one, see `ids`).
+    /// For the events of an unchecked request (`bulk`: of a checked one, see `ids`), room for
+    /// `capacity` of them.
     fn new(bulk: bool, capacity: usize) -> Pending {
         Pending {
             events: Vec::with_capacity(capacity),
-            ids: Map::default(),
-            ids_complete: !bulk,
             bulk,
             ..Pending::default()
         }
     }
 
+    /// Whether `ids` holds every event's id (the ids of a group are unique: a repeat is
+    /// deduplicated or refused before it is accepted).
+    fn ids_complete(&self) -> bool {
+        self.ids.len() == self.events.len()
+    }
+
     /// The accepted event with this id; [`Pending::index_ids`] must have run since the last
     /// checked request was absorbed.
     fn find(&self, id: &Uuid) -> Option<&RecordedEvent> {
-        debug_assert!(self.ids_complete || self.events.is_empty());
+        debug_assert!(self.ids_complete());
         self.ids.get(id).map(|&i| &self.events[i])
     }
 
     /// Makes `ids` hold every event's id.
     fn index_ids(&mut self) {
-        if !self.ids_complete {
+        if !self.ids_complete() {
             self.ids.clear();
             self.ids.reserve(self.events.len());
             self.ids
                 .extend(self.events.iter().enumerate().map(|(i, ev)| (ev.id, i)));
-            self.ids_complete = true;
         }
     }
 
@@ -153,7 +155,6 @@ impl Pending {
         }
         self.ids
             .extend(other.ids.into_iter().map(|(id, i)| (id, i + offset)));
-        self.ids_complete &= other.ids_complete;
         self.versions.extend(other.versions);
         self.runs.extend(
             other
@@ -728,7 +729,7 @@ mod tests {
         checked.push_run(vec![recorded(3, "deal-B")]);
         checked.push_run(vec![recorded(4, "deal-C")]);
         group.absorb(checked);
-        assert!(!group.ids_complete);
+        assert!(!group.ids_complete());
         group.index_ids();
         for id in 1..=4u128 {
             let found = group.find(&uuid::Uuid::from_u128(id)).expect("found");
@@ -738,7 +739,7 @@ mod tests {
         let mut later = super::Pending::new(false, 0);
         later.push_run(vec![recorded(5, "deal-D")]);
         group.absorb(later);
-        assert!(group.ids_complete);
+        assert!(group.ids_complete());
         assert_eq!(
             group.find(&uuid::Uuid::from_u128(5)).unwrap().stream,
             "deal-D"
