@@ -107,11 +107,6 @@ impl Unindexed {
         self.runs += 1;
     }
 
-    /// The number of events held.
-    pub(crate) fn events(&self) -> u64 {
-        self.events
-    }
-
     /// Whether the runs held are due to be written; `bulk`: by a group of checked (bulk)
     /// appends.
     pub(crate) fn due(&self, bulk: bool) -> bool {

@@ -426,7 +426,6 @@ impl Writer {
             return Ok(false);
         };
         if !indexer.idle() {
-            if let Ok(h) = self.shared.unindexed.read() { let n = h.current.events(); if n > 200_000 { eprintln!("DBG held {n} while busy"); } }
             return Ok(false);
         }
         {
