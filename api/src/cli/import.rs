@@ -21,7 +21,6 @@ use std::fs::File;
 use std::future::Future;
 use std::io::{BufRead, BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 
@@ -527,54 +526,25 @@ pub(super) async fn check_and_append(
     Ok(done)
 }
 
-type Append = Pin<Box<dyn Future<Output = Result<Vec<AppendOutcome>, MultiAppendError>> + Send>>;
-
-/// A chunk handed to the store: its answer (or the future of it) and where each of its
-/// batches came from.
+/// A chunk handed to the store: the task appending it and where each of its batches came
+/// from.
 struct InFlight {
-    answer: Option<Result<Vec<AppendOutcome>, MultiAppendError>>,
-    pending: Option<Append>,
+    task: tokio::task::JoinHandle<Result<Vec<AppendOutcome>, MultiAppendError>>,
     lines: Vec<(Arc<str>, usize)>,
     events: u64,
-}
-
-/// How many lines are read between two polls of the chunks in flight.
-const POLL_EVERY_LINES: usize = 1024;
-
-/// Polls every chunk in flight once, so that each goes on its way to the store (see
-/// [`append_checked`]).
-async fn poll_all(in_flight: &mut VecDeque<InFlight>) {
-    std::future::poll_fn(|cx| {
-        poll_each(in_flight, cx);
-        Poll::Ready(())
-    })
-    .await
-}
-
-fn poll_each(in_flight: &mut VecDeque<InFlight>, cx: &mut std::task::Context<'_>) {
-    for chunk in in_flight.iter_mut() {
-        if let Some(pending) = chunk.pending.as_mut() {
-            if let Poll::Ready(answer) = pending.as_mut().poll(cx) {
-                chunk.answer = Some(answer);
-                chunk.pending = None;
-            }
-        }
-    }
 }
 
 /// Reads `source` again and appends the events the check found new (`checked`), in order,
 /// in atomic chunks through [`EventStore::append_checked`]; `done` is told how many events
 /// each chunk held. Returns the log's last position after them.
 ///
-/// Every chunk in flight is polled while the next one is read (every [`POLL_EVERY_LINES`]
-/// lines) and while the oldest is awaited. A chunk's first poll puts it in line in the store,
-/// in order, but what it awaits on its way to the store's writer (the sealing of personal
-/// data creates and syncs new customers' keys) goes on only when it is polled again: awaited
-/// in turn, a chunk reached the writer only once the one before it was durable and the next
-/// one read, and the writer stood idle meanwhile. The chunks are polled here rather than
-/// spawned as tasks on tokio's workers, which seal them there: the CSV import's peak memory
-/// went over 500 MB more often so (4 of 10 runs against 1 of 10 alternated; the cause is not
-/// known, see README, step 11).
+/// Each chunk's append runs as a task of its own, so that what it awaits on its way to the
+/// store's writer (the sealing of personal data creates and syncs new customers' keys) goes
+/// on while the next chunk is read: awaited only in turn, a chunk reached the writer only
+/// once the one before it was durable and the next one read, and the writer stood idle
+/// meanwhile. The chunks still reach the store in order: each is polled once here, in turn,
+/// before it is spawned, and a store takes its place in line on that first poll
+/// ([`EventStore::append_checked`]).
 pub(super) async fn append_checked(
     store: &Arc<dyn EventStore>,
     source: &dyn Source,
@@ -595,27 +565,29 @@ pub(super) async fn append_checked(
         if full {
             let store = store.clone();
             let chunk = std::mem::take(&mut batches);
+            let mut append = Box::pin(async move { store.append_checked(chunk, at).await });
+            // Polled once here, so that it is in line before the next chunk is.
+            let first = std::future::poll_fn(|cx| Poll::Ready(append.as_mut().poll(cx))).await;
+            let task = match first {
+                Poll::Ready(answer) => tokio::spawn(std::future::ready(answer)),
+                Poll::Pending => tokio::spawn(append),
+            };
             in_flight.push_back(InFlight {
-                answer: None,
-                pending: Some(Box::pin(
-                    async move { store.append_checked(chunk, at).await },
-                )),
+                task,
                 lines: std::mem::take(&mut lines),
                 events: events as u64,
             });
             at += events as u64;
             events = 0;
-            // The new chunk's first poll: in line before the next chunk is.
-            poll_all(&mut in_flight).await;
             while in_flight.len() >= IN_FLIGHT || (next.is_none() && !in_flight.is_empty()) {
-                finish(&mut in_flight, &done).await?;
-                finished += 1;
-                if finished.is_multiple_of(TRIM_EVERY_CHUNKS) {
-                    eventlog::give_back_freed_memory();
+                if let Some(chunk) = in_flight.pop_front() {
+                    finish(chunk, &done).await?;
+                    finished += 1;
+                    if finished.is_multiple_of(TRIM_EVERY_CHUNKS) {
+                        eventlog::give_back_freed_memory();
+                    }
                 }
             }
-        } else if i.is_multiple_of(POLL_EVERY_LINES) && !in_flight.is_empty() {
-            poll_all(&mut in_flight).await;
         }
         let Some(line) = next else { break };
         let (new, opens) = (checked.is_new(i), checked.opens_stream(i));
@@ -648,21 +620,13 @@ pub(super) async fn append_checked(
     Ok(at)
 }
 
-/// Waits for the oldest chunk's answer, polling the others meanwhile; an error names the
-/// line of the batch it concerns.
-async fn finish(in_flight: &mut VecDeque<InFlight>, done: &impl Fn(u64)) -> Result<(), CliError> {
-    std::future::poll_fn(|cx| {
-        poll_each(in_flight, cx);
-        match in_flight.front() {
-            Some(c) if c.pending.is_some() => Poll::Pending,
-            _ => Poll::Ready(()),
-        }
-    })
-    .await;
-    let Some(chunk) = in_flight.pop_front() else {
-        return Ok(());
-    };
-    if let Some(Err(err)) = chunk.answer {
+/// Waits for a chunk's answer; an error names the line of the batch it concerns.
+async fn finish(chunk: InFlight, done: &impl Fn(u64)) -> Result<(), CliError> {
+    let answer = chunk
+        .task
+        .await
+        .map_err(|e| CliError::failure(format!("appending a chunk of the import failed: {e}")))?;
+    if let Err(err) = answer {
         let mut e = CliError::from(err.error);
         if let Some((source, number)) = err.index.and_then(|i| chunk.lines.get(i)) {
             e.message = format!("{source}: line {number}: {}", e.message);
