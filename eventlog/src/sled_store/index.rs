@@ -29,7 +29,7 @@
 //! (`read::runs`), and an id already in the tree is not held again
 //! (`read::rebuild_unindexed`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use uuid::Uuid;
@@ -61,18 +61,12 @@ const RUNS_PER_ENTRY: usize = 256;
 /// round of the live appends.
 const ID_RUN_BYTES: usize = 4 * 1024;
 
-/// The maps of [`Unindexed`]: foldhash, seeded per process. The writer adds every event's
-/// id and run here: as a `BTreeMap` of stream names (string comparisons down the tree) and a
-/// SipHash map, they were a fifth of the writer's work in a bulk import. Their entries are
-/// put in key order when written (see [`Unindexed::entries`]).
-type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-
 /// Runs (by stream, in version order) and ids of events after the index watermark.
 #[derive(Default)]
 pub(crate) struct Unindexed {
-    streams: Map<String, Vec<Run>>,
+    streams: BTreeMap<String, Vec<Run>>,
     /// Event id → position.
-    ids: Map<Uuid, u64>,
+    ids: HashMap<Uuid, u64>,
     runs: usize,
     events: u64,
     /// Some of the events come from checked (bulk) appends: the ids go to a run of their own
@@ -170,17 +164,15 @@ impl Unindexed {
                 .get_key_value(stream)
                 .map(one)
                 .unwrap_or_default(),
-            super::read::Streams::Prefix(prefix) => {
-                let mut runs: Vec<(String, Run)> = self
-                    .streams
-                    .iter()
-                    .filter(|(name, _)| name.starts_with(prefix))
-                    .flat_map(one)
-                    .collect();
-                // Stable: each stream's runs stay in version order.
-                runs.sort_by(|a, b| a.0.cmp(&b.0));
-                runs
-            }
+            super::read::Streams::Prefix(prefix) => self
+                .streams
+                .range::<str, _>((
+                    std::ops::Bound::Included(prefix),
+                    std::ops::Bound::Unbounded,
+                ))
+                .take_while(|(name, _)| name.starts_with(prefix))
+                .flat_map(one)
+                .collect(),
         }
     }
 
@@ -196,9 +188,7 @@ impl Unindexed {
         without_ids: bool,
     ) -> Vec<(Vec<u8>, Vec<u8>)> {
         let mut out = Vec::new();
-        let mut streams: Vec<(&String, &Vec<Run>)> = self.streams.iter().collect();
-        streams.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        for (stream, runs) in streams {
+        for (stream, runs) in &self.streams {
             for part in runs.chunks(RUNS_PER_ENTRY) {
                 let mut value = Vec::with_capacity(part.len() * keys::RUN_LEN);
                 for run in part {
