@@ -94,8 +94,7 @@ pub fn import_lines(ndjson: &[u8]) {
             return refused(e);
         }
         let before = store.last_position().await.expect("position");
-        let shared: Arc<dyn EventStore> = store.clone();
-        if let Err(e) = lines.append(&shared).await {
+        if let Err(e) = lines.append(store.as_ref()).await {
             panic!(
                 "the check accepted the file but the append refused it: {}",
                 e.message
@@ -128,7 +127,10 @@ pub fn import_lines(ndjson: &[u8]) {
             .await
             .map_err(|e| e.message);
         assert_eq!(present, Ok(lines.events().len()), "a second import's check");
-        lines.append(&shared).await.expect("the second import");
+        lines
+            .append(store.as_ref())
+            .await
+            .expect("the second import");
         assert_eq!(store.last_position().await.expect("position"), after);
     });
 }

@@ -2,8 +2,6 @@
 //! `api/fuzz`, which check that a file the check accepts is accepted by the append. Not an
 //! API.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 use eventlog::{EventStore, ProposedEvent};
 
@@ -39,8 +37,8 @@ impl ImportLines {
 
     /// `import`'s check, then its append of the checked lines (the store's bulk path, which
     /// the in-memory store serves by checking everything again).
-    pub async fn append(&self, store: &Arc<dyn EventStore>) -> Result<(), CliError> {
-        let checked = import_check::check(store.as_ref(), &self.0, Utc::now()).await?;
+    pub async fn append(&self, store: &dyn EventStore) -> Result<(), CliError> {
+        let checked = import_check::check(store, &self.0, Utc::now()).await?;
         import::append_checked(store, &self.0, &checked, |_| {}).await?;
         Ok(())
     }

@@ -21,6 +21,7 @@ use std::fs::File;
 use std::future::Future;
 use std::io::{BufRead, BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 
@@ -190,7 +191,7 @@ pub async fn run(data: &Path, args: &ImportArgs) -> Result<(), CliError> {
     }
     let files = NdjsonFiles::open(&args.files)?;
     let store = store_for(data, args.dry_run).await?;
-    let done = check_and_append(&store, &files, args.dry_run).await?;
+    let done = check_and_append(store.as_ref(), &files, args.dry_run).await?;
     if args.dry_run {
         print_dry_run("", &done);
     } else {
@@ -497,11 +498,11 @@ pub(super) fn print_dry_run(what: &str, done: &Imported) {
 /// Checks every event against the log and the domain's rules, then (unless `dry_run`)
 /// appends the new ones in order. Nothing is written if any event is refused.
 pub(super) async fn check_and_append(
-    store: &Arc<dyn EventStore>,
+    store: &dyn EventStore,
     source: &dyn Source,
     dry_run: bool,
 ) -> Result<Imported, CliError> {
-    let checked = super::import_check::check(store.as_ref(), source, chrono::Utc::now()).await?;
+    let checked = super::import_check::check(store, source, chrono::Utc::now()).await?;
     let mut done = Imported {
         events: checked.events,
         new_by_type: checked.new_by_type.clone(),
@@ -526,10 +527,14 @@ pub(super) async fn check_and_append(
     Ok(done)
 }
 
-/// A chunk handed to the store: the task appending it and where each of its batches came
-/// from.
-struct InFlight {
-    task: tokio::task::JoinHandle<Result<Vec<AppendOutcome>, MultiAppendError>>,
+type Append<'a> =
+    Pin<Box<dyn Future<Output = Result<Vec<AppendOutcome>, MultiAppendError>> + Send + 'a>>;
+
+/// A chunk handed to the store: its answer (or the future of it) and where each of its
+/// batches came from.
+struct InFlight<'a> {
+    answer: Result<Vec<AppendOutcome>, MultiAppendError>,
+    pending: Option<Append<'a>>,
     lines: Vec<(Arc<str>, usize)>,
     events: u64,
 }
@@ -537,22 +542,14 @@ struct InFlight {
 /// Reads `source` again and appends the events the check found new (`checked`), in order,
 /// in atomic chunks through [`EventStore::append_checked`]; `done` is told how many events
 /// each chunk held. Returns the log's last position after them.
-///
-/// Each chunk's append runs as a task of its own, so that what it awaits on its way to the
-/// store's writer (the sealing of personal data creates and syncs new customers' keys) goes
-/// on while the next chunk is read: awaited only in turn, a chunk reached the writer only
-/// once the one before it was durable and the next one read, and the writer stood idle
-/// meanwhile. The chunks still reach the store in order: each is polled once here, in turn,
-/// before it is spawned, and a store takes its place in line on that first poll
-/// ([`EventStore::append_checked`]).
 pub(super) async fn append_checked(
-    store: &Arc<dyn EventStore>,
+    store: &dyn EventStore,
     source: &dyn Source,
     checked: &super::import_check::Checked,
     done: impl Fn(u64),
 ) -> Result<u64, CliError> {
     let mut at = checked.at;
-    let mut in_flight: VecDeque<InFlight> = VecDeque::new();
+    let mut in_flight: VecDeque<InFlight<'_>> = VecDeque::new();
     let mut batches: Vec<StreamBatch> = Vec::new();
     let mut lines: Vec<(Arc<str>, usize)> = Vec::new();
     let mut events = 0usize;
@@ -563,22 +560,17 @@ pub(super) async fn append_checked(
         let next = iter.next().transpose()?;
         let full = events >= CHUNK_EVENTS || (next.is_none() && events > 0);
         if full {
-            let store = store.clone();
-            let chunk = std::mem::take(&mut batches);
-            let mut append = Box::pin(async move { store.append_checked(chunk, at).await });
-            // Polled once here, so that it is in line before the next chunk is.
-            let first = std::future::poll_fn(|cx| Poll::Ready(append.as_mut().poll(cx))).await;
-            let task = match first {
-                Poll::Ready(answer) => tokio::spawn(std::future::ready(answer)),
-                Poll::Pending => tokio::spawn(append),
-            };
-            in_flight.push_back(InFlight {
-                task,
+            let mut chunk = InFlight {
+                answer: Ok(Vec::new()),
+                pending: Some(store.append_checked(std::mem::take(&mut batches), at)),
                 lines: std::mem::take(&mut lines),
                 events: events as u64,
-            });
+            };
             at += events as u64;
             events = 0;
+            // Polled once, so that the store has the chunk while the next one is read.
+            poll_once(&mut chunk).await;
+            in_flight.push_back(chunk);
             while in_flight.len() >= IN_FLIGHT || (next.is_none() && !in_flight.is_empty()) {
                 if let Some(chunk) = in_flight.pop_front() {
                     finish(chunk, &done).await?;
@@ -620,12 +612,23 @@ pub(super) async fn append_checked(
     Ok(at)
 }
 
+async fn poll_once(chunk: &mut InFlight<'_>) {
+    let Some(pending) = chunk.pending.as_mut() else {
+        return;
+    };
+    let polled = std::future::poll_fn(|cx| Poll::Ready(pending.as_mut().poll(cx))).await;
+    if let Poll::Ready(answer) = polled {
+        chunk.answer = answer;
+        chunk.pending = None;
+    }
+}
+
 /// Waits for a chunk's answer; an error names the line of the batch it concerns.
-async fn finish(chunk: InFlight, done: &impl Fn(u64)) -> Result<(), CliError> {
-    let answer = chunk
-        .task
-        .await
-        .map_err(|e| CliError::failure(format!("appending a chunk of the import failed: {e}")))?;
+async fn finish(chunk: InFlight<'_>, done: &impl Fn(u64)) -> Result<(), CliError> {
+    let answer = match chunk.pending {
+        Some(pending) => pending.await,
+        None => chunk.answer,
+    };
     if let Err(err) = answer {
         let mut e = CliError::from(err.error);
         if let Some((source, number)) = err.index.and_then(|i| chunk.lines.get(i)) {
@@ -674,128 +677,6 @@ pub(super) fn parse_line(line: &str) -> Result<ImportLine, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A store that, like the sealing layer creating customers' keys, takes its place in line
-    /// on an append's first poll but goes on only when polled again; and that answers the
-    /// first chunk only once the second has been appended (the import keeps two in flight).
-    struct Handover {
-        inner: eventlog::memory::MemoryStore,
-        line: std::sync::atomic::AtomicU64,
-        appended: tokio::sync::watch::Sender<u64>,
-    }
-
-    #[async_trait::async_trait]
-    impl EventStore for Handover {
-        async fn append(
-            &self,
-            stream: &str,
-            expected: ExpectedVersion,
-            events: Vec<ProposedEvent>,
-        ) -> Result<AppendOutcome, eventlog::StoreError> {
-            self.inner.append(stream, expected, events).await
-        }
-        async fn append_multi(
-            &self,
-            batches: Vec<StreamBatch>,
-        ) -> Result<Vec<AppendOutcome>, MultiAppendError> {
-            self.inner.append_multi(batches).await
-        }
-        async fn append_checked(
-            &self,
-            batches: Vec<StreamBatch>,
-            checked_at: u64,
-        ) -> Result<Vec<AppendOutcome>, MultiAppendError> {
-            let turn = self.line.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            tokio::task::yield_now().await;
-            let mut appended = self.appended.subscribe();
-            let _ = appended.wait_for(|n| *n == turn).await;
-            let out = self.inner.append_checked(batches, checked_at).await;
-            self.appended.send_replace(turn + 1);
-            if turn == 0 {
-                let _ = appended.wait_for(|n| *n >= 2).await;
-            }
-            out
-        }
-        async fn read_stream(
-            &self,
-            stream: &str,
-            from_version: u64,
-            limit: usize,
-        ) -> Result<Vec<eventlog::RecordedEvent>, eventlog::StoreError> {
-            self.inner.read_stream(stream, from_version, limit).await
-        }
-        async fn read_all(
-            &self,
-            from_position: u64,
-            limit: usize,
-            filter: &eventlog::Filter,
-        ) -> Result<Vec<eventlog::RecordedEvent>, eventlog::StoreError> {
-            self.inner.read_all(from_position, limit, filter).await
-        }
-        async fn last_position(&self) -> Result<u64, eventlog::StoreError> {
-            self.inner.last_position().await
-        }
-        async fn stream_version(&self, stream: &str) -> Result<Option<u64>, eventlog::StoreError> {
-            self.inner.stream_version(stream).await
-        }
-        async fn event_by_id(
-            &self,
-            id: Uuid,
-        ) -> Result<Option<eventlog::RecordedEvent>, eventlog::StoreError> {
-            self.inner.event_by_id(id).await
-        }
-        fn subscribe(
-            &self,
-            from_position: u64,
-            filter: eventlog::Filter,
-        ) -> futures::stream::BoxStream<
-            'static,
-            Result<eventlog::RecordedEvent, eventlog::StoreError>,
-        > {
-            self.inner.subscribe(from_position, filter)
-        }
-    }
-
-    /// A chunk goes on its way to the store while the chunk before it is awaited: handed
-    /// over only in turn, the second chunk would wait for the first and the first for it.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_next_chunk_reaches_the_store_while_the_one_before_is_awaited() {
-        let (appended, _) = tokio::sync::watch::channel(0);
-        let store: Arc<dyn EventStore> = Arc::new(Handover {
-            inner: eventlog::memory::MemoryStore::new(),
-            line: Default::default(),
-            appended,
-        });
-        let source: Arc<str> = "test.ndjson".into();
-        let n = CHUNK_EVENTS + 10;
-        let lines: Vec<Line> = (0..n)
-            .map(|i| {
-                let json = serde_json::json!({
-                    "id": Uuid::from_u128(0x0192_f4c2_0000_7000_8000_0000_0000_0000 + i as u128),
-                    "stream": format!("customer-C-{i}"),
-                    "type": "CustomerRegistered",
-                    "occurred_at": "2026-03-01T09:00:00Z",
-                    "data": {"name": format!("C {i}")},
-                });
-                Line {
-                    source: source.clone(),
-                    number: i + 1,
-                    event: parse_line(&json.to_string()).unwrap(),
-                }
-            })
-            .collect();
-        let import = check_and_append(&store, &lines, false);
-        let done = tokio::time::timeout(std::time::Duration::from_secs(60), import)
-            .await
-            .expect("the import stalled: the second chunk never reached the store")
-            .unwrap();
-        assert_eq!(done.positions, Some((1, n as u64)));
-        let last = store
-            .read_all(n as u64, 1, &Default::default())
-            .await
-            .unwrap();
-        assert_eq!(last[0].stream, format!("customer-C-{}", n - 1));
-    }
 
     #[test]
     fn lines_name_the_bad_field() {

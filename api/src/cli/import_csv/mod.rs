@@ -295,7 +295,7 @@ pub(super) async fn run(data: &Path, args: &ImportArgs) -> Result<(), CliError> 
     // And what it held goes back to the system before the check builds its state (glibc
     // keeps freed memory otherwise: the check's peak came on top of the dataset's).
     eventlog::give_back_freed_memory();
-    let mut done = check_and_append(&store, &spool, args.dry_run).await?;
+    let mut done = check_and_append(store.as_ref(), &spool, args.dry_run).await?;
     done.already_present += present;
     if args.dry_run {
         print_dry_run(&format!(" of {what}"), &done);
