@@ -639,7 +639,14 @@ struct Sealing {
 impl Sealed {
     /// Makes the deals a request opens known to [`Sealed::customer_of_deal`] until the request
     /// is answered (see `in_flight`).
+    /// (Most requests open no deal: they take no lock here, nor when answered.)
     fn in_flight(&self, opened: HashMap<String, String>) -> InFlight<'_> {
+        if opened.is_empty() {
+            return InFlight {
+                sealed: self,
+                opened,
+            };
+        }
         let mut map = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
         for (deal, customer) in &opened {
             let entry = map.entry(deal.clone()).or_insert((String::new(), 0));
@@ -653,10 +660,13 @@ impl Sealed {
         }
     }
 
-    /// A request that opened `deals` is no longer in flight.
-    fn forget_in_flight<'d>(&self, deals: impl IntoIterator<Item = &'d String>) {
+    /// A request that opened `deals` (deal → customer) is no longer in flight.
+    fn forget_in_flight(&self, deals: &HashMap<String, String>) {
+        if deals.is_empty() {
+            return;
+        }
         let mut map = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        for deal in deals {
+        for deal in deals.keys() {
             if let Some(entry) = map.get_mut(deal) {
                 entry.1 -= 1;
                 if entry.1 == 0 {
@@ -691,14 +701,16 @@ impl InFlight<'_> {
     /// requests find them without reading the log.
     fn answered(mut self) {
         let opened = std::mem::take(&mut self.opened);
-        self.sealed.forget_in_flight(opened.keys());
-        self.sealed.remember_deals(opened);
+        if !opened.is_empty() {
+            self.sealed.forget_in_flight(&opened);
+            self.sealed.remember_deals(opened);
+        }
     }
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.sealed.forget_in_flight(self.opened.keys());
+        self.sealed.forget_in_flight(&self.opened);
     }
 }
 
