@@ -120,8 +120,8 @@ fn proposed(e: RecordedEvent) -> domain::ProposedEvent {
     domain::ProposedEvent {
         id: Some(e.id),
         event_type: e.event_type,
-        data: e.data.into(),
-        metadata: Some(e.metadata.into()),
+        data: e.data,
+        metadata: Some(e.metadata),
         occurred_at: Some(e.occurred_at),
         actor: Some(e.actor),
         recorded_at: None,

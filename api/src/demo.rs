@@ -244,7 +244,7 @@ impl Gen {
             event_type: ty.to_string(),
             occurred_at: Some(at),
             actor: Some(actor.to_string()),
-            data,
+            data: data.into(),
             metadata: None,
             recorded_at: Some(recorded),
         };

@@ -36,7 +36,7 @@ pub async fn release_due(
             event_type: "CustomerReleased".into(),
             occurred_at: None,
             actor: Some("system".into()),
-            data: serde_json::json!({ "reason": "no_follow_up" }),
+            data: serde_json::json!({ "reason": "no_follow_up" }).into(),
             metadata: None,
             recorded_at: None,
         };

@@ -15,7 +15,7 @@ fn event(ty: &str, days_ago: i64, data: serde_json::Value) -> ProposedEvent {
         event_type: ty.into(),
         occurred_at: Some(Utc::now() - Duration::days(days_ago)),
         actor: Some("wukong".into()),
-        data,
+        data: data.into(),
         metadata: None,
         recorded_at: None,
     }

@@ -115,6 +115,21 @@ pub fn put_object(out: &mut Vec<u8>, m: &Map<String, Value>) {
     }
 }
 
+/// The head of a value in the binary form ([`Reader::head`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Head<'a> {
+    Null,
+    Bool(bool),
+    Unsigned(u64),
+    Negative(i64),
+    Float(f64),
+    Str(&'a str),
+    /// An array of this many values.
+    Array(usize),
+    /// An object of this many key and value pairs.
+    Object(usize),
+}
+
 /// A cursor over bytes in the binary form. Every read checks the bytes left.
 pub struct Reader<'a> {
     pub rest: &'a [u8],
@@ -232,6 +247,24 @@ impl<'a> Reader<'a> {
             }
         }
         Ok(m)
+    }
+
+    /// Reads the head of one value: a scalar whole, or an array's or object's count (its
+    /// items follow: values, or key and value pairs). For walking stored bytes without
+    /// building a tree; the caller reads the items.
+    pub fn head(&mut self) -> Result<Head<'a>, CodecError> {
+        Ok(match self.byte()? {
+            T_NULL => Head::Null,
+            T_FALSE => Head::Bool(false),
+            T_TRUE => Head::Bool(true),
+            T_UINT => Head::Unsigned(self.varint()?),
+            T_NEG => Head::Negative(self.negative()?),
+            T_F64 => Head::Float(self.f64()?),
+            T_STR => Head::Str(self.str()?),
+            T_ARRAY => Head::Array(self.count()?),
+            T_OBJECT => Head::Object(self.count()?),
+            t => return Err(CodecError(format!("unknown value tag {t}"))),
+        })
     }
 
     /// Walks one value without building it, checking everything [`Reader::value`] checks.
@@ -403,6 +436,31 @@ impl<T: Stored> Lazy<T> {
     pub fn into_inner(mut self) -> T {
         self.value();
         self.value.take().unwrap_or_default()
+    }
+}
+
+impl EventData {
+    /// The text at `key` of an object, read from the stored bytes while they are not decoded
+    /// (no tree built for one field); `None` when absent, not text, or not an object.
+    pub fn str_field(&self, key: &str) -> Option<&str> {
+        let Some(bytes) = self.undecoded() else {
+            return self.value().get(key).and_then(Value::as_str);
+        };
+        let mut r = Reader::new(bytes);
+        let Ok(Head::Object(n)) = r.head() else {
+            return None;
+        };
+        for _ in 0..n {
+            let k = r.str().ok()?;
+            if k == key {
+                return match r.head() {
+                    Ok(Head::Str(s)) => Some(s),
+                    _ => None,
+                };
+            }
+            r.skip_value(1).ok()?;
+        }
+        None
     }
 }
 
@@ -801,6 +859,26 @@ mod tests {
         assert!(Reader::new(&nested(MAX_DEPTH as usize + 1))
             .value(0)
             .is_err());
+    }
+
+    /// A text field read from the bytes is the decoded value's, and decodes nothing.
+    #[test]
+    fn a_text_field_is_read_from_the_bytes() {
+        let v = json!({"n": [1, {"customer_id": "inner"}], "owner": "w", "customer_id": "C-77", "x": 2.5});
+        let (stored, _) = EventData::from_encoded(&encoded(&v)).unwrap();
+        let decoded = EventData::from(v.clone());
+        for key in ["customer_id", "owner", "n", "x", "missing"] {
+            assert_eq!(stored.str_field(key), decoded.str_field(key), "{key}");
+            assert_eq!(
+                stored.str_field(key),
+                v.get(key).and_then(Value::as_str),
+                "{key}"
+            );
+        }
+        assert_eq!(stored.str_field("customer_id"), Some("C-77"));
+        assert!(!stored.is_decoded());
+        let (array, _) = EventData::from_encoded(&encoded(&json!(["customer_id"]))).unwrap();
+        assert_eq!(array.str_field("customer_id"), None);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::data::{EventData, EventMetadata};
@@ -55,12 +55,14 @@ pub struct ProposedEvent {
     /// Defaults to the caller (a rep's id, the token subject).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
+    /// A JSON value, or already in the log's binary form (an import's spool: see
+    /// [`crate::data`]), which the store then writes as it is.
     #[schema(value_type = Object)]
-    pub data: Value,
+    pub data: EventData,
     /// At most 4 KiB serialised.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
-    pub metadata: Option<Map<String, Value>>,
+    pub metadata: Option<EventMetadata>,
     /// Only set by `import` (which preserves the original recording time); never from HTTP.
     #[serde(skip)]
     pub recorded_at: Option<DateTime<Utc>>,

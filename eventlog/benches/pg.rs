@@ -32,11 +32,12 @@ fn event(n: u64) -> ProposedEvent {
             "kind": "call", "rep": "wukong", "direction": "outbound",
             "duration_s": 320 + n % 60, "outcome": "interested",
             "summary": "Discussed the quote; follow up next week"
-        }),
-        metadata: Some(serde_json::Map::from_iter([(
-            "correlation_id".to_string(),
-            json!(format!("c-{n}")),
-        )])),
+        })
+        .into(),
+        metadata: Some(
+            serde_json::Map::from_iter([("correlation_id".to_string(), json!(format!("c-{n}")))])
+                .into(),
+        ),
         recorded_at: None,
     }
 }

@@ -420,7 +420,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(first, again);
-        with_id.data = json!({"x": 1});
+        with_id.data = json!({"x": 1}).into();
         assert!(matches!(
             s.append("deal-1", ExpectedVersion::Any, vec![with_id])
                 .await,

@@ -137,8 +137,8 @@ pub(crate) fn assign(
         occurred_at: ev.occurred_at.unwrap_or(recorded_at),
         recorded_at,
         actor: ev.actor.unwrap_or_else(|| DEFAULT_ACTOR.to_string()),
-        data: ev.data.into(),
-        metadata: ev.metadata.unwrap_or_default().into(),
+        data: ev.data,
+        metadata: ev.metadata.unwrap_or_default(),
         schema_version: 0,
     }
 }

@@ -244,7 +244,7 @@ async fn retrying_a_batch_returns_the_original_positions_and_writes_nothing(back
 
     // Same id, other content: a conflict naming the original position.
     let mut changed = batch[1].clone();
-    changed.data = json!({ "kind": "note", "n": 99 });
+    changed.data = json!({ "kind": "note", "n": 99 }).into();
     match store
         .append("deal-D-1", ExpectedVersion::Any, vec![changed])
         .await
@@ -295,7 +295,7 @@ async fn envelope_errors_are_precise(backend: Backend) {
     big.metadata = Some(serde_json::Map::from_iter([(
         "x".to_string(),
         json!("y".repeat(5000)),
-    )]));
+    )]).into());
     // Oversized metadata is the domain's rule (code, field, index), whatever the validator.
     match store
         .append("deal-1", ExpectedVersion::Any, vec![note(1), big])
@@ -363,7 +363,7 @@ impl AppendValidator for Picky {
 
 fn bad() -> eventlog::ProposedEvent {
     let mut e = note(0);
-    e.data = json!({ "bad": true });
+    e.data = json!({ "bad": true }).into();
     e
 }
 
@@ -586,7 +586,7 @@ async fn large_batches_read_back_from_any_position_and_version(backend: Backend)
     let events: Vec<_> = (0..600)
         .map(|i| {
             let mut e = note(i);
-            e.data = json!({ "kind": "note", "n": i, "summary": "x".repeat(500) });
+            e.data = json!({ "kind": "note", "n": i, "summary": "x".repeat(500) }).into();
             e
         })
         .collect();
@@ -646,8 +646,8 @@ async fn reimporting_events_with_store_generated_ids_is_a_no_op(backend: Backend
                 event_type: e.event_type.clone(),
                 occurred_at: Some(e.occurred_at),
                 actor: Some(e.actor.clone()),
-                data: e.data.clone().into(),
-                metadata: Some(e.metadata.clone().into()),
+                data: e.data.clone(),
+                metadata: Some(e.metadata.clone()),
                 recorded_at: Some(e.recorded_at),
             })
             .collect()

@@ -116,7 +116,7 @@ async fn the_rules_see_what_a_checked_append_wrote() {
         event_type: t.into(),
         occurred_at: None,
         actor: None,
-        data,
+        data: data.into(),
         metadata: None,
         recorded_at: None,
     };
@@ -255,7 +255,7 @@ fn bulky(round: u64, s: u64, n: u64) -> StreamBatch {
         (0..n)
             .map(|i| ProposedEvent {
                 id: Some(uuid::Uuid::from_u64_pair(round << 32 | s, i)),
-                data: json!({"kind": "note", "n": i, "body": body}),
+                data: json!({"kind": "note", "n": i, "body": body}).into(),
                 ..note_with_id(i)
             })
             .collect(),

@@ -22,7 +22,7 @@ async fn store(dir: &Path) {
     for g in 0..GROUPS {
         let events = (0..PER_GROUP)
             .map(|k| ProposedEvent {
-                data: serde_json::json!({ "n": g * PER_GROUP + k, "filler": filler }),
+                data: serde_json::json!({ "n": g * PER_GROUP + k, "filler": filler }).into(),
                 ..note(0)
             })
             .collect();

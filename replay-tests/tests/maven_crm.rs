@@ -105,8 +105,8 @@ fn log() -> (Vec<RecordedEvent>, usize) {
             occurred_at: at,
             recorded_at: at,
             actor: m.event.actor.clone().unwrap_or_default(),
-            data: m.event.data.into(),
-            metadata: m.event.metadata.unwrap_or_default().into(),
+            data: m.event.data,
+            metadata: m.event.metadata.unwrap_or_default(),
             schema_version: 1,
         };
         let customers = |id: &str| {

@@ -53,8 +53,8 @@ async fn seeded_store() -> Arc<MemoryStore> {
             event_type: ev.event_type.clone(),
             occurred_at: Some(ev.occurred_at),
             actor: Some(ev.actor.clone()),
-            data: ev.data.value().clone(),
-            metadata: Some(ev.metadata.value().clone()),
+            data: ev.data.clone(),
+            metadata: Some(ev.metadata.clone()),
             recorded_at: Some(ev.recorded_at),
         };
         store
@@ -111,7 +111,7 @@ pub fn import_lines(ndjson: &[u8]) {
             assert_eq!(ev.stream, stream);
             assert_eq!(ev.event_type, proposed.event_type);
             assert_eq!(*ev.data, proposed.data);
-            assert_eq!(*ev.metadata, proposed.metadata.clone().unwrap_or_default());
+            assert_eq!(ev.metadata, proposed.metadata.clone().unwrap_or_default());
             if seen.insert(id) && ev.position > before {
                 // Written by this line (not by an earlier line or event with its id, which
                 // may name another actor or recording time).
@@ -210,7 +210,7 @@ pub fn append_body(input: &[u8]) {
             assert_eq!(ev.stream, written[0].stream);
             assert_eq!(ev.event_type, proposed.event_type);
             assert_eq!(*ev.data, proposed.data);
-            assert_eq!(*ev.metadata, proposed.metadata.clone().unwrap_or_default());
+            assert_eq!(ev.metadata, proposed.metadata.clone().unwrap_or_default());
             if let Some(id) = proposed.id {
                 assert_eq!(ev.id, id);
             }

@@ -105,8 +105,8 @@ async fn copy_page(target: &dyn EventStore, page: Vec<RecordedEvent>) -> Result<
             event_type: ev.event_type,
             occurred_at: Some(ev.occurred_at),
             actor: Some(ev.actor),
-            data: ev.data.into(),
-            metadata: Some(ev.metadata.into()),
+            data: ev.data,
+            metadata: Some(ev.metadata),
             recorded_at: Some(ev.recorded_at),
         };
         match batches.last_mut() {

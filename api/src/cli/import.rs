@@ -26,11 +26,11 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use chrono::{DateTime, Utc};
+use domain::data::{EventData, EventMetadata};
 use domain::envelope::rfc3339_opt;
 use domain::ProposedEvent;
 use eventlog::{AppendOutcome, EventStore, ExpectedVersion, MultiAppendError, StreamBatch};
 use serde::Deserialize;
-use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::{import_csv, progress, CliError};
@@ -75,9 +75,9 @@ pub(super) struct ImportLine {
     pub(super) recorded_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub(super) actor: Option<String>,
-    pub(super) data: Value,
+    pub(super) data: EventData,
     #[serde(default)]
-    pub(super) metadata: Option<Map<String, Value>>,
+    pub(super) metadata: Option<EventMetadata>,
 }
 
 impl ImportLine {

@@ -231,7 +231,7 @@ mod tests {
             event_type: event_type.into(),
             occurred_at: None,
             actor: None,
-            data,
+            data: data.into(),
             metadata: None,
             recorded_at: None,
         }

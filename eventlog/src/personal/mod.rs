@@ -31,6 +31,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use domain::data::EventData;
 use domain::rules::PERSON_ERASED_NO_DATA;
 use domain::{ExpectedVersion, ProposedEvent, RecordedEvent, Rejection};
 use futures::StreamExt;
@@ -336,7 +337,7 @@ impl Sealed {
         let first = self.inner.read_stream(deal, 0, 1).await?;
         let Some(customer) = first
             .first()
-            .and_then(|ev| customer_opened(ev.event_type.as_str(), ev.data.value()))
+            .and_then(|ev| customer_opened(ev.event_type.as_str(), &ev.data))
         else {
             return Ok(None);
         };
@@ -387,7 +388,8 @@ impl Sealed {
         for (i, b) in batches.iter_mut().enumerate() {
             for (j, ev) in b.events.iter_mut().enumerate() {
                 let fields = personal_fields(&b.stream, &ev.event_type);
-                if fields::fields_to_seal(fields, &ev.data).is_empty() {
+                // (no fields: the data is not looked at, so not decoded)
+                if fields.is_empty() || fields::fields_to_seal(fields, &ev.data).is_empty() {
                     continue;
                 }
                 let owner = if fields::is_person(&b.stream) {
@@ -460,7 +462,7 @@ impl Sealed {
                                 && e.event_type == ev.event_type
                                 && same_clear_fields(fields, e.data.value(), &ev.data) =>
                         {
-                            ev.data = e.data.value().clone();
+                            ev.data = e.data;
                         }
                         _ => {
                             return Err(rejected(
@@ -565,8 +567,7 @@ impl Sealed {
                 from = last.position + 1;
                 for ev in &page {
                     if ev.event_type == "DealOpened" {
-                        if customer_opened("DealOpened", ev.data.value()).as_deref() == Some(person)
-                        {
+                        if customer_opened("DealOpened", &ev.data).as_deref() == Some(person) {
                             deals.insert(ev.stream.clone());
                         }
                         continue;
@@ -590,7 +591,7 @@ impl Sealed {
                 event_type: event_type.to_string(),
                 occurred_at: None,
                 actor: Some(actor.to_string()),
-                data,
+                data: data.into(),
                 metadata: None,
                 recorded_at: None,
             }],
@@ -621,10 +622,13 @@ impl Sealed {
 }
 
 /// The customer stream a `DealOpened`'s data names.
-fn customer_opened(event_type: &str, data: &Value) -> Option<String> {
-    (event_type == "DealOpened")
-        .then(|| data.get("customer_id").and_then(Value::as_str))
-        .flatten()
+/// The customer stream a `DealOpened` names; `data` is decoded only for that type (an
+/// import's data is still in its binary form).
+fn customer_opened(event_type: &str, data: &EventData) -> Option<String> {
+    if event_type != "DealOpened" {
+        return None;
+    }
+    data.str_field("customer_id")
         .map(|c| format!("customer-{c}"))
 }
 

@@ -12,7 +12,7 @@ pub(crate) fn note(n: u64) -> ProposedEvent {
         event_type: "ActivityLogged".into(),
         occurred_at: None,
         actor: None,
-        data: serde_json::json!({ "kind": "note", "n": n }),
+        data: serde_json::json!({ "kind": "note", "n": n }).into(),
         metadata: None,
         recorded_at: None,
     }

@@ -24,7 +24,7 @@ pub fn note(n: u64) -> ProposedEvent {
         event_type: "ActivityLogged".into(),
         occurred_at: None,
         actor: Some("wukong".into()),
-        data: json!({ "kind": "note", "rep": "wukong", "n": n }),
+        data: json!({ "kind": "note", "rep": "wukong", "n": n }).into(),
         metadata: None,
         recorded_at: None,
     }

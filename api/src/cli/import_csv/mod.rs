@@ -40,6 +40,9 @@ pub use mapping::Mapping;
 pub use story::{MappedEvent, Origin, NAMESPACE};
 pub use table::ReadOptions;
 
+#[cfg(test)]
+pub(super) use spool::tests::json as any_json;
+
 use super::import::{check_and_append, handoff, print_dry_run, store_for, ImportArgs};
 use super::import_check::Bits;
 use super::{import_check, progress, CliError, ExitCode};

@@ -17,7 +17,7 @@ use std::io::{BufReader, Read, Seek, Write};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use domain::data::{put_object, put_str, put_value, put_varint, CodecError, Reader};
+use domain::data::{put_str, put_varint, CodecError, EventData, EventMetadata, Reader};
 use uuid::Uuid;
 
 use super::super::import::{parsed_aside, ImportLine, Line, Source};
@@ -160,12 +160,12 @@ fn encode(out: &mut Vec<u8>, file: usize, m: &MappedEvent) {
             put_str(out, actor);
         }
     }
-    put_value(out, &e.data);
+    e.data.encode_into(out);
     match &e.metadata {
         None => out.push(0),
         Some(map) => {
             out.push(1);
-            put_object(out, map);
+            map.encode_into(out);
         }
     }
 }
@@ -197,9 +197,16 @@ fn decode(record: &[u8], files: &[Arc<str>]) -> Result<Line, String> {
         true => Some(r.str().map_err(wrong)?.to_owned()),
         false => None,
     };
-    let data = r.value(0).map_err(wrong)?;
+    // Kept in its binary form, checked: the check reads it without building a tree, and the
+    // store writes these bytes as they are.
+    let (data, len) = EventData::from_encoded(r.rest).map_err(wrong)?;
+    r.rest = &r.rest[len..];
     let metadata = match flag(&mut r)? {
-        true => Some(r.object(0).map_err(wrong)?),
+        true => {
+            let (metadata, len) = EventMetadata::from_encoded(r.rest).map_err(wrong)?;
+            r.rest = &r.rest[len..];
+            Some(metadata)
+        }
         false => None,
     };
     if !r.rest.is_empty() {
@@ -244,13 +251,14 @@ fn time(r: &mut Reader<'_>) -> Result<Option<DateTime<Utc>>, String> {
 const SHORT: &str = "an event cut short";
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::story::Origin;
     use super::*;
     use proptest::prelude::*;
     use serde_json::{Number, Value};
 
-    fn json() -> impl Strategy<Value = Value> {
+    /// Any JSON value: numbers of each kind, any text, nested arrays and objects.
+    pub(crate) fn json() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),
@@ -297,8 +305,8 @@ mod tests {
                     event_type,
                     occurred_at,
                     actor,
-                    data,
-                    metadata: metadata.map(|kv| kv.into_iter().collect()),
+                    data: data.into(),
+                    metadata: metadata.map(|kv| kv.into_iter().collect::<serde_json::Map<_, _>>().into()),
                     recorded_at,
                 },
                 origin: Origin {

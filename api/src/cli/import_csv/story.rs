@@ -414,8 +414,8 @@ impl Writer<'_> {
             event_type: event.type_name().to_string(),
             occurred_at: Some(at),
             actor: Some(self.actor.to_string()),
-            data: event.to_data(),
-            metadata: Some(metadata),
+            data: event.to_data().into(),
+            metadata: Some(metadata.into()),
             recorded_at: None,
         };
         self.events.push((
@@ -574,7 +574,7 @@ pub(super) mod tests {
                 format!(
                     "{} {} {}",
                     e.event.event_type,
-                    e.event.data,
+                    *e.event.data,
                     e.event.occurred_at.unwrap().format("%d")
                 )
             })

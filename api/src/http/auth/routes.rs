@@ -31,7 +31,7 @@ async fn audit(state: &AppState, who: &Principal, event: domain::Event) -> Resul
         event_type,
         occurred_at: None,
         actor: Some(who.subject.clone()),
-        data,
+        data: data.into(),
         metadata: None,
         recorded_at: None,
     };

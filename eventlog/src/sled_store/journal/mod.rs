@@ -652,7 +652,8 @@ mod tests {
             for g in 0..groups {
                 let events = (0..per_group)
                     .map(|k| ProposedEvent {
-                        data: serde_json::json!({ "n": g * per_group + k, "filler": filler }),
+                        data: serde_json::json!({ "n": g * per_group + k, "filler": filler })
+                            .into(),
                         ..note(0)
                     })
                     .collect();
