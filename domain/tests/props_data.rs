@@ -324,6 +324,24 @@ fn log_for(t: &str) -> (Log, String) {
     (log, stream)
 }
 
+/// `data` of `SHAPES[i]`'s type with an unknown field `extra` (`spoil` 0) or its first field of
+/// the wrong JSON type (`spoil` 1).
+fn spoiled(i: usize, data: &Value, spoil: usize, extra: String) -> Value {
+    let mut data = data.clone();
+    if let Some(m) = data.as_object_mut() {
+        match (spoil, SHAPES[i].1.first()) {
+            (0, _) => {
+                m.insert(extra, json!(1));
+            }
+            (1, Some(&(name, k, _))) => {
+                m.insert(name.to_string(), wrong_for(k));
+            }
+            _ => {}
+        }
+    }
+    data
+}
+
 fn arbitrary_json() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
@@ -402,7 +420,7 @@ proptest! {
     /// the same event or the same rejection (field path and message), and the bytes alone
     /// are accepted exactly when `schema::typed` accepts the value, as the same event; for
     /// valid data, for data with one field of the wrong JSON type or an unknown field, and
-    /// for any JSON at all.
+    /// for any JSON at all. The rules judge them alike too.
     #[test]
     fn typed_events_from_stored_bytes_equal_those_from_values(
         (i, data) in typed_data(),
@@ -411,17 +429,8 @@ proptest! {
         any_json in arbitrary_json(),
     ) {
         let t = SHAPES[i].0;
-        let mut variants = vec![data.clone(), any_json];
-        let mut data = data;
-        if let Some(m) = data.as_object_mut() {
-            match (spoil, SHAPES[i].1.first()) {
-                (0, _) => { m.insert(extra, json!(1)); }
-                (1, Some(&(name, k, _))) => { m.insert(name.to_string(), wrong_for(k)); }
-                _ => {}
-            }
-        }
-        variants.push(data);
-        for v in variants {
+        let spoiled = spoiled(i, &data, spoil, extra);
+        for v in [data, any_json, spoiled] {
             let mut bytes = Vec::new();
             domain::data::put_value(&mut bytes, &v);
             let (stored, _) = domain::EventData::from_encoded(&bytes).unwrap();
@@ -434,41 +443,18 @@ proptest! {
             prop_assert_eq!(typed(&from_log).is_ok(), !from_log.data.is_decoded(), "only errors build the Value");
             let direct = Event::from_stored(t, &bytes);
             prop_assert_eq!(direct.ok(), typed(&from_value).ok(), "{} {}", t, v);
-        }
-    }
-
-    /// The rules give the same answer (the state after, or the rejection) for data in its
-    /// stored binary form (an import's spool) as for the decoded value, and read a valid
-    /// event's bytes without building the value; valid data, data with one field spoiled or
-    /// an unknown field, and any JSON at all, in the stream where the type belongs.
-    #[test]
-    fn the_rules_judge_stored_data_as_its_value(
-        (i, data) in typed_data(),
-        spoil in 0usize..2,
-        extra in "[a-z]{1,8}_x",
-        any_json in arbitrary_json(),
-    ) {
-        let t = SHAPES[i].0;
-        let mut spoiled = data.clone();
-        if let Some(m) = spoiled.as_object_mut() {
-            match (spoil, SHAPES[i].1.first()) {
-                (0, _) => { m.insert(extra, json!(1)); }
-                (1, Some(&(name, k, _))) => { m.insert(name.to_string(), wrong_for(k)); }
-                _ => {}
-            }
-        }
-        for v in [data, spoiled, any_json] {
+            // The rules, in the stream where the type belongs, give the same answer (the state
+            // after, or the rejection) for data in the stored form (an import's spool) as for
+            // the decoded value, and accept a valid event without building the value.
             let (mut log, stream) = log_for(t);
-            let from_value = log.ev(&stream, t, v.clone());
-            let mut bytes = Vec::new();
-            domain::data::put_value(&mut bytes, &v);
-            let mut from_spool = from_value.clone();
-            from_spool.data = domain::EventData::from_encoded(&bytes).unwrap().0;
-            let by_value = log.check(&stream, std::slice::from_ref(&from_value));
-            let by_bytes = log.check(&stream, std::slice::from_ref(&from_spool));
-            prop_assert_eq!(format!("{by_bytes:?}"), format!("{by_value:?}"), "{} {}", t, v);
-            if by_value.is_ok() {
-                prop_assert!(!from_spool.data.is_decoded(), "{} accepted from its bytes", t);
+            let by_value = log.ev(&stream, t, v.clone());
+            let mut by_bytes = by_value.clone();
+            by_bytes.data = stored;
+            let judged = log.check(&stream, std::slice::from_ref(&by_bytes));
+            let expected = log.check(&stream, std::slice::from_ref(&by_value));
+            prop_assert_eq!(format!("{judged:?}"), format!("{expected:?}"), "{} {}", t, v);
+            if expected.is_ok() {
+                prop_assert!(!by_bytes.data.is_decoded(), "{} accepted from its bytes", t);
             }
         }
     }
