@@ -249,6 +249,13 @@ impl<'a> Reader<'a> {
         Ok(m)
     }
 
+    /// Takes the stored item at the cursor as it is (checked completely, not decoded).
+    pub fn lazy<T: Stored>(&mut self) -> Result<Lazy<T>, CodecError> {
+        let (item, used) = Lazy::from_encoded(self.rest)?;
+        self.rest = &self.rest[used..];
+        Ok(item)
+    }
+
     /// Reads the head of one value: a scalar whole, or an array's or object's count (its
     /// items follow: values, or key and value pairs). For walking stored bytes without
     /// building a tree; the caller reads the items.

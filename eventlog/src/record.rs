@@ -194,10 +194,8 @@ fn decode_v2(body: &[u8]) -> Result<RecordedEvent, RecordError> {
     let stream = r.str()?.to_owned();
     let actor = r.str()?.to_owned();
     let event_type = r.str()?.to_owned();
-    let (data, used) = EventData::from_encoded(r.rest)?;
-    r.rest = &r.rest[used..];
-    let (metadata, used) = EventMetadata::from_encoded(r.rest)?;
-    r.rest = &r.rest[used..];
+    let data: EventData = r.lazy()?;
+    let metadata: EventMetadata = r.lazy()?;
     if !r.rest.is_empty() {
         return Err(RecordError::Trailing { len: r.rest.len() });
     }

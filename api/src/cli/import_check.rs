@@ -195,7 +195,7 @@ impl Checker<'_> {
 /// The customer a `DealOpened` names (the one stream besides its own that the rules read).
 fn customer_of(l: &ImportLine) -> Option<&str> {
     if l.event_type == "DealOpened" && l.stream.starts_with("deal-") {
-        l.data.get("customer_id").and_then(Value::as_str)
+        l.data.str_field("customer_id")
     } else {
         None
     }
@@ -377,33 +377,34 @@ fn hasher() -> impl Hasher {
 }
 
 fn object_hash(m: &serde_json::Map<String, Value>) -> u64 {
-    let entries = m
-        .iter()
-        .map(|(k, v)| Ok::<_, std::convert::Infallible>((k.as_str(), value_hash(v))));
-    match combine_object(m.len(), entries) {
-        Ok(h) => h,
+    let mut object = ObjectHash::default();
+    for (k, v) in m {
+        object.add(k, value_hash(v));
     }
+    object.finish()
 }
 
-/// The hash of an object of `len` entries, each a key and its value's hash.
-fn combine_object<'k, E>(
+/// The hash of an object, order-free: its entries' own hashes (key and value's hash), summed.
+#[derive(Default)]
+struct ObjectHash {
     len: usize,
-    entries: impl Iterator<Item = Result<(&'k str, u64), E>>,
-) -> Result<u64, E> {
-    let mut h = hasher();
-    b'o'.hash(&mut h);
-    len.hash(&mut h);
-    // Order-free: the entries' own hashes, summed.
-    let mut sum = 0u64;
-    for entry in entries {
-        let (k, v) = entry?;
+    sum: u64,
+}
+
+impl ObjectHash {
+    fn add(&mut self, key: &str, value: u64) {
         let mut e = hasher();
-        k.hash(&mut e);
-        v.hash(&mut e);
-        sum = sum.wrapping_add(e.finish());
+        key.hash(&mut e);
+        value.hash(&mut e);
+        self.len += 1;
+        self.sum = self.sum.wrapping_add(e.finish());
     }
-    sum.hash(&mut h);
-    Ok(h.finish())
+
+    fn finish(&self) -> u64 {
+        let mut h = hasher();
+        (b'o', self.len, self.sum).hash(&mut h);
+        h.finish()
+    }
 }
 
 /// [`value_hash`] of an event's data, walked in its binary form when it is still in it (an
@@ -440,11 +441,12 @@ fn stored_hash(r: &mut Reader<'_>) -> Result<u64, CodecError> {
 
 /// [`object_hash`] of the `n` entries of an object at `r`, in the binary form.
 fn stored_object_hash(r: &mut Reader<'_>, n: usize) -> Result<u64, CodecError> {
-    let entries = (0..n).map(|_| {
+    let mut object = ObjectHash::default();
+    for _ in 0..n {
         let k = r.str()?;
-        Ok((k, stored_hash(r)?))
-    });
-    combine_object(n, entries)
+        object.add(k, stored_hash(r)?);
+    }
+    Ok(object.finish())
 }
 
 /// [`object_hash`] of an event's metadata, walked in its binary form when it is still in it.

@@ -5,6 +5,7 @@
 //! events, the deal's customer (`DealOpened.customer_id`). Everything else (types, amounts,
 //! stages, times, reps, ids, titles, reasons) stays clear.
 
+use domain::data::EventData;
 use domain::Category;
 use serde_json::Value;
 
@@ -32,16 +33,16 @@ pub fn is_person(stream: &str) -> bool {
 
 /// The fields of `data` that [`seal_data`] would seal: present, text, not blank (blank or
 /// mistyped values are left as they are, for the domain's rules to refuse as they would).
+/// Read from the stored bytes while `data` is in its binary form (an import's): only an event
+/// with something to seal is decoded, to be sealed.
 pub fn fields_to_seal<'a>(
     fields: &'static [&'static str],
-    data: &'a Value,
+    data: &'a EventData,
 ) -> Vec<(&'static str, &'a str)> {
     fields
         .iter()
-        .filter_map(|f| match data.get(*f) {
-            Some(Value::String(s)) if !s.trim().is_empty() && !s.starts_with(PREFIX) => {
-                Some((*f, s.as_str()))
-            }
+        .filter_map(|f| match data.str_field(f) {
+            Some(s) if !s.trim().is_empty() && !s.starts_with(PREFIX) => Some((*f, s)),
             _ => None,
         })
         .collect()
@@ -142,7 +143,7 @@ mod tests {
     fn blank_and_mistyped_values_are_left_for_the_rules() {
         let data = json!({"name": "  ", "company": 3, "contact": "x@y"});
         let f = personal_fields("lead-L", "LeadCaptured");
-        assert_eq!(fields_to_seal(f, &data), [("contact", "x@y")]);
+        assert_eq!(fields_to_seal(f, &data.into()), [("contact", "x@y")]);
     }
 
     #[test]

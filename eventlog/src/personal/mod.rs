@@ -388,8 +388,7 @@ impl Sealed {
         for (i, b) in batches.iter_mut().enumerate() {
             for (j, ev) in b.events.iter_mut().enumerate() {
                 let fields = personal_fields(&b.stream, &ev.event_type);
-                // (no fields: the data is not looked at, so not decoded)
-                if fields.is_empty() || fields::fields_to_seal(fields, &ev.data).is_empty() {
+                if fields::fields_to_seal(fields, &ev.data).is_empty() {
                     continue;
                 }
                 let owner = if fields::is_person(&b.stream) {
@@ -621,7 +620,6 @@ impl Sealed {
     }
 }
 
-/// The customer stream a `DealOpened`'s data names.
 /// The customer stream a `DealOpened` names; `data` is decoded only for that type (an
 /// import's data is still in its binary form).
 fn customer_opened(event_type: &str, data: &EventData) -> Option<String> {

@@ -17,7 +17,7 @@ use std::io::{BufReader, Read, Seek, Write};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use domain::data::{put_str, put_varint, CodecError, EventData, EventMetadata, Reader};
+use domain::data::{put_str, put_varint, CodecError, EventData, Reader};
 use uuid::Uuid;
 
 use super::super::import::{parsed_aside, ImportLine, Line, Source};
@@ -199,14 +199,9 @@ fn decode(record: &[u8], files: &[Arc<str>]) -> Result<Line, String> {
     };
     // Kept in its binary form, checked: the check reads it without building a tree, and the
     // store writes these bytes as they are.
-    let (data, len) = EventData::from_encoded(r.rest).map_err(wrong)?;
-    r.rest = &r.rest[len..];
+    let data: EventData = r.lazy().map_err(wrong)?;
     let metadata = match flag(&mut r)? {
-        true => {
-            let (metadata, len) = EventMetadata::from_encoded(r.rest).map_err(wrong)?;
-            r.rest = &r.rest[len..];
-            Some(metadata)
-        }
+        true => Some(r.lazy().map_err(wrong)?),
         false => None,
     };
     if !r.rest.is_empty() {
